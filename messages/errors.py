@@ -1,0 +1,32 @@
+"""The exceptions every layer shares: bad arguments and bad datagrams."""
+
+from __future__ import annotations
+
+
+class SpinnactorsError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class InvalidArgumentError(SpinnactorsError, ValueError):
+    """An argument is out of range; the message names it and its value."""
+
+    def __init__(self, name: str, value: object, reason: str) -> None:
+        super().__init__(f"{name}={value!r}: {reason}")
+        self.name = name
+        self.value = value
+        self.reason = reason
+
+
+class MalformedDatagramError(SpinnactorsError, ValueError):
+    """A datagram is short, truncated or inconsistent; the message says why."""
+
+
+class UnexpectedResponseCodeError(SpinnactorsError):
+    """The board answered a request with an error code."""
+
+    def __init__(self, operation: str, command: str, result: object) -> None:
+        name = getattr(result, "name", result)
+        super().__init__(f"{operation} ({command}) failed: board answered {name}")
+        self.operation = operation
+        self.command = command
+        self.result = result
