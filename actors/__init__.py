@@ -1,0 +1,1 @@
+"""pykka actors, the sans-IO pipeline window, the supervisor and the CLI."""

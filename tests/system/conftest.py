@@ -1,0 +1,48 @@
+"""A `spinnactors board` process on an ephemeral loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_board(*args: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
+    """Start a board process and wait for its `listening on` line."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "actors.cli", "board", "--port", "0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("listening on "):
+        process.kill()
+        raise AssertionError(f"board did not start: {line!r} "
+                             f"{process.communicate()[1]}")
+    host, port = line.split()[-1].rsplit(":", 1)
+    return process, (host, int(port))
+
+
+def stop_board(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.fixture
+def board_process() -> Iterator[tuple[str, int]]:
+    process, address = start_board()
+    try:
+        yield address
+    finally:
+        assert stop_board(process) == 0

@@ -1,0 +1,94 @@
+"""The `spinnactors` command as a user runs it: real processes, real UDP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tests.system.conftest import ROOT, start_board, stop_board
+
+
+def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "actors.cli", *args],
+                          capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+@pytest.mark.parametrize("args", [
+    ("board", "--port", "70000"),
+    ("board", "--port", "http"),
+    ("board", "--drop", "1.5"),
+    ("board", "--width", "0"),
+    ("board", "--delay-ms", "-3"),
+    ("board", "--seed", "x"),
+    ("board", "--frobnicate"),
+    ("version", "300"),
+    ("version", "0", "0", "18"),
+    ("version", "--timeout", "0"),
+    ("teleport",),
+    (),
+])
+def test_bad_arguments_give_one_line_and_exit_2(args: tuple[str, ...]) -> None:
+    result = run(*args)
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error:" in lines[0], result.stderr
+    assert result.stdout == ""
+
+
+def test_board_answers_version_and_stops_on_sigterm(
+        board_process: tuple[str, int]) -> None:
+    host, port = board_process
+    result = run("version", "1", "2", "3", "--host", host, "--port", str(port))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "SARK 4.0.0 on Virtual at 1,2,3"
+
+
+def test_board_stops_on_sigint() -> None:
+    process, _ = start_board("--width", "2", "--height", "2")
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=10) == 0
+    assert stop_board(process) == 0
+
+
+def test_hex_coordinates_are_accepted(board_process: tuple[str, int]) -> None:
+    host, port = board_process
+    result = run("version", "0x1", "0x0", "--host", host, "--port", str(port))
+    assert result.returncode == 0, result.stderr
+    assert "at 1,0,0" in result.stdout
+
+
+def test_version_of_a_dead_board_is_a_one_line_error() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))  # nobody answers on this port
+        port = silent.getsockname()[1]
+        result = run("version", "--port", str(port), "--timeout", "0.05",
+                     "--retries", "1")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "spinnactors version: error:")
+
+
+def test_port_in_use_is_a_one_line_error() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        result = run("board", "--port", str(port))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert str(port) in result.stderr.strip().splitlines()[-1]
+
+
+def test_demo_verifies_every_byte() -> None:
+    result = run("demo", "--kib", "16")
+    assert result.returncode == 0, result.stderr
+    assert "all verified" in result.stdout
+    assert "65536 bytes" in result.stdout

@@ -1,0 +1,18 @@
+"""Sockets and peers: UDP connections, in-memory links, fault injection and
+the virtual board. Imports only from messages."""
+
+from transport.board import BoardStats, VirtualBoard
+from transport.endpoint import Address, DatagramEndpoint, UDPEndpoint
+from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
+from transport.faults import FaultPlan, FaultyEndpoint
+from transport.memory import MemoryEndpoint, MemoryNetwork
+from transport.scamp import SCAMPConnection
+from transport.sdp import SDPConnection
+from transport.udp import UDPConnection
+
+__all__ = [
+    "Address", "BoardStats", "ConnectionClosed", "DatagramEndpoint",
+    "FaultPlan", "FaultyEndpoint", "MemoryEndpoint", "MemoryNetwork",
+    "ReceiveTimeout", "SCAMPConnection", "SDPConnection", "TransportError",
+    "UDPConnection", "UDPEndpoint", "VirtualBoard",
+]

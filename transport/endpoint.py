@@ -1,0 +1,181 @@
+"""Datagram endpoints: the one surface every link in spinnactors offers.
+
+A connection, the virtual board and the fault injector all talk to an
+endpoint, so each of them works the same over real UDP and over the
+in-memory network used by unit tests.
+"""
+
+from __future__ import annotations
+
+import errno
+import select
+import socket
+import threading
+import time
+from typing import Protocol
+
+from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
+
+#: A datagram address: (host, port).
+Address = tuple[str, int]
+
+#: Large enough for any SDP/SCP datagram and any EIEIO packet.
+MAX_DATAGRAM = 65535
+_SEND_TRIES = 5
+_TRANSIENT_SEND_ERRORS = frozenset(
+    {errno.ENOBUFS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
+
+
+class DatagramEndpoint(Protocol):
+    """A bound datagram socket, real or simulated."""
+
+    @property
+    def address(self) -> Address:
+        """The local address datagrams are received on."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        ...
+
+    def resolve(self, host: str) -> str:
+        """The address form of ``host`` on this kind of link."""
+        ...
+
+    def send_to(self, data: bytes, address: Address) -> None:
+        """Send one datagram, or raise TransportError."""
+        ...
+
+    def receive_from(self, timeout: float | None) -> tuple[bytes, Address]:
+        """The next datagram and its sender.
+
+        Raises ReceiveTimeout after ``timeout`` seconds (None waits forever)
+        and ConnectionClosed once the endpoint is closed, even if a receive
+        was already waiting in another thread.
+        """
+        ...
+
+    def wait_readable(self, timeout: float) -> bool:
+        """True when a receive would not block (data waiting, or closed)."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+class UDPEndpoint:
+    """A UDP socket bound to ``host:port`` (port 0: the OS picks one).
+
+    The socket stays unconnected so that a sender other than the expected
+    peer can be seen and counted instead of being filtered silently, and so
+    that ICMP errors from a dead peer do not surface as spurious receive
+    errors.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 receive_buffer: int = 1 << 20) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
+                                    receive_buffer)
+            self._socket.bind((host, port))
+        except OSError as error:
+            self._socket.close()
+            raise TransportError(
+                f"cannot bind UDP {host or '0.0.0.0'}:{port}: "
+                f"{error.strerror or error}") from error
+        self._address: Address = self._socket.getsockname()
+        self._timeout: float | None = None
+        self._socket.settimeout(None)
+        self._closed = False
+        self._close_lock = threading.Lock()
+
+    @property
+    def address(self) -> Address:
+        return self._address
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def resolve(self, host: str) -> str:
+        try:
+            return socket.gethostbyname(host)
+        except OSError as error:
+            raise TransportError(f"cannot resolve host {host!r}: {error}"
+                                 ) from error
+
+    def send_to(self, data: bytes, address: Address) -> None:
+        for attempt in range(_SEND_TRIES):
+            try:
+                self._socket.sendto(data, address)
+                return
+            except OSError as error:
+                if self._closed:
+                    raise ConnectionClosed(
+                        f"UDP {self._text()} is closed") from error
+                if (error.errno not in _TRANSIENT_SEND_ERRORS
+                        or attempt == _SEND_TRIES - 1):
+                    raise TransportError(
+                        f"send from {self._text()} to {address[0]}:"
+                        f"{address[1]} failed: {error.strerror or error}"
+                    ) from error
+                time.sleep(0.0001 * (attempt + 1))
+
+    def receive_from(self, timeout: float | None) -> tuple[bytes, Address]:
+        if timeout is not None and timeout < 0:
+            timeout = 0.0
+        if timeout != self._timeout:
+            self._timeout = timeout
+            self._socket.settimeout(timeout)
+        try:
+            data, sender = self._socket.recvfrom(MAX_DATAGRAM)
+        except socket.timeout:
+            if self._closed:
+                raise ConnectionClosed(f"UDP {self._text()} is closed"
+                                       ) from None
+            raise ReceiveTimeout(
+                f"nothing received on {self._text()} in {timeout} s"
+            ) from None
+        except OSError as error:
+            if self._closed:
+                raise ConnectionClosed(f"UDP {self._text()} is closed"
+                                       ) from None
+            raise TransportError(f"receive on {self._text()} failed: "
+                                 f"{error.strerror or error}") from error
+        if self._closed:
+            raise ConnectionClosed(f"UDP {self._text()} is closed")
+        return data, sender
+
+    def wait_readable(self, timeout: float) -> bool:
+        if self._closed:
+            return True
+        try:
+            readable, _, _ = select.select([self._socket], [], [],
+                                           max(0.0, timeout))
+        except (OSError, ValueError):
+            return True
+        return bool(readable) or self._closed
+
+    def close(self) -> None:
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            # Wakes a receive blocked in another thread (Linux returns an
+            # empty read); closing alone would leave it waiting.
+            self._socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._socket.close()
+
+    def fileno(self) -> int:
+        return self._socket.fileno()
+
+    def _text(self) -> str:
+        return f"{self._address[0]}:{self._address[1]}"
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"UDPEndpoint({self._text()}{state})"
