@@ -266,7 +266,7 @@ class BoardMonitor:
         kind, argument_2, _ = _ARGS.unpack_from(data, _HEAD_SIZE)
         number, app_id = (argument_2 >> 16) & 0xFF, argument_2 & 0xFF
         try:
-            signal = Signal(number)
+            signal = Signal.from_number(number)
         except ValueError:
             raise Reply(SCPResult.RC_ARG) from None
         if kind != signal.signal_type.value:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from messages.errors import MalformedDatagramError
-from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
+from messages.scp.base import AbstractSCPRequest
 from messages.scp.enums import SCPResult
 from messages.scp.header import result_code
-from transport.endpoint import Address, DatagramEndpoint
+from transport.endpoint import DatagramEndpoint
 from transport.sdp import SDP_PADDING, SDPConnection
 
 #: The UDP port of a board's SCAMP monitor.
@@ -46,7 +47,7 @@ class SCAMPConnection(SDPConnection):
         self._chip_x = x
         self._chip_y = y
 
-    def get_scp_data(self, scp_request: AbstractSCPRequest[AbstractSCPResponse],
+    def get_scp_data(self, scp_request: AbstractSCPRequest[Any],
                      x: int | None = None, y: int | None = None) -> bytes:
         """The datagram for ``scp_request``, stamped for this connection."""
         scp_request.sdp_header.update_for_send(

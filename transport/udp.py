@@ -6,9 +6,12 @@ import socket
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import TypeVar
 
 from transport.endpoint import Address, DatagramEndpoint, UDPEndpoint
 from transport.errors import ReceiveTimeout, TransportError
+
+C = TypeVar("C", bound="UDPConnection")
 
 
 def route_source(remote_host: str) -> str:
@@ -132,7 +135,7 @@ class UDPConnection:
     def closed(self) -> bool:
         return self._endpoint.closed
 
-    def __enter__(self) -> UDPConnection:
+    def __enter__(self: C) -> C:
         return self
 
     def __exit__(self, kind: type[BaseException] | None,

@@ -127,13 +127,21 @@ class Signal(Enum):
     USER_2 = (12, SignalType.MULTICAST)
     USER_3 = (13, SignalType.MULTICAST)
 
-    def __new__(cls, value: int, signal_type: SignalType) -> "Signal":
+    def __new__(cls, value: int, signal_type: SignalType) -> Signal:
         member = object.__new__(cls)
         member._value_ = value
         return member
 
     def __init__(self, value: int, signal_type: SignalType) -> None:
         self.signal_type = signal_type
+
+    @classmethod
+    def from_number(cls, number: int) -> Signal:
+        """The signal with wire number ``number``; ValueError if none."""
+        for signal in cls:
+            if signal.value == number:
+                return signal
+        raise ValueError(f"no signal numbered {number}")
 
 
 class CPUState(Enum):
