@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import select
 import socket
+import struct
 import threading
 import time
 from typing import Protocol
@@ -22,6 +23,12 @@ Address = tuple[str, int]
 #: Large enough for any SDP/SCP datagram and any EIEIO packet.
 MAX_DATAGRAM = 65535
 _SEND_TRIES = 5
+#: Receive without blocking, whatever the socket's timeout.
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+#: A kernel receive timeout, where the platform has one.
+_RCVTIMEO: int | None = (getattr(socket, "SO_RCVTIMEO", None)
+                         if _DONTWAIT else None)
+_TIMEVAL = struct.Struct("@ll")
 _TRANSIENT_SEND_ERRORS = frozenset(
     {errno.ENOBUFS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
 
@@ -106,6 +113,13 @@ class UDPEndpoint:
                                  ) from error
 
     def send_to(self, data: bytes, address: Address) -> None:
+        try:
+            self._socket.sendto(data, address)
+        except OSError:
+            self._send_again(data, address)
+
+    def _send_again(self, data: bytes, address: Address) -> None:
+        """Retry a refused send a few times, or say why it failed."""
         for attempt in range(_SEND_TRIES):
             try:
                 self._socket.sendto(data, address)
@@ -123,14 +137,21 @@ class UDPEndpoint:
                 time.sleep(0.0001 * (attempt + 1))
 
     def receive_from(self, timeout: float | None) -> tuple[bytes, Address]:
-        if timeout is not None and timeout < 0:
-            timeout = 0.0
-        if timeout != self._timeout:
-            self._timeout = timeout
-            self._socket.settimeout(timeout)
+        sock = self._socket
         try:
-            data, sender = self._socket.recvfrom(MAX_DATAGRAM)
-        except socket.timeout:
+            if _RCVTIMEO is None:
+                if timeout != self._timeout:
+                    self._timeout = timeout
+                    sock.settimeout(timeout if timeout is None
+                                    else max(timeout, 0.0))
+                data, sender = sock.recvfrom(MAX_DATAGRAM)
+            elif timeout is not None and timeout <= 0:
+                data, sender = sock.recvfrom(MAX_DATAGRAM, _DONTWAIT)
+            else:
+                if timeout != self._timeout:
+                    self._set_receive_timeout(timeout)
+                data, sender = sock.recvfrom(MAX_DATAGRAM)
+        except (socket.timeout, BlockingIOError):
             if self._closed:
                 raise ConnectionClosed(f"UDP {self._text()} is closed"
                                        ) from None
@@ -146,6 +167,20 @@ class UDPEndpoint:
         if self._closed:
             raise ConnectionClosed(f"UDP {self._text()} is closed")
         return data, sender
+
+    def _set_receive_timeout(self, timeout: float | None) -> None:
+        """Time out a blocking receive in the kernel (SO_RCVTIMEO), which
+        keeps the socket in blocking mode: each send and receive is then one
+        system call instead of a poll() and the call."""
+        assert _RCVTIMEO is not None
+        self._timeout = timeout
+        seconds, fraction = divmod(timeout or 0.0, 1.0)
+        micros = int(fraction * 1e6)
+        if timeout and not seconds and not micros:
+            micros = 1  # zero would mean "wait forever"
+        seconds = int(seconds)
+        self._socket.setsockopt(socket.SOL_SOCKET, _RCVTIMEO,
+                                _TIMEVAL.pack(seconds, micros))
 
     def wait_readable(self, timeout: float) -> bool:
         if self._closed:

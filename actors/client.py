@@ -1,0 +1,201 @@
+"""connect(): the plain blocking client most scripts want.
+
+A Client starts one ConnectionActor for its board and turns each call into
+jobs for it: a read or write of any length is one job, which the actor
+splits into 256-byte requests and pipelines through its window. Calls may
+come from several threads at once; each waits only for its own outcome.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import pykka
+
+from actors.connection import ConnectionActor, ConnectionStats, GetStats, Submit
+from actors.errors import ShutDown
+from actors.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
+from actors.window import WindowSettings
+from messages.errors import InvalidArgumentError
+from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
+from messages.scp.memory import FillRequest
+from messages.scp.version import GetVersion, VersionInfo
+from messages.validate import check_int
+from transport.endpoint import DatagramEndpoint
+from transport.scamp import SCP_SCAMP_PORT, SCAMPConnection
+
+R = TypeVar("R", bound=AbstractSCPResponse)
+
+#: How often a caller waiting for an outcome checks that the actor lives.
+_LIVENESS_CHECK = 0.5
+
+
+class Client:
+    """A board at ``host:port`` behind one supervised-ready ConnectionActor.
+
+    ``window`` requests are on the wire at once (a board's monitor holds 8);
+    ``timeout`` is the longest wait for one reply before resending (the
+    actual wait adapts to measured round trips, never below ``rto_floor``);
+    ``retries`` is how often one request may be resent; ``limiter`` is a
+    RateLimiterActor shared with other clients. ``endpoint`` runs over an
+    in-memory or fault-injecting link instead of UDP.
+    """
+
+    def __init__(self, host: str, port: int = SCP_SCAMP_PORT, *,
+                 window: int = 8, timeout: float = 1.0, retries: int = 10,
+                 rto_floor: float = 0.005,
+                 limiter: pykka.ActorRef[Any] | None = None,
+                 local_host: str | None = None,
+                 endpoint: DatagramEndpoint | None = None) -> None:
+        check_int("window", window, 1, 65535)
+        check_int("retries", retries, 0, 1000)
+        check_int("port", port, 0, 65535)
+        if not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise InvalidArgumentError("timeout", timeout,
+                                       "must be a positive number of seconds")
+        settings = WindowSettings(
+            size=window, retries=retries, initial_rto=timeout,
+            rto_floor=min(rto_floor, timeout), rto_ceiling=timeout)
+        self.host, self.port = host, port
+
+        def open_connection() -> SCAMPConnection:
+            return SCAMPConnection(local_host=local_host, remote_host=host,
+                                   remote_port=port, endpoint=endpoint)
+
+        self._actor = ConnectionActor.start(open_connection, settings,
+                                            limiter=limiter)
+        self._keys = itertools.count()
+
+    # -- the board's operations ----------------------------------------------
+
+    def version(self, x: int = 0, y: int = 0, p: int = 0) -> VersionInfo:
+        """Who runs core (x, y, p): SC&MP or SARK, and its version."""
+        info = self.call(GetVersion(x, y, p)).version_info
+        assert info is not None
+        return info
+
+    def read(self, x: int, y: int, address: int, length: int,
+             p: int = 0) -> bytes:
+        """``length`` bytes of memory from ``address`` on chip (x, y)."""
+        value = self._one(ReadJob(next(self._keys), x, y, p, address,
+                                  length))
+        return bytes(value)
+
+    def write(self, x: int, y: int, address: int,
+              data: bytes | bytearray | memoryview, p: int = 0) -> None:
+        """Write ``data`` to memory from ``address`` on chip (x, y)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidArgumentError("data", type(data).__name__,
+                                       "must be bytes-like")
+        self._one(WriteJob(next(self._keys), x, y, p, address, bytes(data)))
+
+    def fill(self, x: int, y: int, address: int, data: int,
+             size: int) -> None:
+        """Fill ``size`` bytes from ``address`` with the 32-bit word
+        ``data`` (both word aligned), on the board in one request."""
+        self.call(FillRequest(x, y, address, data, size))
+
+    def call(self, request: AbstractSCPRequest[R],
+             timeout: float | None = None) -> R:
+        """Send any SCP request; its parsed response, or the error.
+
+        ``timeout`` is a deadline for this request over all its tries.
+        """
+        reply = self._one(SCPJob(next(self._keys), request, timeout))
+        response = request.get_scp_response()
+        response.read_bytestring(reply, 2)
+        return response
+
+    def submit(self, jobs: Sequence[Job]) -> list[Outcome]:
+        """Run a batch of jobs together; their outcomes in the same order.
+
+        Errors are not raised: each outcome says how its job ended.
+        """
+        sink: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
+        self._submit(list(jobs), sink)
+        by_key: dict[object, Outcome] = {}
+        while len(by_key) < len(jobs):
+            for outcome in self._next_batch(sink):
+                by_key[outcome.key] = outcome
+        return [by_key[job.key] for job in jobs]
+
+    def stats(self) -> ConnectionStats:
+        """Counters and round-trip statistics of the connection."""
+        try:
+            stats: ConnectionStats = self._actor.ask(GetStats(), timeout=10)
+        except pykka.ActorDeadError:
+            raise ShutDown("the client is closed") from None
+        return stats
+
+    # -- lifetime ----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the actor: open requests end with ShutDown, the socket is
+        closed and the actor's thread has ended when this returns."""
+        try:
+            self._actor.stop(block=True, timeout=10)
+        except pykka.ActorDeadError:
+            pass
+
+    @property
+    def closed(self) -> bool:
+        return not self._actor.is_alive()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None,
+                 value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = " closed" if self.closed else ""
+        return f"Client({self.host}:{self.port}{state})"
+
+    # -- inside ----------------------------------------------------------------
+
+    def _one(self, job: Job) -> Any:
+        """Run one job; its value, or raise its error."""
+        sink: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
+        self._submit([job], sink)
+        while True:
+            for outcome in self._next_batch(sink):
+                if outcome.error is not None:
+                    raise outcome.error
+                return outcome.value
+
+    def _submit(self, jobs: list[Job],
+                sink: queue.SimpleQueue[list[Outcome]]) -> None:
+        try:
+            self._actor.tell(Submit(jobs, sink))
+        except pykka.ActorDeadError:
+            raise ShutDown("the client is closed") from None
+
+    def _next_batch(self, sink: queue.SimpleQueue[list[Outcome]]
+                    ) -> list[Outcome]:
+        """The next batch of outcomes; ShutDown if the actor died without
+        answering (it answers every job it has, even when stopping)."""
+        while True:
+            try:
+                return sink.get(timeout=_LIVENESS_CHECK)
+            except queue.Empty:
+                if not self._actor.is_alive():
+                    try:
+                        return sink.get_nowait()
+                    except queue.Empty:
+                        raise ShutDown(
+                            "the connection actor stopped") from None
+
+
+def connect(host: str, port: int = SCP_SCAMP_PORT, **options: Any) -> Client:
+    """A Client for the board at ``host:port``; use it as a context manager.
+
+    Options: window, timeout, retries, rto_floor, limiter, local_host,
+    endpoint (see Client).
+    """
+    return Client(host, port, **options)

@@ -1,0 +1,319 @@
+"""The connection actor: one per board, owning its socket and its window.
+
+Jobs arrive in batches (Submit). Between inbox messages the actor pumps
+the socket: it sends while the window has room, waits for replies until
+the nearest expiry, and hands finished jobs' outcomes back in batches. A
+pump runs for at most one slice or until a message is waiting, then posts
+itself a _Pump to carry on, so stop and stats are never stuck behind I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import pykka
+import structlog
+
+from actors.errors import ShutDown
+from actors.jobs import Job, JobRun, Outcome, OutcomeSink
+from actors.limiter import RateLimit
+from actors.rtt import RttStats
+from actors.window import Request, Window, WindowSettings
+from transport.endpoint import Address, DatagramEndpoint
+from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
+from transport.scamp import SCAMPConnection
+
+log = structlog.get_logger(__name__)
+
+#: How long one blocking receive lasts at most: how late a message in the
+#: inbox, or a timer, can be noticed while replies are awaited.
+MAX_BLOCK = 0.002
+#: The longest one pump runs before letting the inbox in.
+SLICE = 0.02
+#: Outcomes are held back to go in one batch, but no more than this many
+#: and no longer than FLUSH_DELAY.
+_FLUSH_AT = 256
+FLUSH_DELAY = 0.001
+#: How many windows' worth of requests are made ahead of sending.
+_QUEUE_WINDOWS = 4
+
+
+@dataclass(frozen=True)
+class Submit:
+    """Run ``jobs``; deliver each one's Outcome to ``sink``."""
+
+    jobs: Sequence[Job]
+    sink: OutcomeSink
+
+
+@dataclass(frozen=True)
+class GetStats:
+    """Ask for a ConnectionStats snapshot."""
+
+
+@dataclass(frozen=True)
+class _Pump:
+    """Carry on with the I/O (posted by the actor to itself)."""
+
+
+@dataclass(frozen=True)
+class ConnectionStats:
+    """What a connection has done so far (plain data)."""
+
+    remote: str
+    window: int
+    sent: int
+    resent: int
+    fast_resent: int
+    retry_code_resent: int
+    timeouts: int
+    completed: int
+    failed: int
+    duplicates: int
+    malformed: int
+    foreign: int
+    send_errors: int
+    open_jobs: int
+    rtt: RttStats
+
+
+class ConnectionActor(pykka.ThreadingActor):
+    """Runs jobs over one SCAMPConnection through one Window.
+
+    ``connect`` makes the connection when the actor starts (and, under a
+    supervisor, again after a restart). ``owns_connection`` False leaves a
+    caller's connection open when the actor stops.
+    """
+
+    def __init__(self, connect: Callable[[], SCAMPConnection],
+                 settings: WindowSettings | None = None, *,
+                 limiter: pykka.ActorRef[Any] | None = None,
+                 lease_size: int = 32,
+                 owns_connection: bool = True,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._rate = (None if limiter is None
+                      else RateLimit(limiter, lease_size=lease_size))
+        self._connect = connect
+        self._settings = settings or WindowSettings()
+        self._owns_connection = owns_connection
+        self._clock = clock
+        self._connection: SCAMPConnection | None = None
+        self._window = Window(self._settings)
+        self._runs: deque[JobRun] = deque()
+        self._open: set[JobRun] = set()
+        self._outcomes: dict[int, tuple[OutcomeSink, list[Outcome]]] = {}
+        self._n_outcomes = 0
+        self._flush_by = 0.0
+        self._foreign = 0
+        self._pump_posted = False
+        self._send_errors = 0
+        self._log = log.bind(actor="connection")
+
+    # -- pykka hooks -----------------------------------------------------------
+
+    def on_start(self) -> None:
+        self._connection = connection = self._connect()
+        remote = f"{connection.remote_ip_address}:{connection.remote_port}"
+        self._log = self._log.bind(peer=remote)
+        self._log.debug("connection.start", window=self._settings.size)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Pump):
+            self._pump_posted = False
+            self._pump()
+            return None
+        if isinstance(message, Submit):
+            self._submit(message)
+            return None
+        if isinstance(message, GetStats):
+            return self.stats()
+        return super().on_receive(message)
+
+    def on_stop(self) -> None:
+        self._end_all(ShutDown("the connection was stopped"))
+        self._close()
+        self._log.debug("connection.stop")
+
+    def on_failure(self, exception_type: type[BaseException] | None,
+                   exception_value: BaseException | None,
+                   traceback: TracebackType | None) -> None:
+        self._log.error("connection.failed", error=repr(exception_value))
+        self._end_all(ShutDown(f"the connection failed: {exception_value!r}"))
+        self._close()
+
+    # -- work --------------------------------------------------------------------
+
+    def stats(self) -> ConnectionStats:
+        counters = self._window.counters
+        connection = self._connection
+        return ConnectionStats(
+            remote=("" if connection is None else
+                    f"{connection.remote_ip_address}:"
+                    f"{connection.remote_port}"),
+            window=self._settings.size, sent=counters.sent,
+            resent=counters.resent, fast_resent=counters.fast_resent,
+            retry_code_resent=counters.retry_code_resent,
+            timeouts=counters.timeouts, completed=counters.completed,
+            failed=counters.failed, duplicates=counters.duplicates,
+            malformed=counters.malformed,
+            foreign=self._foreign + (
+                0 if connection is None else connection.n_foreign),
+            send_errors=self._send_errors, open_jobs=len(self._open),
+            rtt=self._window.rtt.stats())
+
+    def _submit(self, message: Submit) -> None:
+        connection = self._connection
+        assert connection is not None
+        source = (connection.chip_x, connection.chip_y)
+        now = self._clock()
+        for job in message.jobs:
+            run = JobRun.of(job, message.sink, now, source)
+            if run.n_pieces == 0:
+                self._deliver(run.sink, run.finish_empty())
+                continue
+            self._runs.append(run)
+            self._open.add(run)
+        self._pump()
+
+    def _feed(self, now: float) -> None:
+        """Top up the window's queue from the jobs, a few windows' worth at
+        a time, making the requests only as they are wanted."""
+        window, runs = self._window, self._runs
+        wanted = _QUEUE_WINDOWS * self._settings.size - window.queued
+        while wanted > 0 and runs:
+            run = runs[0]
+            for request in run.take(wanted):
+                window.add(request, now)
+                wanted -= 1
+            if not run.has_more:
+                runs.popleft()
+
+    def _pump(self) -> None:
+        """Send and receive until the work is done, the slice is over or a
+        message is waiting."""
+        connection = self._connection
+        assert connection is not None
+        endpoint = connection.endpoint
+        remote = (connection.remote_ip_address, connection.remote_port)
+        window, clock = self._window, self._clock
+        size = self._settings.size
+        inbox_waiting = _inbox_probe(self.actor_inbox)
+        receive, send = endpoint.receive_from, endpoint.send_to
+        slice_end = clock() + SLICE
+        rate = self._rate
+        starved = False
+        while True:
+            now = clock()
+            if self._runs and window.queued < size:
+                self._feed(now)
+            if rate is None:
+                datagrams = window.poll(now)
+            else:
+                budget = rate.available(now)
+                datagrams = window.poll(now, budget)
+                rate.spend(len(datagrams))
+                starved = len(datagrams) == budget
+            for datagram in datagrams:
+                try:
+                    send(datagram, remote)
+                except TransportError as error:
+                    self._send_failed(error)
+            if window._completed:
+                self._collect(now)
+            if (not window.open_requests or now >= slice_end
+                    or inbox_waiting()):
+                break
+            if self._n_outcomes and (now >= self._flush_by
+                                     or self._n_outcomes >= _FLUSH_AT):
+                self._flush()
+            wakeup = window.next_wakeup()
+            if wakeup is not None and wakeup <= now and not starved:
+                continue
+            try:
+                # Always the same wait, so the socket's timeout is set once;
+                # timers fire up to MAX_BLOCK late.
+                data, sender = receive(MAX_BLOCK)
+            except ReceiveTimeout:
+                continue
+            if sender == remote:
+                window.receive(data, clock())
+            else:
+                self._foreign += 1
+        self._flush()
+        if window.open_requests and not self._pump_posted:
+            self._pump_posted = True
+            self.actor_ref.tell(_Pump())
+
+    def _send_failed(self, error: TransportError) -> None:
+        if isinstance(error, ConnectionClosed):
+            raise error
+        # Not sent: the request expires and is resent like a lost one.
+        self._send_errors += 1
+        self._log.warning("connection.send_failed", error=str(error))
+
+    def _collect(self, now: float) -> None:
+        """Route finished requests to their jobs; queue the outcomes."""
+        window = self._window
+        completed = window.take_completed()
+        if not self._n_outcomes:
+            self._flush_by = now + FLUSH_DELAY
+        for request in completed:
+            run: JobRun = request.key[0]  # type: ignore[index]
+            outcome = run.complete(request)
+            if outcome is None:
+                continue
+            self._open.discard(run)
+            if outcome.error is not None:
+                window.drop_queued(_of_run(run))
+            self._deliver(run.sink, outcome)
+
+    def _deliver(self, sink: OutcomeSink, outcome: Outcome) -> None:
+        entry = self._outcomes.get(id(sink))
+        if entry is None:
+            self._outcomes[id(sink)] = entry = (sink, [])
+        entry[1].append(outcome)
+        self._n_outcomes += 1
+
+    def _flush(self) -> None:
+        if not self._n_outcomes:
+            return
+        batches, self._outcomes = self._outcomes, {}
+        self._n_outcomes = 0
+        for sink, outcomes in batches.values():
+            sink.put(outcomes)
+
+    def _end_all(self, error: BaseException) -> None:
+        """Give every open job its outcome: ``error``."""
+        self._window.fail_all(ShutDown(str(error)))
+        self._window.take_completed()
+        for run in list(self._open):
+            self._deliver(run.sink, run.fail(error))
+        self._open.clear()
+        self._runs.clear()
+        self._flush()
+
+    def _close(self) -> None:
+        if self._connection is not None and self._owns_connection:
+            self._connection.close()
+
+
+def _of_run(run: JobRun) -> Callable[[Request], bool]:
+    def belongs(request: Request) -> bool:
+        return request.key[0] is run  # type: ignore[index,no-any-return]
+    return belongs
+
+
+def _inbox_probe(inbox: Any) -> Callable[[], bool]:
+    """A cheap "is a message waiting?" for the pump's inner loop: the
+    length of a queue.Queue's deque (atomic under the GIL) instead of
+    empty(), which takes a lock."""
+    items = getattr(inbox, "queue", None)
+    if isinstance(items, deque):
+        return items.__len__  # type: ignore[return-value]
+    return lambda: not inbox.empty()

@@ -1,0 +1,29 @@
+"""Why a request ended without its result.
+
+Each is raised to, or handed to the error callback of, whoever asked; each
+carries only a message so that it pickles across process boundaries.
+"""
+
+from __future__ import annotations
+
+from messages.errors import SpinnactorsError
+
+
+class RequestError(SpinnactorsError):
+    """A request ended without a usable reply."""
+
+
+class RequestTimeout(RequestError, TimeoutError):
+    """Every try went unanswered."""
+
+
+class RetriesExhausted(RequestError):
+    """The board kept answering "busy" until the retry budget ran out."""
+
+
+class DeadlineExceeded(RequestError, TimeoutError):
+    """The request's own deadline passed before it was answered."""
+
+
+class ShutDown(RequestError):
+    """The connection stopped before the request was answered."""

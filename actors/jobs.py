@@ -1,0 +1,326 @@
+"""Jobs: what callers ask a connection for, and the one outcome each gets.
+
+A job is plain, picklable data (a single SCP request, or a read or write of
+any length) so that it can cross to another thread, process or host. Inside
+the connection actor a job is run by a JobRun, which turns it into window
+Requests lazily (a 64 MiB read is 262,144 of them), assembles the replies
+and reports exactly one Outcome. A run remembers which of its pieces are
+done, so that after a restart it asks only for the rest.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from actors.errors import RequestError
+from actors.window import Request
+from messages.errors import UnexpectedResponseCodeError
+from messages.scp.base import AbstractSCPRequest
+from messages.scp.bulk import REPLY_DATA_OFFSET, ChunkBuilder, check_transfer
+from messages.scp.enums import SCPResult
+from messages.scp.memory import ReadMemory
+from messages.validate import MAX_SCP_DATA
+
+_RESULT = struct.Struct("<H")
+_RESULT_OFFSET = 10
+_RC_OK = SCPResult.RC_OK.value
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a job ended: ``value`` (None for a write) or ``error``."""
+
+    key: Hashable
+    value: Any = None
+    error: BaseException | None = None
+    resends: int = 0
+    retry_code_resends: int = 0
+    timeouts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class OutcomeSink(Protocol):
+    """Where a connection delivers outcomes, a batch at a time (a
+    queue.SimpleQueue will do)."""
+
+    def put(self, item: list[Outcome], /) -> None: ...
+
+
+@dataclass(frozen=True)
+class SCPJob:
+    """One SCP request; the outcome's value is the raw reply datagram,
+    which the caller parses with ``request.get_scp_response()``."""
+
+    key: Hashable
+    request: AbstractSCPRequest[Any]
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class ReadJob:
+    """``length`` bytes from ``address`` on core (x, y, p); the outcome's
+    value is a bytearray of them."""
+
+    key: Hashable
+    x: int
+    y: int
+    p: int
+    address: int
+    length: int
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        check_transfer(self.x, self.y, self.p, self.address, self.length)
+
+
+@dataclass(frozen=True)
+class WriteJob:
+    """``data`` to ``address`` on core (x, y, p)."""
+
+    key: Hashable
+    x: int
+    y: int
+    p: int
+    address: int
+    data: bytes
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        check_transfer(self.x, self.y, self.p, self.address, len(self.data))
+
+
+Job = SCPJob | ReadJob | WriteJob
+
+
+class JobRun:
+    """A job in progress inside a connection actor: the pieces it still has
+    to ask for, the ones done, and its one Outcome when it ends."""
+
+    __slots__ = ("job", "sink", "deadline", "n_pieces", "ended", "_done",
+                 "_n_done", "_next", "_retry", "_resends", "_code_resends",
+                 "_timeouts")
+
+    def __init__(self, job: Job, sink: OutcomeSink, now: float,
+                 n_pieces: int) -> None:
+        self.job = job
+        self.sink = sink
+        self.deadline = None if job.timeout is None else now + job.timeout
+        self.n_pieces = n_pieces
+        self.ended = False
+        self._done = bytearray(n_pieces)
+        self._n_done = 0
+        #: The next piece never asked for yet, and pieces to ask again.
+        self._next = 0
+        self._retry: list[int] = []
+        self._resends = self._code_resends = self._timeouts = 0
+
+    @staticmethod
+    def of(job: Job, sink: OutcomeSink, now: float,
+           source: tuple[int, int]) -> JobRun:
+        """The run for ``job`` on a connection whose chip is ``source``."""
+        if isinstance(job, ReadJob):
+            return ReadRun(job, sink, now, source)
+        if isinstance(job, WriteJob):
+            return WriteRun(job, sink, now, source)
+        return SCPRun(job, sink, now, source)
+
+    @property
+    def has_more(self) -> bool:
+        return not self.ended and (bool(self._retry)
+                                   or self._next < self.n_pieces)
+
+    def take(self, wanted: int) -> list[Request]:
+        """Up to ``wanted`` of the pieces still to ask for."""
+        out: list[Request] = []
+        retry = self._retry
+        while retry and len(out) < wanted:
+            out.append(self._request(retry.pop()))
+        start = self._next
+        stop = min(self.n_pieces, start + wanted - len(out))
+        if not self.ended:
+            out.extend(self._request(index) for index in range(start, stop))
+            self._next = stop
+        return out
+
+    def restart(self) -> None:
+        """Ask again for every piece not done (the requests were lost with
+        the window that held them)."""
+        self._retry = [index for index in range(self._next)
+                       if not self._done[index]][::-1]
+
+    def complete(self, request: Request) -> Outcome | None:
+        """Take a finished piece; the Outcome once the whole job ends."""
+        index: int = request.key[1]  # type: ignore[index]
+        if self.ended or self._done[index]:
+            return None
+        if request.sends > 1:
+            self._resends += request.sends - 1
+            self._code_resends += request.code_resends
+        self._timeouts += request.timeouts
+        if request.error is not None:
+            return self._end(None, type(request.error)(
+                f"{self._piece_text(index)}: {request.error}"))
+        reply = request.reply
+        assert reply is not None
+        error = self._take_reply(index, reply)
+        if error is not None:
+            return self._end(None, error)
+        self._done[index] = 1
+        self._n_done += 1
+        if self._n_done == self.n_pieces:
+            return self._end(self._value(), None)
+        return None
+
+    def finish_empty(self) -> Outcome:
+        """The outcome of a job with no pieces (a read or write of 0 bytes)."""
+        return self._end(self._value(), None)
+
+    def fail(self, error: BaseException) -> Outcome:
+        """End the job now with ``error`` (the connection is stopping)."""
+        return self._end(None, error)
+
+    # -- what each kind of job does ----------------------------------------
+
+    def _request(self, index: int) -> Request:
+        raise NotImplementedError
+
+    def _take_reply(self, index: int, reply: bytes) -> BaseException | None:
+        """Use a piece's reply; an error if it says the job failed."""
+        raise NotImplementedError
+
+    def _value(self) -> Any:
+        return None
+
+    def _piece_text(self, index: int) -> str:
+        raise NotImplementedError
+
+    def _end(self, value: Any, error: BaseException | None) -> Outcome:
+        self.ended = True
+        return Outcome(self.job.key, value, error, self._resends,
+                       self._code_resends, self._timeouts)
+
+
+class SCPRun(JobRun):
+    """One request; its raw reply is the value, parsed by the caller."""
+
+    __slots__ = ("_datagram", "_reply_size", "_reply")
+
+    def __init__(self, job: SCPJob, sink: OutcomeSink, now: float,
+                 source: tuple[int, int]) -> None:
+        super().__init__(job, sink, now, 1)
+        request = job.request
+        request.sdp_header.update_for_send(*source)
+        self._datagram = b"\0\0" + request.bytestring
+        self._reply_size = (REPLY_DATA_OFFSET + request.argument_2
+                            if isinstance(request, ReadMemory)
+                            and request.argument_2 is not None else None)
+        self._reply: bytes | None = None
+
+    def _request(self, index: int) -> Request:
+        job = self.job
+        assert isinstance(job, SCPJob)
+        return Request((self, index), bytearray(self._datagram),
+                       may_resend=job.request.may_resend,
+                       deadline=self.deadline, reply_size=self._reply_size)
+
+    def _take_reply(self, index: int, reply: bytes) -> BaseException | None:
+        self._reply = reply
+        return None
+
+    def _value(self) -> Any:
+        return self._reply
+
+    def _piece_text(self, index: int) -> str:
+        job = self.job
+        assert isinstance(job, SCPJob)
+        return repr(job.request)
+
+
+class _MemoryRun(JobRun):
+    """A read or write, split into 256-byte pieces."""
+
+    __slots__ = ("_builder",)
+    _operation = ("", "")
+
+    def __init__(self, job: ReadJob | WriteJob, sink: OutcomeSink,
+                 now: float, source: tuple[int, int], length: int) -> None:
+        super().__init__(job, sink, now, -(-length // MAX_SCP_DATA))
+        self._builder = ChunkBuilder(job.x, job.y, job.p, *source)
+
+    def _take_reply(self, index: int, reply: bytes) -> BaseException | None:
+        (code,) = _RESULT.unpack_from(reply, _RESULT_OFFSET)
+        if code == _RC_OK:
+            return None
+        operation, command = self._operation
+        return UnexpectedResponseCodeError(
+            f"{self._piece_text(index)}: {operation}", command,
+            SCPResult(code))
+
+    def _piece_text(self, index: int) -> str:
+        job = self.job
+        assert isinstance(job, (ReadJob, WriteJob))
+        kind = "read" if isinstance(job, ReadJob) else "write"
+        return (f"{kind} at 0x{job.address + index * MAX_SCP_DATA:08x} on "
+                f"{job.x},{job.y},{job.p}")
+
+
+class ReadRun(_MemoryRun):
+    """Replies are copied into one buffer as they come, in any order."""
+
+    __slots__ = ("_buffer", "_address", "_length")
+    _operation = ("read memory", "CMD_READ")
+
+    def __init__(self, job: ReadJob, sink: OutcomeSink, now: float,
+                 source: tuple[int, int]) -> None:
+        super().__init__(job, sink, now, source, job.length)
+        self._buffer: bytearray | None = bytearray(job.length)
+        self._address = job.address
+        self._length = job.length
+
+    def _request(self, index: int) -> Request:
+        start = index * MAX_SCP_DATA
+        size = min(MAX_SCP_DATA, self._length - start)
+        return Request((self, index),
+                       self._builder.read(self._address + start, size),
+                       deadline=self.deadline,
+                       reply_size=REPLY_DATA_OFFSET + size)
+
+    def _take_reply(self, index: int, reply: bytes) -> BaseException | None:
+        if reply[_RESULT_OFFSET] != _RC_OK or reply[_RESULT_OFFSET + 1]:
+            return super()._take_reply(index, reply)
+        start = index * MAX_SCP_DATA
+        assert self._buffer is not None
+        self._buffer[start:start + len(reply) - REPLY_DATA_OFFSET] = (
+            memoryview(reply)[REPLY_DATA_OFFSET:])
+        return None
+
+    def _value(self) -> Any:
+        return self._buffer
+
+    def _end(self, value: Any, error: BaseException | None) -> Outcome:
+        outcome = super()._end(value, error)
+        self._buffer = None
+        return outcome
+
+
+class WriteRun(_MemoryRun):
+    __slots__ = ("_data", "_address")
+    _operation = ("write to memory", "CMD_WRITE")
+
+    def __init__(self, job: WriteJob, sink: OutcomeSink, now: float,
+                 source: tuple[int, int]) -> None:
+        super().__init__(job, sink, now, source, len(job.data))
+        self._data = memoryview(job.data)
+        self._address = job.address
+
+    def _request(self, index: int) -> Request:
+        start = index * MAX_SCP_DATA
+        return Request((self, index), self._builder.write(
+            self._address + start, self._data[start:start + MAX_SCP_DATA]),
+            deadline=self.deadline)

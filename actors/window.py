@@ -1,0 +1,498 @@
+"""The pipeline window: which SCP datagrams to send, and which are done.
+
+Sans-IO, as h11 is for HTTP: the window is given datagrams and the time,
+and answers with datagrams to send and requests that have ended. It never
+touches a socket or a clock, so every loss, duplicate, reordering and retry
+can be played out exactly in a test.
+
+What it does that SpiNNMan's pipeline does not:
+
+* each request has its own expiry (an adaptive retransmission timeout, see
+  rtt.py) and optionally its own deadline, so one loss resends one request
+  instead of the whole window;
+* a request overtaken by ``fast_resend_after`` later replies is resent at
+  once (as TCP's fast retransmit), not after a timeout;
+* a "busy" result code parks the request for ``retry_pause`` while the rest
+  of the window carries on (SpiNNMan sleeps 0.1 s with everything waiting);
+* a request that must not run twice (``may_resend`` False) is never resent
+  after a timeout: the board may have run it already.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import struct
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from actors.errors import (
+    DeadlineExceeded, RequestError, RequestTimeout, RetriesExhausted)
+from actors.rtt import RttEstimator
+from messages.scp.bulk import SEQUENCE_OFFSET
+from messages.scp.enums import RETRY_CODES, SCPResult
+
+#: Result code and sequence number, after padding and the SDP header.
+_RESULT_AND_SEQUENCE = struct.Struct("<2H")
+_RESULT_OFFSET = 10
+_SEQUENCE = struct.Struct("<H")
+#: The shortest datagram that can answer a request.
+MIN_REPLY = 14
+_RC_OK = SCPResult.RC_OK.value
+_NAMES = {result.value: result.name for result in SCPResult}
+_TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """How a window paces and retries; the defaults suit a real board.
+
+    ``size`` is SpiNNMan's n_channels: requests on the wire at once (a
+    board's monitor holds at most 8). ``refill_at`` is its receive
+    threshold: once the window is full, new requests wait until no more
+    than this many are outstanding (None: size - 1, a sliding window;
+    SpiNNMan's default of 0 drains the whole window first).
+    """
+
+    size: int = 8
+    refill_at: int | None = None
+    retries: int = 10
+    initial_rto: float = 1.0
+    rto_floor: float = 0.005
+    rto_ceiling: float = 1.0
+    retry_pause: float = 0.005
+    non_fail_retry_codes: frozenset[SCPResult] = frozenset()
+    fast_resend_after: int = 3
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.size <= 65535:
+            raise ValueError(f"size={self.size}: must be 1..65535")
+        if self.refill_at is not None and not 0 <= self.refill_at < self.size:
+            raise ValueError(f"refill_at={self.refill_at}: must be "
+                             f"0..size-1 ({self.size - 1})")
+        if self.retries < 0:
+            raise ValueError(f"retries={self.retries}: must be >= 0")
+        if not 0 < self.rto_floor <= self.rto_ceiling:
+            raise ValueError(f"rto_floor={self.rto_floor}, rto_ceiling="
+                             f"{self.rto_ceiling}: need 0 < floor <= ceiling")
+        if self.initial_rto <= 0 or self.retry_pause < 0:
+            raise ValueError("initial_rto must be > 0, retry_pause >= 0")
+        if self.fast_resend_after < 0:
+            raise ValueError(f"fast_resend_after={self.fast_resend_after}: "
+                             f"must be >= 0 (0 turns it off)")
+
+
+class Request:
+    """One datagram to deliver, and what became of it.
+
+    The sender fills in the first five fields. The window stamps ``seq``
+    into the datagram, and when the request ends sets ``reply`` (the reply
+    datagram) or ``error``, plus the counters the caller may want.
+    """
+
+    __slots__ = ("key", "datagram", "may_resend", "deadline", "reply_size",
+                 "seq", "sends", "sent_at", "expires_at", "order",
+                 "overtaken", "reasons", "timeouts", "code_resends",
+                 "done", "reply", "error")
+
+    def __init__(self, key: Hashable, datagram: bytearray, *,
+                 may_resend: bool = True, deadline: float | None = None,
+                 reply_size: int | None = None) -> None:
+        self.key = key
+        self.datagram = datagram
+        self.may_resend = may_resend
+        self.deadline = deadline
+        #: The exact length of an RC_OK reply, when known (a read's).
+        self.reply_size = reply_size
+        self.seq = -1
+        self.sends = 0
+        self.sent_at = 0.0
+        self.expires_at = 0.0
+        self.order = 0
+        self.overtaken = 0
+        #: Why each resend happened ("timeout", a result code, "overtaken").
+        self.reasons: list[str] | None = None
+        self.timeouts = 0
+        self.code_resends = 0
+        self.done = False
+        self.reply: bytes | None = None
+        self.error: RequestError | None = None
+
+    @property
+    def resends(self) -> int:
+        return self.sends - 1 if self.sends > 1 else 0
+
+    def note(self, reason: str) -> None:
+        if self.reasons is None:
+            self.reasons = [reason]
+        else:
+            self.reasons.append(reason)
+
+    def __repr__(self) -> str:
+        state = ("ok" if self.reply is not None else
+                 type(self.error).__name__ if self.error else "open")
+        return (f"Request(key={self.key!r}, seq={self.seq}, "
+                f"sends={self.sends}, {state})")
+
+
+@dataclass
+class WindowCounters:
+    sent: int = 0
+    resent: int = 0
+    fast_resent: int = 0
+    retry_code_resent: int = 0
+    timeouts: int = 0
+    completed: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    malformed: int = 0
+
+
+class Window:
+    """Sequence numbers, expiries, retries and counters of one connection."""
+
+    def __init__(self, settings: WindowSettings | None = None, *,
+                 first_sequence: int = 0) -> None:
+        self.settings = settings = settings or WindowSettings()
+        self.rtt = RttEstimator(settings.initial_rto, settings.rto_floor,
+                                settings.rto_ceiling)
+        self.counters = WindowCounters()
+        self._size = settings.size
+        self._retries = settings.retries
+        self._fast_after = settings.fast_resend_after
+        self._refill_at = (settings.size - 1 if settings.refill_at is None
+                           else settings.refill_at)
+        self._retry_codes = frozenset(code.value for code in RETRY_CODES)
+        self._non_fail = frozenset(
+            code.value for code in settings.non_fail_retry_codes)
+        self._next_seq = first_sequence & 0xFFFF
+        self._n_sends = 0
+        self._tie = itertools.count()
+        #: Not sent yet, in arrival order (a list with a moving head).
+        self._queue: list[Request] = []
+        self._queue_head = 0
+        #: On the wire, by sequence, in the order last sent.
+        self._flight: dict[int, Request] = {}
+        #: Parked after a busy code, by sequence; and when each is due.
+        self._held: dict[int, Request] = {}
+        self._retry_due: list[tuple[float, int, Request]] = []
+        self._deadlines: list[tuple[float, int, Request]] = []
+        #: Requests on the wire to send again on the next poll.
+        self._outbox: list[Request] = []
+        #: No expiry, retry or deadline falls before this time.
+        self._next_timer = math.inf
+        self._draining = False
+        self._completed: list[Request] = []
+        self._n_open = 0
+
+    # -- what the owner asks ---------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._flight)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue) - self._queue_head
+
+    @property
+    def open_requests(self) -> int:
+        """Requests added that have not ended yet."""
+        return self._n_open
+
+    def next_wakeup(self) -> float | None:
+        """When poll() next has something to do without a reply arriving."""
+        if self._outbox:
+            return -math.inf
+        if self._next_timer == math.inf:
+            return None
+        return self._next_timer
+
+    # -- input -----------------------------------------------------------------
+
+    def add(self, request: Request, now: float) -> None:
+        """Queue a request; it goes out on a later poll, in order."""
+        self._queue.append(request)
+        self._n_open += 1
+        if request.deadline is not None:
+            heapq.heappush(self._deadlines,
+                           (request.deadline, next(self._tie), request))
+            if request.deadline < self._next_timer:
+                self._next_timer = request.deadline
+
+    def receive(self, datagram: bytes, now: float) -> None:
+        """Take one datagram from the board (a reply, or junk to count)."""
+        if len(datagram) < MIN_REPLY:
+            self.counters.malformed += 1
+            return
+        code, seq = _RESULT_AND_SEQUENCE.unpack_from(datagram, _RESULT_OFFSET)
+        flight = self._flight
+        request = flight.get(seq)
+        if request is None or code != _RC_OK:
+            self._other_reply(request, code, seq, datagram, now)
+            return
+        if (request.reply_size is not None
+                and len(datagram) != request.reply_size):
+            self.counters.malformed += 1
+            return
+        del flight[seq]
+        if request.sends == 1:
+            self.rtt.sample(now - request.sent_at)
+        request.done = True
+        request.reply = datagram
+        self._completed.append(request)
+        self._n_open -= 1
+        self.counters.completed += 1
+        if flight and self._fast_after:
+            self._check_overtaken(request)
+
+    def poll(self, now: float, budget: int | None = None) -> list[bytearray]:
+        """Datagrams to send now: resends first, then new requests."""
+        if now >= self._next_timer:
+            self._run_timers(now)
+        left = 1 << 30 if budget is None else budget
+        out: list[bytearray] = []
+        if self._outbox:
+            left = self._send_outbox(out, now, left)
+        flight, size = self._flight, self._size
+        if self._retry_due and left > 0 and len(flight) < size:
+            left = self._send_retries(out, now, left)
+        if self._draining:
+            if len(flight) > self._refill_at:
+                return out
+            self._draining = False
+        queue = self._queue
+        head = self._queue_head
+        rto = self.rtt.rto
+        while left > 0 and len(flight) < size and head < len(queue):
+            request = queue[head]
+            head += 1
+            if request.done:
+                continue
+            seq = self._next_seq
+            while seq in flight or seq in self._held:
+                seq = (seq + 1) & 0xFFFF
+            self._next_seq = (seq + 1) & 0xFFFF
+            request.seq = seq
+            datagram = request.datagram
+            _SEQUENCE.pack_into(datagram, SEQUENCE_OFFSET, seq)
+            flight[seq] = request
+            self._n_sends += 1
+            request.sends = 1
+            request.sent_at = now
+            request.order = self._n_sends
+            expires = now + rto
+            if request.deadline is not None and request.deadline < expires:
+                expires = request.deadline
+            request.expires_at = expires
+            if expires < self._next_timer:
+                self._next_timer = expires
+            out.append(datagram)
+            left -= 1
+            if len(flight) >= size and self._refill_at < size - 1:
+                self._draining = True
+                break
+        self._queue_head = head
+        self.counters.sent += len(out)
+        if head > 1024 and head * 2 > len(queue):
+            del queue[:head]
+            self._queue_head = 0
+        return out
+
+    def take_completed(self) -> list[Request]:
+        """Requests that have ended since the last call, in ending order."""
+        done = self._completed
+        if done:
+            self._completed = []
+        return done
+
+    def drop_queued(self, unwanted: Callable[[Request], bool]) -> int:
+        """Forget requests not yet sent that ``unwanted`` picks; how many."""
+        dropped = 0
+        for request in self._queue[self._queue_head:]:
+            if not request.done and unwanted(request):
+                request.done = True
+                dropped += 1
+        self._n_open -= dropped
+        return dropped
+
+    def fail_all(self, error: RequestError) -> None:
+        """End every open request with ``error`` (the owner is stopping)."""
+        for request in self._queue[self._queue_head:]:
+            if not request.done:
+                self._finish(request, None, error)
+        for request in [*self._flight.values(), *self._held.values()]:
+            self._finish(request, None, error)
+        self._queue.clear()
+        self._queue_head = 0
+        self._flight.clear()
+        self._held.clear()
+        self._retry_due.clear()
+        self._deadlines.clear()
+        self._outbox.clear()
+        self._next_timer = math.inf
+
+    # -- inside ----------------------------------------------------------------
+
+    def _resend(self, request: Request, now: float) -> bytearray:
+        """Stamp a resend of a request already holding a sequence number."""
+        self._n_sends += 1
+        request.sends += 1
+        request.sent_at = now
+        request.order = self._n_sends
+        request.overtaken = 0
+        expires = now + self.rtt.rto
+        if request.deadline is not None and request.deadline < expires:
+            expires = request.deadline
+        request.expires_at = expires
+        if expires < self._next_timer:
+            self._next_timer = expires
+        self.counters.resent += 1
+        return request.datagram
+
+    def _send_outbox(self, out: list[bytearray], now: float,
+                     left: int) -> int:
+        outbox = self._outbox
+        while outbox and left > 0:
+            request = outbox.pop(0)
+            if not request.done:
+                out.append(self._resend(request, now))
+                left -= 1
+        return left
+
+    def _send_retries(self, out: list[bytearray], now: float,
+                      left: int) -> int:
+        flight, retry_due = self._flight, self._retry_due
+        while (retry_due and retry_due[0][0] <= now and left > 0
+               and len(flight) < self._size):
+            _, _, request = heapq.heappop(retry_due)
+            if request.done:
+                continue
+            del self._held[request.seq]
+            self.counters.retry_code_resent += 1
+            request.code_resends += 1
+            flight[request.seq] = request
+            out.append(self._resend(request, now))
+            left -= 1
+        return left
+
+    def _may_retry(self, request: Request) -> bool:
+        return request.sends <= self._retries
+
+    def _resend_soon(self, request: Request) -> None:
+        """Send again on the next poll, keeping the sequence number; moved
+        to the back of the send order."""
+        flight = self._flight
+        del flight[request.seq]
+        flight[request.seq] = request
+        request.expires_at = math.inf
+        self._outbox.append(request)
+
+    def _check_overtaken(self, answered: Request) -> None:
+        """A reply overtook the oldest request on the wire: after enough of
+        them, take it as lost and resend it without waiting for expiry."""
+        oldest = next(iter(self._flight.values()))
+        if oldest.order > answered.order or oldest.expires_at == math.inf:
+            return
+        oldest.overtaken += 1
+        if (oldest.overtaken >= self._fast_after
+                and oldest.may_resend and self._may_retry(oldest)):
+            oldest.note("overtaken")
+            self.counters.fast_resent += 1
+            self._resend_soon(oldest)
+
+    def _other_reply(self, request: Request | None, code: int, seq: int,
+                     datagram: bytes, now: float) -> None:
+        """Every reply but an expected RC_OK: junk, duplicates, late answers,
+        busy codes and the board's error codes."""
+        if code not in _NAMES:
+            self.counters.malformed += 1
+            return
+        if request is None:
+            parked = self._held.get(seq)
+            if parked is not None and code not in self._retry_codes:
+                # The answer to a copy sent before the busy reply came.
+                del self._held[seq]
+                self._finish(parked, datagram, None)
+            else:
+                self.counters.duplicates += 1
+            return
+        del self._flight[seq]
+        if code not in self._retry_codes:
+            self._finish(request, datagram, None)
+            return
+        request.note(_NAMES[code])
+        if self._may_retry(request):
+            self._held[seq] = request
+            due = now + self.settings.retry_pause
+            heapq.heappush(self._retry_due, (due, next(self._tie), request))
+            if due < self._next_timer:
+                self._next_timer = due
+        elif code in self._non_fail:
+            self._finish(request, datagram, None)
+        else:
+            self._finish(request, None, self._exhausted(request))
+
+    def _run_timers(self, now: float) -> None:
+        """Deadlines, then expiries; then when the next timer falls."""
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, _, request = heapq.heappop(deadlines)
+            if not request.done:
+                self._flight.pop(request.seq, None)
+                self._held.pop(request.seq, None)
+                what = (f"after {request.sends} tries" if request.sends
+                        else "before it could be sent")
+                self._finish(request, None, DeadlineExceeded(
+                    f"deadline passed {what}"))
+        soonest = math.inf
+        backed_off = False
+        for request in list(self._flight.values()):
+            expires = request.expires_at
+            if expires > now:
+                if expires < soonest:
+                    soonest = expires
+                continue
+            request.timeouts += 1
+            request.note(_TIMEOUT)
+            self.counters.timeouts += 1
+            if not backed_off:
+                self.rtt.back_off()
+                backed_off = True
+            if request.may_resend and self._may_retry(request):
+                self._resend_soon(request)
+            else:
+                del self._flight[request.seq]
+                self._finish(request, None, self._exhausted(request))
+        retry_due = self._retry_due
+        if retry_due and (retry_due[0][0] > now
+                          or len(self._flight) < self._size):
+            soonest = min(soonest, retry_due[0][0])
+        if deadlines:
+            soonest = min(soonest, deadlines[0][0])
+        self._next_timer = soonest
+
+    def _exhausted(self, request: Request) -> RequestError:
+        tries = request.sends
+        reasons = request.reasons or []
+        if all(reason == _TIMEOUT for reason in reasons):
+            if not request.may_resend:
+                return RequestTimeout(
+                    "no reply after 1 try (not resent: running it twice "
+                    "is not safe)")
+            return RequestTimeout(f"no reply after {tries} tries")
+        return RetriesExhausted(
+            f"no usable reply after {tries} tries: {', '.join(reasons)}")
+
+    def _finish(self, request: Request, reply: bytes | None,
+                error: RequestError | None) -> None:
+        request.done = True
+        request.reply = reply
+        request.error = error
+        self._n_open -= 1
+        if error is None:
+            self.counters.completed += 1
+        else:
+            self.counters.failed += 1
+        self._completed.append(request)
