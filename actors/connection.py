@@ -188,9 +188,13 @@ class ConnectionActor(pykka.ThreadingActor):
         wanted = _QUEUE_WINDOWS * self._settings.size - window.queued
         while wanted > 0 and runs:
             run = runs[0]
-            for request in run.take(wanted):
-                window.add(request, now)
-                wanted -= 1
+            requests = run.take(wanted)
+            wanted -= len(requests)
+            if run.deadline is None:
+                window.add_all(requests)
+            else:
+                for request in requests:
+                    window.add(request, now)
             if not run.has_more:
                 runs.popleft()
 
@@ -205,11 +209,12 @@ class ConnectionActor(pykka.ThreadingActor):
         size = self._settings.size
         inbox_waiting = _inbox_probe(self.actor_inbox)
         receive, send = endpoint.receive_from, endpoint.send_to
+        receive_waiting = endpoint.receive_waiting
         slice_end = clock() + SLICE
         rate = self._rate
         starved = False
+        now = clock()
         while True:
-            now = clock()
             if self._runs and window.queued < size:
                 self._feed(now)
             if rate is None:
@@ -224,7 +229,7 @@ class ConnectionActor(pykka.ThreadingActor):
                     send(datagram, remote)
                 except TransportError as error:
                     self._send_failed(error)
-            if window._completed:
+            if window.has_completed:
                 self._collect(now)
             if (not window.open_requests or now >= slice_end
                     or inbox_waiting()):
@@ -232,19 +237,28 @@ class ConnectionActor(pykka.ThreadingActor):
             if self._n_outcomes and (now >= self._flush_by
                                      or self._n_outcomes >= _FLUSH_AT):
                 self._flush()
-            wakeup = window.next_wakeup()
-            if wakeup is not None and wakeup <= now and not starved:
+            if window.resends_waiting and not starved:
+                now = clock()
                 continue
             try:
                 # Always the same wait, so the socket's timeout is set once;
                 # timers fire up to MAX_BLOCK late.
                 data, sender = receive(MAX_BLOCK)
             except ReceiveTimeout:
+                now = clock()
                 continue
+            now = clock()
             if sender == remote:
-                window.receive(data, clock())
+                window.receive(data, now)
             else:
                 self._foreign += 1
+            # Take every reply already waiting before sending again: the
+            # board then gets its next requests in a burst.
+            for data, sender in receive_waiting(size):
+                if sender == remote:
+                    window.receive(data, now)
+                else:
+                    self._foreign += 1
         self._flush()
         if window.open_requests and not self._pump_posted:
             self._pump_posted = True
@@ -260,14 +274,13 @@ class ConnectionActor(pykka.ThreadingActor):
     def _collect(self, now: float) -> None:
         """Route finished requests to their jobs; queue the outcomes."""
         window = self._window
-        completed = window.take_completed()
-        if not self._n_outcomes:
-            self._flush_by = now + FLUSH_DELAY
-        for request in completed:
+        for request in window.take_completed():
             run: JobRun = request.key[0]  # type: ignore[index]
             outcome = run.complete(request)
             if outcome is None:
                 continue
+            if not self._n_outcomes:
+                self._flush_by = now + FLUSH_DELAY
             self._open.discard(run)
             if outcome.error is not None:
                 window.drop_queued(_of_run(run))

@@ -86,8 +86,10 @@ class RttEstimator:
             self.srtt = srtt = rtt
             self.rttvar = rtt / 2
         else:
-            self.rttvar += (abs(srtt - rtt) - self.rttvar) / 4
-            self.srtt = srtt = srtt + (rtt - srtt) / 8
+            delta = rtt - srtt
+            self.rttvar += ((delta if delta >= 0 else -delta)
+                            - self.rttvar) * 0.25
+            self.srtt = srtt = srtt + delta * 0.125
         rto = srtt + 4 * self.rttvar
         self.rto = (self.floor if rto < self.floor else
                     self.ceiling if rto > self.ceiling else rto)
@@ -97,7 +99,13 @@ class RttEstimator:
             self._minimum = rtt
         if rtt > self._maximum:
             self._maximum = rtt
-        self._buckets[_bucket(rtt)] += 1
+        # _bucket(), inlined: this runs once per reply.
+        micros = int(rtt * 1e6)
+        octave = micros.bit_length() - _SUB_BITS
+        self._buckets[
+            micros if octave <= 0 else
+            (octave << _SUB_BITS) + ((micros >> (octave - 1)) & 7)
+            if octave <= _OCTAVES else _N_BUCKETS - 1] += 1
 
     def back_off(self) -> None:
         """A request timed out: wait twice as long next time."""

@@ -42,6 +42,9 @@ MIN_REPLY = 14
 _RC_OK = SCPResult.RC_OK.value
 _NAMES = {result.value: result.name for result in SCPResult}
 _TIMEOUT = "timeout"
+_OVERTAKEN = "overtaken"
+#: Reasons that mean the board never answered (as opposed to "busy").
+_UNANSWERED = frozenset({_TIMEOUT, _OVERTAKEN})
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,8 @@ class Window:
         self.settings = settings = settings or WindowSettings()
         self.rtt = RttEstimator(settings.initial_rto, settings.rto_floor,
                                 settings.rto_ceiling)
-        self.counters = WindowCounters()
+        self._counters = WindowCounters()
+        self._n_completed = 0
         self._size = settings.size
         self._retries = settings.retries
         self._fast_after = settings.fast_resend_after
@@ -189,6 +193,13 @@ class Window:
     # -- what the owner asks ---------------------------------------------------
 
     @property
+    def counters(self) -> WindowCounters:
+        """The running totals (``completed`` kept apart: it is the hot one)."""
+        counters = self._counters
+        counters.completed = self._n_completed
+        return counters
+
+    @property
     def in_flight(self) -> int:
         return len(self._flight)
 
@@ -200,6 +211,16 @@ class Window:
     def open_requests(self) -> int:
         """Requests added that have not ended yet."""
         return self._n_open
+
+    @property
+    def has_completed(self) -> bool:
+        """Whether take_completed() has anything."""
+        return bool(self._completed)
+
+    @property
+    def resends_waiting(self) -> bool:
+        """Resends decided but not sent (the last poll's budget ran out)."""
+        return bool(self._outbox)
 
     def next_wakeup(self) -> float | None:
         """When poll() next has something to do without a reply arriving."""
@@ -221,10 +242,15 @@ class Window:
             if request.deadline < self._next_timer:
                 self._next_timer = request.deadline
 
+    def add_all(self, requests: list[Request]) -> None:
+        """Queue several requests that have no deadline of their own."""
+        self._queue.extend(requests)
+        self._n_open += len(requests)
+
     def receive(self, datagram: bytes, now: float) -> None:
         """Take one datagram from the board (a reply, or junk to count)."""
         if len(datagram) < MIN_REPLY:
-            self.counters.malformed += 1
+            self._counters.malformed += 1
             return
         code, seq = _RESULT_AND_SEQUENCE.unpack_from(datagram, _RESULT_OFFSET)
         flight = self._flight
@@ -232,9 +258,9 @@ class Window:
         if request is None or code != _RC_OK:
             self._other_reply(request, code, seq, datagram, now)
             return
-        if (request.reply_size is not None
-                and len(datagram) != request.reply_size):
-            self.counters.malformed += 1
+        reply_size = request.reply_size
+        if reply_size is not None and len(datagram) != reply_size:
+            self._counters.malformed += 1
             return
         del flight[seq]
         if request.sends == 1:
@@ -243,9 +269,12 @@ class Window:
         request.reply = datagram
         self._completed.append(request)
         self._n_open -= 1
-        self.counters.completed += 1
+        self._n_completed += 1
         if flight and self._fast_after:
-            self._check_overtaken(request)
+            for oldest in flight.values():
+                if oldest.order < request.order:
+                    self._overtaken(oldest)
+                break
 
     def poll(self, now: float, budget: int | None = None) -> list[bytearray]:
         """Datagrams to send now: resends first, then new requests."""
@@ -258,47 +287,58 @@ class Window:
         flight, size = self._flight, self._size
         if self._retry_due and left > 0 and len(flight) < size:
             left = self._send_retries(out, now, left)
+        room = min(size - len(flight), left)
         if self._draining:
             if len(flight) > self._refill_at:
-                return out
-            self._draining = False
-        queue = self._queue
-        head = self._queue_head
+                room = 0
+            else:
+                self._draining = False
+        if room > 0 and self._queue_head < len(self._queue):
+            self._send_new(out, now, room)
+        self._counters.sent += len(out)
+        return out
+
+    def _send_new(self, out: list[bytearray], now: float, room: int) -> None:
+        """Give up to ``room`` queued requests a sequence number and send."""
+        queue, flight, held = self._queue, self._flight, self._held
+        head, end = self._queue_head, len(self._queue)
         rto = self.rtt.rto
-        while left > 0 and len(flight) < size and head < len(queue):
+        seq, order = self._next_seq, self._n_sends
+        next_timer = self._next_timer
+        pack_into = _SEQUENCE.pack_into
+        while room and head < end:
             request = queue[head]
             head += 1
             if request.done:
                 continue
-            seq = self._next_seq
-            while seq in flight or seq in self._held:
+            while seq in flight or seq in held:
                 seq = (seq + 1) & 0xFFFF
-            self._next_seq = (seq + 1) & 0xFFFF
             request.seq = seq
             datagram = request.datagram
-            _SEQUENCE.pack_into(datagram, SEQUENCE_OFFSET, seq)
+            pack_into(datagram, SEQUENCE_OFFSET, seq)
             flight[seq] = request
-            self._n_sends += 1
+            seq = (seq + 1) & 0xFFFF
+            order += 1
             request.sends = 1
             request.sent_at = now
-            request.order = self._n_sends
+            request.order = order
             expires = now + rto
-            if request.deadline is not None and request.deadline < expires:
-                expires = request.deadline
+            deadline = request.deadline
+            if deadline is not None and deadline < expires:
+                expires = deadline
             request.expires_at = expires
-            if expires < self._next_timer:
-                self._next_timer = expires
+            if expires < next_timer:
+                next_timer = expires
             out.append(datagram)
-            left -= 1
-            if len(flight) >= size and self._refill_at < size - 1:
-                self._draining = True
-                break
-        self._queue_head = head
-        self.counters.sent += len(out)
-        if head > 1024 and head * 2 > len(queue):
+            room -= 1
+        self._next_seq, self._n_sends = seq, order
+        self._next_timer = next_timer
+        if len(flight) >= self._size and self._refill_at < self._size - 1:
+            self._draining = True
+        if head > 1024 and head * 2 > end:
             del queue[:head]
-            self._queue_head = 0
-        return out
+            head = 0
+        self._queue_head = head
 
     def take_completed(self) -> list[Request]:
         """Requests that have ended since the last call, in ending order."""
@@ -348,7 +388,7 @@ class Window:
         request.expires_at = expires
         if expires < self._next_timer:
             self._next_timer = expires
-        self.counters.resent += 1
+        self._counters.resent += 1
         return request.datagram
 
     def _send_outbox(self, out: list[bytearray], now: float,
@@ -370,7 +410,7 @@ class Window:
             if request.done:
                 continue
             del self._held[request.seq]
-            self.counters.retry_code_resent += 1
+            self._counters.retry_code_resent += 1
             request.code_resends += 1
             flight[request.seq] = request
             out.append(self._resend(request, now))
@@ -389,17 +429,16 @@ class Window:
         request.expires_at = math.inf
         self._outbox.append(request)
 
-    def _check_overtaken(self, answered: Request) -> None:
+    def _overtaken(self, oldest: Request) -> None:
         """A reply overtook the oldest request on the wire: after enough of
         them, take it as lost and resend it without waiting for expiry."""
-        oldest = next(iter(self._flight.values()))
-        if oldest.order > answered.order or oldest.expires_at == math.inf:
-            return
+        if oldest.expires_at == math.inf:
+            return  # already waiting to be resent
         oldest.overtaken += 1
         if (oldest.overtaken >= self._fast_after
                 and oldest.may_resend and self._may_retry(oldest)):
-            oldest.note("overtaken")
-            self.counters.fast_resent += 1
+            oldest.note(_OVERTAKEN)
+            self._counters.fast_resent += 1
             self._resend_soon(oldest)
 
     def _other_reply(self, request: Request | None, code: int, seq: int,
@@ -407,22 +446,27 @@ class Window:
         """Every reply but an expected RC_OK: junk, duplicates, late answers,
         busy codes and the board's error codes."""
         if code not in _NAMES:
-            self.counters.malformed += 1
+            self._counters.malformed += 1
             return
         if request is None:
             parked = self._held.get(seq)
-            if parked is not None and code not in self._retry_codes:
+            if parked is None or code in self._retry_codes:
+                self._counters.duplicates += 1
+            elif (code == _RC_OK and parked.reply_size is not None
+                    and len(datagram) != parked.reply_size):
+                self._counters.malformed += 1
+            else:
                 # The answer to a copy sent before the busy reply came.
                 del self._held[seq]
                 self._finish(parked, datagram, None)
-            else:
-                self.counters.duplicates += 1
             return
         del self._flight[seq]
         if code not in self._retry_codes:
             self._finish(request, datagram, None)
             return
         request.note(_NAMES[code])
+        if request.expires_at == math.inf:
+            self._outbox.remove(request)  # the busy code's pause comes first
         if self._may_retry(request):
             self._held[seq] = request
             due = now + self.settings.retry_pause
@@ -456,7 +500,7 @@ class Window:
                 continue
             request.timeouts += 1
             request.note(_TIMEOUT)
-            self.counters.timeouts += 1
+            self._counters.timeouts += 1
             if not backed_off:
                 self.rtt.back_off()
                 backed_off = True
@@ -476,7 +520,7 @@ class Window:
     def _exhausted(self, request: Request) -> RequestError:
         tries = request.sends
         reasons = request.reasons or []
-        if all(reason == _TIMEOUT for reason in reasons):
+        if all(reason in _UNANSWERED for reason in reasons):
             if not request.may_resend:
                 return RequestTimeout(
                     "no reply after 1 try (not resent: running it twice "
@@ -492,7 +536,7 @@ class Window:
         request.error = error
         self._n_open -= 1
         if error is None:
-            self.counters.completed += 1
+            self._n_completed += 1
         else:
-            self.counters.failed += 1
+            self._counters.failed += 1
         self._completed.append(request)

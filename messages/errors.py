@@ -16,6 +16,9 @@ class InvalidArgumentError(SpinnactorsError, ValueError):
         self.value = value
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type, tuple[str, object, str]]:
+        return type(self), (self.name, self.value, self.reason)
+
 
 class MalformedDatagramError(SpinnactorsError, ValueError):
     """A datagram is short, truncated or inconsistent; the message says why."""
@@ -30,3 +33,6 @@ class UnexpectedResponseCodeError(SpinnactorsError):
         self.operation = operation
         self.command = command
         self.result = result
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, object]]:
+        return type(self), (self.operation, self.command, self.result)

@@ -21,7 +21,7 @@ import structlog
 from messages.scp.enums import SCPResult
 from transport.endpoint import Address, DatagramEndpoint, UDPEndpoint
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
-from transport.faults import FaultPlan, FaultyEndpoint
+from transport.faults import FaultPlan, FaultyEndpoint, Sides
 from transport.memory import MemoryNetwork
 from transport.monitor import BoardMonitor
 
@@ -54,7 +54,8 @@ class VirtualBoard:
     """A SpiNNaker board's monitor that runs anywhere.
 
     Serve UDP on ``host:port`` (port 0 picks a free one), or pass ``network``
-    to serve an in-memory link. ``start()`` runs it on a thread;
+    to serve an in-memory link. ``faults`` apply to what the board
+    receives, sends or both (``fault_sides``). ``start()`` runs it on a thread;
     ``serve_forever()`` runs it on the caller's.
     """
 
@@ -64,6 +65,7 @@ class VirtualBoard:
                  endpoint: DatagramEndpoint | None = None,
                  service_time: float = 0.0, queue_limit: int = 64,
                  faults: FaultPlan | None = None,
+                 fault_sides: Sides = "both",
                  memory_limit: int = 512 << 20,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if service_time < 0:
@@ -76,7 +78,8 @@ class VirtualBoard:
                         else UDPEndpoint(host, port))
         self.faults = faults if faults is not None else FaultPlan.none()
         if self.faults.active:
-            endpoint = FaultyEndpoint(endpoint, self.faults, clock=clock)
+            endpoint = FaultyEndpoint(endpoint, self.faults,
+                                      sides=fault_sides, clock=clock)
         self._endpoint = endpoint
         self._service_time = service_time
         self._queue_limit = queue_limit

@@ -62,6 +62,11 @@ class DatagramEndpoint(Protocol):
         """
         ...
 
+    def receive_waiting(self, limit: int) -> list[tuple[bytes, Address]]:
+        """Up to ``limit`` datagrams that have arrived, without waiting
+        (none if nothing has): a busy receiver takes a burst per call."""
+        ...
+
     def wait_readable(self, timeout: float) -> bool:
         """True when a receive would not block (data waiting, or closed)."""
         ...
@@ -167,6 +172,18 @@ class UDPEndpoint:
         if self._closed:
             raise ConnectionClosed(f"UDP {self._text()} is closed")
         return data, sender
+
+    def receive_waiting(self, limit: int) -> list[tuple[bytes, Address]]:
+        out: list[tuple[bytes, Address]] = []
+        if not _DONTWAIT or self._closed:
+            return out
+        receive = self._socket.recvfrom
+        try:
+            while len(out) < limit:
+                out.append(receive(MAX_DATAGRAM, _DONTWAIT))
+        except OSError:
+            pass  # nothing more waiting (or closed: the next receive says)
+        return out
 
     def _set_receive_timeout(self, timeout: float | None) -> None:
         """Time out a blocking receive in the kernel (SO_RCVTIMEO), which

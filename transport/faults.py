@@ -203,6 +203,15 @@ class FaultyEndpoint:
                     heapq.heappush(self._incoming,
                                    (due_at, next(self._order), copy, sender))
 
+    def receive_waiting(self, limit: int) -> list[tuple[bytes, Address]]:
+        out: list[tuple[bytes, Address]] = []
+        while len(out) < limit:
+            try:
+                out.append(self.receive_from(0.0))
+            except ReceiveTimeout:
+                break
+        return out
+
     def wait_readable(self, timeout: float) -> bool:
         with self._lock:
             if self._incoming and self._incoming[0][0] <= self._clock():

@@ -124,6 +124,11 @@ class MemoryEndpoint:
                 raise ConnectionClosed(f"{self._text()} is closed")
             return self._queue.popleft()
 
+    def receive_waiting(self, limit: int) -> list[tuple[bytes, Address]]:
+        with self._ready:
+            count = min(limit, len(self._queue))
+            return [self._queue.popleft() for _ in range(count)]
+
     def wait_readable(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self._ready:
