@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import itertools
 import queue
+import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 import pykka
 
-from actors.connection import ConnectionActor, ConnectionStats, GetStats, Submit
+from actors.connection import ConnectionActor, ConnectionStats, GetStats, Wake
 from actors.errors import ShutDown
-from actors.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
+from actors.jobs import Job, JobBook, Outcome, ReadJob, SCPJob, WriteJob
+from actors.supervisor import (
+    Backoff, ChildSpec, GetSupervisorStats, Supervisor, SupervisorStats,
+    Watch, WhereIs)
 from actors.window import WindowSettings
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
@@ -43,14 +47,24 @@ class Client:
     ``retries`` is how often one request may be resent; ``limiter`` is a
     RateLimiterActor shared with other clients. ``endpoint`` runs over an
     in-memory or fault-injecting link instead of UDP.
+
+    The connection actor runs under a Supervisor: if it fails (a socket
+    error, a bug) it is restarted with a fresh socket and carries on with
+    the requests that had no reply, each still answered exactly once. More
+    than ``max_restarts`` failures within ``period`` seconds end every open
+    request with ShutDown.
     """
+
+    CHILD = "connection"
 
     def __init__(self, host: str, port: int = SCP_SCAMP_PORT, *,
                  window: int = 8, timeout: float = 1.0, retries: int = 10,
                  rto_floor: float = 0.005,
                  limiter: pykka.ActorRef[Any] | None = None,
                  local_host: str | None = None,
-                 endpoint: DatagramEndpoint | None = None) -> None:
+                 endpoint: DatagramEndpoint | None = None,
+                 max_restarts: int = 3, period: float = 5.0,
+                 backoff: Backoff | None = None) -> None:
         check_int("window", window, 1, 65535)
         check_int("retries", retries, 0, 1000)
         check_int("port", port, 0, 65535)
@@ -62,12 +76,27 @@ class Client:
             rto_floor=min(rto_floor, timeout), rto_ceiling=timeout)
         self.host, self.port = host, port
 
-        def open_connection() -> SCAMPConnection:
-            return SCAMPConnection(local_host=local_host, remote_host=host,
-                                   remote_port=port, endpoint=endpoint)
+        endpoints = [endpoint]
 
-        self._actor = ConnectionActor.start(open_connection, settings,
-                                            limiter=limiter)
+        def open_connection() -> SCAMPConnection:
+            # A given endpoint serves the first incarnation; a restart gets
+            # a fresh UDP socket.
+            given = endpoints.pop() if endpoints else None
+            return SCAMPConnection(local_host=local_host, remote_host=host,
+                                   remote_port=port, endpoint=given)
+
+        self._book = book = JobBook()
+
+        def start_connection(watch: Watch) -> pykka.ActorRef[Any]:
+            return ConnectionActor.start(open_connection, settings,
+                                         limiter=limiter, book=book,
+                                         watch=watch)
+
+        self._supervisor = Supervisor.start(
+            [ChildSpec(self.CHILD, start_connection)],
+            max_restarts=max_restarts, period=period, backoff=backoff,
+            name=f"client-{host}:{port}")
+        self._actor: pykka.ActorRef[Any] | None = self._where()
         self._keys = itertools.count()
 
     # -- the board's operations ----------------------------------------------
@@ -131,12 +160,33 @@ class Client:
         return [by_key[job.key] for job in jobs]
 
     def stats(self) -> ConnectionStats:
-        """Counters and round-trip statistics of the connection."""
+        """Counters and round-trip statistics of the connection (since its
+        last restart)."""
+        for _ in range(100):
+            actor = self._current()
+            if actor is not None:
+                try:
+                    stats: ConnectionStats = actor.ask(GetStats(), timeout=10)
+                    return stats
+                except pykka.ActorDeadError:
+                    pass
+            self._supervisor_alive_or_raise()
+            time.sleep(0.01)  # restarting: ask again shortly
+        raise ShutDown("the connection did not come back")
+
+    def supervision(self) -> SupervisorStats:
+        """How the connection's supervisor is doing (restarts so far)."""
         try:
-            stats: ConnectionStats = self._actor.ask(GetStats(), timeout=10)
+            stats: SupervisorStats = self._supervisor.ask(
+                GetSupervisorStats(), timeout=10)
         except pykka.ActorDeadError:
             raise ShutDown("the client is closed") from None
         return stats
+
+    @property
+    def connection_actor(self) -> pykka.ActorRef[Any] | None:
+        """The connection actor now running (None while it restarts)."""
+        return self._current()
 
     # -- lifetime ----------------------------------------------------------------
 
@@ -144,13 +194,13 @@ class Client:
         """Stop the actor: open requests end with ShutDown, the socket is
         closed and the actor's thread has ended when this returns."""
         try:
-            self._actor.stop(block=True, timeout=10)
+            self._supervisor.stop(block=True, timeout=30)
         except pykka.ActorDeadError:
             pass
 
     @property
     def closed(self) -> bool:
-        return not self._actor.is_alive()
+        return not self._supervisor.is_alive()
 
     def __enter__(self) -> Client:
         return self
@@ -178,10 +228,36 @@ class Client:
 
     def _submit(self, jobs: list[Job],
                 sink: queue.SimpleQueue[list[Outcome]]) -> None:
+        """Put the jobs in the book, then wake whichever incarnation of the
+        connection actor is running (a restarting one reads the book when
+        it starts)."""
+        self._supervisor_alive_or_raise()
+        self._book.put(jobs, sink)
+        actor = self._current()
+        if actor is not None:
+            try:
+                actor.tell(Wake())
+            except pykka.ActorDeadError:
+                pass
+
+    def _current(self) -> pykka.ActorRef[Any] | None:
+        actor = self._actor
+        if actor is not None and actor.is_alive():
+            return actor
+        self._actor = actor = self._where()
+        return actor
+
+    def _where(self) -> pykka.ActorRef[Any] | None:
         try:
-            self._actor.tell(Submit(jobs, sink))
-        except pykka.ActorDeadError:
-            raise ShutDown("the client is closed") from None
+            ref: pykka.ActorRef[Any] | None = self._supervisor.ask(
+                WhereIs(self.CHILD), timeout=10)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            return None
+        return ref
+
+    def _supervisor_alive_or_raise(self) -> None:
+        if not self._supervisor.is_alive():
+            raise ShutDown("the client is closed")
 
     def _next_batch(self, sink: queue.SimpleQueue[list[Outcome]]
                     ) -> list[Outcome]:
@@ -191,7 +267,7 @@ class Client:
             try:
                 return sink.get(timeout=_LIVENESS_CHECK)
             except queue.Empty:
-                if not self._actor.is_alive():
+                if not self._supervisor.is_alive():
                     try:
                         return sink.get_nowait()
                     except queue.Empty:

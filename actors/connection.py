@@ -20,9 +20,10 @@ import pykka
 import structlog
 
 from actors.errors import ShutDown
-from actors.jobs import Job, JobRun, Outcome, OutcomeSink
+from actors.jobs import Job, JobBook, JobRun, Outcome, OutcomeSink
 from actors.limiter import RateLimit
 from actors.rtt import RttStats
+from actors.supervisor import Supervised, Watch
 from actors.window import Request, Window, WindowSettings
 from transport.endpoint import Address, DatagramEndpoint
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
@@ -49,6 +50,11 @@ class Submit:
 
     jobs: Sequence[Job]
     sink: OutcomeSink
+
+
+@dataclass(frozen=True)
+class Wake:
+    """Look in the job book: someone has put jobs there."""
 
 
 @dataclass(frozen=True)
@@ -82,12 +88,15 @@ class ConnectionStats:
     rtt: RttStats
 
 
-class ConnectionActor(pykka.ThreadingActor):
+class ConnectionActor(Supervised):
     """Runs jobs over one SCAMPConnection through one Window.
 
     ``connect`` makes the connection when the actor starts (and, under a
     supervisor, again after a restart). ``owns_connection`` False leaves a
-    caller's connection open when the actor stops.
+    caller's connection open when the actor stops. Jobs live in ``book``:
+    under a supervisor (``watch`` given) a failed actor leaves its open
+    jobs there for the next incarnation, which resends what had no reply;
+    otherwise they end with ShutDown.
     """
 
     def __init__(self, connect: Callable[[], SCAMPConnection],
@@ -95,8 +104,10 @@ class ConnectionActor(pykka.ThreadingActor):
                  limiter: pykka.ActorRef[Any] | None = None,
                  lease_size: int = 32,
                  owns_connection: bool = True,
+                 book: JobBook | None = None, watch: Watch | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__()
+        super().__init__(watch=watch)
+        self._book = book if book is not None else JobBook()
         self._rate = (None if limiter is None
                       else RateLimit(limiter, lease_size=lease_size))
         self._connect = connect
@@ -105,8 +116,8 @@ class ConnectionActor(pykka.ThreadingActor):
         self._clock = clock
         self._connection: SCAMPConnection | None = None
         self._window = Window(self._settings)
+        #: Runs with pieces still to hand to the window, oldest first.
         self._runs: deque[JobRun] = deque()
-        self._open: set[JobRun] = set()
         self._outcomes: dict[int, tuple[OutcomeSink, list[Outcome]]] = {}
         self._n_outcomes = 0
         self._flush_by = 0.0
@@ -121,7 +132,17 @@ class ConnectionActor(pykka.ThreadingActor):
         self._connection = connection = self._connect()
         remote = f"{connection.remote_ip_address}:{connection.remote_port}"
         self._log = self._log.bind(peer=remote)
-        self._log.debug("connection.start", window=self._settings.size)
+        self._log.debug("connection.start", window=self._settings.size,
+                        open_jobs=len(self._book.open))
+        for run in list(self._book.open):  # left by a failed incarnation
+            outcome = run.restart()
+            if outcome is not None:
+                del self._book.open[run]
+                self._deliver(run.sink, outcome)
+            elif run.has_more:
+                self._runs.append(run)
+        if self._book.open or self._book.has_incoming:
+            self._pump()
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, _Pump):
@@ -129,7 +150,11 @@ class ConnectionActor(pykka.ThreadingActor):
             self._pump()
             return None
         if isinstance(message, Submit):
-            self._submit(message)
+            self._book.put(message.jobs, message.sink)
+            self._pump()
+            return None
+        if isinstance(message, Wake):
+            self._pump()
             return None
         if isinstance(message, GetStats):
             return self.stats()
@@ -139,13 +164,19 @@ class ConnectionActor(pykka.ThreadingActor):
         self._end_all(ShutDown("the connection was stopped"))
         self._close()
         self._log.debug("connection.stop")
+        super().on_stop()
 
     def on_failure(self, exception_type: type[BaseException] | None,
                    exception_value: BaseException | None,
                    traceback: TracebackType | None) -> None:
         self._log.error("connection.failed", error=repr(exception_value))
-        self._end_all(ShutDown(f"the connection failed: {exception_value!r}"))
+        if self.watch is None:
+            self._end_all(ShutDown(
+                f"the connection failed: {exception_value!r}"))
+        else:
+            self._flush()  # what is done is delivered; the rest waits
         self._close()
+        super().on_failure(exception_type, exception_value, traceback)
 
     # -- work --------------------------------------------------------------------
 
@@ -164,22 +195,23 @@ class ConnectionActor(pykka.ThreadingActor):
             malformed=counters.malformed,
             foreign=self._foreign + (
                 0 if connection is None else connection.n_foreign),
-            send_errors=self._send_errors, open_jobs=len(self._open),
+            send_errors=self._send_errors, open_jobs=len(self._book.open),
             rtt=self._window.rtt.stats())
 
-    def _submit(self, message: Submit) -> None:
+    def _take_jobs(self) -> None:
+        """Start runs for the jobs put in the book since the last look."""
         connection = self._connection
         assert connection is not None
         source = (connection.chip_x, connection.chip_y)
         now = self._clock()
-        for job in message.jobs:
-            run = JobRun.of(job, message.sink, now, source)
-            if run.n_pieces == 0:
-                self._deliver(run.sink, run.finish_empty())
-                continue
-            self._runs.append(run)
-            self._open.add(run)
-        self._pump()
+        for jobs, sink in self._book.take_incoming():
+            for job in jobs:
+                run = JobRun.of(job, sink, now, source)
+                if run.n_pieces == 0:
+                    self._deliver(sink, run.finish_empty())
+                    continue
+                self._runs.append(run)
+                self._book.open[run] = None
 
     def _feed(self, now: float) -> None:
         """Top up the window's queue from the jobs, a few windows' worth at
@@ -213,6 +245,8 @@ class ConnectionActor(pykka.ThreadingActor):
         slice_end = clock() + SLICE
         rate = self._rate
         starved = False
+        if self._book.has_incoming:
+            self._take_jobs()
         now = clock()
         while True:
             if self._runs and window.queued < size:
@@ -281,7 +315,7 @@ class ConnectionActor(pykka.ThreadingActor):
                 continue
             if not self._n_outcomes:
                 self._flush_by = now + FLUSH_DELAY
-            self._open.discard(run)
+            del self._book.open[run]
             if outcome.error is not None:
                 window.drop_queued(_of_run(run))
             self._deliver(run.sink, outcome)
@@ -305,9 +339,12 @@ class ConnectionActor(pykka.ThreadingActor):
         """Give every open job its outcome: ``error``."""
         self._window.fail_all(ShutDown(str(error)))
         self._window.take_completed()
-        for run in list(self._open):
+        for jobs, sink in self._book.take_incoming():
+            for job in jobs:
+                self._deliver(sink, Outcome(job.key, error=error))
+        for run in self._book.open:
             self._deliver(run.sink, run.fail(error))
-        self._open.clear()
+        self._book.open.clear()
         self._runs.clear()
         self._flush()
 

@@ -11,7 +11,8 @@ done, so that after a restart it asks only for the rest.
 from __future__ import annotations
 
 import struct
-from collections.abc import Hashable
+import threading
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -150,11 +151,12 @@ class JobRun:
             self._next = stop
         return out
 
-    def restart(self) -> None:
+    def restart(self) -> Outcome | None:
         """Ask again for every piece not done (the requests were lost with
-        the window that held them)."""
+        the window that held them); the Outcome if that cannot be done."""
         self._retry = [index for index in range(self._next)
                        if not self._done[index]][::-1]
+        return None
 
     def complete(self, request: Request) -> Outcome | None:
         """Take a finished piece; the Outcome once the whole job ends."""
@@ -215,7 +217,7 @@ class JobRun:
 class SCPRun(JobRun):
     """One request; its raw reply is the value, parsed by the caller."""
 
-    __slots__ = ("_datagram", "_reply_size", "_reply")
+    __slots__ = ("_datagram", "_reply_size", "_reply", "_sent")
 
     def __init__(self, job: SCPJob, sink: OutcomeSink, now: float,
                  source: tuple[int, int]) -> None:
@@ -227,13 +229,27 @@ class SCPRun(JobRun):
                             if isinstance(request, ReadMemory)
                             and request.argument_2 is not None else None)
         self._reply: bytes | None = None
+        #: The last Request made of it: was it sent before a restart?
+        self._sent: Request | None = None
 
     def _request(self, index: int) -> Request:
         job = self.job
         assert isinstance(job, SCPJob)
-        return Request((self, index), bytearray(self._datagram),
-                       may_resend=job.request.may_resend,
-                       deadline=self.deadline, reply_size=self._reply_size)
+        self._sent = Request((self, index), bytearray(self._datagram),
+                             may_resend=job.request.may_resend,
+                             deadline=self.deadline,
+                             reply_size=self._reply_size)
+        return self._sent
+
+    def restart(self) -> Outcome | None:
+        job = self.job
+        assert isinstance(job, SCPJob)
+        sent = self._sent is not None and self._sent.sends > 0
+        if sent and not job.request.may_resend and not self.ended:
+            return self._end(None, RequestError(
+                f"{job.request!r}: the connection restarted after it was "
+                f"sent; not sent again, as running it twice is not safe"))
+        return super().restart()
 
     def _take_reply(self, index: int, reply: bytes) -> BaseException | None:
         self._reply = reply
@@ -365,3 +381,33 @@ class WriteRun(_MemoryRun):
         return Request((self, index), self._builder.write(
             self._address + start, self._data[start:start + MAX_SCP_DATA]),
             deadline=self.deadline)
+
+
+class JobBook:
+    """The jobs of one connection that have no outcome yet.
+
+    It outlives the connection actor: a supervisor gives the same book to
+    each incarnation, so the jobs a crashed actor had open are picked up by
+    its successor (which asks again only for the pieces not done). Jobs may
+    be put in from any thread; runs are touched only by the one live actor.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._incoming: list[tuple[Sequence[Job], OutcomeSink]] = []
+        #: Runs started and not ended, in the order they came (a dict for
+        #: quick removal).
+        self.open: dict[JobRun, None] = {}
+
+    def put(self, jobs: Sequence[Job], sink: OutcomeSink) -> None:
+        with self._lock:
+            self._incoming.append((jobs, sink))
+
+    def take_incoming(self) -> list[tuple[Sequence[Job], OutcomeSink]]:
+        with self._lock:
+            incoming, self._incoming = self._incoming, []
+        return incoming
+
+    @property
+    def has_incoming(self) -> bool:
+        return bool(self._incoming)

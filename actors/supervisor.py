@@ -1,0 +1,457 @@
+"""Supervision after Erlang/OTP: restart what fails, give up when it keeps
+failing, and let the parent decide.
+
+A child spec is data: an id, a factory that starts the actor, a restart
+type and a shutdown timeout. ``permanent`` children are always restarted,
+``transient`` ones only after an abnormal exit, ``temporary`` ones never.
+More than ``max_restarts`` restarts within ``period`` seconds (OTP's
+default: 1 in 5) makes the supervisor stop all its children, in reverse
+order, and fail itself, which its own parent sees as a child failing.
+Children start in order and stop in reverse order, each given its shutdown
+timeout. Optional backoff delays restarts (as Akka's backoff supervisor):
+from a minimum doubling to a maximum, with random jitter, and reset once a
+child has run cleanly for a while.
+
+A child learns of its supervisor through the Watch it is started with; a
+Supervised actor reports its exit through it (with the reason), and the
+supervisor also checks its children's liveness, so one that dies without
+reporting is noticed too.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal
+
+import pykka
+import structlog
+
+from messages.errors import InvalidArgumentError
+
+log = structlog.get_logger(__name__)
+
+Restart = Literal["permanent", "transient", "temporary"]
+Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
+#: How often the supervisor checks that its children are alive, for those
+#: that die without reporting.
+LIVENESS_CHECK = 0.05
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What a child needs to report to its supervisor: plain data."""
+
+    supervisor: pykka.ActorRef[Any]
+    child_id: str
+    incarnation: int
+
+    def exited(self, reason: BaseException | None) -> None:
+        """Tell the supervisor this incarnation ended (None: normally)."""
+        try:
+            self.supervisor.tell(ChildExited(self.child_id, self.incarnation,
+                                             reason))
+        except pykka.ActorDeadError:
+            pass  # the supervisor is gone: nobody left to tell
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """How to start, restart and stop one child."""
+
+    id: str
+    start: Callable[[Watch], pykka.ActorRef[Any]]
+    restart: Restart = "permanent"
+    shutdown: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.restart not in ("permanent", "transient", "temporary"):
+            raise InvalidArgumentError("restart", self.restart,
+                                       "must be permanent, transient or "
+                                       "temporary")
+        if not self.shutdown > 0:
+            raise InvalidArgumentError("shutdown", self.shutdown,
+                                       "must be a positive number of seconds")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before a restart: ``minimum`` doubling up to ``maximum``, each
+    stretched by up to ``jitter`` of itself; back to ``minimum`` once the
+    child has run ``reset_after`` seconds without failing."""
+
+    minimum: float = 0.1
+    maximum: float = 10.0
+    jitter: float = 0.2
+    reset_after: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.minimum <= self.maximum:
+            raise InvalidArgumentError("minimum", self.minimum,
+                                       "need 0 <= minimum <= maximum")
+        if not 0 <= self.jitter <= 1:
+            raise InvalidArgumentError("jitter", self.jitter, "must be 0..1")
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        base = min(self.minimum * 2 ** max(failures - 1, 0), self.maximum)
+        return base * (1 + self.jitter * rng.random())
+
+
+# -- messages ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChildExited:
+    child_id: str
+    incarnation: int
+    #: None for a normal exit, else why it failed.
+    reason: BaseException | None
+
+
+@dataclass(frozen=True)
+class WhereIs:
+    """Ask for the ActorRef of a running child (None while it restarts)."""
+
+    child_id: str
+
+
+@dataclass(frozen=True)
+class StartChild:
+    """Add and start a child after the ones already there."""
+
+    spec: ChildSpec
+
+
+@dataclass(frozen=True)
+class GetSupervisorStats:
+    pass
+
+
+@dataclass(frozen=True)
+class SupervisorStats:
+    children: tuple[str, ...]
+    running: tuple[str, ...]
+    restarts: int
+    gave_up: bool
+
+
+@dataclass(frozen=True)
+class Crash:
+    """Make a Supervised actor fail on purpose (for chaos tests)."""
+
+    reason: str = "crash on request"
+
+
+class CrashInjected(RuntimeError):
+    """The failure a Crash message causes."""
+
+
+@dataclass(frozen=True)
+class _RestartDue:
+    child_id: str
+    incarnation: int
+
+
+@dataclass(frozen=True)
+class _CheckLiveness:
+    pass
+
+
+class SupervisorGaveUp(RuntimeError):
+    """Children kept failing beyond the restart intensity."""
+
+
+# -- children's side ----------------------------------------------------------------
+
+class Supervised(pykka.ThreadingActor):
+    """An actor that reports its exit to its supervisor, with the reason.
+
+    Subclasses that override on_stop or on_failure call super() last.
+    """
+
+    def __init__(self, *, watch: Watch | None = None) -> None:
+        super().__init__()
+        self.watch = watch
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Crash):
+            raise CrashInjected(message.reason)
+        return super().on_receive(message)
+
+    def on_stop(self) -> None:
+        if self.watch is not None:
+            self.watch.exited(None)
+
+    def on_failure(self, exception_type: type[BaseException] | None,
+                   exception_value: BaseException | None,
+                   traceback: TracebackType | None) -> None:
+        if self.watch is not None:
+            self.watch.exited(exception_value or RuntimeError("failed"))
+
+
+# -- the supervisor -----------------------------------------------------------------
+
+@dataclass
+class _Child:
+    spec: ChildSpec
+    ref: pykka.ActorRef[Any] | None = None
+    incarnation: int = 0
+    started_at: float = 0.0
+    failures: int = 0
+    #: Stopped on purpose: its exit report is expected, not a failure.
+    stopping: bool = False
+
+
+@dataclass
+class _Intensity:
+    max_restarts: int
+    period: float
+    times: deque[float] = field(default_factory=deque)
+
+    def exceeded_after(self, now: float) -> bool:
+        """Count a restart at ``now``; True if that is one too many."""
+        self.times.append(now)
+        while self.times and self.times[0] <= now - self.period:
+            self.times.popleft()
+        return len(self.times) > self.max_restarts
+
+
+class Supervisor(Supervised):
+    """Starts children from specs and keeps them running.
+
+    Start it with ``Supervisor.start(specs, strategy=..., ...)``; nest it by
+    giving a parent supervisor a ChildSpec whose start passes ``watch``.
+    ``gave_up`` is set (and the actor fails) when the restart intensity is
+    exceeded.
+    """
+
+    def __init__(self, specs: Sequence[ChildSpec] = (), *,
+                 strategy: Strategy = "one_for_one", max_restarts: int = 1,
+                 period: float = 5.0, backoff: Backoff | None = None,
+                 name: str = "supervisor", watch: Watch | None = None,
+                 seed: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(watch=watch)
+        if strategy not in ("one_for_one", "one_for_all", "rest_for_one"):
+            raise InvalidArgumentError("strategy", strategy,
+                                       "must be one_for_one, one_for_all "
+                                       "or rest_for_one")
+        if max_restarts < 0 or period <= 0:
+            raise InvalidArgumentError(
+                "max_restarts/period", (max_restarts, period),
+                "need max_restarts >= 0 and period > 0")
+        ids = [spec.id for spec in specs]
+        if len(set(ids)) != len(ids):
+            raise InvalidArgumentError("specs", ids, "child ids must differ")
+        self._children = [_Child(spec) for spec in specs]
+        self._strategy = strategy
+        self._intensity = _Intensity(max_restarts, period)
+        self._backoff = backoff
+        self._rng = random.Random(seed)
+        self._clock = clock
+        self._name = name
+        self._restarts = 0
+        self._timers: list[threading.Timer] = []
+        self._closing = False
+        self.gave_up = threading.Event()
+        self._log = log.bind(actor="supervisor", name=name)
+        self._ticking = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, daemon=True,
+                                        name=f"{name}-liveness")
+
+    # -- pykka hooks ---------------------------------------------------------
+
+    def on_start(self) -> None:
+        for child in self._children:
+            self._start(child)
+        self._ticker.start()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, ChildExited):
+            self._exited(message.child_id, message.incarnation,
+                         message.reason)
+        elif isinstance(message, _RestartDue):
+            child = self._find(message.child_id)
+            if child is not None and child.incarnation == message.incarnation:
+                self._restart_after_failure(child)
+        elif isinstance(message, _CheckLiveness):
+            self._check_liveness()
+        elif isinstance(message, WhereIs):
+            child = self._find(message.child_id)
+            return None if child is None else child.ref
+        elif isinstance(message, StartChild):
+            if self._find(message.spec.id) is not None:
+                raise InvalidArgumentError("spec", message.spec.id,
+                                           "a child with this id exists")
+            child = _Child(message.spec)
+            self._children.append(child)
+            self._start(child)
+            return child.ref
+        elif isinstance(message, GetSupervisorStats):
+            return SupervisorStats(
+                children=tuple(c.spec.id for c in self._children),
+                running=tuple(c.spec.id for c in self._children
+                              if c.ref is not None and c.ref.is_alive()),
+                restarts=self._restarts, gave_up=self.gave_up.is_set())
+        else:
+            return super().on_receive(message)
+        return None
+
+    def on_stop(self) -> None:
+        self._closing = True
+        self._cancel_timers()
+        self._stop_children(self._children)
+        super().on_stop()
+
+    def on_failure(self, exception_type: type[BaseException] | None,
+                   exception_value: BaseException | None,
+                   traceback: TracebackType | None) -> None:
+        self._closing = True
+        self._cancel_timers()
+        self._stop_children(self._children)
+        super().on_failure(exception_type, exception_value, traceback)
+
+    # -- inside ------------------------------------------------------------------
+
+    def _find(self, child_id: str) -> _Child | None:
+        for child in self._children:
+            if child.spec.id == child_id:
+                return child
+        return None
+
+    def _start(self, child: _Child) -> None:
+        child.incarnation += 1
+        child.stopping = False
+        watch = Watch(self.actor_ref, child.spec.id, child.incarnation)
+        child.ref = child.spec.start(watch)
+        child.started_at = self._clock()
+        self._log.debug("actor.start", child=child.spec.id,
+                        incarnation=child.incarnation)
+
+    def _stop_child(self, child: _Child) -> None:
+        """Stop one child within its shutdown time, or give up on it."""
+        ref, child.ref = child.ref, None
+        child.stopping = True
+        if ref is None or not ref.is_alive():
+            return
+        try:
+            ref.stop(block=True, timeout=child.spec.shutdown)
+        except pykka.Timeout:
+            self._log.error("actor.kill", child=child.spec.id,
+                            shutdown=child.spec.shutdown)
+            pykka.ActorRegistry.unregister(ref)
+        except pykka.ActorDeadError:
+            pass
+
+    def _stop_children(self, children: Sequence[_Child]) -> None:
+        for child in reversed(children):
+            self._stop_child(child)
+
+    def _exited(self, child_id: str, incarnation: int,
+                reason: BaseException | None) -> None:
+        child = self._find(child_id)
+        if (child is None or child.incarnation != incarnation
+                or child.stopping or self._closing):
+            return  # old news, or a stop we asked for
+        abnormal = reason is not None
+        child.ref = None
+        self._log.log(40 if abnormal else 20, "actor.exit",
+                      child=child_id, reason=repr(reason))
+        restart = child.spec.restart
+        if restart == "temporary" or (restart == "transient"
+                                      and not abnormal):
+            self._children.remove(child)
+            return
+        now = self._clock()
+        if self._intensity.exceeded_after(now):
+            self._give_up(child_id, reason)
+            return
+        backoff = self._backoff
+        if backoff is None:
+            self._restart_after_failure(child)
+            return
+        if now - child.started_at >= backoff.reset_after:
+            child.failures = 0
+        child.failures += 1
+        delay = backoff.delay(child.failures, self._rng)
+        self._log.info("actor.backoff", child=child_id, delay=delay)
+        self._schedule(delay, _RestartDue(child_id, incarnation))
+
+    def _restart_after_failure(self, failed: _Child) -> None:
+        """Restart as the strategy says."""
+        self._restarts += 1
+        index = self._children.index(failed)
+        if self._strategy == "one_for_one":
+            again = [failed]
+        elif self._strategy == "one_for_all":
+            again = list(self._children)
+        else:
+            again = self._children[index:]
+        self._stop_children([c for c in again if c is not failed])
+        for child in again:
+            self._start(child)
+        self._log.warning("actor.restart", child=failed.spec.id,
+                          strategy=self._strategy,
+                          restarted=[c.spec.id for c in again])
+
+    def _give_up(self, child_id: str, reason: BaseException | None) -> None:
+        self._log.error("supervisor.gave_up", child=child_id,
+                        reason=repr(reason),
+                        max_restarts=self._intensity.max_restarts,
+                        period=self._intensity.period)
+        self.gave_up.set()
+        raise SupervisorGaveUp(
+            f"{self._name}: child {child_id!r} failed more than "
+            f"{self._intensity.max_restarts} times in "
+            f"{self._intensity.period} s (last: {reason!r})")
+
+    def _check_liveness(self) -> None:
+        """Children that died without reporting (a BaseException, a
+        killed thread) count as having failed."""
+        for child in list(self._children):
+            ref = child.ref
+            if ref is not None and not child.stopping and not ref.is_alive():
+                self._exited(child.spec.id, child.incarnation,
+                             RuntimeError("died without a word"))
+
+    def _schedule(self, delay: float, message: Any) -> None:
+        if self._closing:
+            return
+        ref = self.actor_ref
+
+        def fire() -> None:
+            try:
+                ref.tell(message)
+            except pykka.ActorDeadError:
+                pass
+
+        timer = threading.Timer(delay, fire)
+        timer.daemon = True
+        self._timers = [t for t in self._timers if t.is_alive()]
+        self._timers.append(timer)
+        timer.start()
+
+    def _tick(self) -> None:
+        """Ask for a liveness check now and then, until the end."""
+        ref = self.actor_ref
+        while not self._ticking.wait(LIVENESS_CHECK):
+            try:
+                ref.tell(_CheckLiveness())
+            except pykka.ActorDeadError:
+                return
+
+    def _cancel_timers(self) -> None:
+        self._ticking.set()
+        if (self._ticker.is_alive()
+                and self._ticker is not threading.current_thread()):
+            self._ticker.join(1)
+        for timer in self._timers:
+            timer.cancel()
+        for timer in self._timers:
+            if timer is not threading.current_thread():
+                timer.join(1)
+        self._timers.clear()
