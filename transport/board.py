@@ -24,6 +24,7 @@ from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 from transport.faults import FaultPlan, FaultyEndpoint, Sides
 from transport.memory import MemoryNetwork
 from transport.monitor import BoardMonitor
+from transport.traffic import TagTraffic
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +68,7 @@ class VirtualBoard:
                  faults: FaultPlan | None = None,
                  fault_sides: Sides = "both",
                  memory_limit: int = 512 << 20,
+                 traffic: TagTraffic | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if service_time < 0:
             raise ValueError(f"service_time={service_time}: must be >= 0")
@@ -82,6 +84,8 @@ class VirtualBoard:
                                       sides=fault_sides, clock=clock)
         self._endpoint = endpoint
         self._service_time = service_time
+        #: Live output to IP-tagged hosts, if any.
+        self.traffic = traffic
         self._queue_limit = queue_limit
         self._clock = clock
         self._queue: deque[tuple[float, bytes, Address]] = deque()
@@ -136,6 +140,10 @@ class VirtualBoard:
                 wait = _IDLE_WAIT
                 if queue:
                     wait = max(0.0, queue[0][0] - clock())
+                if self.traffic is not None and self.monitor.ip_tags:
+                    self._send_traffic(clock())
+                    wait = min(wait, max(0.0, self.traffic.next_due(
+                        clock()) - clock()))
                 try:
                     data, sender = endpoint.receive_from(wait)
                 except ReceiveTimeout:
@@ -211,6 +219,19 @@ class VirtualBoard:
                 self._send_failures += 1
                 self._log.warning("board.send_failed", peer=sender,
                                   error=str(error))
+
+    def _send_traffic(self, now: float) -> None:
+        assert self.traffic is not None
+        memory = self._endpoint.address[0] == "memory"
+        for datagram, (host, port) in self.traffic.due(self.monitor.ip_tags,
+                                                       now):
+            try:
+                self._endpoint.send_to(
+                    datagram, ("memory", port) if memory else (host, port))
+            except ConnectionClosed:
+                raise
+            except TransportError:
+                self._send_failures += 1
 
     def _summary(self) -> dict[str, object]:
         stats = self.stats

@@ -1,0 +1,89 @@
+"""Live output: SDP datagrams a board sends to IP-tagged hosts, at a rate.
+
+A real application's cores send results to the host through IP tags; the
+virtual board does the same so that listeners have a real source. Sans-IO:
+given the tag table and the time, it says which datagrams are due.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Mapping
+from typing import Protocol
+
+from messages.errors import InvalidArgumentError
+
+_SDP = struct.Struct("<2x8B")
+_COUNTER = struct.Struct("<I")
+#: Flags of a datagram that expects no reply; the host's port and core.
+_NO_REPLY = 0x07
+_TO_HOST = (7 << 5) | 31
+
+
+class Tag(Protocol):
+    host: bytes
+    port: int
+    strip: bool
+
+
+class TagTraffic:
+    """``rate`` datagrams a second to each IP tag, from core ``source``.
+
+    Each payload starts with a 32-bit count (per tag, from 0) so that a
+    listener can tell loss and order; ``payload_size`` pads it out. At most
+    ``burst`` datagrams a tag go out at once after a stall (default: 20 ms
+    worth).
+    """
+
+    def __init__(self, rate: float, payload_size: int = 16, *,
+                 burst: int | None = None,
+                 source: tuple[int, int, int] = (0, 0, 1)) -> None:
+        if not rate > 0:
+            raise InvalidArgumentError("rate", rate, "must be positive")
+        if not 4 <= payload_size <= 256:
+            raise InvalidArgumentError("payload_size", payload_size,
+                                       "must be 4..256 bytes")
+        self.rate = rate
+        self.payload_size = payload_size
+        #: Enough for 20 ms, so a coarse timer does not cap the rate.
+        self.burst = burst if burst is not None else max(64, int(rate / 50))
+        self.sent: dict[int, int] = {}
+        self._source = source
+        self._credit = 0.0
+        self._last: float | None = None
+
+    def next_due(self, now: float) -> float:
+        """When the next datagram falls due."""
+        if self._last is None:
+            return now
+        return now + max(0.0, (1.0 - self._credit) / self.rate)
+
+    def due(self, tags: Mapping[int, Tag], now: float
+            ) -> list[tuple[bytes, tuple[str, int]]]:
+        """The datagrams to send now, with where each goes."""
+        if self._last is None:
+            self._last = now
+        self._credit = min(self._credit + (now - self._last) * self.rate,
+                           float(self.burst))
+        self._last = now
+        count = int(self._credit)
+        if not count or not tags:
+            return []
+        self._credit -= count
+        x, y, p = self._source
+        out = []
+        for tag, entry in tags.items():
+            host = socket.inet_ntoa(entry.host)
+            first = self.sent.get(tag, 0)
+            for number in range(first, first + count):
+                payload = (_COUNTER.pack(number & 0xFFFF_FFFF)
+                           + bytes(self.payload_size - 4))
+                if entry.strip:
+                    datagram = payload
+                else:
+                    datagram = _SDP.pack(_NO_REPLY, tag, _TO_HOST,
+                                         (1 << 5) | p, 0, 0, y, x) + payload
+                out.append((datagram, (host, entry.port)))
+            self.sent[tag] = first + count
+        return out
