@@ -1162,6 +1162,9 @@ def test_lossy_link_every_request_ends_once_and_counters_add_up(
                          + busy_notes + len(ok))
     if fast == 0:
         assert counters.fast_resent == 0
-    # Karn: one RTT sample per request answered after a single send.
-    assert w.rtt.stats().count == sum(1 for r in ok if r.sends == 1)
+    # Karn: samples only from requests answered after a single send (at
+    # most one per poll), and some if any were.
+    once = sum(1 for r in ok if r.sends == 1)
+    assert w.rtt.stats().count <= once
+    assert (w.rtt.stats().count > 0) == (once > 0)
     assert (w.open_requests, w.in_flight, w.queued) == (0, 0, 0)
