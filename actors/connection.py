@@ -288,6 +288,8 @@ class ConnectionActor(Supervised):
                 self._foreign += 1
             # Take every reply already waiting before sending again: the
             # board then gets its next requests in a burst.
+            if not window.in_flight:
+                continue
             for data, sender in receive_waiting(size):
                 if sender == remote:
                     window.receive(data, now)

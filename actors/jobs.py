@@ -154,8 +154,9 @@ class JobRun:
     def restart(self) -> Outcome | None:
         """Ask again for every piece not done (the requests were lost with
         the window that held them); the Outcome if that cannot be done."""
-        self._retry = [index for index in range(self._next)
-                       if not self._done[index]][::-1]
+        if not self.ended:
+            self._retry = [index for index in range(self._next)
+                           if not self._done[index]][::-1]
         return None
 
     def complete(self, request: Request) -> Outcome | None:
@@ -210,6 +211,7 @@ class JobRun:
 
     def _end(self, value: Any, error: BaseException | None) -> Outcome:
         self.ended = True
+        self._done = bytearray()  # a 64 MiB read's is 256 KiB: let it go
         return Outcome(self.job.key, value, error, self._resends,
                        self._code_resends, self._timeouts)
 

@@ -340,7 +340,7 @@ class Window:
         self._next_timer = next_timer
         if len(flight) >= self._size and self._refill_at < self._size - 1:
             self._draining = True
-        if head > 1024 and head * 2 > end:
+        if head > 64 and head * 2 > end:  # let finished requests go
             del queue[:head]
             head = 0
         self._queue_head = head

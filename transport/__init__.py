@@ -4,6 +4,7 @@ the virtual board. Imports only from messages."""
 from transport.board import BoardStats, VirtualBoard
 from transport.endpoint import Address, DatagramEndpoint, UDPEndpoint
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
+from transport.eieio import EIEIOConnection
 from transport.faults import FaultPlan, FaultyEndpoint
 from transport.memory import MemoryEndpoint, MemoryNetwork
 from transport.scamp import SCAMPConnection
@@ -12,6 +13,7 @@ from transport.udp import UDPConnection
 
 __all__ = [
     "Address", "BoardStats", "ConnectionClosed", "DatagramEndpoint",
+    "EIEIOConnection",
     "FaultPlan", "FaultyEndpoint", "MemoryEndpoint", "MemoryNetwork",
     "ReceiveTimeout", "SCAMPConnection", "SDPConnection", "TransportError",
     "UDPConnection", "UDPEndpoint", "VirtualBoard",
