@@ -54,6 +54,8 @@ class ConnectionListener(Generic[T]):
         self._finished = threading.Event()
         self._supervisor: pykka.ActorRef[Any] | None = None
         self._lock = threading.Lock()
+        self._stopping = False
+        self._stopped = threading.Event()
 
     def add_callback(self, callback: Callable[[T], None]) -> None:
         """Call ``callback(message)`` for every message from now on."""
@@ -63,7 +65,7 @@ class ConnectionListener(Generic[T]):
         with self._lock:
             slot = self._added % len(self._callbacks)
             self._added += 1
-            # The callback actor iterates a copy, so appending is safe.
+            # The listener copies the list for each batch it sends.
             self._callbacks[slot].append(callback)
 
     def start(self) -> None:
@@ -118,20 +120,29 @@ class ConnectionListener(Generic[T]):
 
     def _callback_spec(self, slot: int) -> ChildSpec:
         def start(watch: Watch) -> pykka.ActorRef[Any]:
-            return CallbackActor.start(self._backlogs[slot],
-                                       self._callbacks[slot], watch=watch)
+            return CallbackActor.start(self._backlogs[slot], watch=watch)
         return ChildSpec(f"{_CALLBACK}{slot}", start)
 
     def _start_listener(self, watch: Watch) -> pykka.ActorRef[Any]:
         return ListenerActor.start(
             self._connection, where_is(watch.supervisor, _CALLBACK),
-            self._backlogs, timeout=self._timeout, closing=self._closing,
+            self._backlogs, self._callbacks, timeout=self._timeout,
+            closing=self._closing,
             finished=self._finished, watch=watch)
 
     def _stop_actors(self) -> None:
-        supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
+        """Stop the actors (callbacks first finish what they were given);
+        whoever comes second waits for whoever came first."""
+        with self._lock:
+            supervisor = self._supervisor
+            first = not self._stopping
+            self._stopping = True
+        if supervisor is None:
+            return
+        if first:
             try:
                 supervisor.stop(block=True, timeout=30)
             except pykka.ActorDeadError:
                 pass
+            self._stopped.set()
+        self._stopped.wait(30)

@@ -24,7 +24,7 @@ import structlog
 
 from actors.supervisor import Supervised, Watch, WhereIs
 from messages.errors import MalformedDatagramError
-from transport.errors import ConnectionClosed, TransportError
+from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 
 log = structlog.get_logger(__name__)
 
@@ -67,14 +67,6 @@ class Backlog:
         with self._lock:
             self._waiting -= handled
 
-    def reset(self) -> int:
-        """Forget what a dead CallbackActor had waiting; how much that was
-        (lost with its mailbox)."""
-        with self._lock:
-            lost, self._waiting = self._waiting, 0
-            self.lost += lost
-            return lost
-
     @property
     def waiting(self) -> int:
         return self._waiting
@@ -84,9 +76,10 @@ class Backlog:
 
 @dataclass(frozen=True)
 class Deliver:
-    """A batch of messages for every callback of a CallbackActor."""
+    """A batch of messages for the callbacks registered when it arrived."""
 
     messages: list[Any]
+    callbacks: tuple[Callable[[Any], None], ...]
 
 
 @dataclass(frozen=True)
@@ -98,28 +91,36 @@ class CallbackStats:
 class CallbackActor(Supervised):
     """Calls its callbacks with each message, in the order they came."""
 
-    def __init__(self, backlog: Backlog,
-                 callbacks: list[Callable[[Any], None]], *,
+    def __init__(self, backlog: Backlog, *,
                  watch: Watch | None = None) -> None:
         super().__init__(watch=watch)
         self._backlog = backlog
-        #: Shared with the ListenerFacade's registry, so a restarted
-        #: incarnation has every callback registered so far.
-        self._callbacks = callbacks
         self._handled = 0
         self._errors = 0
         self._log = log.bind(actor="callback")
 
-    def on_start(self) -> None:
-        lost = self._backlog.reset()
+    def on_failure(self, exception_type: type[BaseException] | None,
+                   exception_value: BaseException | None,
+                   traceback: TracebackType | None) -> None:
+        """Give back the backlog of the batches that die with this actor
+        (counted as lost), so its successor starts with room."""
+        lost = 0
+        inbox = self.actor_inbox
+        while not inbox.empty():
+            message = inbox.get().message
+            if isinstance(message, Deliver):
+                lost += len(message.messages)
         if lost:
+            self._backlog.release(lost)
+            self._backlog.lost += lost
             self._log.warning("callback.lost", messages=lost)
+        super().on_failure(exception_type, exception_value, traceback)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Deliver):
             try:
                 for item in message.messages:
-                    for callback in list(self._callbacks):
+                    for callback in message.callbacks:
                         try:
                             callback(item)
                         except Exception as error:  # noqa: BLE001
@@ -169,7 +170,9 @@ class ListenerActor(Supervised, Generic[T]):
 
     def __init__(self, connection: Listenable[T],
                  callback_actors: Callable[[int], pykka.ActorRef[Any] | None],
-                 backlogs: list[Backlog], *, timeout: float = 1.0,
+                 backlogs: list[Backlog],
+                 callbacks: list[list[Callable[[Any], None]]], *,
+                 timeout: float = 1.0,
                  closing: threading.Event | None = None,
                  finished: threading.Event | None = None,
                  watch: Watch | None = None) -> None:
@@ -182,6 +185,9 @@ class ListenerActor(Supervised, Generic[T]):
         self._receive = connection.get_receive_method()
         self._callback_actors = callback_actors
         self._backlogs = backlogs
+        #: Each slot's callbacks, read when a batch goes out: a callback
+        #: added later does not see messages received before it.
+        self._callbacks = callbacks
         self._timeout = min(timeout, SLICE)
         self._received = self._delivered = self._dropped = 0
         self._malformed = self._receive_errors = 0
@@ -224,6 +230,8 @@ class ListenerActor(Supervised, Generic[T]):
                     batch.append(receive())
                 except MalformedDatagramError:
                     self._malformed += 1
+                except ReceiveTimeout:
+                    pass  # what was ready came from a foreign sender
                 except ConnectionClosed:
                     raise
                 except (TransportError, TimeoutError):
@@ -253,7 +261,8 @@ class ListenerActor(Supervised, Generic[T]):
             try:
                 if actor is None:
                     raise pykka.ActorDeadError("restarting")
-                actor.tell(Deliver(batch[:room]))
+                actor.tell(Deliver(batch[:room],
+                                   tuple(self._callbacks[slot])))
                 self._delivered += room
             except pykka.ActorDeadError:
                 backlog.release(room)

@@ -51,7 +51,8 @@ class SDPConnection(UDPConnection):
         self.send(SDP_PADDING + sdp_message.bytestring)
 
     def get_receive_method(self) -> Callable[[], SDPMessage]:  # type: ignore[override]
-        return self.receive_sdp_message
+        """As UDPConnection's: for a listener, and it does not wait."""
+        return lambda: self.receive_sdp_message(0.0)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(chip_x={self._chip_x}, "

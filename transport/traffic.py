@@ -7,6 +7,7 @@ given the tag table and the time, it says which datagrams are due.
 
 from __future__ import annotations
 
+import math
 import socket
 import struct
 from collections.abc import Mapping
@@ -39,11 +40,17 @@ class TagTraffic:
     def __init__(self, rate: float, payload_size: int = 16, *,
                  burst: int | None = None,
                  source: tuple[int, int, int] = (0, 0, 1)) -> None:
-        if not rate > 0:
-            raise InvalidArgumentError("rate", rate, "must be positive")
-        if not 4 <= payload_size <= 256:
+        if (not isinstance(rate, (int, float)) or not 0 < rate < math.inf):
+            raise InvalidArgumentError("rate", rate,
+                                       "must be a positive finite number")
+        if (isinstance(payload_size, bool) or not isinstance(payload_size, int)
+                or not 4 <= payload_size <= 256):
             raise InvalidArgumentError("payload_size", payload_size,
                                        "must be 4..256 bytes")
+        if burst is not None and (isinstance(burst, bool)
+                                  or not isinstance(burst, int) or burst < 1):
+            raise InvalidArgumentError("burst", burst,
+                                       "must be a positive integer")
         self.rate = rate
         self.payload_size = payload_size
         #: Enough for 20 ms, so a coarse timer does not cap the rate.

@@ -111,7 +111,10 @@ class UDPConnection:
         return self._endpoint.wait_readable(timeout)
 
     def get_receive_method(self) -> Callable[[], bytes]:
-        return self.receive
+        """What a listener calls once is_ready_to_receive() said yes. It
+        does not wait: a datagram from a foreign sender (ignored) must not
+        stall a listener until the peer speaks again."""
+        return lambda: self.receive(0.0)
 
     # -- sending -------------------------------------------------------------
 
