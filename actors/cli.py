@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
+import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import FrameType
-from typing import NoReturn, TextIO
+from typing import BinaryIO, NoReturn, TextIO
+
+import structlog
 
 from messages.errors import SpinnactorsError
 from messages.scp import GetVersion, ReadMemory, WriteMemory
 from transport import FaultPlan, SCAMPConnection, VirtualBoard
 from transport.board import REALISTIC_SERVICE_TIME
 from transport.call import call
+from actors.client import Client, connect
 from actors.logs import configure_logging
+
+log = structlog.get_logger("spinnactors.cli")
 
 #: Where the demo puts its data: the start of user SDRAM on each chip.
 _DEMO_ADDRESS = 0x6000_0000
@@ -39,9 +48,13 @@ def _ranged(kind: Callable[[str], float | int], low: float, high: float,
                 f"{text!r} is not {what}") from None
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(
-                f"{text} is out of range {low:g}..{high:g}")
+                f"{text} is out of range {_number(low)}..{_number(high)}")
         return value
     return parse
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def _integer(text: str) -> int:
@@ -53,6 +66,11 @@ _port = _ranged(int, 0, 65535, "a port number")
 _side = _ranged(int, 1, 256, "a whole number")
 _rate = _ranged(float, 0.0, 1.0, "a probability")
 _millis = _ranged(float, 0.0, 60_000.0, "a number of milliseconds")
+_chip_x = _ranged(_integer, 0, 255, "a chip x")
+_chip_y = _ranged(_integer, 0, 255, "a chip y")
+_core = _ranged(_integer, 0, 17, "a core")
+_address = _ranged(_integer, 0, 0xFFFF_FFFF, "an address")
+_length = _ranged(_integer, 0, 1 << 32, "a length in bytes")
 
 
 def _common(parser: argparse.ArgumentParser, port_default: int) -> None:
@@ -63,6 +81,21 @@ def _common(parser: argparse.ArgumentParser, port_default: int) -> None:
     parser.add_argument("--log-format", choices=("console", "json"),
                         default="console")
     parser.add_argument("-v", "--verbose", action="count", default=0)
+
+
+def _link(parser: argparse.ArgumentParser) -> None:
+    """How a client talks to the board: window, patience and retries."""
+    parser.add_argument("--window", type=_ranged(int, 1, 65535, "a count"),
+                        default=8,
+                        help="requests on the wire at once "
+                             "(default: %(default)s)")
+    parser.add_argument("--timeout", type=_ranged(float, 0.001, 600,
+                                                  "seconds"), default=1.0,
+                        help="longest wait for one reply, in seconds "
+                             "(default: %(default)s)")
+    parser.add_argument("--retries", type=_ranged(int, 0, 1000, "a count"),
+                        default=10,
+                        help="resends of one request (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,16 +128,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     version = commands.add_parser("version", help="ask a core who it is")
     _common(version, 17893)
-    version.add_argument("x", type=_ranged(_integer, 0, 255, "a chip x"),
-                         nargs="?", default=0)
-    version.add_argument("y", type=_ranged(_integer, 0, 255, "a chip y"),
-                         nargs="?", default=0)
-    version.add_argument("p", type=_ranged(_integer, 0, 17, "a core"),
-                         nargs="?", default=0)
-    version.add_argument("--timeout", type=_ranged(float, 0.001, 600,
-                                                   "seconds"), default=1.0)
-    version.add_argument("--retries", type=_ranged(int, 0, 100, "a count"),
-                         default=3)
+    _link(version)
+    version.add_argument("x", type=_chip_x, nargs="?", default=0)
+    version.add_argument("y", type=_chip_y, nargs="?", default=0)
+    version.add_argument("p", type=_core, nargs="?", default=0)
+
+    read = commands.add_parser(
+        "read", help="read memory of a chip (to stdout, or -o FILE)")
+    _common(read, 17893)
+    _link(read)
+    read.add_argument("x", type=_chip_x)
+    read.add_argument("y", type=_chip_y)
+    read.add_argument("address", type=_address,
+                      help="where to start (decimal or 0x-hex)")
+    read.add_argument("length", type=_length,
+                      help="how many bytes (decimal or 0x-hex)")
+    read.add_argument("-p", "--core", dest="p", type=_core, default=0,
+                      help="core to ask (default: %(default)s)")
+    read.add_argument("-o", "--output", metavar="FILE", default=None,
+                      help="write the bytes to FILE (default: stdout)")
+
+    write = commands.add_parser(
+        "write", help="write memory of a chip (from stdin, or -i FILE)")
+    _common(write, 17893)
+    _link(write)
+    write.add_argument("x", type=_chip_x)
+    write.add_argument("y", type=_chip_y)
+    write.add_argument("address", type=_address,
+                       help="where to start (decimal or 0x-hex)")
+    write.add_argument("-p", "--core", dest="p", type=_core, default=0,
+                       help="core to ask (default: %(default)s)")
+    write.add_argument("-i", "--input", metavar="FILE", default=None,
+                       help="read the bytes from FILE (default: stdin)")
 
     demo = commands.add_parser(
         "demo", help="start a board in-process and move data through it")
@@ -140,14 +195,91 @@ def _serve_board(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _client(args: argparse.Namespace) -> Client:
+    """A client for ``--host:--port`` with the command's link options.
+
+    The host is resolved here so that a bad name is a plain error now,
+    not a connection actor that fails to start.
+    """
+    try:
+        host = socket.gethostbyname(args.host)
+    except OSError as error:
+        raise OSError(f"cannot resolve host {args.host!r}: "
+                      f"{error.strerror or error}") from None
+    return connect(host, args.port, window=args.window,
+                   timeout=args.timeout, retries=args.retries)
+
+
 def _version(args: argparse.Namespace, out: TextIO) -> int:
-    with SCAMPConnection(remote_host=args.host, remote_port=args.port) as conn:
-        response = call(conn, GetVersion(args.x, args.y, args.p),
-                        timeout=args.timeout, retries=args.retries)
-    info = response.version_info
-    assert info is not None
+    with _client(args) as client:
+        info = client.version(args.x, args.y, args.p)
     print(f"{info.name} {info.version_string} on {info.hardware} at "
           f"{info.x},{info.y},{info.p}", file=out)
+    return 0
+
+
+def _rate_text(size: int, seconds: float) -> float:
+    return round(size / seconds / 1e6, 3) if seconds > 0 else 0.0
+
+
+def _read(args: argparse.Namespace, out: BinaryIO) -> int:
+    """LENGTH bytes from ADDRESS on chip (X, Y) to a file or ``out``."""
+    target: BinaryIO = out
+    path = None if args.output in (None, "-") else Path(args.output)
+    created = False
+    if path is not None:
+        # Opened first: a bad path fails before a long transfer. A file
+        # made here is removed again if the read fails.
+        created = not path.exists()
+        target = open(path, "wb")  # noqa: SIM115 - closed below
+    ok = False
+    try:
+        start = time.perf_counter()
+        with _client(args) as client:
+            data = client.read(args.x, args.y, args.address, args.length,
+                               args.p)
+        elapsed = time.perf_counter() - start
+        _write_all(target, data)
+        ok = True
+    finally:
+        if path is not None:
+            target.close()
+            if not ok and created:
+                path.unlink(missing_ok=True)
+    log.info("cli.read", chip=f"{args.x},{args.y},{args.p}",
+             address=f"0x{args.address:08x}", bytes=len(data),
+             seconds=round(elapsed, 3), mb_per_s=_rate_text(len(data),
+                                                            elapsed))
+    return 0
+
+
+def _write_all(stream: BinaryIO, data: bytes) -> None:
+    """Write every byte of ``data``: a buffered write can stop short
+    without an error (a pipe closed part way); the next try raises."""
+    view = memoryview(data)
+    while view:
+        written = stream.write(view)
+        if not written:  # None: a non-blocking stream that is full
+            raise BlockingIOError("the output takes no more bytes")
+        view = view[written:]
+    stream.flush()
+
+
+def _write(args: argparse.Namespace, source: BinaryIO) -> int:
+    """Bytes from a file or ``source`` to ADDRESS on chip (X, Y)."""
+    if args.input in (None, "-"):
+        data = source.read()
+    else:
+        with open(args.input, "rb") as file:
+            data = file.read()
+    start = time.perf_counter()
+    with _client(args) as client:
+        client.write(args.x, args.y, args.address, data, args.p)
+    elapsed = time.perf_counter() - start
+    log.info("cli.write", chip=f"{args.x},{args.y},{args.p}",
+             address=f"0x{args.address:08x}", bytes=len(data),
+             seconds=round(elapsed, 3), mb_per_s=_rate_text(len(data),
+                                                            elapsed))
     return 0
 
 
@@ -186,20 +318,87 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-_COMMANDS = {"board": _serve_board, "version": _version, "demo": _demo}
+_TEXT_COMMANDS = {"board": _serve_board, "version": _version, "demo": _demo}
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
+         binary_out: BinaryIO | None = None,
+         binary_in: BinaryIO | None = None) -> int:
+    """Run one command; its exit status.
+
+    ``out`` takes text output (default stdout); ``binary_out`` and
+    ``binary_in`` are where ``read`` and ``write`` stream bytes when no
+    file is named (default: stdout's and stdin's binary buffers).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if (args.command == "read"
+            and args.address + args.length > 0xFFFF_FFFF + 1):
+        parser.error(f"read: {args.length} bytes from 0x{args.address:08x} "
+                     f"run past the end of 32-bit memory")
     configure_logging(args.log_format, args.verbose)
+    if args.verbose < 2:
+        _quiet_tracebacks(logging.getLogger("pykka"))
+    to_stdout = False
     try:
-        return _COMMANDS[args.command](args, out or sys.stdout)
+        if args.command == "read":
+            to_stdout = binary_out is None and args.output in (None, "-")
+            return _read(args, binary_out or _std_buffer(sys.stdout))
+        if args.command == "write":
+            return _write(args, binary_in or _std_buffer(sys.stdin))
+        return _TEXT_COMMANDS[args.command](args, out or sys.stdout)
+    except BrokenPipeError as error:
+        if not to_stdout:
+            print(f"spinnactors {args.command}: error: {_one_line(error)}",
+                  file=sys.stderr)
+            return 1
+        # Whoever read our output went away (`| head`): not worth a word,
+        # and nothing must try to flush into the closed pipe at exit.
+        _silence_stdout()
+        return 1
     except (SpinnactorsError, OSError) as error:
-        print(f"spinnactors {args.command}: error: {error}", file=sys.stderr)
+        print(f"spinnactors {args.command}: error: {_one_line(error)}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _std_buffer(stream: TextIO | None) -> BinaryIO:
+    """The binary side of stdin or stdout (which may be missing)."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        raise OSError("no standard input or output to stream bytes through")
+    return buffer  # type: ignore[no-any-return]
+
+
+class _NoTraceback(logging.Filter):
+    """Keeps a record's message, drops its traceback (shown with -vv)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True
+
+
+def _quiet_tracebacks(logger: logging.Logger) -> None:
+    if not any(isinstance(f, _NoTraceback) for f in logger.filters):
+        logger.addFilter(_NoTraceback())
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

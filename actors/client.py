@@ -29,7 +29,7 @@ from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.scp.memory import FillRequest
 from messages.scp.version import GetVersion, VersionInfo
 from messages.validate import check_int
-from transport.endpoint import DatagramEndpoint
+from transport.endpoint import DatagramEndpoint, UDPEndpoint
 from transport.scamp import SCP_SCAMP_PORT, SCAMPConnection
 
 R = TypeVar("R", bound=AbstractSCPResponse)
@@ -71,6 +71,12 @@ class Client:
         if not isinstance(timeout, (int, float)) or not timeout > 0:
             raise InvalidArgumentError("timeout", timeout,
                                        "must be a positive number of seconds")
+        # A name that does not resolve is the caller's mistake: say so now
+        # rather than have the actor fail at every restart.
+        if endpoint is not None:
+            endpoint.resolve(host)
+        else:
+            UDPEndpoint.resolve_host(host)
         settings = WindowSettings(
             size=window, retries=retries, initial_rto=timeout,
             rto_floor=min(rto_floor, timeout), rto_ceiling=timeout)

@@ -115,7 +115,8 @@ class ConnectionActor(Supervised):
         self._owns_connection = owns_connection
         self._clock = clock
         self._connection: SCAMPConnection | None = None
-        self._window = Window(self._settings)
+        self._window = Window(self._settings,
+                              first_sequence=self._book.next_sequence)
         #: Runs with pieces still to hand to the window, oldest first.
         self._runs: deque[JobRun] = deque()
         self._outcomes: dict[int, tuple[OutcomeSink, list[Outcome]]] = {}
@@ -129,7 +130,14 @@ class ConnectionActor(Supervised):
     # -- pykka hooks -----------------------------------------------------------
 
     def on_start(self) -> None:
-        self._connection = connection = self._connect()
+        try:
+            self._connection = connection = self._connect()
+        except Exception as error:
+            # pykka does not call on_failure for on_start: say why here.
+            self._log.error("connection.start_failed", error=repr(error))
+            if self.watch is not None:
+                self.watch.exited(error)
+            raise
         remote = f"{connection.remote_ip_address}:{connection.remote_port}"
         self._log = self._log.bind(peer=remote)
         self._log.debug("connection.start", window=self._settings.size,
@@ -351,6 +359,7 @@ class ConnectionActor(Supervised):
         self._flush()
 
     def _close(self) -> None:
+        self._book.next_sequence = self._window.next_sequence
         if self._connection is not None and self._owns_connection:
             self._connection.close()
 

@@ -394,9 +394,11 @@ class JobBook:
     be put in from any thread; runs are touched only by the one live actor.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, next_sequence: int = 0) -> None:
         self._lock = threading.Lock()
         self._incoming: list[tuple[Sequence[Job], OutcomeSink]] = []
+        #: Where the next incarnation's sequence numbers start.
+        self.next_sequence = next_sequence
         #: Runs started and not ended, in the order they came (a dict for
         #: quick removal).
         self.open: dict[JobRun, None] = {}

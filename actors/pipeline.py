@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -22,7 +23,7 @@ import structlog
 
 from actors.connection import ConnectionActor, Submit
 from actors.errors import ShutDown
-from actors.jobs import Outcome, SCPJob
+from actors.jobs import JobBook, Outcome, SCPJob
 from actors.window import WindowSettings
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
@@ -53,6 +54,9 @@ class _SharedActors:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._actors: dict[int, tuple[pykka.ActorRef[Any], int]] = {}
+        #: One per connection, for as long as the connection lives.
+        self._books: weakref.WeakKeyDictionary[SCAMPConnection, JobBook] = (
+            weakref.WeakKeyDictionary())
 
     def acquire(self, connection: SCAMPConnection,
                 settings: WindowSettings) -> pykka.ActorRef[Any]:
@@ -61,8 +65,11 @@ class _SharedActors:
             if entry is not None and entry[0].is_alive():
                 self._actors[id(connection)] = (entry[0], entry[1] + 1)
                 return entry[0]
+            # Sequence numbers carry on from the connection's last actor:
+            # a late reply to its requests must not answer ours.
+            book = self._books.setdefault(connection, JobBook())
             actor = ConnectionActor.start(lambda: connection, settings,
-                                          owns_connection=False)
+                                          owns_connection=False, book=book)
             self._actors[id(connection)] = (actor, 1)
             return actor
 
@@ -140,6 +147,8 @@ class SCPRequestPipeLine(Generic[R]):
                                        Callback[R] | None,
                                        ErrorCallback[R]]] = {}
         self._batch: list[SCPJob] = []
+        #: Outcomes taken but not yet called back (an error callback raised).
+        self._leftover: list[Outcome] = []
         self._high_water = max(4 * _BATCH, 4 * n_channels)
         self._n_resent = 0
         self._n_retry_code_resent = 0
@@ -177,7 +186,7 @@ class SCPRequestPipeLine(Generic[R]):
         """Return once every request sent has had one of its callbacks."""
         try:
             self._flush()
-            while self._pending:
+            while self._pending or self._leftover:
                 self._run_callbacks(block=True)
         finally:
             if self._actor is not None and not self._pending:
@@ -219,14 +228,23 @@ class SCPRequestPipeLine(Generic[R]):
     def _run_callbacks(self, block: bool) -> None:
         """Take the outcomes that have come (waiting for some if
         ``block``) and call each request's callback or error callback."""
-        try:
-            outcomes = self._outcomes.get_nowait()
-        except queue.Empty:
-            if not block:
-                return
-            outcomes = self._wait_for_outcomes()
-        for outcome in outcomes:
-            self._run_callback(outcome)
+        if self._leftover:
+            outcomes, self._leftover = self._leftover, []
+        else:
+            try:
+                outcomes = self._outcomes.get_nowait()
+            except queue.Empty:
+                if not block:
+                    return
+                outcomes = self._wait_for_outcomes()
+        for index, outcome in enumerate(outcomes):
+            try:
+                self._run_callback(outcome)
+            except BaseException:
+                # An error callback raised: the caller sees it, and the
+                # rest of the batch waits for the next call.
+                self._leftover = outcomes[index + 1:]
+                raise
 
     def _wait_for_outcomes(self) -> list[Outcome]:
         while True:

@@ -216,6 +216,13 @@ class Window:
         return self._n_open
 
     @property
+    def next_sequence(self) -> int:
+        """The sequence number the next new request would get: a successor
+        window on the same socket starts here, so a late reply to this
+        one's requests cannot be taken for its own."""
+        return self._next_seq
+
+    @property
     def has_completed(self) -> bool:
         """Whether take_completed() has anything."""
         return bool(self._completed)

@@ -111,6 +111,11 @@ class UDPEndpoint:
         return self._closed
 
     def resolve(self, host: str) -> str:
+        return self.resolve_host(host)
+
+    @staticmethod
+    def resolve_host(host: str) -> str:
+        """The IPv4 address of ``host``, or TransportError saying why not."""
         try:
             return socket.gethostbyname(host)
         except OSError as error:

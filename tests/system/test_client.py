@@ -1,0 +1,381 @@
+"""connect(): the blocking client, against a VirtualBoard on real UDP."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+
+from actors import Client, RequestTimeout, ShutDown, connect
+from messages.errors import InvalidArgumentError, UnexpectedResponseCodeError
+from transport import (
+    Address, FaultPlan, FaultyEndpoint, ReceiveTimeout, TransportError,
+    UDPEndpoint, VirtualBoard)
+
+ADDRESS = 0x6000_0000
+#: Padding, SDP header, result code and sequence: where a read's data starts.
+REPLY_DATA_OFFSET = 14
+
+
+@pytest.fixture
+def board() -> Iterator[VirtualBoard]:
+    with VirtualBoard(8, 8) as serving:
+        yield serving
+
+
+@pytest.fixture
+def client(board: VirtualBoard) -> Iterator[Client]:
+    with connect(*board.address, window=8, timeout=0.5) as connected:
+        yield connected
+
+
+def wait_until(condition: Callable[[], bool], what: str,
+               limit: float = 10.0) -> None:
+    """Wait for ``condition()`` by asking the actor (each ask waits for the
+    actor to take a turn), not by sleeping."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+
+
+# -- the operations ------------------------------------------------------------
+
+
+@pytest.mark.timeout(20)
+def test_version(client: Client) -> None:
+    info = client.version()
+    assert (info.name, info.version_string, info.hardware) == (
+        "SC&MP", "4.0.0", "Virtual")
+    other = client.version(3, 4, 5)
+    assert (other.name, other.x, other.y, other.p) == ("SARK", 3, 4, 5)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("length", [1, 3, 255, 256, 257, 1000, 4099])
+@pytest.mark.parametrize("address", [ADDRESS + 1, ADDRESS + 2, ADDRESS + 3])
+def test_odd_lengths_at_unaligned_addresses(client: Client, length: int,
+                                            address: int) -> None:
+    data = os.urandom(length)
+    # Surround the span with a known pattern so a stray byte shows.
+    client.write(2, 5, address - 1, b"\xAA" * (length + 2))
+    client.write(2, 5, address, data)
+    assert client.read(2, 5, address, length) == data
+    around = client.read(2, 5, address - 1, length + 2)
+    assert around == b"\xAA" + data + b"\xAA"
+
+
+@pytest.mark.timeout(20)
+def test_write_takes_any_bytes_like(client: Client) -> None:
+    client.write(0, 0, ADDRESS, bytearray(b"abc"))
+    client.write(0, 0, ADDRESS + 3, memoryview(b"defg")[1:])
+    assert client.read(0, 0, ADDRESS, 6) == b"abcefg"
+    with pytest.raises(InvalidArgumentError):
+        client.write(0, 0, ADDRESS, "text")  # type: ignore[arg-type]
+
+
+@pytest.mark.timeout(20)
+def test_fill(client: Client) -> None:
+    client.write(1, 1, ADDRESS, os.urandom(1100))
+    client.fill(1, 1, ADDRESS + 4, 0xDEADBEEF, 1024)
+    got = client.read(1, 1, ADDRESS, 1100)
+    assert got[4:1028] == struct.pack("<I", 0xDEADBEEF) * 256
+    with pytest.raises(InvalidArgumentError):
+        client.fill(1, 1, ADDRESS + 1, 0, 4)
+
+
+@pytest.mark.timeout(20)
+def test_zero_length_transfers(client: Client, board: VirtualBoard) -> None:
+    before = board.stats.received
+    assert client.read(0, 0, ADDRESS, 0) == b""
+    assert isinstance(client.read(0, 0, ADDRESS, 0), bytes)
+    client.write(0, 0, ADDRESS, b"")
+    assert client.read(0, 0, 0xFFFF_FFFF, 1) is not None
+    assert board.stats.received == before + 1
+
+
+@pytest.mark.timeout(20)
+def test_a_read_past_two_to_the_32_never_reaches_the_board(
+        client: Client, board: VirtualBoard) -> None:
+    client.version()
+    before, sent = board.stats.received, client.stats().sent
+    with pytest.raises(InvalidArgumentError):
+        client.read(0, 0, 0xFFFF_FF00, 0x101)
+    with pytest.raises(InvalidArgumentError):
+        client.read(0, 0, 1 << 32, 1)
+    with pytest.raises(InvalidArgumentError):
+        client.write(0, 0, 0xFFFF_FFFF, b"ab")
+    with pytest.raises(InvalidArgumentError):
+        client.read(0, 0, ADDRESS, -1)
+    with pytest.raises(InvalidArgumentError):
+        client.read(256, 0, ADDRESS, 4)
+    assert client.read(0, 0, 0xFFFF_FF00, 0x100) == bytes(0x100)
+    assert board.stats.received == before + 1
+    assert client.stats().sent == sent + 1
+
+
+@pytest.mark.timeout(20)
+def test_a_chip_outside_the_grid_is_a_board_error(client: Client) -> None:
+    with pytest.raises(UnexpectedResponseCodeError, match="RC_ROUTE"):
+        client.read(200, 200, ADDRESS, 1000)
+    with pytest.raises(UnexpectedResponseCodeError, match="RC_ROUTE"):
+        client.write(8, 0, ADDRESS, b"x" * 300)
+    with pytest.raises(UnexpectedResponseCodeError, match="RC_ROUTE"):
+        client.version(200, 200, 0)
+    # The client carries on.
+    assert client.read(7, 7, ADDRESS, 4) == bytes(4)
+
+
+@pytest.mark.timeout(20)
+def test_a_dead_board_times_out_in_bounded_time() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))  # nobody answers on this port
+        port = silent.getsockname()[1]
+        with connect("127.0.0.1", port, timeout=0.05, retries=2) as dead:
+            for attempt in (lambda: dead.read(0, 0, ADDRESS, 1000),
+                            lambda: dead.write(0, 0, ADDRESS, bytes(600)),
+                            dead.version):
+                start = time.monotonic()
+                with pytest.raises(RequestTimeout, match="3 tries"):
+                    attempt()
+                # 3 tries of at most 0.05 s each, plus scheduling noise.
+                assert time.monotonic() - start < 2.0
+            stats = dead.stats()
+    assert stats.timeouts >= 9 and stats.completed == 0
+    assert stats.failed >= 3 and stats.open_jobs == 0
+
+
+@pytest.mark.timeout(20)
+def test_stats_count_what_happened(board: VirtualBoard) -> None:
+    with connect(*board.address, window=5, timeout=0.5) as fresh:
+        empty = fresh.stats()
+        assert (empty.sent, empty.completed, empty.rtt.count) == (0, 0, 0)
+        assert empty.window == 5
+        assert empty.remote == f"{board.address[0]}:{board.address[1]}"
+        fresh.write(1, 0, ADDRESS, bytes(1000))   # 4 requests
+        fresh.read(1, 0, ADDRESS, 1000)           # 4 requests
+        fresh.version()                           # 1 request
+        with pytest.raises(UnexpectedResponseCodeError):
+            fresh.read(99, 0, ADDRESS, 10)        # 1 request, RC_ROUTE
+        stats = fresh.stats()
+    assert stats.sent == 10 and stats.completed == 10
+    assert (stats.resent, stats.fast_resent, stats.timeouts, stats.failed,
+            stats.duplicates, stats.malformed, stats.foreign,
+            stats.send_errors, stats.open_jobs) == (0,) * 9
+    # Round trips are sampled from some RC_OK replies (at most one per
+    # poll of the window), never from error replies.
+    assert 1 <= stats.rtt.count <= 9
+    assert 0 < stats.rtt.minimum <= stats.rtt.p50 <= stats.rtt.maximum
+
+
+# -- threads and lifetime ----------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_four_threads_at_once(client: Client) -> None:
+    size = 256 * 1024 + 77
+    barrier = threading.Barrier(4)
+
+    def worker(index: int) -> tuple[bytes, bytes]:
+        data = os.urandom(size)
+        x, y = index % 2, index // 2
+        address = ADDRESS + index * 0x10_0000 + index
+        barrier.wait(timeout=10)
+        client.write(x, y, address, data)
+        return data, client.read(x, y, address, size)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(worker, range(4), timeout=25))
+    for data, back in results:
+        assert back == data
+    stats = client.stats()
+    assert stats.failed == 0 and stats.open_jobs == 0
+
+
+@pytest.mark.timeout(20)
+def test_close_ends_calls_and_threads(board: VirtualBoard) -> None:
+    before = set(threading.enumerate())
+    client = connect(*board.address)
+    ours = set(threading.enumerate()) - before
+    assert any(thread.name.startswith("ConnectionActor")
+               for thread in ours), ours
+    assert client.read(0, 0, ADDRESS, 10) == bytes(10)
+    assert not client.closed
+    client.close()
+    assert client.closed
+    assert not any(thread.is_alive() for thread in ours), ours
+    assert not (set(threading.enumerate()) - before)
+    with pytest.raises(ShutDown):
+        client.read(0, 0, ADDRESS, 10)
+    with pytest.raises(ShutDown):
+        client.write(0, 0, ADDRESS, b"x")
+    with pytest.raises(ShutDown):
+        client.stats()
+    client.close()  # twice is fine
+
+
+@pytest.mark.timeout(20)
+def test_close_during_a_transfer_ends_it_with_shutdown() -> None:
+    # A slow board keeps the read going while it is closed.
+    with VirtualBoard(2, 2, service_time=0.001) as slow:
+        client = connect(*slow.address, timeout=0.5)
+        with ThreadPoolExecutor(1) as pool:
+            reading = pool.submit(client.read, 0, 0, ADDRESS, 1 << 20)
+            wait_until(lambda: client.stats().completed > 8,
+                       "the read to get going")
+            client.close()
+            with pytest.raises(ShutDown):
+                reading.result(timeout=10)
+
+
+@pytest.mark.timeout(20)
+def test_an_unknown_host_is_reported_as_such() -> None:
+    with pytest.raises(TransportError, match="cannot resolve host"):
+        with connect("no-such-host.invalid", 17893, timeout=0.05) as client:
+            client.version()
+
+
+# -- hostile and broken traffic ---------------------------------------------
+
+
+def spray_datagrams(rng: random.Random, reply_size: int) -> list[bytes]:
+    """Valid-looking read replies with random sequence numbers, and junk."""
+    out = []
+    for _ in range(16):
+        header = bytes([0, 0, 0x07, 0xFF, 0xFF, 0x00, 0, 0, 0, 0])
+        out.append(header + struct.pack("<HH", 0x80, rng.randrange(1 << 16))
+                   + rng.randbytes(reply_size - REPLY_DATA_OFFSET))
+    for length in (0, 1, 13, 14, 300):
+        out.append(rng.randbytes(length))
+    return out
+
+
+@pytest.mark.timeout(30)
+def test_a_foreign_sender_is_counted_and_ignored(board: VirtualBoard) -> None:
+    size = 4 << 20
+    data = os.urandom(size)
+    endpoint = UDPEndpoint("127.0.0.1", 0)
+    rng = random.Random(5)
+    sprayed = 0
+    with connect(*board.address, endpoint=endpoint, timeout=0.5) as client, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as intruder, \
+            ThreadPoolExecutor(1) as pool:
+        intruder.bind(("127.0.0.1", 0))
+        client.write(4, 4, ADDRESS, data)
+        reading: Future[bytes] = pool.submit(client.read, 4, 4, ADDRESS,
+                                             size)
+        while True:
+            for datagram in spray_datagrams(rng, REPLY_DATA_OFFSET + 256):
+                intruder.sendto(datagram, endpoint.address)
+                sprayed += 1
+            # Keep at most one batch in the socket's buffer, so none is
+            # lost to an overflow.
+            wait_until(lambda: (client.stats().foreign >= sprayed
+                                or reading.done()),
+                       "the sprayed datagrams to be read")
+            if reading.done():
+                break
+        assert reading.result(timeout=20) == data
+        # A reply queued behind any sprayed datagrams still unread.
+        client.version()
+        stats = client.stats()
+    assert sprayed > 0
+    assert stats.foreign == sprayed
+    assert stats.failed == 0
+
+
+class InjectingEndpoint:
+    """Before every ``every``-th datagram from the board, hands up broken
+    copies of it from the board's own address: truncated, too short to be
+    a reply, and with a result code no board sends."""
+
+    def __init__(self, inner: UDPEndpoint, every: int = 5) -> None:
+        self.inner = inner
+        self.every = every
+        self.seen = 0
+        self.injected = 0
+        self._queue: deque[tuple[bytes, Address]] = deque()
+
+    @property
+    def address(self) -> Address:
+        return self.inner.address
+
+    @property
+    def closed(self) -> bool:
+        return self.inner.closed
+
+    def resolve(self, host: str) -> str:
+        return self.inner.resolve(host)
+
+    def send_to(self, data: bytes, address: Address) -> None:
+        self.inner.send_to(data, address)
+
+    def receive_from(self, timeout: float | None) -> tuple[bytes, Address]:
+        if self._queue:
+            return self._queue.popleft()
+        data, sender = self.inner.receive_from(timeout)
+        self.seen += 1
+        if self.seen % self.every or len(data) <= REPLY_DATA_OFFSET:
+            return data, sender
+        unknown_code = bytearray(data)
+        unknown_code[10:12] = struct.pack("<H", 0x7F)
+        broken = [data[:-1], data[:5], bytes(unknown_code)]
+        self.injected += len(broken)
+        self._queue.extend((junk, sender) for junk in broken[1:])
+        self._queue.append((data, sender))
+        return broken[0], sender
+
+    def receive_waiting(self, limit: int) -> list[tuple[bytes, Address]]:
+        out: list[tuple[bytes, Address]] = []
+        while len(out) < limit:
+            try:
+                out.append(self.receive_from(0.0))
+            except ReceiveTimeout:
+                break
+        return out
+
+    def wait_readable(self, timeout: float) -> bool:
+        return bool(self._queue) or self.inner.wait_readable(timeout)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.timeout(30)
+def test_malformed_replies_from_the_board_do_not_break_a_transfer(
+        board: VirtualBoard) -> None:
+    size = 512 * 1024 + 3
+    data = os.urandom(size)
+    endpoint = InjectingEndpoint(UDPEndpoint("127.0.0.1", 0))
+    with connect(*board.address, endpoint=endpoint, timeout=0.5) as client:
+        client.write(5, 1, ADDRESS + 1, data)
+        assert client.read(5, 1, ADDRESS + 1, size) == data
+        stats = client.stats()
+    assert endpoint.injected > 0
+    assert stats.malformed == endpoint.injected
+    assert stats.failed == 0
+
+
+@pytest.mark.timeout(30)
+def test_duplicated_and_reordered_replies(board: VirtualBoard) -> None:
+    size = 2 << 20
+    data = os.urandom(size)
+    endpoint = FaultyEndpoint(UDPEndpoint("127.0.0.1", 0),
+                              FaultPlan(duplicate=0.3, reorder=0.2, seed=1),
+                              sides="receive")
+    with connect(*board.address, endpoint=endpoint, timeout=0.5) as client:
+        client.write(6, 6, ADDRESS, data)
+        assert client.read(6, 6, ADDRESS, size) == data
+        stats = client.stats()
+    assert endpoint.plan.counts.duplicated > 0
+    assert endpoint.plan.counts.reordered > 0
+    assert stats.duplicates > 0
+    assert stats.failed == 0 and stats.malformed == 0
