@@ -98,8 +98,12 @@ class Client:
                                          limiter=limiter, book=book,
                                          watch=watch)
 
+        def give_up() -> None:
+            book.fail_all(ShutDown("the connection kept failing; its "
+                                   "supervisor gave up"))
+
         self._supervisor = Supervisor.start(
-            [ChildSpec(self.CHILD, start_connection)],
+            [ChildSpec(self.CHILD, start_connection, cleanup=give_up)],
             max_restarts=max_restarts, period=period, backoff=backoff,
             name=f"client-{host}:{port}")
         self._actor: pykka.ActorRef[Any] | None = self._where()

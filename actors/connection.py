@@ -151,6 +151,7 @@ class ConnectionActor(Supervised):
                 self._runs.append(run)
         if self._book.open or self._book.has_incoming:
             self._pump()
+        self._flush()  # e.g. a job ended by restart() with nothing to send
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, _Pump):

@@ -415,3 +415,18 @@ class JobBook:
     @property
     def has_incoming(self) -> bool:
         return bool(self._incoming)
+
+    def fail_all(self, error: BaseException) -> None:
+        """End every job left here with ``error``: for when no actor will
+        come to run them (call only when none is running)."""
+        batches: dict[int, tuple[OutcomeSink, list[Outcome]]] = {}
+        for jobs, sink in self.take_incoming():
+            for job in jobs:
+                batches.setdefault(id(sink), (sink, []))[1].append(
+                    Outcome(job.key, error=error))
+        for run in list(self.open):
+            batches.setdefault(id(run.sink), (run.sink, []))[1].append(
+                run.fail(error))
+        self.open.clear()
+        for sink, outcomes in batches.values():
+            sink.put(outcomes)

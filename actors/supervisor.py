@@ -41,6 +41,11 @@ Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 #: How often the supervisor checks that its children are alive, for those
 #: that die without reporting.
 LIVENESS_CHECK = 0.05
+#: How long a Supervised child may look stopped before its own report is
+#: given up on (pykka marks an actor stopped before on_stop/on_failure run,
+#: and a Supervised child reports at their end; one that failed in on_start
+#: never reports).
+LIVENESS_GRACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,9 @@ class ChildSpec:
     start: Callable[[Watch], pykka.ActorRef[Any]]
     restart: Restart = "permanent"
     shutdown: float = 5.0
+    #: Called once the child is gone for good (not to be restarted), from
+    #: the supervisor's thread: e.g. to end the work it leaves behind.
+    cleanup: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         if self.restart not in ("permanent", "transient", "temporary"):
@@ -204,6 +212,10 @@ class _Child:
     failures: int = 0
     #: Stopped on purpose: its exit report is expected, not a failure.
     stopping: bool = False
+    #: The last incarnation whose exit was dealt with.
+    handled: int = 0
+    #: When the liveness check first saw this incarnation stopped.
+    dead_since: float | None = None
 
 
 @dataclass
@@ -266,8 +278,19 @@ class Supervisor(Supervised):
     # -- pykka hooks ---------------------------------------------------------
 
     def on_start(self) -> None:
-        for child in self._children:
-            self._start(child)
+        try:
+            for child in self._children:
+                self._start(child)
+        except Exception as error:
+            # pykka calls neither on_failure nor on_stop for a failed start:
+            # stop what did start, and tell the parent.
+            self._log.error("supervisor.start_failed", error=repr(error))
+            self._closing = True
+            self._stop_children([c for c in self._children
+                                 if c.ref is not None])
+            if self.watch is not None:
+                self.watch.exited(error)
+            raise
         self._ticker.start()
 
     def on_receive(self, message: Any) -> Any:
@@ -350,13 +373,17 @@ class Supervisor(Supervised):
     def _stop_children(self, children: Sequence[_Child]) -> None:
         for child in reversed(children):
             self._stop_child(child)
+            if self._closing:
+                self._clean_up(child)
 
     def _exited(self, child_id: str, incarnation: int,
                 reason: BaseException | None) -> None:
         child = self._find(child_id)
         if (child is None or child.incarnation != incarnation
-                or child.stopping or self._closing):
-            return  # old news, or a stop we asked for
+                or child.handled == incarnation or child.stopping
+                or self._closing):
+            return  # old news, already dealt with, or a stop we asked for
+        child.handled = incarnation
         abnormal = reason is not None
         child.ref = None
         self._log.log(40 if abnormal else 20, "actor.exit",
@@ -365,9 +392,11 @@ class Supervisor(Supervised):
         if restart == "temporary" or (restart == "transient"
                                       and not abnormal):
             self._children.remove(child)
+            self._clean_up(child)
             return
         now = self._clock()
         if self._intensity.exceeded_after(now):
+            self._clean_up(child)
             self._give_up(child_id, reason)
             return
         backoff = self._backoff
@@ -391,7 +420,13 @@ class Supervisor(Supervised):
             again = list(self._children)
         else:
             again = self._children[index:]
-        self._stop_children([c for c in again if c is not failed])
+        siblings = [c for c in again if c is not failed]
+        self._stop_children(siblings)
+        for sibling in siblings:  # OTP: a temporary child never comes back
+            if sibling.spec.restart == "temporary":
+                self._children.remove(sibling)
+                self._clean_up(sibling)
+                again.remove(sibling)
         for child in again:
             self._start(child)
         self._log.warning("actor.restart", child=failed.spec.id,
@@ -410,13 +445,32 @@ class Supervisor(Supervised):
             f"{self._intensity.period} s (last: {reason!r})")
 
     def _check_liveness(self) -> None:
-        """Children that died without reporting (a BaseException, a
-        killed thread) count as having failed."""
+        """Children that died without reporting (a failed start, a
+        BaseException, an actor that is not Supervised) count as failed;
+        a Supervised one is first given LIVENESS_GRACE to report."""
+        now = self._clock()
         for child in list(self._children):
             ref = child.ref
-            if ref is not None and not child.stopping and not ref.is_alive():
+            if ref is None or child.stopping or ref.is_alive():
+                child.dead_since = None
+                continue
+            if child.dead_since is None:
+                child.dead_since = now
+            grace = (LIVENESS_GRACE if issubclass(ref.actor_class, Supervised)
+                     else 0.0)
+            if now - child.dead_since >= grace:
                 self._exited(child.spec.id, child.incarnation,
                              RuntimeError("died without a word"))
+
+    def _clean_up(self, child: _Child) -> None:
+        cleanup = child.spec.cleanup
+        if cleanup is None:
+            return
+        try:
+            cleanup()
+        except Exception as error:  # noqa: BLE001 - logged, never fatal
+            self._log.error("actor.cleanup_failed", child=child.spec.id,
+                            error=repr(error))
 
     def _schedule(self, delay: float, message: Any) -> None:
         if self._closing:
