@@ -15,7 +15,6 @@ from pathlib import Path
 from types import FrameType
 from typing import BinaryIO, NoReturn, TextIO
 
-import structlog
 
 from messages.errors import SpinnactorsError
 from messages.scp import GetVersion, ReadMemory, WriteMemory
@@ -24,8 +23,9 @@ from transport.board import REALISTIC_SERVICE_TIME
 from transport.call import call
 from actors.client import Client, connect
 from actors.logs import configure_logging
+from transport.logs import get_logger
 
-log = structlog.get_logger("spinnactors.cli")
+log = get_logger("spinnactors.cli")
 
 #: Where the demo puts its data: the start of user SDRAM on each chip.
 _DEMO_ADDRESS = 0x6000_0000

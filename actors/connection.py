@@ -17,7 +17,6 @@ from types import TracebackType
 from typing import Any
 
 import pykka
-import structlog
 
 from actors.errors import ShutDown
 from actors.jobs import Job, JobBook, JobRun, Outcome, OutcomeSink
@@ -27,9 +26,10 @@ from actors.supervisor import Supervised, Watch
 from actors.window import Request, Window, WindowSettings
 from transport.endpoint import Address, DatagramEndpoint
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
+from transport.logs import get_logger
 from transport.scamp import SCAMPConnection
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: How long one blocking receive lasts at most: how late a message in the
 #: inbox, or a timer, can be noticed while replies are awaited.

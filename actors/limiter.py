@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pykka
-import structlog
 
 from actors.bucket import TokenBucket
 from messages.errors import InvalidArgumentError
+from transport.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def _positive_int(name: str, value: object) -> int:

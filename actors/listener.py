@@ -20,13 +20,13 @@ from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
 import pykka
-import structlog
 
 from actors.supervisor import Supervised, Watch, WhereIs
 from messages.errors import MalformedDatagramError
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
+from transport.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)

@@ -19,7 +19,6 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import pykka
-import structlog
 
 from actors.connection import ConnectionActor, Submit
 from actors.errors import ShutDown
@@ -28,9 +27,10 @@ from actors.window import WindowSettings
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.scp.enums import SCPResult
+from transport.logs import get_logger
 from transport.scamp import SCAMPConnection
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 R = TypeVar("R", bound=AbstractSCPResponse)
 Callback = Callable[[R], None]

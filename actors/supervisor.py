@@ -30,11 +30,11 @@ from types import TracebackType
 from typing import Any, Literal
 
 import pykka
-import structlog
 
 from messages.errors import InvalidArgumentError
+from transport.logs import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 Restart = Literal["permanent", "transient", "temporary"]
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]

@@ -16,17 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
-import structlog
 
 from messages.scp.enums import SCPResult
 from transport.endpoint import Address, DatagramEndpoint, UDPEndpoint
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 from transport.faults import FaultPlan, FaultyEndpoint, Sides
+from transport.logs import get_logger
 from transport.memory import MemoryNetwork
 from transport.monitor import BoardMonitor
 from transport.traffic import TagTraffic
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: Transient IP tags on a monitor: the most replies it can owe at once.
 TRANSIENT_TAGS = 8

@@ -6,6 +6,8 @@ timed waits are bounded checks that something has *not* happened yet.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
 import struct
 import threading
@@ -16,7 +18,6 @@ from typing import Any
 
 import pykka
 import pytest
-from structlog.testing import capture_logs
 
 import actors.supervisor
 import transport
@@ -27,6 +28,28 @@ from messages.errors import InvalidArgumentError
 from transport import ConnectionClosed, SDPConnection, UDPConnection
 
 WAIT = 10.0
+
+
+@contextlib.contextmanager
+def captured_events() -> Iterator[list[dict[str, Any]]]:
+    """The structlog events our loggers hand to stdlib logging."""
+    events: list[dict[str, Any]] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if isinstance(record.msg, dict):
+                events.append(record.msg)
+
+    root, handler = logging.getLogger(), Keep(logging.DEBUG)
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield events
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
 COUNTER = struct.Struct("<I")
 #: Padding, then an SDP header that expects no reply, from tag 1.
 _HEAD = b"\0\0" + bytes([0x07, 1, 0xFF, (1 << 5) | 1, 0, 0, 0, 0])
@@ -303,7 +326,7 @@ def test_one_process_runs_every_callback_on_one_thread_in_order(
 
 @pytest.mark.timeout(20)
 def test_raising_callback_is_logged_and_disturbs_nothing(link: Link) -> None:
-    with capture_logs() as logs:
+    with captured_events() as logs:
         listener = ConnectionListener(link.connection, n_processes=2,
                                       timeout=0.2)
         raiser = Recorder(raise_on=lambda n: n % 3 == 0)

@@ -1,0 +1,33 @@
+"""Loggers for library code: structlog events that always go through
+stdlib logging.
+
+structlog's global default prints every event to stdout, and a library
+must not print, nor reconfigure structlog behind its host's back. So our
+loggers are wrapped around stdlib loggers with their own processors: a
+host's logging handlers receive the events (at WARNING and above if it set
+nothing up), and actors.logs.configure_logging renders them as console
+lines or JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import structlog
+
+_PROCESSORS: list[Any] = [
+    structlog.stdlib.filter_by_level,
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+]
+
+
+def get_logger(name: str) -> Any:
+    """A structlog BoundLogger for ``name`` that logs through stdlib."""
+    return structlog.wrap_logger(
+        logging.getLogger(name), processors=_PROCESSORS,
+        wrapper_class=structlog.stdlib.BoundLogger, context_class=dict)
