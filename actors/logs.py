@@ -21,6 +21,8 @@ def configure_logging(log_format: LogFormat = "console", verbosity: int = 0,
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        # Our library's context arrives as a record's extra attributes.
+        structlog.stdlib.ExtraAdder(),
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -270,7 +270,7 @@ class Supervisor(Supervised):
         self._timers: list[threading.Timer] = []
         self._closing = False
         self.gave_up = threading.Event()
-        self._log = log.bind(actor="supervisor", name=name)
+        self._log = log.bind(actor="supervisor", supervisor=name)
         self._ticking = threading.Event()
         self._ticker = threading.Thread(target=self._tick, daemon=True,
                                         name=f"{name}-liveness")

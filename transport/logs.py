@@ -19,10 +19,10 @@ import structlog
 _PROCESSORS: list[Any] = [
     structlog.stdlib.filter_by_level,
     structlog.contextvars.merge_contextvars,
-    structlog.stdlib.add_log_level,
-    structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
-    structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    # The event becomes the record's message and the context its extra
+    # attributes: any handler shows the event, ours show the context too.
+    structlog.stdlib.render_to_log_kwargs,
 ]
 
 

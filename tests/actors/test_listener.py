@@ -35,10 +35,13 @@ def captured_events() -> Iterator[list[dict[str, Any]]]:
     """The structlog events our loggers hand to stdlib logging."""
     events: list[dict[str, Any]] = []
 
+    standard = set(vars(logging.makeLogRecord({})))
+
     class Keep(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if isinstance(record.msg, dict):
-                events.append(record.msg)
+            extra = {key: value for key, value in vars(record).items()
+                     if key not in standard}
+            events.append({"event": record.getMessage(), **extra})
 
     root, handler = logging.getLogger(), Keep(logging.DEBUG)
     level = root.level
