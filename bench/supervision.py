@@ -48,7 +48,8 @@ Ref = pykka.ActorRef[Any]
 def quiet() -> None:
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
-    logging.getLogger("pykka").setLevel(logging.CRITICAL)
+    for name in ("pykka", "actors", "transport"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def next_incarnation(client: Client, last: Ref | None,
