@@ -15,31 +15,10 @@ from typing import Any, Protocol
 
 import pytest
 
+from transport.clock import FakeClock
+
 from actors.bucket import TokenBucket
 from messages.errors import InvalidArgumentError
-
-
-class FakeClock:
-    """A settable clock; ``sleep`` moves it forward instead of waiting."""
-
-    def __init__(self, start: float = 0.0) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        with self._lock:
-            self.sleeps.append(seconds)
-            self._now += seconds
 
 
 class Bucket(Protocol):

@@ -16,25 +16,11 @@ from typing import Any
 import pykka
 import pytest
 
+from transport.clock import FakeClock
+
 from actors.limiter import (Lease, LeaseRequest, LimiterCounters, LimiterStats,
                             RateLimit, RateLimiterActor)
 from messages.errors import InvalidArgumentError
-
-
-class FakeClock:
-    """A settable clock, safe to read from the actor's thread."""
-
-    def __init__(self, start: float = 0.0) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
 
 
 @pytest.fixture(autouse=True)
