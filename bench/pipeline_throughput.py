@@ -257,7 +257,7 @@ def main() -> int:
         verdict = ("" if target is None else
                    f"  target >= {target}: "
                    f"{'met' if ratio >= target else 'MISSED'}")
-        print(f"{label:<40}{ratio:6.2f}x{verdict}")
+        print(f"{label:<40}{ratio:7.3f}x{verdict}")
     return 0
 
 
