@@ -319,15 +319,19 @@ class ReadRun(_MemoryRun):
         # The hot loop of a large read: one datagram and Request a piece.
         read, address, length = self._builder.read, self._address, self._length
         deadline = self.deadline
+        full = REPLY_DATA_OFFSET + MAX_SCP_DATA
         out = []
+        append = out.append
         for index in range(start, stop):
             offset = index * MAX_SCP_DATA
             size = length - offset
-            if size > MAX_SCP_DATA:
-                size = MAX_SCP_DATA
-            out.append(Request((self, index), read(address + offset, size),
-                               deadline=deadline,
-                               reply_size=REPLY_DATA_OFFSET + size))
+            if size >= MAX_SCP_DATA:
+                append(Request((self, index), read(address + offset,
+                                                   MAX_SCP_DATA),
+                               True, deadline, full))
+            else:
+                append(Request((self, index), read(address + offset, size),
+                               True, deadline, REPLY_DATA_OFFSET + size))
         return out
 
     def complete(self, request: Request) -> Outcome | None:

@@ -99,7 +99,7 @@ class Request:
                  "overtaken", "reasons", "timeouts", "code_resends",
                  "done", "reply", "error")
 
-    def __init__(self, key: Hashable, datagram: bytearray, *,
+    def __init__(self, key: Hashable, datagram: bytearray,
                  may_resend: bool = True, deadline: float | None = None,
                  reply_size: int | None = None) -> None:
         self.key = key
