@@ -13,7 +13,7 @@ import queue
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pykka
 
@@ -176,7 +176,8 @@ class Client:
             actor = self._current()
             if actor is not None:
                 try:
-                    stats: ConnectionStats = actor.ask(GetStats(), timeout=10)
+                    stats = cast(ConnectionStats,
+                                 actor.ask(GetStats(), timeout=10))
                     return stats
                 except pykka.ActorDeadError:
                     pass
@@ -187,8 +188,8 @@ class Client:
     def supervision(self) -> SupervisorStats:
         """How the connection's supervisor is doing (restarts so far)."""
         try:
-            stats: SupervisorStats = self._supervisor.ask(
-                GetSupervisorStats(), timeout=10)
+            stats = cast(SupervisorStats, self._supervisor.ask(
+                GetSupervisorStats(), timeout=10))
         except pykka.ActorDeadError:
             raise ShutDown("the client is closed") from None
         return stats
@@ -259,8 +260,8 @@ class Client:
 
     def _where(self) -> pykka.ActorRef[Any] | None:
         try:
-            ref: pykka.ActorRef[Any] | None = self._supervisor.ask(
-                WhereIs(self.CHILD), timeout=10)
+            ref = cast("pykka.ActorRef[Any] | None", self._supervisor.ask(
+                WhereIs(self.CHILD), timeout=10))
         except (pykka.ActorDeadError, pykka.Timeout):
             return None
         return ref

@@ -24,7 +24,6 @@ from actors.limiter import RateLimit
 from actors.rtt import RttStats
 from actors.supervisor import Supervised, Watch
 from actors.window import Request, Window, WindowSettings
-from transport.endpoint import Address, DatagramEndpoint
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 from transport.logs import get_logger
 from transport.scamp import SCAMPConnection
@@ -245,7 +244,9 @@ class ConnectionActor(Supervised):
         connection = self._connection
         assert connection is not None
         endpoint = connection.endpoint
-        remote = (connection.remote_ip_address, connection.remote_port)
+        host, port = connection.remote_ip_address, connection.remote_port
+        assert host is not None and port is not None
+        remote = (host, port)
         window, clock = self._window, self._clock
         size = self._settings.size
         inbox_waiting = _inbox_probe(self.actor_inbox)
@@ -367,7 +368,7 @@ class ConnectionActor(Supervised):
 
 def _of_run(run: JobRun) -> Callable[[Request], bool]:
     def belongs(request: Request) -> bool:
-        return request.key[0] is run  # type: ignore[index,no-any-return]
+        return request.key[0] is run  # type: ignore[index]
     return belongs
 
 

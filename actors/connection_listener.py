@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import pykka
 
@@ -102,12 +102,12 @@ class ConnectionListener(Generic[T]):
         if supervisor is None:
             return None
         try:
-            listener = supervisor.ask(WhereIs(_LISTENER), timeout=5)
+            listener = cast("pykka.ActorRef[Any] | None",
+                            supervisor.ask(WhereIs(_LISTENER), timeout=5))
             if listener is None:
                 return None
-            stats: ListenerStats = listener.ask(GetListenerStats(),
-                                                timeout=5)
-            return stats
+            return cast(ListenerStats,
+                        listener.ask(GetListenerStats(), timeout=5))
         except (pykka.ActorDeadError, pykka.Timeout):
             return None
 

@@ -320,7 +320,7 @@ class ReadRun(_MemoryRun):
         read, address, length = self._builder.read, self._address, self._length
         deadline = self.deadline
         full = REPLY_DATA_OFFSET + MAX_SCP_DATA
-        out = []
+        out: list[Request] = []
         append = out.append
         for index in range(start, stop):
             offset = index * MAX_SCP_DATA

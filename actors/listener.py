@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import pykka
 
@@ -279,7 +279,8 @@ def where_is(supervisor: pykka.ActorRef[Any], prefix: str
         if ref is not None and ref.is_alive():
             return ref
         try:
-            ref = supervisor.ask(WhereIs(f"{prefix}{slot}"), timeout=1)
+            ref = cast("pykka.ActorRef[Any] | None", supervisor.ask(
+                WhereIs(f"{prefix}{slot}"), timeout=1))
         except (pykka.ActorDeadError, pykka.Timeout):
             return None
         if ref is not None:

@@ -106,7 +106,7 @@ class Backoff:
             raise InvalidArgumentError("jitter", self.jitter, "must be 0..1")
 
     def delay(self, failures: int, rng: random.Random) -> float:
-        base = min(self.minimum * 2 ** max(failures - 1, 0), self.maximum)
+        base = min(self.minimum * 2.0 ** max(failures - 1, 0), self.maximum)
         return base * (1 + self.jitter * rng.random())
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from messages.errors import MalformedDatagramError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse

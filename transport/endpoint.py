@@ -19,6 +19,8 @@ from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 
 #: A datagram address: (host, port).
 Address = tuple[str, int]
+#: What may be sent: any bytes-like buffer.
+Datagram = bytes | bytearray | memoryview
 
 #: Large enough for any SDP/SCP datagram and any EIEIO packet.
 MAX_DATAGRAM = 65535
@@ -49,7 +51,7 @@ class DatagramEndpoint(Protocol):
         """The address form of ``host`` on this kind of link."""
         ...
 
-    def send_to(self, data: bytes, address: Address) -> None:
+    def send_to(self, data: Datagram, address: Address) -> None:
         """Send one datagram, or raise TransportError."""
         ...
 
@@ -122,13 +124,13 @@ class UDPEndpoint:
             raise TransportError(f"cannot resolve host {host!r}: {error}"
                                  ) from error
 
-    def send_to(self, data: bytes, address: Address) -> None:
+    def send_to(self, data: Datagram, address: Address) -> None:
         try:
             self._socket.sendto(data, address)
         except OSError:
             self._send_again(data, address)
 
-    def _send_again(self, data: bytes, address: Address) -> None:
+    def _send_again(self, data: Datagram, address: Address) -> None:
         """Retry a refused send a few times, or say why it failed."""
         for attempt in range(_SEND_TRIES):
             try:
@@ -161,7 +163,7 @@ class UDPEndpoint:
                 if timeout != self._timeout:
                     self._set_receive_timeout(timeout)
                 data, sender = sock.recvfrom(MAX_DATAGRAM)
-        except (socket.timeout, BlockingIOError):
+        except (TimeoutError, BlockingIOError):
             if self._closed:
                 raise ConnectionClosed(f"UDP {self._text()} is closed"
                                        ) from None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from messages.errors import InvalidArgumentError
-from transport.endpoint import Address, DatagramEndpoint
+from transport.endpoint import Address, Datagram, DatagramEndpoint
 from transport.errors import ReceiveTimeout
 
 #: How long a datagram held back for reordering waits for one to overtake it.
@@ -164,13 +164,15 @@ class FaultyEndpoint:
     def resolve(self, host: str) -> str:
         return self.inner.resolve(host)
 
-    def send_to(self, data: bytes, address: Address) -> None:
+    def send_to(self, data: Datagram, address: Address) -> None:
         if not self._faulty_send:
             self.inner.send_to(data, address)
             return
         with self._lock:
             now = self._clock()
-            for due, copy in self.plan.apply(data, now):
+            # Held datagrams are kept as bytes: the sender may reuse its
+            # buffer.
+            for due, copy in self.plan.apply(bytes(data), now):
                 heapq.heappush(self._outgoing,
                                (due, next(self._order), copy, address))
         self._flush_outgoing()

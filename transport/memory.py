@@ -13,7 +13,7 @@ import time
 from collections import deque
 
 from messages.errors import InvalidArgumentError
-from transport.endpoint import Address
+from transport.endpoint import Address, Datagram
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 
 #: The host part of every in-memory address.
@@ -96,7 +96,7 @@ class MemoryEndpoint:
                 f"use {MEMORY_HOST!r}")
         return host
 
-    def send_to(self, data: bytes, address: Address) -> None:
+    def send_to(self, data: Datagram, address: Address) -> None:
         if self._closed:
             raise ConnectionClosed(f"{self._text()} is closed")
         self._network.deliver(bytes(data), self._address, address)
