@@ -4,7 +4,12 @@ from actors.bucket import TokenBucket
 from actors.client import Client, connect
 from actors.connection_listener import ConnectionListener
 from actors.errors import (
-    DeadlineExceeded, RequestError, RequestTimeout, RetriesExhausted, ShutDown)
+    DeadlineExceeded,
+    RequestError,
+    RequestTimeout,
+    RetriesExhausted,
+    ShutDown,
+)
 from actors.limiter import RateLimiterActor
 from actors.pipeline import SCPRequestPipeLine
 from actors.supervisor import Backoff, ChildSpec, Supervised, Supervisor

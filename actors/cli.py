@@ -15,14 +15,13 @@ from pathlib import Path
 from types import FrameType
 from typing import BinaryIO, NoReturn, TextIO
 
-
+from actors.client import Client, connect
+from actors.logs import configure_logging
 from messages.errors import SpinnactorsError
 from messages.scp import GetVersion, ReadMemory, WriteMemory
 from transport import FaultPlan, SCAMPConnection, VirtualBoard
 from transport.board import REALISTIC_SERVICE_TIME
 from transport.call import call
-from actors.client import Client, connect
-from actors.logs import configure_logging
 from transport.logs import get_logger
 
 log = get_logger("spinnactors.cli")

@@ -21,8 +21,14 @@ from actors.connection import ConnectionActor, ConnectionStats, GetStats, Wake
 from actors.errors import ShutDown
 from actors.jobs import Job, JobBook, Outcome, ReadJob, SCPJob, WriteJob
 from actors.supervisor import (
-    Backoff, ChildSpec, GetSupervisorStats, Supervisor, SupervisorStats,
-    Watch, WhereIs)
+    Backoff,
+    ChildSpec,
+    GetSupervisorStats,
+    Supervisor,
+    SupervisorStats,
+    Watch,
+    WhereIs,
+)
 from actors.window import WindowSettings
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse

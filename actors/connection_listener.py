@@ -14,8 +14,15 @@ from typing import Any, Generic, TypeVar, cast
 import pykka
 
 from actors.listener import (
-    DEFAULT_BACKLOG, Backlog, CallbackActor, GetListenerStats, Listenable,
-    ListenerActor, ListenerStats, where_is)
+    DEFAULT_BACKLOG,
+    Backlog,
+    CallbackActor,
+    GetListenerStats,
+    Listenable,
+    ListenerActor,
+    ListenerStats,
+    where_is,
+)
 from actors.supervisor import ChildSpec, Supervisor, Watch, WhereIs
 from messages.errors import InvalidArgumentError
 

@@ -28,7 +28,11 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from actors.errors import (
-    DeadlineExceeded, RequestError, RequestTimeout, RetriesExhausted)
+    DeadlineExceeded,
+    RequestError,
+    RequestTimeout,
+    RetriesExhausted,
+)
 from actors.rtt import RttEstimator
 from messages.scp.bulk import SEQUENCE_OFFSET
 from messages.scp.enums import RETRY_CODES, SCPResult

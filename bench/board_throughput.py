@@ -65,7 +65,7 @@ def bare_loop(address: tuple[str, int], requests: int, window: int) -> float:
             sent += 1
         try:
             reply = sock.recv(1024)
-        except socket.timeout:
+        except TimeoutError:
             for seq in outstanding:
                 sock.sendto(datagrams[seq], address)
             continue

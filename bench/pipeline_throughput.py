@@ -22,7 +22,6 @@ import multiprocessing
 import socket
 import statistics
 import struct
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -100,7 +99,7 @@ def bare_loop(address: Address, size: int, window: int) -> float:
             sent += 1
         try:
             reply = sock.recv(1024)
-        except socket.timeout:
+        except TimeoutError:
             for datagram in outstanding.values():
                 sock.sendto(datagram, address)
             continue

@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pykka  # noqa: E402
 import structlog  # noqa: E402
+from pipeline_throughput import BoardProcess  # noqa: E402
 
 from actors import Client, connect  # noqa: E402
 from actors.supervisor import Crash  # noqa: E402
-from pipeline_throughput import BoardProcess  # noqa: E402
 
 TARGET = 0.100
 Ref = pykka.ActorRef[Any]

@@ -1,8 +1,11 @@
 """Pure data and codecs for SDP and SCP: no sockets, threads or clocks."""
 
 from messages.errors import (
-    InvalidArgumentError, MalformedDatagramError, SpinnactorsError,
-    UnexpectedResponseCodeError)
+    InvalidArgumentError,
+    MalformedDatagramError,
+    SpinnactorsError,
+    UnexpectedResponseCodeError,
+)
 from messages.sdp import SDPFlag, SDPHeader, SDPMessage
 
 __all__ = [

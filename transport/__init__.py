@@ -2,9 +2,9 @@
 the virtual board. Imports only from messages."""
 
 from transport.board import BoardStats, VirtualBoard
+from transport.eieio import EIEIOConnection
 from transport.endpoint import Address, DatagramEndpoint, UDPEndpoint
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
-from transport.eieio import EIEIOConnection
 from transport.faults import FaultPlan, FaultyEndpoint
 from transport.memory import MemoryEndpoint, MemoryNetwork
 from transport.scamp import SCAMPConnection

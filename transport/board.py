@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
-
 from messages.scp.enums import SCPResult
 from transport.endpoint import Address, DatagramEndpoint, UDPEndpoint
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 
 from messages.scp.alloc import FLAG_RETRY_TAG
 from messages.scp.enums import (
-    AllocFree, CPUState, IPTagCommand, SCPCommand, SCPResult, Signal)
+    AllocFree,
+    CPUState,
+    IPTagCommand,
+    SCPCommand,
+    SCPResult,
+    Signal,
+)
 from messages.scp.iptag import FLAG_IN_USE, FLAG_STRIP, IPTAG_INFO, MAX_IP_TAG
 from messages.scp.version import VersionInfo
 from messages.validate import MAX_CORE, MAX_SCP_DATA

@@ -2,9 +2,15 @@
 SpiNNMan's."""
 
 from messages.eieio.data import (
-    MAX_MESSAGE_SIZE, EIEIODataMessage, read_eieio_data_message)
+    MAX_MESSAGE_SIZE,
+    EIEIODataMessage,
+    read_eieio_data_message,
+)
 from messages.eieio.elements import (
-    DataElement, KeyDataElement, KeyPayloadDataElement)
+    DataElement,
+    KeyDataElement,
+    KeyPayloadDataElement,
+)
 from messages.eieio.header import EIEIODataHeader
 from messages.eieio.types import EIEIOPrefix, EIEIOType
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator
 
-from messages.errors import InvalidArgumentError, MalformedDatagramError
 from messages.eieio.elements import (
-    DataElement, KeyDataElement, KeyPayloadDataElement)
+    DataElement,
+    KeyDataElement,
+    KeyPayloadDataElement,
+)
 from messages.eieio.header import EIEIODataHeader
 from messages.eieio.types import EIEIOPrefix, EIEIOType
+from messages.errors import InvalidArgumentError, MalformedDatagramError
 
 #: SpiNNMan's UDP_MESSAGE_MAX_SIZE: a data message (header and elements)
 #: must fit in this many bytes, which is what SCAMP and the boards' EIEIO

@@ -10,8 +10,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from messages.errors import InvalidArgumentError
 from messages.eieio.types import EIEIOType
+from messages.errors import InvalidArgumentError
 from messages.validate import check_u32
 
 _PACK = {

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import struct
 
-from messages.errors import InvalidArgumentError, MalformedDatagramError
 from messages.eieio.types import EIEIOPrefix, EIEIOType
+from messages.errors import InvalidArgumentError, MalformedDatagramError
 from messages.validate import check_int
 
 _COUNT_AND_FLAGS = struct.Struct("<BB")

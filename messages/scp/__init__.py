@@ -1,17 +1,36 @@
 """SCP requests and responses, byte-identical to SpiNNMan's."""
 
 from messages.scp.alloc import (
-    SDRAMAlloc, SDRAMAllocResponse, SDRAMDeAlloc, SDRAMDeAllocResponse)
+    SDRAMAlloc,
+    SDRAMAllocResponse,
+    SDRAMDeAlloc,
+    SDRAMDeAllocResponse,
+)
 from messages.scp.app import CountState, CountStateResponse, SendSignal
 from messages.scp.base import (
-    AbstractSCPRequest, AbstractSCPResponse, CheckOKResponse)
+    AbstractSCPRequest,
+    AbstractSCPResponse,
+    CheckOKResponse,
+)
 from messages.scp.enums import (
-    RETRY_CODES, AllocFree, CPUState, IPTagCommand, ReadType, SCPCommand,
-    SCPResult, Signal, SignalType)
+    RETRY_CODES,
+    AllocFree,
+    CPUState,
+    IPTagCommand,
+    ReadType,
+    SCPCommand,
+    SCPResult,
+    Signal,
+    SignalType,
+)
 from messages.scp.header import SCPRequestHeader, SCPResponseHeader
 from messages.scp.iptag import IPTagClear, IPTagGet, IPTagGetResponse, IPTagSet
 from messages.scp.memory import (
-    FillRequest, ReadMemory, ReadMemoryResponse, WriteMemory)
+    FillRequest,
+    ReadMemory,
+    ReadMemoryResponse,
+    WriteMemory,
+)
 from messages.scp.version import GetVersion, GetVersionResponse, VersionInfo
 
 __all__ = [

@@ -5,7 +5,11 @@ from __future__ import annotations
 import struct
 
 from messages.errors import InvalidArgumentError, UnexpectedResponseCodeError
-from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse, monitor_header
+from messages.scp.base import (
+    AbstractSCPRequest,
+    AbstractSCPResponse,
+    monitor_header,
+)
 from messages.scp.enums import AllocFree, SCPCommand
 from messages.scp.header import SCPRequestHeader
 from messages.validate import check_chip, check_int, check_u32

@@ -6,7 +6,11 @@ import struct
 
 from messages.errors import InvalidArgumentError
 from messages.scp.base import (
-    AbstractSCPRequest, AbstractSCPResponse, CheckOKResponse, monitor_header)
+    AbstractSCPRequest,
+    AbstractSCPResponse,
+    CheckOKResponse,
+    monitor_header,
+)
 from messages.scp.enums import CPUState, SCPCommand, SCPResult, Signal
 from messages.scp.header import SCPRequestHeader
 from messages.validate import check_chip, check_int

@@ -16,7 +16,12 @@ from messages.errors import InvalidArgumentError
 from messages.scp.enums import SCPCommand, read_type
 from messages.sdp import HOST_CPU, HOST_PORT, HOST_TAG, SDPFlag
 from messages.validate import (
-    MAX_SCP_DATA, MAX_U32, check_chip, check_core, check_u32)
+    MAX_SCP_DATA,
+    MAX_U32,
+    check_chip,
+    check_core,
+    check_u32,
+)
 
 #: Padding, SDP header and command; then sequence and three arguments.
 _HEAD = struct.Struct("<2x8BH")

@@ -8,7 +8,11 @@ from collections.abc import Sequence
 
 from messages.errors import InvalidArgumentError
 from messages.scp.base import (
-    AbstractSCPRequest, AbstractSCPResponse, CheckOKResponse, monitor_header)
+    AbstractSCPRequest,
+    AbstractSCPResponse,
+    CheckOKResponse,
+    monitor_header,
+)
 from messages.scp.enums import IPTagCommand, SCPCommand
 from messages.scp.header import SCPRequestHeader
 from messages.validate import check_chip, check_int

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from messages.errors import InvalidArgumentError, MalformedDatagramError
 from messages.scp.base import (
-    AbstractSCPRequest, AbstractSCPResponse, CheckOKResponse, monitor_header)
+    AbstractSCPRequest,
+    AbstractSCPResponse,
+    CheckOKResponse,
+    monitor_header,
+)
 from messages.scp.enums import SCPCommand, read_type
 from messages.scp.header import SCPRequestHeader
 from messages.validate import (
-    MAX_SCP_DATA, check_chip, check_core, check_span, check_u32)
+    MAX_SCP_DATA,
+    check_chip,
+    check_core,
+    check_span,
+    check_u32,
+)
 
 
 class ReadMemoryResponse(AbstractSCPResponse):

@@ -7,7 +7,11 @@ import struct
 from dataclasses import dataclass
 
 from messages.errors import MalformedDatagramError
-from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse, monitor_header
+from messages.scp.base import (
+    AbstractSCPRequest,
+    AbstractSCPResponse,
+    monitor_header,
+)
 from messages.scp.enums import SCPCommand
 from messages.scp.header import SCPRequestHeader
 from messages.validate import check_chip, check_core

@@ -15,10 +15,9 @@ from typing import Any, Protocol
 
 import pytest
 
-from transport.clock import FakeClock
-
 from actors.bucket import TokenBucket
 from messages.errors import InvalidArgumentError
+from transport.clock import FakeClock
 
 
 class Bucket(Protocol):

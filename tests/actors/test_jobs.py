@@ -16,13 +16,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.errors import (
-    DeadlineExceeded, RequestError, RequestTimeout, RetriesExhausted, ShutDown)
+    DeadlineExceeded,
+    RequestError,
+    RequestTimeout,
+    RetriesExhausted,
+    ShutDown,
+)
 from actors.jobs import (
-    JobRun, Outcome, ReadJob, ReadRun, SCPJob, SCPRun, WriteJob, WriteRun)
+    JobRun,
+    Outcome,
+    ReadJob,
+    ReadRun,
+    SCPJob,
+    SCPRun,
+    WriteJob,
+    WriteRun,
+)
 from actors.window import Request, Window, WindowSettings
 from messages.errors import InvalidArgumentError, UnexpectedResponseCodeError
-from messages.scp import (
-    GetVersion, ReadMemory, SendSignal, Signal, WriteMemory)
+from messages.scp import GetVersion, ReadMemory, SendSignal, Signal, WriteMemory
 from messages.scp.bulk import ChunkBuilder
 from messages.scp.enums import SCPResult
 

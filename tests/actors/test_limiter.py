@@ -16,11 +16,16 @@ from typing import Any
 import pykka
 import pytest
 
-from transport.clock import FakeClock
-
-from actors.limiter import (Lease, LeaseRequest, LimiterCounters, LimiterStats,
-                            RateLimit, RateLimiterActor)
+from actors.limiter import (
+    Lease,
+    LeaseRequest,
+    LimiterCounters,
+    LimiterStats,
+    RateLimit,
+    RateLimiterActor,
+)
 from messages.errors import InvalidArgumentError
+from transport.clock import FakeClock
 
 
 @pytest.fixture(autouse=True)

@@ -24,9 +24,21 @@ import pytest
 import structlog
 
 from actors.supervisor import (
-    Backoff, ChildExited, ChildSpec, Crash, CrashInjected, GetSupervisorStats,
-    StartChild, Supervised, Supervisor, SupervisorGaveUp, SupervisorStats,
-    Watch, WhereIs, _CheckLiveness)
+    Backoff,
+    ChildExited,
+    ChildSpec,
+    Crash,
+    CrashInjected,
+    GetSupervisorStats,
+    StartChild,
+    Supervised,
+    Supervisor,
+    SupervisorGaveUp,
+    SupervisorStats,
+    Watch,
+    WhereIs,
+    _CheckLiveness,
+)
 from messages.errors import InvalidArgumentError
 
 #: The longest wait for anything that should happen promptly.

@@ -21,8 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.errors import (
-    DeadlineExceeded, RequestTimeout, RetriesExhausted, ShutDown)
+from actors.errors import DeadlineExceeded, RequestTimeout, RetriesExhausted, ShutDown
 from actors.window import Request, Window, WindowSettings
 from messages.scp.bulk import ChunkBuilder
 from messages.scp.enums import RETRY_CODES, SCPResult

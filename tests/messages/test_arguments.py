@@ -9,9 +9,20 @@ import pytest
 
 from messages import InvalidArgumentError
 from messages.scp import (
-    CountState, CPUState, FillRequest, GetVersion, IPTagClear, IPTagGet,
-    IPTagSet, ReadMemory, SDRAMAlloc, SDRAMDeAlloc, SendSignal, Signal,
-    WriteMemory)
+    CountState,
+    CPUState,
+    FillRequest,
+    GetVersion,
+    IPTagClear,
+    IPTagGet,
+    IPTagSet,
+    ReadMemory,
+    SDRAMAlloc,
+    SDRAMDeAlloc,
+    SendSignal,
+    Signal,
+    WriteMemory,
+)
 
 BAD: list[tuple[Callable[[], Any], str, object]] = [
     (lambda: ReadMemory((256, 0, 0), 0, 4), "x", 256),

@@ -10,13 +10,19 @@ from hypothesis import strategies as st
 from spinnman.messages.eieio import EIEIOPrefix as TheirPrefix
 from spinnman.messages.eieio import EIEIOType as TheirType
 from spinnman.messages.eieio import read_eieio_data_message
-from spinnman.messages.eieio.data_messages import (
-    EIEIODataHeader as TheirHeader, EIEIODataMessage as TheirMessage)
+from spinnman.messages.eieio.data_messages import EIEIODataHeader as TheirHeader
+from spinnman.messages.eieio.data_messages import EIEIODataMessage as TheirMessage
 
-from messages.errors import InvalidArgumentError, MalformedDatagramError
 from messages.eieio import (
-    MAX_MESSAGE_SIZE, EIEIODataHeader, EIEIODataMessage, EIEIOPrefix,
-    EIEIOType, KeyDataElement, KeyPayloadDataElement)
+    MAX_MESSAGE_SIZE,
+    EIEIODataHeader,
+    EIEIODataMessage,
+    EIEIOPrefix,
+    EIEIOType,
+    KeyDataElement,
+    KeyPayloadDataElement,
+)
+from messages.errors import InvalidArgumentError, MalformedDatagramError
 
 pytestmark = pytest.mark.timeout(10)
 common = settings(max_examples=300, deadline=None)

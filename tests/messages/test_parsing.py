@@ -11,9 +11,19 @@ from hypothesis import strategies as st
 from messages import MalformedDatagramError, SDPHeader, SDPMessage
 from messages.errors import UnexpectedResponseCodeError
 from messages.scp import (
-    AbstractSCPRequest, CountState, CPUState, FillRequest, GetVersion,
-    IPTagGet, ReadMemory, SCPResponseHeader, SCPResult, SDRAMAlloc,
-    SDRAMDeAlloc, VersionInfo)
+    AbstractSCPRequest,
+    CountState,
+    CPUState,
+    FillRequest,
+    GetVersion,
+    IPTagGet,
+    ReadMemory,
+    SCPResponseHeader,
+    SCPResult,
+    SDRAMAlloc,
+    SDRAMDeAlloc,
+    VersionInfo,
+)
 
 REQUESTS: list[AbstractSCPRequest] = [  # type: ignore[type-arg]
     ReadMemory((0, 0, 0), 0, 16), GetVersion(0, 0, 0), IPTagGet(0, 0, 1),

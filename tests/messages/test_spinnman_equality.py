@@ -11,9 +11,20 @@ from spinnman.messages.scp.enums import Signal as TheirSignal
 from spinnman.model.enums import CPUState as TheirCPUState
 
 from messages.scp import (
-    CountState, CPUState, FillRequest, GetVersion, IPTagClear, IPTagGet,
-    IPTagSet, ReadMemory, SDRAMAlloc, SDRAMDeAlloc, SendSignal, Signal,
-    WriteMemory)
+    CountState,
+    CPUState,
+    FillRequest,
+    GetVersion,
+    IPTagClear,
+    IPTagGet,
+    IPTagSet,
+    ReadMemory,
+    SDRAMAlloc,
+    SDRAMDeAlloc,
+    SendSignal,
+    Signal,
+    WriteMemory,
+)
 
 chips = st.integers(0, 255)
 cores = st.integers(0, 17)

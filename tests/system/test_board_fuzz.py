@@ -10,7 +10,13 @@ import struct
 import pytest
 
 from messages.scp import (
-    FillRequest, GetVersion, IPTagSet, ReadMemory, SCPResult, WriteMemory)
+    FillRequest,
+    GetVersion,
+    IPTagSet,
+    ReadMemory,
+    SCPResult,
+    WriteMemory,
+)
 from transport import VirtualBoard
 
 TOTAL = 100_000

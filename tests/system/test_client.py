@@ -17,8 +17,14 @@ import pytest
 from actors import Client, RequestTimeout, ShutDown, connect
 from messages.errors import InvalidArgumentError, UnexpectedResponseCodeError
 from transport import (
-    Address, FaultPlan, FaultyEndpoint, ReceiveTimeout, TransportError,
-    UDPEndpoint, VirtualBoard)
+    Address,
+    FaultPlan,
+    FaultyEndpoint,
+    ReceiveTimeout,
+    TransportError,
+    UDPEndpoint,
+    VirtualBoard,
+)
 
 ADDRESS = 0x6000_0000
 #: Padding, SDP header, result code and sequence: where a read's data starts.

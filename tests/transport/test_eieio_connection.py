@@ -8,16 +8,21 @@ from typing import Any
 
 import pytest
 from spinnman.connections.udp_packet_connections import (
-    EIEIOConnection as TheirConnection)
+    EIEIOConnection as TheirConnection,
+)
 from spinnman.messages.eieio import EIEIOPrefix as TheirPrefix
 from spinnman.messages.eieio import EIEIOType as TheirType
-from spinnman.messages.eieio.data_messages import (
-    EIEIODataMessage as TheirMessage)
+from spinnman.messages.eieio.data_messages import EIEIODataMessage as TheirMessage
 
-from messages.errors import MalformedDatagramError
 from messages.eieio import (
-    DataElement, EIEIODataMessage, EIEIOPrefix, EIEIOType, KeyDataElement,
-    KeyPayloadDataElement)
+    DataElement,
+    EIEIODataMessage,
+    EIEIOPrefix,
+    EIEIOType,
+    KeyDataElement,
+    KeyPayloadDataElement,
+)
+from messages.errors import MalformedDatagramError
 from transport.eieio import EIEIOConnection
 from transport.errors import ReceiveTimeout
 from transport.memory import MemoryNetwork

@@ -7,13 +7,19 @@ import struct
 from typing import Any
 
 import pytest
+from spinnman.exceptions import SpinnmanUnexpectedResponseCodeException
 from spinnman.messages.scp import impl as theirs
 from spinnman.messages.scp.enums import Signal as TheirSignal
 from spinnman.model.enums import CPUState as TheirCPUState
-from spinnman.exceptions import SpinnmanUnexpectedResponseCodeException
 
 from messages.scp import (
-    CPUState, FillRequest, GetVersion, ReadMemory, SCPResult, WriteMemory)
+    CPUState,
+    FillRequest,
+    GetVersion,
+    ReadMemory,
+    SCPResult,
+    WriteMemory,
+)
 from transport.monitor import BoardMonitor
 
 SENDER = ("127.0.0.1", 40000)

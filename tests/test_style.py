@@ -1,0 +1,30 @@
+"""The packages stay typed (mypy --strict) and tidy (ruff): the test
+command enforces both, so CI does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ["actors", "messages", "transport"]
+
+
+def run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *command], cwd=ROOT,
+                          capture_output=True, text=True, timeout=240)
+
+
+@pytest.mark.timeout(300)
+def test_mypy_strict_is_clean() -> None:
+    result = run("mypy", "--strict", "--no-incremental", *PACKAGES)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.timeout(120)
+def test_ruff_is_clean() -> None:
+    result = run("ruff", "check", *PACKAGES)
+    assert result.returncode == 0, result.stdout + result.stderr
