@@ -16,12 +16,11 @@ from types import FrameType
 from typing import BinaryIO, NoReturn, TextIO
 
 from actors.client import Client, connect
+from actors.demo import run_demo
 from actors.logs import configure_logging
 from messages.errors import SpinnactorsError
-from messages.scp import GetVersion, ReadMemory, WriteMemory
-from transport import FaultPlan, SCAMPConnection, VirtualBoard
+from transport import FaultPlan, VirtualBoard
 from transport.board import REALISTIC_SERVICE_TIME
-from transport.call import call
 from transport.logs import get_logger
 
 log = get_logger("spinnactors.cli")
@@ -166,7 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
                       default="console")
     demo.add_argument("-v", "--verbose", action="count", default=0)
     demo.add_argument("--kib", type=_ranged(int, 1, 1 << 20, "KiB"),
-                      default=256, help="data per chip (default: %(default)s)")
+                      default=1024,
+                      help="data per chip (default: %(default)s)")
+    demo.add_argument("--host", default=None,
+                      help="a real board (default: a virtual one in-process)")
+    demo.add_argument("--port", type=_port, default=17893)
     return parser
 
 
@@ -283,38 +286,9 @@ def _write(args: argparse.Namespace, source: BinaryIO) -> int:
 
 
 def _demo(args: argparse.Namespace, out: TextIO) -> int:
-    """Write and read back data over a few chips of an in-process board."""
-    chips = [(0, 0), (1, 0), (0, 1), (1, 1)]
-    size = args.kib * 1024
-    pattern = bytes(range(256)) * (size // 256) + bytes(size % 256)
-    with VirtualBoard(2, 2) as board, SCAMPConnection(
-            remote_host=board.address[0], remote_port=board.address[1]) as conn:
-        info = call(conn, GetVersion(0, 0, 0)).version_info
-        assert info is not None
-        print(f"board {board.address_text}: {info.name} {info.version_string}"
-              f" on {info.hardware}", file=out)
-        start = time.perf_counter()
-        for x, y in chips:
-            for offset in range(0, size, 256):
-                call(conn, WriteMemory((x, y, 0), _DEMO_ADDRESS + offset,
-                                       pattern[offset:offset + 256]))
-        verified = 0
-        for x, y in chips:
-            for offset in range(0, size, 256):
-                length = min(256, size - offset)
-                got = call(conn, ReadMemory((x, y, 0), _DEMO_ADDRESS + offset,
-                                            length)).payload
-                if got != pattern[offset:offset + length]:
-                    print(f"MISMATCH at chip {x},{y} offset {offset}",
-                          file=out)
-                    return 1
-                verified += length
-        elapsed = time.perf_counter() - start
-    moved = 2 * verified
-    print(f"wrote and read back {verified} bytes over {len(chips)} chips, "
-          f"one request at a time: {moved / elapsed / 1e6:.2f} MB/s, "
-          f"all verified", file=out)
-    return 0
+    """A supervised transfer through a lossy board (see actors/demo.py)."""
+    address = None if args.host is None else (args.host, args.port)
+    return run_demo(out, sys.stderr, args.kib, address=address)
 
 
 _TEXT_COMMANDS = {"board": _serve_board, "version": _version, "demo": _demo}
@@ -337,7 +311,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
                      f"run past the end of 32-bit memory")
     configure_logging(args.log_format, args.verbose)
     if args.verbose < 2:
+        # pykka's own error lines repeat what our supervisor logs.
         _quiet_tracebacks(logging.getLogger("pykka"))
+        logging.getLogger("pykka").setLevel(logging.CRITICAL)
     to_stdout = False
     try:
         if args.command == "read":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import queue
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -167,13 +167,19 @@ class Client:
 
         Errors are not raised: each outcome says how its job ended.
         """
+        by_key = {outcome.key: outcome for outcome in self.stream(jobs)}
+        return [by_key[job.key] for job in jobs]
+
+    def stream(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
+        """Run a batch of jobs together; each outcome as soon as it comes
+        (in the order they end), for progress as a long transfer goes."""
         sink: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
         self._submit(list(jobs), sink)
-        by_key: dict[object, Outcome] = {}
-        while len(by_key) < len(jobs):
-            for outcome in self._next_batch(sink):
-                by_key[outcome.key] = outcome
-        return [by_key[job.key] for job in jobs]
+        left = len(jobs)
+        while left:
+            batch = self._next_batch(sink)
+            left -= len(batch)
+            yield from batch
 
     def stats(self) -> ConnectionStats:
         """Counters and round-trip statistics of the connection (since its
