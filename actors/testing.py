@@ -1,0 +1,146 @@
+"""A pytest plugin for testing your own actors against spinnactors.
+
+Installed with the package (entry point ``pytest11``), it gives every test
+suite these fixtures:
+
+``virtual_board``  a VirtualBoard serving UDP on 127.0.0.1 (a free port)
+``memory_board``   a VirtualBoard on an in-memory link, and that network
+``fault_plan``     makes seeded FaultPlans: ``fault_plan(drop=0.05)``
+``fake_clock``     a FakeClock that moves only when told
+``actor_system``   starts actors under a Supervisor, stops them after the
+                   test, and fails the test if any thread or actor is left
+
+Each is torn down after its test, whatever the test did.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+import pykka
+import pytest
+
+from actors.supervisor import ChildSpec, Supervisor, Watch, WhereIs
+from transport import FaultPlan, MemoryNetwork, VirtualBoard
+from transport.clock import FakeClock
+
+#: How long teardown waits for threads to end before calling them leaked.
+_JOIN = 5.0
+
+
+@pytest.fixture
+def virtual_board() -> Iterator[VirtualBoard]:
+    """A 4x4 virtual board on UDP 127.0.0.1; its ``address`` to talk to."""
+    with VirtualBoard(4, 4) as board:
+        yield board
+
+
+@pytest.fixture
+def memory_board() -> Iterator[tuple[VirtualBoard, MemoryNetwork]]:
+    """A 4x4 virtual board on an in-memory link, and the network: make
+    your connection's endpoint with ``network.endpoint()``."""
+    network = MemoryNetwork()
+    with VirtualBoard(4, 4, network=network) as board:
+        yield board, network
+
+
+@pytest.fixture
+def fault_plan(request: pytest.FixtureRequest) -> Callable[..., FaultPlan]:
+    """Makes FaultPlans seeded from the test's name, so a failing run
+    replays exactly: ``fault_plan(drop=0.05, duplicate=0.05)``."""
+    seed = zlib.crc32(request.node.nodeid.encode())
+
+    def make(**chances: float) -> FaultPlan:
+        return FaultPlan(seed=seed, **chances)
+
+    return make
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    """A clock at 0.0 that moves only with ``advance`` or ``sleep``."""
+    return FakeClock()
+
+
+class ActorSystem:
+    """Actors a test starts, supervised, and checked for leaks after it."""
+
+    def __init__(self) -> None:
+        self._supervisors: list[pykka.ActorRef[Any]] = []
+        self._homes: dict[str, pykka.ActorRef[Any]] = {}
+
+    def supervise(self, *specs: ChildSpec, **options: Any
+                  ) -> pykka.ActorRef[Any]:
+        """Start a Supervisor (``strategy``, ``max_restarts``, ... as
+        options) over ``specs``; stopped when the test ends."""
+        supervisor = Supervisor.start(list(specs), **options)
+        self._supervisors.append(supervisor)
+        for spec in specs:
+            self._homes[spec.id] = supervisor
+        return supervisor
+
+    def start(self, child_id: str,
+              start: Callable[[Watch], pykka.ActorRef[Any]],
+              **options: Any) -> pykka.ActorRef[Any]:
+        """Start one supervised actor; its current ActorRef."""
+        self.supervise(ChildSpec(child_id, start), **options)
+        return self.current(child_id)
+
+    def current(self, child_id: str, timeout: float = 5.0,
+                not_: pykka.ActorRef[Any] | None = None
+                ) -> pykka.ActorRef[Any]:
+        """The running incarnation of ``child_id`` (other than ``not_``,
+        to wait for a restart), waiting up to ``timeout``."""
+        return self.where_is(self._homes[child_id], child_id, timeout, not_)
+
+    @staticmethod
+    def where_is(supervisor: pykka.ActorRef[Any], child_id: str,
+                 timeout: float = 5.0,
+                 not_: pykka.ActorRef[Any] | None = None
+                 ) -> pykka.ActorRef[Any]:
+        """As current(), for a child of ``supervisor``."""
+        pause = threading.Event()  # never set: a wait that cannot be cut
+        for _ in range(int(timeout / 0.01)):
+            ref = cast("pykka.ActorRef[Any] | None",
+                       supervisor.ask(WhereIs(child_id), timeout=timeout))
+            if ref is not None and ref != not_ and ref.is_alive():
+                return ref
+            pause.wait(0.01)
+        raise AssertionError(f"{child_id!r} is not running")
+
+    def stop(self) -> None:
+        for supervisor in reversed(self._supervisors):
+            try:
+                supervisor.stop(block=True, timeout=30)
+            except pykka.ActorDeadError:
+                pass
+        self._supervisors.clear()
+
+
+@pytest.fixture
+def actor_system() -> Iterator[ActorSystem]:
+    """Supervised actors for one test; fails the test if, once they are
+    stopped, any thread or actor the test started is still there."""
+    threads_before = set(threading.enumerate())
+    actors_before = set(pykka.ActorRegistry.get_all())
+    system = ActorSystem()
+    try:
+        yield system
+    finally:
+        system.stop()
+    leaked_actors = [ref for ref in pykka.ActorRegistry.get_all()
+                     if ref not in actors_before]
+    for ref in leaked_actors:
+        ref.stop(block=False)
+    new_threads = [thread for thread in threading.enumerate()
+                   if thread not in threads_before]
+    for thread in new_threads:
+        thread.join(_JOIN)
+    leaked_threads = [thread.name for thread in new_threads
+                      if thread.is_alive()]
+    if leaked_actors or leaked_threads:
+        pytest.fail(f"the test left actors {leaked_actors} and threads "
+                    f"{leaked_threads} running", pytrace=False)
