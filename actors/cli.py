@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import BinaryIO, NoReturn, TextIO
+from typing import Any, BinaryIO, NoReturn, TextIO
 
 from actors.client import Client, connect
 from actors.demo import run_demo
 from actors.logs import configure_logging
+from actors.progress import read_with_progress, write_with_progress
 from messages.errors import SpinnactorsError
 from transport import FaultPlan, VirtualBoard
 from transport.board import REALISTIC_SERVICE_TIME
@@ -96,6 +97,21 @@ def _link(parser: argparse.ArgumentParser) -> None:
                         help="resends of one request (default: %(default)s)")
 
 
+def _transfer(commands: Any, name: str, summary: str
+              ) -> argparse.ArgumentParser:
+    """A read or write command: X Y ADDRESS, -p, and the link options."""
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=summary)
+    _common(parser, 17893)
+    _link(parser)
+    parser.add_argument("x", type=_chip_x)
+    parser.add_argument("y", type=_chip_y)
+    parser.add_argument("address", type=_address,
+                        help="where to start (decimal or 0x-hex)")
+    parser.add_argument("-p", "--core", dest="p", type=_core, default=0,
+                        help="core to ask (default: %(default)s)")
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="spinnactors",
                      description="Drive SpiNNaker boards over SCP/UDP.")
@@ -131,31 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     version.add_argument("y", type=_chip_y, nargs="?", default=0)
     version.add_argument("p", type=_core, nargs="?", default=0)
 
-    read = commands.add_parser(
-        "read", help="read memory of a chip (to stdout, or -o FILE)")
-    _common(read, 17893)
-    _link(read)
-    read.add_argument("x", type=_chip_x)
-    read.add_argument("y", type=_chip_y)
-    read.add_argument("address", type=_address,
-                      help="where to start (decimal or 0x-hex)")
+    read = _transfer(commands, "read",
+                     "read memory of a chip (to stdout, or -o FILE)")
     read.add_argument("length", type=_length,
                       help="how many bytes (decimal or 0x-hex)")
-    read.add_argument("-p", "--core", dest="p", type=_core, default=0,
-                      help="core to ask (default: %(default)s)")
     read.add_argument("-o", "--output", metavar="FILE", default=None,
                       help="write the bytes to FILE (default: stdout)")
 
-    write = commands.add_parser(
-        "write", help="write memory of a chip (from stdin, or -i FILE)")
-    _common(write, 17893)
-    _link(write)
-    write.add_argument("x", type=_chip_x)
-    write.add_argument("y", type=_chip_y)
-    write.add_argument("address", type=_address,
-                       help="where to start (decimal or 0x-hex)")
-    write.add_argument("-p", "--core", dest="p", type=_core, default=0,
-                       help="core to ask (default: %(default)s)")
+    write = _transfer(commands, "write",
+                      "write memory of a chip (from stdin, or -i FILE)")
     write.add_argument("-i", "--input", metavar="FILE", default=None,
                        help="read the bytes from FILE (default: stdin)")
 
@@ -238,8 +238,8 @@ def _read(args: argparse.Namespace, out: BinaryIO) -> int:
     try:
         start = time.perf_counter()
         with _client(args) as client:
-            data = client.read(args.x, args.y, args.address, args.length,
-                               args.p)
+            data = read_with_progress(client, args.x, args.y, args.p,
+                                      args.address, args.length, sys.stderr)
         elapsed = time.perf_counter() - start
         _write_all(target, data)
         ok = True
@@ -255,7 +255,7 @@ def _read(args: argparse.Namespace, out: BinaryIO) -> int:
     return 0
 
 
-def _write_all(stream: BinaryIO, data: bytes) -> None:
+def _write_all(stream: BinaryIO, data: bytes | bytearray) -> None:
     """Write every byte of ``data``: a buffered write can stop short
     without an error (a pipe closed part way); the next try raises."""
     view = memoryview(data)
@@ -276,7 +276,8 @@ def _write(args: argparse.Namespace, source: BinaryIO) -> int:
             data = file.read()
     start = time.perf_counter()
     with _client(args) as client:
-        client.write(args.x, args.y, args.address, data, args.p)
+        write_with_progress(client, args.x, args.y, args.p, args.address,
+                            data, sys.stderr)
     elapsed = time.perf_counter() - start
     log.info("cli.write", chip=f"{args.x},{args.y},{args.p}",
              address=f"0x{args.address:08x}", bytes=len(data),

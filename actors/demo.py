@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from actors.client import Client, connect
-from actors.jobs import Job, ReadJob, WriteJob
+from actors.progress import PIECE, Progress, read_pieces, run_pieces, write_pieces
 from actors.supervisor import Crash
 from transport import FaultPlan, VirtualBoard
 from transport.endpoint import Address
@@ -23,8 +23,6 @@ from transport.endpoint import Address
 #: Where the demo puts its data: the start of user SDRAM on each chip.
 ADDRESS = 0x6000_0000
 CHIPS = ((0, 0), (1, 0), (0, 1), (1, 1))
-#: Each chip's data goes as jobs of this size, so progress can be shown.
-_PIECE = 64 * 1024
 
 
 @dataclass
@@ -33,36 +31,6 @@ class Totals:
     verified: int = 0
     write_seconds: float = 0.0
     read_seconds: float = 0.0
-
-
-class Progress:
-    """A one-line progress bar on a terminal; silent otherwise."""
-
-    def __init__(self, stream: TextIO, total: int, label: str) -> None:
-        self._stream = stream
-        self._live = stream.isatty()
-        self._total = total
-        self._label = label
-        self._start = time.perf_counter()
-        self.done = 0
-
-    def advance(self, count: int, client: Client) -> None:
-        self.done += count
-        if not self._live:
-            return
-        elapsed = max(time.perf_counter() - self._start, 1e-9)
-        stats = client.stats()
-        filled = int(30 * self.done / max(self._total, 1))
-        self._stream.write(
-            f"\r{self._label:<6}[{'#' * filled}{'.' * (30 - filled)}] "
-            f"{self.done / 2**20:6.2f}/{self._total / 2**20:.2f} MiB "
-            f"{self.done / elapsed / 1e6:6.2f} MB/s  resends {stats.resent}")
-        self._stream.flush()
-
-    def finish(self) -> None:
-        if self._live:
-            self._stream.write("\n")
-            self._stream.flush()
 
 
 def run_demo(out: TextIO, progress: TextIO, kib: int,
@@ -107,66 +75,46 @@ def _pattern(chip: tuple[int, int], size: int) -> bytes:
     return (unit * (size // 256 + 1))[:size]
 
 
-def _jobs(patterns: dict[tuple[int, int], bytes],
-          write: bool) -> list[Job]:
-    jobs: list[Job] = []
-    for (x, y), data in patterns.items():
-        for start in range(0, len(data), _PIECE):
-            piece = data[start:start + _PIECE]
-            key = (x, y, start)
-            jobs.append(WriteJob(key, x, y, 0, ADDRESS + start, piece)
-                        if write else
-                        ReadJob(key, x, y, 0, ADDRESS + start, len(piece)))
-    return jobs
-
-
 def _write_all(client: Client, patterns: dict[tuple[int, int], bytes],
                totals: Totals, stream: TextIO) -> None:
+    jobs = [job for (x, y), data in patterns.items()
+            for job in write_pieces(x, y, 0, ADDRESS, data, key=(x, y))]
     total = sum(len(data) for data in patterns.values())
-    bar = Progress(stream, total, "write")
     killed = False
     start = time.perf_counter()
-    for outcome in client.stream(_jobs(patterns, write=True)):
-        if outcome.error is not None:
-            raise outcome.error
-        x, y, begin = _chip_and_start(outcome.key)
-        piece = min(_PIECE, len(patterns[(x, y)]) - begin)
-        totals.written += piece
-        bar.advance(piece, client)
+    for outcome in run_pieces(client, jobs, Progress(stream, total, "write")):
+        (x, y), begin = _chip_and_start(outcome.key)
+        totals.written += min(PIECE, len(patterns[(x, y)]) - begin)
         if not killed and totals.written * 2 >= total:
             actor = client.connection_actor
             if actor is not None:
                 actor.tell(Crash("the demo kills its connection actor"))
                 killed = True
     totals.write_seconds = time.perf_counter() - start
-    bar.finish()
 
 
 def _read_back(client: Client, patterns: dict[tuple[int, int], bytes],
                totals: Totals, stream: TextIO, out: TextIO) -> None:
+    jobs = [job for (x, y), data in patterns.items()
+            for job in read_pieces(x, y, 0, ADDRESS, len(data), key=(x, y))]
     total = sum(len(data) for data in patterns.values())
-    bar = Progress(stream, total, "read")
     start = time.perf_counter()
-    for outcome in client.stream(_jobs(patterns, write=False)):
-        if outcome.error is not None:
-            raise outcome.error
-        x, y, begin = _chip_and_start(outcome.key)
-        expected = patterns[(x, y)][begin:begin + _PIECE]
+    for outcome in run_pieces(client, jobs, Progress(stream, total, "read")):
+        (x, y), begin = _chip_and_start(outcome.key)
+        expected = patterns[(x, y)][begin:begin + PIECE]
         if bytes(outcome.value) == expected:
             totals.verified += len(expected)
         else:
             print(f"MISMATCH on chip {x},{y} at 0x{ADDRESS + begin:08x}",
                   file=out)
-        bar.advance(len(expected), client)
     totals.read_seconds = time.perf_counter() - start
-    bar.finish()
 
 
-def _chip_and_start(key: Hashable) -> tuple[int, int, int]:
-    """The (x, y, offset) a demo job's key holds."""
-    assert isinstance(key, tuple) and len(key) == 3
-    x, y, start = key
-    return int(x), int(y), int(start)
+def _chip_and_start(key: Hashable) -> tuple[tuple[int, int], int]:
+    """The ((x, y), offset) a demo piece's key holds."""
+    assert isinstance(key, tuple) and len(key) == 2
+    (x, y), start = key
+    return (int(x), int(y)), int(start)
 
 
 def _summary(client: Client, totals: Totals, out: TextIO) -> None:
