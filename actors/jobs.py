@@ -184,11 +184,18 @@ class JobRun:
 
     def finish_empty(self) -> Outcome:
         """The outcome of a job with no pieces (a read or write of 0 bytes)."""
+        self._check_open()
         return self._end(self._value(), None)
 
     def fail(self, error: BaseException) -> Outcome:
         """End the job now with ``error`` (the connection is stopping)."""
+        self._check_open()
         return self._end(None, error)
+
+    def _check_open(self) -> None:
+        if self.ended:
+            raise RuntimeError(f"job {self.job.key!r} has already ended: "
+                               f"a second outcome would break the contract")
 
     # -- what each kind of job does ----------------------------------------
 

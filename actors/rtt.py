@@ -16,7 +16,7 @@ from dataclasses import dataclass
 #: buckets, so percentiles are good to about 1 part in 8.
 _SUB_BITS = 3
 _SUB_BUCKETS = 1 << _SUB_BITS
-#: Powers of two covered: 1 microsecond to about 18 minutes.
+#: Powers of two covered: 1 microsecond to about 2.4 hours (2**33 us).
 _OCTAVES = 30
 _N_BUCKETS = _SUB_BUCKETS * (_OCTAVES + 1)
 

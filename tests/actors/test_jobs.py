@@ -133,7 +133,7 @@ def test_a_read_of_1000_bytes_is_four_pieces() -> None:
     builder = ChunkBuilder(1, 2, 3, *SOURCE)
     spans = [(BASE, 256), (BASE + 256, 256), (BASE + 512, 256),
              (BASE + 768, 232)]
-    for request, (address, size) in zip(requests, spans):
+    for request, (address, size) in zip(requests, spans, strict=True):
         assert request.datagram == builder.read(address, size)
         assert request.reply_size == 14 + size
         assert request.may_resend
@@ -349,7 +349,7 @@ def test_a_write_is_split_like_write_memory() -> None:
     assert isinstance(run, WriteRun)
     assert run.n_pieces == 3
     requests = run.take(3)
-    for request, offset in zip(requests, (0, 256, 512)):
+    for request, offset in zip(requests, (0, 256, 512), strict=True):
         piece = data[offset:offset + 256]
         expected = WriteMemory((0, 1, 2), BASE + 2 + offset, piece)
         expected.sdp_header.update_for_send(3, 4)

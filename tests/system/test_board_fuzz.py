@@ -59,7 +59,7 @@ def test_board_survives_and_counts_100k_bad_datagrams() -> None:
         client.bind(("127.0.0.1", 0))
         replies = probes = 0
         codes: dict[int, int] = {}
-        for start in range(0, TOTAL, BATCH):
+        for _batch in range(0, TOTAL, BATCH):
             for _ in range(BATCH):
                 client.sendto(garbage(rng, seeds), board.address)
             client.sendto(probe, board.address)

@@ -284,8 +284,8 @@ def test_a_foreign_sender_is_counted_and_ignored(board: VirtualBoard) -> None:
                 sprayed += 1
             # Keep at most one batch in the socket's buffer, so none is
             # lost to an overflow.
-            wait_until(lambda: (client.stats().foreign >= sprayed
-                                or reading.done()),
+            wait_until(lambda sent=sprayed: (client.stats().foreign >= sent
+                                             or reading.done()),
                        "the sprayed datagrams to be read")
             if reading.done():
                 break

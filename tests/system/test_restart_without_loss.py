@@ -164,7 +164,7 @@ def mixed_jobs(n: int, data: bytes, rng: random.Random
 def check_mixed(jobs: Sequence[SCPJob], outcomes: Sequence[Outcome],
                 data: bytes) -> None:
     assert [o.key for o in outcomes] == [job.key for job in jobs]
-    for job, outcome in zip(jobs, outcomes):
+    for job, outcome in zip(jobs, outcomes, strict=True):
         assert outcome.ok, (job, outcome.error)
         request = job.request
         response = request.get_scp_response()
