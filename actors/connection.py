@@ -1,10 +1,12 @@
 """The connection actor: one per board, owning its socket and its window.
 
-Jobs arrive in batches (Submit). Between inbox messages the actor pumps
-the socket: it sends while the window has room, waits for replies until
-the nearest expiry, and hands finished jobs' outcomes back in batches. A
-pump runs for at most one slice or until a message is waiting, then posts
-itself a _Pump to carry on, so stop and stats are never stuck behind I/O.
+Jobs arrive in batches (Submit, or put in the JobBook and a Wake). Between
+inbox messages the actor pumps the socket: it sends while the window has
+room, waits for replies (MAX_BLOCK at a time, then looks at its timers and
+inbox), takes every reply already waiting before sending again, and hands
+finished jobs' outcomes back in batches. A pump runs for at most one slice
+or until a message is waiting, then posts itself a _Pump to carry on, so
+stop and stats are never stuck behind I/O.
 """
 
 from __future__ import annotations
