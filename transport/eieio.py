@@ -37,5 +37,4 @@ class EIEIOConnection(UDPConnection):
         self.send_to(eieio_message.bytestring, (ip_address, port))
 
     def get_receive_method(self) -> Callable[[], EIEIODataMessage]:  # type: ignore[override]
-        """As UDPConnection's: for a listener, and it does not wait."""
-        return lambda: self.receive_eieio_message(0.0)
+        return self.receive_eieio_message

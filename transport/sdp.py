@@ -51,8 +51,7 @@ class SDPConnection(UDPConnection):
         self.send(SDP_PADDING + sdp_message.bytestring)
 
     def get_receive_method(self) -> Callable[[], SDPMessage]:  # type: ignore[override]
-        """As UDPConnection's: for a listener, and it does not wait."""
-        return lambda: self.receive_sdp_message(0.0)
+        return self.receive_sdp_message
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(chip_x={self._chip_x}, "

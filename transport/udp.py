@@ -111,10 +111,7 @@ class UDPConnection:
         return self._endpoint.wait_readable(timeout)
 
     def get_receive_method(self) -> Callable[[], bytes]:
-        """What a listener calls once is_ready_to_receive() said yes. It
-        does not wait: a datagram from a foreign sender (ignored) must not
-        stall a listener until the peer speaks again."""
-        return lambda: self.receive(0.0)
+        return self.receive
 
     # -- sending -------------------------------------------------------------
 
