@@ -11,14 +11,14 @@ least 50,000 reads/s with a window of 8.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import struct
 import subprocess
 import sys
-import time
+from pathlib import Path
 
-from messages.scp import ReadMemory
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pipeline_throughput import bare_loop  # noqa: E402
 
 TARGET = 50_000
 
@@ -36,46 +36,11 @@ def start_board() -> tuple[subprocess.Popen[str], tuple[str, int]]:
     return board, (host, int(port))
 
 
-def read_datagrams(count: int) -> list[bytes]:
-    """One ReadMemory datagram per 16-bit sequence number."""
-    out = []
-    for sequence in range(count):
-        request = ReadMemory((0, 0, 0), 0x6000_0000 + 256 * sequence, 256)
-        request.scp_request_header.sequence = sequence
-        request.sdp_header.update_for_send(0, 0)
-        out.append(b"\0\0" + request.bytestring)
-    return out
-
-
-def bare_loop(address: tuple[str, int], requests: int, window: int) -> float:
-    """Reads per second with ``window`` outstanding; resends on a stall."""
-    datagrams = read_datagrams(1 << 16)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.2)
-    sequence_of = struct.Struct("<H")
-    outstanding: set[int] = set()
-    sent = done = 0
-    start = time.perf_counter()
-    while done < requests:
-        while len(outstanding) < window and sent < requests:
-            seq = sent & 0xFFFF
-            sock.sendto(datagrams[seq], address)
-            outstanding.add(seq)
-            sent += 1
-        try:
-            reply = sock.recv(1024)
-        except TimeoutError:
-            for seq in outstanding:
-                sock.sendto(datagrams[seq], address)
-            continue
-        seq = sequence_of.unpack_from(reply, 12)[0]
-        if seq in outstanding and len(reply) == 14 + 256:
-            outstanding.discard(seq)
-            done += 1
-    elapsed = time.perf_counter() - start
-    sock.close()
-    return requests / elapsed
+def reads_per_second(address: tuple[str, int], requests: int,
+                     window: int) -> float:
+    """The bare socket loop of pipeline_throughput, counted in reads."""
+    mb_per_s = bare_loop(address, requests * 256, window)
+    return mb_per_s * 1e6 / 256
 
 
 def main() -> int:
@@ -86,8 +51,8 @@ def main() -> int:
     args = parser.parse_args()
     board, address = start_board()
     try:
-        bare_loop(address, 5_000, args.window)  # warm up
-        rates = [bare_loop(address, args.requests, args.window)
+        reads_per_second(address, 5_000, args.window)  # warm up
+        rates = [reads_per_second(address, args.requests, args.window)
                  for _ in range(args.runs)]
     finally:
         board.terminate()
