@@ -19,7 +19,7 @@ import pykka
 
 from actors.connection import ConnectionActor, ConnectionStats, GetStats, Wake
 from actors.errors import ShutDown
-from actors.jobs import Job, JobBook, Outcome, ReadJob, SCPJob, WriteJob
+from actors.jobs import Job, JobBook, Outcome, ReadJob, SCPJob, WriteJob, next_outcomes
 from actors.supervisor import (
     Backoff,
     ChildSpec,
@@ -40,8 +40,6 @@ from transport.scamp import SCP_SCAMP_PORT, SCAMPConnection
 
 R = TypeVar("R", bound=AbstractSCPResponse)
 
-#: How often a caller waiting for an outcome checks that the actor lives.
-_LIVENESS_CHECK = 0.5
 
 
 class Client:
@@ -286,16 +284,10 @@ class Client:
                     ) -> list[Outcome]:
         """The next batch of outcomes; ShutDown if the actor died without
         answering (it answers every job it has, even when stopping)."""
-        while True:
-            try:
-                return sink.get(timeout=_LIVENESS_CHECK)
-            except queue.Empty:
-                if not self._supervisor.is_alive():
-                    try:
-                        return sink.get_nowait()
-                    except queue.Empty:
-                        raise ShutDown(
-                            "the connection actor stopped") from None
+        batch = next_outcomes(sink, self._supervisor.is_alive)
+        if batch is None:
+            raise ShutDown("the connection actor stopped")
+        return batch
 
 
 def connect(host: str, port: int = SCP_SCAMP_PORT, **options: Any) -> Client:

@@ -10,9 +10,10 @@ done, so that after a restart it asks only for the rest.
 
 from __future__ import annotations
 
+import queue
 import struct
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,6 +45,25 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+#: How often whoever waits for outcomes checks that their giver still lives.
+LIVENESS_CHECK = 0.5
+
+
+def next_outcomes(sink: queue.SimpleQueue[list[Outcome]],
+                  alive: Callable[[], bool]) -> list[Outcome] | None:
+    """The next batch of outcomes from ``sink``; None if whoever owes them
+    (``alive()`` says whether it still runs) stopped without sending any."""
+    while True:
+        try:
+            return sink.get(timeout=LIVENESS_CHECK)
+        except queue.Empty:
+            if not alive():
+                try:
+                    return sink.get_nowait()
+                except queue.Empty:
+                    return None
 
 
 class OutcomeSink(Protocol):

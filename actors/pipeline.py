@@ -22,7 +22,7 @@ import pykka
 
 from actors.connection import ConnectionActor, Submit
 from actors.errors import ShutDown
-from actors.jobs import JobBook, Outcome, SCPJob
+from actors.jobs import JobBook, Outcome, SCPJob, next_outcomes
 from actors.window import WindowSettings
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
@@ -43,8 +43,6 @@ N_RETRIES = 10
 SCP_TIMEOUT = 1.0
 #: Requests handed to the actor in one message.
 _BATCH = 32
-#: How often a waiting caller checks that the actor still lives.
-_LIVENESS_CHECK = 0.5
 
 
 class _SharedActors:
@@ -247,18 +245,14 @@ class SCPRequestPipeLine(Generic[R]):
                 raise
 
     def _wait_for_outcomes(self) -> list[Outcome]:
-        while True:
-            try:
-                return self._outcomes.get(timeout=_LIVENESS_CHECK)
-            except queue.Empty:
-                actor = self._actor
-                if actor is None or not actor.is_alive():
-                    break
-        try:
-            return self._outcomes.get_nowait()
-        except queue.Empty:
+        actor = self._actor
+        batch = next_outcomes(
+            self._outcomes,
+            lambda: actor is not None and actor.is_alive())
+        if batch is None:
             error = ShutDown("the connection actor stopped without answering")
             return [Outcome(key, error=error) for key in self._pending]
+        return batch
 
     def _run_callback(self, outcome: Outcome) -> None:
         entry = self._pending.pop(outcome.key, None)  # type: ignore[call-overload]
