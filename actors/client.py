@@ -8,18 +8,21 @@ come from several threads at once; each waits only for its own outcome.
 
 from __future__ import annotations
 
-import itertools
-import queue
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import pykka
 
 from actors.connection import ConnectionActor, ConnectionStats, GetStats, Wake
 from actors.errors import ShutDown
-from actors.jobs import Job, JobBook, Outcome, ReadJob, SCPJob, WriteJob, next_outcomes
+from actors.jobs import (
+    Job,
+    JobBook,
+    OutcomeSink,
+)
+from actors.operations import BoardOperations
 from actors.supervisor import (
     Backoff,
     ChildSpec,
@@ -31,18 +34,19 @@ from actors.supervisor import (
 )
 from actors.window import WindowSettings
 from messages.errors import InvalidArgumentError
-from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
-from messages.scp.memory import FillRequest
-from messages.scp.version import GetVersion, VersionInfo
+from messages.scp.base import AbstractSCPResponse
 from messages.validate import check_int
 from transport.endpoint import DatagramEndpoint, UDPEndpoint
 from transport.scamp import SCP_SCAMP_PORT, SCAMPConnection
+
+if TYPE_CHECKING:
+    from actors.machine import Machine
 
 R = TypeVar("R", bound=AbstractSCPResponse)
 
 
 
-class Client:
+class Client(BoardOperations):
     """A board at ``host:port`` behind one supervised-ready ConnectionActor.
 
     ``window`` requests are on the wire at once (a board's monitor holds 8);
@@ -84,6 +88,7 @@ class Client:
         settings = WindowSettings(
             size=window, retries=retries, initial_rto=timeout,
             rto_floor=min(rto_floor, timeout), rto_ceiling=timeout)
+        super().__init__()
         self.host, self.port = host, port
 
         endpoints = [endpoint]
@@ -111,73 +116,6 @@ class Client:
             max_restarts=max_restarts, period=period, backoff=backoff,
             name=f"client-{host}:{port}")
         self._actor: pykka.ActorRef[Any] | None = self._where()
-        self._keys = itertools.count()
-
-    # -- the board's operations ----------------------------------------------
-
-    def version(self, x: int = 0, y: int = 0, p: int = 0) -> VersionInfo:
-        """Who runs core (x, y, p): SC&MP or SARK, and its version."""
-        info = self.call(GetVersion(x, y, p)).version_info
-        assert info is not None
-        return info
-
-    def read(self, x: int, y: int, address: int, length: int,
-             p: int = 0) -> bytes:
-        """``length`` bytes of memory from ``address`` on chip (x, y)."""
-        return bytes(self.read_buffer(x, y, address, length, p))
-
-    def read_buffer(self, x: int, y: int, address: int, length: int,
-                    p: int = 0) -> bytearray:
-        """As read(), as the bytearray the replies were gathered in (what
-        SpiNNMan's read_memory returns): no final copy, so half the peak
-        memory of read() for a large read."""
-        value: bytearray = self._one(ReadJob(next(self._keys), x, y, p,
-                                             address, length))
-        return value
-
-    def write(self, x: int, y: int, address: int,
-              data: bytes | bytearray | memoryview, p: int = 0) -> None:
-        """Write ``data`` to memory from ``address`` on chip (x, y)."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise InvalidArgumentError("data", type(data).__name__,
-                                       "must be bytes-like")
-        self._one(WriteJob(next(self._keys), x, y, p, address, bytes(data)))
-
-    def fill(self, x: int, y: int, address: int, data: int,
-             size: int) -> None:
-        """Fill ``size`` bytes from ``address`` with the 32-bit word
-        ``data`` (both word aligned), on the board in one request."""
-        self.call(FillRequest(x, y, address, data, size))
-
-    def call(self, request: AbstractSCPRequest[R],
-             timeout: float | None = None) -> R:
-        """Send any SCP request; its parsed response, or the error.
-
-        ``timeout`` is a deadline for this request over all its tries.
-        """
-        reply = self._one(SCPJob(next(self._keys), request, timeout))
-        response = request.get_scp_response()
-        response.read_bytestring(reply, 2)
-        return response
-
-    def submit(self, jobs: Sequence[Job]) -> list[Outcome]:
-        """Run a batch of jobs together; their outcomes in the same order.
-
-        Errors are not raised: each outcome says how its job ended.
-        """
-        by_key = {outcome.key: outcome for outcome in self.stream(jobs)}
-        return [by_key[job.key] for job in jobs]
-
-    def stream(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
-        """Run a batch of jobs together; each outcome as soon as it comes
-        (in the order they end), for progress as a long transfer goes."""
-        sink: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
-        self._submit(list(jobs), sink)
-        left = len(jobs)
-        while left:
-            batch = self._next_batch(sink)
-            left -= len(batch)
-            yield from batch
 
     def stats(self) -> ConnectionStats:
         """Counters and round-trip statistics of the connection (since its
@@ -237,21 +175,14 @@ class Client:
 
     # -- inside ----------------------------------------------------------------
 
-    def _one(self, job: Job) -> Any:
-        """Run one job; its value, or raise its error."""
-        sink: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
-        self._submit([job], sink)
-        while True:
-            for outcome in self._next_batch(sink):
-                if outcome.error is not None:
-                    raise outcome.error
-                return outcome.value
+    def post(self, jobs: Sequence[Job], sink: OutcomeSink) -> None:
+        """Hand ``jobs`` over without waiting: each one's Outcome goes to
+        ``sink`` in batches as they end (what stream() and a worker
+        process's group build on).
 
-    def _submit(self, jobs: list[Job],
-                sink: queue.SimpleQueue[list[Outcome]]) -> None:
-        """Put the jobs in the book, then wake whichever incarnation of the
-        connection actor is running (a restarting one reads the book when
-        it starts)."""
+        The jobs go into the book, then whichever incarnation of the
+        connection actor is running is woken (a restarting one reads the
+        book when it starts)."""
         self._supervisor_alive_or_raise()
         self._book.put(jobs, sink)
         actor = self._current()
@@ -276,24 +207,41 @@ class Client:
             return None
         return ref
 
+    def _serving(self) -> bool:
+        return self._supervisor.is_alive()
+
     def _supervisor_alive_or_raise(self) -> None:
         if not self._supervisor.is_alive():
             raise ShutDown("the client is closed")
 
-    def _next_batch(self, sink: queue.SimpleQueue[list[Outcome]]
-                    ) -> list[Outcome]:
-        """The next batch of outcomes; ShutDown if the actor died without
-        answering (it answers every job it has, even when stopping)."""
-        batch = next_outcomes(sink, self._supervisor.is_alive)
-        if batch is None:
-            raise ShutDown("the connection actor stopped")
-        return batch
+
+@overload
+def connect(host: str, port: int = SCP_SCAMP_PORT, **options: Any
+            ) -> Client: ...
 
 
-def connect(host: str, port: int = SCP_SCAMP_PORT, **options: Any) -> Client:
+@overload
+def connect(host: Sequence[Any] | Mapping[Hashable, Any],
+            port: int = SCP_SCAMP_PORT, **options: Any) -> Machine: ...
+
+
+def connect(host: str | Sequence[Any] | Mapping[Hashable, Any],
+            port: int = SCP_SCAMP_PORT, **options: Any) -> Client | Machine:
     """A Client for the board at ``host:port``; use it as a context manager.
 
     Options: window, timeout, retries, rto_floor, limiter, local_host,
     endpoint (see Client).
+
+    Given many boards instead (a list of hosts, (host, port) pairs or
+    VirtualBoards, or a mapping of names to them), a Machine that spreads
+    them over ``workers`` processes (default: one per core; 0 keeps them in
+    this process) or, with ``placement="ray"``, Ray actors; ``port`` is
+    then the default for boards given as bare hosts.
     """
-    return Client(host, port, **options)
+    if isinstance(host, str):
+        return Client(host, port, **options)
+    from actors.machine import Machine  # the machine builds on Client
+    if port != SCP_SCAMP_PORT and not isinstance(host, Mapping):
+        host = [(board, port) if isinstance(board, str) else board
+                for board in host]
+    return Machine(host, **options)

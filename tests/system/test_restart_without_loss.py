@@ -47,7 +47,7 @@ class CountedSinks:
         self.delivered: Counter[object] = Counter()
         self.outcomes: dict[object, Outcome] = {}
         self._lock = threading.Lock()
-        original = client._submit
+        original = client.post
         counted = self
 
         class Counting:
@@ -69,7 +69,7 @@ class CountedSinks:
             if on_submit is not None:
                 on_submit(jobs)
 
-        client._submit = submit  # type: ignore[method-assign]
+        client.post = submit  # type: ignore[method-assign]
 
     def check_exactly_once(self) -> None:
         with self._lock:
@@ -401,7 +401,7 @@ def test_after_giving_up_every_open_job_gets_a_shutdown_outcome() -> None:
         try:
             jobs: list[Job] = [SCPJob(("v", i), GetVersion(0, 0, 0))
                                for i in range(50)]
-            client._submit(jobs, sink)
+            client.post(jobs, sink)
             first = new_incarnation(client, None)
             first.tell(Crash())  # max_restarts=0: gives up at once
             deadline = time.monotonic() + 10

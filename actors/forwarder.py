@@ -1,0 +1,374 @@
+"""The parent's side of a placed board group: a book and a forwarding actor.
+
+A GroupBook holds every job sent to one group that has no outcome yet, and
+outlives the GroupActor that forwards them: when a worker dies (killed,
+crashed, silent past its heartbeat deadline) the actor fails, its
+supervisor starts a new one with a new worker, and that one sends the
+book's open jobs again. An outcome is taken from the book once, so each
+job still gets exactly one, even if a late one comes from the old worker.
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import queue
+import threading
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import Any
+
+import pykka
+
+from actors.errors import RequestError
+from actors.group import (
+    AskStats,
+    GroupFailed,
+    GroupSpec,
+    Heard,
+    Heartbeat,
+    Listen,
+    Listening,
+    Outcomes,
+    Post,
+    StatsReply,
+    Stop,
+    decode,
+    encode,
+)
+from actors.jobs import Job, Outcome, OutcomeSink, SCPJob
+from actors.supervisor import Supervised, Watch
+from actors.worker import GroupLink, LinkLost
+from messages.errors import InvalidArgumentError
+from transport.logs import get_logger
+
+log = get_logger(__name__)
+
+#: A group silent for this long is taken for hung, and restarted.
+HEARTBEAT_DEADLINE = 2.0
+#: How long a stopping group may take to end on its own before it is killed.
+STOP_GRACE = 5.0
+#: How often the reader looks up from the link to see if it should stop.
+_READ_SLICE = 0.05
+
+
+@dataclass
+class _Open:
+    board: Hashable
+    job: Job  # keyed by the book's wire key
+    key: Hashable  # the caller's key
+    sink: OutcomeSink
+    sent: bool = False
+
+
+class GroupBook:
+    """Jobs sent to one group and not yet answered; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys = itertools.count()
+        self._open: dict[int, _Open] = {}
+        self._incoming: list[tuple[bytes, list[int]]] = []
+        self._tickets = itertools.count()
+        self._waiting: dict[int, queue.SimpleQueue[Any]] = {}
+        #: What each listener hears: listen id -> where to put it.
+        self.listeners: dict[int, tuple[Listen, Callable[[list[Any]], None]]] = {}
+        #: Outcomes that came for jobs already answered (from an old worker).
+        self.stale = 0
+
+    def put(self, entries: Sequence[tuple[Hashable, Job]],
+            sink: OutcomeSink) -> None:
+        """Take jobs for the group. They are pickled here, on the caller's
+        thread, so one that cannot cross is refused at once (and nothing of
+        the batch is taken)."""
+        with self._lock:
+            keys = [next(self._keys) for _ in entries]
+        wire = [(board, replace(job, key=key))
+                for key, (board, job) in zip(keys, entries, strict=True)]
+        try:
+            blob = encode([Post(wire)])
+        except Exception as error:  # noqa: BLE001 - whatever pickle raises
+            raise InvalidArgumentError(
+                "jobs", _describe(entries),
+                f"cannot cross to the worker process: {error!r}") from None
+        with self._lock:
+            for key, (board, job), (_, wired) in zip(keys, entries, wire,
+                                                      strict=True):
+                self._open[key] = _Open(board, wired, job.key, sink)
+            self._incoming.append((blob, keys))
+
+    def take_incoming(self) -> list[bytes]:
+        """Batches put since the last look, marked as sent."""
+        with self._lock:
+            incoming, self._incoming = self._incoming, []
+            for _, keys in incoming:
+                for key in keys:
+                    entry = self._open.get(key)
+                    if entry is not None:
+                        entry.sent = True
+            return [blob for blob, _ in incoming]
+
+    def take_for_new_worker(self) -> list[bytes]:
+        """Everything open, to send to a new worker: a batch of the jobs
+        that may be sent again, and the outcomes of those that may not (an
+        unsafe request that may have run already)."""
+        with self._lock:
+            self._incoming.clear()
+            again: list[tuple[Hashable, Job]] = []
+            refused: list[_Open] = []
+            for key, entry in list(self._open.items()):
+                job = entry.job
+                if (entry.sent and isinstance(job, SCPJob)
+                        and not job.request.may_resend):
+                    refused.append(self._open.pop(key))
+                    continue
+                entry.sent = True
+                again.append((entry.board, job))
+        self._deliver([(entry, Outcome(entry.key, error=RequestError(
+            f"{entry.job.request!r}: its worker died after it was sent; "  # type: ignore[union-attr]
+            f"not sent again, as running it twice is not safe")))
+            for entry in refused])
+        return [encode([Post(again)])] if again else []
+
+    def complete(self, outcomes: list[Outcome]) -> None:
+        """Outcomes from the group: each to its job's sink, once."""
+        with self._lock:
+            found = []
+            for outcome in outcomes:
+                entry = self._open.pop(outcome.key, None)  # type: ignore[call-overload]
+                if entry is None:
+                    self.stale += 1
+                else:
+                    found.append((entry, replace(outcome, key=entry.key)))
+        self._deliver(found)
+
+    def fail_all(self, error: BaseException) -> None:
+        """End every open job with ``error`` (no worker will run them)."""
+        with self._lock:
+            entries = list(self._open.values())
+            self._open.clear()
+            self._incoming.clear()
+        self._deliver([(entry, Outcome(entry.key, error=error))
+                       for entry in entries])
+
+    @property
+    def open_jobs(self) -> int:
+        return len(self._open)
+
+    # -- stats asked across the link --------------------------------------------
+
+    def new_ticket(self) -> tuple[int, queue.SimpleQueue[Any]]:
+        answer: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        with self._lock:
+            ticket = next(self._tickets)
+            self._waiting[ticket] = answer
+        return ticket, answer
+
+    def answer(self, ticket: int, value: Any) -> None:
+        with self._lock:
+            answer = self._waiting.pop(ticket, None)
+        if answer is not None:
+            answer.put(value)
+
+    def listening(self, message: Listening) -> None:
+        """A listener's port is open: remember where, so that a new worker
+        opens the same one; and tell whoever asked."""
+        with self._lock:
+            entry = self.listeners.get(message.listen_id)
+            if entry is not None and message.address is not None:
+                listen, heard = entry
+                self.listeners[message.listen_id] = (replace(
+                    listen, local_host=message.address[0],
+                    local_port=message.address[1]), heard)
+        self.answer(message.listen_id, message)
+
+    def forget(self, ticket: int) -> None:
+        with self._lock:
+            self._waiting.pop(ticket, None)
+
+    @staticmethod
+    def _deliver(found: list[tuple[_Open, Outcome]]) -> None:
+        batches: dict[int, tuple[OutcomeSink, list[Outcome]]] = {}
+        for entry, outcome in found:
+            batches.setdefault(id(entry.sink), (entry.sink, []))[1].append(
+                outcome)
+        for sink, batch in batches.values():
+            sink.put(batch)
+
+
+def _describe(entries: Sequence[tuple[Hashable, Job]]) -> str:
+    for board, job in entries:
+        try:
+            pickle.dumps((board, job))
+        except Exception:  # noqa: BLE001
+            return f"{type(job).__name__} for board {board!r}"
+    return f"{len(entries)} jobs"
+
+
+# -- the forwarding actor -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Forward:
+    """The book has new jobs (or a listener, or a stats ticket) to send."""
+
+
+@dataclass(frozen=True)
+class SendStats:
+    ticket: int
+
+
+@dataclass(frozen=True)
+class SendListen:
+    listen: Listen
+
+
+@dataclass(frozen=True)
+class GetWorkerPid:
+    """Ask for the process id of the group's worker."""
+
+
+@dataclass(frozen=True)
+class _LinkLost:
+    reason: str
+
+
+class WorkerLost(RuntimeError):
+    """A group's worker died, hung or gave up; its supervisor restarts it."""
+
+
+class GroupActor(Supervised):
+    """Forwards one group's jobs to wherever it runs and brings outcomes
+    back. ``start_link`` starts the group (a worker process, a Ray actor)
+    and returns the parent's end of the link; it is called again by each
+    incarnation, so a restart brings a new worker."""
+
+    def __init__(self, spec: GroupSpec,
+                 start_link: Callable[[GroupSpec], GroupLink],
+                 book: GroupBook, *,
+                 heartbeat_deadline: float = HEARTBEAT_DEADLINE,
+                 watch: Watch | None = None) -> None:
+        super().__init__(watch=watch)
+        self.spec = spec
+        self._start_link = start_link
+        self._book = book
+        self._deadline = heartbeat_deadline
+        self._link: GroupLink | None = None
+        self._reading = threading.Event()
+        self._reader: threading.Thread | None = None
+        self._log = log.bind(group=spec.name)
+
+    # -- lifetime ------------------------------------------------------------
+
+    def on_start(self) -> None:
+        self._link = link = self._start_link(self.spec)
+        self._log = self._log.bind(where=link.where)
+        blobs = self._book.take_for_new_worker()
+        listens = [listen for listen, _ in self._book.listeners.values()]
+        if listens:
+            blobs.insert(0, encode(list(listens)))
+        for blob in blobs:
+            link.send(blob)
+        self._reading.set()
+        self._reader = threading.Thread(
+            target=self._read, args=(link,),
+            name=f"{self.spec.name}-reader", daemon=True)
+        self._reader.start()
+        self._log.info("group.serving", resent=self._book.open_jobs)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Forward):
+            self._send_incoming()
+        elif isinstance(message, SendStats):
+            self._send(encode([AskStats(message.ticket)]))
+        elif isinstance(message, SendListen):
+            self._send(encode([message.listen]))
+        elif isinstance(message, GetWorkerPid):
+            return None if self._link is None else self._link.pid
+        elif isinstance(message, _LinkLost):
+            raise WorkerLost(f"group {self.spec.name!r}: {message.reason}")
+        else:
+            return super().on_receive(message)
+        return None
+
+    def on_stop(self) -> None:
+        if self._link is not None:
+            try:
+                self._link.send(encode([Stop()]))
+            except LinkLost:
+                pass
+        self._close(STOP_GRACE)
+        super().on_stop()
+
+    def on_failure(self, exception_type: type[BaseException] | None,
+                   exception_value: BaseException | None,
+                   traceback: TracebackType | None) -> None:
+        self._log.warning("group.lost", error=repr(exception_value))
+        self._close(0)
+        super().on_failure(exception_type, exception_value, traceback)
+
+    # -- inside ------------------------------------------------------------------
+
+    def _send_incoming(self) -> None:
+        for blob in self._book.take_incoming():
+            self._send(blob)
+
+    def _send(self, blob: bytes) -> None:
+        assert self._link is not None
+        try:
+            self._link.send(blob)
+        except LinkLost as error:
+            raise WorkerLost(f"group {self.spec.name!r}: {error}") from None
+
+    def _close(self, grace: float) -> None:
+        self._reading.clear()
+        if self._reader is not None:
+            self._reader.join()
+            self._reader = None
+        if self._link is not None:
+            self._link.close(grace)
+            self._link = None
+
+    def _read(self, link: GroupLink) -> None:
+        """The reader thread: outcomes to the book, the rest where it goes;
+        a lost link or a silence past the deadline fails the actor."""
+        book, me = self._book, self.actor_ref
+
+        def lost(reason: str) -> None:
+            try:
+                me.tell(_LinkLost(reason))
+            except pykka.ActorDeadError:
+                pass  # it failed already (a send found the link gone)
+        heard_at = time.monotonic()
+        while self._reading.is_set():
+            try:
+                blob = link.receive(_READ_SLICE)
+            except LinkLost as error:
+                lost(str(error))
+                return
+            now = time.monotonic()
+            if blob is None:
+                if now - heard_at >= self._deadline:
+                    lost(f"silent for {now - heard_at:.1f} s (no heartbeat)")
+                    return
+                continue
+            heard_at = now
+            for message in decode(blob):
+                if isinstance(message, Outcomes):
+                    book.complete(message.outcomes)
+                elif isinstance(message, Heard):
+                    entry = book.listeners.get(message.listen_id)
+                    if entry is not None:
+                        entry[1](message.messages)
+                elif isinstance(message, StatsReply):
+                    book.answer(message.ticket, message.stats)
+                elif isinstance(message, Listening):
+                    book.listening(message)
+                elif isinstance(message, GroupFailed):
+                    lost(f"the group failed: {message.reason}")
+                    return
+                elif not isinstance(message, Heartbeat):
+                    self._log.warning("group.unknown_message",
+                                      kind=type(message).__name__)
+

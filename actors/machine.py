@@ -1,0 +1,454 @@
+"""A client for many boards, spread over worker processes or Ray actors.
+
+One Python process tops out near the bare-socket rate for all its boards
+together, so a Machine places its boards in groups, each in a worker
+process of its own (``placement="process"``, spawned) or a Ray actor
+(``placement="ray"``), or keeps them in this process (``workers=0``). A
+group runs one supervised Client per board; the parent holds a GroupActor
+per group, under one Supervisor, that forwards batches of jobs and brings
+their outcomes back. A worker that dies, hangs past its heartbeat deadline
+or gives up is restarted under the supervisor's intensity rules, and the
+new one runs the jobs the old one left open: each still ends exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, cast
+
+import pykka
+
+from actors.client import Client
+from actors.connection import ConnectionStats
+from actors.connection_listener import ConnectionListener
+from actors.errors import ShutDown
+from actors.forwarder import (
+    HEARTBEAT_DEADLINE,
+    Forward,
+    GetWorkerPid,
+    GroupActor,
+    GroupBook,
+    SendListen,
+    SendStats,
+)
+from actors.group import BoardSpec, GroupSpec, Listen, Listening
+from actors.jobs import Job, Outcome, OutcomeSink, next_outcomes
+from actors.operations import BoardOperations
+from actors.supervisor import (
+    Backoff,
+    ChildSpec,
+    GetSupervisorStats,
+    StartChild,
+    Supervisor,
+    SupervisorStats,
+    Watch,
+    WhereIs,
+)
+from actors.worker import GroupLink, ProcessLink
+from messages.errors import InvalidArgumentError
+from transport.eieio import EIEIOConnection
+from transport.feed import MessageFeed
+from transport.scamp import SCP_SCAMP_PORT
+from transport.sdp import SDPConnection
+
+Placement = Literal["process"]
+#: A board: "host", (host, port), or anything with an ``address`` (a
+#: VirtualBoard).
+BoardAddress = Any
+#: How long a call waits for a group to answer a question (stats, listen).
+ASK_TIMEOUT = 30.0
+
+
+def board_addresses(boards: Sequence[BoardAddress] | Mapping[Hashable,
+                                                              BoardAddress]
+                    ) -> dict[Hashable, tuple[str, int]]:
+    """Board name -> (host, port): names are the positions in a sequence,
+    or the keys of a mapping."""
+    items = (list(boards.items()) if isinstance(boards, Mapping)
+             else list(enumerate(boards)))
+    if not items:
+        raise InvalidArgumentError("boards", boards, "needs at least one")
+    out: dict[Hashable, tuple[str, int]] = {}
+    for name, board in items:
+        address = getattr(board, "address", board)
+        if isinstance(address, str):
+            address = (address, SCP_SCAMP_PORT)
+        if (not isinstance(address, tuple) or len(address) != 2
+                or not isinstance(address[0], str)
+                or not isinstance(address[1], int)):
+            raise InvalidArgumentError(
+                f"board {name!r}", board,
+                "must be a host, (host, port) or have an address")
+        out[name] = (address[0], address[1])
+    return out
+
+
+class _Group:
+    """The parent's handle on one placed group."""
+
+    def __init__(self, index: int, spec: GroupSpec,
+                 supervisor: pykka.ActorRef[Any]) -> None:
+        self.child_id = f"group-{index}"
+        self.spec = spec
+        self.book = GroupBook()
+        self._supervisor = supervisor
+        self._actor: pykka.ActorRef[Any] | None = None
+
+    def current(self) -> pykka.ActorRef[Any] | None:
+        """The running incarnation of the group's actor (None while it
+        restarts)."""
+        actor = self._actor
+        if actor is None or not actor.is_alive():
+            try:
+                actor = cast("pykka.ActorRef[Any] | None", self._supervisor.ask(
+                    WhereIs(self.child_id), timeout=ASK_TIMEOUT))
+            except (pykka.ActorDeadError, pykka.Timeout):
+                actor = None
+            self._actor = actor
+        return actor
+
+    def tell(self, message: Any) -> bool:
+        """Tell the running incarnation; False if none runs just now (a new
+        one reads the book when it starts)."""
+        actor = self.current()
+        if actor is None:
+            return False
+        try:
+            actor.tell(message)
+        except pykka.ActorDeadError:
+            return False
+        return True
+
+    def ask_actor(self, message: Any) -> Any:
+        """Ask the running incarnation (None if none runs just now)."""
+        actor = self.current()
+        if actor is None:
+            return None
+        try:
+            return actor.ask(message, timeout=ASK_TIMEOUT)
+        except pykka.ActorDeadError:
+            return None
+
+    def ask(self, send: Callable[[int], Any], what: str) -> Any:
+        """Send ``send(ticket)`` to the group and wait for the answer
+        (asking again if the group restarts meanwhile)."""
+        for _ in range(3):
+            ticket, answer = self.book.new_ticket()
+            try:
+                if self.tell(send(ticket)):
+                    try:
+                        return answer.get(timeout=ASK_TIMEOUT / 3)
+                    except queue.Empty:
+                        pass
+            finally:
+                self.book.forget(ticket)
+            if not self._supervisor.is_alive():
+                break
+        raise ShutDown(f"{self.child_id} did not answer {what}")
+
+
+class MachineBoard(BoardOperations):
+    """One board of a Machine, with a Client's operations."""
+
+    def __init__(self, machine: Machine, name: Hashable) -> None:
+        super().__init__()
+        self.machine = machine
+        self.name = name
+
+    def post(self, jobs: Sequence[Job], sink: OutcomeSink) -> None:
+        self.machine.post([(self.name, job) for job in jobs], sink)
+
+    def _serving(self) -> bool:
+        return not self.machine.closed
+
+    def __repr__(self) -> str:
+        return f"MachineBoard({self.name!r} of {self.machine!r})"
+
+
+@dataclass
+class RemoteListener:
+    """A listening port in a board's group, and the callbacks here."""
+
+    address: tuple[str, int]
+    listener: ConnectionListener[Any]
+    close: Callable[[], None]
+
+
+class Machine:
+    """Many boards behind one client, placed over ``workers`` groups.
+
+    ``boards`` is a sequence (boards are named by position) or a mapping
+    (named by key) of hosts, (host, port) pairs or VirtualBoards.
+    ``workers`` is how many groups (default: the number of cores; 0 keeps
+    every board in this process, each its own Client); ``placement`` is
+    "process" (spawned worker processes) or "ray" (Ray actors: call
+    ``ray.init()`` first to join a cluster, else a local one is started).
+    Other options (window, timeout, retries, rto_floor, local_host,
+    backoff...) go to each board's Client. ``max_restarts`` in ``period``
+    bounds the restarts of groups (and, in process, of connections).
+    """
+
+    def __init__(self, boards: Sequence[BoardAddress] | Mapping[Hashable,
+                                                                  BoardAddress],
+                 *, workers: int | None = None,
+                 placement: Placement = "process",
+                 heartbeat_deadline: float = HEARTBEAT_DEADLINE,
+                 max_restarts: int = 3, period: float = 5.0,
+                 backoff: Backoff | None = None,
+                 start_link: Callable[[GroupSpec], GroupLink] | None = None,
+                 **options: Any) -> None:
+        self.addresses = board_addresses(boards)
+        if workers is None:
+            workers = os.cpu_count() or 1
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+            raise InvalidArgumentError("workers", workers,
+                                       "must be a whole number >= 0")
+        if placement not in ("process",):
+            raise InvalidArgumentError("placement", placement,
+                                       'must be "process"')
+        self.placement = placement if workers else "in-process"
+        self._clients: dict[Hashable, Client] = {}
+        self._groups: list[_Group] = []
+        self._group_of: dict[Hashable, _Group] = {}
+        self._listeners: list[RemoteListener] = []
+        self._supervisor: pykka.ActorRef[Any] | None = None
+        if not workers:
+            try:
+                for name, (host, port) in self.addresses.items():
+                    self._clients[name] = Client(
+                        host, port, max_restarts=max_restarts, period=period,
+                        backoff=backoff, **options)
+            except BaseException:
+                self.close()
+                raise
+            return
+        options = dict(options, max_restarts=max_restarts, period=period,
+                       backoff=backoff)
+        specs = self._group_specs(min(workers, len(self.addresses)), options)
+        link = start_link or _link_for(placement)
+        self._supervisor = supervisor = Supervisor.start(
+            [], max_restarts=max_restarts, period=period, backoff=backoff,
+            name="machine")
+        try:
+            for index, spec in enumerate(specs):
+                group = _Group(index, spec, supervisor)
+                supervisor.ask(_start_child(group, link, heartbeat_deadline),
+                               timeout=ASK_TIMEOUT)
+                self._groups.append(group)
+                for board in spec.boards:
+                    self._group_of[board.name] = group
+        except BaseException:
+            self.close()
+            raise
+
+    # -- the boards ----------------------------------------------------------
+
+    @property
+    def boards(self) -> list[Hashable]:
+        return list(self.addresses)
+
+    def board(self, name: Hashable) -> BoardOperations:
+        """One board, with a Client's operations (read, write, version...)."""
+        self._check_board(name)
+        client = self._clients.get(name)
+        return client if client is not None else MachineBoard(self, name)
+
+    def version(self, board: Hashable, x: int = 0, y: int = 0,
+                p: int = 0) -> Any:
+        return self.board(board).version(x, y, p)
+
+    def read(self, board: Hashable, x: int, y: int, address: int,
+             length: int, p: int = 0) -> bytes:
+        return self.board(board).read(x, y, address, length, p)
+
+    def write(self, board: Hashable, x: int, y: int, address: int,
+              data: bytes | bytearray | memoryview, p: int = 0) -> None:
+        self.board(board).write(x, y, address, data, p)
+
+    def fill(self, board: Hashable, x: int, y: int, address: int, data: int,
+             size: int) -> None:
+        self.board(board).fill(x, y, address, data, size)
+
+    def post(self, entries: Sequence[tuple[Hashable, Job]],
+             sink: OutcomeSink) -> None:
+        """Hand (board, job) pairs over without waiting; outcomes go to
+        ``sink`` in batches. A board not in the machine, or a job that
+        cannot cross to its worker, raises InvalidArgumentError here and
+        nothing of the batch is sent."""
+        if self.closed:
+            raise ShutDown("the machine is closed")
+        by_target: dict[int, tuple[Client | _Group, list[Any]]] = {}
+        for board, job in entries:
+            self._check_board(board)
+            target: Client | _Group = (self._clients.get(board)
+                                       or self._group_of[board])
+            by_target.setdefault(id(target), (target, []))[1].append(
+                job if isinstance(target, Client) else (board, job))
+        for target, items in by_target.values():
+            if isinstance(target, _Group):
+                target.book.put(items, sink)  # refuses what cannot cross
+        for target, items in by_target.values():
+            if isinstance(target, Client):
+                target.post(items, sink)
+            else:
+                target.tell(Forward())
+
+    def submit(self, entries: Sequence[tuple[Hashable, Job]]
+               ) -> list[Outcome]:
+        """Run (board, job) pairs together; outcomes in the same order
+        (jobs' keys must differ)."""
+        sink: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
+        self.post(entries, sink)
+        by_key: dict[Hashable, Outcome] = {}
+        while len(by_key) < len(entries):
+            batch = next_outcomes(sink, lambda: not self.closed)
+            if batch is None:
+                raise ShutDown("the machine stopped without answering")
+            by_key.update((outcome.key, outcome) for outcome in batch)
+        return [by_key[job.key] for _, job in entries]
+
+    def stats(self) -> dict[Hashable, ConnectionStats | str]:
+        """Each board's connection stats (a text saying why, if none)."""
+        out: dict[Hashable, ConnectionStats | str] = {}
+        for name, client in self._clients.items():
+            out[name] = client.stats()
+        for group in self._groups:
+            out.update(group.ask(SendStats, "stats"))
+        return {name: out[name] for name in self.addresses if name in out}
+
+    def supervision(self) -> SupervisorStats | None:
+        """How the groups' supervisor is doing (None in-process)."""
+        if self._supervisor is None:
+            return None
+        try:
+            return cast(SupervisorStats, self._supervisor.ask(
+                GetSupervisorStats(), timeout=ASK_TIMEOUT))
+        except pykka.ActorDeadError:
+            raise ShutDown("the machine is closed") from None
+
+    def listen(self, board: Hashable, callback: Callable[[Any], None], *,
+               kind: str = "sdp", local_host: str | None = None,
+               local_port: int | None = None,
+               n_processes: int = 1) -> RemoteListener:
+        """Open a UDP port beside ``board`` (in its group's process) for
+        SDP or EIEIO messages, e.g. those an IP tag sends; ``callback``
+        runs here, with each message in arrival order."""
+        self._check_board(board)
+        if kind not in ("sdp", "eieio"):
+            raise InvalidArgumentError("kind", kind, 'must be "sdp" or "eieio"')
+        if board in self._clients:
+            opener = SDPConnection if kind == "sdp" else EIEIOConnection
+            connection = opener(local_host=local_host, local_port=local_port)
+            listener: ConnectionListener[Any] = ConnectionListener(
+                connection, n_processes)
+            address = (connection.local_ip_address, connection.local_port)
+
+            def close() -> None:
+                listener.close()
+                connection.close()
+        else:
+            group = self._group_of[board]
+            feed: MessageFeed[Any] = MessageFeed()
+            listener = ConnectionListener(feed, n_processes)
+
+            def send(ticket: int) -> SendListen:
+                listen = Listen(ticket, kind, local_host, local_port)
+                group.book.listeners[ticket] = (listen, feed.add)
+                return SendListen(listen)
+
+            answer: Listening = group.ask(send, "listen")
+            if answer.address is None:
+                raise InvalidArgumentError("listen", (local_host, local_port),
+                                           f"could not open: {answer.error}")
+            address = answer.address
+
+            def close() -> None:
+                group.book.listeners.pop(answer.listen_id, None)
+                listener.close()
+                feed.close()
+        listener.add_callback(callback)
+        listener.start()
+        handle = RemoteListener(address, listener, close)
+        self._listeners.append(handle)
+        return handle
+
+    @property
+    def worker_pids(self) -> list[int | None]:
+        """Process id of each group's worker now (None while it restarts):
+        for watching them, or for chaos tests that kill them."""
+        pids: list[int | None] = []
+        for group in self._groups:
+            pids.append(group.ask_actor(GetWorkerPid()))
+        return pids
+
+    # -- lifetime ----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop everything: open jobs end with ShutDown, workers exit (or
+        are killed after a grace period), sockets close."""
+        for handle in self._listeners:
+            handle.close()
+        self._listeners.clear()
+        for client in self._clients.values():
+            client.close()
+        if self._supervisor is not None:
+            try:
+                self._supervisor.stop(block=True, timeout=60)
+            except pykka.ActorDeadError:
+                pass
+
+    @property
+    def closed(self) -> bool:
+        if self._supervisor is not None:
+            return not self._supervisor.is_alive()
+        return any(client.closed for client in self._clients.values())
+
+    def __enter__(self) -> Machine:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None,
+                 value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Machine({len(self.addresses)} boards, {self.placement}, "
+                f"{len(self._groups)} groups)")
+
+    # -- inside ------------------------------------------------------------------
+
+    def _check_board(self, name: Hashable) -> None:
+        if name not in self.addresses:
+            raise InvalidArgumentError("board", name,
+                                       f"is not one of {self.boards}")
+
+    def _group_specs(self, n_groups: int, options: dict[str, Any]
+                     ) -> list[GroupSpec]:
+        boards = [BoardSpec(name, host, port)
+                  for name, (host, port) in self.addresses.items()]
+        return [GroupSpec(f"group-{index}", tuple(boards[index::n_groups]),
+                          options)
+                for index in range(n_groups)]
+
+
+def _start_child(group: _Group, link: Callable[[GroupSpec], GroupLink],
+                 heartbeat_deadline: float) -> StartChild:
+    def start(watch: Watch) -> pykka.ActorRef[Any]:
+        return GroupActor.start(group.spec, link, group.book,
+                                heartbeat_deadline=heartbeat_deadline,
+                                watch=watch)
+
+    def give_up() -> None:
+        group.book.fail_all(ShutDown(f"{group.child_id} kept failing; its "
+                                     f"supervisor gave up"))
+
+    return StartChild(ChildSpec(group.child_id, start, cleanup=give_up,
+                                shutdown=30.0))
+
+
+def _link_for(placement: Placement) -> Callable[[GroupSpec], GroupLink]:
+    return ProcessLink

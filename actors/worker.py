@@ -1,0 +1,121 @@
+"""Process placement: a board group in a spawned worker process.
+
+The parent talks to the worker over a multiprocessing pipe, a pickled
+batch of group messages per transmission (see actors/group.py). The
+worker ignores SIGINT (the parent decides when it stops) and exits when
+its pipe closes, so a parent that dies leaves no orphan behind.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from multiprocessing.connection import Connection
+from typing import Protocol
+
+from actors.group import GroupSpec, Ready, decode, serve
+
+#: How long a new worker may take to say it is ready.
+START_TIMEOUT = 30.0
+
+
+class LinkLost(Exception):
+    """The group at the other end of a link has gone (or broke it)."""
+
+
+class GroupLink(Protocol):
+    """The parent's end of a link to a running group."""
+
+    #: Where the group runs, for logs ("pid 1234", "ray actor ...").
+    where: str
+    #: The process id the group reported when it was ready.
+    pid: int | None
+
+    def send(self, blob: bytes) -> None:
+        """Send a batch (raises LinkLost if the group has gone)."""
+
+    def receive(self, timeout: float) -> bytes | None:
+        """The next batch; None if none came within ``timeout`` (raises
+        LinkLost if the group has gone)."""
+
+    def close(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for the group to end, then kill
+        it; free everything the link holds. Safe to call twice."""
+
+
+def _worker_main(spec: GroupSpec, pipe: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def receive(timeout: float) -> bytes | None:
+        return pipe.recv_bytes() if pipe.poll(timeout) else None
+
+    try:
+        serve(spec, receive, pipe.send_bytes)
+    finally:
+        pipe.close()
+
+
+class ProcessLink:
+    """A group in a worker process started with the spawn method."""
+
+    def __init__(self, spec: GroupSpec,
+                 start_timeout: float = START_TIMEOUT) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child_end = context.Pipe()
+        self._process = context.Process(
+            target=_worker_main, args=(spec, child_end),
+            name=f"spinnactors-{spec.name}", daemon=True)
+        try:
+            self._process.start()
+        finally:
+            child_end.close()  # the worker has its own copy
+        self.pid: int | None = self._process.pid
+        self.where = f"pid {self.pid}"
+        self._closed = False
+        try:
+            first = self.receive(start_timeout)
+            if first is None:
+                raise LinkLost(f"worker {self.where} did not start within "
+                               f"{start_timeout} s")
+            ready = [message for message in decode(first)
+                     if isinstance(message, Ready)]
+            if not ready:
+                raise LinkLost(f"worker {self.where} sent something before "
+                               f"it was ready")
+            self.pid = ready[0].pid
+        except BaseException:
+            self.close(0)
+            raise
+
+    def send(self, blob: bytes) -> None:
+        try:
+            self._pipe.send_bytes(blob)
+        except (OSError, EOFError, ValueError) as error:
+            raise LinkLost(f"worker {self.where}: {error!r}") from error
+
+    def receive(self, timeout: float) -> bytes | None:
+        try:
+            if not self._pipe.poll(timeout):
+                return None
+            return self._pipe.recv_bytes()
+        except (OSError, EOFError, ValueError) as error:
+            code = self._process.exitcode
+            raise LinkLost(f"worker {self.where} has gone (exit code "
+                           f"{code})" if code is not None else
+                           f"worker {self.where}: {error!r}") from error
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed and self._process.is_alive()
+
+    def close(self, grace: float) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._process.join(grace)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+        self._pipe.close()
+        if not self._process.is_alive():
+            self._process.close()
