@@ -43,6 +43,7 @@ from actors.supervisor import (
     ChildSpec,
     GetSupervisorStats,
     StartChild,
+    Strategy,
     Supervisor,
     SupervisorStats,
     Watch,
@@ -188,8 +189,10 @@ class Machine:
     "process" (spawned worker processes) or "ray" (Ray actors: call
     ``ray.init()`` first to join a cluster, else a local one is started).
     Other options (window, timeout, retries, rto_floor, local_host,
-    backoff...) go to each board's Client. ``max_restarts`` in ``period``
-    bounds the restarts of groups (and, in process, of connections).
+    backoff...) go to each board's Client. The groups run under one
+    Supervisor (``strategy``, ``max_restarts`` in ``period``, ``backoff``,
+    which also bound each board's connection restarts); a group silent for
+    ``heartbeat_deadline`` seconds is taken for hung and restarted.
     """
 
     def __init__(self, boards: Sequence[BoardAddress] | Mapping[Hashable,
@@ -199,6 +202,7 @@ class Machine:
                  heartbeat_deadline: float = HEARTBEAT_DEADLINE,
                  max_restarts: int = 3, period: float = 5.0,
                  backoff: Backoff | None = None,
+                 strategy: Strategy = "one_for_one",
                  start_link: Callable[[GroupSpec], GroupLink] | None = None,
                  **options: Any) -> None:
         self.addresses = board_addresses(boards)
@@ -216,6 +220,7 @@ class Machine:
         self._group_of: dict[Hashable, _Group] = {}
         self._listeners: list[RemoteListener] = []
         self._supervisor: pykka.ActorRef[Any] | None = None
+        self._closed = False
         if not workers:
             try:
                 for name, (host, port) in self.addresses.items():
@@ -231,8 +236,8 @@ class Machine:
         specs = self._group_specs(min(workers, len(self.addresses)), options)
         link = start_link or _link_for(placement)
         self._supervisor = supervisor = Supervisor.start(
-            [], max_restarts=max_restarts, period=period, backoff=backoff,
-            name="machine")
+            [], strategy=strategy, max_restarts=max_restarts, period=period,
+            backoff=backoff, name="machine")
         try:
             for index, spec in enumerate(specs):
                 group = _Group(index, spec, supervisor)
@@ -390,6 +395,7 @@ class Machine:
     def close(self) -> None:
         """Stop everything: open jobs end with ShutDown, workers exit (or
         are killed after a grace period), sockets close."""
+        self._closed = True
         for handle in self._listeners:
             handle.close()
         self._listeners.clear()
@@ -403,9 +409,8 @@ class Machine:
 
     @property
     def closed(self) -> bool:
-        if self._supervisor is not None:
-            return not self._supervisor.is_alive()
-        return any(client.closed for client in self._clients.values())
+        return self._closed or (self._supervisor is not None
+                                and not self._supervisor.is_alive())
 
     def __enter__(self) -> Machine:
         return self

@@ -1,0 +1,257 @@
+"""Aggregate read throughput over many boards, by placement; recovery after a
+killed worker; and a leak check over 100 board groups.
+
+Each virtual board runs in a process of its own. For 1, 2, 4 and 8 boards
+the same reads go through a Machine with its boards in this process
+(workers=0), in worker processes (one group per core, or per board if
+fewer) and, with ``--ray``, in Ray actors on a local Ray. Rounds alternate
+between placements so that a noisy neighbour hurts all alike; reported
+are the median aggregate MB/s and the ratios the issue's targets are about.
+
+    python bench/scale.py [--mib 8] [--boards 1,2,4,8] [--rounds 3] [--ray]
+                          [--kills 5] [--groups 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import signal
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import structlog  # noqa: E402
+from pipeline_throughput import BASE, MIB, BoardProcess  # noqa: E402
+
+from actors.jobs import ReadJob  # noqa: E402
+from actors.machine import Machine  # noqa: E402
+
+Address = tuple[str, int]
+CORES = os.cpu_count() or 1
+
+
+def quiet() -> None:
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    for name in ("pykka", "actors", "transport"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def aggregate_read(machine: Machine, size: int) -> float:
+    """Read ``size`` bytes from every board at once; aggregate MB/s."""
+    jobs = [(board, ReadJob((board, index), 0, 0, 0, BASE + index * size,
+                            size))
+            for index, board in enumerate(machine.boards)]
+    start = time.perf_counter()
+    outcomes = machine.submit(jobs)
+    elapsed = time.perf_counter() - start
+    for outcome in outcomes:
+        if outcome.error is not None:
+            raise outcome.error
+        if len(outcome.value) != size:
+            raise AssertionError("short read")
+    return len(jobs) * size / elapsed / 1e6
+
+
+def placements(n_boards: int, use_ray: bool) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {
+        "in-process": {"workers": 0},
+        "workers": {"workers": min(CORES, n_boards)},
+    }
+    if use_ray:
+        out["ray"] = {"workers": min(CORES, n_boards), "placement": "ray"}
+    return out
+
+
+def throughput(counts: list[int], size: int, rounds: int,
+               use_ray: bool) -> dict[tuple[int, str], float]:
+    medians: dict[tuple[int, str], float] = {}
+    for n in counts:
+        boards = [BoardProcess() for _ in range(n)]
+        try:
+            addresses = [board.address for board in boards]
+            machines = {name: Machine(addresses, window=8, **options)
+                        for name, options in placements(n, use_ray).items()}
+            try:
+                for machine in machines.values():  # warm up: workers ready
+                    aggregate_read(machine, 256 * 1024)
+                figures: dict[str, list[float]] = {name: [] for name in machines}
+                for _ in range(rounds):
+                    for name, machine in machines.items():
+                        figures[name].append(aggregate_read(machine, size))
+            finally:
+                for machine in machines.values():
+                    machine.close()
+        finally:
+            for board in boards:
+                board.stop()
+        for name, values in figures.items():
+            medians[(n, name)] = statistics.median(values)
+            print(f"  {n} board(s), {name:10}: "
+                  + " ".join(f"{value:6.1f}" for value in values)
+                  + f"  median {medians[(n, name)]:6.1f} MB/s", flush=True)
+    return medians
+
+
+def _read_into(machine: Machine, size: int, result: list[bytes]) -> None:
+    result.append(machine.read(0, 0, 0, BASE, size))
+
+
+def recovery(kills: int, size: int) -> list[float]:
+    """Kill the worker during a read, ``kills`` times: seconds from the
+    kill until the board answers a version() again. Each read must come
+    back whole and identical."""
+    board = BoardProcess()
+    times: list[float] = []
+    try:
+        with Machine([board.address], workers=1, window=8,
+                     max_restarts=kills + 1, period=60.0) as machine:
+            data = os.urandom(size)
+            machine.write(0, 0, 0, BASE, data)
+            for _ in range(kills):
+                result: list[bytes] = []
+                reader = threading.Thread(target=_read_into, args=(
+                    machine, size, result))
+                reader.start()
+                time.sleep(0.05)  # pacing: let the read get going
+                (pid,) = machine.worker_pids
+                assert pid is not None
+                os.kill(pid, signal.SIGKILL)
+                killed = time.perf_counter()
+                machine.version(0)
+                times.append(time.perf_counter() - killed)
+                reader.join(60)
+                if result != [data]:
+                    raise AssertionError("the read did not survive the kill")
+    finally:
+        board.stop()
+    return times
+
+
+def _census() -> dict[str, int]:
+    children = [child for child in multiprocessing.active_children()
+                if child.name.startswith("spinnactors-")]
+    return {
+        "worker processes": len(children),
+        "threads": threading.active_count(),
+        "fds": len(os.listdir("/proc/self/fd")),
+        "shm": len(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else 0,
+        "child processes": _child_processes(),
+    }
+
+
+def _child_processes() -> int:
+    me = str(os.getpid())
+    count = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[1].split()[1] == me:
+            count += 1
+    return count
+
+
+def leak_check(groups: int, per_machine: int = 10) -> tuple[dict[str, int],
+                                                             dict[str, int],
+                                                             float]:
+    """Start and stop ``groups`` groups, ``per_machine`` at a time (each
+    group one name for the same board); the census before and after."""
+    board = BoardProcess()
+    try:
+        with Machine([board.address], workers=1) as warm:  # resource tracker
+            warm.version(0)
+        before = _census()
+        start = time.perf_counter()
+        for _ in range(groups // per_machine):
+            with Machine([board.address] * per_machine,
+                         workers=per_machine) as machine:
+                for name in machine.boards:
+                    machine.version(name)
+        elapsed = time.perf_counter() - start
+        after = _census()
+    finally:
+        board.stop()
+    return before, after, elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mib", type=float, default=8,
+                        help="MiB read from each board per round")
+    parser.add_argument("--boards", default="1,2,4,8")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--ray", action="store_true",
+                        help="also place groups on a local Ray")
+    parser.add_argument("--kills", type=int, default=5)
+    parser.add_argument("--groups", type=int, default=100)
+    args = parser.parse_args()
+    quiet()
+    counts = [int(n) for n in args.boards.split(",")]
+    size = int(args.mib * MIB) // 256 * 256
+    if args.ray:
+        import ray
+        ray.init(num_cpus=CORES, include_dashboard=False,
+                 logging_level=logging.ERROR, log_to_driver=False)
+
+    print(f"{args.mib} MiB from each board per round, {args.rounds} rounds, "
+          f"{CORES} cores")
+    medians = throughput(counts, size, args.rounds, args.ray)
+    print()
+    print("| boards | in-process MB/s | workers MB/s | workers / in-process |"
+          + (" ray MB/s | ray / in-process |" if args.ray else ""))
+    print("| --- | --- | --- | --- |" + (" --- | --- |" if args.ray else ""))
+    for n in counts:
+        base = medians[(n, "in-process")]
+        row = (f"| {n} | {base:.1f} | {medians[(n, 'workers')]:.1f} | "
+               f"{medians[(n, 'workers')] / base:.2f}x |")
+        if args.ray:
+            row += (f" {medians[(n, 'ray')]:.1f} | "
+                    f"{medians[(n, 'ray')] / base:.2f}x |")
+        print(row)
+    if 1 in counts:
+        cost = 1 - medians[(1, "workers")] / medians[(1, "in-process")]
+        print(f"\nforwarding cost, one board through one worker: "
+              f"{cost:+.1%} (target <= 10%)")
+    many = [n for n in counts if n >= 2]
+    if many:
+        worst = min(medians[(n, "workers")] / medians[(n, "in-process")]
+                    for n in many)
+        print(f"workers / in-process with 2+ boards: at least {worst:.2f}x "
+              f"(target >= 1.6x)")
+
+    if args.kills:
+        times = recovery(args.kills, 16 * MIB)
+        print(f"\nkilled worker serving again after: median "
+              f"{statistics.median(times) * 1000:.0f} ms, max "
+              f"{max(times) * 1000:.0f} ms over {len(times)} kills "
+              f"(target 2 s); every read came back identical")
+
+    if args.groups:
+        before, after, elapsed = leak_check(args.groups)
+        grew = {key: after[key] - before[key] for key in before
+                if after[key] != before[key]}
+        print(f"\n{args.groups} groups started and stopped in {elapsed:.1f} s: "
+              + ("nothing leaked " if not grew else f"LEAKED {grew} ")
+              + f"({before} -> {after})")
+    if args.ray:
+        import ray
+        ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
