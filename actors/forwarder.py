@@ -22,7 +22,7 @@ from typing import Any
 
 import pykka
 
-from actors.errors import RequestError
+from actors.errors import RequestError, ShutDown
 from actors.group import (
     AskStats,
     GroupFailed,
@@ -299,6 +299,8 @@ class GroupActor(Supervised):
             except LinkLost:
                 pass
         self._close(STOP_GRACE)
+        # As a ConnectionActor does: stopped (not failed), it ends its jobs.
+        self._book.fail_all(ShutDown(f"group {self.spec.name!r} was stopped"))
         super().on_stop()
 
     def on_failure(self, exception_type: type[BaseException] | None,
