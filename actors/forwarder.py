@@ -35,6 +35,7 @@ from actors.group import (
     Post,
     StatsReply,
     Stop,
+    Unlisten,
     decode,
     encode,
 )
@@ -54,6 +55,10 @@ STOP_GRACE = 5.0
 _READ_SLICE = 0.05
 
 
+#: The answer to a question whose worker was lost before it answered.
+LOST = object()
+
+
 @dataclass
 class _Open:
     board: Hashable
@@ -61,6 +66,14 @@ class _Open:
     key: Hashable  # the caller's key
     sink: OutcomeSink
     sent: bool = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch pickled for a group, not taken yet."""
+
+    blob: bytes
+    opened: list[tuple[int, _Open]]
 
 
 class GroupBook:
@@ -72,7 +85,9 @@ class GroupBook:
         self._open: dict[int, _Open] = {}
         self._incoming: list[tuple[bytes, list[int]]] = []
         self._tickets = itertools.count()
-        self._waiting: dict[int, queue.SimpleQueue[Any]] = {}
+        #: Questions asked of the group: ticket -> (where the answer goes,
+        #: whether to give up on it when the worker is lost).
+        self._waiting: dict[int, tuple[queue.SimpleQueue[Any], bool]] = {}
         #: What each listener hears: listen id -> where to put it.
         self.listeners: dict[int, tuple[Listen, Callable[[list[Any]], None]]] = {}
         #: Outcomes that came for jobs already answered (from an old worker).
@@ -80,9 +95,14 @@ class GroupBook:
 
     def put(self, entries: Sequence[tuple[Hashable, Job]],
             sink: OutcomeSink) -> None:
-        """Take jobs for the group. They are pickled here, on the caller's
-        thread, so one that cannot cross is refused at once (and nothing of
-        the batch is taken)."""
+        """Take jobs for the group (see prepare)."""
+        self.take(self.prepare(entries, sink))
+
+    def prepare(self, entries: Sequence[tuple[Hashable, Job]],
+                sink: OutcomeSink) -> Prepared:
+        """Jobs for the group, pickled here, on the caller's thread, so that
+        one that cannot cross is refused at once (InvalidArgumentError) and
+        nothing of the batch is taken; ``take`` then takes them."""
         with self._lock:
             keys = [next(self._keys) for _ in entries]
         wire = [(board, replace(job, key=key))
@@ -93,11 +113,16 @@ class GroupBook:
             raise InvalidArgumentError(
                 "jobs", _describe(entries),
                 f"cannot cross to the worker process: {error!r}") from None
+        opened = [(key, _Open(board, wired, job.key, sink))
+                  for key, (board, job), (_, wired)
+                  in zip(keys, entries, wire, strict=True)]
+        return Prepared(blob, opened)
+
+    def take(self, prepared: Prepared) -> None:
         with self._lock:
-            for key, (board, job), (_, wired) in zip(keys, entries, wire,
-                                                      strict=True):
-                self._open[key] = _Open(board, wired, job.key, sink)
-            self._incoming.append((blob, keys))
+            self._open.update(prepared.opened)
+            self._incoming.append((prepared.blob,
+                                   [key for key, _ in prepared.opened]))
 
     def take_incoming(self) -> list[bytes]:
         """Batches put since the last look, marked as sent."""
@@ -159,18 +184,32 @@ class GroupBook:
 
     # -- stats asked across the link --------------------------------------------
 
-    def new_ticket(self) -> tuple[int, queue.SimpleQueue[Any]]:
+    def new_ticket(self, lost_with_worker: bool = True
+                   ) -> tuple[int, queue.SimpleQueue[Any]]:
+        """A ticket for a question to the group, and where its answer will
+        come. If ``lost_with_worker``, a lost worker answers it LOST (ask
+        again); else it waits for the next worker (a Listen, which each
+        new worker is sent again)."""
         answer: queue.SimpleQueue[Any] = queue.SimpleQueue()
         with self._lock:
             ticket = next(self._tickets)
-            self._waiting[ticket] = answer
+            self._waiting[ticket] = (answer, lost_with_worker)
         return ticket, answer
 
     def answer(self, ticket: int, value: Any) -> None:
         with self._lock:
-            answer = self._waiting.pop(ticket, None)
-        if answer is not None:
-            answer.put(value)
+            waiting = self._waiting.pop(ticket, None)
+        if waiting is not None:
+            waiting[0].put(value)
+
+    def worker_lost(self) -> None:
+        """Answer LOST to every question the lost worker will not answer."""
+        with self._lock:
+            lost = [ticket for ticket, (_, drop) in self._waiting.items()
+                    if drop]
+            answers = [self._waiting.pop(ticket)[0] for ticket in lost]
+        for answer in answers:
+            answer.put(LOST)
 
     def listening(self, message: Listening) -> None:
         """A listener's port is open: remember where, so that a new worker
@@ -221,7 +260,9 @@ class SendStats:
 
 @dataclass(frozen=True)
 class SendListen:
-    listen: Listen
+    """Open the book's listener ``listen_id`` (unless already open)."""
+
+    listen_id: int
 
 
 @dataclass(frozen=True)
@@ -255,6 +296,8 @@ class GroupActor(Supervised):
         self._book = book
         self._deadline = heartbeat_deadline
         self._link: GroupLink | None = None
+        #: The listeners this incarnation's worker was asked to open.
+        self._listened: set[int] = set()
         self._reading = threading.Event()
         self._reader: threading.Thread | None = None
         self._log = log.bind(group=spec.name)
@@ -265,9 +308,10 @@ class GroupActor(Supervised):
         self._link = link = self._start_link(self.spec)
         self._log = self._log.bind(where=link.where)
         blobs = self._book.take_for_new_worker()
-        listens = [listen for listen, _ in self._book.listeners.values()]
+        listens = [listen for listen, _ in list(self._book.listeners.values())]
+        self._listened = {listen.listen_id for listen in listens}
         if listens:
-            blobs.insert(0, encode(list(listens)))
+            blobs.insert(0, encode(listens))
         for blob in blobs:
             link.send(blob)
         self._reading.set()
@@ -282,8 +326,15 @@ class GroupActor(Supervised):
             self._send_incoming()
         elif isinstance(message, SendStats):
             self._send(encode([AskStats(message.ticket)]))
+        elif isinstance(message, Unlisten):
+            if message.listen_id in self._listened:
+                self._listened.discard(message.listen_id)
+                self._send(encode([message]))
         elif isinstance(message, SendListen):
-            self._send(encode([message.listen]))
+            entry = self._book.listeners.get(message.listen_id)
+            if entry is not None and message.listen_id not in self._listened:
+                self._listened.add(message.listen_id)
+                self._send(encode([entry[0]]))
         elif isinstance(message, GetWorkerPid):
             return None if self._link is None else self._link.pid
         elif isinstance(message, _LinkLost):
@@ -298,6 +349,11 @@ class GroupActor(Supervised):
                 self._link.send(encode([Stop()]))
             except LinkLost:
                 pass
+            else:
+                # The worker answers what it had open (ShutDown) and exits:
+                # read until then, so those outcomes are the ones delivered.
+                if self._reader is not None:
+                    self._reader.join(STOP_GRACE)
         self._close(STOP_GRACE)
         # As a ConnectionActor does: stopped (not failed), it ends its jobs.
         self._book.fail_all(ShutDown(f"group {self.spec.name!r} was stopped"))
@@ -324,6 +380,7 @@ class GroupActor(Supervised):
             raise WorkerLost(f"group {self.spec.name!r}: {error}") from None
 
     def _close(self, grace: float) -> None:
+        self._book.worker_lost()
         self._reading.clear()
         if self._reader is not None:
             self._reader.join()

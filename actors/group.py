@@ -91,6 +91,13 @@ class Listen:
 
 
 @dataclass(frozen=True)
+class Unlisten:
+    """Close a Listen's port."""
+
+    listen_id: int
+
+
+@dataclass(frozen=True)
 class Stop:
     """Close every board's client and listener, then exit."""
 
@@ -240,6 +247,10 @@ class GroupServer:
             self.outbox.put(StatsReply(message.ticket, self._stats()))
         elif isinstance(message, Listen):
             self._listen(message)
+        elif isinstance(message, Unlisten):
+            listener = self._listeners.pop(message.listen_id, None)
+            if listener is not None:
+                listener.close()
         elif isinstance(message, Stop):
             return False
         else:

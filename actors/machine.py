@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import queue
+import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Literal, cast
 
@@ -28,6 +29,7 @@ from actors.connection_listener import ConnectionListener
 from actors.errors import ShutDown
 from actors.forwarder import (
     HEARTBEAT_DEADLINE,
+    LOST,
     Forward,
     GetWorkerPid,
     GroupActor,
@@ -35,7 +37,7 @@ from actors.forwarder import (
     SendListen,
     SendStats,
 )
-from actors.group import BoardSpec, GroupSpec, Listen, Listening
+from actors.group import BoardSpec, GroupSpec, Listen, Listening, Unlisten
 from actors.jobs import Job, Outcome, OutcomeSink, next_outcomes
 from actors.operations import BoardOperations
 from actors.supervisor import (
@@ -56,12 +58,14 @@ from transport.feed import MessageFeed
 from transport.scamp import SCP_SCAMP_PORT
 from transport.sdp import SDPConnection
 
-Placement = Literal["process"]
+Placement = Literal["process", "ray"]
 #: A board: "host", (host, port), or anything with an ``address`` (a
 #: VirtualBoard).
 BoardAddress = Any
 #: How long a call waits for a group to answer a question (stats, listen).
 ASK_TIMEOUT = 30.0
+#: How often an ask looks again for a group between two incarnations.
+_RESTART_POLL = 0.05
 
 
 def board_addresses(boards: Sequence[BoardAddress] | Mapping[Hashable,
@@ -135,21 +139,47 @@ class _Group:
             return None
 
     def ask(self, send: Callable[[int], Any], what: str) -> Any:
-        """Send ``send(ticket)`` to the group and wait for the answer
-        (asking again if the group restarts meanwhile)."""
-        for _ in range(3):
+        """Send ``send(ticket)`` to the group and wait for the answer,
+        asking again if the worker is lost meanwhile (until ASK_TIMEOUT)."""
+        deadline = time.monotonic() + ASK_TIMEOUT
+        while self._supervisor.is_alive():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
             ticket, answer = self.book.new_ticket()
             try:
-                if self.tell(send(ticket)):
-                    try:
-                        return answer.get(timeout=ASK_TIMEOUT / 3)
-                    except queue.Empty:
-                        pass
+                if not self.tell(send(ticket)):
+                    time.sleep(_RESTART_POLL)  # between incarnations
+                    continue
+                try:
+                    value = answer.get(timeout=left)
+                except queue.Empty:
+                    break
+                if value is not LOST:
+                    return value
             finally:
                 self.book.forget(ticket)
-            if not self._supervisor.is_alive():
-                break
         raise ShutDown(f"{self.child_id} did not answer {what}")
+
+    def listen(self, listen: Listen, heard: Callable[[list[Any]], None]
+               ) -> Listening:
+        """Open a listener in the group; each new worker opens it again
+        (on the port the first one bound)."""
+        listen_id, answer = self.book.new_ticket(lost_with_worker=False)
+        listen = replace(listen, listen_id=listen_id)
+        self.book.listeners[listen_id] = (listen, heard)
+        try:
+            self.tell(SendListen(listen_id))  # else the next worker opens it
+            try:
+                value: Listening = answer.get(timeout=ASK_TIMEOUT)
+            except queue.Empty:
+                raise ShutDown(f"{self.child_id} did not open a listener"
+                               ) from None
+        finally:
+            self.book.forget(listen_id)
+        if value.address is None:
+            self.book.listeners.pop(listen_id, None)
+        return value
 
 
 class MachineBoard(BoardOperations):
@@ -211,9 +241,9 @@ class Machine:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
             raise InvalidArgumentError("workers", workers,
                                        "must be a whole number >= 0")
-        if placement not in ("process",):
+        if placement not in ("process", "ray"):
             raise InvalidArgumentError("placement", placement,
-                                       'must be "process"')
+                                       'must be "process" or "ray"')
         self.placement = placement if workers else "in-process"
         self._clients: dict[Hashable, Client] = {}
         self._groups: list[_Group] = []
@@ -293,14 +323,17 @@ class Machine:
                                        or self._group_of[board])
             by_target.setdefault(id(target), (target, []))[1].append(
                 job if isinstance(target, Client) else (board, job))
-        for target, items in by_target.values():
-            if isinstance(target, _Group):
-                target.book.put(items, sink)  # refuses what cannot cross
+        # Every group's share is pickled (and may be refused) before any
+        # is taken: a refused batch sends nothing.
+        prepared = [(target, target.book.prepare(items, sink))
+                    for target, items in by_target.values()
+                    if isinstance(target, _Group)]
+        for group, batch in prepared:
+            group.book.take(batch)
+            group.tell(Forward())
         for target, items in by_target.values():
             if isinstance(target, Client):
                 target.post(items, sink)
-            else:
-                target.tell(Forward())
 
     def submit(self, entries: Sequence[tuple[Hashable, Job]]
                ) -> list[Outcome]:
@@ -358,21 +391,18 @@ class Machine:
         else:
             group = self._group_of[board]
             feed: MessageFeed[Any] = MessageFeed()
-            listener = ConnectionListener(feed, n_processes)
-
-            def send(ticket: int) -> SendListen:
-                listen = Listen(ticket, kind, local_host, local_port)
-                group.book.listeners[ticket] = (listen, feed.add)
-                return SendListen(listen)
-
-            answer: Listening = group.ask(send, "listen")
+            answer = group.listen(Listen(-1, kind, local_host, local_port),
+                                  feed.add)
             if answer.address is None:
+                feed.close()
                 raise InvalidArgumentError("listen", (local_host, local_port),
                                            f"could not open: {answer.error}")
             address = answer.address
+            listener = ConnectionListener(feed, n_processes)
 
             def close() -> None:
                 group.book.listeners.pop(answer.listen_id, None)
+                group.tell(Unlisten(answer.listen_id))
                 listener.close()
                 feed.close()
         listener.add_callback(callback)
@@ -456,4 +486,9 @@ def _start_child(group: _Group, link: Callable[[GroupSpec], GroupLink],
 
 
 def _link_for(placement: Placement) -> Callable[[GroupSpec], GroupLink]:
+    if placement == "ray":
+        from actors import ray_link  # Ray only when asked for
+
+        ray_link.start_ray()  # here, on the caller's thread
+        return ray_link.RayLink
     return ProcessLink

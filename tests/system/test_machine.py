@@ -1,0 +1,757 @@
+"""Machine: many boards over worker processes (and in-process), against
+VirtualBoards on 127.0.0.1 and real spawned workers.
+
+Workers are killed (SIGKILL) and hung (SIGSTOP) for real; the tests then
+check that the boards serve again, that open jobs end exactly once, and
+that no process, thread, file descriptor or shared-memory entry is left.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pykka
+import pytest
+
+from actors import connect
+from actors.connection import ConnectionStats
+from actors.errors import RequestError, ShutDown
+from actors.forwarder import Forward
+from actors.group import GroupSpec
+from actors.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
+from actors.machine import Machine
+from actors.worker import GroupLink, ProcessLink
+from messages.errors import InvalidArgumentError
+from messages.scp import GetVersion, IPTagSet, ReadMemory
+from transport import VirtualBoard
+from transport.traffic import TagTraffic
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = 0x6000_0000
+MIB = 1 << 20
+COUNTER = struct.Struct("<I")
+
+
+# -- helpers (the chaos test uses them too) ---------------------------------------
+
+
+def wait_until(condition: Callable[[], bool], what: str,
+               limit: float = 10.0) -> None:
+    """Poll ``condition`` (for state that sends no event, such as a
+    process's end), pausing briefly between looks."""
+    pause = threading.Event()  # never set: a wait that cannot be cut short
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        pause.wait(0.005)
+
+
+def process_exists(pid: int) -> bool:
+    """Whether ``pid`` is still in the process table (a zombie counts: it
+    has not been reaped)."""
+    return os.path.exists(f"/proc/{pid}")
+
+
+def children() -> dict[int, bytes]:
+    """This process's child processes: pid -> command line."""
+    me = os.getpid()
+    found: dict[int, bytes] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            if int(fields[1]) != me:
+                continue
+            with open(f"/proc/{name}/cmdline", "rb") as cmdline:
+                found[int(name)] = cmdline.read().replace(b"\0", b" ")
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return found
+
+
+def worker_processes() -> dict[int, bytes]:
+    """Children that are spawned multiprocessing workers (not the
+    resource tracker multiprocessing starts once and keeps)."""
+    return {pid: line for pid, line in children().items()
+            if b"spawn_main" in line}
+
+
+def process_running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != b"Z"
+
+
+def kill_process(pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def live_pids(machine: Machine) -> list[int]:
+    return [pid for pid in machine.worker_pids if pid is not None]
+
+
+def new_pid(machine: Machine, group: int, old: int,
+            limit: float = 10.0) -> int:
+    """The pid of group ``group``'s worker once it is not ``old``."""
+    found: list[int] = []
+
+    def replaced() -> bool:
+        pid = machine.worker_pids[group]
+        if pid is not None and pid != old:
+            found.append(pid)
+            return True
+        return False
+
+    wait_until(replaced, f"group {group}'s worker replaced", limit)
+    return found[-1]
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def shm_entries() -> set[str]:
+    try:
+        return set(os.listdir("/dev/shm"))
+    except FileNotFoundError:
+        return set()
+
+
+class CountingSink:
+    """An outcome sink that counts every delivery by key and wakes whoever
+    waits for a number of keys to be answered."""
+
+    def __init__(self) -> None:
+        self.delivered: Counter[Hashable] = Counter()
+        self.outcomes: dict[Hashable, Outcome] = {}
+        self._ready = threading.Condition()
+
+    def put(self, outcomes: list[Outcome], /) -> None:
+        with self._ready:
+            for outcome in outcomes:
+                self.delivered[outcome.key] += 1
+                self.outcomes[outcome.key] = outcome
+            self._ready.notify_all()
+
+    def wait_for(self, keys: Sequence[Hashable], limit: float = 30.0
+                 ) -> list[Outcome]:
+        with self._ready:
+            if not self._ready.wait_for(
+                    lambda: all(key in self.outcomes for key in keys), limit):
+                missing = [k for k in keys if k not in self.outcomes]
+                raise AssertionError(f"never answered: {missing[:10]} "
+                                     f"({len(missing)} in all)")
+            return [self.outcomes[key] for key in keys]
+
+    def check_exactly_once(self, submitted: Counter[Hashable]) -> None:
+        with self._ready:
+            assert all(n == 1 for n in submitted.values()), "keys reused"
+            twice = {k: n for k, n in self.delivered.items() if n != 1}
+            assert twice == {}, f"answered more than once: {twice}"
+            never = set(submitted) - set(self.delivered)
+            assert never == set(), f"never answered: {never}"
+            assert set(self.delivered) == set(submitted)
+
+
+class VersionWithHook(GetVersion):
+    """A request carrying a closure: it cannot cross to a worker."""
+
+    def __init__(self, x: int = 0, y: int = 0, p: int = 0) -> None:
+        super().__init__(x, y, p)
+        self.hook = lambda: None
+
+
+def version_of(outcome: Outcome, request: GetVersion) -> Any:
+    response = request.get_scp_response()
+    response.read_bytestring(outcome.value, 2)
+    return response.version_info
+
+
+# -- fixtures -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def boards() -> Iterator[list[VirtualBoard]]:
+    started = [VirtualBoard(2, 2).start() for _ in range(3)]
+    try:
+        yield started
+    finally:
+        for board in started:
+            board.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_stray_workers() -> Iterator[None]:
+    """Whatever a test did, it leaves no worker behind (a stopped one is
+    killed, so that a failing test cannot hang the run)."""
+    yield
+    strays = worker_processes()
+    for pid in strays:
+        kill_process(pid, signal.SIGCONT)
+    for child in multiprocessing.active_children():
+        child.join(5)
+    assert worker_processes() == {}, f"workers left: {strays}"
+
+
+def machine_of(boards: Sequence[VirtualBoard], **options: Any) -> Machine:
+    return Machine([board.address for board in boards], **options)
+
+
+# -- the operations, placed and in-process -------------------------------------------
+
+
+@pytest.mark.timeout(40)
+@pytest.mark.parametrize("workers", [2, 0])
+def test_operations_on_every_board(boards: list[VirtualBoard],
+                                   workers: int) -> None:
+    rng = random.Random(workers)
+    with connect([board.address for board in boards],
+                 workers=workers) as machine:
+        assert isinstance(machine, Machine)
+        assert machine.boards == [0, 1, 2]
+        assert machine.placement == ("process" if workers else "in-process")
+
+        # Write to each board, then read every one back: byte-identical,
+        # and no board got another's data.
+        base = BASE + workers * 4 * MIB
+        written = {b: rng.randbytes(300_000 + 1001 * b) for b in range(3)}
+        for b, data in written.items():
+            machine.write(b, 1, 0, base + 3, data)
+        for b, data in written.items():
+            assert machine.read(b, 1, 0, base + 3, len(data)) == data
+            assert machine.board(b).read(1, 0, base + 3, 1000) == data[:1000]
+
+        for b in range(3):
+            info = machine.version(b)
+            assert (info.name, info.hardware, info.x, info.y) == (
+                "SC&MP", "Virtual", 0, 0)
+            other = machine.version(b, 1, 1, 3)
+            assert (other.name, other.x, other.y, other.p) == ("SARK", 1, 1, 3)
+
+        for b in range(3):
+            word = 0xDEAD_0000 + b
+            machine.fill(b, 0, 1, base, word, 1024)
+            assert machine.read(b, 0, 1, base, 1024) == struct.pack(
+                "<I", word) * 256
+
+        # A mixed batch across boards: outcomes in the order given.
+        entries: list[tuple[int, Job]] = []
+        for index in range(60):
+            b = index % 3
+            key = ("mix", index)
+            job: Job
+            if index % 4 == 0:
+                job = SCPJob(key, GetVersion(1, 0, index % 18))
+            elif index % 4 == 1:
+                offset = rng.randrange(200_000)
+                job = ReadJob(key, 1, 0, 0, base + 3 + offset, 777)
+            elif index % 4 == 2:
+                job = WriteJob(key, 1, 1, 0, base + index * 2048,
+                               rng.randbytes(1500))
+            else:
+                job = SCPJob(key, ReadMemory((0, 1, 0), base, 64))
+            entries.append((b, job))
+        outcomes = machine.submit(entries)
+        assert [o.key for o in outcomes] == [job.key for _, job in entries]
+        for outcome, (b, job) in zip(outcomes, entries, strict=True):
+            assert outcome.ok, outcome.error
+            if isinstance(job, ReadJob):
+                at = job.address - base - 3
+                assert bytes(outcome.value) == written[b][at:at + 777]
+            elif isinstance(job, WriteJob):
+                assert outcome.value is None
+                assert machine.read(b, 1, 1, job.address,
+                                    len(job.data)) == job.data
+            elif isinstance(job.request, GetVersion):
+                info = version_of(outcome, job.request)
+                assert (info.x, info.y, info.p) == (1, 0, job.request.sdp_header.destination_cpu)
+            else:
+                response = job.request.get_scp_response()
+                response.read_bytestring(outcome.value, 2)
+                assert response.payload == struct.pack(
+                    "<I", 0xDEAD_0000 + b) * 16
+
+        stats = machine.stats()
+        assert list(stats) == [0, 1, 2]
+        for b, board in enumerate(boards):
+            entry = stats[b]
+            assert isinstance(entry, ConnectionStats), entry
+            assert entry.remote == board.address_text
+            assert entry.sent > 2000 and entry.completed >= entry.sent - 8
+            assert entry.failed == 0
+
+        with pytest.raises(InvalidArgumentError):
+            machine.version(7)
+        with pytest.raises(InvalidArgumentError):
+            machine.submit([(0, SCPJob("a", GetVersion(0, 0, 0))),
+                            ("nope", SCPJob("b", GetVersion(0, 0, 0)))])
+
+        pids = machine.worker_pids
+        if workers:
+            assert len(pids) == 2
+            assert None not in pids and len(set(pids)) == 2
+            assert os.getpid() not in pids
+            for pid in pids:
+                assert pid is not None
+                os.kill(pid, 0)  # alive (raises if not)
+            assert set(worker_processes()) >= set(pids)  # our children
+            supervision = machine.supervision()
+            assert supervision is not None and supervision.restarts == 0
+        else:
+            assert pids == []
+            assert machine.supervision() is None
+            assert worker_processes() == {}
+    assert machine.closed
+    with pytest.raises(ShutDown):
+        machine.version(0)
+    if workers:
+        for pid in pids:
+            assert pid is not None and not process_exists(pid)
+
+
+@pytest.mark.timeout(30)
+def test_boards_named_by_a_mapping(boards: list[VirtualBoard]) -> None:
+    named: dict[Hashable, VirtualBoard] = {"left": boards[0],
+                                           "right": boards[1]}
+    with Machine(named, workers=2) as machine:
+        assert machine.boards == ["left", "right"]
+        machine.write("left", 0, 0, BASE, b"L" * 600)
+        machine.write("right", 0, 0, BASE, b"R" * 600)
+        assert machine.read("left", 0, 0, BASE, 600) == b"L" * 600
+        assert machine.read("right", 0, 0, BASE, 600) == b"R" * 600
+        assert set(machine.stats()) == {"left", "right"}
+
+
+# -- live traffic to a listener --------------------------------------------------------
+
+
+class Heard:
+    """Counters of the SDP messages a callback heard, in order."""
+
+    def __init__(self) -> None:
+        self.counters: list[int] = []
+        self._ready = threading.Condition()
+
+    def __call__(self, message: Any) -> None:
+        with self._ready:
+            self.counters.append(COUNTER.unpack_from(message.payload)[0])
+            self._ready.notify_all()
+
+    def wait_for(self, count: int, limit: float = 10.0) -> None:
+        with self._ready:
+            assert self._ready.wait_for(
+                lambda: len(self.counters) >= count, limit), (
+                f"heard {len(self.counters)} of {count}")
+
+    def __len__(self) -> int:
+        with self._ready:
+            return len(self.counters)
+
+
+@pytest.mark.timeout(40)
+def test_listen_streams_in_order_and_survives_a_worker_kill() -> None:
+    with VirtualBoard(2, 2, traffic=TagTraffic(400.0)) as board:
+        machine = Machine([board.address], workers=1)
+        try:
+            # Once the worker is up (see the next test for why it matters).
+            machine.version(0)
+            heard = Heard()
+            handle = machine.listen(0, heard)
+            host, port = handle.address
+            assert port > 0
+            machine.board(0).call(IPTagSet(0, 0, "127.0.0.1", port, tag=1,
+                                           strip=False))
+            heard.wait_for(60)
+            before = list(heard.counters)
+            assert before == list(range(before[0], before[0] + len(before)))
+
+            (old,) = machine.worker_pids
+            assert old is not None
+            os.kill(old, signal.SIGKILL)
+            assert machine.version(0).x == 0  # serving again: a new worker
+            pid = new_pid(machine, 0, old)
+            assert not process_exists(old)
+            after_restart = len(heard)
+            heard.wait_for(after_restart + 60)
+
+            counters = list(heard.counters)
+            # Every message once, in the order the board sent them; what
+            # was sent while no worker listened is lost (UDP), not reordered.
+            assert counters == sorted(set(counters))
+            assert counters[:len(before)] == before
+            # The new worker listens on the same port: heard after it came.
+            assert counters[-1] > before[-1] + 60
+            assert machine.worker_pids == [pid]
+            handle.close()
+        finally:
+            machine.close()
+
+
+@pytest.mark.timeout(40)
+def test_listen_right_after_start_survives_a_worker_kill() -> None:
+    holder: list[Machine] = []
+
+    def link_after_listen(spec: GroupSpec) -> GroupLink:
+        # Hold the worker's start until listen() has asked (what a slow
+        # spawn does by chance when listen() follows Machine() at once).
+        wait_until(lambda: bool(holder and holder[0]._groups[0].book.listeners),
+                   "listen() called")
+        return ProcessLink(spec)
+
+    with VirtualBoard(2, 2, traffic=TagTraffic(400.0)) as board:
+        machine = Machine([board.address], workers=1,
+                          start_link=link_after_listen)
+        holder.append(machine)
+        try:
+            heard = Heard()
+            handle = machine.listen(0, heard)
+            machine.board(0).call(IPTagSet(0, 0, "127.0.0.1",
+                                           handle.address[1], tag=1))
+            heard.wait_for(40)
+            (old,) = machine.worker_pids
+            assert old is not None
+            os.kill(old, signal.SIGKILL)
+            machine.version(0)
+            new_pid(machine, 0, old)
+            after_restart = len(heard)
+            heard.wait_for(after_restart + 40, limit=2)
+            (_, book_listen), = [(k, v[0]) for k, v in
+                                 machine._groups[0].book.listeners.items()]
+            assert book_listen.local_port == handle.address[1]
+            handle.close()
+        finally:
+            machine.close()
+
+
+# -- a killed worker ---------------------------------------------------------------
+
+
+@pytest.mark.timeout(40)
+def test_killed_worker_serves_again_within_two_seconds(
+        boards: list[VirtualBoard]) -> None:
+    data = os.urandom(4 * MIB)
+    with machine_of(boards, workers=2) as machine:
+        # Group 0 holds boards 0 and 2, group 1 board 1.
+        old = machine.worker_pids[0]
+        assert old is not None
+        other = machine.worker_pids[1]
+        received = boards[0].stats.received
+        with ThreadPoolExecutor(1) as pool:
+            transfer = pool.submit(machine.write, 0, 0, 1, BASE, data)
+            # Kill once the write is well under way on the board.
+            wait_until(lambda: boards[0].stats.received > received + 2000,
+                       "the write under way")
+            assert not transfer.done()
+            os.kill(old, signal.SIGKILL)
+            killed_at = time.monotonic()
+            machine.version(2)  # the killed worker's other board
+            quiet_board = time.monotonic() - killed_at
+            machine.version(0)  # behind what is left of the write
+            busy_board = time.monotonic() - killed_at
+            transfer.result(timeout=20)
+            finished = time.monotonic() - killed_at
+        print(f"\nkill -> serving: version() on the killed worker's idle "
+              f"board after {quiet_board:.3f} s, on the board with the "
+              f"transfer after {busy_board:.3f} s; the 4 MiB write done "
+              f"{finished:.3f} s after the kill")
+        assert quiet_board < 2.0
+        assert busy_board < 2.0
+        assert machine.read(0, 0, 1, BASE, len(data)) == data
+        pid = new_pid(machine, 0, old)
+        assert machine.worker_pids == [pid, other]  # the other untouched
+        assert not process_exists(old)
+        supervision = machine.supervision()
+        assert supervision is not None and supervision.restarts == 1
+
+
+@pytest.mark.timeout(40)
+def test_hung_worker_is_replaced_after_its_heartbeat_deadline(
+        boards: list[VirtualBoard]) -> None:
+    with machine_of(boards[:1], workers=1,
+                    heartbeat_deadline=0.5) as machine:
+        (old,) = machine.worker_pids
+        assert old is not None
+        try:
+            machine.write(0, 1, 1, BASE, b"before" * 100)
+            os.kill(old, signal.SIGSTOP)
+            stopped_at = time.monotonic()
+            # Asked while the worker is hung: answered by its successor.
+            assert machine.read(0, 1, 1, BASE, 600) == b"before" * 100
+            took = time.monotonic() - stopped_at
+            print(f"\nhung worker -> serving again after {took:.3f} s "
+                  f"(heartbeat deadline 0.5 s)")
+            assert 0.5 <= took < 3.0
+            pid = new_pid(machine, 0, old)
+            # The stopped process was killed and reaped, not left behind.
+            wait_until(lambda: not process_exists(old), "the hung worker gone")
+            assert set(worker_processes()) == {pid}
+            supervision = machine.supervision()
+            assert supervision is not None and supervision.restarts == 1
+        finally:
+            kill_process(old)
+
+
+@pytest.mark.timeout(40)
+def test_stats_asked_of_a_hung_worker_come_from_its_successor(
+        boards: list[VirtualBoard]) -> None:
+    with machine_of(boards[:1], workers=1,
+                    heartbeat_deadline=0.5) as machine:
+        (old,) = machine.worker_pids
+        assert old is not None
+        try:
+            os.kill(old, signal.SIGSTOP)
+            asked_at = time.monotonic()
+            stats = machine.stats()
+            took = time.monotonic() - asked_at
+            assert isinstance(stats[0], ConnectionStats)
+            assert took < 3.0, f"stats() took {took:.1f} s"
+        finally:
+            kill_process(old)
+
+
+@pytest.mark.timeout(30)
+def test_worker_exits_when_its_parent_dies(boards: list[VirtualBoard]
+                                           ) -> None:
+    script = (
+        "import sys, threading\n"
+        "from actors.machine import Machine\n"
+        "machine = Machine([('127.0.0.1', int(sys.argv[1]))], workers=1)\n"
+        "machine.version(0)\n"
+        "print(machine.worker_pids[0], flush=True)\n"
+        "threading.Event().wait(60)\n")
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(boards[0].address[1])],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=ROOT)
+    try:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline())
+        assert process_running(worker)
+        parent.kill()
+        parent.wait(10)
+        # The worker sees its pipe close and exits (init reaps it, or it
+        # stays a zombie where init does not reap: either way, not running).
+        wait_until(lambda: not process_running(worker),
+                   "the orphaned worker exited", limit=10)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(10)
+
+
+@pytest.mark.timeout(30)
+def test_listen_in_process(boards: list[VirtualBoard]) -> None:
+    with VirtualBoard(2, 2, traffic=TagTraffic(400.0)) as board:
+        with Machine([board.address], workers=0) as machine:
+            heard = Heard()
+            handle = machine.listen(0, heard, local_host="127.0.0.1")
+            assert handle.address[0] == "127.0.0.1"
+            machine.board(0).call(IPTagSet(0, 0, "127.0.0.1",
+                                           handle.address[1], tag=2))
+            heard.wait_for(40)
+            counters = list(heard.counters)
+            assert counters == list(range(counters[0],
+                                          counters[0] + len(counters)))
+            with pytest.raises(InvalidArgumentError):
+                machine.listen(0, heard, kind="carrier pigeon")
+
+
+# -- bad input at the boundary -------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_bad_input_is_refused_and_the_worker_keeps_serving(
+        boards: list[VirtualBoard]) -> None:
+    with machine_of(boards, workers=2) as machine:
+        pids = machine.worker_pids
+        with pytest.raises(InvalidArgumentError, match="cannot cross"):
+            machine.board(0).call(VersionWithHook())
+        with pytest.raises(InvalidArgumentError, match="cannot cross"):
+            machine.submit([(0, WriteJob("w", 0, 0, 0, BASE + 8192,
+                                         b"not written")),
+                            (0, SCPJob("bad", VersionWithHook()))])
+        with pytest.raises(InvalidArgumentError):
+            machine.version("no such board")
+        with pytest.raises(InvalidArgumentError):
+            machine.read(3, 0, 0, BASE, 10)
+
+        # A board the parent knows but the group does not (as if the
+        # parent's table and the worker's disagreed): the worker answers
+        # with an InvalidArgumentError that crosses back.
+        group = machine._groups[0]
+        sink = CountingSink()
+        group.book.put([("ghost", SCPJob("ghost", GetVersion(0, 0, 0))),
+                        (0, SCPJob("real", GetVersion(0, 0, 0)))], sink)
+        group.tell(Forward())
+        ghost, real = sink.wait_for(["ghost", "real"], 10)
+        assert isinstance(ghost.error, InvalidArgumentError)
+        assert "ghost" in str(ghost.error)
+        assert real.ok
+
+        # Still serving, by the same workers, and the refused write never ran.
+        assert machine.version(0).x == 0
+        assert machine.read(0, 0, 0, BASE + 8192, 11) != b"not written"
+        assert machine.version(1).x == 0
+        assert machine.worker_pids == pids
+        supervision = machine.supervision()
+        assert supervision is not None and supervision.restarts == 0
+
+
+@pytest.mark.timeout(30)
+def test_a_refused_batch_across_groups_sends_nothing(
+        boards: list[VirtualBoard]) -> None:
+    with machine_of(boards, workers=2) as machine:
+        marker = b"must never be written"
+        sink = CountingSink()
+        with pytest.raises(InvalidArgumentError):
+            machine.post([(0, WriteJob("good", 0, 0, 0, BASE + 12288,
+                                       marker)),
+                          (1, SCPJob("bad", VersionWithHook()))], sink)
+        machine.version(0)  # anything else for group 0 forwards its book
+        assert machine.read(0, 0, 0, BASE + 12288, len(marker)) != marker
+        assert sink.delivered == Counter()
+
+
+# -- giving up -------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(40)
+def test_past_the_restart_intensity_open_jobs_end_with_shutdown() -> None:
+    # A slow board, so that the jobs are still open at the second kill.
+    with VirtualBoard(2, 2, service_time=0.002) as board:
+        machine = Machine([board.address], workers=1, max_restarts=1,
+                          period=30)
+        killed: list[int] = []
+        try:
+            sink = CountingSink()
+            jobs: list[tuple[Hashable, Job]] = [
+                (0, ReadJob("big read", 0, 0, 0, BASE, 2 * MIB))]
+            jobs += [(0, SCPJob(("v", i), GetVersion(0, 0, 0)))
+                     for i in range(20)]
+            machine.post(jobs, sink)
+            received = board.stats.received
+            wait_until(lambda: board.stats.received > received + 50,
+                       "the read under way")
+            (first,) = machine.worker_pids
+            assert first is not None
+            os.kill(first, signal.SIGKILL)
+            killed.append(first)
+            second = new_pid(machine, 0, first)  # restart 1: within bounds
+            os.kill(second, signal.SIGKILL)  # restart 2 within 30 s: too many
+            killed.append(second)
+
+            keys = [job.key for _, job in jobs]
+            outcomes = sink.wait_for(keys, 20)
+            assert all(isinstance(o.error, ShutDown) for o in outcomes), [
+                o.error for o in outcomes if not isinstance(o.error, ShutDown)]
+            wait_until(lambda: machine.closed, "the machine closed")
+            with pytest.raises(ShutDown):
+                machine.version(0)
+            with pytest.raises(ShutDown):
+                machine.submit([(0, SCPJob("late", GetVersion(0, 0, 0)))])
+            sink.check_exactly_once(Counter(keys))
+        finally:
+            machine.close()
+        for pid in killed:
+            assert not process_exists(pid)
+        assert worker_processes() == {}
+
+
+# -- nothing leaks ------------------------------------------------------------------
+
+
+def actor_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate()
+            if thread is not threading.main_thread()]
+
+
+@pytest.mark.timeout(60)
+def test_ten_machines_leave_nothing_behind(boards: list[VirtualBoard]
+                                           ) -> None:
+    # The first use starts multiprocessing's resource tracker, which stays:
+    # a first machine, then the baseline.
+    with machine_of(boards, workers=2) as machine:
+        machine.version(0)
+    threads = set(threading.enumerate())
+    fds = open_fds()
+    shm = shm_entries()
+    processes = children()
+    actors_before = set(pykka.ActorRegistry.get_all())
+
+    pids: list[int] = []
+    for round_ in range(10):
+        with machine_of(boards[:2], workers=2) as machine:
+            assert machine.read(round_ % 2, 0, 0, BASE, 256)
+            pids += live_pids(machine)
+    assert len(set(pids)) == 20
+
+    for thread in set(threading.enumerate()) - threads:
+        thread.join(5)
+    assert [t.name for t in set(threading.enumerate()) - threads] == []
+    assert set(pykka.ActorRegistry.get_all()) == actors_before
+    assert multiprocessing.active_children() == []
+    assert children() == processes
+    assert not any(process_exists(pid) for pid in pids)
+    assert open_fds() == fds, "file descriptors leaked"
+    assert shm_entries() == shm
+
+
+@pytest.mark.timeout(30)
+def test_open_jobs_at_close_end_with_shutdown(boards: list[VirtualBoard]
+                                              ) -> None:
+    with VirtualBoard(2, 2, service_time=0.002) as slow:
+        machine = Machine([slow.address], workers=1)
+        sink = CountingSink()
+        keys = ["read"] + [("v", i) for i in range(10)]
+        machine.post([(0, ReadJob("read", 0, 0, 0, BASE, MIB))]
+                     + [(0, SCPJob(key, GetVersion(0, 0, 0)))
+                        for key in keys[1:]], sink)
+        received = slow.stats.received
+        wait_until(lambda: slow.stats.received > received + 20,
+                   "the read under way")
+        (pid,) = machine.worker_pids
+        machine.close()
+        outcomes = sink.wait_for(keys, 10)
+        assert isinstance(outcomes[0].error, ShutDown)
+        assert all(o.ok or isinstance(o.error, (ShutDown, RequestError))
+                   for o in outcomes)
+        sink.check_exactly_once(Counter(keys))
+        assert pid is not None and not process_exists(pid)
+
+
+@pytest.mark.timeout(20)
+def test_wrong_options_are_refused_before_anything_starts(
+        boards: list[VirtualBoard]) -> None:
+    before = worker_processes()
+    with pytest.raises(InvalidArgumentError):
+        Machine([boards[0].address], workers=-1)
+    with pytest.raises(InvalidArgumentError):
+        Machine([boards[0].address], workers=1, placement="thread")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError):
+        Machine([], workers=1)
+    with pytest.raises(InvalidArgumentError):
+        Machine([(1, 2)], workers=1)
+    assert worker_processes() == before
