@@ -11,6 +11,7 @@ job still gets exactly one, even if a late one comes from the old worker.
 from __future__ import annotations
 
 import itertools
+import logging
 import pickle
 import queue
 import threading
@@ -24,6 +25,7 @@ import pykka
 
 from actors.errors import RequestError, ShutDown
 from actors.group import (
+    FORWARDED,
     AskStats,
     GroupFailed,
     GroupSpec,
@@ -31,6 +33,7 @@ from actors.group import (
     Heartbeat,
     Listen,
     Listening,
+    LogRecords,
     Outcomes,
     Post,
     StatsReply,
@@ -246,6 +249,17 @@ def _describe(entries: Sequence[tuple[Hashable, Job]]) -> str:
     return f"{len(entries)} jobs"
 
 
+def _log_here(records: list[dict[str, Any]], where: str) -> None:
+    """A group's log records, handled by this process's loggers (as far as
+    their levels let them through), marked with where they came from."""
+    for fields in records:
+        logger = logging.getLogger(fields.get("name", "actors"))
+        if logger.isEnabledFor(fields.get("levelno", logging.WARNING)):
+            record = logging.makeLogRecord(fields)
+            setattr(record, FORWARDED, where)
+            logger.handle(record)
+
+
 # -- the forwarding actor -----------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -424,6 +438,8 @@ class GroupActor(Supervised):
                     book.answer(message.ticket, message.stats)
                 elif isinstance(message, Listening):
                     book.listening(message)
+                elif isinstance(message, LogRecords):
+                    _log_here(message.records, link.where)
                 elif isinstance(message, GroupFailed):
                     lost(f"the group failed: {message.reason}")
                     return

@@ -10,6 +10,7 @@ heartbeats and heard messages; never sockets, locks or callables.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import queue
@@ -55,6 +56,8 @@ class GroupSpec:
     name: str
     boards: tuple[BoardSpec, ...]
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: Log records at this level and above go back to the parent's loggers.
+    log_level: int = logging.WARNING
 
     def __post_init__(self) -> None:
         unknown = set(self.options) - GROUP_OPTIONS
@@ -138,6 +141,13 @@ class Listening:
 class Heard:
     listen_id: int
     messages: list[Any]
+
+
+@dataclass(frozen=True)
+class LogRecords:
+    """Log records of the group's loggers, as plain attribute dicts."""
+
+    records: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -338,8 +348,25 @@ def serve(spec: GroupSpec, receive: Callable[[float], bytes | None],
     Heartbeat whenever there is nothing else to say for HEARTBEAT seconds.
     """
     outbox = Outbox()
+    logs = _ForwardLogs(outbox, spec.log_level)
+    loggers = [logging.getLogger(name) for name in LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(logs)
+        if logger.getEffectiveLevel() > spec.log_level:
+            logger.setLevel(spec.log_level)
+    try:
+        _serve(spec, outbox, receive, send, stopping or threading.Event())
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(logs)
+            logger.setLevel(level)
+
+
+def _serve(spec: GroupSpec, outbox: Outbox,
+           receive: Callable[[float], bytes | None],
+           send: Callable[[bytes], None], stopping: threading.Event) -> None:
     server = GroupServer(spec, outbox)
-    stopping = stopping or threading.Event()
     send(encode([Ready(os.getpid())]))
 
     def send_loop() -> None:
@@ -382,6 +409,40 @@ def serve(spec: GroupSpec, receive: Callable[[float], bytes | None],
                 pass
 
 
+#: The loggers whose records a group sends back to its parent.
+LOGGERS = ("actors", "transport")
+#: The attribute a record re-emitted in the parent carries: where it came from.
+FORWARDED = "group_worker"
+
+
+class _ForwardLogs(logging.Handler):
+    """Sends the group's log records to the parent, whose own handlers
+    (and structlog renderers) then see them as if logged there."""
+
+    def __init__(self, outbox: Outbox, level: int) -> None:
+        super().__init__(level)
+        self._outbox = outbox
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, FORWARDED):
+            return  # one the parent re-emitted (a group run in-process)
+        self._outbox.put(LogRecords([plain_record(record)]))
+
+
+def plain_record(record: logging.LogRecord) -> dict[str, Any]:
+    """A record's attributes as plain data (what will not pickle, as text)."""
+    out: dict[str, Any] = {}
+    for key, value in record.__dict__.items():
+        if value is None or isinstance(value, (str, int, float, bool)):
+            out[key] = value
+        elif key not in ("args", "exc_info"):
+            out[key] = repr(value)
+    out["msg"], out["args"] = record.getMessage(), None
+    if record.exc_info and not record.exc_text:
+        out["exc_text"] = logging.Formatter().formatException(record.exc_info)
+    return out
+
+
 def _merged(batch: list[Any]) -> list[Any]:
     """The batch with all Heard of one listener, and all Outcomes, each
     merged into one message (fewer objects to pickle and unpickle)."""
@@ -389,15 +450,20 @@ def _merged(batch: list[Any]) -> list[Any]:
         return batch
     out: list[Any] = []
     outcomes: list[Outcome] = []
+    records: list[dict[str, Any]] = []
     heard: dict[int, list[Any]] = {}
     for message in batch:
         if isinstance(message, Outcomes):
             outcomes += message.outcomes
+        elif isinstance(message, LogRecords):
+            records += message.records
         elif isinstance(message, Heard):
             heard.setdefault(message.listen_id, []).extend(message.messages)
         else:
             out.append(message)
     if outcomes:
         out.append(Outcomes(outcomes))
+    if records:
+        out.append(LogRecords(records))
     out += [Heard(listen_id, messages) for listen_id, messages in heard.items()]
     return out

@@ -13,6 +13,7 @@ new one runs the jobs the old one left open: each still ends exactly once.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import time
@@ -37,7 +38,7 @@ from actors.forwarder import (
     SendListen,
     SendStats,
 )
-from actors.group import BoardSpec, GroupSpec, Listen, Listening, Unlisten
+from actors.group import LOGGERS, BoardSpec, GroupSpec, Listen, Listening, Unlisten
 from actors.jobs import Job, Outcome, OutcomeSink, next_outcomes
 from actors.operations import BoardOperations
 from actors.supervisor import (
@@ -465,8 +466,10 @@ class Machine:
                      ) -> list[GroupSpec]:
         boards = [BoardSpec(name, host, port)
                   for name, (host, port) in self.addresses.items()]
+        level = min(logging.getLogger(name).getEffectiveLevel()
+                    for name in LOGGERS)
         return [GroupSpec(f"group-{index}", tuple(boards[index::n_groups]),
-                          options)
+                          options, log_level=level)
                 for index in range(n_groups)]
 
 

@@ -8,6 +8,7 @@ that no process, thread, file descriptor or shared-memory entry is left.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import random
@@ -755,3 +756,39 @@ def test_wrong_options_are_refused_before_anything_starts(
     with pytest.raises(InvalidArgumentError):
         Machine([(1, 2)], workers=1)
     assert worker_processes() == before
+
+
+# -- logs ----------------------------------------------------------------------------
+
+@pytest.mark.timeout(60)
+def test_a_workers_log_records_reach_the_parents_handlers(
+        boards: list[VirtualBoard]) -> None:
+    """What a group logs in its worker is handled by the parent's loggers,
+    marked with the worker it came from; below the parent's level nothing
+    crosses."""
+    seen: list[logging.LogRecord] = []
+    started = threading.Event()
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+            if record.getMessage() == "group.started":
+                started.set()
+
+    logger = logging.getLogger("actors")
+    handler, level = Catch(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with Machine(boards[:1], workers=1) as machine:
+            machine.version(0)
+            assert started.wait(30)
+            (pid,) = machine.worker_pids
+        record = next(r for r in seen if r.getMessage() == "group.started")
+        assert record.group_worker == f"pid {pid}"  # type: ignore[attr-defined]
+        assert record.pid == pid  # type: ignore[attr-defined]
+        assert record.process != os.getpid()
+        assert all(r.levelno >= logging.INFO for r in seen)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
