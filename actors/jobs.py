@@ -125,7 +125,7 @@ class JobRun:
 
     __slots__ = ("job", "sink", "deadline", "n_pieces", "ended", "_done",
                  "_n_done", "_next", "_retry", "_resends", "_code_resends",
-                 "_timeouts")
+                 "_timeouts", "_outcome")
 
     def __init__(self, job: Job, sink: OutcomeSink, now: float,
                  n_pieces: int) -> None:
@@ -140,6 +140,8 @@ class JobRun:
         self._next = 0
         self._retry: list[int] = []
         self._resends = self._code_resends = self._timeouts = 0
+        #: The outcome of a run that ended in the window's bulk lane.
+        self._outcome: Outcome | None = None
 
     @staticmethod
     def of(job: Job, sink: OutcomeSink, now: float,
@@ -170,6 +172,19 @@ class JobRun:
             out += self._requests(start, stop)
             self._next = stop
         return out
+
+    def take_span(self) -> tuple[int, int] | None:
+        """All the pieces never asked for yet, as (start, stop), for the
+        window's bulk lane; None if this run cannot use it (it has pieces
+        to ask again first, a deadline, or is not a read or write)."""
+        return None
+
+    def take_outcome(self) -> Outcome:
+        """The outcome of a run whose last piece the bulk lane took."""
+        outcome = self._outcome
+        assert outcome is not None
+        self._outcome = None
+        return outcome
 
     def restart(self) -> Outcome | None:
         """Ask again for every piece not done (the requests were lost with
@@ -293,7 +308,7 @@ class SCPRun(JobRun):
         return repr(job.request)
 
 
-class _MemoryRun(JobRun):
+class MemoryRun(JobRun):
     """A read or write, split into 256-byte pieces."""
 
     __slots__ = ("_builder",)
@@ -303,6 +318,23 @@ class _MemoryRun(JobRun):
                  now: float, source: tuple[int, int], length: int) -> None:
         super().__init__(job, sink, now, -(-length // MAX_SCP_DATA))
         self._builder = ChunkBuilder(job.x, job.y, job.p, *source)
+
+    def take_span(self) -> tuple[int, int] | None:
+        if self.ended or self._retry or self.deadline is not None:
+            return None
+        start, self._next = self._next, self.n_pieces
+        return start, self.n_pieces
+
+    def piece(self, index: int) -> bytearray:
+        """The datagram of piece ``index`` (a Bulk's)."""
+        raise NotImplementedError
+
+    def request(self, index: int) -> Request:
+        return self._request(index)
+
+    def accept(self, index: int, reply: bytes) -> int:
+        """An RC_OK reply to piece ``index`` (a Bulk's: see Window)."""
+        raise NotImplementedError
 
     def _take_reply(self, index: int, reply: bytes) -> BaseException | None:
         (code,) = _RESULT.unpack_from(reply, _RESULT_OFFSET)
@@ -321,7 +353,7 @@ class _MemoryRun(JobRun):
                 f"{job.x},{job.y},{job.p}")
 
 
-class ReadRun(_MemoryRun):
+class ReadRun(MemoryRun):
     """Replies are copied into one buffer as they come, in any order."""
 
     __slots__ = ("_buffer", "_address", "_length")
@@ -361,8 +393,35 @@ class ReadRun(_MemoryRun):
                                True, deadline, REPLY_DATA_OFFSET + size))
         return out
 
+    def piece(self, index: int) -> bytearray:
+        start = index * MAX_SCP_DATA
+        size = self._length - start
+        return self._builder.read(self._address + start,
+                                  MAX_SCP_DATA if size > MAX_SCP_DATA
+                                  else size)
+
+    def accept(self, index: int, reply: bytes) -> int:
+        # The hot path of a large read: the window's bulk lane.
+        start = index * MAX_SCP_DATA
+        end = start + len(reply) - REPLY_DATA_OFFSET
+        length = self._length
+        if end != (start + MAX_SCP_DATA if length - start > MAX_SCP_DATA
+                   else length):
+            return -1
+        done = self._done
+        if self.ended or done[index]:
+            return 0
+        assert self._buffer is not None
+        self._buffer[start:end] = memoryview(reply)[REPLY_DATA_OFFSET:]
+        done[index] = 1
+        self._n_done += 1
+        if self._n_done == self.n_pieces:
+            self._outcome = self._end(self._buffer, None)
+            return 1
+        return 0
+
     def complete(self, request: Request) -> Outcome | None:
-        # The hot path of a large read: a first-try RC_OK piece.
+        # A first-try RC_OK piece that went the general way.
         reply = request.reply
         if (request.sends == 1 and reply is not None and not self.ended
                 and reply[_RESULT_OFFSET] == _RC_OK
@@ -399,7 +458,7 @@ class ReadRun(_MemoryRun):
         return outcome
 
 
-class WriteRun(_MemoryRun):
+class WriteRun(MemoryRun):
     __slots__ = ("_data", "_address")
     _operation = ("write to memory", "CMD_WRITE")
 
@@ -410,10 +469,23 @@ class WriteRun(_MemoryRun):
         self._address = job.address
 
     def _request(self, index: int) -> Request:
+        return Request((self, index), self.piece(index),
+                       deadline=self.deadline)
+
+    def piece(self, index: int) -> bytearray:
         start = index * MAX_SCP_DATA
-        return Request((self, index), self._builder.write(
-            self._address + start, self._data[start:start + MAX_SCP_DATA]),
-            deadline=self.deadline)
+        return self._builder.write(self._address + start,
+                                   self._data[start:start + MAX_SCP_DATA])
+
+    def accept(self, index: int, reply: bytes) -> int:
+        if self.ended or self._done[index]:
+            return 0
+        self._done[index] = 1
+        self._n_done += 1
+        if self._n_done == self.n_pieces:
+            self._outcome = self._end(None, None)
+            return 1
+        return 0
 
 
 class JobBook:

@@ -16,6 +16,14 @@ What it does that SpiNNMan's pipeline does not:
   of the window carries on (SpiNNMan sleeps 0.1 s with everything waiting);
 * a request that must not run twice (``may_resend`` False) is never resent
   after a timeout: the board may have run it already.
+
+Bulk lane: a large read or write (a Bulk, with no deadline and safe to
+resend) is queued as one span of pieces. Each piece's datagram is made as
+it is sent and it is tracked on the wire as a plain tuple, and a first RC_OK
+reply goes straight to the Bulk: no Request object on the happy path. As
+soon as anything else happens to a piece (it expires, is overtaken, or gets
+a code other than RC_OK) it becomes a Request, in place, with the same
+sequence number, send time and order, and the rules above take over.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import math
 import struct
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Final, Protocol
 
 from actors.errors import (
     DeadlineExceeded,
@@ -143,6 +152,47 @@ class Request:
                 f"sends={self.sends}, {state})")
 
 
+class Bulk(Protocol):
+    """Pieces that the window asks for by index (a large read or write).
+
+    Only for pieces that may be resent and have no deadline of their own.
+    """
+
+    def piece(self, index: int) -> bytearray:
+        """The datagram of piece ``index`` (sequence 0; the window stamps
+        it)."""
+        ...
+
+    def request(self, index: int) -> Request:
+        """Piece ``index`` as a Request, for when it leaves the happy path."""
+        ...
+
+    def accept(self, index: int, reply: bytes) -> int:
+        """Take the first RC_OK reply to piece ``index``: -1 if it is
+        malformed (and not taken), 1 if it was the bulk's last piece, else
+        0."""
+        ...
+
+
+class _Span:
+    """Pieces ``next``..``stop``-1 of ``bulk``, queued."""
+
+    __slots__ = ("bulk", "next", "stop")
+
+    def __init__(self, bulk: Bulk, start: int, stop: int) -> None:
+        self.bulk = bulk
+        self.next = start
+        self.stop = stop
+
+
+#: A bulk piece on the wire: (bulk, index, sent_at, order, expires_at).
+_Piece = tuple[Bulk, int, float, int, float]
+_Entry = Request | _Piece
+#: Indices into a _Piece.
+_ORDER: Final = 3
+_EXPIRES: Final = 4
+
+
 @dataclass
 class WindowCounters:
     sent: int = 0
@@ -178,10 +228,10 @@ class Window:
         self._n_sends = 0
         self._tie = itertools.count()
         #: Not sent yet, in arrival order (a list with a moving head).
-        self._queue: list[Request] = []
+        self._queue: list[Request | _Span] = []
         self._queue_head = 0
         #: On the wire, by sequence, in the order last sent.
-        self._flight: dict[int, Request] = {}
+        self._flight: dict[int, _Entry] = {}
         #: Parked after a busy code, by sequence; and when each is due.
         self._held: dict[int, Request] = {}
         self._retry_due: list[tuple[float, int, Request]] = []
@@ -192,6 +242,8 @@ class Window:
         self._next_timer = math.inf
         self._draining = False
         self._completed: list[Request] = []
+        #: Bulks whose last piece came in through the bulk lane.
+        self._finished_bulks: list[Bulk] = []
         self._n_open = 0
         #: One round-trip sample per poll is plenty (RFC 6298 asks for one
         #: per round trip), and sampling every reply costs ~10% of a read.
@@ -228,8 +280,8 @@ class Window:
 
     @property
     def has_completed(self) -> bool:
-        """Whether take_completed() has anything."""
-        return bool(self._completed)
+        """Whether take_completed() or take_finished_bulks() has anything."""
+        return bool(self._completed) or bool(self._finished_bulks)
 
     @property
     def resends_waiting(self) -> bool:
@@ -261,6 +313,13 @@ class Window:
         self._queue.extend(requests)
         self._n_open += len(requests)
 
+    def add_bulk(self, bulk: Bulk, start: int, stop: int) -> None:
+        """Queue pieces ``start``..``stop``-1 of ``bulk``: one queue entry,
+        whose datagrams are made as they are sent."""
+        if stop > start:
+            self._queue.append(_Span(bulk, start, stop))
+            self._n_open += stop - start
+
     def receive(self, datagram: bytes, now: float) -> None:
         """Take one datagram from the board (a reply, or junk to count)."""
         if len(datagram) < MIN_REPLY:
@@ -269,9 +328,33 @@ class Window:
         code, seq = _RESULT_AND_SEQUENCE.unpack_from(datagram, _RESULT_OFFSET)
         flight = self._flight
         request = flight.get(seq)
-        if request is None or code != _RC_OK:
-            self._other_reply(request, code, seq, datagram, now)
+        if type(request) is tuple:
+            # A bulk piece: the happy path has no Request at all.
+            if code != _RC_OK:
+                self._other_reply(self._promote(seq, request), code, seq,
+                                  datagram, now)
+                return
+            bulk, index, sent_at, order, _ = request
+            taken = bulk.accept(index, datagram)
+            if taken < 0:
+                self._counters.malformed += 1
+                return
+            del flight[seq]
+            if not self._sampled:
+                self.rtt.sample(now - sent_at)
+                self._sampled = True
+            self._n_open -= 1
+            self._n_completed += 1
+            if taken:
+                self._finished_bulks.append(bulk)
+            if flight and self._fast_after:
+                self._check_oldest(order)
             return
+        if request is None or code != _RC_OK:
+            self._other_reply(request, code, seq,  # type: ignore[arg-type]
+                              datagram, now)
+            return
+        assert isinstance(request, Request)
         reply_size = request.reply_size
         if reply_size is not None and len(datagram) != reply_size:
             self._counters.malformed += 1
@@ -286,10 +369,31 @@ class Window:
         self._n_open -= 1
         self._n_completed += 1
         if flight and self._fast_after:
-            for oldest in flight.values():
-                if oldest.order < request.order:
-                    self._overtaken(oldest)
-                break
+            self._check_oldest(request.order)
+
+    def _check_oldest(self, order: int) -> None:
+        """A reply to the request sent ``order``-th came: it overtook the
+        oldest one on the wire if that was sent before it."""
+        for seq, oldest in self._flight.items():
+            if type(oldest) is tuple:
+                if oldest[_ORDER] < order:
+                    self._overtaken(self._promote(seq, oldest))
+            elif oldest.order < order:  # type: ignore[union-attr]
+                self._overtaken(oldest)  # type: ignore[arg-type]
+            return
+
+    def _promote(self, seq: int, piece: _Piece) -> Request:
+        """Turn a bulk piece on the wire into a Request, in place."""
+        bulk, index, sent_at, order, expires = piece
+        request = bulk.request(index)
+        _SEQUENCE.pack_into(request.datagram, SEQUENCE_OFFSET, seq)
+        request.seq = seq
+        request.sends = 1
+        request.sent_at = sent_at
+        request.order = order
+        request.expires_at = expires
+        self._flight[seq] = request
+        return request
 
     def poll(self, now: float, budget: int | None = None) -> list[bytearray]:
         """Datagrams to send now: resends first, then new requests."""
@@ -324,7 +428,17 @@ class Window:
         pack_into = _SEQUENCE.pack_into
         while room and head < end:
             request = queue[head]
+            if type(request) is _Span:
+                room, seq, order = self._send_span(
+                    request, out, now, room, seq, order)
+                if request.next < request.stop:
+                    break
+                head += 1
+                if now + rto < next_timer:
+                    next_timer = now + rto
+                continue
             head += 1
+            assert isinstance(request, Request)
             if request.done:
                 continue
             while seq in flight or seq in held:
@@ -356,6 +470,37 @@ class Window:
             head = 0
         self._queue_head = head
 
+    def _send_span(self, span: _Span, out: list[bytearray], now: float,
+                   room: int, seq: int, order: int) -> tuple[int, int, int]:
+        """Send up to ``room`` pieces of a span; room, seq and order after."""
+        flight, held = self._flight, self._held
+        bulk, index, stop = span.bulk, span.next, span.stop
+        piece = bulk.piece
+        pack_into = _SEQUENCE.pack_into
+        expires = now + self.rtt.rto
+        while room and index < stop:
+            while seq in flight or seq in held:
+                seq = (seq + 1) & 0xFFFF
+            datagram = piece(index)
+            pack_into(datagram, SEQUENCE_OFFSET, seq)
+            order += 1
+            flight[seq] = (bulk, index, now, order, expires)
+            seq = (seq + 1) & 0xFFFF
+            out.append(datagram)
+            index += 1
+            room -= 1
+        span.next = index
+        return room, seq, order
+
+    def take_finished_bulks(self) -> list[Bulk]:
+        """Bulks whose last piece came in through the bulk lane since the
+        last call (each once; its pieces that went the general way come
+        out of take_completed() instead)."""
+        done = self._finished_bulks
+        if done:
+            self._finished_bulks = []
+        return done
+
     def take_completed(self) -> list[Request]:
         """Requests that have ended since the last call, in ending order."""
         done = self._completed
@@ -363,12 +508,18 @@ class Window:
             self._completed = []
         return done
 
-    def drop_queued(self, unwanted: Callable[[Request], bool]) -> int:
-        """Forget requests not yet sent that ``unwanted`` picks; how many."""
+    def drop_queued(self, unwanted: Callable[[Request], bool],
+                    bulk: Bulk | None = None) -> int:
+        """Forget requests not yet sent that ``unwanted`` picks, and the
+        pieces of ``bulk`` not yet sent; how many."""
         dropped = 0
         for request in self._queue[self._queue_head:]:
-            if not request.done and unwanted(request):
-                request.done = True
+            if type(request) is _Span:
+                if request.bulk is bulk:
+                    dropped += request.stop - request.next
+                    request.next = request.stop
+            elif not request.done and unwanted(request):  # type: ignore
+                request.done = True  # type: ignore[union-attr]
                 dropped += 1
         self._n_open -= dropped
         return dropped
@@ -376,9 +527,16 @@ class Window:
     def fail_all(self, error: RequestError) -> None:
         """End every open request with ``error`` (the owner is stopping)."""
         for request in self._queue[self._queue_head:]:
-            if not request.done:
-                self._finish(request, None, error)
-        for request in [*self._flight.values(), *self._held.values()]:
+            if type(request) is _Span:
+                left = request.stop - request.next
+                request.next = request.stop
+                self._n_open -= left
+                self._counters.failed += left
+            elif not request.done:  # type: ignore[union-attr]
+                self._finish(request, None, error)  # type: ignore[arg-type]
+        for seq, entry in list(self._flight.items()):
+            self._finish(self._request_at(seq, entry), None, error)
+        for request in list(self._held.values()):
             self._finish(request, None, error)
         self._queue.clear()
         self._queue_head = 0
@@ -508,12 +666,14 @@ class Window:
                     f"deadline passed {what}"))
         soonest = math.inf
         backed_off = False
-        for request in list(self._flight.values()):
-            expires = request.expires_at
+        for seq, entry in list(self._flight.items()):
+            expires = (entry[_EXPIRES] if type(entry) is tuple
+                       else entry.expires_at)  # type: ignore[union-attr]
             if expires > now:
                 if expires < soonest:
                     soonest = expires
                 continue
+            request = self._request_at(seq, entry)
             request.timeouts += 1
             request.note(_TIMEOUT)
             self._counters.timeouts += 1
@@ -532,6 +692,12 @@ class Window:
         if deadlines:
             soonest = min(soonest, deadlines[0][0])
         self._next_timer = soonest
+
+    def _request_at(self, seq: int, entry: _Entry) -> Request:
+        """The Request on the wire as ``seq`` (a bulk piece made one)."""
+        if type(entry) is tuple:
+            return self._promote(seq, entry)
+        return entry  # type: ignore[return-value]
 
     def _exhausted(self, request: Request) -> RequestError:
         tries = request.sends
