@@ -283,6 +283,9 @@ class ConnectionActor(Supervised):
                     send(datagram, remote)
                 except TransportError as error:
                     self._send_failed(error)
+            # What the replies left for later, now that the board has its
+            # next requests.
+            window.settle()
             if window.has_completed:
                 self._collect(now)
             if (not window.open_requests or now >= slice_end

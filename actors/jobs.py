@@ -325,16 +325,24 @@ class MemoryRun(JobRun):
         start, self._next = self._next, self.n_pieces
         return start, self.n_pieces
 
-    def piece(self, index: int) -> bytearray:
-        """The datagram of piece ``index`` (a Bulk's)."""
+    def piece(self, index: int) -> tuple[bytearray, int]:
+        """The datagram of piece ``index`` and its reply's length (a
+        Bulk's: see Window)."""
         raise NotImplementedError
 
     def request(self, index: int) -> Request:
         return self._request(index)
 
-    def accept(self, index: int, reply: bytes) -> int:
-        """An RC_OK reply to piece ``index`` (a Bulk's: see Window)."""
-        raise NotImplementedError
+    def accept(self, index: int, reply: bytes) -> bool:
+        """An RC_OK reply to piece ``index``; True once the job ended."""
+        if self.ended or self._done[index]:
+            return False
+        self._done[index] = 1
+        self._n_done += 1
+        if self._n_done == self.n_pieces:
+            self._outcome = self._end(self._value(), None)
+            return True
+        return False
 
     def _take_reply(self, index: int, reply: bytes) -> BaseException | None:
         (code,) = _RESULT.unpack_from(reply, _RESULT_OFFSET)
@@ -393,32 +401,29 @@ class ReadRun(MemoryRun):
                                True, deadline, REPLY_DATA_OFFSET + size))
         return out
 
-    def piece(self, index: int) -> bytearray:
+    def piece(self, index: int) -> tuple[bytearray, int]:
         start = index * MAX_SCP_DATA
         size = self._length - start
-        return self._builder.read(self._address + start,
-                                  MAX_SCP_DATA if size > MAX_SCP_DATA
-                                  else size)
+        if size > MAX_SCP_DATA:
+            size = MAX_SCP_DATA
+        return (self._builder.read(self._address + start, size),
+                REPLY_DATA_OFFSET + size)
 
-    def accept(self, index: int, reply: bytes) -> int:
+    def accept(self, index: int, reply: bytes) -> bool:
         # The hot path of a large read: the window's bulk lane.
-        start = index * MAX_SCP_DATA
-        end = start + len(reply) - REPLY_DATA_OFFSET
-        length = self._length
-        if end != (start + MAX_SCP_DATA if length - start > MAX_SCP_DATA
-                   else length):
-            return -1
         done = self._done
         if self.ended or done[index]:
-            return 0
+            return False
+        start = index * MAX_SCP_DATA
         assert self._buffer is not None
-        self._buffer[start:end] = memoryview(reply)[REPLY_DATA_OFFSET:]
+        self._buffer[start:start + len(reply) - REPLY_DATA_OFFSET] = (
+            memoryview(reply)[REPLY_DATA_OFFSET:])
         done[index] = 1
         self._n_done += 1
         if self._n_done == self.n_pieces:
             self._outcome = self._end(self._buffer, None)
-            return 1
-        return 0
+            return True
+        return False
 
     def complete(self, request: Request) -> Outcome | None:
         # A first-try RC_OK piece that went the general way.
@@ -469,23 +474,13 @@ class WriteRun(MemoryRun):
         self._address = job.address
 
     def _request(self, index: int) -> Request:
-        return Request((self, index), self.piece(index),
+        return Request((self, index), self.piece(index)[0],
                        deadline=self.deadline)
 
-    def piece(self, index: int) -> bytearray:
+    def piece(self, index: int) -> tuple[bytearray, int]:
         start = index * MAX_SCP_DATA
         return self._builder.write(self._address + start,
-                                   self._data[start:start + MAX_SCP_DATA])
-
-    def accept(self, index: int, reply: bytes) -> int:
-        if self.ended or self._done[index]:
-            return 0
-        self._done[index] = 1
-        self._n_done += 1
-        if self._n_done == self.n_pieces:
-            self._outcome = self._end(None, None)
-            return 1
-        return 0
+                                   self._data[start:start + MAX_SCP_DATA]), 0
 
 
 class JobBook:

@@ -18,12 +18,15 @@ What it does that SpiNNMan's pipeline does not:
   after a timeout: the board may have run it already.
 
 Bulk lane: a large read or write (a Bulk, with no deadline and safe to
-resend) is queued as one span of pieces. Each piece's datagram is made as
-it is sent and it is tracked on the wire as a plain tuple, and a first RC_OK
-reply goes straight to the Bulk: no Request object on the happy path. As
-soon as anything else happens to a piece (it expires, is overtaken, or gets
-a code other than RC_OK) it becomes a Request, in place, with the same
-sequence number, send time and order, and the rules above take over.
+resend) is queued as one span of pieces. Each piece's datagram is made
+ahead (by settle(), while the owner waits anyway) and it is tracked on the
+wire as a plain tuple; a first RC_OK reply of the right length frees its
+slot at once and is handed to the Bulk by the next settle(), after the
+owner has sent what the slot let out. So between a reply and the next
+request there is only bookkeeping: no Request object, no copy. As soon as
+anything else happens to a piece (it expires, is overtaken, or gets a code
+other than RC_OK) it becomes a Request, in place, with the same sequence
+number, send time and order, and the rules above take over.
 """
 
 from __future__ import annotations
@@ -158,35 +161,37 @@ class Bulk(Protocol):
     Only for pieces that may be resent and have no deadline of their own.
     """
 
-    def piece(self, index: int) -> bytearray:
+    def piece(self, index: int) -> tuple[bytearray, int]:
         """The datagram of piece ``index`` (sequence 0; the window stamps
-        it)."""
+        it) and the exact length of its RC_OK reply (0: any length)."""
         ...
 
     def request(self, index: int) -> Request:
         """Piece ``index`` as a Request, for when it leaves the happy path."""
         ...
 
-    def accept(self, index: int, reply: bytes) -> int:
-        """Take the first RC_OK reply to piece ``index``: -1 if it is
-        malformed (and not taken), 1 if it was the bulk's last piece, else
-        0."""
+    def accept(self, index: int, reply: bytes) -> bool:
+        """Take the first RC_OK reply to piece ``index`` (of the length
+        piece() said); True if it was the bulk's last piece."""
         ...
 
 
 class _Span:
-    """Pieces ``next``..``stop``-1 of ``bulk``, queued."""
+    """Pieces ``next``..``stop``-1 of ``bulk``, queued; ``ready`` is piece
+    ``next`` made ahead, if it has been."""
 
-    __slots__ = ("bulk", "next", "stop")
+    __slots__ = ("bulk", "next", "stop", "ready")
 
     def __init__(self, bulk: Bulk, start: int, stop: int) -> None:
         self.bulk = bulk
         self.next = start
         self.stop = stop
+        self.ready: tuple[bytearray, int] | None = None
 
 
-#: A bulk piece on the wire: (bulk, index, sent_at, order, expires_at).
-_Piece = tuple[Bulk, int, float, int, float]
+#: A bulk piece on the wire: (bulk, index, sent_at, order, expires_at,
+#: reply length or 0).
+_Piece = tuple[Bulk, int, float, int, float, int]
 _Entry = Request | _Piece
 #: Indices into a _Piece.
 _ORDER: Final = 3
@@ -242,6 +247,10 @@ class Window:
         self._next_timer = math.inf
         self._draining = False
         self._completed: list[Request] = []
+        #: Bulk pieces answered, not yet handed to their Bulk.
+        self._arrived: list[tuple[Bulk, int, bytes]] = []
+        #: A round trip measured, not yet given to the estimator.
+        self._rtt_pending = -1.0
         #: Bulks whose last piece came in through the bulk lane.
         self._finished_bulks: list[Bulk] = []
         self._n_open = 0
@@ -281,7 +290,8 @@ class Window:
     @property
     def has_completed(self) -> bool:
         """Whether take_completed() or take_finished_bulks() has anything."""
-        return bool(self._completed) or bool(self._finished_bulks)
+        return (bool(self._completed) or bool(self._finished_bulks)
+                or bool(self._arrived))
 
     @property
     def resends_waiting(self) -> bool:
@@ -334,19 +344,17 @@ class Window:
                 self._other_reply(self._promote(seq, request), code, seq,
                                   datagram, now)
                 return
-            bulk, index, sent_at, order, _ = request
-            taken = bulk.accept(index, datagram)
-            if taken < 0:
+            bulk, index, sent_at, order, _, size = request
+            if size and len(datagram) != size:
                 self._counters.malformed += 1
                 return
             del flight[seq]
+            self._arrived.append((bulk, index, datagram))
             if not self._sampled:
-                self.rtt.sample(now - sent_at)
+                self._rtt_pending = now - sent_at
                 self._sampled = True
             self._n_open -= 1
             self._n_completed += 1
-            if taken:
-                self._finished_bulks.append(bulk)
             if flight and self._fast_after:
                 self._check_oldest(order)
             return
@@ -384,7 +392,7 @@ class Window:
 
     def _promote(self, seq: int, piece: _Piece) -> Request:
         """Turn a bulk piece on the wire into a Request, in place."""
-        bulk, index, sent_at, order, expires = piece
+        bulk, index, sent_at, order, expires, _ = piece
         request = bulk.request(index)
         _SEQUENCE.pack_into(request.datagram, SEQUENCE_OFFSET, seq)
         request.seq = seq
@@ -478,13 +486,17 @@ class Window:
         piece = bulk.piece
         pack_into = _SEQUENCE.pack_into
         expires = now + self.rtt.rto
+        ready, span.ready = span.ready, None
         while room and index < stop:
             while seq in flight or seq in held:
                 seq = (seq + 1) & 0xFFFF
-            datagram = piece(index)
+            if ready is None:
+                datagram, size = piece(index)
+            else:
+                (datagram, size), ready = ready, None
             pack_into(datagram, SEQUENCE_OFFSET, seq)
             order += 1
-            flight[seq] = (bulk, index, now, order, expires)
+            flight[seq] = (bulk, index, now, order, expires, size)
             seq = (seq + 1) & 0xFFFF
             out.append(datagram)
             index += 1
@@ -492,10 +504,33 @@ class Window:
         span.next = index
         return room, seq, order
 
+    def settle(self) -> None:
+        """Do the work that replies left for later: hand bulk pieces'
+        replies to their Bulk, take the round trip measured, and make the
+        next bulk datagram ahead. Call it after sending what poll() gave
+        (take_finished_bulks() calls it too)."""
+        arrived = self._arrived
+        if arrived:
+            self._arrived = []
+            finished = self._finished_bulks
+            for bulk, index, reply in arrived:
+                if bulk.accept(index, reply):
+                    finished.append(bulk)
+        if self._rtt_pending >= 0.0:
+            self.rtt.sample(self._rtt_pending)
+            self._rtt_pending = -1.0
+        queue, head = self._queue, self._queue_head
+        if head < len(queue):
+            span = queue[head]
+            if (type(span) is _Span and span.ready is None
+                    and span.next < span.stop):
+                span.ready = span.bulk.piece(span.next)
+
     def take_finished_bulks(self) -> list[Bulk]:
         """Bulks whose last piece came in through the bulk lane since the
         last call (each once; its pieces that went the general way come
         out of take_completed() instead)."""
+        self.settle()
         done = self._finished_bulks
         if done:
             self._finished_bulks = []
@@ -518,6 +553,7 @@ class Window:
                 if request.bulk is bulk:
                     dropped += request.stop - request.next
                     request.next = request.stop
+                    request.ready = None
             elif not request.done and unwanted(request):  # type: ignore
                 request.done = True  # type: ignore[union-attr]
                 dropped += 1
@@ -526,10 +562,12 @@ class Window:
 
     def fail_all(self, error: RequestError) -> None:
         """End every open request with ``error`` (the owner is stopping)."""
+        self.settle()
         for request in self._queue[self._queue_head:]:
             if type(request) is _Span:
                 left = request.stop - request.next
                 request.next = request.stop
+                request.ready = None
                 self._n_open -= left
                 self._counters.failed += left
             elif not request.done:  # type: ignore[union-attr]
