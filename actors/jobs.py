@@ -29,6 +29,10 @@ from messages.validate import MAX_SCP_DATA
 _RESULT = struct.Struct("<H")
 _RESULT_OFFSET = 10
 _RC_OK = SCPResult.RC_OK.value
+#: Where a read or write datagram holds its address.
+_ADDRESS = struct.Struct("<I")
+_ADDRESS_OFFSET = 14
+_FULL_REPLY = REPLY_DATA_OFFSET + MAX_SCP_DATA
 
 
 @dataclass(frozen=True)
@@ -333,12 +337,16 @@ class MemoryRun(JobRun):
     def request(self, index: int) -> Request:
         return self._request(index)
 
-    def accept(self, index: int, reply: bytes) -> bool:
-        """An RC_OK reply to piece ``index``; True once the job ended."""
-        if self.ended or self._done[index]:
+    def accept(self, replies: list[tuple[int, bytes]]) -> bool:
+        """RC_OK replies to pieces, as (index, reply); True once the job
+        ended."""
+        if self.ended:
             return False
-        self._done[index] = 1
-        self._n_done += 1
+        done = self._done
+        for index, _ in replies:
+            if not done[index]:
+                done[index] = 1
+                self._n_done += 1
         if self._n_done == self.n_pieces:
             self._outcome = self._end(self._value(), None)
             return True
@@ -364,7 +372,7 @@ class MemoryRun(JobRun):
 class ReadRun(MemoryRun):
     """Replies are copied into one buffer as they come, in any order."""
 
-    __slots__ = ("_buffer", "_address", "_length")
+    __slots__ = ("_buffer", "_address", "_length", "_full")
     _operation = ("read memory", "CMD_READ")
 
     def __init__(self, job: ReadJob, sink: OutcomeSink, now: float,
@@ -373,6 +381,8 @@ class ReadRun(MemoryRun):
         self._buffer: bytearray | None = bytearray(job.length)
         self._address = job.address
         self._length = job.length
+        #: A full piece's datagram (its address the job's first).
+        self._full = self._builder.read(job.address, MAX_SCP_DATA)
 
     def _request(self, index: int) -> Request:
         start = index * MAX_SCP_DATA
@@ -403,24 +413,32 @@ class ReadRun(MemoryRun):
 
     def piece(self, index: int) -> tuple[bytearray, int]:
         start = index * MAX_SCP_DATA
+        if self._length - start >= MAX_SCP_DATA:
+            # Every full piece differs from the first only in its address.
+            datagram = self._full[:]
+            _ADDRESS.pack_into(datagram, _ADDRESS_OFFSET,
+                               self._address + start)
+            return datagram, _FULL_REPLY
         size = self._length - start
-        if size > MAX_SCP_DATA:
-            size = MAX_SCP_DATA
         return (self._builder.read(self._address + start, size),
                 REPLY_DATA_OFFSET + size)
 
-    def accept(self, index: int, reply: bytes) -> bool:
+    def accept(self, replies: list[tuple[int, bytes]]) -> bool:
         # The hot path of a large read: the window's bulk lane.
-        done = self._done
-        if self.ended or done[index]:
+        buffer = self._buffer
+        if self.ended or buffer is None:
             return False
-        start = index * MAX_SCP_DATA
-        assert self._buffer is not None
-        self._buffer[start:start + len(reply) - REPLY_DATA_OFFSET] = (
-            memoryview(reply)[REPLY_DATA_OFFSET:])
-        done[index] = 1
-        self._n_done += 1
-        if self._n_done == self.n_pieces:
+        done = self._done
+        n_done = self._n_done
+        for index, reply in replies:
+            if not done[index]:
+                start = index * MAX_SCP_DATA
+                buffer[start:start + len(reply) - REPLY_DATA_OFFSET] = (
+                    memoryview(reply)[REPLY_DATA_OFFSET:])
+                done[index] = 1
+                n_done += 1
+        self._n_done = n_done
+        if n_done == self.n_pieces:
             self._outcome = self._end(self._buffer, None)
             return True
         return False

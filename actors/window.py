@@ -170,9 +170,10 @@ class Bulk(Protocol):
         """Piece ``index`` as a Request, for when it leaves the happy path."""
         ...
 
-    def accept(self, index: int, reply: bytes) -> bool:
-        """Take the first RC_OK reply to piece ``index`` (of the length
-        piece() said); True if it was the bulk's last piece."""
+    def accept(self, replies: list[tuple[int, bytes]]) -> bool:
+        """Take the first RC_OK replies (of the length piece() said) to
+        pieces, as (index, reply); True if they included the bulk's last
+        piece."""
         ...
 
 
@@ -248,7 +249,10 @@ class Window:
         self._draining = False
         self._completed: list[Request] = []
         #: Bulk pieces answered, not yet handed to their Bulk.
-        self._arrived: list[tuple[Bulk, int, bytes]] = []
+        self._arrived: list[tuple[Bulk, list[tuple[int, bytes]]]] = []
+        #: The Bulk of the last arrival, and its list in _arrived.
+        self._arrived_bulk: Bulk | None = None
+        self._arrived_to: list[tuple[int, bytes]] = []
         #: A round trip measured, not yet given to the estimator.
         self._rtt_pending = -1.0
         #: Bulks whose last piece came in through the bulk lane.
@@ -291,7 +295,7 @@ class Window:
     def has_completed(self) -> bool:
         """Whether take_completed() or take_finished_bulks() has anything."""
         return (bool(self._completed) or bool(self._finished_bulks)
-                or bool(self._arrived))
+                or bool(self._arrived_to))
 
     @property
     def resends_waiting(self) -> bool:
@@ -349,14 +353,22 @@ class Window:
                 self._counters.malformed += 1
                 return
             del flight[seq]
-            self._arrived.append((bulk, index, datagram))
+            if bulk is not self._arrived_bulk:
+                self._arrived_bulk = bulk
+                self._arrived_to = []
+                self._arrived.append((bulk, self._arrived_to))
+            self._arrived_to.append((index, datagram))
             if not self._sampled:
                 self._rtt_pending = now - sent_at
                 self._sampled = True
             self._n_open -= 1
             self._n_completed += 1
             if flight and self._fast_after:
-                self._check_oldest(order)
+                for oldest in flight.values():
+                    if (oldest[_ORDER] if type(oldest) is tuple
+                            else oldest.order) < order:  # type: ignore
+                        self._check_oldest(order)
+                    break
             return
         if request is None or code != _RC_OK:
             self._other_reply(request, code, seq,  # type: ignore[arg-type]
@@ -408,6 +420,17 @@ class Window:
         self._sampled = False
         if now >= self._next_timer:
             self._run_timers(now)
+        elif (budget is None and not self._outbox and not self._retry_due
+                and not self._draining):
+            # The usual case at speed, kept short: nothing to resend, and
+            # the bulk at the head of the queue fills what room there is.
+            queue, head = self._queue, self._queue_head
+            if head < len(queue):
+                span = queue[head]
+                if type(span) is _Span:
+                    room = self._size - len(self._flight)
+                    if 0 < room <= span.stop - span.next:
+                        return self._send_room(span, now, room)
         left = 1 << 30 if budget is None else budget
         out: list[bytearray] = []
         if self._outbox:
@@ -478,6 +501,20 @@ class Window:
             head = 0
         self._queue_head = head
 
+    def _send_room(self, span: _Span, now: float,
+                   room: int) -> list[bytearray]:
+        """Fill the window's ``room`` from ``span`` (poll's short way)."""
+        out: list[bytearray] = []
+        _, self._next_seq, self._n_sends = self._send_span(
+            span, out, now, room, self._next_seq, self._n_sends)
+        expires = now + self.rtt.rto
+        if expires < self._next_timer:
+            self._next_timer = expires
+        if self._refill_at < self._size - 1:
+            self._draining = True  # the window is full
+        self._counters.sent += room
+        return out
+
     def _send_span(self, span: _Span, out: list[bytearray], now: float,
                    room: int, seq: int, order: int) -> tuple[int, int, int]:
         """Send up to ``room`` pieces of a span; room, seq and order after."""
@@ -510,12 +547,23 @@ class Window:
         next bulk datagram ahead. Call it after sending what poll() gave
         (take_finished_bulks() calls it too)."""
         arrived = self._arrived
-        if arrived:
+        if len(arrived) == 1:
+            # The usual case: keep the list for the bulk's next replies.
+            bulk, replies = arrived[0]
+            if replies:
+                finished = bulk.accept(replies)
+                replies.clear()
+                if finished:
+                    self._finished_bulks.append(bulk)
+                    arrived.clear()
+                    self._arrived_bulk = None
+        elif arrived:
             self._arrived = []
-            finished = self._finished_bulks
-            for bulk, index, reply in arrived:
-                if bulk.accept(index, reply):
-                    finished.append(bulk)
+            self._arrived_bulk = None
+            self._arrived_to = []
+            for bulk, replies in arrived:
+                if bulk.accept(replies):
+                    self._finished_bulks.append(bulk)
         if self._rtt_pending >= 0.0:
             self.rtt.sample(self._rtt_pending)
             self._rtt_pending = -1.0
