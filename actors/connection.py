@@ -262,6 +262,7 @@ class ConnectionActor(Supervised):
         inbox_waiting = _inbox_probe(self.actor_inbox)
         receive, send = endpoint.receive_from, endpoint.send_to
         receive_waiting = endpoint.receive_waiting
+        take = window.receive
         slice_end = clock() + SLICE
         rate = self._rate
         starved = False
@@ -306,7 +307,7 @@ class ConnectionActor(Supervised):
                 continue
             now = clock()
             if sender == remote:
-                window.receive(data, now)
+                take(data, now)
             else:
                 self._foreign += 1
             # Take every reply already waiting before sending again: the
@@ -315,7 +316,7 @@ class ConnectionActor(Supervised):
                 continue
             for data, sender in receive_waiting(size):
                 if sender == remote:
-                    window.receive(data, now)
+                    take(data, now)
                 else:
                     self._foreign += 1
         self._flush()

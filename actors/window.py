@@ -336,18 +336,17 @@ class Window:
 
     def receive(self, datagram: bytes, now: float) -> None:
         """Take one datagram from the board (a reply, or junk to count)."""
-        if len(datagram) < MIN_REPLY:
+        try:
+            code, seq = _RESULT_AND_SEQUENCE.unpack_from(datagram,
+                                                         _RESULT_OFFSET)
+        except struct.error:  # shorter than MIN_REPLY
             self._counters.malformed += 1
             return
-        code, seq = _RESULT_AND_SEQUENCE.unpack_from(datagram, _RESULT_OFFSET)
         flight = self._flight
         request = flight.get(seq)
-        if type(request) is tuple:
-            # A bulk piece: the happy path has no Request at all.
-            if code != _RC_OK:
-                self._other_reply(self._promote(seq, request), code, seq,
-                                  datagram, now)
-                return
+        if type(request) is tuple and code == _RC_OK:
+            # A bulk piece's answer: the happy path has no Request at all,
+            # and what can wait for settle() does.
             bulk, index, sent_at, order, _, size = request
             if size and len(datagram) != size:
                 self._counters.malformed += 1
@@ -361,8 +360,6 @@ class Window:
             if not self._sampled:
                 self._rtt_pending = now - sent_at
                 self._sampled = True
-            self._n_open -= 1
-            self._n_completed += 1
             if flight and self._fast_after:
                 for oldest in flight.values():
                     if (oldest[_ORDER] if type(oldest) is tuple
@@ -370,6 +367,8 @@ class Window:
                         self._check_oldest(order)
                     break
             return
+        if type(request) is tuple:
+            request = self._promote(seq, request)
         if request is None or code != _RC_OK:
             self._other_reply(request, code, seq,  # type: ignore[arg-type]
                               datagram, now)
@@ -552,6 +551,9 @@ class Window:
             bulk, replies = arrived[0]
             if replies:
                 finished = bulk.accept(replies)
+                n = len(replies)
+                self._n_open -= n
+                self._n_completed += n
                 replies.clear()
                 if finished:
                     self._finished_bulks.append(bulk)
@@ -564,6 +566,8 @@ class Window:
             for bulk, replies in arrived:
                 if bulk.accept(replies):
                     self._finished_bulks.append(bulk)
+                self._n_open -= len(replies)
+                self._n_completed += len(replies)
         if self._rtt_pending >= 0.0:
             self.rtt.sample(self._rtt_pending)
             self._rtt_pending = -1.0
