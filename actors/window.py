@@ -222,6 +222,7 @@ class Window:
                                 settings.rto_ceiling)
         self._counters = WindowCounters()
         self._n_completed = 0
+        self._n_sent = 0
         self._size = settings.size
         self._retries = settings.retries
         self._fast_after = settings.fast_resend_after
@@ -269,6 +270,7 @@ class Window:
         """The running totals (``completed`` kept apart: it is the hot one)."""
         counters = self._counters
         counters.completed = self._n_completed
+        counters.sent = self._n_sent
         return counters
 
     @property
@@ -427,11 +429,42 @@ class Window:
             if head < len(queue):
                 span = queue[head]
                 if type(span) is _Span:
-                    room = self._size - len(self._flight)
-                    if 0 < room <= span.stop - span.next:
-                        return self._send_room(span, now, room)
+                    flight = self._flight
+                    room = self._size - len(flight)
+                    start = span.next
+                    if 0 < room <= span.stop - start:
+                        # As _send_span() does, inline: at window 1 this
+                        # is all that lies between a reply and the next
+                        # request.
+                        held, bulk = self._held, span.bulk
+                        seq, order = self._next_seq, self._n_sends
+                        expires = now + self.rtt.rto
+                        ready, span.ready = span.ready, None
+                        span.next = start + room
+                        out: list[bytearray] = []
+                        for index in range(start, start + room):
+                            while seq in flight or seq in held:
+                                seq = (seq + 1) & 0xFFFF
+                            if ready is None:
+                                datagram, size = bulk.piece(index)
+                            else:
+                                (datagram, size), ready = ready, None
+                            _SEQUENCE.pack_into(datagram, SEQUENCE_OFFSET,
+                                                seq)
+                            order += 1
+                            flight[seq] = (bulk, index, now, order, expires,
+                                           size)
+                            seq = (seq + 1) & 0xFFFF
+                            out.append(datagram)
+                        self._next_seq, self._n_sends = seq, order
+                        if expires < self._next_timer:
+                            self._next_timer = expires
+                        if self._refill_at < self._size - 1:
+                            self._draining = True  # the window is full
+                        self._n_sent += room
+                        return out
         left = 1 << 30 if budget is None else budget
-        out: list[bytearray] = []
+        out = []
         if self._outbox:
             left = self._send_outbox(out, now, left)
         flight, size = self._flight, self._size
@@ -445,7 +478,7 @@ class Window:
                 self._draining = False
         if room > 0 and self._queue_head < len(self._queue):
             self._send_new(out, now, room)
-        self._counters.sent += len(out)
+        self._n_sent += len(out)
         return out
 
     def _send_new(self, out: list[bytearray], now: float, room: int) -> None:
@@ -499,20 +532,6 @@ class Window:
             del queue[:head]
             head = 0
         self._queue_head = head
-
-    def _send_room(self, span: _Span, now: float,
-                   room: int) -> list[bytearray]:
-        """Fill the window's ``room`` from ``span`` (poll's short way)."""
-        out: list[bytearray] = []
-        _, self._next_seq, self._n_sends = self._send_span(
-            span, out, now, room, self._next_seq, self._n_sends)
-        expires = now + self.rtt.rto
-        if expires < self._next_timer:
-            self._next_timer = expires
-        if self._refill_at < self._size - 1:
-            self._draining = True  # the window is full
-        self._counters.sent += room
-        return out
 
     def _send_span(self, span: _Span, out: list[bytearray], now: float,
                    room: int, seq: int, order: int) -> tuple[int, int, int]:
