@@ -286,8 +286,7 @@ class ConnectionActor(Supervised):
                     self._send_failed(error)
             # What the replies left for later, now that the board has its
             # next requests.
-            window.settle()
-            if window.has_completed:
+            if window.settle():
                 self._collect(now)
             if (not window.open_requests or now >= slice_end
                     or inbox_waiting()):

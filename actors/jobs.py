@@ -194,8 +194,15 @@ class JobRun:
         """Ask again for every piece not done (the requests were lost with
         the window that held them); the Outcome if that cannot be done."""
         if not self.ended:
-            self._retry = [index for index in range(self._next)
-                           if not self._done[index]][::-1]
+            # The pieces after the last one done are asked for afresh (a
+            # read or write may then use the window's bulk lane again);
+            # those missing before it, one by one.
+            done, start = self._done, self._next
+            while start and not done[start - 1]:
+                start -= 1
+            self._next = start
+            self._retry = [index for index in range(start)
+                           if not done[index]][::-1]
         return None
 
     def complete(self, request: Request) -> Outcome | None:

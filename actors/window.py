@@ -559,11 +559,11 @@ class Window:
         span.next = index
         return room, seq, order
 
-    def settle(self) -> None:
+    def settle(self) -> bool:
         """Do the work that replies left for later: hand bulk pieces'
         replies to their Bulk, take the round trip measured, and make the
         next bulk datagram ahead. Call it after sending what poll() gave
-        (take_finished_bulks() calls it too)."""
+        (take_finished_bulks() calls it too). Returns has_completed."""
         arrived = self._arrived
         if len(arrived) == 1:
             # The usual case: keep the list for the bulk's next replies.
@@ -596,6 +596,7 @@ class Window:
             if (type(span) is _Span and span.ready is None
                     and span.next < span.stop):
                 span.ready = span.bulk.piece(span.next)
+        return bool(self._completed) or bool(self._finished_bulks)
 
     def take_finished_bulks(self) -> list[Bulk]:
         """Bulks whose last piece came in through the bulk lane since the
