@@ -294,7 +294,8 @@ class ConnectionActor(Supervised):
             if self._n_outcomes and (now >= self._flush_by
                                      or self._n_outcomes >= _FLUSH_AT):
                 self._flush()
-            if window.resends_waiting and not starved:
+            # (Only a rate limit's budget leaves resends unsent.)
+            if rate is not None and window.resends_waiting and not starved:
                 now = clock()
                 continue
             try:
