@@ -21,7 +21,7 @@ from typing import Any
 import pykka
 
 from actors.errors import ShutDown
-from actors.jobs import Job, JobBook, JobRun, Outcome, OutcomeSink
+from actors.jobs import Job, JobBook, JobRun, MemoryRun, Outcome, OutcomeSink
 from actors.limiter import RateLimit
 from actors.rtt import RttStats
 from actors.supervisor import Supervised, Watch
@@ -230,6 +230,14 @@ class ConnectionActor(Supervised):
         wanted = _QUEUE_WINDOWS * self._settings.size - window.queued
         while wanted > 0 and runs:
             run = runs[0]
+            span = run.take_span()
+            if span is not None:
+                # A read or write: one queue entry, pieces made as sent.
+                assert isinstance(run, MemoryRun)
+                window.add_bulk(run, *span)
+                runs.popleft()
+                wanted -= 1
+                continue
             requests = run.take(wanted)
             wanted -= len(requests)
             if run.deadline is None:
@@ -254,6 +262,7 @@ class ConnectionActor(Supervised):
         inbox_waiting = _inbox_probe(self.actor_inbox)
         receive, send = endpoint.receive_from, endpoint.send_to
         receive_waiting = endpoint.receive_waiting
+        take = window.receive
         slice_end = clock() + SLICE
         rate = self._rate
         starved = False
@@ -275,7 +284,9 @@ class ConnectionActor(Supervised):
                     send(datagram, remote)
                 except TransportError as error:
                     self._send_failed(error)
-            if window.has_completed:
+            # What the replies left for later, now that the board has its
+            # next requests.
+            if window.settle():
                 self._collect(now)
             if (not window.open_requests or now >= slice_end
                     or inbox_waiting()):
@@ -283,7 +294,8 @@ class ConnectionActor(Supervised):
             if self._n_outcomes and (now >= self._flush_by
                                      or self._n_outcomes >= _FLUSH_AT):
                 self._flush()
-            if window.resends_waiting and not starved:
+            # (Only a rate limit's budget leaves resends unsent.)
+            if rate is not None and window.resends_waiting and not starved:
                 now = clock()
                 continue
             try:
@@ -295,7 +307,7 @@ class ConnectionActor(Supervised):
                 continue
             now = clock()
             if sender == remote:
-                window.receive(data, now)
+                take(data, now)
             else:
                 self._foreign += 1
             # Take every reply already waiting before sending again: the
@@ -304,7 +316,7 @@ class ConnectionActor(Supervised):
                 continue
             for data, sender in receive_waiting(size):
                 if sender == remote:
-                    window.receive(data, now)
+                    take(data, now)
                 else:
                     self._foreign += 1
         self._flush()
@@ -322,17 +334,23 @@ class ConnectionActor(Supervised):
     def _collect(self, now: float) -> None:
         """Route finished requests to their jobs; queue the outcomes."""
         window = self._window
+        for bulk in window.take_finished_bulks():
+            assert isinstance(bulk, JobRun)
+            self._ended(bulk, bulk.take_outcome(), now)
         for request in window.take_completed():
             run: JobRun = request.key[0]  # type: ignore[index]
             outcome = run.complete(request)
-            if outcome is None:
-                continue
-            if not self._n_outcomes:
-                self._flush_by = now + FLUSH_DELAY
-            del self._book.open[run]
-            if outcome.error is not None:
-                window.drop_queued(_of_run(run))
-            self._deliver(run.sink, outcome)
+            if outcome is not None:
+                self._ended(run, outcome, now)
+
+    def _ended(self, run: JobRun, outcome: Outcome, now: float) -> None:
+        if not self._n_outcomes:
+            self._flush_by = now + FLUSH_DELAY
+        del self._book.open[run]
+        if outcome.error is not None:
+            self._window.drop_queued(
+                _of_run(run), run if isinstance(run, MemoryRun) else None)
+        self._deliver(run.sink, outcome)
 
     def _deliver(self, sink: OutcomeSink, outcome: Outcome) -> None:
         entry = self._outcomes.get(id(sink))

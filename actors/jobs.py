@@ -29,6 +29,10 @@ from messages.validate import MAX_SCP_DATA
 _RESULT = struct.Struct("<H")
 _RESULT_OFFSET = 10
 _RC_OK = SCPResult.RC_OK.value
+#: Where a read or write datagram holds its address.
+_ADDRESS = struct.Struct("<I")
+_ADDRESS_OFFSET = 14
+_FULL_REPLY = REPLY_DATA_OFFSET + MAX_SCP_DATA
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ class JobRun:
 
     __slots__ = ("job", "sink", "deadline", "n_pieces", "ended", "_done",
                  "_n_done", "_next", "_retry", "_resends", "_code_resends",
-                 "_timeouts")
+                 "_timeouts", "_outcome")
 
     def __init__(self, job: Job, sink: OutcomeSink, now: float,
                  n_pieces: int) -> None:
@@ -140,6 +144,8 @@ class JobRun:
         self._next = 0
         self._retry: list[int] = []
         self._resends = self._code_resends = self._timeouts = 0
+        #: The outcome of a run that ended in the window's bulk lane.
+        self._outcome: Outcome | None = None
 
     @staticmethod
     def of(job: Job, sink: OutcomeSink, now: float,
@@ -171,12 +177,32 @@ class JobRun:
             self._next = stop
         return out
 
+    def take_span(self) -> tuple[int, int] | None:
+        """All the pieces never asked for yet, as (start, stop), for the
+        window's bulk lane; None if this run cannot use it (it has pieces
+        to ask again first, a deadline, or is not a read or write)."""
+        return None
+
+    def take_outcome(self) -> Outcome:
+        """The outcome of a run whose last piece the bulk lane took."""
+        outcome = self._outcome
+        assert outcome is not None
+        self._outcome = None
+        return outcome
+
     def restart(self) -> Outcome | None:
         """Ask again for every piece not done (the requests were lost with
         the window that held them); the Outcome if that cannot be done."""
         if not self.ended:
-            self._retry = [index for index in range(self._next)
-                           if not self._done[index]][::-1]
+            # The pieces after the last one done are asked for afresh (a
+            # read or write may then use the window's bulk lane again);
+            # those missing before it, one by one.
+            done, start = self._done, self._next
+            while start and not done[start - 1]:
+                start -= 1
+            self._next = start
+            self._retry = [index for index in range(start)
+                           if not done[index]][::-1]
         return None
 
     def complete(self, request: Request) -> Outcome | None:
@@ -293,7 +319,7 @@ class SCPRun(JobRun):
         return repr(job.request)
 
 
-class _MemoryRun(JobRun):
+class MemoryRun(JobRun):
     """A read or write, split into 256-byte pieces."""
 
     __slots__ = ("_builder",)
@@ -303,6 +329,35 @@ class _MemoryRun(JobRun):
                  now: float, source: tuple[int, int], length: int) -> None:
         super().__init__(job, sink, now, -(-length // MAX_SCP_DATA))
         self._builder = ChunkBuilder(job.x, job.y, job.p, *source)
+
+    def take_span(self) -> tuple[int, int] | None:
+        if self.ended or self._retry or self.deadline is not None:
+            return None
+        start, self._next = self._next, self.n_pieces
+        return start, self.n_pieces
+
+    def piece(self, index: int) -> tuple[bytearray, int]:
+        """The datagram of piece ``index`` and its reply's length (a
+        Bulk's: see Window)."""
+        raise NotImplementedError
+
+    def request(self, index: int) -> Request:
+        return self._request(index)
+
+    def accept(self, replies: list[tuple[int, bytes]]) -> bool:
+        """RC_OK replies to pieces, as (index, reply); True once the job
+        ended."""
+        if self.ended:
+            return False
+        done = self._done
+        for index, _ in replies:
+            if not done[index]:
+                done[index] = 1
+                self._n_done += 1
+        if self._n_done == self.n_pieces:
+            self._outcome = self._end(self._value(), None)
+            return True
+        return False
 
     def _take_reply(self, index: int, reply: bytes) -> BaseException | None:
         (code,) = _RESULT.unpack_from(reply, _RESULT_OFFSET)
@@ -321,10 +376,10 @@ class _MemoryRun(JobRun):
                 f"{job.x},{job.y},{job.p}")
 
 
-class ReadRun(_MemoryRun):
+class ReadRun(MemoryRun):
     """Replies are copied into one buffer as they come, in any order."""
 
-    __slots__ = ("_buffer", "_address", "_length")
+    __slots__ = ("_buffer", "_address", "_length", "_full")
     _operation = ("read memory", "CMD_READ")
 
     def __init__(self, job: ReadJob, sink: OutcomeSink, now: float,
@@ -333,6 +388,8 @@ class ReadRun(_MemoryRun):
         self._buffer: bytearray | None = bytearray(job.length)
         self._address = job.address
         self._length = job.length
+        #: A full piece's datagram (its address the job's first).
+        self._full = self._builder.read(job.address, MAX_SCP_DATA)
 
     def _request(self, index: int) -> Request:
         start = index * MAX_SCP_DATA
@@ -361,8 +418,40 @@ class ReadRun(_MemoryRun):
                                True, deadline, REPLY_DATA_OFFSET + size))
         return out
 
+    def piece(self, index: int) -> tuple[bytearray, int]:
+        start = index * MAX_SCP_DATA
+        if self._length - start >= MAX_SCP_DATA:
+            # Every full piece differs from the first only in its address.
+            datagram = self._full[:]
+            _ADDRESS.pack_into(datagram, _ADDRESS_OFFSET,
+                               self._address + start)
+            return datagram, _FULL_REPLY
+        size = self._length - start
+        return (self._builder.read(self._address + start, size),
+                REPLY_DATA_OFFSET + size)
+
+    def accept(self, replies: list[tuple[int, bytes]]) -> bool:
+        # The hot path of a large read: the window's bulk lane.
+        buffer = self._buffer
+        if self.ended or buffer is None:
+            return False
+        done = self._done
+        n_done = self._n_done
+        for index, reply in replies:
+            if not done[index]:
+                start = index * MAX_SCP_DATA
+                buffer[start:start + len(reply) - REPLY_DATA_OFFSET] = (
+                    memoryview(reply)[REPLY_DATA_OFFSET:])
+                done[index] = 1
+                n_done += 1
+        self._n_done = n_done
+        if n_done == self.n_pieces:
+            self._outcome = self._end(self._buffer, None)
+            return True
+        return False
+
     def complete(self, request: Request) -> Outcome | None:
-        # The hot path of a large read: a first-try RC_OK piece.
+        # A first-try RC_OK piece that went the general way.
         reply = request.reply
         if (request.sends == 1 and reply is not None and not self.ended
                 and reply[_RESULT_OFFSET] == _RC_OK
@@ -399,7 +488,7 @@ class ReadRun(_MemoryRun):
         return outcome
 
 
-class WriteRun(_MemoryRun):
+class WriteRun(MemoryRun):
     __slots__ = ("_data", "_address")
     _operation = ("write to memory", "CMD_WRITE")
 
@@ -410,10 +499,13 @@ class WriteRun(_MemoryRun):
         self._address = job.address
 
     def _request(self, index: int) -> Request:
+        return Request((self, index), self.piece(index)[0],
+                       deadline=self.deadline)
+
+    def piece(self, index: int) -> tuple[bytearray, int]:
         start = index * MAX_SCP_DATA
-        return Request((self, index), self._builder.write(
-            self._address + start, self._data[start:start + MAX_SCP_DATA]),
-            deadline=self.deadline)
+        return self._builder.write(self._address + start,
+                                   self._data[start:start + MAX_SCP_DATA]), 0
 
 
 class JobBook:

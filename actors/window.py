@@ -16,6 +16,17 @@ What it does that SpiNNMan's pipeline does not:
   of the window carries on (SpiNNMan sleeps 0.1 s with everything waiting);
 * a request that must not run twice (``may_resend`` False) is never resent
   after a timeout: the board may have run it already.
+
+Bulk lane: a large read or write (a Bulk, with no deadline and safe to
+resend) is queued as one span of pieces. Each piece's datagram is made
+ahead (by settle(), while the owner waits anyway) and it is tracked on the
+wire as a plain tuple; a first RC_OK reply of the right length frees its
+slot at once and is handed to the Bulk by the next settle(), after the
+owner has sent what the slot let out. So between a reply and the next
+request there is only bookkeeping: no Request object, no copy. As soon as
+anything else happens to a piece (it expires, is overtaken, or gets a code
+other than RC_OK) it becomes a Request, in place, with the same sequence
+number, send time and order, and the rules above take over.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import math
 import struct
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Final, Protocol
 
 from actors.errors import (
     DeadlineExceeded,
@@ -143,6 +155,50 @@ class Request:
                 f"sends={self.sends}, {state})")
 
 
+class Bulk(Protocol):
+    """Pieces that the window asks for by index (a large read or write).
+
+    Only for pieces that may be resent and have no deadline of their own.
+    """
+
+    def piece(self, index: int) -> tuple[bytearray, int]:
+        """The datagram of piece ``index`` (sequence 0; the window stamps
+        it) and the exact length of its RC_OK reply (0: any length)."""
+        ...
+
+    def request(self, index: int) -> Request:
+        """Piece ``index`` as a Request, for when it leaves the happy path."""
+        ...
+
+    def accept(self, replies: list[tuple[int, bytes]]) -> bool:
+        """Take the first RC_OK replies (of the length piece() said) to
+        pieces, as (index, reply); True if they included the bulk's last
+        piece."""
+        ...
+
+
+class _Span:
+    """Pieces ``next``..``stop``-1 of ``bulk``, queued; ``ready`` is piece
+    ``next`` made ahead, if it has been."""
+
+    __slots__ = ("bulk", "next", "stop", "ready")
+
+    def __init__(self, bulk: Bulk, start: int, stop: int) -> None:
+        self.bulk = bulk
+        self.next = start
+        self.stop = stop
+        self.ready: tuple[bytearray, int] | None = None
+
+
+#: A bulk piece on the wire: (bulk, index, sent_at, order, expires_at,
+#: reply length or 0).
+_Piece = tuple[Bulk, int, float, int, float, int]
+_Entry = Request | _Piece
+#: Indices into a _Piece.
+_ORDER: Final = 3
+_EXPIRES: Final = 4
+
+
 @dataclass
 class WindowCounters:
     sent: int = 0
@@ -166,6 +222,7 @@ class Window:
                                 settings.rto_ceiling)
         self._counters = WindowCounters()
         self._n_completed = 0
+        self._n_sent = 0
         self._size = settings.size
         self._retries = settings.retries
         self._fast_after = settings.fast_resend_after
@@ -178,10 +235,10 @@ class Window:
         self._n_sends = 0
         self._tie = itertools.count()
         #: Not sent yet, in arrival order (a list with a moving head).
-        self._queue: list[Request] = []
+        self._queue: list[Request | _Span] = []
         self._queue_head = 0
         #: On the wire, by sequence, in the order last sent.
-        self._flight: dict[int, Request] = {}
+        self._flight: dict[int, _Entry] = {}
         #: Parked after a busy code, by sequence; and when each is due.
         self._held: dict[int, Request] = {}
         self._retry_due: list[tuple[float, int, Request]] = []
@@ -192,6 +249,15 @@ class Window:
         self._next_timer = math.inf
         self._draining = False
         self._completed: list[Request] = []
+        #: Bulk pieces answered, not yet handed to their Bulk.
+        self._arrived: list[tuple[Bulk, list[tuple[int, bytes]]]] = []
+        #: The Bulk of the last arrival, and its list in _arrived.
+        self._arrived_bulk: Bulk | None = None
+        self._arrived_to: list[tuple[int, bytes]] = []
+        #: A round trip measured, not yet given to the estimator.
+        self._rtt_pending = -1.0
+        #: Bulks whose last piece came in through the bulk lane.
+        self._finished_bulks: list[Bulk] = []
         self._n_open = 0
         #: One round-trip sample per poll is plenty (RFC 6298 asks for one
         #: per round trip), and sampling every reply costs ~10% of a read.
@@ -204,6 +270,7 @@ class Window:
         """The running totals (``completed`` kept apart: it is the hot one)."""
         counters = self._counters
         counters.completed = self._n_completed
+        counters.sent = self._n_sent
         return counters
 
     @property
@@ -228,8 +295,9 @@ class Window:
 
     @property
     def has_completed(self) -> bool:
-        """Whether take_completed() has anything."""
-        return bool(self._completed)
+        """Whether take_completed() or take_finished_bulks() has anything."""
+        return (bool(self._completed) or bool(self._finished_bulks)
+                or bool(self._arrived_to))
 
     @property
     def resends_waiting(self) -> bool:
@@ -261,17 +329,53 @@ class Window:
         self._queue.extend(requests)
         self._n_open += len(requests)
 
+    def add_bulk(self, bulk: Bulk, start: int, stop: int) -> None:
+        """Queue pieces ``start``..``stop``-1 of ``bulk``: one queue entry,
+        whose datagrams are made as they are sent."""
+        if stop > start:
+            self._queue.append(_Span(bulk, start, stop))
+            self._n_open += stop - start
+
     def receive(self, datagram: bytes, now: float) -> None:
         """Take one datagram from the board (a reply, or junk to count)."""
-        if len(datagram) < MIN_REPLY:
+        try:
+            code, seq = _RESULT_AND_SEQUENCE.unpack_from(datagram,
+                                                         _RESULT_OFFSET)
+        except struct.error:  # shorter than MIN_REPLY
             self._counters.malformed += 1
             return
-        code, seq = _RESULT_AND_SEQUENCE.unpack_from(datagram, _RESULT_OFFSET)
         flight = self._flight
         request = flight.get(seq)
-        if request is None or code != _RC_OK:
-            self._other_reply(request, code, seq, datagram, now)
+        if type(request) is tuple and code == _RC_OK:
+            # A bulk piece's answer: the happy path has no Request at all,
+            # and what can wait for settle() does.
+            bulk, index, sent_at, order, _, size = request
+            if size and len(datagram) != size:
+                self._counters.malformed += 1
+                return
+            del flight[seq]
+            if bulk is not self._arrived_bulk:
+                self._arrived_bulk = bulk
+                self._arrived_to = []
+                self._arrived.append((bulk, self._arrived_to))
+            self._arrived_to.append((index, datagram))
+            if not self._sampled:
+                self._rtt_pending = now - sent_at
+                self._sampled = True
+            if flight and self._fast_after:
+                for oldest in flight.values():
+                    if (oldest[_ORDER] if type(oldest) is tuple
+                            else oldest.order) < order:  # type: ignore
+                        self._check_oldest(order)
+                    break
             return
+        if type(request) is tuple:
+            request = self._promote(seq, request)
+        if request is None or code != _RC_OK:
+            self._other_reply(request, code, seq,  # type: ignore[arg-type]
+                              datagram, now)
+            return
+        assert isinstance(request, Request)
         reply_size = request.reply_size
         if reply_size is not None and len(datagram) != reply_size:
             self._counters.malformed += 1
@@ -286,18 +390,81 @@ class Window:
         self._n_open -= 1
         self._n_completed += 1
         if flight and self._fast_after:
-            for oldest in flight.values():
-                if oldest.order < request.order:
-                    self._overtaken(oldest)
-                break
+            self._check_oldest(request.order)
+
+    def _check_oldest(self, order: int) -> None:
+        """A reply to the request sent ``order``-th came: it overtook the
+        oldest one on the wire if that was sent before it."""
+        for seq, oldest in self._flight.items():
+            if type(oldest) is tuple:
+                if oldest[_ORDER] < order:
+                    self._overtaken(self._promote(seq, oldest))
+            elif oldest.order < order:  # type: ignore[union-attr]
+                self._overtaken(oldest)  # type: ignore[arg-type]
+            return
+
+    def _promote(self, seq: int, piece: _Piece) -> Request:
+        """Turn a bulk piece on the wire into a Request, in place."""
+        bulk, index, sent_at, order, expires, _ = piece
+        request = bulk.request(index)
+        _SEQUENCE.pack_into(request.datagram, SEQUENCE_OFFSET, seq)
+        request.seq = seq
+        request.sends = 1
+        request.sent_at = sent_at
+        request.order = order
+        request.expires_at = expires
+        self._flight[seq] = request
+        return request
 
     def poll(self, now: float, budget: int | None = None) -> list[bytearray]:
         """Datagrams to send now: resends first, then new requests."""
         self._sampled = False
         if now >= self._next_timer:
             self._run_timers(now)
+        elif (budget is None and not self._outbox and not self._retry_due
+                and not self._draining):
+            # The usual case at speed, kept short: nothing to resend, and
+            # the bulk at the head of the queue fills what room there is.
+            queue, head = self._queue, self._queue_head
+            if head < len(queue):
+                span = queue[head]
+                if type(span) is _Span:
+                    flight = self._flight
+                    room = self._size - len(flight)
+                    start = span.next
+                    if 0 < room <= span.stop - start:
+                        # As _send_span() does, inline: at window 1 this
+                        # is all that lies between a reply and the next
+                        # request.
+                        held, bulk = self._held, span.bulk
+                        seq, order = self._next_seq, self._n_sends
+                        expires = now + self.rtt.rto
+                        ready, span.ready = span.ready, None
+                        span.next = start + room
+                        out: list[bytearray] = []
+                        for index in range(start, start + room):
+                            while seq in flight or seq in held:
+                                seq = (seq + 1) & 0xFFFF
+                            if ready is None:
+                                datagram, size = bulk.piece(index)
+                            else:
+                                (datagram, size), ready = ready, None
+                            _SEQUENCE.pack_into(datagram, SEQUENCE_OFFSET,
+                                                seq)
+                            order += 1
+                            flight[seq] = (bulk, index, now, order, expires,
+                                           size)
+                            seq = (seq + 1) & 0xFFFF
+                            out.append(datagram)
+                        self._next_seq, self._n_sends = seq, order
+                        if expires < self._next_timer:
+                            self._next_timer = expires
+                        if self._refill_at < self._size - 1:
+                            self._draining = True  # the window is full
+                        self._n_sent += room
+                        return out
         left = 1 << 30 if budget is None else budget
-        out: list[bytearray] = []
+        out = []
         if self._outbox:
             left = self._send_outbox(out, now, left)
         flight, size = self._flight, self._size
@@ -311,7 +478,7 @@ class Window:
                 self._draining = False
         if room > 0 and self._queue_head < len(self._queue):
             self._send_new(out, now, room)
-        self._counters.sent += len(out)
+        self._n_sent += len(out)
         return out
 
     def _send_new(self, out: list[bytearray], now: float, room: int) -> None:
@@ -324,7 +491,17 @@ class Window:
         pack_into = _SEQUENCE.pack_into
         while room and head < end:
             request = queue[head]
+            if type(request) is _Span:
+                room, seq, order = self._send_span(
+                    request, out, now, room, seq, order)
+                if request.next < request.stop:
+                    break
+                head += 1
+                if now + rto < next_timer:
+                    next_timer = now + rto
+                continue
             head += 1
+            assert isinstance(request, Request)
             if request.done:
                 continue
             while seq in flight or seq in held:
@@ -356,6 +533,81 @@ class Window:
             head = 0
         self._queue_head = head
 
+    def _send_span(self, span: _Span, out: list[bytearray], now: float,
+                   room: int, seq: int, order: int) -> tuple[int, int, int]:
+        """Send up to ``room`` pieces of a span; room, seq and order after."""
+        flight, held = self._flight, self._held
+        bulk, index, stop = span.bulk, span.next, span.stop
+        piece = bulk.piece
+        pack_into = _SEQUENCE.pack_into
+        expires = now + self.rtt.rto
+        ready, span.ready = span.ready, None
+        while room and index < stop:
+            while seq in flight or seq in held:
+                seq = (seq + 1) & 0xFFFF
+            if ready is None:
+                datagram, size = piece(index)
+            else:
+                (datagram, size), ready = ready, None
+            pack_into(datagram, SEQUENCE_OFFSET, seq)
+            order += 1
+            flight[seq] = (bulk, index, now, order, expires, size)
+            seq = (seq + 1) & 0xFFFF
+            out.append(datagram)
+            index += 1
+            room -= 1
+        span.next = index
+        return room, seq, order
+
+    def settle(self) -> bool:
+        """Do the work that replies left for later: hand bulk pieces'
+        replies to their Bulk, take the round trip measured, and make the
+        next bulk datagram ahead. Call it after sending what poll() gave
+        (take_finished_bulks() calls it too). Returns has_completed."""
+        arrived = self._arrived
+        if len(arrived) == 1:
+            # The usual case: keep the list for the bulk's next replies.
+            bulk, replies = arrived[0]
+            if replies:
+                finished = bulk.accept(replies)
+                n = len(replies)
+                self._n_open -= n
+                self._n_completed += n
+                replies.clear()
+                if finished:
+                    self._finished_bulks.append(bulk)
+                    arrived.clear()
+                    self._arrived_bulk = None
+        elif arrived:
+            self._arrived = []
+            self._arrived_bulk = None
+            self._arrived_to = []
+            for bulk, replies in arrived:
+                if bulk.accept(replies):
+                    self._finished_bulks.append(bulk)
+                self._n_open -= len(replies)
+                self._n_completed += len(replies)
+        if self._rtt_pending >= 0.0:
+            self.rtt.sample(self._rtt_pending)
+            self._rtt_pending = -1.0
+        queue, head = self._queue, self._queue_head
+        if head < len(queue):
+            span = queue[head]
+            if (type(span) is _Span and span.ready is None
+                    and span.next < span.stop):
+                span.ready = span.bulk.piece(span.next)
+        return bool(self._completed) or bool(self._finished_bulks)
+
+    def take_finished_bulks(self) -> list[Bulk]:
+        """Bulks whose last piece came in through the bulk lane since the
+        last call (each once; its pieces that went the general way come
+        out of take_completed() instead)."""
+        self.settle()
+        done = self._finished_bulks
+        if done:
+            self._finished_bulks = []
+        return done
+
     def take_completed(self) -> list[Request]:
         """Requests that have ended since the last call, in ending order."""
         done = self._completed
@@ -363,22 +615,38 @@ class Window:
             self._completed = []
         return done
 
-    def drop_queued(self, unwanted: Callable[[Request], bool]) -> int:
-        """Forget requests not yet sent that ``unwanted`` picks; how many."""
+    def drop_queued(self, unwanted: Callable[[Request], bool],
+                    bulk: Bulk | None = None) -> int:
+        """Forget requests not yet sent that ``unwanted`` picks, and the
+        pieces of ``bulk`` not yet sent; how many."""
         dropped = 0
         for request in self._queue[self._queue_head:]:
-            if not request.done and unwanted(request):
-                request.done = True
+            if type(request) is _Span:
+                if request.bulk is bulk:
+                    dropped += request.stop - request.next
+                    request.next = request.stop
+                    request.ready = None
+            elif not request.done and unwanted(request):  # type: ignore
+                request.done = True  # type: ignore[union-attr]
                 dropped += 1
         self._n_open -= dropped
         return dropped
 
     def fail_all(self, error: RequestError) -> None:
         """End every open request with ``error`` (the owner is stopping)."""
+        self.settle()
         for request in self._queue[self._queue_head:]:
-            if not request.done:
-                self._finish(request, None, error)
-        for request in [*self._flight.values(), *self._held.values()]:
+            if type(request) is _Span:
+                left = request.stop - request.next
+                request.next = request.stop
+                request.ready = None
+                self._n_open -= left
+                self._counters.failed += left
+            elif not request.done:  # type: ignore[union-attr]
+                self._finish(request, None, error)  # type: ignore[arg-type]
+        for seq, entry in list(self._flight.items()):
+            self._finish(self._request_at(seq, entry), None, error)
+        for request in list(self._held.values()):
             self._finish(request, None, error)
         self._queue.clear()
         self._queue_head = 0
@@ -508,12 +776,14 @@ class Window:
                     f"deadline passed {what}"))
         soonest = math.inf
         backed_off = False
-        for request in list(self._flight.values()):
-            expires = request.expires_at
+        for seq, entry in list(self._flight.items()):
+            expires = (entry[_EXPIRES] if type(entry) is tuple
+                       else entry.expires_at)  # type: ignore[union-attr]
             if expires > now:
                 if expires < soonest:
                     soonest = expires
                 continue
+            request = self._request_at(seq, entry)
             request.timeouts += 1
             request.note(_TIMEOUT)
             self._counters.timeouts += 1
@@ -532,6 +802,12 @@ class Window:
         if deadlines:
             soonest = min(soonest, deadlines[0][0])
         self._next_timer = soonest
+
+    def _request_at(self, seq: int, entry: _Entry) -> Request:
+        """The Request on the wire as ``seq`` (a bulk piece made one)."""
+        if type(entry) is tuple:
+            return self._promote(seq, entry)
+        return entry  # type: ignore[return-value]
 
     def _exhausted(self, request: Request) -> RequestError:
         tries = request.sends
