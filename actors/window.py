@@ -315,8 +315,14 @@ class Window:
     # -- input -----------------------------------------------------------------
 
     def add(self, request: Request, now: float) -> None:
-        """Queue a request; it goes out on a later poll, in order."""
-        self._queue.append(request)
+        """Queue a request; it goes out on a later poll, in order among
+        requests, and ahead of bulk pieces not sent yet."""
+        queue = self._queue
+        at = self._single_slot()
+        if at == len(queue):
+            queue.append(request)
+        else:
+            queue.insert(at, request)
         self._n_open += 1
         if request.deadline is not None:
             heapq.heappush(self._deadlines,
@@ -325,9 +331,21 @@ class Window:
                 self._next_timer = request.deadline
 
     def add_all(self, requests: list[Request]) -> None:
-        """Queue several requests that have no deadline of their own."""
-        self._queue.extend(requests)
+        """Queue several requests that have no deadline of their own (as
+        add() does)."""
+        at = self._single_slot()
+        self._queue[at:at] = requests
         self._n_open += len(requests)
+
+    def _single_slot(self) -> int:
+        """Where single requests join the queue: before the first bulk span
+        waiting in it, so that a version or a small read asked during a
+        large transfer does not wait for the whole transfer to be sent."""
+        queue = self._queue
+        for index in range(self._queue_head, len(queue)):
+            if type(queue[index]) is _Span:
+                return index
+        return len(queue)
 
     def add_bulk(self, bulk: Bulk, start: int, stop: int) -> None:
         """Queue pieces ``start``..``stop``-1 of ``bulk``: one queue entry,

@@ -14,7 +14,7 @@ import pytest
 
 from actors.errors import ShutDown
 from actors.jobs import JobRun, Outcome, ReadJob, WriteJob
-from actors.window import Window, WindowSettings
+from actors.window import Request, Window, WindowSettings
 from messages.scp.bulk import ChunkBuilder
 from messages.scp.enums import SCPResult
 
@@ -266,3 +266,28 @@ def test_a_restarted_run_asks_again_only_for_what_had_no_reply() -> None:
     assert sorted(request.key[1] for request in again) == [0, 2]  # type: ignore[index]
     # Then the rest, after the last piece done, as a span again.
     assert run.take_span() == (4, 6)
+
+
+@pytest.mark.timeout(10)
+def test_a_single_request_goes_ahead_of_a_transfer_being_sent() -> None:
+    """A version asked while a large read is under way goes out on the
+    next poll, not after every piece of the read; requests keep their own
+    order among themselves."""
+    owner = Owner(read_run(256 * 1000), size=4)
+    owner.pump(0.0)
+    assert len(owner.wire) == 4
+    first = Request("first", bytearray(bytes(10) + bytes(16)))
+    second = Request("second", bytearray(bytes(10) + bytes(16)))
+    owner.window.add(first, 0.0)
+    owner.window.add_all([second])
+    owner.answer(seq_of(owner.wire[0]), 0.001)
+    owner.answer(seq_of(owner.wire[0]), 0.001)
+    out = owner.pump(0.001)
+    assert out == [bytes(first.datagram), bytes(second.datagram)]
+    owner.window.receive(reply(owner.take(first.seq)), 0.002)
+    owner.window.receive(reply(owner.take(second.seq)), 0.002)
+    owner.window.settle()
+    done = owner.window.take_completed()
+    assert [request.key for request in done] == ["first", "second"]
+    # ...and the read carries on from where it was.
+    assert len(owner.pump(0.002)) == 2

@@ -385,3 +385,22 @@ def test_duplicated_and_reordered_replies(board: VirtualBoard) -> None:
     assert endpoint.plan.counts.reordered > 0
     assert stats.duplicates > 0
     assert stats.failed == 0 and stats.malformed == 0
+
+
+@pytest.mark.timeout(60)
+def test_a_version_asked_during_a_large_read_does_not_wait_for_it() -> None:
+    """A small request overtakes the pieces of a transfer not yet sent: a
+    board that serves 5,000 requests a second takes about 0.8 s for a
+    1 MiB read, and a version asked a little way into it comes back while
+    the read still has most of its pieces to go."""
+    with VirtualBoard(2, 2, service_time=0.0002) as board, \
+            connect(*board.address, window=8) as client:
+        with ThreadPoolExecutor(1) as pool:
+            read = pool.submit(client.read, 0, 0, 0x6000_0000, 1 << 20)
+            wait_until(lambda: board.stats.received > 200,
+                       "the read is under way")
+            client.version()
+            answered = board.stats.received
+            assert not read.done()
+            assert len(read.result(timeout=50)) == 1 << 20
+        assert answered < 4096 / 2, answered
