@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import statistics
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from actors.progress import read_with_progress, write_with_progress
 from messages.errors import SpinnactorsError
 from transport import FaultPlan, VirtualBoard
 from transport.board import REALISTIC_SERVICE_TIME
+from transport.board_process import BoardProcess
 from transport.logs import get_logger
 
 log = get_logger("spinnactors.cli")
@@ -170,6 +172,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default=None,
                       help="a real board (default: a virtual one in-process)")
     demo.add_argument("--port", type=_port, default=17893)
+
+    bench = commands.add_parser(
+        "bench", help="measure read throughput from a board (default: a "
+                      "virtual one in a process of its own)")
+    _common(bench, 17893)
+    _link(bench)
+    bench.set_defaults(host=None)
+    for action in bench._actions:
+        if action.dest == "host":
+            action.help = ("board address (default: start a virtual board "
+                           "in a process of its own)")
+    bench.add_argument("--mib", type=_ranged(float, 0.001, 4096, "MiB"),
+                       default=16.0,
+                       help="MiB read per round (default: %(default)s)")
+    bench.add_argument("--rounds", type=_ranged(int, 1, 1000, "a count"),
+                       default=5, help="rounds (default: %(default)s)")
+    bench.add_argument("--chip", type=int, nargs=2, default=(0, 0),
+                       metavar=("X", "Y"))
+    bench.add_argument("--address", type=_address, default=0x6000_0000)
     return parser
 
 
@@ -292,7 +313,40 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     return run_demo(out, sys.stderr, args.kib, address=address)
 
 
-_TEXT_COMMANDS = {"board": _serve_board, "version": _version, "demo": _demo}
+def _bench(args: argparse.Namespace, out: TextIO) -> int:
+    """Read --mib MiB --rounds times; MB/s of each, the median, and what
+    the connection saw (resends, timeouts, round trips)."""
+    board = None
+    if args.host is None:
+        board = BoardProcess(8, 8)
+        args.host, args.port = board.address
+        print(f"a virtual board at {args.host}:{args.port}, in a process "
+              f"of its own", file=out)
+    size = int(args.mib * (1 << 20))
+    x, y = args.chip
+    try:
+        with _client(args) as client:
+            client.read(x, y, args.address, min(size, 1 << 16))  # warm up
+            rates = []
+            for round_ in range(1, args.rounds + 1):
+                start = time.perf_counter()
+                client.read_buffer(x, y, args.address, size)
+                rates.append(_rate_text(size, time.perf_counter() - start))
+                print(f"round {round_}: {rates[-1]:.1f} MB/s", file=out)
+            stats = client.stats()
+    finally:
+        if board is not None:
+            board.stop()
+    rtt = stats.rtt
+    print(f"median {statistics.median(rates):.1f} MB/s reading {args.mib:g} "
+          f"MiB from {x},{y} with window {args.window}; resent "
+          f"{stats.resent}, timeouts {stats.timeouts}; round trip p50 "
+          f"{rtt.p50 * 1e6:.0f} us, p99 {rtt.p99 * 1e6:.0f} us", file=out)
+    return 0
+
+
+_TEXT_COMMANDS = {"board": _serve_board, "version": _version, "demo": _demo,
+                  "bench": _bench}
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None,

@@ -32,44 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors import connect  # noqa: E402
 from messages.scp.bulk import ChunkBuilder  # noqa: E402
-from transport import FaultPlan, VirtualBoard  # noqa: E402
+from transport.board_process import BoardProcess  # noqa: E402
 
 BASE = 0x6000_0000
 MIB = 1 << 20
 Address = tuple[str, int]
-
-
-# -- the board, in a process of its own ---------------------------------------
-
-def _serve(drop: float, pipe: Connection) -> None:
-    faults = FaultPlan(drop=drop, seed=1) if drop else None
-    board = VirtualBoard(2, 2, faults=faults, fault_sides="receive")
-    pipe.send(board.address)
-    board.start()
-    pipe.recv()  # until told to stop
-    board.stop()
-
-
-class BoardProcess:
-    """A VirtualBoard in a spawned process; ``drop`` of received requests
-    are lost."""
-
-    def __init__(self, drop: float = 0.0) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._pipe, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(drop, child),
-                                         daemon=True)
-        self._process.start()
-        if not self._pipe.poll(30):
-            self._process.kill()
-            raise RuntimeError("the board process did not start")
-        self.address: Address = self._pipe.recv()
-
-    def stop(self) -> None:
-        self._pipe.send("stop")
-        self._process.join(10)
-        if self._process.is_alive():
-            self._process.kill()
 
 
 # -- the contenders ---------------------------------------------------------------

@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import structlog  # noqa: E402
-from pipeline_throughput import BASE, MIB, BoardProcess  # noqa: E402
+from pipeline_throughput import BASE, MIB  # noqa: E402
 
 from actors.jobs import ReadJob  # noqa: E402
 from actors.machine import Machine  # noqa: E402
+from transport.board_process import BoardProcess  # noqa: E402
 
 Address = tuple[str, int]
 CORES = os.cpu_count() or 1

@@ -1,6 +1,6 @@
 """How fast a supervised ConnectionActor comes back, and what restarts leak.
 
-The board runs in its own process (pipeline_throughput's BoardProcess).
+The board runs in its own process (transport.board_process.BoardProcess).
 
 (a) Restart latency: Crash is sent to the client's ConnectionActor and the
     clock runs until a version() call has been answered by the new
@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pykka  # noqa: E402
 import structlog  # noqa: E402
-from pipeline_throughput import BoardProcess  # noqa: E402
 
 from actors import Client, connect  # noqa: E402
 from actors.supervisor import Crash  # noqa: E402
+from transport.board_process import BoardProcess  # noqa: E402
 
 TARGET = 0.100
 Ref = pykka.ActorRef[Any]

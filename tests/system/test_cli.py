@@ -92,3 +92,25 @@ def test_demo_verifies_every_byte() -> None:
     assert result.returncode == 0, result.stderr
     assert "all verified" in result.stdout
     assert "65536 bytes" in result.stdout
+
+
+@pytest.mark.timeout(60)
+def test_bench_measures_a_board_of_its_own() -> None:
+    result = run("bench", "--mib", "0.5", "--rounds", "2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("a virtual board at 127.0.0.1:")
+    assert [line.split(":")[0] for line in lines[1:3]] == ["round 1",
+                                                          "round 2"]
+    median = float(lines[-1].split()[1])
+    assert median > 0 and "resent 0, timeouts 0" in lines[-1]
+
+
+@pytest.mark.timeout(60)
+def test_bench_measures_a_given_board(board_process: tuple[str, int]) -> None:
+    host, port = board_process
+    result = run("bench", "--host", host, "--port", str(port), "--mib",
+                 "0.25", "--rounds", "1", "--window", "4")
+    assert result.returncode == 0, result.stderr
+    assert "virtual board" not in result.stdout
+    assert "with window 4" in result.stdout

@@ -1,0 +1,74 @@
+"""A VirtualBoard in a process of its own.
+
+In the caller's process a board shares the GIL with the client it serves,
+so figures measured against it are the client's and the board's together.
+In a spawned process it has a core of its own, as a real board would.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from multiprocessing.connection import Connection
+from types import TracebackType
+
+from transport.endpoint import Address
+from transport.faults import FaultPlan
+
+#: How long a new board process may take to report its address.
+START_TIMEOUT = 30.0
+
+
+def _serve(width: int, height: int, drop: float, pipe: Connection) -> None:
+    from transport.board import VirtualBoard  # in the child only
+
+    faults = FaultPlan(drop=drop, seed=1) if drop else None
+    board = VirtualBoard(width, height, faults=faults, fault_sides="receive")
+    pipe.send(board.address)
+    board.start()
+    try:
+        pipe.recv()  # until told to stop, or the parent is gone
+    except EOFError:
+        pass
+    board.stop()
+
+
+class BoardProcess:
+    """A ``width`` x ``height`` VirtualBoard on 127.0.0.1 in a spawned
+    process; ``drop`` of the requests it receives are lost (seeded)."""
+
+    def __init__(self, width: int = 2, height: int = 2,
+                 drop: float = 0.0) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve, args=(width, height, drop, child), daemon=True,
+            name="spinnactors-board")
+        self._process.start()
+        child.close()
+        if not self._pipe.poll(START_TIMEOUT):
+            self._process.kill()
+            raise RuntimeError("the board process did not start")
+        self.address: Address = self._pipe.recv()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def stop(self) -> None:
+        try:
+            self._pipe.send("stop")
+        except OSError:
+            pass
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+        self._pipe.close()
+
+    def __enter__(self) -> BoardProcess:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None,
+                 value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
