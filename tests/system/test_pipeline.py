@@ -179,8 +179,12 @@ def test_round_trip_through_faults(
     assert writer.n_channels == reader.n_channels == n_channels
     # 5% of datagrams are lost each way: thousands of requests cannot all
     # have got through at the first try.
-    assert writer.n_resent > 0 and writer.n_timeouts > 0
-    assert reader.n_resent > 0 and reader.n_timeouts > 0
+    # A loss is mostly mended by a fast resend (three later replies overtake
+    # it); only one near the end of a pass waits for its timeout, so a pass
+    # may have no timeouts. Each timeout leads to one resend.
+    assert writer.n_resent > 0 and reader.n_resent > 0
+    assert writer.n_timeouts <= writer.n_resent
+    assert reader.n_timeouts <= reader.n_resent
     assert lossy_board.faults.counts.dropped > 0
 
 
