@@ -55,6 +55,7 @@ from actors.supervisor import (
 from actors.worker import GroupLink, ProcessLink
 from messages.errors import InvalidArgumentError
 from transport.eieio import EIEIOConnection
+from transport.endpoint import UDPEndpoint
 from transport.feed import MessageFeed
 from transport.scamp import SCP_SCAMP_PORT
 from transport.sdp import SDPConnection
@@ -262,6 +263,8 @@ class Machine:
                 self.close()
                 raise
             return
+        for host, _ in self.addresses.values():
+            UDPEndpoint.resolve_host(host)  # a bad name: an error here, now
         options = dict(options, max_restarts=max_restarts, period=period,
                        backoff=backoff)
         specs = self._group_specs(min(workers, len(self.addresses)), options)

@@ -13,7 +13,7 @@ import signal
 from multiprocessing.connection import Connection
 from typing import Protocol
 
-from actors.group import GroupSpec, Ready, decode, serve
+from actors.group import GroupFailed, GroupSpec, Ready, decode, encode, serve
 
 #: How long a new worker may take to say it is ready.
 START_TIMEOUT = 30.0
@@ -51,6 +51,13 @@ def _worker_main(spec: GroupSpec, pipe: Connection) -> None:
 
     try:
         serve(spec, receive, pipe.send_bytes)
+    except Exception as error:  # noqa: BLE001 - told to the parent
+        try:  # e.g. a board's Client could not start: say why before exiting
+            pipe.send_bytes(encode([GroupFailed(f"the group crashed: "
+                                                f"{error!r}")]))
+        except OSError:
+            pass
+        raise SystemExit(1) from error  # the parent has been told
     finally:
         pipe.close()
 
@@ -77,7 +84,12 @@ class ProcessLink:
             if first is None:
                 raise LinkLost(f"worker {self.where} did not start within "
                                f"{start_timeout} s")
-            ready = [message for message in decode(first)
+            messages = decode(first)
+            failed = [message for message in messages
+                      if isinstance(message, GroupFailed)]
+            if failed:
+                raise LinkLost(f"worker {self.where}: {failed[0].reason}")
+            ready = [message for message in messages
                      if isinstance(message, Ready)]
             if not ready:
                 raise LinkLost(f"worker {self.where} sent something before "

@@ -31,13 +31,14 @@ from actors import connect
 from actors.connection import ConnectionStats
 from actors.errors import RequestError, ShutDown
 from actors.forwarder import Forward
-from actors.group import GroupSpec
+from actors.group import BoardSpec, GroupSpec
 from actors.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
 from actors.machine import Machine
-from actors.worker import GroupLink, ProcessLink
+from actors.worker import GroupLink, LinkLost, ProcessLink
 from messages.errors import InvalidArgumentError
 from messages.scp import GetVersion, IPTagSet, ReadMemory
 from transport import VirtualBoard
+from transport.errors import TransportError
 from transport.traffic import TagTraffic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -795,3 +796,18 @@ def test_a_workers_log_records_reach_the_parents_handlers(
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+@pytest.mark.timeout(60)
+def test_a_board_name_that_does_not_resolve_is_an_error_at_once() -> None:
+    with pytest.raises(TransportError, match="cannot resolve host"):
+        Machine(["no-such-host.invalid"], workers=1)
+
+
+@pytest.mark.timeout(60)
+def test_a_group_that_cannot_start_says_why() -> None:
+    """The worker tells the parent why its group failed before it exits,
+    instead of just closing the pipe."""
+    spec = GroupSpec("bad", (BoardSpec(0, "no-such-host.invalid", 1),))
+    with pytest.raises(LinkLost, match="cannot resolve host"):
+        ProcessLink(spec)
