@@ -171,27 +171,44 @@ def decode(blob: bytes) -> list[Any]:
 
 
 def encode_outbound(messages: list[Any]) -> bytes:
-    """encode(), but an outcome whose error will not pickle crosses as a
-    RequestError that names it, instead of failing the whole batch."""
+    """encode(), but what will not pickle does not fail the whole batch: an
+    outcome crosses as a RequestError that names it, a heard message that
+    will not pickle is dropped (and logged), as is any other message."""
     try:
         return encode(messages)
     except Exception:  # noqa: BLE001 - any pickling failure
-        return encode([_picklable(message) for message in messages])
+        return encode([safe for message in messages
+                       if (safe := _picklable(message)) is not None])
+
+
+def _pickles(value: Any) -> bool:
+    try:
+        pickle.dumps(value)
+    except Exception:  # noqa: BLE001 - any pickling failure
+        return False
+    return True
 
 
 def _picklable(message: Any) -> Any:
-    if not isinstance(message, Outcomes):
+    """``message`` with what will not pickle replaced or left out (None:
+    nothing of it can cross)."""
+    if isinstance(message, Outcomes):
+        return Outcomes([
+            outcome if _pickles(outcome) else Outcome(
+                outcome.key, error=RequestError(
+                    f"the outcome could not cross back to the caller: "
+                    f"{outcome.error!r}"))
+            for outcome in message.outcomes])
+    if isinstance(message, Heard):
+        kept = [heard for heard in message.messages if _pickles(heard)]
+        if len(kept) < len(message.messages):
+            log.warning("group.heard_not_picklable",
+                        dropped=len(message.messages) - len(kept))
+        return Heard(message.listen_id, kept)
+    if _pickles(message):
         return message
-    safe = []
-    for outcome in message.outcomes:
-        try:
-            pickle.dumps(outcome)
-            safe.append(outcome)
-        except Exception:  # noqa: BLE001
-            safe.append(Outcome(outcome.key, error=RequestError(
-                f"the outcome could not cross back to the caller: "
-                f"{outcome.error!r}")))
-    return Outcomes(safe)
+    log.warning("group.message_not_picklable", kind=type(message).__name__)
+    return None
 
 
 # -- the working side -------------------------------------------------------------

@@ -450,6 +450,17 @@ def test_encode_outbound_turns_an_unpicklable_error_into_a_request_error(
 
 
 @pytest.mark.timeout(10)
+def test_encode_outbound_drops_heard_messages_that_cannot_pickle() -> None:
+    """A listener's message that will not pickle is left out (and logged);
+    the rest of its batch, and the other messages, still cross."""
+    batch = [Heard(1, [b"a", Unpicklable("x"), b"b"]), Heartbeat(),
+             StatsReply(3, {0: "text"})]
+    back = decode(encode_outbound(batch))
+    assert back == [Heard(1, [b"a", b"b"]), Heartbeat(),
+                    StatsReply(3, {0: "text"})]
+
+
+@pytest.mark.timeout(10)
 def test_encode_outbound_of_a_clean_batch_is_encode() -> None:
     batch = [Outcomes([Outcome(1, value=bytearray(b"xyz"))]), Heartbeat()]
     assert encode_outbound(batch) == encode(batch)
