@@ -357,7 +357,7 @@ def test_restart_intensity_exceeded_ends_everything_with_shutdown() -> None:
         client = actors.connect(*board.address, max_restarts=2, period=5)
         try:
             with ThreadPoolExecutor(3) as pool:
-                # A read that takes seconds, and jobs queued behind it.
+                # A read that takes seconds, and jobs asked for after it.
                 read = pool.submit(client.read, 0, 0, BASE, 4 * MIB)
                 batch = pool.submit(client.submit, [
                     SCPJob(("v", i), GetVersion(0, 0, 0)) for i in range(20)])
@@ -371,13 +371,20 @@ def test_restart_intensity_exceeded_ends_everything_with_shutdown() -> None:
                 last = kill(client, last)
                 kill(client, last)  # the third within 5 s: too many
 
-                for future in (read, version):
-                    with pytest.raises(ShutDown):
-                        future.result(timeout=20)
+                # The read cannot have ended (it takes seconds); the small
+                # jobs go ahead of its pieces, so they may have been answered
+                # before the kills: each ends once, answered or ShutDown.
+                with pytest.raises(ShutDown):
+                    read.result(timeout=20)
+                try:
+                    version.result(timeout=20)
+                except ShutDown:
+                    pass
                 # submit() reports each job's end instead of raising.
                 outcomes = batch.result(timeout=20)
                 assert len(outcomes) == 20
-                assert all(isinstance(o.error, ShutDown) for o in outcomes)
+                assert all(o.ok or isinstance(o.error, ShutDown)
+                           for o in outcomes)
             assert first is not None
             assert client.closed
             with pytest.raises(ShutDown):
