@@ -25,12 +25,12 @@ from actors.jobs import (
 from actors.operations import BoardOperations
 from actors.supervisor import (
     Backoff,
+    ChildLookup,
     ChildSpec,
     GetSupervisorStats,
     Supervisor,
     SupervisorStats,
     Watch,
-    WhereIs,
 )
 from actors.window import WindowSettings
 from messages.errors import InvalidArgumentError
@@ -115,7 +115,8 @@ class Client(BoardOperations):
             [ChildSpec(self.CHILD, start_connection, cleanup=give_up)],
             max_restarts=max_restarts, period=period, backoff=backoff,
             name=f"client-{host}:{port}")
-        self._actor: pykka.ActorRef[Any] | None = self._where()
+        self._current = ChildLookup(self._supervisor, self.CHILD)
+        self._current()
 
     def stats(self) -> ConnectionStats:
         """Counters and round-trip statistics of the connection (since its
@@ -191,21 +192,6 @@ class Client(BoardOperations):
                 actor.tell(Wake())
             except pykka.ActorDeadError:
                 pass
-
-    def _current(self) -> pykka.ActorRef[Any] | None:
-        actor = self._actor
-        if actor is not None and actor.is_alive():
-            return actor
-        self._actor = actor = self._where()
-        return actor
-
-    def _where(self) -> pykka.ActorRef[Any] | None:
-        try:
-            ref = cast("pykka.ActorRef[Any] | None", self._supervisor.ask(
-                WhereIs(self.CHILD), timeout=10))
-        except (pykka.ActorDeadError, pykka.Timeout):
-            return None
-        return ref
 
     def _serving(self) -> bool:
         return self._supervisor.is_alive()

@@ -42,7 +42,7 @@ from actors.group import (
     decode,
     encode,
 )
-from actors.jobs import Job, Outcome, OutcomeSink, SCPJob
+from actors.jobs import Job, Outcome, OutcomeSink, SCPJob, deliver
 from actors.supervisor import Supervised, Watch
 from actors.worker import GroupLink, LinkLost
 from messages.errors import InvalidArgumentError
@@ -139,9 +139,9 @@ class GroupBook:
             return [blob for blob, _ in incoming]
 
     def take_for_new_worker(self) -> list[bytes]:
-        """Everything open, to send to a new worker: a batch of the jobs
-        that may be sent again, and the outcomes of those that may not (an
-        unsafe request that may have run already)."""
+        """Everything open, as a batch to send to a new worker; the jobs
+        that may not be sent again (an unsafe request that may have run
+        already) end here with RequestError."""
         with self._lock:
             self._incoming.clear()
             again: list[tuple[Hashable, Job]] = []
@@ -232,12 +232,7 @@ class GroupBook:
 
     @staticmethod
     def _deliver(found: list[tuple[_Open, Outcome]]) -> None:
-        batches: dict[int, tuple[OutcomeSink, list[Outcome]]] = {}
-        for entry, outcome in found:
-            batches.setdefault(id(entry.sink), (entry.sink, []))[1].append(
-                outcome)
-        for sink, batch in batches.values():
-            sink.put(batch)
+        deliver((entry.sink, outcome) for entry, outcome in found)
 
 
 def _describe(entries: Sequence[tuple[Hashable, Job]]) -> str:

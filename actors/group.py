@@ -16,7 +16,7 @@ import pickle
 import queue
 import threading
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from actors.client import Client
@@ -31,6 +31,9 @@ from transport.sdp import SDPConnection
 
 log = get_logger(__name__)
 
+#: What a listener can listen for, and the connection that hears it.
+LISTEN_KINDS: Mapping[str, type[SDPConnection] | type[EIEIOConnection]] = {
+    "sdp": SDPConnection, "eieio": EIEIOConnection}
 #: How often a group says it is alive when it has nothing else to say.
 HEARTBEAT = 0.1
 #: Client options a group accepts (plain data, so they can cross).
@@ -329,8 +332,7 @@ class GroupServer:
         return stats
 
     def _listen(self, message: Listen) -> None:
-        opener = {"sdp": SDPConnection, "eieio": EIEIOConnection}.get(
-            message.kind)
+        opener = LISTEN_KINDS.get(message.kind)
         if opener is None:
             self.outbox.put(Listening(message.listen_id, None,
                                       f"unknown kind {message.kind!r}"))
@@ -350,10 +352,6 @@ class GroupServer:
         self._listeners[listen_id] = listener
         host, port = connection.local_ip_address, connection.local_port
         self.outbox.put(Listening(listen_id, (host, port)))
-
-
-def rekeyed(outcome: Outcome, key: Hashable) -> Outcome:
-    return replace(outcome, key=key)
 
 
 def serve(spec: GroupSpec, receive: Callable[[float], bytes | None],

@@ -13,7 +13,7 @@ from __future__ import annotations
 import queue
 import struct
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -75,6 +75,15 @@ class OutcomeSink(Protocol):
     queue.SimpleQueue will do)."""
 
     def put(self, item: list[Outcome], /) -> None: ...
+
+
+def deliver(outcomes: Iterable[tuple[OutcomeSink, Outcome]]) -> None:
+    """Hand each sink its outcomes, all in one batch."""
+    batches: dict[int, tuple[OutcomeSink, list[Outcome]]] = {}
+    for sink, outcome in outcomes:
+        batches.setdefault(id(sink), (sink, []))[1].append(outcome)
+    for sink, batch in batches.values():
+        sink.put(batch)
 
 
 @dataclass(frozen=True)
@@ -542,14 +551,8 @@ class JobBook:
     def fail_all(self, error: BaseException) -> None:
         """End every job left here with ``error``: for when no actor will
         come to run them (call only when none is running)."""
-        batches: dict[int, tuple[OutcomeSink, list[Outcome]]] = {}
-        for jobs, sink in self.take_incoming():
-            for job in jobs:
-                batches.setdefault(id(sink), (sink, []))[1].append(
-                    Outcome(job.key, error=error))
-        for run in list(self.open):
-            batches.setdefault(id(run.sink), (run.sink, []))[1].append(
-                run.fail(error))
+        ended = [(sink, Outcome(job.key, error=error))
+                 for jobs, sink in self.take_incoming() for job in jobs]
+        ended += [(run.sink, run.fail(error)) for run in list(self.open)]
         self.open.clear()
-        for sink, outcomes in batches.values():
-            sink.put(outcomes)
+        deliver(ended)

@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar
 
 import pykka
 
-from actors.supervisor import Supervised, Watch, WhereIs
+from actors.supervisor import ChildLookup, Supervised, Watch
 from messages.errors import MalformedDatagramError
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 from transport.logs import get_logger
@@ -285,19 +285,13 @@ def _without_waiting(handler: Callable[[], T]) -> Callable[[], T]:
 def where_is(supervisor: pykka.ActorRef[Any], prefix: str
              ) -> Callable[[int], pykka.ActorRef[Any] | None]:
     """Find callback actor ``i`` of ``supervisor`` (cached until it dies)."""
-    cache: dict[int, pykka.ActorRef[Any]] = {}
+    lookups: dict[int, ChildLookup] = {}
 
     def find(slot: int) -> pykka.ActorRef[Any] | None:
-        ref = cache.get(slot)
-        if ref is not None and ref.is_alive():
-            return ref
-        try:
-            ref = cast("pykka.ActorRef[Any] | None", supervisor.ask(
-                WhereIs(f"{prefix}{slot}"), timeout=1))
-        except (pykka.ActorDeadError, pykka.Timeout):
-            return None
-        if ref is not None:
-            cache[slot] = ref
-        return ref
+        lookup = lookups.get(slot)
+        if lookup is None:
+            lookups[slot] = lookup = ChildLookup(
+                supervisor, f"{prefix}{slot}", timeout=1)
+        return lookup()
 
     return find

@@ -38,11 +38,20 @@ from actors.forwarder import (
     SendListen,
     SendStats,
 )
-from actors.group import LOGGERS, BoardSpec, GroupSpec, Listen, Listening, Unlisten
-from actors.jobs import Job, Outcome, OutcomeSink, next_outcomes
-from actors.operations import BoardOperations
+from actors.group import (
+    LISTEN_KINDS,
+    LOGGERS,
+    BoardSpec,
+    GroupSpec,
+    Listen,
+    Listening,
+    Unlisten,
+)
+from actors.jobs import Job, Outcome, OutcomeSink
+from actors.operations import BoardOperations, run_jobs
 from actors.supervisor import (
     Backoff,
+    ChildLookup,
     ChildSpec,
     GetSupervisorStats,
     StartChild,
@@ -50,15 +59,12 @@ from actors.supervisor import (
     Supervisor,
     SupervisorStats,
     Watch,
-    WhereIs,
 )
 from actors.worker import GroupLink, ProcessLink
 from messages.errors import InvalidArgumentError
-from transport.eieio import EIEIOConnection
 from transport.endpoint import UDPEndpoint
 from transport.feed import MessageFeed
 from transport.scamp import SCP_SCAMP_PORT
-from transport.sdp import SDPConnection
 
 Placement = Literal["process", "ray"]
 #: A board: "host", (host, port), or anything with an ``address`` (a
@@ -103,20 +109,9 @@ class _Group:
         self.spec = spec
         self.book = GroupBook()
         self._supervisor = supervisor
-        self._actor: pykka.ActorRef[Any] | None = None
-
-    def current(self) -> pykka.ActorRef[Any] | None:
-        """The running incarnation of the group's actor (None while it
-        restarts)."""
-        actor = self._actor
-        if actor is None or not actor.is_alive():
-            try:
-                actor = cast("pykka.ActorRef[Any] | None", self._supervisor.ask(
-                    WhereIs(self.child_id), timeout=ASK_TIMEOUT))
-            except (pykka.ActorDeadError, pykka.Timeout):
-                actor = None
-            self._actor = actor
-        return actor
+        #: The running incarnation of the group's actor (None while it
+        #: restarts).
+        self.current = ChildLookup(supervisor, self.child_id, ASK_TIMEOUT)
 
     def tell(self, message: Any) -> bool:
         """Tell the running incarnation; False if none runs just now (a new
@@ -343,14 +338,8 @@ class Machine:
                ) -> list[Outcome]:
         """Run (board, job) pairs together; outcomes in the same order
         (jobs' keys must differ)."""
-        sink: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
-        self.post(entries, sink)
-        by_key: dict[Hashable, Outcome] = {}
-        while len(by_key) < len(entries):
-            batch = next_outcomes(sink, lambda: not self.closed)
-            if batch is None:
-                raise ShutDown("the machine stopped without answering")
-            by_key.update((outcome.key, outcome) for outcome in batch)
+        by_key = {outcome.key: outcome for outcome in run_jobs(
+            self.post, entries, lambda: not self.closed)}
         return [by_key[job.key] for _, job in entries]
 
     def stats(self) -> dict[Hashable, ConnectionStats | str]:
@@ -380,11 +369,12 @@ class Machine:
         SDP or EIEIO messages, e.g. those an IP tag sends; ``callback``
         runs here, with each message in arrival order."""
         self._check_board(board)
-        if kind not in ("sdp", "eieio"):
-            raise InvalidArgumentError("kind", kind, 'must be "sdp" or "eieio"')
+        if kind not in LISTEN_KINDS:
+            raise InvalidArgumentError("kind", kind,
+                                       f"must be one of {sorted(LISTEN_KINDS)}")
         if board in self._clients:
-            opener = SDPConnection if kind == "sdp" else EIEIOConnection
-            connection = opener(local_host=local_host, local_port=local_port)
+            connection = LISTEN_KINDS[kind](local_host=local_host,
+                                            local_port=local_port)
             listener: ConnectionListener[Any] = ConnectionListener(
                 connection, n_processes)
             address = (connection.local_ip_address, connection.local_port)

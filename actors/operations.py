@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import queue
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from actors.errors import ShutDown
@@ -28,6 +28,8 @@ from messages.scp.memory import FillRequest
 from messages.scp.version import GetVersion, VersionInfo
 
 R = TypeVar("R", bound=AbstractSCPResponse)
+#: What a post takes: jobs, or (board, job) pairs for a Machine.
+J = TypeVar("J")
 
 
 class BoardOperations:
@@ -104,31 +106,30 @@ class BoardOperations:
     def stream(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
         """Run a batch of jobs together; each outcome as soon as it comes
         (in the order they end), for progress as a long transfer goes."""
-        sink: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
-        self.post(list(jobs), sink)
-        left = len(jobs)
-        while left:
-            batch = self._next_batch(sink)
-            left -= len(batch)
-            yield from batch
+        return run_jobs(self.post, list(jobs), self._serving)
 
     # -- inside --------------------------------------------------------------------
 
     def _one(self, job: Job) -> Any:
         """Run one job; its value, or raise its error."""
-        sink: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
-        self.post([job], sink)
-        while True:
-            for outcome in self._next_batch(sink):
-                if outcome.error is not None:
-                    raise outcome.error
-                return outcome.value
+        outcome = next(run_jobs(self.post, [job], self._serving))
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.value
 
-    def _next_batch(self, sink: queue.SimpleQueue[list[Outcome]]
-                    ) -> list[Outcome]:
-        """The next batch of outcomes; ShutDown if the actor died without
-        answering (it answers every job it has, even when stopping)."""
-        batch = next_outcomes(sink, self._serving)
+
+def run_jobs(post: Callable[[Sequence[J], OutcomeSink], None],
+             jobs: Sequence[J], serving: Callable[[], bool]
+             ) -> Iterator[Outcome]:
+    """``post(jobs, sink)``, then each outcome as it comes; ShutDown if
+    whoever owes them stops (``serving()`` False) without answering (a
+    connection actor answers every job it has, even when stopping)."""
+    sink: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
+    post(jobs, sink)
+    left = len(jobs)
+    while left:
+        batch = next_outcomes(sink, serving)
         if batch is None:
             raise ShutDown("the connection stopped without answering")
-        return batch
+        left -= len(batch)
+        yield from batch

@@ -27,8 +27,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from actors.group import GroupFailed, GroupSpec, Ready, decode, encode, serve
-from actors.worker import LinkLost
+from actors.group import GroupFailed, GroupSpec, Outbox, encode, serve
+from actors.worker import LinkLost, ready_pid
 from transport.logs import get_logger
 
 log = get_logger(__name__)
@@ -56,7 +56,7 @@ class RayGroup:
 
     def __init__(self, spec: GroupSpec) -> None:
         self._inbound: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-        self._outbound: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._outbound = Outbox()
         self._lock = threading.Lock()
         self._next = 0
         self._early: dict[int, bytes] = {}
@@ -96,15 +96,7 @@ class RayGroup:
         one); None once the group has ended and all of them are taken."""
         if self._done:
             return None
-        try:
-            batches = [self._outbound.get(timeout=wait)]
-        except queue.Empty:
-            return []
-        while True:
-            try:
-                batches.append(self._outbound.get_nowait())
-            except queue.Empty:
-                break
+        batches: list[bytes] = self._outbound.take(wait)
         if _END in batches:
             self._done = True
             batches = batches[:batches.index(_END)]
@@ -184,12 +176,7 @@ class RayLink:
                     raise LinkLost(f"{self.where} did not start within "
                                    f"{start_timeout} s")
                 first = self.receive(left)
-            messages = decode(first)
-            ready = [message for message in messages
-                     if isinstance(message, Ready)]
-            if not ready:
-                raise LinkLost(f"{self.where} did not start: {messages!r}")
-            self.pid = ready[0].pid
+            self.pid = ready_pid(first, self.where)
             self.where = (f"ray actor {self.name} (pid {self.pid} on "
                           f"{ray.get(host, timeout=left)})")
         except BaseException:

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pykka
 
@@ -125,6 +125,31 @@ class WhereIs:
     """Ask for the ActorRef of a running child (None while it restarts)."""
 
     child_id: str
+
+
+class ChildLookup:
+    """The running incarnation of one child of ``supervisor``, asked for
+    (WhereIs) only when the one found last has died; None while it
+    restarts, or once the supervisor is gone."""
+
+    def __init__(self, supervisor: pykka.ActorRef[Any], child_id: str,
+                 timeout: float = 10.0) -> None:
+        self._supervisor = supervisor
+        self._child_id = child_id
+        self._timeout = timeout
+        self._ref: pykka.ActorRef[Any] | None = None
+
+    def __call__(self) -> pykka.ActorRef[Any] | None:
+        ref = self._ref
+        if ref is not None and ref.is_alive():
+            return ref
+        try:
+            ref = cast("pykka.ActorRef[Any] | None", self._supervisor.ask(
+                WhereIs(self._child_id), timeout=self._timeout))
+        except (pykka.ActorDeadError, pykka.Timeout):
+            ref = None
+        self._ref = ref
+        return ref
 
 
 @dataclass(frozen=True)

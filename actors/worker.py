@@ -43,6 +43,18 @@ class GroupLink(Protocol):
         it; free everything the link holds. Safe to call twice."""
 
 
+def ready_pid(first: bytes, where: str) -> int:
+    """The pid in a new group's first batch (its Ready); LinkLost saying
+    why if the group failed to start instead."""
+    messages = decode(first)
+    for message in messages:
+        if isinstance(message, GroupFailed):
+            raise LinkLost(f"{where}: {message.reason}")
+        if isinstance(message, Ready):
+            return message.pid
+    raise LinkLost(f"{where} did not start: {messages!r}")
+
+
 def _worker_main(spec: GroupSpec, pipe: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -84,17 +96,7 @@ class ProcessLink:
             if first is None:
                 raise LinkLost(f"worker {self.where} did not start within "
                                f"{start_timeout} s")
-            messages = decode(first)
-            failed = [message for message in messages
-                      if isinstance(message, GroupFailed)]
-            if failed:
-                raise LinkLost(f"worker {self.where}: {failed[0].reason}")
-            ready = [message for message in messages
-                     if isinstance(message, Ready)]
-            if not ready:
-                raise LinkLost(f"worker {self.where} sent something before "
-                               f"it was ready")
-            self.pid = ready[0].pid
+            self.pid = ready_pid(first, f"worker {self.where}")
         except BaseException:
             self.close(0)
             raise
