@@ -422,7 +422,12 @@ class GroupActor(Supervised):
                     return
                 continue
             heard_at = now
-            for message in decode(blob):
+            try:
+                messages = decode(blob)
+            except Exception as error:  # noqa: BLE001 - whatever unpickling raises
+                lost(f"an unreadable batch from the group: {error!r}")
+                return
+            for message in messages:
                 if isinstance(message, Outcomes):
                     book.complete(message.outcomes)
                 elif isinstance(message, Heard):

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import random
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import pytest
 
 from actors import connect
 from actors.connection import ConnectionStats
-from actors.errors import RequestError, ShutDown
+from actors.errors import RequestError, RequestTimeout, ShutDown
 from actors.forwarder import Forward
 from actors.group import BoardSpec, GroupSpec
 from actors.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
@@ -811,3 +812,77 @@ def test_a_group_that_cannot_start_says_why() -> None:
     spec = GroupSpec("bad", (BoardSpec(0, "no-such-host.invalid", 1),))
     with pytest.raises(LinkLost, match="cannot resolve host"):
         ProcessLink(spec)
+
+
+@pytest.mark.timeout(60)
+def test_wrong_arguments_are_refused_at_once(
+        boards: list[VirtualBoard]) -> None:
+    board = boards[0]
+    for bad in ([], [("127.0.0.1",)], [("127.0.0.1", "port")], [42]):
+        with pytest.raises(InvalidArgumentError):
+            Machine(bad, workers=1)
+    for workers in (-1, True, 1.5):
+        with pytest.raises(InvalidArgumentError):
+            Machine([board], workers=workers)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError):
+        Machine([board], workers=1, placement="moon")  # type: ignore[arg-type]
+    # What cannot cross to a worker (a limiter is an actor) is refused.
+    with pytest.raises(InvalidArgumentError, match="plain data"):
+        Machine([board], workers=1, limiter=object())
+    assert worker_processes() == {}
+
+
+class GarbledOnce:
+    """A ProcessLink whose first batch after the worker is ready is
+    garbage, as if the pipe had been corrupted."""
+
+    def __init__(self, spec: GroupSpec) -> None:
+        self.link = ProcessLink(spec)
+        self.where, self.pid = self.link.where, self.link.pid
+        self.garbled = False
+
+    def send(self, blob: bytes) -> None:
+        self.link.send(blob)
+
+    def receive(self, timeout: float) -> bytes | None:
+        if not self.garbled:
+            self.garbled = True
+            return b"not a pickle"
+        return self.link.receive(timeout)
+
+    def close(self, grace: float) -> None:
+        self.link.close(grace)
+
+
+@pytest.mark.timeout(60)
+def test_an_unreadable_batch_from_a_worker_restarts_it(
+        boards: list[VirtualBoard]) -> None:
+    made: list[GroupLink] = []
+
+    def start_link(spec: GroupSpec) -> GroupLink:
+        made.append(GarbledOnce(spec) if not made else ProcessLink(spec))
+        return made[-1]
+
+    with Machine(boards[:1], workers=1, start_link=start_link) as machine:
+        assert machine.version(0).name == "SC&MP"
+        supervision = machine.supervision()
+        assert supervision is not None and supervision.restarts == 1
+        assert len(made) == 2
+
+
+@pytest.mark.timeout(60)
+def test_a_dead_board_is_a_timeout_in_the_caller_and_the_rest_serve(
+        boards: list[VirtualBoard]) -> None:
+    """A board that never answers: its request ends with RequestTimeout,
+    which crosses back from the worker; the other board in the same group
+    keeps serving."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    try:
+        with Machine({"dead": silent.getsockname(), "alive": boards[0]},
+                     workers=1, timeout=0.05, retries=2) as machine:
+            with pytest.raises(RequestTimeout):
+                machine.version("dead")
+            assert machine.version("alive").name == "SC&MP"
+    finally:
+        silent.close()
