@@ -307,7 +307,15 @@ class ConnectionActor(Supervised):
                 continue
             now = clock()
             if sender == remote:
-                take(data, now)
+                following = take(data, now, rate is None)
+                if following is not None:
+                    # The next piece goes before any bookkeeping: one
+                    # request at a time, the board waits for nothing else.
+                    try:
+                        send(following, remote)
+                    except TransportError as error:
+                        self._send_failed(error)
+                    continue
             else:
                 self._foreign += 1
             # Take every reply already waiting before sending again: the

@@ -354,14 +354,22 @@ class Window:
             self._queue.append(_Span(bulk, start, stop))
             self._n_open += stop - start
 
-    def receive(self, datagram: bytes, now: float) -> None:
-        """Take one datagram from the board (a reply, or junk to count)."""
+    def receive(self, datagram: bytes, now: float,
+                send_next: bool = False) -> bytearray | None:
+        """Take one datagram from the board (a reply, or junk to count).
+
+        With ``send_next``, a bulk piece's reply that leaves nothing on the
+        wire, when nothing but the next piece of that span wants sending,
+        returns that piece's datagram (made ahead by settle()), already
+        counted as sent, for the owner to send at once. One request at a
+        time, this is all that lies between a reply and the next request.
+        Otherwise None: poll() says what to send, as usual."""
         try:
             code, seq = _RESULT_AND_SEQUENCE.unpack_from(datagram,
                                                          _RESULT_OFFSET)
         except struct.error:  # shorter than MIN_REPLY
             self._counters.malformed += 1
-            return
+            return None
         flight = self._flight
         request = flight.get(seq)
         if type(request) is tuple and code == _RC_OK:
@@ -370,7 +378,7 @@ class Window:
             bulk, index, sent_at, order, _, size = request
             if size and len(datagram) != size:
                 self._counters.malformed += 1
-                return
+                return None
             del flight[seq]
             if bulk is not self._arrived_bulk:
                 self._arrived_bulk = bulk
@@ -380,24 +388,54 @@ class Window:
             if not self._sampled:
                 self._rtt_pending = now - sent_at
                 self._sampled = True
-            if flight and self._fast_after:
-                for oldest in flight.values():
-                    if (oldest[_ORDER] if type(oldest) is tuple
-                            else oldest.order) < order:  # type: ignore
-                        self._check_oldest(order)
-                    break
-            return
+            if flight:
+                if self._fast_after:
+                    for oldest in flight.values():
+                        if (oldest[_ORDER] if type(oldest) is tuple
+                                else oldest.order) < order:  # type: ignore
+                            self._check_oldest(order)
+                        break
+                return None
+            if (send_next and now < self._next_timer and not self._outbox
+                    and not self._retry_due and not self._draining):
+                queue, head = self._queue, self._queue_head
+                if head < len(queue):
+                    span = queue[head]
+                    if type(span) is _Span and span.ready is not None:
+                        # _send_span(span, 1), inlined (it halves the time
+                        # from a reply to the next request). Nothing is on
+                        # the wire, so only a parked request can hold the
+                        # next sequence number.
+                        next_datagram, size = span.ready
+                        span.ready = None
+                        index = span.next
+                        span.next = index + 1
+                        seq, held = self._next_seq, self._held
+                        while seq in held:
+                            seq = (seq + 1) & 0xFFFF
+                        _SEQUENCE.pack_into(next_datagram, SEQUENCE_OFFSET,
+                                            seq)
+                        self._n_sends = order = self._n_sends + 1
+                        expires = now + self.rtt.rto
+                        flight[seq] = (span.bulk, index, now, order,
+                                       expires, size)
+                        self._next_seq = (seq + 1) & 0xFFFF
+                        if expires < self._next_timer:
+                            self._next_timer = expires
+                        self._n_sent += 1
+                        return next_datagram
+            return None
         if type(request) is tuple:
             request = self._promote(seq, request)
         if request is None or code != _RC_OK:
             self._other_reply(request, code, seq,  # type: ignore[arg-type]
                               datagram, now)
-            return
+            return None
         assert isinstance(request, Request)
         reply_size = request.reply_size
         if reply_size is not None and len(datagram) != reply_size:
             self._counters.malformed += 1
-            return
+            return None
         del flight[seq]
         if request.sends == 1 and not self._sampled:
             self.rtt.sample(now - request.sent_at)
@@ -409,6 +447,7 @@ class Window:
         self._n_completed += 1
         if flight and self._fast_after:
             self._check_oldest(request.order)
+        return None
 
     def _check_oldest(self, order: int) -> None:
         """A reply to the request sent ``order``-th came: it overtook the
@@ -447,34 +486,13 @@ class Window:
             if head < len(queue):
                 span = queue[head]
                 if type(span) is _Span:
-                    flight = self._flight
-                    room = self._size - len(flight)
-                    start = span.next
-                    if 0 < room <= span.stop - start:
-                        # As _send_span() does, inline: at window 1 this
-                        # is all that lies between a reply and the next
-                        # request.
-                        held, bulk = self._held, span.bulk
-                        seq, order = self._next_seq, self._n_sends
-                        expires = now + self.rtt.rto
-                        ready, span.ready = span.ready, None
-                        span.next = start + room
+                    room = self._size - len(self._flight)
+                    if 0 < room <= span.stop - span.next:
                         out: list[bytearray] = []
-                        for index in range(start, start + room):
-                            while seq in flight or seq in held:
-                                seq = (seq + 1) & 0xFFFF
-                            if ready is None:
-                                datagram, size = bulk.piece(index)
-                            else:
-                                (datagram, size), ready = ready, None
-                            _SEQUENCE.pack_into(datagram, SEQUENCE_OFFSET,
-                                                seq)
-                            order += 1
-                            flight[seq] = (bulk, index, now, order, expires,
-                                           size)
-                            seq = (seq + 1) & 0xFFFF
-                            out.append(datagram)
-                        self._next_seq, self._n_sends = seq, order
+                        _, self._next_seq, self._n_sends = self._send_span(
+                            span, out, now, room, self._next_seq,
+                            self._n_sends)
+                        expires = now + self.rtt.rto
                         if expires < self._next_timer:
                             self._next_timer = expires
                         if self._refill_at < self._size - 1:

@@ -291,3 +291,79 @@ def test_a_single_request_goes_ahead_of_a_transfer_being_sent() -> None:
     assert [request.key for request in done] == ["first", "second"]
     # ...and the read carries on from where it was.
     assert len(owner.pump(0.002)) == 2
+
+
+def piece_datagram(address: int, size: int, seq: int) -> bytes:
+    datagram = ChunkBuilder(1, 2, 3, *SOURCE).read(address, size)
+    struct.pack_into("<H", datagram, 12, seq)
+    return bytes(datagram)
+
+
+@pytest.mark.timeout(10)
+def test_one_at_a_time_a_reply_hands_back_the_next_piece() -> None:
+    """With send_next, the reply that empties the window returns the next
+    piece, stamped and counted as sent, so the owner can send it before
+    any bookkeeping; poll() then has nothing more to send."""
+    owner = Owner(read_run(256 * 3 + 10), size=1)
+    (first,) = owner.pump(0.0)
+    assert first == piece_datagram(BASE, 256, 0)
+    now = 0.0
+    following = []
+    while True:
+        now += 0.001
+        (datagram,) = owner.wire
+        owner.wire.clear()
+        out = owner.window.receive(reply(datagram), now, True)
+        if out is None:
+            break
+        following.append(bytes(out))
+        owner.wire.append(bytes(out))
+        assert owner.window.in_flight == 1
+        assert owner.window.poll(now) == []
+        owner.window.settle()
+    assert following == [piece_datagram(BASE + 256, 256, 1),
+                         piece_datagram(BASE + 512, 256, 2),
+                         piece_datagram(BASE + 768, 10, 3)]
+    owner.pump(now)
+    (outcome,) = owner.outcomes
+    assert outcome.ok and bytes(outcome.value) == memory(BASE, 256 * 3 + 10)
+    counters = owner.window.counters
+    assert (counters.sent, counters.completed, counters.resent) == (4, 4, 0)
+    assert owner.window.open_requests == 0
+    assert owner.window.rtt.stats().count == 4
+
+
+@pytest.mark.timeout(10)
+def test_send_next_leaves_it_to_poll_when_anything_else_is_due() -> None:
+    """No piece jumps a single request, a due timer, a resend or the rest
+    of a window still on the wire: then poll() decides, as before."""
+    # Pieces still on the wire: the replies are gathered for a burst.
+    owner = Owner(read_run(256 * 8), size=2)
+    owner.pump(0.0)
+    assert owner.window.receive(reply(owner.take(0)), 0.001, True) is None
+    # Without send_next, never.
+    assert owner.window.receive(reply(owner.take(1)), 0.001) is None
+    assert len(owner.pump(0.001)) == 2
+
+    # A single request waiting goes first.
+    owner = Owner(read_run(256 * 8), size=1)
+    owner.pump(0.0)
+    owner.window.settle()
+    version = Request("version", bytearray(bytes(10) + bytes(16)))
+    owner.window.add_all([version])
+    assert owner.window.receive(reply(owner.take(0)), 0.001, True) is None
+    assert owner.pump(0.001) == [bytes(version.datagram)]
+
+    # A timer due (here the piece's own expiry has passed, at the RTO).
+    owner = Owner(read_run(256 * 8), size=1, initial_rto=0.1)
+    owner.pump(0.0)
+    owner.window.settle()
+    assert owner.window.receive(reply(owner.take(0)), 0.5, True) is None
+    assert [seq_of(datagram) for datagram in owner.pump(0.5)] == [1]
+
+    # A busy piece waiting to be resent.
+    owner = Owner(read_run(256 * 8), size=2, retry_pause=0.05)
+    owner.pump(0.0)
+    owner.window.settle()
+    owner.answer(0, 0.001, SCPResult.RC_P2P_BUSY)
+    assert owner.window.receive(reply(owner.take(1)), 0.001, True) is None
