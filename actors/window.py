@@ -26,7 +26,10 @@ owner has sent what the slot let out. So between a reply and the next
 request there is only bookkeeping: no Request object, no copy. As soon as
 anything else happens to a piece (it expires, is overtaken, or gets a code
 other than RC_OK) it becomes a Request, in place, with the same sequence
-number, send time and order, and the rules above take over.
+number, send time and order, and the rules above take over. One request
+at a time, even the poll can wait: receive(..., send_next=True) hands back
+the next piece of a reply that empties the window, for the owner to send
+before anything else.
 """
 
 from __future__ import annotations
