@@ -6,7 +6,10 @@ the same reads go through a Machine with its boards in this process
 (workers=0), in worker processes (one group per core, or per board if
 fewer) and, with ``--ray``, in Ray actors on a local Ray. Rounds alternate
 between placements so that a noisy neighbour hurts all alike; reported
-are the median aggregate MB/s and the ratios the issue's targets are about.
+are the median aggregate MB/s and the ratios the issue's targets are about,
+and where the CPU went (this process, the workers, the board processes;
+from /proc/<pid>/task/*/schedstat), which bounds what placement can gain
+when every core is busy.
 
     python bench/scale.py [--mib 8] [--boards 1,2,4,8] [--rounds 3] [--ray]
                           [--kills 5] [--groups 100]
@@ -23,6 +26,7 @@ import statistics
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +77,62 @@ def placements(n_boards: int, use_ray: bool) -> dict[str, dict[str, Any]]:
     return out
 
 
+@dataclass
+class Figures:
+    """One placement's rounds: MB/s, and CPU seconds by where they went."""
+
+    rates: list[float] = field(default_factory=list)
+    requests: int = 0
+    seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def per_request(self, where: str) -> float:
+        """Microseconds of CPU per request spent ``where``."""
+        return self.cpu.get(where, 0.0) / self.requests * 1e6
+
+    @property
+    def cores_busy(self) -> float:
+        return sum(self.cpu.values()) / self.seconds
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of ``pid`` so far (Linux schedstat)."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            total += int(Path(f"/proc/{pid}/task/{task}/schedstat")
+                         .read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / 1e9
+
+
+def _measured_read(machine: Machine, boards: list[BoardProcess], size: int,
+                   figures: Figures) -> None:
+    """aggregate_read(), with the CPU time it took here, in the machine's
+    workers and in the board processes."""
+    pids: dict[str, list[int]] = {
+        "here": [os.getpid()],
+        "workers": [pid for pid in machine.worker_pids if pid is not None],
+        "boards": [board.pid for board in boards if board.pid is not None]}
+    before = {where: sum(map(_cpu_seconds, group))
+              for where, group in pids.items()}
+    start = time.perf_counter()
+    figures.rates.append(aggregate_read(machine, size))
+    figures.seconds += time.perf_counter() - start
+    for where, group in pids.items():
+        figures.cpu[where] = (figures.cpu.get(where, 0.0)
+                              + sum(map(_cpu_seconds, group)) - before[where])
+    figures.requests += len(boards) * -(-size // 256)
+
+
 def throughput(counts: list[int], size: int, rounds: int,
-               use_ray: bool) -> dict[tuple[int, str], float]:
-    medians: dict[tuple[int, str], float] = {}
+               use_ray: bool) -> dict[tuple[int, str], Figures]:
+    out: dict[tuple[int, str], Figures] = {}
     for n in counts:
         boards = [BoardProcess() for _ in range(n)]
         try:
@@ -85,22 +142,30 @@ def throughput(counts: list[int], size: int, rounds: int,
             try:
                 for machine in machines.values():  # warm up: workers ready
                     aggregate_read(machine, 256 * 1024)
-                figures: dict[str, list[float]] = {name: [] for name in machines}
+                figures = {name: Figures() for name in machines}
                 for _ in range(rounds):
                     for name, machine in machines.items():
-                        figures[name].append(aggregate_read(machine, size))
+                        _measured_read(machine, boards, size, figures[name])
             finally:
                 for machine in machines.values():
                     machine.close()
         finally:
             for board in boards:
                 board.stop()
-        for name, values in figures.items():
-            medians[(n, name)] = statistics.median(values)
+        for name, figure in figures.items():
+            out[(n, name)] = figure
             print(f"  {n} board(s), {name:10}: "
-                  + " ".join(f"{value:6.1f}" for value in values)
-                  + f"  median {medians[(n, name)]:6.1f} MB/s", flush=True)
-    return medians
+                  + " ".join(f"{value:6.1f}" for value in figure.rates)
+                  + f"  median {median(figure):6.1f} MB/s; CPU per request"
+                  f" {figure.per_request('here'):.1f} us here, "
+                  f"{figure.per_request('workers'):.1f} us in workers, "
+                  f"{figure.per_request('boards'):.1f} us in boards; "
+                  f"{figure.cores_busy:.2f} cores busy", flush=True)
+    return out
+
+
+def median(figures: Figures) -> float:
+    return statistics.median(figures.rates)
 
 
 def _read_into(machine: Machine, size: int, result: list[bytes]) -> None:
@@ -209,7 +274,8 @@ def main() -> int:
 
     print(f"{args.mib} MiB from each board per round, {args.rounds} rounds, "
           f"{CORES} cores")
-    medians = throughput(counts, size, args.rounds, args.ray)
+    figures = throughput(counts, size, args.rounds, args.ray)
+    medians = {key: median(figure) for key, figure in figures.items()}
     print()
     print("| boards | in-process MB/s | workers MB/s | workers / in-process |"
           + (" ray MB/s | ray / in-process |" if args.ray else ""))
@@ -232,6 +298,18 @@ def main() -> int:
                     for n in many)
         print(f"workers / in-process with 2+ boards: at least {worst:.2f}x "
               f"(target >= 1.6x)")
+        # When every core is busy, requests per second are cores over CPU
+        # per request; in one process the client is held to one core by
+        # the GIL. Their quotient bounds what workers can gain here.
+        for n in many:
+            inside, spread = figures[(n, "in-process")], figures[(n, "workers")]
+            total = sum(spread.per_request(where)
+                        for where in ("here", "workers", "boards"))
+            print(f"  {n} boards: workers use {spread.cores_busy:.2f} of "
+                  f"{CORES} cores, {total:.1f} us of CPU per request; in one "
+                  f"process the client takes {inside.per_request('here'):.1f}"
+                  f" us a request on one core: CPU-bound ceiling "
+                  f"{CORES * inside.per_request('here') / total:.2f}x")
 
     if args.kills:
         times = recovery(args.kills, 16 * MIB)
