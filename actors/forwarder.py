@@ -418,6 +418,9 @@ class GroupActor(Supervised):
             now = time.monotonic()
             if blob is None:
                 if now - heard_at >= self._deadline:
+                    # Hung: end it, so that a send blocked on its full pipe
+                    # fails too and the actor can be restarted.
+                    link.abandon()
                     lost(f"silent for {now - heard_at:.1f} s (no heartbeat)")
                     return
                 continue

@@ -18,6 +18,7 @@ that made it, so Ray ends it if that process dies: no orphans.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import queue
 import socket
@@ -209,6 +210,13 @@ class RayLink:
         self._poll = self._call("poll", "take", POLL_WAIT)  # the next, now
         self._received.extend(batches)
         return self._received.popleft() if self._received else None
+
+    def abandon(self) -> None:
+        # Pushes never block, so only the hung actor itself needs ending.
+        ray = self._ray
+        if not self._closed and ray.is_initialized():
+            with contextlib.suppress(ray.exceptions.RayError):
+                ray.kill(self._actor, no_restart=True)
 
     def close(self, grace: float) -> None:
         if self._closed:

@@ -8,6 +8,7 @@ its pipe closes, so a parent that dies leaves no orphan behind.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
 from multiprocessing.connection import Connection
@@ -37,6 +38,10 @@ class GroupLink(Protocol):
     def receive(self, timeout: float) -> bytes | None:
         """The next batch; None if none came within ``timeout`` (raises
         LinkLost if the group has gone)."""
+
+    def abandon(self) -> None:
+        """End a group that has hung, at once and from any thread: a send
+        blocked on it then raises LinkLost. close() still frees the link."""
 
     def close(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for the group to end, then kill
@@ -121,6 +126,11 @@ class ProcessLink:
     @property
     def alive(self) -> bool:
         return not self._closed and self._process.is_alive()
+
+    def abandon(self) -> None:
+        if not self._closed:
+            with contextlib.suppress(ValueError):  # closed meanwhile
+                self._process.kill()
 
     def close(self, grace: float) -> None:
         if self._closed:

@@ -31,7 +31,7 @@ import pytest
 from actors import connect
 from actors.connection import ConnectionStats
 from actors.errors import RequestError, RequestTimeout, ShutDown
-from actors.forwarder import Forward
+from actors.forwarder import STOP_GRACE, Forward
 from actors.group import BoardSpec, GroupSpec
 from actors.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
 from actors.machine import Machine
@@ -517,6 +517,52 @@ def test_hung_worker_is_replaced_after_its_heartbeat_deadline(
             kill_process(old)
 
 
+@pytest.mark.timeout(60)
+def test_a_hung_worker_with_a_full_pipe_is_replaced_too(
+        boards: list[VirtualBoard]) -> None:
+    """A job too large for the pipe, sent to a hung worker, blocks the
+    sending actor: the heartbeat deadline must still replace the worker
+    (it is killed, so the send fails), and the job is done by the next."""
+    data = bytes(range(256)) * (1 << 12)  # 1 MiB, far more than a pipe holds
+    with machine_of(boards[:1], workers=1,
+                    heartbeat_deadline=0.5) as machine:
+        (old,) = machine.worker_pids
+        assert old is not None
+        try:
+            machine.version(0)
+            os.kill(old, signal.SIGSTOP)
+            machine.write(0, 1, 1, BASE, data)
+            assert machine.read(0, 1, 1, BASE, len(data)) == data
+            pid = new_pid(machine, 0, old)
+            wait_until(lambda: not process_exists(old), "the hung worker gone")
+            assert set(worker_processes()) == {pid}
+            supervision = machine.supervision()
+            assert supervision is not None and supervision.restarts == 1
+        finally:
+            kill_process(old)
+
+
+@pytest.mark.timeout(60)
+def test_closing_with_a_hung_worker_takes_its_heartbeat_deadline(
+        boards: list[VirtualBoard]) -> None:
+    """close() does not wait out the grace a live worker gets to end: a
+    hung one is killed once it has missed its heartbeat deadline."""
+    machine = machine_of(boards[:1], workers=1, heartbeat_deadline=0.5)
+    (old,) = machine.worker_pids
+    assert old is not None
+    try:
+        machine.version(0)
+        os.kill(old, signal.SIGSTOP)
+        started = time.monotonic()
+        machine.close()
+        took = time.monotonic() - started
+        assert took < STOP_GRACE, took
+        wait_until(lambda: not process_exists(old), "the hung worker gone")
+        assert worker_processes() == {}
+    finally:
+        kill_process(old)
+
+
 @pytest.mark.timeout(40)
 def test_stats_asked_of_a_hung_worker_come_from_its_successor(
         boards: list[VirtualBoard]) -> None:
@@ -849,6 +895,9 @@ class GarbledOnce:
             self.garbled = True
             return b"not a pickle"
         return self.link.receive(timeout)
+
+    def abandon(self) -> None:
+        self.link.abandon()
 
     def close(self, grace: float) -> None:
         self.link.close(grace)

@@ -220,6 +220,28 @@ def test_a_group_that_cannot_start_is_a_clear_error(local_ray: Any) -> None:
 
 
 @pytest.mark.timeout(60)
+def test_an_abandoned_group_is_ended_and_its_link_says_so(
+        local_ray: Any, boards: list[VirtualBoard]) -> None:
+    """What the heartbeat deadline does to a hung group: abandon() ends
+    its actor at once, from the reader's thread; the link then reports it
+    lost, and close() still frees it."""
+    from actors.group import BoardSpec, GroupSpec
+    from actors.worker import LinkLost
+
+    spec = GroupSpec("hung", (BoardSpec(0, *boards[0].address),))
+    link = RayLink(spec, start_timeout=20)
+    try:
+        assert len(group_actors(local_ray)) == 1
+        link.abandon()
+        with pytest.raises(LinkLost):
+            while True:
+                link.receive(1.0)
+    finally:
+        link.close(0)
+    assert group_actors(local_ray) == {}
+
+
+@pytest.mark.timeout(60)
 def test_a_group_that_finds_no_room_times_out_and_is_removed(
         local_ray: Any) -> None:
     from actors.group import BoardSpec, GroupSpec
