@@ -22,6 +22,7 @@ from actors.jobs import (
     JobBook,
     OutcomeSink,
 )
+from actors.limiter import Limiter
 from actors.operations import BoardOperations
 from actors.supervisor import (
     Backoff,
@@ -68,7 +69,7 @@ class Client(BoardOperations):
     def __init__(self, host: str, port: int = SCP_SCAMP_PORT, *,
                  window: int = 8, timeout: float = 1.0, retries: int = 10,
                  rto_floor: float = 0.005,
-                 limiter: pykka.ActorRef[Any] | None = None,
+                 limiter: Limiter | None = None,
                  local_host: str | None = None,
                  endpoint: DatagramEndpoint | None = None,
                  max_restarts: int = 3, period: float = 5.0,

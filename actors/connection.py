@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-import pykka
-
 from actors.errors import ShutDown
 from actors.jobs import Job, JobBook, JobRun, MemoryRun, Outcome, OutcomeSink
-from actors.limiter import RateLimit
+from actors.limiter import Limiter, RateLimit
 from actors.rtt import RttStats
 from actors.supervisor import Supervised, Watch
 from actors.window import Request, Window, WindowSettings
@@ -102,7 +100,7 @@ class ConnectionActor(Supervised):
 
     def __init__(self, connect: Callable[[], SCAMPConnection],
                  settings: WindowSettings | None = None, *,
-                 limiter: pykka.ActorRef[Any] | None = None,
+                 limiter: Limiter | None = None,
                  lease_size: int = 32,
                  owns_connection: bool = True,
                  book: JobBook | None = None, watch: Watch | None = None,

@@ -43,6 +43,8 @@ from actors.group import (
     encode,
 )
 from actors.jobs import Job, Outcome, OutcomeSink, SCPJob, deliver
+from actors.limiter import Lease, LeaseRequest, Limiter
+from actors.remote_limiter import LeaseAsk, LeaseGrant
 from actors.supervisor import Supervised, Watch
 from actors.worker import GroupLink, LinkLost
 from messages.errors import InvalidArgumentError
@@ -52,6 +54,9 @@ log = get_logger(__name__)
 
 #: A group silent for this long is taken for hung, and restarted.
 HEARTBEAT_DEADLINE = 2.0
+#: How long a group's lease ask may wait on the parent's rate limiter (it
+#: never sleeps; this only bounds a limiter that is stuck).
+LEASE_ASK_TIMEOUT = 1.0
 #: How long a stopping group may take to end on its own before it is killed.
 STOP_GRACE = 5.0
 #: How often the reader looks up from the link to see if it should stop.
@@ -298,9 +303,11 @@ class GroupActor(Supervised):
                  start_link: Callable[[GroupSpec], GroupLink],
                  book: GroupBook, *,
                  heartbeat_deadline: float = HEARTBEAT_DEADLINE,
+                 limiter: Limiter | None = None,
                  watch: Watch | None = None) -> None:
         super().__init__(watch=watch)
         self.spec = spec
+        self._limiter = limiter
         self._start_link = start_link
         self._book = book
         self._deadline = heartbeat_deadline
@@ -344,6 +351,8 @@ class GroupActor(Supervised):
             if entry is not None and message.listen_id not in self._listened:
                 self._listened.add(message.listen_id)
                 self._send(encode([entry[0]]))
+        elif isinstance(message, LeaseAsk):
+            self._send(encode([self._grant(message)]))
         elif isinstance(message, GetWorkerPid):
             return None if self._link is None else self._link.pid
         elif isinstance(message, _LinkLost):
@@ -376,6 +385,23 @@ class GroupActor(Supervised):
         super().on_failure(exception_type, exception_value, traceback)
 
     # -- inside ------------------------------------------------------------------
+
+    def _grant(self, ask: LeaseAsk) -> LeaseGrant:
+        """The parent's limiter's answer to a group's lease ask."""
+        if self._limiter is None:
+            return LeaseGrant(ask.ticket, None, "the machine has no limiter")
+        try:
+            lease = self._limiter.ask(LeaseRequest(ask.tokens),
+                                      timeout=LEASE_ASK_TIMEOUT)
+        except pykka.ActorDeadError:
+            return LeaseGrant(ask.ticket, None, "the rate limiter has stopped")
+        except pykka.Timeout:
+            self._log.warning("group.limiter_timeout",
+                              timeout=LEASE_ASK_TIMEOUT)
+            return LeaseGrant(ask.ticket, Lease(0, LEASE_ASK_TIMEOUT))
+        except InvalidArgumentError as error:
+            return LeaseGrant(ask.ticket, None, str(error))
+        return LeaseGrant(ask.ticket, lease)
 
     def _send_incoming(self) -> None:
         for blob in self._book.take_incoming():
@@ -443,6 +469,11 @@ class GroupActor(Supervised):
                     book.listening(message)
                 elif isinstance(message, LogRecords):
                     _log_here(message.records, link.where)
+                elif isinstance(message, LeaseAsk):
+                    try:  # sent from the actor's thread: links are not shared
+                        me.tell(message)
+                    except pykka.ActorDeadError:
+                        pass  # stopping: the group's asks end with it
                 elif isinstance(message, GroupFailed):
                     lost(f"the group failed: {message.reason}")
                     return

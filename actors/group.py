@@ -24,6 +24,7 @@ from actors.connection import ConnectionStats
 from actors.connection_listener import ConnectionListener
 from actors.errors import RequestError
 from actors.jobs import Job, Outcome
+from actors.remote_limiter import LeaseGrant, RemoteLimiter
 from messages.errors import InvalidArgumentError
 from transport.eieio import EIEIOConnection
 from transport.logs import get_logger
@@ -61,6 +62,8 @@ class GroupSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: Log records at this level and above go back to the parent's loggers.
     log_level: int = logging.WARNING
+    #: The connections draw on the parent's rate limiter (RemoteLimiter).
+    limited: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.options) - GROUP_OPTIONS
@@ -261,10 +264,12 @@ class GroupServer:
         self._log = log.bind(group=spec.name, pid=os.getpid())
         self._clients: dict[Hashable, Client] = {}
         self._listeners: dict[int, ConnectionListener[Any]] = {}
+        self._limiter = RemoteLimiter(outbox.put) if spec.limited else None
         try:
             for board in spec.boards:
-                self._clients[board.name] = Client(board.host, board.port,
-                                                   **spec.options)
+                self._clients[board.name] = Client(
+                    board.host, board.port, limiter=self._limiter,
+                    **spec.options)
         except BaseException:
             self.close()
             raise
@@ -281,6 +286,9 @@ class GroupServer:
             listener = self._listeners.pop(message.listen_id, None)
             if listener is not None:
                 listener.close()
+        elif isinstance(message, LeaseGrant):
+            if self._limiter is not None:
+                self._limiter.answer(message)
         elif isinstance(message, Stop):
             return False
         else:
@@ -296,6 +304,8 @@ class GroupServer:
         return None
 
     def close(self) -> None:
+        if self._limiter is not None:
+            self._limiter.close()  # no connection waits on a lease now
         for listener in self._listeners.values():
             listener.close()
         self._listeners.clear()

@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pykka
 
@@ -69,6 +69,14 @@ class LimiterCounters:
     tokens_granted: int
     #: Lease requests answered with nothing.
     refusals: int
+
+
+class Limiter(Protocol):
+    """What a RateLimit asks for leases: a RateLimiterActor's ref, or what
+    stands in for one where the actor cannot be (remote_limiter.py)."""
+
+    def ask(self, message: Any, *, timeout: float | None = None) -> Any:
+        ...
 
 
 class RateLimiterActor(pykka.ThreadingActor):
@@ -125,7 +133,7 @@ class RateLimit:
     limiter's ``retry_after``, so the two clocks need not share an origin.
     """
 
-    def __init__(self, limiter_ref: pykka.ActorRef[Any], lease_size: int = 32,
+    def __init__(self, limiter_ref: Limiter, lease_size: int = 32,
                  ask_timeout: float = 1.0) -> None:
         self._ref = limiter_ref
         self._lease_size = _positive_int("lease_size", lease_size)

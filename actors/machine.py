@@ -216,10 +216,12 @@ class Machine:
     "process" (spawned worker processes) or "ray" (Ray actors: call
     ``ray.init()`` first to join a cluster, else a local one is started).
     Other options (window, timeout, retries, rto_floor, local_host,
-    backoff...) go to each board's Client. The groups run under one
-    Supervisor (``strategy``, ``max_restarts`` in ``period``, ``backoff``,
-    which also bound each board's connection restarts); a group silent for
-    ``heartbeat_deadline`` seconds is taken for hung and restarted.
+    backoff...) go to each board's Client; a ``limiter`` stays here and
+    paces the boards of every group (remote_limiter.py). The groups run
+    under one Supervisor (``strategy``, ``max_restarts`` in ``period``,
+    ``backoff``, which also bound each board's connection restarts); a
+    group silent for ``heartbeat_deadline`` seconds is taken for hung and
+    restarted.
     """
 
     def __init__(self, boards: Sequence[BoardAddress] | Mapping[Hashable,
@@ -260,9 +262,16 @@ class Machine:
             return
         for host, _ in self.addresses.values():
             UDPEndpoint.resolve_host(host)  # a bad name: an error here, now
+        # The limiter stays here; the groups' connections ask it for leases
+        # through their GroupActors (remote_limiter.py).
+        limiter = options.pop("limiter", None)
+        if limiter is not None and not isinstance(limiter, pykka.ActorRef):
+            raise InvalidArgumentError(
+                "limiter", limiter, "must be a RateLimiterActor's ActorRef")
         options = dict(options, max_restarts=max_restarts, period=period,
                        backoff=backoff)
-        specs = self._group_specs(min(workers, len(self.addresses)), options)
+        specs = self._group_specs(min(workers, len(self.addresses)), options,
+                                  limited=limiter is not None)
         link = start_link or _link_for(placement)
         self._supervisor = supervisor = Supervisor.start(
             [], strategy=strategy, max_restarts=max_restarts, period=period,
@@ -270,8 +279,8 @@ class Machine:
         try:
             for index, spec in enumerate(specs):
                 group = _Group(index, spec, supervisor)
-                supervisor.ask(_start_child(group, link, heartbeat_deadline),
-                               timeout=ASK_TIMEOUT)
+                supervisor.ask(_start_child(group, link, heartbeat_deadline,
+                                            limiter), timeout=ASK_TIMEOUT)
                 self._groups.append(group)
                 for board in spec.boards:
                     self._group_of[board.name] = group
@@ -455,23 +464,24 @@ class Machine:
             raise InvalidArgumentError("board", name,
                                        f"is not one of {self.boards}")
 
-    def _group_specs(self, n_groups: int, options: dict[str, Any]
-                     ) -> list[GroupSpec]:
+    def _group_specs(self, n_groups: int, options: dict[str, Any], *,
+                     limited: bool) -> list[GroupSpec]:
         boards = [BoardSpec(name, host, port)
                   for name, (host, port) in self.addresses.items()]
         level = min(logging.getLogger(name).getEffectiveLevel()
                     for name in LOGGERS)
         return [GroupSpec(f"group-{index}", tuple(boards[index::n_groups]),
-                          options, log_level=level)
+                          options, log_level=level, limited=limited)
                 for index in range(n_groups)]
 
 
 def _start_child(group: _Group, link: Callable[[GroupSpec], GroupLink],
-                 heartbeat_deadline: float) -> StartChild:
+                 heartbeat_deadline: float,
+                 limiter: pykka.ActorRef[Any] | None) -> StartChild:
     def start(watch: Watch) -> pykka.ActorRef[Any]:
         return GroupActor.start(group.spec, link, group.book,
                                 heartbeat_deadline=heartbeat_deadline,
-                                watch=watch)
+                                limiter=limiter, watch=watch)
 
     def give_up() -> None:
         group.book.fail_all(ShutDown(f"{group.child_id} kept failing; its "

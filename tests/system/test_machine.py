@@ -34,6 +34,7 @@ from actors.errors import RequestError, RequestTimeout, ShutDown
 from actors.forwarder import STOP_GRACE, Forward
 from actors.group import BoardSpec, GroupSpec
 from actors.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
+from actors.limiter import LimiterStats, RateLimiterActor
 from actors.machine import Machine
 from actors.worker import GroupLink, LinkLost, ProcessLink
 from messages.errors import InvalidArgumentError
@@ -872,10 +873,51 @@ def test_wrong_arguments_are_refused_at_once(
             Machine([board], workers=workers)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError):
         Machine([board], workers=1, placement="moon")  # type: ignore[arg-type]
-    # What cannot cross to a worker (a limiter is an actor) is refused.
+    # What cannot cross to a worker (an endpoint holds a socket) is refused;
+    # a limiter stays here, and must be one.
     with pytest.raises(InvalidArgumentError, match="plain data"):
+        Machine([board], workers=1, endpoint=object())
+    with pytest.raises(InvalidArgumentError, match="RateLimiterActor"):
         Machine([board], workers=1, limiter=object())
     assert worker_processes() == {}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("workers", [2, 0])
+def test_one_rate_limiter_paces_the_boards_of_every_worker(
+        boards: list[VirtualBoard], workers: int) -> None:
+    """A RateLimiterActor here paces the connections in every worker: all
+    boards together send no more datagrams than its bucket gives out (its
+    capacity, plus its rate over the transfer), and every one of them was
+    granted by it."""
+    capacity, rate = 64, 2000.0
+    limiter = RateLimiterActor.start(capacity, rate)
+    data = bytes(range(256)) * 256  # 64 KiB: 256 datagrams a board
+    try:
+        with machine_of(boards[:2], workers=workers,
+                        limiter=limiter) as machine:
+            started = time.monotonic()
+            outcomes = machine.submit([
+                (board, WriteJob(board, 0, 1, 1, BASE, data))
+                for board in (0, 1)])
+            took = time.monotonic() - started
+            assert [outcome.error for outcome in outcomes] == [None, None]
+            for board in (0, 1):
+                assert machine.read(board, 0, 1, BASE, len(data)) == data
+            stats = machine.stats()
+        sent = 0
+        for board_stats in stats.values():
+            assert isinstance(board_stats, ConnectionStats), board_stats
+            sent += board_stats.sent
+        counters = limiter.ask(LimiterStats(), timeout=5)
+        assert sent >= 2 * 2 * 256  # the writes and the read-backs
+        assert counters.tokens_granted >= sent
+        assert sent <= capacity + rate * (time.monotonic() - started)
+        # Unlimited, this takes a few ms; the bucket makes it take long
+        # enough for its refill to cover what its capacity did not.
+        assert took >= (2 * 256 - capacity - 2 * 32) / rate
+    finally:
+        limiter.stop()
 
 
 class GarbledOnce:

@@ -220,6 +220,29 @@ def test_a_group_that_cannot_start_is_a_clear_error(local_ray: Any) -> None:
 
 
 @pytest.mark.timeout(60)
+def test_a_rate_limiter_here_paces_groups_on_ray(
+        local_ray: Any, boards: list[VirtualBoard]) -> None:
+    """Leases cross to Ray actors as they do to worker processes."""
+    from actors.limiter import LimiterStats, RateLimiterActor
+
+    limiter = RateLimiterActor.start(64, 2000.0)
+    data = os.urandom(64 * 1024)
+    try:
+        with Machine(boards, workers=2, placement="ray",
+                     limiter=limiter) as machine:
+            started = time.monotonic()
+            for board in (0, 1):
+                machine.write(board, 1, 1, BASE, data)
+            took = time.monotonic() - started
+            assert machine.read(1, 1, 1, BASE, len(data)) == data
+        counters = limiter.ask(LimiterStats(), timeout=5)
+        assert counters.tokens_granted >= 3 * 256
+        assert took >= (2 * 256 - 64 - 2 * 32) / 2000.0
+    finally:
+        limiter.stop()
+
+
+@pytest.mark.timeout(60)
 def test_an_abandoned_group_is_ended_and_its_link_says_so(
         local_ray: Any, boards: list[VirtualBoard]) -> None:
     """What the heartbeat deadline does to a hung group: abandon() ends
