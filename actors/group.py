@@ -5,7 +5,8 @@ a Ray actor on another host). Its working side is a GroupServer: one
 supervised Client per board, and a listener per listening port. What
 crosses between the parent and the group is the plain data below, pickled
 a batch at a time (``encode``/``decode``): jobs and outcomes, stats,
-heartbeats and heard messages; never sockets, locks or callables.
+heartbeats, heard messages and rate-limit leases; never sockets, locks or
+callables.
 """
 
 from __future__ import annotations
