@@ -133,6 +133,16 @@ def new_pid(machine: Machine, group: int, old: int,
     return found[-1]
 
 
+def assert_hung_worker_replaced_once(machine: Machine, old: int) -> None:
+    """The only group's hung worker ``old`` was killed and reaped (not left
+    behind), and one restart put a new worker in its place."""
+    pid = new_pid(machine, 0, old)
+    wait_until(lambda: not process_exists(old), "the hung worker gone")
+    assert set(worker_processes()) == {pid}
+    supervision = machine.supervision()
+    assert supervision is not None and supervision.restarts == 1
+
+
 def open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
@@ -508,12 +518,7 @@ def test_hung_worker_is_replaced_after_its_heartbeat_deadline(
             print(f"\nhung worker -> serving again after {took:.3f} s "
                   f"(heartbeat deadline 0.5 s)")
             assert 0.5 <= took < 3.0
-            pid = new_pid(machine, 0, old)
-            # The stopped process was killed and reaped, not left behind.
-            wait_until(lambda: not process_exists(old), "the hung worker gone")
-            assert set(worker_processes()) == {pid}
-            supervision = machine.supervision()
-            assert supervision is not None and supervision.restarts == 1
+            assert_hung_worker_replaced_once(machine, old)
         finally:
             kill_process(old)
 
@@ -534,11 +539,7 @@ def test_a_hung_worker_with_a_full_pipe_is_replaced_too(
             os.kill(old, signal.SIGSTOP)
             machine.write(0, 1, 1, BASE, data)
             assert machine.read(0, 1, 1, BASE, len(data)) == data
-            pid = new_pid(machine, 0, old)
-            wait_until(lambda: not process_exists(old), "the hung worker gone")
-            assert set(worker_processes()) == {pid}
-            supervision = machine.supervision()
-            assert supervision is not None and supervision.restarts == 1
+            assert_hung_worker_replaced_once(machine, old)
         finally:
             kill_process(old)
 
