@@ -265,13 +265,16 @@ def spray_datagrams(rng: random.Random, reply_size: int) -> list[bytes]:
 
 
 @pytest.mark.timeout(30)
-def test_a_foreign_sender_is_counted_and_ignored(board: VirtualBoard) -> None:
+@pytest.mark.parametrize("window", [8, 1])
+def test_a_foreign_sender_is_counted_and_ignored(board: VirtualBoard,
+                                                 window: int) -> None:
     size = 4 << 20
     data = os.urandom(size)
     endpoint = UDPEndpoint("127.0.0.1", 0)
     rng = random.Random(5)
     sprayed = 0
-    with connect(*board.address, endpoint=endpoint, timeout=0.5) as client, \
+    with connect(*board.address, endpoint=endpoint, timeout=0.5,
+                 window=window) as client, \
             socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as intruder, \
             ThreadPoolExecutor(1) as pool:
         intruder.bind(("127.0.0.1", 0))
@@ -356,12 +359,14 @@ class InjectingEndpoint:
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.parametrize("window", [8, 1])  # 1: replies hand back the next
 def test_malformed_replies_from_the_board_do_not_break_a_transfer(
-        board: VirtualBoard) -> None:
+        board: VirtualBoard, window: int) -> None:
     size = 512 * 1024 + 3
     data = os.urandom(size)
     endpoint = InjectingEndpoint(UDPEndpoint("127.0.0.1", 0))
-    with connect(*board.address, endpoint=endpoint, timeout=0.5) as client:
+    with connect(*board.address, endpoint=endpoint, timeout=0.5,
+                 window=window) as client:
         client.write(5, 1, ADDRESS + 1, data)
         assert client.read(5, 1, ADDRESS + 1, size) == data
         stats = client.stats()
@@ -371,13 +376,17 @@ def test_malformed_replies_from_the_board_do_not_break_a_transfer(
 
 
 @pytest.mark.timeout(30)
-def test_duplicated_and_reordered_replies(board: VirtualBoard) -> None:
-    size = 2 << 20
+@pytest.mark.parametrize(("window", "size"), [(8, 2 << 20), (1, 1 << 18)])
+def test_duplicated_and_reordered_replies(board: VirtualBoard, window: int,
+                                          size: int) -> None:
+    # (One at a time, a reply held back to be reordered waits for the
+    # resend that overtakes it: the smaller size keeps this test short.)
     data = os.urandom(size)
     endpoint = FaultyEndpoint(UDPEndpoint("127.0.0.1", 0),
                               FaultPlan(duplicate=0.3, reorder=0.2, seed=1),
                               sides="receive")
-    with connect(*board.address, endpoint=endpoint, timeout=0.5) as client:
+    with connect(*board.address, endpoint=endpoint, timeout=0.5,
+                 window=window) as client:
         client.write(6, 6, ADDRESS, data)
         assert client.read(6, 6, ADDRESS, size) == data
         stats = client.stats()
