@@ -19,7 +19,16 @@ from types import TracebackType
 from typing import Any
 
 from actors.errors import ShutDown
-from actors.jobs import Job, JobBook, JobRun, MemoryRun, Outcome, OutcomeSink
+from actors.fences import Claim
+from actors.jobs import (
+    Job,
+    JobBook,
+    JobRun,
+    MemoryRun,
+    Outcome,
+    OutcomeSink,
+    written_span,
+)
 from actors.limiter import Limiter, RateLimit
 from actors.rtt import RttStats
 from actors.supervisor import Supervised, Watch
@@ -115,7 +124,10 @@ class ConnectionActor(Supervised):
         self._clock = clock
         self._connection: SCAMPConnection | None = None
         self._window = Window(self._settings,
-                              first_sequence=self._book.next_sequence)
+                              first_sequence=self._book.next_sequence,
+                              holds=self._book.take_holds())
+        #: The write fences of this incarnation's runs.
+        self._fences: dict[JobRun, Claim | None] = {}
         #: Runs with pieces still to hand to the window, oldest first.
         self._runs: deque[JobRun] = deque()
         self._outcomes: dict[int, tuple[OutcomeSink, list[Outcome]]] = {}
@@ -212,6 +224,8 @@ class ConnectionActor(Supervised):
         assert connection is not None
         source = (connection.chip_x, connection.chip_y)
         now = self._clock()
+        for hold in self._book.take_holds():
+            self._window.hold(hold)
         for jobs, sink in self._book.take_incoming():
             for job in jobs:
                 run = JobRun.of(job, sink, now, source)
@@ -228,23 +242,34 @@ class ConnectionActor(Supervised):
         wanted = _QUEUE_WINDOWS * self._settings.size - window.queued
         while wanted > 0 and runs:
             run = runs[0]
+            fence = self._fence(run)
             span = run.take_span()
             if span is not None:
                 # A read or write: one queue entry, pieces made as sent.
                 assert isinstance(run, MemoryRun)
-                window.add_bulk(run, *span)
+                window.add_bulk(run, *span, fence)
                 runs.popleft()
                 wanted -= 1
                 continue
             requests = run.take(wanted)
             wanted -= len(requests)
             if run.deadline is None:
-                window.add_all(requests)
+                window.add_all(requests, fence)
             else:
                 for request in requests:
-                    window.add(request, now)
+                    window.add(request, now, fence)
             if not run.has_more:
                 runs.popleft()
+
+    def _fence(self, run: JobRun) -> Claim | None:
+        """The claim on the memory ``run`` writes (None for the rest)."""
+        fences = self._fences
+        if run in fences:
+            return fences[run]
+        written = written_span(run.job)
+        fence = None if written is None else self._window.claim(*written)
+        fences[run] = fence
+        return fence
 
     def _pump(self) -> None:
         """Send and receive until the work is done, the slice is over or a
@@ -353,9 +378,16 @@ class ConnectionActor(Supervised):
         if not self._n_outcomes:
             self._flush_by = now + FLUSH_DELAY
         del self._book.open[run]
+        fence = self._fences.pop(run, None)
         if outcome.error is not None:
-            self._window.drop_queued(
-                _of_run(run), run if isinstance(run, MemoryRun) else None)
+            # Nothing of a failed job is sent again: its pieces on the wire
+            # are retired, and its fence held until no copy can land.
+            self._window.ended(
+                now, fence, unwanted=_of_run(run),
+                bulk=run if isinstance(run, MemoryRun) else None)
+        elif fence is not None:
+            self._window.ended(now, fence, clean=not (
+                outcome.resends or outcome.timeouts))
         self._deliver(run.sink, outcome)
 
     def _deliver(self, sink: OutcomeSink, outcome: Outcome) -> None:
@@ -388,6 +420,8 @@ class ConnectionActor(Supervised):
 
     def _close(self) -> None:
         self._book.next_sequence = self._window.next_sequence
+        # A successor must not write under copies of ours still in flight.
+        self._book.hold(self._window.holds(self._clock()))
         if self._connection is not None and self._owns_connection:
             self._connection.close()
 

@@ -6,7 +6,7 @@ carries only a message so that it pickles across process boundaries.
 
 from __future__ import annotations
 
-from messages.errors import SpinnactorsError
+from messages.errors import MalformedDatagramError, SpinnactorsError
 
 
 class RequestError(SpinnactorsError):
@@ -23,6 +23,10 @@ class RetriesExhausted(RequestError):
 
 class DeadlineExceeded(RequestError, TimeoutError):
     """The request's own deadline passed before it was answered."""
+
+
+class MalformedReply(RequestError, MalformedDatagramError):
+    """Every reply that came was malformed (short, long or unparseable)."""
 
 
 class ShutDown(RequestError):

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from actors.errors import RequestError
+from actors.fences import Hold
 from actors.window import Request
-from messages.errors import UnexpectedResponseCodeError
+from messages.errors import MalformedDatagramError, UnexpectedResponseCodeError
 from messages.scp.base import AbstractSCPRequest
 from messages.scp.bulk import REPLY_DATA_OFFSET, ChunkBuilder, check_transfer
 from messages.scp.enums import SCPResult
@@ -132,6 +133,21 @@ class WriteJob:
 Job = SCPJob | ReadJob | WriteJob
 
 
+def written_span(job: Job) -> tuple[tuple[int, int], int, int] | None:
+    """The chip and [start, end) of the memory ``job`` writes, if any: the
+    range its write fence claims."""
+    if isinstance(job, WriteJob):
+        if not job.data:
+            return None
+        return (job.x, job.y), job.address, job.address + len(job.data)
+    if isinstance(job, SCPJob):
+        written = job.request.memory_written
+        if written is not None:
+            x, y, address, length = written
+            return (x, y), address, address + length
+    return None
+
+
 class JobRun:
     """A job in progress inside a connection actor: the pieces it still has
     to ask for, the ones done, and its one Outcome when it ends."""
@@ -225,7 +241,8 @@ class JobRun:
         self._timeouts += request.timeouts
         if request.error is not None:
             return self._end(None, type(request.error)(
-                f"{self._piece_text(index)}: {request.error}"))
+                f"{self._piece_text(index)} seq={request.seq}: "
+                f"{request.error}"))
         reply = request.reply
         assert reply is not None
         error = self._take_reply(index, reply)
@@ -302,8 +319,22 @@ class SCPRun(JobRun):
         self._sent = Request((self, index), bytearray(self._datagram),
                              may_resend=job.request.may_resend,
                              deadline=self.deadline,
-                             reply_size=self._reply_size)
+                             reply_size=self._reply_size,
+                             check=(None if self._reply_size is not None
+                                    else self._parses))
         return self._sent
+
+    def _parses(self, reply: bytes) -> bool:
+        """Whether an RC_OK reply parses as the request's response: one
+        that does not is a loss, and the request is sent again."""
+        job = self.job
+        assert isinstance(job, SCPJob)
+        try:
+            job.request.get_scp_response().read_bytestring(reply, 2)
+        except (MalformedDatagramError, struct.error, ValueError,
+                IndexError):
+            return False
+        return True
 
     def restart(self) -> Outcome | None:
         job = self.job
@@ -325,7 +356,8 @@ class SCPRun(JobRun):
     def _piece_text(self, index: int) -> str:
         job = self.job
         assert isinstance(job, SCPJob)
-        return repr(job.request)
+        x, y, p = job.request.destination
+        return f"{type(job.request).__name__}({x},{y},{p})"
 
 
 class MemoryRun(JobRun):
@@ -534,6 +566,19 @@ class JobBook:
         #: Runs started and not ended, in the order they came (a dict for
         #: quick removal).
         self.open: dict[JobRun, None] = {}
+        #: Write ranges that copies sent by an earlier incarnation (or an
+        #: earlier worker) may still land in, until when (time.monotonic).
+        self._holds: list[Hold] = []
+
+    def hold(self, holds: Iterable[Hold]) -> None:
+        """Fence these ranges for whichever incarnation runs next."""
+        with self._lock:
+            self._holds.extend(holds)
+
+    def take_holds(self) -> list[Hold]:
+        with self._lock:
+            holds, self._holds = self._holds, []
+        return holds
 
     def put(self, jobs: Sequence[Job], sink: OutcomeSink) -> None:
         with self._lock:

@@ -15,7 +15,13 @@ What it does that SpiNNMan's pipeline does not:
 * a "busy" result code parks the request for ``retry_pause`` while the rest
   of the window carries on (SpiNNMan sleeps 0.1 s with everything waiting);
 * a request that must not run twice (``may_resend`` False) is never resent
-  after a timeout: the board may have run it already.
+  after a timeout: the board may have run it already;
+* a reply that does not parse (wrong length, or refused by the request's
+  ``check``) is a loss: counted and resent within the budget;
+* a write's address range is fenced (fences.py): a later overlapping write
+  waits until no copy of the earlier one can still land, and a job that
+  ends sends nothing more; its pieces on the wire are retired, their late
+  replies counted and dropped.
 
 Bulk lane: a large read or write (a Bulk, with no deadline and safe to
 resend) is queued as one span of pieces. Each piece's datagram is made
@@ -38,16 +44,18 @@ import heapq
 import itertools
 import math
 import struct
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
 from actors.errors import (
     DeadlineExceeded,
+    MalformedReply,
     RequestError,
     RequestTimeout,
     RetriesExhausted,
 )
+from actors.fences import Claim, Hold, WriteFences
 from actors.rtt import RttEstimator
 from messages.scp.bulk import SEQUENCE_OFFSET
 from messages.scp.enums import RETRY_CODES, SCPResult
@@ -62,6 +70,7 @@ _RC_OK = SCPResult.RC_OK.value
 _NAMES = {result.value: result.name for result in SCPResult}
 _TIMEOUT = "timeout"
 _OVERTAKEN = "overtaken"
+_MALFORMED = "malformed"
 #: Reasons that mean the board never answered (as opposed to "busy").
 _UNANSWERED = frozenset({_TIMEOUT, _OVERTAKEN})
 
@@ -75,6 +84,13 @@ class WindowSettings:
     threshold: once the window is full, new requests wait until no more
     than this many are outstanding (None: size - 1, a sliding window;
     SpiNNMan's default of 0 drains the whole window first).
+
+    ``max_datagram_age`` is how long a copy of a write may still land after
+    it was sent (a LAN's and the virtual board's reorder and delay faults
+    are well inside the default): an overlapping write waits that long
+    after the earlier write's job ends. ``network_duplicates`` False says
+    the network never duplicates a datagram, so a write whose every piece
+    went once and was answered frees its range at once.
     """
 
     size: int = 8
@@ -86,6 +102,8 @@ class WindowSettings:
     retry_pause: float = 0.005
     non_fail_retry_codes: frozenset[SCPResult] = frozenset()
     fast_resend_after: int = 3
+    max_datagram_age: float = 0.1
+    network_duplicates: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.size <= 65535:
@@ -100,6 +118,9 @@ class WindowSettings:
                              f"{self.rto_ceiling}: need 0 < floor <= ceiling")
         if self.initial_rto <= 0 or self.retry_pause < 0:
             raise ValueError("initial_rto must be > 0, retry_pause >= 0")
+        if not 0 <= self.max_datagram_age <= 600:
+            raise ValueError(f"max_datagram_age={self.max_datagram_age}: "
+                             f"must be 0..600 seconds")
         if self.fast_resend_after < 0:
             raise ValueError(f"fast_resend_after={self.fast_resend_after}: "
                              f"must be >= 0 (0 turns it off)")
@@ -114,19 +135,22 @@ class Request:
     """
 
     __slots__ = ("key", "datagram", "may_resend", "deadline", "reply_size",
-                 "seq", "sends", "sent_at", "expires_at", "order",
+                 "check", "seq", "sends", "sent_at", "expires_at", "order",
                  "overtaken", "reasons", "timeouts", "code_resends",
                  "done", "reply", "error")
 
     def __init__(self, key: Hashable, datagram: bytearray,
                  may_resend: bool = True, deadline: float | None = None,
-                 reply_size: int | None = None) -> None:
+                 reply_size: int | None = None,
+                 check: Callable[[bytes], bool] | None = None) -> None:
         self.key = key
         self.datagram = datagram
         self.may_resend = may_resend
         self.deadline = deadline
         #: The exact length of an RC_OK reply, when known (a read's).
         self.reply_size = reply_size
+        #: Whether an RC_OK reply parses; one that does not is a loss.
+        self.check = check
         self.seq = -1
         self.sends = 0
         self.sent_at = 0.0
@@ -213,13 +237,17 @@ class WindowCounters:
     failed: int = 0
     duplicates: int = 0
     malformed: int = 0
+    #: Pieces on the wire when their job ended, never sent again.
+    retired: int = 0
+    #: Replies to retired pieces, dropped.
+    late: int = 0
 
 
 class Window:
     """Sequence numbers, expiries, retries and counters of one connection."""
 
     def __init__(self, settings: WindowSettings | None = None, *,
-                 first_sequence: int = 0) -> None:
+                 first_sequence: int = 0, holds: Sequence[Hold] = ()) -> None:
         self.settings = settings = settings or WindowSettings()
         self.rtt = RttEstimator(settings.initial_rto, settings.rto_floor,
                                 settings.rto_ceiling)
@@ -265,6 +293,13 @@ class Window:
         #: One round-trip sample per poll is plenty (RFC 6298 asks for one
         #: per round trip), and sampling every reply costs ~10% of a read.
         self._sampled = False
+        #: Write ranges claimed, and the sequence numbers of retired pieces
+        #: (kept from reuse until no copy can land) with until when.
+        self.fences = WriteFences(settings.max_datagram_age,
+                                  settings.network_duplicates)
+        self._retired: dict[int, float] = {}
+        for hold in holds:
+            self.hold(hold)
 
     # -- what the owner asks ---------------------------------------------------
 
@@ -317,15 +352,20 @@ class Window:
 
     # -- input -----------------------------------------------------------------
 
-    def add(self, request: Request, now: float) -> None:
+    def add(self, request: Request, now: float,
+            fence: Claim | None = None) -> None:
         """Queue a request; it goes out on a later poll, in order among
-        requests, and ahead of bulk pieces not sent yet."""
-        queue = self._queue
-        at = self._single_slot()
-        if at == len(queue):
-            queue.append(request)
+        requests, and ahead of bulk pieces not sent yet (once ``fence``,
+        a write's claim, is granted)."""
+        if fence is not None and not fence.granted:
+            fence.waiting.append(request)
         else:
-            queue.insert(at, request)
+            queue = self._queue
+            at = self._single_slot()
+            if at == len(queue):
+                queue.append(request)
+            else:
+                queue.insert(at, request)
         self._n_open += 1
         if request.deadline is not None:
             heapq.heappush(self._deadlines,
@@ -333,11 +373,15 @@ class Window:
             if request.deadline < self._next_timer:
                 self._next_timer = request.deadline
 
-    def add_all(self, requests: list[Request]) -> None:
+    def add_all(self, requests: list[Request],
+                fence: Claim | None = None) -> None:
         """Queue several requests that have no deadline of their own (as
         add() does)."""
-        at = self._single_slot()
-        self._queue[at:at] = requests
+        if fence is not None and not fence.granted:
+            fence.waiting += requests
+        else:
+            at = self._single_slot()
+            self._queue[at:at] = requests
         self._n_open += len(requests)
 
     def _single_slot(self) -> int:
@@ -350,12 +394,50 @@ class Window:
                 return index
         return len(queue)
 
-    def add_bulk(self, bulk: Bulk, start: int, stop: int) -> None:
+    def add_bulk(self, bulk: Bulk, start: int, stop: int,
+                 fence: Claim | None = None) -> None:
         """Queue pieces ``start``..``stop``-1 of ``bulk``: one queue entry,
         whose datagrams are made as they are sent."""
         if stop > start:
-            self._queue.append(_Span(bulk, start, stop))
+            span = _Span(bulk, start, stop)
+            if fence is not None and not fence.granted:
+                fence.waiting.append(span)
+            else:
+                self._queue.append(span)
             self._n_open += stop - start
+
+    def claim(self, chip: Hashable, start: int, end: int) -> Claim:
+        """Fence a write job's range [start, end) on ``chip``: hand the
+        claim to add(), add_all() and add_bulk() with the job's requests,
+        and to ended() when the job ends."""
+        return self.fences.claim(chip, start, end)
+
+    def ended(self, now: float, fence: Claim | None = None,
+              clean: bool = False,
+              unwanted: Callable[[Request], bool] | None = None,
+              bulk: Bulk | None = None) -> None:
+        """A job has ended: if it failed (``unwanted`` picks its requests,
+        ``bulk`` is its pieces) nothing of it is sent again, and what it
+        has on the wire is retired; its ``fence`` is released once no copy
+        can land (at once if ``clean``, see WriteFences.end)."""
+        if unwanted is not None:
+            self.drop_queued(unwanted, bulk, fence)
+            self._retire(now, unwanted, bulk)
+        if fence is not None:
+            self._admit(self.fences.end(fence, now, clean))
+            if self.fences.next_release < self._next_timer:
+                self._next_timer = self.fences.next_release
+
+    def hold(self, hold: Hold) -> None:
+        """Fence a range that a predecessor's copies may still land in."""
+        self.fences.hold(*hold)
+        if self.fences.next_release < self._next_timer:
+            self._next_timer = self.fences.next_release
+
+    def holds(self, now: float) -> list[Hold]:
+        """The write ranges a successor window on this board must fence
+        (give them to its constructor): copies of ours may still land."""
+        return self.fences.holds(now)
 
     def receive(self, datagram: bytes, now: float,
                 send_next: bool = False) -> bytearray | None:
@@ -380,7 +462,7 @@ class Window:
             # and what can wait for settle() does.
             bulk, index, sent_at, order, _, size = request
             if size and len(datagram) != size:
-                self._counters.malformed += 1
+                self._malformed(self._promote(seq, request))
                 return None
             del flight[seq]
             if bulk is not self._arrived_bulk:
@@ -407,14 +489,15 @@ class Window:
                     if type(span) is _Span and span.ready is not None:
                         # _send_span(span, 1), inlined (it halves the time
                         # from a reply to the next request). Nothing is on
-                        # the wire, so only a parked request can hold the
-                        # next sequence number.
+                        # the wire, so only a parked or retired request can
+                        # hold the next sequence number.
                         next_datagram, size = span.ready
                         span.ready = None
                         index = span.next
                         span.next = index + 1
                         seq, held = self._next_seq, self._held
-                        while seq in held:
+                        retired = self._retired
+                        while seq in held or seq in retired:
                             seq = (seq + 1) & 0xFFFF
                         _SEQUENCE.pack_into(next_datagram, SEQUENCE_OFFSET,
                                             seq)
@@ -436,8 +519,10 @@ class Window:
             return None
         assert isinstance(request, Request)
         reply_size = request.reply_size
-        if reply_size is not None and len(datagram) != reply_size:
-            self._counters.malformed += 1
+        if ((reply_size is not None and len(datagram) != reply_size)
+                or (request.check is not None
+                    and not request.check(datagram))):
+            self._malformed(request)
             return None
         del flight[seq]
         if request.sends == 1 and not self._sampled:
@@ -523,6 +608,7 @@ class Window:
     def _send_new(self, out: list[bytearray], now: float, room: int) -> None:
         """Give up to ``room`` queued requests a sequence number and send."""
         queue, flight, held = self._queue, self._flight, self._held
+        retired = self._retired
         head, end = self._queue_head, len(self._queue)
         rto = self.rtt.rto
         seq, order = self._next_seq, self._n_sends
@@ -543,7 +629,7 @@ class Window:
             assert isinstance(request, Request)
             if request.done:
                 continue
-            while seq in flight or seq in held:
+            while seq in flight or seq in held or seq in retired:
                 seq = (seq + 1) & 0xFFFF
             request.seq = seq
             datagram = request.datagram
@@ -575,14 +661,14 @@ class Window:
     def _send_span(self, span: _Span, out: list[bytearray], now: float,
                    room: int, seq: int, order: int) -> tuple[int, int, int]:
         """Send up to ``room`` pieces of a span; room, seq and order after."""
-        flight, held = self._flight, self._held
+        flight, held, retired = self._flight, self._held, self._retired
         bulk, index, stop = span.bulk, span.next, span.stop
         piece = bulk.piece
         pack_into = _SEQUENCE.pack_into
         expires = now + self.rtt.rto
         ready, span.ready = span.ready, None
         while room and index < stop:
-            while seq in flight or seq in held:
+            while seq in flight or seq in held or seq in retired:
                 seq = (seq + 1) & 0xFFFF
             if ready is None:
                 datagram, size = piece(index)
@@ -655,18 +741,21 @@ class Window:
         return done
 
     def drop_queued(self, unwanted: Callable[[Request], bool],
-                    bulk: Bulk | None = None) -> int:
+                    bulk: Bulk | None = None,
+                    fence: Claim | None = None) -> int:
         """Forget requests not yet sent that ``unwanted`` picks, and the
-        pieces of ``bulk`` not yet sent; how many."""
+        pieces of ``bulk`` not yet sent (also those parked on ``fence``);
+        how many."""
         dropped = 0
-        for request in self._queue[self._queue_head:]:
+        parked = fence.waiting if fence is not None else []
+        for request in self._queue[self._queue_head:] + parked:
             if type(request) is _Span:
                 if request.bulk is bulk:
                     dropped += request.stop - request.next
                     request.next = request.stop
                     request.ready = None
-            elif not request.done and unwanted(request):  # type: ignore
-                request.done = True  # type: ignore[union-attr]
+            elif not request.done and unwanted(request):
+                request.done = True
                 dropped += 1
         self._n_open -= dropped
         return dropped
@@ -687,6 +776,15 @@ class Window:
             self._finish(self._request_at(seq, entry), None, error)
         for request in list(self._held.values()):
             self._finish(request, None, error)
+        for claims in self.fences.waiting():
+            for entry in claims:
+                if type(entry) is _Span:
+                    left = entry.stop - entry.next
+                    entry.next = entry.stop
+                    self._n_open -= left
+                    self._counters.failed += left
+                elif not entry.done:
+                    self._finish(entry, None, error)
         self._queue.clear()
         self._queue_head = 0
         self._flight.clear()
@@ -697,6 +795,59 @@ class Window:
         self._next_timer = math.inf
 
     # -- inside ----------------------------------------------------------------
+
+    def _admit(self, granted: list[Claim]) -> None:
+        """Queue what waited for claims now granted, in the order it came."""
+        for claim in granted:
+            for entry in claim.waiting:
+                if type(entry) is _Span:
+                    self._queue.append(entry)
+                else:
+                    at = self._single_slot()
+                    self._queue.insert(at, entry)
+            claim.waiting = []
+
+    def _retire(self, now: float, unwanted: Callable[[Request], bool],
+                bulk: Bulk | None) -> None:
+        """Take a failed job's requests off the wire for good: never sent
+        again; their sequence numbers kept from reuse until no copy can
+        land, so that a late reply is known, counted and dropped."""
+        until = now + self.settings.max_datagram_age
+        retired = self._retired
+        for seq, entry in list(self._flight.items()):
+            if type(entry) is tuple:
+                if entry[0] is not bulk:
+                    continue
+            elif not unwanted(entry):  # type: ignore[arg-type]
+                continue
+            del self._flight[seq]
+            if type(entry) is not tuple:
+                entry.done = True  # type: ignore[union-attr]
+            retired[seq] = until
+            self._n_open -= 1
+            self._counters.retired += 1
+        for seq, request in list(self._held.items()):
+            if unwanted(request):
+                del self._held[seq]
+                request.done = True
+                retired[seq] = until
+                self._n_open -= 1
+                self._counters.retired += 1
+        if retired and until < self._next_timer:
+            self._next_timer = until
+
+    def _malformed(self, request: Request) -> None:
+        """A reply to ``request`` that does not parse: a loss. Resent at
+        once within the budget; past it, MalformedReply."""
+        self._counters.malformed += 1
+        if request.expires_at == math.inf:
+            return  # already waiting to be resent
+        request.note(_MALFORMED)
+        if request.may_resend and self._may_retry(request):
+            self._resend_soon(request)
+        else:
+            del self._flight[request.seq]
+            self._finish(request, None, self._exhausted(request))
 
     def _resend(self, request: Request, now: float) -> bytearray:
         """Stamp a resend of a request already holding a sequence number."""
@@ -773,7 +924,9 @@ class Window:
             return
         if request is None:
             parked = self._held.get(seq)
-            if parked is None or code in self._retry_codes:
+            if parked is None and seq in self._retired:
+                self._counters.late += 1
+            elif parked is None or code in self._retry_codes:
                 self._counters.duplicates += 1
             elif (code == _RC_OK and parked.reply_size is not None
                     and len(datagram) != parked.reply_size):
@@ -834,6 +987,17 @@ class Window:
             else:
                 del self._flight[request.seq]
                 self._finish(request, None, self._exhausted(request))
+        fences = self.fences
+        if now >= fences.next_release:
+            self._admit(fences.expire(now))
+        soonest = min(soonest, fences.next_release)
+        retired = self._retired
+        if retired:
+            for seq, until in list(retired.items()):
+                if until <= now:
+                    del retired[seq]
+                elif until < soonest:
+                    soonest = until
         retry_due = self._retry_due
         if retry_due and (retry_due[0][0] > now
                           or len(self._flight) < self._size):
@@ -851,6 +1015,10 @@ class Window:
     def _exhausted(self, request: Request) -> RequestError:
         tries = request.sends
         reasons = request.reasons or []
+        if reasons and reasons[-1] == _MALFORMED:
+            return MalformedReply(
+                f"malformed reply after {tries} "
+                f"{'try' if tries == 1 else 'tries'}")
         if all(reason in _UNANSWERED for reason in reasons):
             if not request.may_resend:
                 return RequestTimeout(

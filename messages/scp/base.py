@@ -113,6 +113,12 @@ class AbstractSCPRequest(Generic[R]):
         raise NotImplementedError
 
     @property
+    def memory_written(self) -> tuple[int, int, int, int] | None:
+        """(x, y, address, length) of the memory this request changes, for
+        requests that write memory; None for the rest."""
+        return None
+
+    @property
     def destination(self) -> tuple[int, int, int]:
         header = self.sdp_header
         return (header.destination_chip_x, header.destination_chip_y,

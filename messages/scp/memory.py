@@ -86,6 +86,12 @@ class WriteMemory(AbstractSCPRequest[CheckOKResponse]):
             argument_1=base_address, argument_2=size,
             argument_3=read_type(base_address, size).value, data=data)
 
+    @property
+    def memory_written(self) -> tuple[int, int, int, int] | None:
+        x, y, _ = self.destination
+        assert self.argument_1 is not None and self.argument_2 is not None
+        return x, y, self.argument_1, self.argument_2
+
     def get_scp_response(self) -> CheckOKResponse:
         return CheckOKResponse("write to memory", "CMD_WRITE")
 
@@ -113,6 +119,12 @@ class FillRequest(AbstractSCPRequest[CheckOKResponse]):
         super().__init__(
             monitor_header(x, y), SCPRequestHeader(SCPCommand.CMD_FILL),
             argument_1=base_address, argument_2=data, argument_3=size)
+
+    @property
+    def memory_written(self) -> tuple[int, int, int, int] | None:
+        x, y, _ = self.destination
+        assert self.argument_1 is not None and self.argument_3 is not None
+        return x, y, self.argument_1, self.argument_3
 
     def get_scp_response(self) -> CheckOKResponse:
         return CheckOKResponse("fill", "CMD_FILL")

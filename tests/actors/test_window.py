@@ -21,8 +21,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.errors import DeadlineExceeded, RequestTimeout, RetriesExhausted, ShutDown
+from actors.errors import (
+    DeadlineExceeded,
+    MalformedReply,
+    RequestTimeout,
+    RetriesExhausted,
+    ShutDown,
+)
 from actors.window import Request, Window, WindowSettings
+from messages.errors import MalformedDatagramError
 from messages.scp.bulk import ChunkBuilder
 from messages.scp.enums import RETRY_CODES, SCPResult
 
@@ -833,7 +840,7 @@ def test_board_error_code_completes_with_that_reply(code: SCPResult) -> None:
 
 
 @pytest.mark.timeout(10)
-def test_malformed_replies_are_counted_and_change_nothing() -> None:
+def test_unmatched_junk_is_counted_and_changes_nothing() -> None:
     w, link = window(size=4, initial_rto=1.0)
     requests = [read(key, size=8) for key in range(3)]
     for request in requests:
@@ -847,9 +854,6 @@ def test_malformed_replies_are_counted_and_change_nothing() -> None:
         good[:13],                                   # too short
         good[:10] + struct.pack("<2H", 0x90, seq_of(sent[0])),  # no such code
         good[:10] + struct.pack("<2H", 0x7F, seq_of(sent[1])),
-        good + b"\0",                                # read of 8, 9 bytes
-        good[:-1],                                   # read of 8, 7 bytes
-        reply(sent[1], payload=b""),                 # read of 8, no data
     ]
     for datagram in junk:
         w.receive(datagram, 0.01)
@@ -858,11 +862,63 @@ def test_malformed_replies_are_counted_and_change_nothing() -> None:
     assert (w.in_flight, w.queued, w.open_requests, w.next_wakeup(),
             w.rtt.stats()) == before
     assert (w.counters.completed, w.counters.duplicates,
-            w.counters.failed) == (0, 0, 0)
+            w.counters.failed, w.counters.resent) == (0, 0, 0, 0)
     assert link.pump(0.02) == []
     link.answer_all(0.03)
     assert w.take_completed() == requests
     assert all(r.reply == expected_reply(r) for r in requests)
+
+
+@pytest.mark.timeout(10)
+def test_a_malformed_reply_is_a_loss_and_is_resent() -> None:
+    w, link = window(size=4, initial_rto=1.0)
+    requests = [read(key, size=8) for key in range(3)]
+    for request in requests:
+        w.add(request, 0.0)
+    sent = link.pump(0.0)
+    wrong = [reply(sent[0]) + b"\0",                 # read of 8, 9 bytes
+             reply(sent[1])[:-1],                     # read of 8, 7 bytes
+             reply(sent[2], payload=b"")]             # read of 8, no data
+    for datagram in wrong:
+        w.receive(datagram, 0.01)
+    assert w.counters.malformed == 3 and w.take_completed() == []
+    again = link.pump(0.01)   # resent at once, not after the rto
+    assert sorted(map(seq_of, again)) == sorted(map(seq_of, sent))
+    assert w.counters.resent == 3
+    link.wire = again
+    link.answer_all(0.02)
+    assert sorted(completed_keys(w)) == [0, 1, 2]
+    assert all(r.reply == expected_reply(r) and r.error is None
+               for r in requests)
+
+
+@pytest.mark.timeout(10)
+def test_only_malformed_replies_end_in_malformed_reply_naming_the_tries() -> None:
+    w, link = window(size=1, retries=2)
+    request = read(0, size=8)
+    w.add(request, 0.0)
+    for now in (0.0, 0.01, 0.02):
+        (datagram,) = link.pump(now)
+        w.receive(reply(datagram)[:-1], now)
+    assert link.pump(0.03) == []
+    assert w.take_completed() == [request]
+    assert isinstance(request.error, MalformedReply)
+    assert isinstance(request.error, MalformedDatagramError)
+    assert "malformed reply after 3 tries" in str(request.error)
+
+
+@pytest.mark.timeout(10)
+def test_a_check_refusing_a_reply_makes_it_a_loss() -> None:
+    w, link = window()
+    request = Request("v", BUILDER.write(BASE, b"abcd"),
+                      check=lambda datagram: len(datagram) > 14)
+    w.add(request, 0.0)
+    (datagram,) = link.pump(0.0)
+    w.receive(reply(datagram, payload=b""), 0.01)
+    assert w.take_completed() == [] and w.counters.malformed == 1
+    (again,) = link.pump(0.01)
+    w.receive(reply(again, payload=b"ok"), 0.02)
+    assert w.take_completed() == [request] and request.error is None
 
 
 @pytest.mark.timeout(10)
