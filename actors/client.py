@@ -17,6 +17,7 @@ import pykka
 
 from actors.connection import ConnectionActor, ConnectionStats, GetStats, Wake
 from actors.errors import ShutDown
+from actors.fences import Span
 from actors.jobs import (
     Job,
     JobBook,
@@ -57,6 +58,11 @@ class Client(BoardOperations):
     RateLimiterActor shared with other clients. ``endpoint`` runs over an
     in-memory or fault-injecting link instead of UDP.
 
+    A write waits until no copy of an earlier overlapping write can still
+    land: ``max_datagram_age`` seconds after that write's job ended (see
+    actors/fences.py); ``network_duplicates`` False (a network known never
+    to duplicate a datagram) frees a cleanly answered write's range at once.
+
     The connection actor runs under a Supervisor: if it fails (a socket
     error, a bug) it is restarted with a fresh socket and carries on with
     the requests that had no reply, each still answered exactly once. More
@@ -69,6 +75,8 @@ class Client(BoardOperations):
     def __init__(self, host: str, port: int = SCP_SCAMP_PORT, *,
                  window: int = 8, timeout: float = 1.0, retries: int = 10,
                  rto_floor: float = 0.005,
+                 max_datagram_age: float = 0.1,
+                 network_duplicates: bool = True,
                  limiter: Limiter | None = None,
                  local_host: str | None = None,
                  endpoint: DatagramEndpoint | None = None,
@@ -86,11 +94,18 @@ class Client(BoardOperations):
             endpoint.resolve(host)
         else:
             UDPEndpoint.resolve_host(host)
+        if (not isinstance(max_datagram_age, (int, float))
+                or not 0 <= max_datagram_age <= 600):
+            raise InvalidArgumentError("max_datagram_age", max_datagram_age,
+                                       "must be 0..600 seconds")
         settings = WindowSettings(
             size=window, retries=retries, initial_rto=timeout,
-            rto_floor=min(rto_floor, timeout), rto_ceiling=timeout)
+            rto_floor=min(rto_floor, timeout), rto_ceiling=timeout,
+            max_datagram_age=max_datagram_age,
+            network_duplicates=bool(network_duplicates))
         super().__init__()
         self.host, self.port = host, port
+        self._settings = settings
 
         endpoints = [endpoint]
 
@@ -118,6 +133,14 @@ class Client(BoardOperations):
             name=f"client-{host}:{port}")
         self._current = ChildLookup(self._supervisor, self.CHILD)
         self._current()
+
+    def fence(self, span: Span) -> None:
+        """Fence a write range that copies sent elsewhere (a lost worker's
+        connection to this board) may still land in: nothing overlapping
+        is written here for ``max_datagram_age``."""
+        chip, start, end = span
+        self._book.hold([(chip, start, end,
+                          time.monotonic() + self._settings.max_datagram_age)])
 
     def stats(self) -> ConnectionStats:
         """Counters and round-trip statistics of the connection (since its

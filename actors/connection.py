@@ -94,6 +94,10 @@ class ConnectionStats:
     send_errors: int
     open_jobs: int
     rtt: RttStats
+    #: Pieces on the wire when their job ended (never sent again), and the
+    #: late replies to them that were dropped.
+    retired: int = 0
+    late: int = 0
 
 
 class ConnectionActor(Supervised):
@@ -216,7 +220,8 @@ class ConnectionActor(Supervised):
             foreign=self._foreign + (
                 0 if connection is None else connection.n_foreign),
             send_errors=self._send_errors, open_jobs=len(self._book.open),
-            rtt=self._window.rtt.stats())
+            rtt=self._window.rtt.stats(), retired=counters.retired,
+            late=counters.late)
 
     def _take_jobs(self) -> None:
         """Start runs for the jobs put in the book since the last look."""

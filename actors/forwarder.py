@@ -24,6 +24,7 @@ from typing import Any
 import pykka
 
 from actors.errors import RequestError, ShutDown
+from actors.fences import Span
 from actors.group import (
     FORWARDED,
     AskStats,
@@ -42,7 +43,7 @@ from actors.group import (
     decode,
     encode,
 )
-from actors.jobs import Job, Outcome, OutcomeSink, SCPJob, deliver
+from actors.jobs import Job, Outcome, OutcomeSink, SCPJob, deliver, written_span
 from actors.limiter import Lease, LeaseRequest, Limiter
 from actors.remote_limiter import LeaseAsk, LeaseGrant
 from actors.supervisor import Supervised, Watch
@@ -151,19 +152,23 @@ class GroupBook:
             self._incoming.clear()
             again: list[tuple[Hashable, Job]] = []
             refused: list[_Open] = []
+            fenced: list[tuple[Hashable, Span]] = []
             for key, entry in list(self._open.items()):
                 job = entry.job
                 if (entry.sent and isinstance(job, SCPJob)
                         and not job.request.may_resend):
                     refused.append(self._open.pop(key))
                     continue
+                written = written_span(job)
+                if entry.sent and written is not None:
+                    fenced.append((entry.board, written))
                 entry.sent = True
                 again.append((entry.board, job))
         self._deliver([(entry, Outcome(entry.key, error=RequestError(
             f"{entry.job.request!r}: its worker died after it was sent; "  # type: ignore[union-attr]
             f"not sent again, as running it twice is not safe")))
             for entry in refused])
-        return [encode([Post(again)])] if again else []
+        return [encode([Post(again, fenced)])] if again else []
 
     def complete(self, outcomes: list[Outcome]) -> None:
         """Outcomes from the group: each to its job's sink, once."""

@@ -24,6 +24,7 @@ from actors.client import Client
 from actors.connection import ConnectionStats
 from actors.connection_listener import ConnectionListener
 from actors.errors import RequestError
+from actors.fences import Span
 from actors.jobs import Job, Outcome
 from actors.remote_limiter import LeaseGrant, RemoteLimiter
 from messages.errors import InvalidArgumentError
@@ -79,9 +80,14 @@ class GroupSpec:
 
 @dataclass(frozen=True)
 class Post:
-    """Run these jobs, each on its board (job keys are the parent's)."""
+    """Run these jobs, each on its board (job keys are the parent's).
+
+    ``fenced`` are write ranges, each on its board, that a lost worker may
+    still have copies of on the wire: the board's connection fences them
+    for its max_datagram_age before anything overlapping is written."""
 
     entries: list[tuple[Hashable, Job]]
+    fenced: list[tuple[Hashable, Span]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -278,6 +284,9 @@ class GroupServer:
 
     def handle(self, message: Any) -> bool:
         if isinstance(message, Post):
+            for board, span in message.fenced:
+                if board in self._clients:
+                    self._clients[board].fence(span)
             self._post(message.entries)
         elif isinstance(message, AskStats):
             self.outbox.put(StatsReply(message.ticket, self._stats()))

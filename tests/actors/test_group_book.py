@@ -35,7 +35,7 @@ from actors.group import (
 )
 from actors.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
 from messages.errors import InvalidArgumentError
-from messages.scp import GetVersion, SDRAMAlloc, SDRAMDeAlloc
+from messages.scp import FillRequest, GetVersion, SDRAMAlloc, SDRAMDeAlloc
 
 BASE = 0x6000_0000
 
@@ -494,3 +494,23 @@ def test_merged_leaves_short_batches_alone() -> None:
     one = [Heard(1, ["a"])]
     assert _merged(one) is one
     assert _merged([Heartbeat(), Heartbeat()]) == [Heartbeat(), Heartbeat()]
+
+
+@pytest.mark.timeout(10)
+def test_a_new_worker_fences_the_writes_the_lost_one_had_sent() -> None:
+    # Copies the lost worker sent may still land: the new worker's
+    # connection fences their ranges before writing anything over them.
+    book = GroupBook()
+    sink = Sink()
+    book.put([("b1", WriteJob("sent", 1, 2, 0, 0x6000_0000, b"x" * 300)),
+              ("b1", SCPJob("fill", FillRequest(1, 2, 0x7000_0000, 7, 64))),
+              ("b2", ReadJob("read", 0, 0, 0, 0x6000_0000, 64))], sink)
+    book.take_incoming()
+    book.put([("b2", WriteJob("not sent", 0, 0, 0, 0x6000_0000, b"y"))], sink)
+    (blob,) = book.take_for_new_worker()
+    (message,) = decode(blob)
+    assert isinstance(message, Post)
+    assert len(message.entries) == 4
+    assert sorted(message.fenced) == [
+        ("b1", ((1, 2), 0x6000_0000, 0x6000_0000 + 300)),
+        ("b1", ((1, 2), 0x7000_0000, 0x7000_0000 + 64))]
