@@ -18,11 +18,13 @@ from transport.faults import FaultPlan
 START_TIMEOUT = 30.0
 
 
-def _serve(width: int, height: int, drop: float, pipe: Connection) -> None:
+def _serve(width: int, height: int, faults: dict[str, float], sides: str,
+           pipe: Connection) -> None:
     from transport.board import VirtualBoard  # in the child only
 
-    faults = FaultPlan(drop=drop, seed=1) if drop else None
-    board = VirtualBoard(width, height, faults=faults, fault_sides="receive")
+    plan = FaultPlan(**faults, seed=1) if any(faults.values()) else None
+    board = VirtualBoard(width, height, faults=plan,
+                         fault_sides=sides)  # type: ignore[arg-type]
     pipe.send(board.address)
     board.start()
     try:
@@ -34,14 +36,18 @@ def _serve(width: int, height: int, drop: float, pipe: Connection) -> None:
 
 class BoardProcess:
     """A ``width`` x ``height`` VirtualBoard on 127.0.0.1 in a spawned
-    process; ``drop`` of the requests it receives are lost (seeded)."""
+    process; ``drop`` of the requests it receives are lost (seeded), and
+    ``duplicate`` and ``reorder`` (each way) are as FaultPlan's."""
 
     def __init__(self, width: int = 2, height: int = 2,
-                 drop: float = 0.0) -> None:
+                 drop: float = 0.0, duplicate: float = 0.0,
+                 reorder: float = 0.0) -> None:
+        faults = {"drop": drop, "duplicate": duplicate, "reorder": reorder}
+        sides = "both" if duplicate or reorder else "receive"
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(width, height, drop, child), daemon=True,
+            target=_serve, args=(width, height, faults, sides, child), daemon=True,
             name="spinnactors-board")
         self._process.start()
         child.close()
