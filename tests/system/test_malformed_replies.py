@@ -8,9 +8,8 @@ from __future__ import annotations
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pykka
 import pytest
 
 import actors
@@ -18,13 +17,8 @@ from actors.errors import MalformedReply
 from messages.errors import MalformedDatagramError
 from transport import VirtualBoard
 
-
-@pytest.fixture(autouse=True)
-def stop_actors() -> Iterator[None]:
-    try:
-        yield
-    finally:
-        pykka.ActorRegistry.stop_all(timeout=10)
+#: Each test fails if it leaves an actor or a thread running.
+pytestmark = pytest.mark.usefixtures("actor_system")
 
 
 class Spoiler:

@@ -13,10 +13,8 @@ import os
 import queue
 import random
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import pykka
 import pytest
 
 import actors
@@ -33,12 +31,8 @@ CALLERS = 16
 OPERATIONS = 20_000
 
 
-@pytest.fixture(autouse=True)
-def stop_actors() -> Iterator[None]:
-    try:
-        yield
-    finally:
-        pykka.ActorRegistry.stop_all(timeout=10)
+#: Each test fails if it leaves an actor or a thread running.
+pytestmark = pytest.mark.usefixtures("actor_system")
 
 
 def caller(client: Client, index: int, pairs: int, seed: int) -> int:
@@ -89,13 +83,12 @@ def test_every_read_sees_the_last_write_under_faults_and_kills() -> None:
         finally:
             stop.set()
             thread.join(timeout=10)
-        stats = client.stats()
         client.close()
     assert wrong == [0] * CALLERS
     assert kills >= 5
     counts = board.faults.counts
+    # (A restarted connection's stats start afresh: the board's count.)
     assert counts.dropped and counts.duplicated and counts.reordered
-    assert stats.resent > 0
 
 
 @pytest.mark.timeout(30)
