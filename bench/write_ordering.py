@@ -22,6 +22,7 @@ unsafe under reordering) and network_duplicates=False.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import resource
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pykka  # noqa: E402
 
+import actors.client  # noqa: E402
 from actors import connect  # noqa: E402
 from actors.client import Client  # noqa: E402
 from actors.supervisor import Crash  # noqa: E402
@@ -145,6 +147,25 @@ def pairs(address: tuple[str, int], seconds: float,
     return n / elapsed, used / n
 
 
+def lossy_write(address: tuple[str, int], mib: int, fast: bool) -> float:
+    """MB/s of a ``mib`` MiB write; ``fast`` False turns fast resend off
+    (the window's setting; the client does not offer it)."""
+    settings = actors.client.WindowSettings
+    if not fast:
+        actors.client.WindowSettings = functools.partial(  # type: ignore[misc]
+            settings, fast_resend_after=0)
+    try:
+        with connect(*address) as client:
+            data = os.urandom(mib << 20)
+            start = time.monotonic()
+            client.write(1, 1, BASE, data)
+            elapsed = time.monotonic() - start
+            assert client.read(1, 1, BASE, len(data)) == data
+    finally:
+        actors.client.WindowSettings = settings  # type: ignore[misc]
+    return len(data) / elapsed / 1e6
+
+
 def cost(seconds: float, rounds: int) -> int:
     board = BoardProcess(2, 2)
     settings = {
@@ -160,6 +181,15 @@ def cost(seconds: float, rounds: int) -> int:
             rates[name].append(rate)
             cpus[name].append(per)
     board.stop()
+    lossy = BoardProcess(2, 2, drop=0.01)
+    writes: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(rounds):
+        for fast in (True, False):
+            writes[fast].append(lossy_write(lossy.address, 8, fast))
+    lossy.stop()
+    print(f"8 MiB write, board dropping 1% of requests, {rounds} rounds, "
+          f"medians: fast resend on {statistics.median(writes[True]):.1f} "
+          f"MB/s, off {statistics.median(writes[False]):.1f} MB/s")
     print(f"write-then-read of one {REGION // 1024} KiB region, clean "
           f"board, {rounds} rounds of {seconds:.0f} s, medians")
     for name in settings:
