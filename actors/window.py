@@ -425,14 +425,12 @@ class Window:
             self._retire(now, unwanted, bulk)
         if fence is not None:
             self._admit(self.fences.end(fence, now, clean))
-            if self.fences.next_release < self._next_timer:
-                self._next_timer = self.fences.next_release
+            self._wake_by(self.fences.next_release)
 
     def hold(self, hold: Hold) -> None:
         """Fence a range that a predecessor's copies may still land in."""
         self.fences.hold(*hold)
-        if self.fences.next_release < self._next_timer:
-            self._next_timer = self.fences.next_release
+        self._wake_by(self.fences.next_release)
 
     def holds(self, now: float) -> list[Hold]:
         """The write ranges a successor window on this board must fence
@@ -813,28 +811,29 @@ class Window:
         again; their sequence numbers kept from reuse until no copy can
         land, so that a late reply is known, counted and dropped."""
         until = now + self.settings.max_datagram_age
-        retired = self._retired
-        for seq, entry in list(self._flight.items()):
-            if type(entry) is tuple:
-                if entry[0] is not bulk:
-                    continue
-            elif not unwanted(entry):  # type: ignore[arg-type]
-                continue
-            del self._flight[seq]
+        gone = [seq for seq, entry in self._flight.items()
+                if (entry[0] is bulk if type(entry) is tuple
+                    else unwanted(entry))]  # type: ignore[arg-type]
+        for seq in gone:
+            entry = self._flight.pop(seq)
             if type(entry) is not tuple:
                 entry.done = True  # type: ignore[union-attr]
-            retired[seq] = until
-            self._n_open -= 1
-            self._counters.retired += 1
-        for seq, request in list(self._held.items()):
-            if unwanted(request):
-                del self._held[seq]
-                request.done = True
-                retired[seq] = until
-                self._n_open -= 1
-                self._counters.retired += 1
-        if retired and until < self._next_timer:
-            self._next_timer = until
+        parked = [seq for seq, request in self._held.items()
+                  if unwanted(request)]
+        for seq in parked:
+            self._held.pop(seq).done = True
+        for seq in gone + parked:
+            self._retired[seq] = until
+        n = len(gone) + len(parked)
+        self._n_open -= n
+        self._counters.retired += n
+        if n:
+            self._wake_by(until)
+
+    def _wake_by(self, when: float) -> None:
+        """Have the next poll's timers run no later than ``when``."""
+        if when < self._next_timer:
+            self._next_timer = when
 
     def _malformed(self, request: Request) -> None:
         """A reply to ``request`` that does not parse: a loss. Resent at

@@ -839,13 +839,18 @@ def test_board_error_code_completes_with_that_reply(code: SCPResult) -> None:
     assert link.pump(1.0) == [] and w.counters.resent == 0
 
 
-@pytest.mark.timeout(10)
-def test_unmatched_junk_is_counted_and_changes_nothing() -> None:
+def three_reads_sent() -> tuple[Window, Link, list[Request], list[bytes]]:
+    """A window with three 8-byte reads on the wire."""
     w, link = window(size=4, initial_rto=1.0)
     requests = [read(key, size=8) for key in range(3)]
     for request in requests:
         w.add(request, 0.0)
-    sent = link.pump(0.0)
+    return w, link, requests, link.pump(0.0)
+
+
+@pytest.mark.timeout(10)
+def test_unmatched_junk_is_counted_and_changes_nothing() -> None:
+    w, link, requests, sent = three_reads_sent()
     before = (w.in_flight, w.queued, w.open_requests, w.next_wakeup(),
               w.rtt.stats())
     good = reply(sent[0])
@@ -871,11 +876,7 @@ def test_unmatched_junk_is_counted_and_changes_nothing() -> None:
 
 @pytest.mark.timeout(10)
 def test_a_malformed_reply_is_a_loss_and_is_resent() -> None:
-    w, link = window(size=4, initial_rto=1.0)
-    requests = [read(key, size=8) for key in range(3)]
-    for request in requests:
-        w.add(request, 0.0)
-    sent = link.pump(0.0)
+    w, link, requests, sent = three_reads_sent()
     wrong = [reply(sent[0]) + b"\0",                 # read of 8, 9 bytes
              reply(sent[1])[:-1],                     # read of 8, 7 bytes
              reply(sent[2], payload=b"")]             # read of 8, no data
