@@ -1,8 +1,8 @@
 """pykka actors, the sans-IO pipeline window, the supervisor and the CLI."""
 
-from actors.bucket import TokenBucket
-from actors.client import Client, connect
-from actors.connection_listener import ConnectionListener
+from actors.board.client import Client, connect
+from actors.compat.connection_listener import ConnectionListener
+from actors.compat.pipeline import SCPRequestPipeLine
 from actors.errors import (
     DeadlineExceeded,
     RequestError,
@@ -10,9 +10,9 @@ from actors.errors import (
     RetriesExhausted,
     ShutDown,
 )
-from actors.limiter import RateLimiterActor
-from actors.pipeline import SCPRequestPipeLine
-from actors.supervisor import Backoff, ChildSpec, Supervised, Supervisor
+from actors.ratelimit.bucket import TokenBucket
+from actors.ratelimit.limiter import RateLimiterActor
+from actors.supervision.supervisor import Backoff, ChildSpec, Supervised, Supervisor
 
 __all__ = [
     "Backoff", "ChildSpec", "Client", "ConnectionListener",

@@ -23,7 +23,7 @@ from typing import Any, cast
 import pykka
 import pytest
 
-from actors.supervisor import ChildSpec, Supervisor, Watch, WhereIs
+from actors.supervision.supervisor import ChildSpec, Supervisor, Watch, WhereIs
 from transport import FaultPlan, MemoryNetwork, VirtualBoard
 from transport.clock import FakeClock
 

@@ -25,7 +25,7 @@ TARGET = 50_000
 
 def start_board() -> tuple[subprocess.Popen[str], tuple[str, int]]:
     board = subprocess.Popen(
-        [sys.executable, "-m", "actors.cli", "board", "--port", "0"],
+        [sys.executable, "-m", "actors.app.cli", "board", "--port", "0"],
         stdout=subprocess.PIPE, text=True)
     assert board.stdout is not None
     line = board.stdout.readline().strip()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.connection_listener import ConnectionListener  # noqa: E402
+from actors.compat.connection_listener import ConnectionListener  # noqa: E402
 from messages.scp import IPTagSet  # noqa: E402
 from messages.sdp import SDPMessage  # noqa: E402
 from transport import SCAMPConnection, SDPConnection, VirtualBoard  # noqa: E402

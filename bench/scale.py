@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import structlog  # noqa: E402
 from pipeline_throughput import BASE, MIB  # noqa: E402
 
-from actors.jobs import ReadJob  # noqa: E402
-from actors.machine import Machine  # noqa: E402
+from actors.placement.machine import Machine  # noqa: E402
+from actors.protocol.jobs import ReadJob  # noqa: E402
 from transport.board_process import BoardProcess  # noqa: E402
 
 Address = tuple[str, int]

@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pykka  # noqa: E402
 
-import actors.client  # noqa: E402
+import actors.board.client  # noqa: E402
 from actors import connect  # noqa: E402
-from actors.client import Client  # noqa: E402
-from actors.supervisor import Crash  # noqa: E402
+from actors.board.client import Client  # noqa: E402
+from actors.supervision.supervisor import Crash  # noqa: E402
 from transport.board_process import BoardProcess  # noqa: E402
 
 BASE = 0x6000_0000
@@ -150,9 +150,9 @@ def pairs(address: tuple[str, int], seconds: float,
 def lossy_write(address: tuple[str, int], mib: int, fast: bool) -> float:
     """MB/s of a ``mib`` MiB write; ``fast`` False turns fast resend off
     (the window's setting; the client does not offer it)."""
-    settings = actors.client.WindowSettings
+    settings = actors.board.client.WindowSettings
     if not fast:
-        actors.client.WindowSettings = functools.partial(  # type: ignore[misc]
+        actors.board.client.WindowSettings = functools.partial(  # type: ignore[misc]
             settings, fast_resend_after=0)
     try:
         with connect(*address) as client:
@@ -162,7 +162,7 @@ def lossy_write(address: tuple[str, int], mib: int, fast: bool) -> float:
             elapsed = time.monotonic() - start
             assert client.read(1, 1, BASE, len(data)) == data
     finally:
-        actors.client.WindowSettings = settings  # type: ignore[misc]
+        actors.board.client.WindowSettings = settings  # type: ignore[misc]
     return len(data) / elapsed / 1e6
 
 

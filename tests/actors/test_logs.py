@@ -52,9 +52,9 @@ def test_host_handlers_receive_our_events() -> None:
             seen.append(record)
 
     logging.getLogger().addHandler(Keep())
-    structlog.get_logger("actors.connection").info("connection.start",
+    structlog.get_logger("actors.connection.actor").info("connection.start",
                                                    window=8)
-    assert seen and seen[0].name == "actors.connection"
+    assert seen and seen[0].name == "actors.connection.actor"
 
 
 @pytest.mark.timeout(10)

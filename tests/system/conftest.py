@@ -18,7 +18,7 @@ def start_board(*args: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
     """Start a board process and wait for its `listening on` line."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
-        [sys.executable, "-m", "actors.cli", "board", "--port", "0", *args],
+        [sys.executable, "-m", "actors.app.cli", "board", "--port", "0", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert process.stdout is not None
     line = process.stdout.readline()

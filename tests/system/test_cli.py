@@ -15,7 +15,7 @@ from tests.system.conftest import ROOT, start_board, stop_board
 
 def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "actors.cli", *args],
+    return subprocess.run([sys.executable, "-m", "actors.app.cli", *args],
                           capture_output=True, text=True, env=env,
                           timeout=timeout)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from actors.cli import main
+from actors.app.cli import main
 from tests.system.conftest import ROOT, start_board, stop_board
 from transport import FaultPlan, VirtualBoard
 
@@ -27,7 +27,7 @@ SIZE = 8 << 20
 def run(*args: str, stdin: bytes | None = None, timeout: float = 30
         ) -> subprocess.CompletedProcess[bytes]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "actors.cli", *args],
+    return subprocess.run([sys.executable, "-m", "actors.app.cli", *args],
                           input=stdin, capture_output=True, env=env,
                           timeout=timeout)
 

@@ -29,14 +29,14 @@ import pykka
 import pytest
 
 from actors import connect
-from actors.connection import ConnectionStats
+from actors.connection.actor import ConnectionStats
 from actors.errors import RequestError, RequestTimeout, ShutDown
-from actors.forwarder import STOP_GRACE, Forward
-from actors.group import BoardSpec, GroupSpec
-from actors.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
-from actors.limiter import LimiterStats, RateLimiterActor
-from actors.machine import Machine
-from actors.worker import GroupLink, LinkLost, ProcessLink
+from actors.placement.links import GroupLink, LinkLost, ProcessLink
+from actors.placement.machine import Machine
+from actors.placement.parent import STOP_GRACE, Forward
+from actors.placement.worker import BoardSpec, GroupSpec
+from actors.protocol.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
+from actors.ratelimit.limiter import LimiterStats, RateLimiterActor
 from messages.errors import InvalidArgumentError
 from messages.scp import GetVersion, IPTagSet, ReadMemory
 from transport import VirtualBoard
@@ -588,7 +588,7 @@ def test_worker_exits_when_its_parent_dies(boards: list[VirtualBoard]
                                            ) -> None:
     script = (
         "import sys, threading\n"
-        "from actors.machine import Machine\n"
+        "from actors.placement.machine import Machine\n"
         "machine = Machine([('127.0.0.1', int(sys.argv[1]))], workers=1)\n"
         "machine.version(0)\n"
         "print(machine.worker_pids[0], flush=True)\n"

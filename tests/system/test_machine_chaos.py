@@ -24,8 +24,8 @@ import pykka
 import pytest
 
 from actors.errors import RequestError
-from actors.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
-from actors.machine import Machine
+from actors.placement.machine import Machine
+from actors.protocol.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
 from messages.scp import GetVersion, ReadMemory, SDRAMAlloc, WriteMemory
 from tests.system.test_machine import (
     CountingSink,

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from actors.jobs import Outcome, ReadJob, WriteJob
-from actors.machine import Machine
-from actors.ray_link import RayLink
+from actors.placement.machine import Machine
+from actors.placement.ray_link import RayLink
+from actors.protocol.jobs import Outcome, ReadJob, WriteJob
 from messages.errors import InvalidArgumentError
 from transport import VirtualBoard
 
@@ -182,7 +182,7 @@ def test_unknown_board_is_a_clear_error_and_the_group_keeps_serving(
         sink = CountingSink(1, at=1)
         job = ReadJob("stray", 0, 0, 0, BASE, 16)
         group.book.put([("b", job)], sink)
-        from actors.forwarder import Forward
+        from actors.placement.parent import Forward
         assert group.tell(Forward())
         assert sink.done.wait(10)
         [outcome] = sink.outcomes.values()
@@ -210,8 +210,8 @@ def test_closing_leaves_no_ray_actors_and_no_threads(
 
 @pytest.mark.timeout(60)
 def test_a_group_that_cannot_start_is_a_clear_error(local_ray: Any) -> None:
-    from actors.group import BoardSpec, GroupSpec
-    from actors.worker import LinkLost
+    from actors.placement.links import LinkLost
+    from actors.placement.worker import BoardSpec, GroupSpec
 
     spec = GroupSpec("bad", (BoardSpec(0, "no-such-host.invalid", 1),))
     with pytest.raises(LinkLost, match="crashed"):
@@ -223,7 +223,7 @@ def test_a_group_that_cannot_start_is_a_clear_error(local_ray: Any) -> None:
 def test_a_rate_limiter_here_paces_groups_on_ray(
         local_ray: Any, boards: list[VirtualBoard]) -> None:
     """Leases cross to Ray actors as they do to worker processes."""
-    from actors.limiter import LimiterStats, RateLimiterActor
+    from actors.ratelimit.limiter import LimiterStats, RateLimiterActor
 
     limiter = RateLimiterActor.start(64, 2000.0)
     data = os.urandom(64 * 1024)
@@ -248,8 +248,8 @@ def test_an_abandoned_group_is_ended_and_its_link_says_so(
     """What the heartbeat deadline does to a hung group: abandon() ends
     its actor at once, from the reader's thread; the link then reports it
     lost, and close() still frees it."""
-    from actors.group import BoardSpec, GroupSpec
-    from actors.worker import LinkLost
+    from actors.placement.links import LinkLost
+    from actors.placement.worker import BoardSpec, GroupSpec
 
     spec = GroupSpec("hung", (BoardSpec(0, *boards[0].address),))
     link = RayLink(spec, start_timeout=20)
@@ -267,8 +267,8 @@ def test_an_abandoned_group_is_ended_and_its_link_says_so(
 @pytest.mark.timeout(60)
 def test_a_group_that_finds_no_room_times_out_and_is_removed(
         local_ray: Any) -> None:
-    from actors.group import BoardSpec, GroupSpec
-    from actors.worker import LinkLost
+    from actors.placement.links import LinkLost
+    from actors.placement.worker import BoardSpec, GroupSpec
 
     spec = GroupSpec("big", (BoardSpec(0, "127.0.0.1", 1),))
     with pytest.raises(LinkLost, match="did not start within"):
@@ -280,7 +280,8 @@ def test_a_group_that_finds_no_room_times_out_and_is_removed(
 def test_the_actor_hands_batches_to_the_group_in_the_order_sent(
         boards: list[VirtualBoard]) -> None:
     """RayGroup itself, in this process (Ray may run pushes out of order)."""
-    from actors.group import (
+    from actors.placement.ray_link import RayGroup
+    from actors.placement.worker import (
         AskStats,
         BoardSpec,
         GroupSpec,
@@ -290,7 +291,6 @@ def test_the_actor_hands_batches_to_the_group_in_the_order_sent(
         decode,
         encode,
     )
-    from actors.ray_link import RayGroup
 
     spec = GroupSpec("here", (BoardSpec(0, *boards[0].address),))
     group = RayGroup(spec)

@@ -23,10 +23,10 @@ import pykka
 import pytest
 
 import actors
-from actors.client import Client
+from actors.board.client import Client
 from actors.errors import RequestError, ShutDown
-from actors.jobs import Job, Outcome, SCPJob
-from actors.supervisor import Crash
+from actors.protocol.jobs import Job, Outcome, SCPJob
+from actors.supervision.supervisor import Crash
 from messages.scp import GetVersion, ReadMemory, SDRAMAlloc, WriteMemory
 from transport import FaultPlan, VirtualBoard
 

@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import actors
-from actors.client import Client
+from actors.board.client import Client
 from actors.errors import ShutDown
-from actors.jobs import Outcome, WriteJob
+from actors.protocol.jobs import Outcome, WriteJob
 from tests.system.test_restart_without_loss import kill
 from transport import FaultPlan, VirtualBoard
 

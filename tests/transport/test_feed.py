@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from actors.connection_listener import ConnectionListener
+from actors.compat.connection_listener import ConnectionListener
 from transport.errors import ConnectionClosed, ReceiveTimeout
 from transport.feed import MessageFeed
 

@@ -1,0 +1,1 @@
+"""actors.app (its public face is named in the next commit)."""

@@ -1,0 +1,1 @@
+"""actors.board (its public face is named in the next commit)."""

@@ -1,0 +1,257 @@
+"""connect(): the plain blocking client most scripts want.
+
+A Client starts one ConnectionActor for its board and turns each call into
+jobs for it: a read or write of any length is one job, which the actor
+splits into 256-byte requests and pipelines through its window. Calls may
+come from several threads at once; each waits only for its own outcome.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+
+import pykka
+
+from actors.board.operations import BoardOperations
+from actors.connection.actor import ConnectionActor, ConnectionStats, GetStats, Wake
+from actors.errors import ShutDown
+from actors.protocol.fences import Span
+from actors.protocol.jobs import (
+    Job,
+    JobBook,
+    OutcomeSink,
+)
+from actors.protocol.window import WindowSettings
+from actors.ratelimit.limiter import Limiter
+from actors.supervision.supervisor import (
+    Backoff,
+    ChildLookup,
+    ChildSpec,
+    GetSupervisorStats,
+    Supervisor,
+    SupervisorStats,
+    Watch,
+)
+from messages.errors import InvalidArgumentError
+from messages.scp.base import AbstractSCPResponse
+from messages.validate import check_int
+from transport.endpoint import DatagramEndpoint, UDPEndpoint
+from transport.scamp import SCP_SCAMP_PORT, SCAMPConnection
+
+if TYPE_CHECKING:
+    from actors.placement.machine import Machine
+
+R = TypeVar("R", bound=AbstractSCPResponse)
+
+
+
+class Client(BoardOperations):
+    """A board at ``host:port`` behind one supervised-ready ConnectionActor.
+
+    ``window`` requests are on the wire at once (a board's monitor holds 8);
+    ``timeout`` is the longest wait for one reply before resending (the
+    actual wait adapts to measured round trips, never below ``rto_floor``);
+    ``retries`` is how often one request may be resent; ``limiter`` is a
+    RateLimiterActor shared with other clients. ``endpoint`` runs over an
+    in-memory or fault-injecting link instead of UDP.
+
+    A write waits until no copy of an earlier overlapping write can still
+    land: ``max_datagram_age`` seconds after that write's job ended (see
+    actors/fences.py); ``network_duplicates`` False (a network known never
+    to duplicate a datagram) frees a cleanly answered write's range at once.
+
+    The connection actor runs under a Supervisor: if it fails (a socket
+    error, a bug) it is restarted with a fresh socket and carries on with
+    the requests that had no reply, each still answered exactly once. More
+    than ``max_restarts`` failures within ``period`` seconds end every open
+    request with ShutDown.
+    """
+
+    CHILD = "connection"
+
+    def __init__(self, host: str, port: int = SCP_SCAMP_PORT, *,
+                 window: int = 8, timeout: float = 1.0, retries: int = 10,
+                 rto_floor: float = 0.005,
+                 max_datagram_age: float = 0.1,
+                 network_duplicates: bool = True,
+                 limiter: Limiter | None = None,
+                 local_host: str | None = None,
+                 endpoint: DatagramEndpoint | None = None,
+                 max_restarts: int = 3, period: float = 5.0,
+                 backoff: Backoff | None = None) -> None:
+        check_int("window", window, 1, 65535)
+        check_int("retries", retries, 0, 1000)
+        check_int("port", port, 0, 65535)
+        if not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise InvalidArgumentError("timeout", timeout,
+                                       "must be a positive number of seconds")
+        # A name that does not resolve is the caller's mistake: say so now
+        # rather than have the actor fail at every restart.
+        if endpoint is not None:
+            endpoint.resolve(host)
+        else:
+            UDPEndpoint.resolve_host(host)
+        if (not isinstance(max_datagram_age, (int, float))
+                or not 0 <= max_datagram_age <= 600):
+            raise InvalidArgumentError("max_datagram_age", max_datagram_age,
+                                       "must be 0..600 seconds")
+        settings = WindowSettings(
+            size=window, retries=retries, initial_rto=timeout,
+            rto_floor=min(rto_floor, timeout), rto_ceiling=timeout,
+            max_datagram_age=max_datagram_age,
+            network_duplicates=bool(network_duplicates))
+        super().__init__()
+        self.host, self.port = host, port
+        self._settings = settings
+
+        endpoints = [endpoint]
+
+        def open_connection() -> SCAMPConnection:
+            # A given endpoint serves the first incarnation; a restart gets
+            # a fresh UDP socket.
+            given = endpoints.pop() if endpoints else None
+            return SCAMPConnection(local_host=local_host, remote_host=host,
+                                   remote_port=port, endpoint=given)
+
+        self._book = book = JobBook()
+
+        def start_connection(watch: Watch) -> pykka.ActorRef[Any]:
+            return ConnectionActor.start(open_connection, settings,
+                                         limiter=limiter, book=book,
+                                         watch=watch)
+
+        def give_up() -> None:
+            book.fail_all(ShutDown("the connection kept failing; its "
+                                   "supervisor gave up"))
+
+        self._supervisor = Supervisor.start(
+            [ChildSpec(self.CHILD, start_connection, cleanup=give_up)],
+            max_restarts=max_restarts, period=period, backoff=backoff,
+            name=f"client-{host}:{port}")
+        self._current = ChildLookup(self._supervisor, self.CHILD)
+        self._current()
+
+    def fence(self, span: Span) -> None:
+        """Fence a write range that copies sent elsewhere (a lost worker's
+        connection to this board) may still land in: nothing overlapping
+        is written here for ``max_datagram_age``."""
+        chip, start, end = span
+        self._book.hold([(chip, start, end,
+                          time.monotonic() + self._settings.max_datagram_age)])
+
+    def stats(self) -> ConnectionStats:
+        """Counters and round-trip statistics of the connection (since its
+        last restart)."""
+        for _ in range(100):
+            actor = self._current()
+            if actor is not None:
+                try:
+                    stats = cast(ConnectionStats,
+                                 actor.ask(GetStats(), timeout=10))
+                    return stats
+                except pykka.ActorDeadError:
+                    pass
+            self._supervisor_alive_or_raise()
+            time.sleep(0.01)  # restarting: ask again shortly
+        raise ShutDown("the connection did not come back")
+
+    def supervision(self) -> SupervisorStats:
+        """How the connection's supervisor is doing (restarts so far)."""
+        try:
+            stats = cast(SupervisorStats, self._supervisor.ask(
+                GetSupervisorStats(), timeout=10))
+        except pykka.ActorDeadError:
+            raise ShutDown("the client is closed") from None
+        return stats
+
+    @property
+    def connection_actor(self) -> pykka.ActorRef[Any] | None:
+        """The connection actor now running (None while it restarts)."""
+        return self._current()
+
+    # -- lifetime ----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the actor: open requests end with ShutDown, the socket is
+        closed and the actor's thread has ended when this returns."""
+        try:
+            self._supervisor.stop(block=True, timeout=30)
+        except pykka.ActorDeadError:
+            pass
+
+    @property
+    def closed(self) -> bool:
+        return not self._supervisor.is_alive()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None,
+                 value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = " closed" if self.closed else ""
+        return f"Client({self.host}:{self.port}{state})"
+
+    # -- inside ----------------------------------------------------------------
+
+    def post(self, jobs: Sequence[Job], sink: OutcomeSink) -> None:
+        """Hand ``jobs`` over without waiting: each one's Outcome goes to
+        ``sink`` in batches as they end (what stream() and a worker
+        process's group build on).
+
+        The jobs go into the book, then whichever incarnation of the
+        connection actor is running is woken (a restarting one reads the
+        book when it starts)."""
+        self._supervisor_alive_or_raise()
+        self._book.put(jobs, sink)
+        actor = self._current()
+        if actor is not None:
+            try:
+                actor.tell(Wake())
+            except pykka.ActorDeadError:
+                pass
+
+    def _serving(self) -> bool:
+        return self._supervisor.is_alive()
+
+    def _supervisor_alive_or_raise(self) -> None:
+        if not self._supervisor.is_alive():
+            raise ShutDown("the client is closed")
+
+
+@overload
+def connect(host: str, port: int = SCP_SCAMP_PORT, **options: Any
+            ) -> Client: ...
+
+
+@overload
+def connect(host: Sequence[Any] | Mapping[Hashable, Any],
+            port: int = SCP_SCAMP_PORT, **options: Any) -> Machine: ...
+
+
+def connect(host: str | Sequence[Any] | Mapping[Hashable, Any],
+            port: int = SCP_SCAMP_PORT, **options: Any) -> Client | Machine:
+    """A Client for the board at ``host:port``; use it as a context manager.
+
+    Options: window, timeout, retries, rto_floor, limiter, local_host,
+    endpoint (see Client).
+
+    Given many boards instead (a list of hosts, (host, port) pairs or
+    VirtualBoards, or a mapping of names to them), a Machine that spreads
+    them over ``workers`` processes (default: one per core; 0 keeps them in
+    this process) or, with ``placement="ray"``, Ray actors; ``port`` is
+    then the default for boards given as bare hosts.
+    """
+    if isinstance(host, str):
+        return Client(host, port, **options)
+    from actors.placement.machine import Machine  # the machine builds on Client
+    if port != SCP_SCAMP_PORT and not isinstance(host, Mapping):
+        host = [(board, port) if isinstance(board, str) else board
+                for board in host]
+    return Machine(host, **options)

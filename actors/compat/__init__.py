@@ -1,0 +1,1 @@
+"""actors.compat (its public face is named in the next commit)."""

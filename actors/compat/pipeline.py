@@ -1,0 +1,276 @@
+"""SCPRequestPipeLine: SpiNNMan's pipeline, driven by a ConnectionActor.
+
+Code written for SpiNNMan keeps working: the same constructor, the same
+send_request / finish calls, callbacks run on the caller's thread inside
+those calls, and the same counters. Behind it, requests go to the one
+ConnectionActor of the connection in batches, each with its own
+retransmission timer, so a lost packet costs one resend, not a stalled
+window.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import weakref
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import pykka
+
+from actors.connection.actor import ConnectionActor, Submit
+from actors.errors import ShutDown
+from actors.protocol.jobs import JobBook, Outcome, SCPJob, next_outcomes
+from actors.protocol.window import WindowSettings
+from messages.errors import InvalidArgumentError
+from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
+from messages.scp.enums import SCPResult
+from transport.logs import get_logger
+from transport.scamp import SCAMPConnection
+
+log = get_logger(__name__)
+
+R = TypeVar("R", bound=AbstractSCPResponse)
+Callback = Callable[[R], None]
+ErrorCallback = Callable[
+    [AbstractSCPRequest[R], Exception, TracebackType | None,
+     SCAMPConnection], None]
+
+#: SpiNNMan's defaults.
+N_RETRIES = 10
+SCP_TIMEOUT = 1.0
+#: Requests handed to the actor in one message.
+_BATCH = 32
+
+
+class _SharedActors:
+    """One ConnectionActor per connection, however many pipelines use it:
+    a board's window is a budget shared by everyone talking to it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._actors: dict[int, tuple[pykka.ActorRef[Any], int]] = {}
+        #: One per connection, for as long as the connection lives.
+        self._books: weakref.WeakKeyDictionary[SCAMPConnection, JobBook] = (
+            weakref.WeakKeyDictionary())
+
+    def acquire(self, connection: SCAMPConnection,
+                settings: WindowSettings) -> pykka.ActorRef[Any]:
+        with self._lock:
+            entry = self._actors.get(id(connection))
+            if entry is not None and entry[0].is_alive():
+                self._actors[id(connection)] = (entry[0], entry[1] + 1)
+                return entry[0]
+            # Sequence numbers carry on from the connection's last actor:
+            # a late reply to its requests must not answer ours.
+            book = self._books.setdefault(connection, JobBook())
+            actor = ConnectionActor.start(lambda: connection, settings,
+                                          owns_connection=False, book=book)
+            self._actors[id(connection)] = (actor, 1)
+            return actor
+
+    def release(self, connection: SCAMPConnection) -> None:
+        with self._lock:
+            entry = self._actors.get(id(connection))
+            if entry is None:
+                return
+            actor, users = entry
+            if users > 1:
+                self._actors[id(connection)] = (actor, users - 1)
+                return
+            del self._actors[id(connection)]
+        try:
+            actor.stop(block=True, timeout=10)
+        except pykka.ActorDeadError:
+            pass
+
+
+_shared = _SharedActors()
+
+
+class SCPRequestPipeLine(Generic[R]):
+    """Pipelines SCP requests over one connection, SpiNNMan-style.
+
+    ``n_channels`` requests are on the wire at once; once that many are,
+    new ones wait until no more than ``intermediate_channel_waits`` are
+    outstanding (SpiNNMan's meaning: 0 drains the window first). Each
+    request may be resent ``n_retries`` times; ``packet_timeout`` is the
+    longest wait for a reply (the actual wait adapts to the round trips
+    seen). A result in ``non_fail_retry_codes`` that persists past the
+    retries is handed to the callback instead of failing.
+    """
+
+    def __init__(self, connection: SCAMPConnection, n_channels: int | None = 1,
+                 intermediate_channel_waits: int | None = 0,
+                 n_retries: int = N_RETRIES,
+                 packet_timeout: float = SCP_TIMEOUT,
+                 non_fail_retry_codes: Iterable[SCPResult] | None = None
+                 ) -> None:
+        if n_channels is None:
+            n_channels = 8
+        if intermediate_channel_waits is None:
+            intermediate_channel_waits = max(n_channels - 8, 0)
+        if (isinstance(n_channels, bool) or not isinstance(n_channels, int)
+                or n_channels < 1):
+            raise InvalidArgumentError("n_channels", n_channels,
+                                       "must be a positive integer")
+        if (isinstance(intermediate_channel_waits, bool)
+                or not isinstance(intermediate_channel_waits, int)
+                or intermediate_channel_waits < 0):
+            raise InvalidArgumentError(
+                "intermediate_channel_waits", intermediate_channel_waits,
+                "must be a non-negative integer")
+        if (isinstance(n_retries, bool) or not isinstance(n_retries, int)
+                or n_retries < 0):
+            raise InvalidArgumentError("n_retries", n_retries,
+                                       "must be a non-negative integer")
+        if not isinstance(packet_timeout, (int, float)) or packet_timeout <= 0:
+            raise InvalidArgumentError("packet_timeout", packet_timeout,
+                                       "must be a positive number of seconds")
+        self._connection = connection
+        self._n_channels = n_channels
+        self._settings = WindowSettings(
+            size=n_channels,
+            refill_at=min(intermediate_channel_waits, n_channels - 1),
+            retries=n_retries, initial_rto=packet_timeout,
+            rto_floor=min(0.005, packet_timeout),
+            rto_ceiling=packet_timeout,
+            non_fail_retry_codes=frozenset(non_fail_retry_codes or ()))
+        self._actor: pykka.ActorRef[Any] | None = None
+        self._outcomes: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
+        self._keys = itertools.count()
+        self._pending: dict[int, tuple[AbstractSCPRequest[R],
+                                       Callback[R] | None,
+                                       ErrorCallback[R]]] = {}
+        self._batch: list[SCPJob] = []
+        #: Outcomes taken but not yet called back (an error callback raised).
+        self._leftover: list[Outcome] = []
+        self._high_water = max(4 * _BATCH, 4 * n_channels)
+        self._n_resent = 0
+        self._n_retry_code_resent = 0
+        self._n_timeouts = 0
+
+    # -- SpiNNMan's API --------------------------------------------------------
+
+    def send_request(self, request: AbstractSCPRequest[R],
+                     callback: Callback[R] | None,
+                     error_callback: ErrorCallback[R]) -> None:
+        """Queue ``request``; ``callback(response)`` or
+        ``error_callback(request, exception, traceback, connection)`` runs
+        later, on this thread, inside send_request or finish."""
+        if not isinstance(request, AbstractSCPRequest):
+            raise InvalidArgumentError("request", type(request).__name__,
+                                       "must be an AbstractSCPRequest")
+        if callback is not None and not callable(callback):
+            raise InvalidArgumentError("callback", callback,
+                                       "must be callable or None")
+        if not callable(error_callback):
+            raise InvalidArgumentError("error_callback", error_callback,
+                                       "must be callable")
+        if self._actor is None:
+            self._actor = _shared.acquire(self._connection, self._settings)
+        key = next(self._keys)
+        self._pending[key] = (request, callback, error_callback)
+        self._batch.append(SCPJob(key, request))
+        if len(self._batch) >= _BATCH:
+            self._flush()
+        self._run_callbacks(block=False)
+        while len(self._pending) > self._high_water:
+            self._run_callbacks(block=True)
+
+    def finish(self) -> None:
+        """Return once every request sent has had one of its callbacks."""
+        try:
+            self._flush()
+            while self._pending or self._leftover:
+                self._run_callbacks(block=True)
+        finally:
+            if self._actor is not None and not self._pending:
+                self._actor = None
+                _shared.release(self._connection)
+
+    @property
+    def n_channels(self) -> int:
+        return self._n_channels
+
+    @property
+    def n_resent(self) -> int:
+        """Resends for any reason (timeouts and busy codes)."""
+        return self._n_resent
+
+    @property
+    def n_retry_code_resent(self) -> int:
+        """Resends because the board answered with a retry code."""
+        return self._n_retry_code_resent
+
+    @property
+    def n_timeouts(self) -> int:
+        """Replies waited for in vain (each led to a resend or a failure)."""
+        return self._n_timeouts
+
+    # -- inside ----------------------------------------------------------------
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        assert self._actor is not None
+        try:
+            self._actor.tell(Submit(batch, self._outcomes))
+        except pykka.ActorDeadError:
+            self._outcomes.put([Outcome(job.key, error=ShutDown(
+                "the connection actor has stopped")) for job in batch])
+
+    def _run_callbacks(self, block: bool) -> None:
+        """Take the outcomes that have come (waiting for some if
+        ``block``) and call each request's callback or error callback."""
+        if self._leftover:
+            outcomes, self._leftover = self._leftover, []
+        else:
+            try:
+                outcomes = self._outcomes.get_nowait()
+            except queue.Empty:
+                if not block:
+                    return
+                outcomes = self._wait_for_outcomes()
+        for index, outcome in enumerate(outcomes):
+            try:
+                self._run_callback(outcome)
+            except BaseException:
+                # An error callback raised: the caller sees it, and the
+                # rest of the batch waits for the next call.
+                self._leftover = outcomes[index + 1:]
+                raise
+
+    def _wait_for_outcomes(self) -> list[Outcome]:
+        actor = self._actor
+        batch = next_outcomes(
+            self._outcomes,
+            lambda: actor is not None and actor.is_alive())
+        if batch is None:
+            error = ShutDown("the connection actor stopped without answering")
+            return [Outcome(key, error=error) for key in self._pending]
+        return batch
+
+    def _run_callback(self, outcome: Outcome) -> None:
+        entry = self._pending.pop(outcome.key, None)  # type: ignore[call-overload]
+        if entry is None:
+            return
+        request, callback, error_callback = entry
+        self._n_resent += outcome.resends
+        self._n_retry_code_resent += outcome.retry_code_resends
+        self._n_timeouts += outcome.timeouts
+        error = outcome.error
+        if error is None:
+            try:
+                response = request.get_scp_response()
+                response.read_bytestring(outcome.value, 2)
+                if callback is not None:
+                    callback(response)
+                return
+            except Exception as failure:  # noqa: BLE001 - goes to the caller
+                error = failure
+        assert isinstance(error, Exception)
+        error_callback(request, error, error.__traceback__, self._connection)

@@ -1,0 +1,1 @@
+"""actors.connection (its public face is named in the next commit)."""

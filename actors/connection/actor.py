@@ -1,0 +1,447 @@
+"""The connection actor: one per board, owning its socket and its window.
+
+Jobs arrive in batches (Submit, or put in the JobBook and a Wake). Between
+inbox messages the actor pumps the socket: it sends while the window has
+room, waits for replies (MAX_BLOCK at a time, then looks at its timers and
+inbox), takes every reply already waiting before sending again, and hands
+finished jobs' outcomes back in batches. A pump runs for at most one slice
+or until a message is waiting, then posts itself a _Pump to carry on, so
+stop and stats are never stuck behind I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from actors.errors import ShutDown
+from actors.protocol.fences import Claim
+from actors.protocol.jobs import (
+    Job,
+    JobBook,
+    JobRun,
+    MemoryRun,
+    Outcome,
+    OutcomeSink,
+    written_span,
+)
+from actors.protocol.rtt import RttStats
+from actors.protocol.window import Request, Window, WindowSettings
+from actors.ratelimit.limiter import Limiter, RateLimit
+from actors.supervision.supervisor import Supervised, Watch
+from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
+from transport.logs import get_logger
+from transport.scamp import SCAMPConnection
+
+log = get_logger(__name__)
+
+#: How long one blocking receive lasts at most: how late a message in the
+#: inbox, or a timer, can be noticed while replies are awaited.
+MAX_BLOCK = 0.002
+#: The longest one pump runs before letting the inbox in.
+SLICE = 0.02
+#: Outcomes are held back to go in one batch, but no more than this many
+#: and no longer than FLUSH_DELAY.
+_FLUSH_AT = 256
+FLUSH_DELAY = 0.001
+#: How many windows' worth of requests are made ahead of sending.
+_QUEUE_WINDOWS = 4
+
+
+@dataclass(frozen=True)
+class Submit:
+    """Run ``jobs``; deliver each one's Outcome to ``sink``."""
+
+    jobs: Sequence[Job]
+    sink: OutcomeSink
+
+
+@dataclass(frozen=True)
+class Wake:
+    """Look in the job book: someone has put jobs there."""
+
+
+@dataclass(frozen=True)
+class GetStats:
+    """Ask for a ConnectionStats snapshot."""
+
+
+@dataclass(frozen=True)
+class _Pump:
+    """Carry on with the I/O (posted by the actor to itself)."""
+
+
+@dataclass(frozen=True)
+class ConnectionStats:
+    """What a connection has done so far (plain data)."""
+
+    remote: str
+    window: int
+    sent: int
+    resent: int
+    fast_resent: int
+    retry_code_resent: int
+    timeouts: int
+    completed: int
+    failed: int
+    duplicates: int
+    malformed: int
+    foreign: int
+    send_errors: int
+    open_jobs: int
+    rtt: RttStats
+    #: Pieces on the wire when their job ended (never sent again), and the
+    #: late replies to them that were dropped.
+    retired: int = 0
+    late: int = 0
+
+
+class ConnectionActor(Supervised):
+    """Runs jobs over one SCAMPConnection through one Window.
+
+    ``connect`` makes the connection when the actor starts (and, under a
+    supervisor, again after a restart). ``owns_connection`` False leaves a
+    caller's connection open when the actor stops. Jobs live in ``book``:
+    under a supervisor (``watch`` given) a failed actor leaves its open
+    jobs there for the next incarnation, which resends what had no reply;
+    otherwise they end with ShutDown.
+    """
+
+    def __init__(self, connect: Callable[[], SCAMPConnection],
+                 settings: WindowSettings | None = None, *,
+                 limiter: Limiter | None = None,
+                 lease_size: int = 32,
+                 owns_connection: bool = True,
+                 book: JobBook | None = None, watch: Watch | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(watch=watch)
+        self._book = book if book is not None else JobBook()
+        self._rate = (None if limiter is None
+                      else RateLimit(limiter, lease_size=lease_size))
+        self._connect = connect
+        self._settings = settings or WindowSettings()
+        self._owns_connection = owns_connection
+        self._clock = clock
+        self._connection: SCAMPConnection | None = None
+        self._window = Window(self._settings,
+                              first_sequence=self._book.next_sequence,
+                              holds=self._book.take_holds())
+        #: The write fences of this incarnation's runs.
+        self._fences: dict[JobRun, Claim | None] = {}
+        #: Runs with pieces still to hand to the window, oldest first.
+        self._runs: deque[JobRun] = deque()
+        self._outcomes: dict[int, tuple[OutcomeSink, list[Outcome]]] = {}
+        self._n_outcomes = 0
+        self._flush_by = 0.0
+        self._foreign = 0
+        self._pump_posted = False
+        self._send_errors = 0
+        self._log = log.bind(actor="connection")
+
+    # -- pykka hooks -----------------------------------------------------------
+
+    def on_start(self) -> None:
+        try:
+            self._connection = connection = self._connect()
+        except Exception as error:
+            # pykka does not call on_failure for on_start: say why here.
+            self._log.error("connection.start_failed", error=repr(error))
+            if self.watch is not None:
+                self.watch.exited(error)
+            raise
+        remote = f"{connection.remote_ip_address}:{connection.remote_port}"
+        self._log = self._log.bind(peer=remote)
+        self._log.debug("connection.start", window=self._settings.size,
+                        open_jobs=len(self._book.open))
+        for run in list(self._book.open):  # left by a failed incarnation
+            outcome = run.restart()
+            if outcome is not None:
+                del self._book.open[run]
+                self._deliver(run.sink, outcome)
+            elif run.has_more:
+                self._runs.append(run)
+        if self._book.open or self._book.has_incoming:
+            self._pump()
+        self._flush()  # e.g. a job ended by restart() with nothing to send
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Pump):
+            self._pump_posted = False
+            self._pump()
+            return None
+        if isinstance(message, Submit):
+            self._book.put(message.jobs, message.sink)
+            self._pump()
+            return None
+        if isinstance(message, Wake):
+            self._pump()
+            return None
+        if isinstance(message, GetStats):
+            return self.stats()
+        return super().on_receive(message)
+
+    def on_stop(self) -> None:
+        self._end_all(ShutDown("the connection was stopped"))
+        self._close()
+        self._log.debug("connection.stop")
+        super().on_stop()
+
+    def on_failure(self, exception_type: type[BaseException] | None,
+                   exception_value: BaseException | None,
+                   traceback: TracebackType | None) -> None:
+        self._log.error("connection.failed", error=repr(exception_value))
+        if self.watch is None:
+            self._end_all(ShutDown(
+                f"the connection failed: {exception_value!r}"))
+        else:
+            self._flush()  # what is done is delivered; the rest waits
+        self._close()
+        super().on_failure(exception_type, exception_value, traceback)
+
+    # -- work --------------------------------------------------------------------
+
+    def stats(self) -> ConnectionStats:
+        counters = self._window.counters
+        connection = self._connection
+        return ConnectionStats(
+            remote=("" if connection is None else
+                    f"{connection.remote_ip_address}:"
+                    f"{connection.remote_port}"),
+            window=self._settings.size, sent=counters.sent,
+            resent=counters.resent, fast_resent=counters.fast_resent,
+            retry_code_resent=counters.retry_code_resent,
+            timeouts=counters.timeouts, completed=counters.completed,
+            failed=counters.failed, duplicates=counters.duplicates,
+            malformed=counters.malformed,
+            foreign=self._foreign + (
+                0 if connection is None else connection.n_foreign),
+            send_errors=self._send_errors, open_jobs=len(self._book.open),
+            rtt=self._window.rtt.stats(), retired=counters.retired,
+            late=counters.late)
+
+    def _take_jobs(self) -> None:
+        """Start runs for the jobs put in the book since the last look."""
+        connection = self._connection
+        assert connection is not None
+        source = (connection.chip_x, connection.chip_y)
+        now = self._clock()
+        for hold in self._book.take_holds():
+            self._window.hold(hold)
+        for jobs, sink in self._book.take_incoming():
+            for job in jobs:
+                run = JobRun.of(job, sink, now, source)
+                if run.n_pieces == 0:
+                    self._deliver(sink, run.finish_empty())
+                    continue
+                self._runs.append(run)
+                self._book.open[run] = None
+
+    def _feed(self, now: float) -> None:
+        """Top up the window's queue from the jobs, a few windows' worth at
+        a time, making the requests only as they are wanted."""
+        window, runs = self._window, self._runs
+        wanted = _QUEUE_WINDOWS * self._settings.size - window.queued
+        while wanted > 0 and runs:
+            run = runs[0]
+            fence = self._fence(run)
+            span = run.take_span()
+            if span is not None:
+                # A read or write: one queue entry, pieces made as sent.
+                assert isinstance(run, MemoryRun)
+                window.add_bulk(run, *span, fence)
+                runs.popleft()
+                wanted -= 1
+                continue
+            requests = run.take(wanted)
+            wanted -= len(requests)
+            if run.deadline is None:
+                window.add_all(requests, fence)
+            else:
+                for request in requests:
+                    window.add(request, now, fence)
+            if not run.has_more:
+                runs.popleft()
+
+    def _fence(self, run: JobRun) -> Claim | None:
+        """The claim on the memory ``run`` writes (None for the rest)."""
+        fences = self._fences
+        if run in fences:
+            return fences[run]
+        written = written_span(run.job)
+        fence = None if written is None else self._window.claim(*written)
+        fences[run] = fence
+        return fence
+
+    def _pump(self) -> None:
+        """Send and receive until the work is done, the slice is over or a
+        message is waiting."""
+        connection = self._connection
+        assert connection is not None
+        endpoint = connection.endpoint
+        host, port = connection.remote_ip_address, connection.remote_port
+        assert host is not None and port is not None
+        remote = (host, port)
+        window, clock = self._window, self._clock
+        size = self._settings.size
+        inbox_waiting = _inbox_probe(self.actor_inbox)
+        receive, send = endpoint.receive_from, endpoint.send_to
+        receive_waiting = endpoint.receive_waiting
+        take = window.receive
+        slice_end = clock() + SLICE
+        rate = self._rate
+        starved = False
+        if self._book.has_incoming:
+            self._take_jobs()
+        now = clock()
+        while True:
+            if self._runs and window.queued < size:
+                self._feed(now)
+            if rate is None:
+                datagrams = window.poll(now)
+            else:
+                budget = rate.available(now)
+                datagrams = window.poll(now, budget)
+                rate.spend(len(datagrams))
+                starved = len(datagrams) == budget
+            for datagram in datagrams:
+                try:
+                    send(datagram, remote)
+                except TransportError as error:
+                    self._send_failed(error)
+            # What the replies left for later, now that the board has its
+            # next requests.
+            if window.settle():
+                self._collect(now)
+            if (not window.open_requests or now >= slice_end
+                    or inbox_waiting()):
+                break
+            if self._n_outcomes and (now >= self._flush_by
+                                     or self._n_outcomes >= _FLUSH_AT):
+                self._flush()
+            # (Only a rate limit's budget leaves resends unsent.)
+            if rate is not None and window.resends_waiting and not starved:
+                now = clock()
+                continue
+            try:
+                # Always the same wait, so the socket's timeout is set once;
+                # timers fire up to MAX_BLOCK late.
+                data, sender = receive(MAX_BLOCK)
+            except ReceiveTimeout:
+                now = clock()
+                continue
+            now = clock()
+            if sender == remote:
+                following = take(data, now, rate is None)
+                if following is not None:
+                    # The next piece goes before any bookkeeping: one
+                    # request at a time, the board waits for nothing else.
+                    try:
+                        send(following, remote)
+                    except TransportError as error:
+                        self._send_failed(error)
+                    continue
+            else:
+                self._foreign += 1
+            # Take every reply already waiting before sending again: the
+            # board then gets its next requests in a burst.
+            if not window.in_flight:
+                continue
+            for data, sender in receive_waiting(size):
+                if sender == remote:
+                    take(data, now)
+                else:
+                    self._foreign += 1
+        self._flush()
+        if window.open_requests and not self._pump_posted:
+            self._pump_posted = True
+            self.actor_ref.tell(_Pump())
+
+    def _send_failed(self, error: TransportError) -> None:
+        if isinstance(error, ConnectionClosed):
+            raise error
+        # Not sent: the request expires and is resent like a lost one.
+        self._send_errors += 1
+        self._log.warning("connection.send_failed", error=str(error))
+
+    def _collect(self, now: float) -> None:
+        """Route finished requests to their jobs; queue the outcomes."""
+        window = self._window
+        for bulk in window.take_finished_bulks():
+            assert isinstance(bulk, JobRun)
+            self._ended(bulk, bulk.take_outcome(), now)
+        for request in window.take_completed():
+            run: JobRun = request.key[0]  # type: ignore[index]
+            outcome = run.complete(request)
+            if outcome is not None:
+                self._ended(run, outcome, now)
+
+    def _ended(self, run: JobRun, outcome: Outcome, now: float) -> None:
+        if not self._n_outcomes:
+            self._flush_by = now + FLUSH_DELAY
+        del self._book.open[run]
+        fence = self._fences.pop(run, None)
+        if outcome.error is not None:
+            # Nothing of a failed job is sent again: its pieces on the wire
+            # are retired, and its fence held until no copy can land.
+            self._window.ended(
+                now, fence, unwanted=_of_run(run),
+                bulk=run if isinstance(run, MemoryRun) else None)
+        elif fence is not None:
+            self._window.ended(now, fence, clean=not (
+                outcome.resends or outcome.timeouts))
+        self._deliver(run.sink, outcome)
+
+    def _deliver(self, sink: OutcomeSink, outcome: Outcome) -> None:
+        entry = self._outcomes.get(id(sink))
+        if entry is None:
+            self._outcomes[id(sink)] = entry = (sink, [])
+        entry[1].append(outcome)
+        self._n_outcomes += 1
+
+    def _flush(self) -> None:
+        if not self._n_outcomes:
+            return
+        batches, self._outcomes = self._outcomes, {}
+        self._n_outcomes = 0
+        for sink, outcomes in batches.values():
+            sink.put(outcomes)
+
+    def _end_all(self, error: BaseException) -> None:
+        """Give every open job its outcome: ``error``."""
+        self._window.fail_all(ShutDown(str(error)))
+        self._window.take_completed()
+        for jobs, sink in self._book.take_incoming():
+            for job in jobs:
+                self._deliver(sink, Outcome(job.key, error=error))
+        for run in self._book.open:
+            self._deliver(run.sink, run.fail(error))
+        self._book.open.clear()
+        self._runs.clear()
+        self._flush()
+
+    def _close(self) -> None:
+        self._book.next_sequence = self._window.next_sequence
+        # A successor must not write under copies of ours still in flight.
+        self._book.hold(self._window.holds(self._clock()))
+        if self._connection is not None and self._owns_connection:
+            self._connection.close()
+
+
+def _of_run(run: JobRun) -> Callable[[Request], bool]:
+    def belongs(request: Request) -> bool:
+        return request.key[0] is run  # type: ignore[index]
+    return belongs
+
+
+def _inbox_probe(inbox: Any) -> Callable[[], bool]:
+    """A cheap "is a message waiting?" for the pump's inner loop: the
+    length of a queue.Queue's deque (atomic under the GIL) instead of
+    empty(), which takes a lock."""
+    items = getattr(inbox, "queue", None)
+    if isinstance(items, deque):
+        return items.__len__  # type: ignore[return-value]
+    return lambda: not inbox.empty()

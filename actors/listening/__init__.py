@@ -1,0 +1,1 @@
+"""actors.listening (its public face is named in the next commit)."""

@@ -1,0 +1,297 @@
+"""Listening: a ListenerActor reads a connection and fans messages out to
+CallbackActors, which call the registered callbacks.
+
+Each callback belongs to one CallbackActor (round robin over
+``n_processes`` of them) and sees every message in arrival order, which
+SpiNNMan's thread pool does not promise. Messages travel in batches, one
+actor message per batch. Each CallbackActor has a bounded backlog: when it
+falls behind, the listener drops what does not fit and counts it, instead
+of growing without bound. A callback that raises is logged and the next
+message goes on; a CallbackActor that dies is restarted by its supervisor.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Generic, Protocol, TypeVar
+
+import pykka
+
+from actors.supervision.supervisor import ChildLookup, Supervised, Watch
+from messages.errors import MalformedDatagramError
+from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
+from transport.logs import get_logger
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+#: How long one pump of the listener runs before letting its inbox in.
+SLICE = 0.02
+#: Messages a CallbackActor may have waiting before the listener drops.
+DEFAULT_BACKLOG = 10_000
+
+
+class Listenable(Protocol[T_co]):
+    """What a listener can read: SpiNNMan's Listenable."""
+
+    def is_ready_to_receive(self, timeout: float = 0) -> bool: ...
+
+    def get_receive_method(self) -> Callable[[], T_co]: ...
+
+
+class Backlog:
+    """Messages handed to one CallbackActor and not yet handled; shared by
+    the listener (which adds) and that actor (which takes away)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._waiting = 0
+        #: Messages lost because a CallbackActor died with them waiting.
+        self.lost = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, wanted: int) -> int:
+        """Room for up to ``wanted`` more messages; how many fit."""
+        with self._lock:
+            room = max(0, min(wanted, self.limit - self._waiting))
+            self._waiting += room
+            return room
+
+    def release(self, handled: int) -> None:
+        with self._lock:
+            self._waiting -= handled
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+
+# -- callback actors ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Deliver:
+    """A batch of messages for the callbacks registered when it arrived."""
+
+    messages: list[Any]
+    callbacks: tuple[Callable[[Any], None], ...]
+
+
+@dataclass(frozen=True)
+class CallbackStats:
+    handled: int
+    errors: int
+
+
+class CallbackActor(Supervised):
+    """Calls its callbacks with each message, in the order they came."""
+
+    def __init__(self, backlog: Backlog, *,
+                 watch: Watch | None = None) -> None:
+        super().__init__(watch=watch)
+        self._backlog = backlog
+        self._handled = 0
+        self._errors = 0
+        self._log = log.bind(actor="callback")
+
+    def on_failure(self, exception_type: type[BaseException] | None,
+                   exception_value: BaseException | None,
+                   traceback: TracebackType | None) -> None:
+        """Give back the backlog of the batches that die with this actor
+        (counted as lost), so its successor starts with room."""
+        lost = 0
+        inbox = self.actor_inbox
+        while not inbox.empty():
+            message = inbox.get().message
+            if isinstance(message, Deliver):
+                lost += len(message.messages)
+        if lost:
+            self._backlog.release(lost)
+            self._backlog.lost += lost
+            self._log.warning("callback.lost", messages=lost)
+        super().on_failure(exception_type, exception_value, traceback)
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Deliver):
+            try:
+                for item in message.messages:
+                    for callback in message.callbacks:
+                        try:
+                            callback(item)
+                        except Exception as error:  # noqa: BLE001
+                            self._errors += 1
+                            self._log.warning("callback.error",
+                                              error=repr(error),
+                                              callback=repr(callback))
+                    self._handled += 1
+            finally:
+                self._backlog.release(len(message.messages))
+            return None
+        if isinstance(message, CallbackStats):
+            return CallbackStats(self._handled, self._errors)
+        return super().on_receive(message)
+
+
+# -- the listener ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Pump:
+    pass
+
+
+@dataclass(frozen=True)
+class GetListenerStats:
+    pass
+
+
+@dataclass(frozen=True)
+class ListenerStats:
+    received: int
+    delivered: int
+    dropped: int
+    malformed: int
+    receive_errors: int
+    backlogs: tuple[int, ...]
+
+
+class ListenerActor(Supervised, Generic[T]):
+    """Reads ``connection`` and hands each message to every CallbackActor.
+
+    ``callback_actors`` find the current CallbackActor for slot i (they may
+    have been restarted); ``backlogs[i]`` bounds what slot i may have
+    waiting. ``timeout`` is how long one wait for a message lasts, so how
+    soon a stop is noticed while nothing arrives.
+    """
+
+    def __init__(self, connection: Listenable[T],
+                 callback_actors: Callable[[int], pykka.ActorRef[Any] | None],
+                 backlogs: list[Backlog],
+                 callbacks: list[list[Callable[[Any], None]]], *,
+                 timeout: float = 1.0,
+                 closing: threading.Event | None = None,
+                 finished: threading.Event | None = None,
+                 watch: Watch | None = None) -> None:
+        super().__init__(watch=watch)
+        #: Set by whoever wants the listener to stop after this receive.
+        self._closing = closing or threading.Event()
+        #: Set once the listener has stopped (closed, or stopped).
+        self._finished = finished or threading.Event()
+        self._connection = connection
+        self._receive = _without_waiting(connection.get_receive_method())
+        self._callback_actors = callback_actors
+        self._backlogs = backlogs
+        #: Each slot's callbacks, read when a batch goes out: a callback
+        #: added later does not see messages received before it.
+        self._callbacks = callbacks
+        self._timeout = min(timeout, SLICE)
+        self._received = self._delivered = self._dropped = 0
+        self._malformed = self._receive_errors = 0
+        self._closed = False
+        self._log = log.bind(actor="listener")
+
+    def on_start(self) -> None:
+        self.actor_ref.tell(_Pump())
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Pump):
+            self._pump()
+            return None
+        if isinstance(message, GetListenerStats):
+            return ListenerStats(
+                self._received, self._delivered, self._dropped,
+                self._malformed, self._receive_errors,
+                tuple(backlog.waiting for backlog in self._backlogs))
+        return super().on_receive(message)
+
+    def on_stop(self) -> None:
+        self._finished.set()
+        super().on_stop()
+
+    def _pump(self) -> None:
+        """Read for one slice (or until a message waits in the inbox), then
+        hand the batch out and carry on."""
+        batch: list[T] = []
+        inbox = self.actor_inbox
+        end = time.monotonic() + SLICE
+        ready, receive = self._connection.is_ready_to_receive, self._receive
+        try:
+            while (inbox.empty() and time.monotonic() < end
+                   and not self._closing.is_set()):
+                if not ready(self._timeout if not batch else 0.0):
+                    if batch:
+                        break
+                    continue
+                try:
+                    batch.append(receive())
+                except MalformedDatagramError:
+                    self._malformed += 1
+                except ReceiveTimeout:
+                    pass  # what was ready came from a foreign sender
+                except ConnectionClosed:
+                    raise
+                except (TransportError, TimeoutError):
+                    self._receive_errors += 1
+        except ConnectionClosed:
+            self._closed = True
+        finally:
+            self._received += len(batch)
+            if batch:
+                self._fan_out(batch)
+        if self._closed or self._closing.is_set():
+            self._log.info("listener.closed", received=self._received)
+            self.actor_ref.stop(block=False)
+            return
+        self.actor_ref.tell(_Pump())
+
+    def _fan_out(self, batch: list[T]) -> None:
+        for slot, backlog in enumerate(self._backlogs):
+            room = backlog.reserve(len(batch))
+            if room < len(batch):
+                self._dropped += len(batch) - room
+                self._log.debug("listener.drop", slot=slot,
+                                dropped=len(batch) - room)
+            if not room:
+                continue
+            actor = self._callback_actors(slot)
+            try:
+                if actor is None:
+                    raise pykka.ActorDeadError("restarting")
+                actor.tell(Deliver(batch[:room],
+                                   tuple(self._callbacks[slot])))
+                self._delivered += room
+            except pykka.ActorDeadError:
+                backlog.release(room)
+                self._dropped += room
+
+
+def _without_waiting(handler: Callable[[], T]) -> Callable[[], T]:
+    """The handler, called with a timeout of 0 where it takes one (ours
+    and SpiNNMan's do): it runs only after is_ready_to_receive() said yes,
+    and a datagram from a foreign sender, which the connection ignores,
+    must not leave it waiting until the peer speaks again."""
+    try:
+        inspect.signature(handler).bind(0.0)
+    except (TypeError, ValueError):
+        return handler
+    return lambda: handler(0.0)  # type: ignore[call-arg]
+
+
+def where_is(supervisor: pykka.ActorRef[Any], prefix: str
+             ) -> Callable[[int], pykka.ActorRef[Any] | None]:
+    """Find callback actor ``i`` of ``supervisor`` (cached until it dies)."""
+    lookups: dict[int, ChildLookup] = {}
+
+    def find(slot: int) -> pykka.ActorRef[Any] | None:
+        lookup = lookups.get(slot)
+        if lookup is None:
+            lookups[slot] = lookup = ChildLookup(
+                supervisor, f"{prefix}{slot}", timeout=1)
+        return lookup()
+
+    return find

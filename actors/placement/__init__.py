@@ -1,0 +1,1 @@
+"""actors.placement (its public face is named in the next commit)."""

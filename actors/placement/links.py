@@ -1,0 +1,145 @@
+"""Process placement: a board group in a spawned worker process.
+
+The parent talks to the worker over a multiprocessing pipe, a pickled
+batch of group messages per transmission (see actors/group.py). The
+worker ignores SIGINT (the parent decides when it stops) and exits when
+its pipe closes, so a parent that dies leaves no orphan behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+from multiprocessing.connection import Connection
+from typing import Protocol
+
+from actors.placement.worker import GroupFailed, GroupSpec, Ready, decode, encode, serve
+
+#: How long a new worker may take to say it is ready.
+START_TIMEOUT = 30.0
+
+
+class LinkLost(Exception):
+    """The group at the other end of a link has gone (or broke it)."""
+
+
+class GroupLink(Protocol):
+    """The parent's end of a link to a running group."""
+
+    #: Where the group runs, for logs ("pid 1234", "ray actor ...").
+    where: str
+    #: The process id the group reported when it was ready.
+    pid: int | None
+
+    def send(self, blob: bytes) -> None:
+        """Send a batch (raises LinkLost if the group has gone)."""
+
+    def receive(self, timeout: float) -> bytes | None:
+        """The next batch; None if none came within ``timeout`` (raises
+        LinkLost if the group has gone)."""
+
+    def abandon(self) -> None:
+        """End a group that has hung, at once and from any thread: a send
+        blocked on it then raises LinkLost. close() still frees the link."""
+
+    def close(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for the group to end, then kill
+        it; free everything the link holds. Safe to call twice."""
+
+
+def ready_pid(first: bytes, where: str) -> int:
+    """The pid in a new group's first batch (its Ready); LinkLost saying
+    why if the group failed to start instead."""
+    messages = decode(first)
+    for message in messages:
+        if isinstance(message, GroupFailed):
+            raise LinkLost(f"{where}: {message.reason}")
+        if isinstance(message, Ready):
+            return message.pid
+    raise LinkLost(f"{where} did not start: {messages!r}")
+
+
+def _worker_main(spec: GroupSpec, pipe: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def receive(timeout: float) -> bytes | None:
+        return pipe.recv_bytes() if pipe.poll(timeout) else None
+
+    try:
+        serve(spec, receive, pipe.send_bytes)
+    except Exception as error:  # noqa: BLE001 - told to the parent
+        try:  # e.g. a board's Client could not start: say why before exiting
+            pipe.send_bytes(encode([GroupFailed(f"the group crashed: "
+                                                f"{error!r}")]))
+        except OSError:
+            pass
+        raise SystemExit(1) from error  # the parent has been told
+    finally:
+        pipe.close()
+
+
+class ProcessLink:
+    """A group in a worker process started with the spawn method."""
+
+    def __init__(self, spec: GroupSpec,
+                 start_timeout: float = START_TIMEOUT) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child_end = context.Pipe()
+        self._process = context.Process(
+            target=_worker_main, args=(spec, child_end),
+            name=f"spinnactors-{spec.name}", daemon=True)
+        try:
+            self._process.start()
+        finally:
+            child_end.close()  # the worker has its own copy
+        self.pid: int | None = self._process.pid
+        self.where = f"pid {self.pid}"
+        self._closed = False
+        try:
+            first = self.receive(start_timeout)
+            if first is None:
+                raise LinkLost(f"worker {self.where} did not start within "
+                               f"{start_timeout} s")
+            self.pid = ready_pid(first, f"worker {self.where}")
+        except BaseException:
+            self.close(0)
+            raise
+
+    def send(self, blob: bytes) -> None:
+        try:
+            self._pipe.send_bytes(blob)
+        except (OSError, EOFError, ValueError) as error:
+            raise LinkLost(f"worker {self.where}: {error!r}") from error
+
+    def receive(self, timeout: float) -> bytes | None:
+        try:
+            if not self._pipe.poll(timeout):
+                return None
+            return self._pipe.recv_bytes()
+        except (OSError, EOFError, ValueError) as error:
+            code = self._process.exitcode
+            raise LinkLost(f"worker {self.where} has gone (exit code "
+                           f"{code})" if code is not None else
+                           f"worker {self.where}: {error!r}") from error
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed and self._process.is_alive()
+
+    def abandon(self) -> None:
+        if not self._closed:
+            with contextlib.suppress(ValueError):  # closed meanwhile
+                self._process.kill()
+
+    def close(self, grace: float) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._process.join(grace)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+        self._pipe.close()
+        if not self._process.is_alive():
+            self._process.close()

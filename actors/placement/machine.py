@@ -1,0 +1,500 @@
+"""A client for many boards, spread over worker processes or Ray actors.
+
+One Python process tops out near the bare-socket rate for all its boards
+together, so a Machine places its boards in groups, each in a worker
+process of its own (``placement="process"``, spawned) or a Ray actor
+(``placement="ray"``), or keeps them in this process (``workers=0``). A
+group runs one supervised Client per board; the parent holds a GroupActor
+per group, under one Supervisor, that forwards batches of jobs and brings
+their outcomes back. A worker that dies, hangs past its heartbeat deadline
+or gives up is restarted under the supervisor's intensity rules, and the
+new one runs the jobs the old one left open: each still ends exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import time
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import Any, Literal, cast
+
+import pykka
+
+from actors.board.client import Client
+from actors.board.operations import BoardOperations, run_jobs
+from actors.compat.connection_listener import ConnectionListener
+from actors.connection.actor import ConnectionStats
+from actors.errors import ShutDown
+from actors.placement.links import GroupLink, ProcessLink
+from actors.placement.parent import (
+    HEARTBEAT_DEADLINE,
+    LOST,
+    Forward,
+    GetWorkerPid,
+    GroupActor,
+    GroupBook,
+    SendListen,
+    SendStats,
+)
+from actors.placement.worker import (
+    LISTEN_KINDS,
+    LOGGERS,
+    BoardSpec,
+    GroupSpec,
+    Listen,
+    Listening,
+    Unlisten,
+)
+from actors.protocol.jobs import Job, Outcome, OutcomeSink
+from actors.supervision.supervisor import (
+    Backoff,
+    ChildLookup,
+    ChildSpec,
+    GetSupervisorStats,
+    StartChild,
+    Strategy,
+    Supervisor,
+    SupervisorStats,
+    Watch,
+)
+from messages.errors import InvalidArgumentError
+from transport.endpoint import UDPEndpoint
+from transport.feed import MessageFeed
+from transport.scamp import SCP_SCAMP_PORT
+
+Placement = Literal["process", "ray"]
+#: A board: "host", (host, port), or anything with an ``address`` (a
+#: VirtualBoard).
+BoardAddress = Any
+#: How long a call waits for a group to answer a question (stats, listen).
+ASK_TIMEOUT = 30.0
+#: How often an ask looks again for a group between two incarnations.
+_RESTART_POLL = 0.05
+
+
+def board_addresses(boards: Sequence[BoardAddress] | Mapping[Hashable,
+                                                              BoardAddress]
+                    ) -> dict[Hashable, tuple[str, int]]:
+    """Board name -> (host, port): names are the positions in a sequence,
+    or the keys of a mapping."""
+    items = (list(boards.items()) if isinstance(boards, Mapping)
+             else list(enumerate(boards)))
+    if not items:
+        raise InvalidArgumentError("boards", boards, "needs at least one")
+    out: dict[Hashable, tuple[str, int]] = {}
+    for name, board in items:
+        address = getattr(board, "address", board)
+        if isinstance(address, str):
+            address = (address, SCP_SCAMP_PORT)
+        if (not isinstance(address, tuple) or len(address) != 2
+                or not isinstance(address[0], str)
+                or not isinstance(address[1], int)):
+            raise InvalidArgumentError(
+                f"board {name!r}", board,
+                "must be a host, (host, port) or have an address")
+        out[name] = (address[0], address[1])
+    return out
+
+
+class _Group:
+    """The parent's handle on one placed group."""
+
+    def __init__(self, index: int, spec: GroupSpec,
+                 supervisor: pykka.ActorRef[Any]) -> None:
+        self.child_id = f"group-{index}"
+        self.spec = spec
+        self.book = GroupBook()
+        self._supervisor = supervisor
+        #: The running incarnation of the group's actor (None while it
+        #: restarts).
+        self.current = ChildLookup(supervisor, self.child_id, ASK_TIMEOUT)
+
+    def tell(self, message: Any) -> bool:
+        """Tell the running incarnation; False if none runs just now (a new
+        one reads the book when it starts)."""
+        actor = self.current()
+        if actor is None:
+            return False
+        try:
+            actor.tell(message)
+        except pykka.ActorDeadError:
+            return False
+        return True
+
+    def ask_actor(self, message: Any) -> Any:
+        """Ask the running incarnation (None if none runs just now)."""
+        actor = self.current()
+        if actor is None:
+            return None
+        try:
+            return actor.ask(message, timeout=ASK_TIMEOUT)
+        except pykka.ActorDeadError:
+            return None
+
+    def ask(self, send: Callable[[int], Any], what: str) -> Any:
+        """Send ``send(ticket)`` to the group and wait for the answer,
+        asking again if the worker is lost meanwhile (until ASK_TIMEOUT)."""
+        deadline = time.monotonic() + ASK_TIMEOUT
+        while self._supervisor.is_alive():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ticket, answer = self.book.new_ticket()
+            try:
+                if not self.tell(send(ticket)):
+                    time.sleep(_RESTART_POLL)  # between incarnations
+                    continue
+                try:
+                    value = answer.get(timeout=left)
+                except queue.Empty:
+                    break
+                if value is not LOST:
+                    return value
+            finally:
+                self.book.forget(ticket)
+        raise ShutDown(f"{self.child_id} did not answer {what}")
+
+    def listen(self, listen: Listen, heard: Callable[[list[Any]], None]
+               ) -> Listening:
+        """Open a listener in the group; each new worker opens it again
+        (on the port the first one bound)."""
+        listen_id, answer = self.book.new_ticket(lost_with_worker=False)
+        listen = replace(listen, listen_id=listen_id)
+        self.book.listeners[listen_id] = (listen, heard)
+        try:
+            self.tell(SendListen(listen_id))  # else the next worker opens it
+            try:
+                value: Listening = answer.get(timeout=ASK_TIMEOUT)
+            except queue.Empty:
+                raise ShutDown(f"{self.child_id} did not open a listener"
+                               ) from None
+        finally:
+            self.book.forget(listen_id)
+        if value.address is None:
+            self.book.listeners.pop(listen_id, None)
+        return value
+
+
+class MachineBoard(BoardOperations):
+    """One board of a Machine, with a Client's operations."""
+
+    def __init__(self, machine: Machine, name: Hashable) -> None:
+        super().__init__()
+        self.machine = machine
+        self.name = name
+
+    def post(self, jobs: Sequence[Job], sink: OutcomeSink) -> None:
+        self.machine.post([(self.name, job) for job in jobs], sink)
+
+    def _serving(self) -> bool:
+        return not self.machine.closed
+
+    def __repr__(self) -> str:
+        return f"MachineBoard({self.name!r} of {self.machine!r})"
+
+
+@dataclass
+class RemoteListener:
+    """A listening port in a board's group, and the callbacks here."""
+
+    address: tuple[str, int]
+    listener: ConnectionListener[Any]
+    close: Callable[[], None]
+
+
+class Machine:
+    """Many boards behind one client, placed over ``workers`` groups.
+
+    ``boards`` is a sequence (boards are named by position) or a mapping
+    (named by key) of hosts, (host, port) pairs or VirtualBoards.
+    ``workers`` is how many groups (default: the number of cores; 0 keeps
+    every board in this process, each its own Client); ``placement`` is
+    "process" (spawned worker processes) or "ray" (Ray actors: call
+    ``ray.init()`` first to join a cluster, else a local one is started).
+    Other options (window, timeout, retries, rto_floor, local_host,
+    backoff...) go to each board's Client; a ``limiter`` stays here and
+    paces the boards of every group (remote_limiter.py). The groups run
+    under one Supervisor (``strategy``, ``max_restarts`` in ``period``,
+    ``backoff``, which also bound each board's connection restarts); a
+    group silent for ``heartbeat_deadline`` seconds is taken for hung and
+    restarted.
+    """
+
+    def __init__(self, boards: Sequence[BoardAddress] | Mapping[Hashable,
+                                                                  BoardAddress],
+                 *, workers: int | None = None,
+                 placement: Placement = "process",
+                 heartbeat_deadline: float = HEARTBEAT_DEADLINE,
+                 max_restarts: int = 3, period: float = 5.0,
+                 backoff: Backoff | None = None,
+                 strategy: Strategy = "one_for_one",
+                 start_link: Callable[[GroupSpec], GroupLink] | None = None,
+                 **options: Any) -> None:
+        self.addresses = board_addresses(boards)
+        if workers is None:
+            workers = os.cpu_count() or 1
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+            raise InvalidArgumentError("workers", workers,
+                                       "must be a whole number >= 0")
+        if placement not in ("process", "ray"):
+            raise InvalidArgumentError("placement", placement,
+                                       'must be "process" or "ray"')
+        self.placement = placement if workers else "in-process"
+        self._clients: dict[Hashable, Client] = {}
+        self._groups: list[_Group] = []
+        self._group_of: dict[Hashable, _Group] = {}
+        self._listeners: list[RemoteListener] = []
+        self._supervisor: pykka.ActorRef[Any] | None = None
+        self._closed = False
+        if not workers:
+            try:
+                for name, (host, port) in self.addresses.items():
+                    self._clients[name] = Client(
+                        host, port, max_restarts=max_restarts, period=period,
+                        backoff=backoff, **options)
+            except BaseException:
+                self.close()
+                raise
+            return
+        for host, _ in self.addresses.values():
+            UDPEndpoint.resolve_host(host)  # a bad name: an error here, now
+        # The limiter stays here; the groups' connections ask it for leases
+        # through their GroupActors (remote_limiter.py).
+        limiter = options.pop("limiter", None)
+        if limiter is not None and not isinstance(limiter, pykka.ActorRef):
+            raise InvalidArgumentError(
+                "limiter", limiter, "must be a RateLimiterActor's ActorRef")
+        options = dict(options, max_restarts=max_restarts, period=period,
+                       backoff=backoff)
+        specs = self._group_specs(min(workers, len(self.addresses)), options,
+                                  limited=limiter is not None)
+        link = start_link or _link_for(placement)
+        self._supervisor = supervisor = Supervisor.start(
+            [], strategy=strategy, max_restarts=max_restarts, period=period,
+            backoff=backoff, name="machine")
+        try:
+            for index, spec in enumerate(specs):
+                group = _Group(index, spec, supervisor)
+                supervisor.ask(_start_child(group, link, heartbeat_deadline,
+                                            limiter), timeout=ASK_TIMEOUT)
+                self._groups.append(group)
+                for board in spec.boards:
+                    self._group_of[board.name] = group
+        except BaseException:
+            self.close()
+            raise
+
+    # -- the boards ----------------------------------------------------------
+
+    @property
+    def boards(self) -> list[Hashable]:
+        return list(self.addresses)
+
+    def board(self, name: Hashable) -> BoardOperations:
+        """One board, with a Client's operations (read, write, version...)."""
+        self._check_board(name)
+        client = self._clients.get(name)
+        return client if client is not None else MachineBoard(self, name)
+
+    def version(self, board: Hashable, x: int = 0, y: int = 0,
+                p: int = 0) -> Any:
+        return self.board(board).version(x, y, p)
+
+    def read(self, board: Hashable, x: int, y: int, address: int,
+             length: int, p: int = 0) -> bytes:
+        return self.board(board).read(x, y, address, length, p)
+
+    def write(self, board: Hashable, x: int, y: int, address: int,
+              data: bytes | bytearray | memoryview, p: int = 0) -> None:
+        self.board(board).write(x, y, address, data, p)
+
+    def fill(self, board: Hashable, x: int, y: int, address: int, data: int,
+             size: int) -> None:
+        self.board(board).fill(x, y, address, data, size)
+
+    def post(self, entries: Sequence[tuple[Hashable, Job]],
+             sink: OutcomeSink) -> None:
+        """Hand (board, job) pairs over without waiting; outcomes go to
+        ``sink`` in batches. A board not in the machine, or a job that
+        cannot cross to its worker, raises InvalidArgumentError here and
+        nothing of the batch is sent."""
+        if self.closed:
+            raise ShutDown("the machine is closed")
+        by_target: dict[int, tuple[Client | _Group, list[Any]]] = {}
+        for board, job in entries:
+            self._check_board(board)
+            target: Client | _Group = (self._clients.get(board)
+                                       or self._group_of[board])
+            by_target.setdefault(id(target), (target, []))[1].append(
+                job if isinstance(target, Client) else (board, job))
+        # Every group's share is pickled (and may be refused) before any
+        # is taken: a refused batch sends nothing.
+        prepared = [(target, target.book.prepare(items, sink))
+                    for target, items in by_target.values()
+                    if isinstance(target, _Group)]
+        for group, batch in prepared:
+            group.book.take(batch)
+            group.tell(Forward())
+        for target, items in by_target.values():
+            if isinstance(target, Client):
+                target.post(items, sink)
+
+    def submit(self, entries: Sequence[tuple[Hashable, Job]]
+               ) -> list[Outcome]:
+        """Run (board, job) pairs together; outcomes in the same order
+        (jobs' keys must differ)."""
+        by_key = {outcome.key: outcome for outcome in run_jobs(
+            self.post, entries, lambda: not self.closed)}
+        return [by_key[job.key] for _, job in entries]
+
+    def stats(self) -> dict[Hashable, ConnectionStats | str]:
+        """Each board's connection stats (a text saying why, if none)."""
+        out: dict[Hashable, ConnectionStats | str] = {}
+        for name, client in self._clients.items():
+            out[name] = client.stats()
+        for group in self._groups:
+            out.update(group.ask(SendStats, "stats"))
+        return {name: out[name] for name in self.addresses if name in out}
+
+    def supervision(self) -> SupervisorStats | None:
+        """How the groups' supervisor is doing (None in-process)."""
+        if self._supervisor is None:
+            return None
+        try:
+            return cast(SupervisorStats, self._supervisor.ask(
+                GetSupervisorStats(), timeout=ASK_TIMEOUT))
+        except pykka.ActorDeadError:
+            raise ShutDown("the machine is closed") from None
+
+    def listen(self, board: Hashable, callback: Callable[[Any], None], *,
+               kind: str = "sdp", local_host: str | None = None,
+               local_port: int | None = None,
+               n_processes: int = 1) -> RemoteListener:
+        """Open a UDP port beside ``board`` (in its group's process) for
+        SDP or EIEIO messages, e.g. those an IP tag sends; ``callback``
+        runs here, with each message in arrival order."""
+        self._check_board(board)
+        if kind not in LISTEN_KINDS:
+            raise InvalidArgumentError("kind", kind,
+                                       f"must be one of {sorted(LISTEN_KINDS)}")
+        if board in self._clients:
+            connection = LISTEN_KINDS[kind](local_host=local_host,
+                                            local_port=local_port)
+            listener: ConnectionListener[Any] = ConnectionListener(
+                connection, n_processes)
+            address = (connection.local_ip_address, connection.local_port)
+
+            def close() -> None:
+                listener.close()
+                connection.close()
+        else:
+            group = self._group_of[board]
+            feed: MessageFeed[Any] = MessageFeed()
+            answer = group.listen(Listen(-1, kind, local_host, local_port),
+                                  feed.add)
+            if answer.address is None:
+                feed.close()
+                raise InvalidArgumentError("listen", (local_host, local_port),
+                                           f"could not open: {answer.error}")
+            address = answer.address
+            listener = ConnectionListener(feed, n_processes)
+
+            def close() -> None:
+                group.book.listeners.pop(answer.listen_id, None)
+                group.tell(Unlisten(answer.listen_id))
+                listener.close()
+                feed.close()
+        listener.add_callback(callback)
+        listener.start()
+        handle = RemoteListener(address, listener, close)
+        self._listeners.append(handle)
+        return handle
+
+    @property
+    def worker_pids(self) -> list[int | None]:
+        """Process id of each group's worker now (None while it restarts):
+        for watching them, or for chaos tests that kill them."""
+        pids: list[int | None] = []
+        for group in self._groups:
+            pids.append(group.ask_actor(GetWorkerPid()))
+        return pids
+
+    # -- lifetime ----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop everything: open jobs end with ShutDown, workers exit (or
+        are killed after a grace period), sockets close."""
+        self._closed = True
+        for handle in self._listeners:
+            handle.close()
+        self._listeners.clear()
+        for client in self._clients.values():
+            client.close()
+        if self._supervisor is not None:
+            try:
+                self._supervisor.stop(block=True, timeout=60)
+            except pykka.ActorDeadError:
+                pass
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or (self._supervisor is not None
+                                and not self._supervisor.is_alive())
+
+    def __enter__(self) -> Machine:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None,
+                 value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Machine({len(self.addresses)} boards, {self.placement}, "
+                f"{len(self._groups)} groups)")
+
+    # -- inside ------------------------------------------------------------------
+
+    def _check_board(self, name: Hashable) -> None:
+        if name not in self.addresses:
+            raise InvalidArgumentError("board", name,
+                                       f"is not one of {self.boards}")
+
+    def _group_specs(self, n_groups: int, options: dict[str, Any], *,
+                     limited: bool) -> list[GroupSpec]:
+        boards = [BoardSpec(name, host, port)
+                  for name, (host, port) in self.addresses.items()]
+        level = min(logging.getLogger(name).getEffectiveLevel()
+                    for name in LOGGERS)
+        return [GroupSpec(f"group-{index}", tuple(boards[index::n_groups]),
+                          options, log_level=level, limited=limited)
+                for index in range(n_groups)]
+
+
+def _start_child(group: _Group, link: Callable[[GroupSpec], GroupLink],
+                 heartbeat_deadline: float,
+                 limiter: pykka.ActorRef[Any] | None) -> StartChild:
+    def start(watch: Watch) -> pykka.ActorRef[Any]:
+        return GroupActor.start(group.spec, link, group.book,
+                                heartbeat_deadline=heartbeat_deadline,
+                                limiter=limiter, watch=watch)
+
+    def give_up() -> None:
+        group.book.fail_all(ShutDown(f"{group.child_id} kept failing; its "
+                                     f"supervisor gave up"))
+
+    return StartChild(ChildSpec(group.child_id, start, cleanup=give_up,
+                                shutdown=30.0))
+
+
+def _link_for(placement: Placement) -> Callable[[GroupSpec], GroupLink]:
+    if placement == "ray":
+        from actors.placement import ray_link  # Ray only when asked for
+
+        ray_link.start_ray()  # here, on the caller's thread
+        return ray_link.RayLink
+    return ProcessLink

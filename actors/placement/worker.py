@@ -1,0 +1,504 @@
+"""A board group: the boards one worker serves, and what crosses to it.
+
+A group runs wherever it is placed (in-process, a spawned worker process,
+a Ray actor on another host). Its working side is a GroupServer: one
+supervised Client per board, and a listener per listening port. What
+crosses between the parent and the group is the plain data below, pickled
+a batch at a time (``encode``/``decode``): jobs and outcomes, stats,
+heartbeats, heard messages and rate-limit leases; never sockets, locks or
+callables.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import queue
+import threading
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.board.client import Client
+from actors.compat.connection_listener import ConnectionListener
+from actors.connection.actor import ConnectionStats
+from actors.errors import RequestError
+from actors.protocol.fences import Span
+from actors.protocol.jobs import Job, Outcome
+from actors.ratelimit.remote import LeaseGrant, RemoteLimiter
+from messages.errors import InvalidArgumentError
+from transport.eieio import EIEIOConnection
+from transport.logs import get_logger
+from transport.sdp import SDPConnection
+
+log = get_logger(__name__)
+
+#: What a listener can listen for, and the connection that hears it.
+LISTEN_KINDS: Mapping[str, type[SDPConnection] | type[EIEIOConnection]] = {
+    "sdp": SDPConnection, "eieio": EIEIOConnection}
+#: How often a group says it is alive when it has nothing else to say.
+HEARTBEAT = 0.1
+#: Client options a group accepts (plain data, so they can cross).
+GROUP_OPTIONS = frozenset({"window", "timeout", "retries", "rto_floor",
+                           "local_host", "max_restarts", "period",
+                           "backoff"})
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    """One board of a group: its name in the caller's machine, and where
+    it answers."""
+
+    name: Hashable
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """What a group needs to start: its boards and their Client options."""
+
+    name: str
+    boards: tuple[BoardSpec, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    #: Log records at this level and above go back to the parent's loggers.
+    log_level: int = logging.WARNING
+    #: The connections draw on the parent's rate limiter (RemoteLimiter).
+    limited: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = set(self.options) - GROUP_OPTIONS
+        if unknown:
+            raise InvalidArgumentError(
+                "options", sorted(unknown),
+                f"a board group takes only {sorted(GROUP_OPTIONS)} (plain "
+                f"data that can cross to another process)")
+
+
+# -- to the group ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Post:
+    """Run these jobs, each on its board (job keys are the parent's).
+
+    ``fenced`` are write ranges, each on its board, that a lost worker may
+    still have copies of on the wire: the board's connection fences them
+    for its max_datagram_age before anything overlapping is written."""
+
+    entries: list[tuple[Hashable, Job]]
+    fenced: list[tuple[Hashable, Span]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AskStats:
+    ticket: int
+
+
+@dataclass(frozen=True)
+class Listen:
+    """Open a UDP port for ``kind`` ("sdp" or "eieio") messages and send
+    what arrives back as Heard."""
+
+    listen_id: int
+    kind: str
+    local_host: str | None
+    local_port: int | None
+
+
+@dataclass(frozen=True)
+class Unlisten:
+    """Close a Listen's port."""
+
+    listen_id: int
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Close every board's client and listener, then exit."""
+
+
+# -- from the group ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Ready:
+    pid: int
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    outcomes: list[Outcome]
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    pass
+
+
+@dataclass(frozen=True)
+class StatsReply:
+    ticket: int
+    stats: dict[Hashable, ConnectionStats | str]
+
+
+@dataclass(frozen=True)
+class Listening:
+    """Where a Listen's port is open (``error`` says why not)."""
+
+    listen_id: int
+    address: tuple[str, int] | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Heard:
+    listen_id: int
+    messages: list[Any]
+
+
+@dataclass(frozen=True)
+class LogRecords:
+    """Log records of the group's loggers, as plain attribute dicts."""
+
+    records: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class GroupFailed:
+    """The group cannot go on (a board's supervisor gave up): the parent
+    should restart it, as OTP escalates to the parent supervisor."""
+
+    reason: str
+
+
+def encode(messages: list[Any]) -> bytes:
+    return pickle.dumps(messages, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode(blob: bytes) -> list[Any]:
+    messages = pickle.loads(blob)
+    if not isinstance(messages, list):
+        raise TypeError(f"a group message batch is a list, not "
+                        f"{type(messages).__name__}")
+    return messages
+
+
+def encode_outbound(messages: list[Any]) -> bytes:
+    """encode(), but what will not pickle does not fail the whole batch: an
+    outcome crosses as a RequestError that names it, a heard message that
+    will not pickle is dropped (and logged), as is any other message."""
+    try:
+        return encode(messages)
+    except Exception:  # noqa: BLE001 - any pickling failure
+        return encode([safe for message in messages
+                       if (safe := _picklable(message)) is not None])
+
+
+def _pickles(value: Any) -> bool:
+    try:
+        pickle.dumps(value)
+    except Exception:  # noqa: BLE001 - any pickling failure
+        return False
+    return True
+
+
+def _picklable(message: Any) -> Any:
+    """``message`` with what will not pickle replaced or left out (None:
+    nothing of it can cross)."""
+    if isinstance(message, Outcomes):
+        return Outcomes([
+            outcome if _pickles(outcome) else Outcome(
+                outcome.key, error=RequestError(
+                    f"the outcome could not cross back to the caller: "
+                    f"{outcome.error!r}"))
+            for outcome in message.outcomes])
+    if isinstance(message, Heard):
+        kept = [heard for heard in message.messages if _pickles(heard)]
+        if len(kept) < len(message.messages):
+            log.warning("group.heard_not_picklable",
+                        dropped=len(message.messages) - len(kept))
+        return Heard(message.listen_id, kept)
+    if _pickles(message):
+        return message
+    log.warning("group.message_not_picklable", kind=type(message).__name__)
+    return None
+
+
+# -- the working side -------------------------------------------------------------
+
+class Outbox:
+    """Messages on their way to the parent; taken a whole batch at a time,
+    so many outcomes cross in one transmission."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def put(self, message: Any) -> None:
+        self._queue.put(message)
+
+    def take(self, timeout: float) -> list[Any]:
+        """Everything waiting; waits up to ``timeout`` for a first one."""
+        try:
+            batch = [self._queue.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                return batch
+
+
+class _Forward:
+    """An outcome sink that sends outcomes to the parent."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    def put(self, outcomes: list[Outcome], /) -> None:
+        self._outbox.put(Outcomes(outcomes))
+
+
+class GroupServer:
+    """A group's working side: a supervised Client per board, listeners,
+    and an Outbox of what goes back. ``handle`` takes the parent's
+    messages; it returns False once told to Stop."""
+
+    def __init__(self, spec: GroupSpec, outbox: Outbox) -> None:
+        self.spec = spec
+        self.outbox = outbox
+        self._sink = _Forward(outbox)
+        self._log = log.bind(group=spec.name, pid=os.getpid())
+        self._clients: dict[Hashable, Client] = {}
+        self._listeners: dict[int, ConnectionListener[Any]] = {}
+        self._limiter = RemoteLimiter(outbox.put) if spec.limited else None
+        try:
+            for board in spec.boards:
+                self._clients[board.name] = Client(
+                    board.host, board.port, limiter=self._limiter,
+                    **spec.options)
+        except BaseException:
+            self.close()
+            raise
+        self._log.info("group.started", boards=len(self._clients))
+
+    def handle(self, message: Any) -> bool:
+        if isinstance(message, Post):
+            for board, span in message.fenced:
+                if board in self._clients:
+                    self._clients[board].fence(span)
+            self._post(message.entries)
+        elif isinstance(message, AskStats):
+            self.outbox.put(StatsReply(message.ticket, self._stats()))
+        elif isinstance(message, Listen):
+            self._listen(message)
+        elif isinstance(message, Unlisten):
+            listener = self._listeners.pop(message.listen_id, None)
+            if listener is not None:
+                listener.close()
+        elif isinstance(message, LeaseGrant):
+            if self._limiter is not None:
+                self._limiter.answer(message)
+        elif isinstance(message, Stop):
+            return False
+        else:
+            self._log.warning("group.unknown_message",
+                              kind=type(message).__name__)
+        return True
+
+    def failure(self) -> str | None:
+        """Why the group cannot go on, if it cannot."""
+        for name, client in self._clients.items():
+            if client.closed:
+                return f"board {name!r}: its connection's supervisor gave up"
+        return None
+
+    def close(self) -> None:
+        if self._limiter is not None:
+            self._limiter.close()  # no connection waits on a lease now
+        for listener in self._listeners.values():
+            listener.close()
+        self._listeners.clear()
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    def _post(self, entries: list[tuple[Hashable, Job]]) -> None:
+        by_board: dict[Hashable, list[Job]] = {}
+        unknown: list[Outcome] = []
+        for board, job in entries:
+            if board in self._clients:
+                by_board.setdefault(board, []).append(job)
+            else:
+                unknown.append(Outcome(job.key, error=InvalidArgumentError(
+                    "board", board, f"is not in group {self.spec.name!r}")))
+        if unknown:
+            self.outbox.put(Outcomes(unknown))
+        for board, jobs in by_board.items():
+            client = self._clients[board]
+            try:
+                client.post(jobs, self._sink)
+            except Exception as error:  # noqa: BLE001 - the client is closed
+                self.outbox.put(Outcomes([Outcome(job.key, error=error)
+                                          for job in jobs]))
+
+    def _stats(self) -> dict[Hashable, ConnectionStats | str]:
+        stats: dict[Hashable, ConnectionStats | str] = {}
+        for name, client in self._clients.items():
+            try:
+                stats[name] = client.stats()
+            except Exception as error:  # noqa: BLE001
+                stats[name] = f"no stats: {error}"
+        return stats
+
+    def _listen(self, message: Listen) -> None:
+        opener = LISTEN_KINDS.get(message.kind)
+        if opener is None:
+            self.outbox.put(Listening(message.listen_id, None,
+                                      f"unknown kind {message.kind!r}"))
+            return
+        try:
+            connection = opener(local_host=message.local_host,
+                                local_port=message.local_port)
+        except OSError as error:
+            self.outbox.put(Listening(message.listen_id, None, str(error)))
+            return
+        listener: ConnectionListener[Any] = ConnectionListener(
+            connection, n_processes=1)
+        listen_id, outbox = message.listen_id, self.outbox
+        listener.add_callback(lambda heard: outbox.put(
+            Heard(listen_id, [heard])))
+        listener.start()
+        self._listeners[listen_id] = listener
+        host, port = connection.local_ip_address, connection.local_port
+        self.outbox.put(Listening(listen_id, (host, port)))
+
+
+def serve(spec: GroupSpec, receive: Callable[[float], bytes | None],
+          send: Callable[[bytes], None],
+          stopping: threading.Event | None = None) -> None:
+    """Run a group until told to Stop or its parent is gone: messages come
+    from ``receive`` (None when it times out; EOFError/OSError when the
+    parent has gone) and batches go back through ``send``, with a
+    Heartbeat whenever there is nothing else to say for HEARTBEAT seconds.
+    """
+    outbox = Outbox()
+    logs = _ForwardLogs(outbox, spec.log_level)
+    loggers = [logging.getLogger(name) for name in LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(logs)
+        if logger.getEffectiveLevel() > spec.log_level:
+            logger.setLevel(spec.log_level)
+    try:
+        _serve(spec, outbox, receive, send, stopping or threading.Event())
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(logs)
+            logger.setLevel(level)
+
+
+def _serve(spec: GroupSpec, outbox: Outbox,
+           receive: Callable[[float], bytes | None],
+           send: Callable[[bytes], None], stopping: threading.Event) -> None:
+    server = GroupServer(spec, outbox)
+    send(encode([Ready(os.getpid())]))
+
+    def send_loop() -> None:
+        while not stopping.is_set():
+            batch = _merged(outbox.take(HEARTBEAT))
+            failure = server.failure()
+            if failure is not None:
+                batch.append(GroupFailed(failure))
+            try:
+                send(encode_outbound(batch or [Heartbeat()]))
+            except (OSError, EOFError, ValueError):
+                stopping.set()  # the parent has gone
+                return
+            if failure is not None:
+                stopping.set()
+                return
+
+    sender = threading.Thread(target=send_loop, name="group-sender",
+                              daemon=True)
+    sender.start()
+    try:
+        while not stopping.is_set():
+            try:
+                blob = receive(HEARTBEAT)
+            except (OSError, EOFError):
+                break
+            if blob is None:
+                continue
+            if not all(server.handle(message) for message in decode(blob)):
+                break
+    finally:
+        server.close()  # open jobs end with ShutDown, into the outbox
+        stopping.set()
+        sender.join()
+        last = outbox.take(0)
+        if last:
+            try:
+                send(encode_outbound(_merged(last)))
+            except (OSError, EOFError, ValueError):
+                pass
+
+
+#: The loggers whose records a group sends back to its parent.
+LOGGERS = ("actors", "transport")
+#: The attribute a record re-emitted in the parent carries: where it came from.
+FORWARDED = "group_worker"
+
+
+class _ForwardLogs(logging.Handler):
+    """Sends the group's log records to the parent, whose own handlers
+    (and structlog renderers) then see them as if logged there."""
+
+    def __init__(self, outbox: Outbox, level: int) -> None:
+        super().__init__(level)
+        self._outbox = outbox
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, FORWARDED):
+            return  # one the parent re-emitted (a group run in-process)
+        self._outbox.put(LogRecords([plain_record(record)]))
+
+
+def plain_record(record: logging.LogRecord) -> dict[str, Any]:
+    """A record's attributes as plain data (what will not pickle, as text)."""
+    out: dict[str, Any] = {}
+    for key, value in record.__dict__.items():
+        if value is None or isinstance(value, (str, int, float, bool)):
+            out[key] = value
+        elif key not in ("args", "exc_info"):
+            out[key] = repr(value)
+    out["msg"], out["args"] = record.getMessage(), None
+    if record.exc_info and not record.exc_text:
+        out["exc_text"] = logging.Formatter().formatException(record.exc_info)
+    return out
+
+
+def _merged(batch: list[Any]) -> list[Any]:
+    """The batch with all Heard of one listener, and all Outcomes, each
+    merged into one message (fewer objects to pickle and unpickle)."""
+    if len(batch) < 2:
+        return batch
+    out: list[Any] = []
+    outcomes: list[Outcome] = []
+    records: list[dict[str, Any]] = []
+    heard: dict[int, list[Any]] = {}
+    for message in batch:
+        if isinstance(message, Outcomes):
+            outcomes += message.outcomes
+        elif isinstance(message, LogRecords):
+            records += message.records
+        elif isinstance(message, Heard):
+            heard.setdefault(message.listen_id, []).extend(message.messages)
+        else:
+            out.append(message)
+    if outcomes:
+        out.append(Outcomes(outcomes))
+    if records:
+        out.append(LogRecords(records))
+    out += [Heard(listen_id, messages) for listen_id, messages in heard.items()]
+    return out

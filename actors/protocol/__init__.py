@@ -1,0 +1,1 @@
+"""actors.protocol (its public face is named in the next commit)."""

@@ -1,0 +1,1 @@
+"""actors.ratelimit (its public face is named in the next commit)."""

@@ -1,0 +1,1 @@
+"""actors.supervision (its public face is named in the next commit)."""
