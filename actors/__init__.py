@@ -1,8 +1,14 @@
-"""pykka actors, the sans-IO pipeline window, the supervisor and the CLI."""
+"""Supervised pykka actors that drive SpiNNaker boards over SCP/UDP.
 
-from actors.board.client import Client, connect
-from actors.compat.connection_listener import ConnectionListener
-from actors.compat.pipeline import SCPRequestPipeLine
+The subpackages, lowest first (each imports only from those before it):
+protocol (sans-IO window and jobs), supervision, ratelimit, connection,
+listening, board (Client), compat (SpiNNMan's API), placement (many boards),
+then connect() in connecting.py and the command line in app.
+"""
+
+from actors.board import Client
+from actors.compat import ConnectionListener, SCPRequestPipeLine
+from actors.connecting import connect
 from actors.errors import (
     DeadlineExceeded,
     RequestError,
@@ -10,9 +16,8 @@ from actors.errors import (
     RetriesExhausted,
     ShutDown,
 )
-from actors.ratelimit.bucket import TokenBucket
-from actors.ratelimit.limiter import RateLimiterActor
-from actors.supervision.supervisor import Backoff, ChildSpec, Supervised, Supervisor
+from actors.ratelimit import RateLimiterActor, TokenBucket
+from actors.supervision import Backoff, ChildSpec, Supervised, Supervisor
 
 __all__ = [
     "Backoff", "ChildSpec", "Client", "ConnectionListener",

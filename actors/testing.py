@@ -23,7 +23,9 @@ from typing import Any, cast
 import pykka
 import pytest
 
-from actors.supervision.supervisor import ChildSpec, Supervisor, Watch, WhereIs
+from actors.supervision.child import Watch
+from actors.supervision.spec import ChildSpec
+from actors.supervision.supervisor import Supervisor, WhereIs
 from transport import FaultPlan, MemoryNetwork, VirtualBoard
 from transport.clock import FakeClock
 

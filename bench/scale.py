@@ -37,7 +37,7 @@ import structlog  # noqa: E402
 from pipeline_throughput import BASE, MIB  # noqa: E402
 
 from actors.placement.machine import Machine  # noqa: E402
-from actors.protocol.jobs import ReadJob  # noqa: E402
+from actors.protocol.jobs import ReadJob
 from transport.board_process import BoardProcess  # noqa: E402
 
 Address = tuple[str, int]

@@ -38,7 +38,7 @@ import pykka  # noqa: E402
 import structlog  # noqa: E402
 
 from actors import Client, connect  # noqa: E402
-from actors.supervision.supervisor import Crash  # noqa: E402
+from actors.supervision.child import Crash
 from transport.board_process import BoardProcess  # noqa: E402
 
 TARGET = 0.100

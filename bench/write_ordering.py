@@ -38,8 +38,8 @@ import pykka  # noqa: E402
 
 import actors.board.client  # noqa: E402
 from actors import connect  # noqa: E402
-from actors.board.client import Client  # noqa: E402
-from actors.supervision.supervisor import Crash  # noqa: E402
+from actors.board.client import Client
+from actors.supervision.child import Crash
 from transport.board_process import BoardProcess  # noqa: E402
 
 BASE = 0x6000_0000

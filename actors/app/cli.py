@@ -18,7 +18,8 @@ from typing import Any, BinaryIO, NoReturn, TextIO
 
 from actors.app.demo import run_demo
 from actors.app.progress import read_with_progress, write_with_progress
-from actors.board.client import Client, connect
+from actors.board.client import Client
+from actors.connecting import connect
 from actors.logs import configure_logging
 from messages.errors import SpinnactorsError
 from transport import FaultPlan, VirtualBoard

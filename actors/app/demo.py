@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from actors.app.progress import PIECE, Progress, read_pieces, run_pieces, write_pieces
-from actors.board.client import Client, connect
-from actors.supervision.supervisor import Crash
+from actors.board.client import Client
+from actors.connecting import connect
+from actors.supervision.child import Crash
 from transport import FaultPlan, VirtualBoard
 from transport.endpoint import Address
 

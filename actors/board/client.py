@@ -1,4 +1,4 @@
-"""connect(): the plain blocking client most scripts want.
+"""Client: the plain blocking client of one board that most scripts want.
 
 A Client starts one ConnectionActor for its board and turns each call into
 jobs for it: a read or write of any length is one job, which the actor
@@ -9,40 +9,33 @@ come from several threads at once; each waits only for its own outcome.
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+from typing import Any, TypeVar, cast
 
 import pykka
 
 from actors.board.operations import BoardOperations
 from actors.connection.actor import ConnectionActor, ConnectionStats, GetStats, Wake
+from actors.connection.book import JobBook
 from actors.errors import ShutDown
 from actors.protocol.fences import Span
-from actors.protocol.jobs import (
-    Job,
-    JobBook,
-    OutcomeSink,
-)
+from actors.protocol.jobs import Job, OutcomeSink
 from actors.protocol.window import WindowSettings
 from actors.ratelimit.limiter import Limiter
+from actors.supervision.child import Watch
+from actors.supervision.spec import Backoff, ChildSpec
 from actors.supervision.supervisor import (
-    Backoff,
     ChildLookup,
-    ChildSpec,
     GetSupervisorStats,
     Supervisor,
     SupervisorStats,
-    Watch,
 )
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPResponse
 from messages.validate import check_int
 from transport.endpoint import DatagramEndpoint, UDPEndpoint
 from transport.scamp import SCP_SCAMP_PORT, SCAMPConnection
-
-if TYPE_CHECKING:
-    from actors.placement.machine import Machine
 
 R = TypeVar("R", bound=AbstractSCPResponse)
 
@@ -223,35 +216,3 @@ class Client(BoardOperations):
     def _supervisor_alive_or_raise(self) -> None:
         if not self._supervisor.is_alive():
             raise ShutDown("the client is closed")
-
-
-@overload
-def connect(host: str, port: int = SCP_SCAMP_PORT, **options: Any
-            ) -> Client: ...
-
-
-@overload
-def connect(host: Sequence[Any] | Mapping[Hashable, Any],
-            port: int = SCP_SCAMP_PORT, **options: Any) -> Machine: ...
-
-
-def connect(host: str | Sequence[Any] | Mapping[Hashable, Any],
-            port: int = SCP_SCAMP_PORT, **options: Any) -> Client | Machine:
-    """A Client for the board at ``host:port``; use it as a context manager.
-
-    Options: window, timeout, retries, rto_floor, limiter, local_host,
-    endpoint (see Client).
-
-    Given many boards instead (a list of hosts, (host, port) pairs or
-    VirtualBoards, or a mapping of names to them), a Machine that spreads
-    them over ``workers`` processes (default: one per core; 0 keeps them in
-    this process) or, with ``placement="ray"``, Ray actors; ``port`` is
-    then the default for boards given as bare hosts.
-    """
-    if isinstance(host, str):
-        return Client(host, port, **options)
-    from actors.placement.machine import Machine  # the machine builds on Client
-    if port != SCP_SCAMP_PORT and not isinstance(host, Mapping):
-        host = [(board, port) if isinstance(board, str) else board
-                for board in host]
-    return Machine(host, **options)

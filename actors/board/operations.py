@@ -12,16 +12,9 @@ import queue
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from actors.connection.book import next_outcomes
 from actors.errors import ShutDown
-from actors.protocol.jobs import (
-    Job,
-    Outcome,
-    OutcomeSink,
-    ReadJob,
-    SCPJob,
-    WriteJob,
-    next_outcomes,
-)
+from actors.protocol.jobs import Job, Outcome, OutcomeSink, ReadJob, SCPJob, WriteJob
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.scp.memory import FillRequest

@@ -13,17 +13,17 @@ from typing import Any, Generic, TypeVar, cast
 
 import pykka
 
+from actors.listening.callbacks import DEFAULT_BACKLOG, Backlog, CallbackActor
 from actors.listening.listener import (
-    DEFAULT_BACKLOG,
-    Backlog,
-    CallbackActor,
     GetListenerStats,
     Listenable,
     ListenerActor,
     ListenerStats,
     where_is,
 )
-from actors.supervision.supervisor import ChildSpec, Supervisor, Watch, WhereIs
+from actors.supervision.child import Watch
+from actors.supervision.spec import ChildSpec
+from actors.supervision.supervisor import Supervisor, WhereIs
 from messages.errors import InvalidArgumentError
 
 T = TypeVar("T")

@@ -21,8 +21,9 @@ from typing import Any, Generic, TypeVar
 import pykka
 
 from actors.connection.actor import ConnectionActor, Submit
+from actors.connection.book import JobBook, next_outcomes
 from actors.errors import ShutDown
-from actors.protocol.jobs import JobBook, Outcome, SCPJob, next_outcomes
+from actors.protocol.jobs import Outcome, SCPJob
 from actors.protocol.window import WindowSettings
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse

@@ -1,1 +1,22 @@
-"""actors.connection (its public face is named in the next commit)."""
+"""One board connection: the actor that owns its socket and window, and
+the thread-safe book of its jobs that outlives each incarnation.
+"""
+
+from actors.connection.actor import (
+    ConnectionActor,
+    ConnectionStats,
+    GetStats,
+    Submit,
+    Wake,
+)
+from actors.connection.book import JobBook, next_outcomes
+
+__all__ = [
+    "ConnectionActor",
+    "ConnectionStats",
+    "GetStats",
+    "JobBook",
+    "next_outcomes",
+    "Submit",
+    "Wake",
+]

@@ -18,21 +18,16 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from actors.connection.book import JobBook
 from actors.errors import ShutDown
 from actors.protocol.fences import Claim
-from actors.protocol.jobs import (
-    Job,
-    JobBook,
-    JobRun,
-    MemoryRun,
-    Outcome,
-    OutcomeSink,
-    written_span,
-)
+from actors.protocol.jobs import Job, Outcome, OutcomeSink, written_span
 from actors.protocol.rtt import RttStats
+from actors.protocol.runs import JobRun, MemoryRun
 from actors.protocol.window import Request, Window, WindowSettings
-from actors.ratelimit.limiter import Limiter, RateLimit
-from actors.supervision.supervisor import Supervised, Watch
+from actors.ratelimit.lease import RateLimit
+from actors.ratelimit.limiter import Limiter
+from actors.supervision.child import Supervised, Watch
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 from transport.logs import get_logger
 from transport.scamp import SCAMPConnection

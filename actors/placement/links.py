@@ -14,7 +14,8 @@ import signal
 from multiprocessing.connection import Connection
 from typing import Protocol
 
-from actors.placement.worker import GroupFailed, GroupSpec, Ready, decode, encode, serve
+from actors.placement.wire import GroupFailed, GroupSpec, Ready, decode, encode
+from actors.placement.worker import serve
 
 #: How long a new worker may take to say it is ready.
 START_TIMEOUT = 30.0

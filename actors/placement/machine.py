@@ -29,37 +29,35 @@ from actors.board.operations import BoardOperations, run_jobs
 from actors.compat.connection_listener import ConnectionListener
 from actors.connection.actor import ConnectionStats
 from actors.errors import ShutDown
+from actors.placement.book import LOST, GroupBook
 from actors.placement.links import GroupLink, ProcessLink
 from actors.placement.parent import (
     HEARTBEAT_DEADLINE,
-    LOST,
     Forward,
     GetWorkerPid,
     GroupActor,
-    GroupBook,
     SendListen,
     SendStats,
 )
-from actors.placement.worker import (
+from actors.placement.wire import (
     LISTEN_KINDS,
-    LOGGERS,
     BoardSpec,
     GroupSpec,
     Listen,
     Listening,
     Unlisten,
 )
+from actors.placement.worker import LOGGERS
 from actors.protocol.jobs import Job, Outcome, OutcomeSink
+from actors.supervision.child import Watch
+from actors.supervision.spec import Backoff, ChildSpec
 from actors.supervision.supervisor import (
-    Backoff,
     ChildLookup,
-    ChildSpec,
     GetSupervisorStats,
     StartChild,
     Strategy,
     Supervisor,
     SupervisorStats,
-    Watch,
 )
 from messages.errors import InvalidArgumentError
 from transport.endpoint import UDPEndpoint

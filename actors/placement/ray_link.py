@@ -29,7 +29,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from actors.placement.links import LinkLost, ready_pid
-from actors.placement.worker import GroupFailed, GroupSpec, Outbox, encode, serve
+from actors.placement.wire import GroupFailed, GroupSpec, encode
+from actors.placement.worker import Outbox, serve
 from transport.logs import get_logger
 
 log = get_logger(__name__)

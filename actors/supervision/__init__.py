@@ -1,1 +1,34 @@
-"""actors.supervision (its public face is named in the next commit)."""
+"""Supervision after Erlang/OTP: child specs, supervisors, and the
+children's side that reports exits.
+"""
+
+from actors.supervision.child import Crash, CrashInjected, Supervised, Watch
+from actors.supervision.spec import Backoff, ChildSpec, Restart
+from actors.supervision.supervisor import (
+    ChildLookup,
+    GetSupervisorStats,
+    StartChild,
+    Strategy,
+    Supervisor,
+    SupervisorGaveUp,
+    SupervisorStats,
+    WhereIs,
+)
+
+__all__ = [
+    "Backoff",
+    "ChildLookup",
+    "ChildSpec",
+    "Crash",
+    "CrashInjected",
+    "GetSupervisorStats",
+    "Restart",
+    "StartChild",
+    "Strategy",
+    "Supervised",
+    "Supervisor",
+    "SupervisorGaveUp",
+    "SupervisorStats",
+    "Watch",
+    "WhereIs",
+]

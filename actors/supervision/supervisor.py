@@ -31,16 +31,17 @@ from typing import Any, Literal, cast
 
 import pykka
 
+from actors.supervision.child import ChildExited, Supervised, Watch
+from actors.supervision.spec import Backoff, ChildSpec
 from messages.errors import InvalidArgumentError
 from transport.logs import get_logger
 
 log = get_logger(__name__)
 
-Restart = Literal["permanent", "transient", "temporary"]
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 #: How often the supervisor checks that its children are alive, for those
 #: that die without reporting.
-LIVENESS_CHECK = 0.05
+CHILD_LIVENESS_CHECK = 0.05
 #: How long a Supervised child may look stopped before its own report is
 #: given up on (pykka marks an actor stopped before on_stop/on_failure run,
 #: and a Supervised child reports at their end; one that failed in on_start
@@ -48,77 +49,7 @@ LIVENESS_CHECK = 0.05
 LIVENESS_GRACE = 1.0
 
 
-@dataclass(frozen=True)
-class Watch:
-    """What a child needs to report to its supervisor: plain data."""
-
-    supervisor: pykka.ActorRef[Any]
-    child_id: str
-    incarnation: int
-
-    def exited(self, reason: BaseException | None) -> None:
-        """Tell the supervisor this incarnation ended (None: normally)."""
-        try:
-            self.supervisor.tell(ChildExited(self.child_id, self.incarnation,
-                                             reason))
-        except pykka.ActorDeadError:
-            pass  # the supervisor is gone: nobody left to tell
-
-
-@dataclass(frozen=True)
-class ChildSpec:
-    """How to start, restart and stop one child."""
-
-    id: str
-    start: Callable[[Watch], pykka.ActorRef[Any]]
-    restart: Restart = "permanent"
-    shutdown: float = 5.0
-    #: Called once the child is gone for good (not to be restarted), from
-    #: the supervisor's thread: e.g. to end the work it leaves behind.
-    cleanup: Callable[[], None] | None = None
-
-    def __post_init__(self) -> None:
-        if self.restart not in ("permanent", "transient", "temporary"):
-            raise InvalidArgumentError("restart", self.restart,
-                                       "must be permanent, transient or "
-                                       "temporary")
-        if not self.shutdown > 0:
-            raise InvalidArgumentError("shutdown", self.shutdown,
-                                       "must be a positive number of seconds")
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Delay before a restart: ``minimum`` doubling up to ``maximum``, each
-    stretched by up to ``jitter`` of itself; back to ``minimum`` once the
-    child has run ``reset_after`` seconds without failing."""
-
-    minimum: float = 0.1
-    maximum: float = 10.0
-    jitter: float = 0.2
-    reset_after: float = 10.0
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.minimum <= self.maximum:
-            raise InvalidArgumentError("minimum", self.minimum,
-                                       "need 0 <= minimum <= maximum")
-        if not 0 <= self.jitter <= 1:
-            raise InvalidArgumentError("jitter", self.jitter, "must be 0..1")
-
-    def delay(self, failures: int, rng: random.Random) -> float:
-        base = min(self.minimum * 2.0 ** max(failures - 1, 0), self.maximum)
-        return base * (1 + self.jitter * rng.random())
-
-
 # -- messages ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ChildExited:
-    child_id: str
-    incarnation: int
-    #: None for a normal exit, else why it failed.
-    reason: BaseException | None
-
 
 @dataclass(frozen=True)
 class WhereIs:
@@ -173,17 +104,6 @@ class SupervisorStats:
 
 
 @dataclass(frozen=True)
-class Crash:
-    """Make a Supervised actor fail on purpose (for chaos tests)."""
-
-    reason: str = "crash on request"
-
-
-class CrashInjected(RuntimeError):
-    """The failure a Crash message causes."""
-
-
-@dataclass(frozen=True)
 class _RestartDue:
     child_id: str
     incarnation: int
@@ -196,34 +116,6 @@ class _CheckLiveness:
 
 class SupervisorGaveUp(RuntimeError):
     """Children kept failing beyond the restart intensity."""
-
-
-# -- children's side ----------------------------------------------------------------
-
-class Supervised(pykka.ThreadingActor):
-    """An actor that reports its exit to its supervisor, with the reason.
-
-    Subclasses that override on_stop or on_failure call super() last.
-    """
-
-    def __init__(self, *, watch: Watch | None = None) -> None:
-        super().__init__()
-        self.watch = watch
-
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, Crash):
-            raise CrashInjected(message.reason)
-        return super().on_receive(message)
-
-    def on_stop(self) -> None:
-        if self.watch is not None:
-            self.watch.exited(None)
-
-    def on_failure(self, exception_type: type[BaseException] | None,
-                   exception_value: BaseException | None,
-                   traceback: TracebackType | None) -> None:
-        if self.watch is not None:
-            self.watch.exited(exception_value or RuntimeError("failed"))
 
 
 # -- the supervisor -----------------------------------------------------------------
@@ -517,7 +409,7 @@ class Supervisor(Supervised):
     def _tick(self) -> None:
         """Ask for a liveness check now and then, until the end."""
         ref = self.actor_ref
-        while not self._ticking.wait(LIVENESS_CHECK):
+        while not self._ticking.wait(CHILD_LIVENESS_CHECK):
             try:
                 ref.tell(_CheckLiveness())
             except pykka.ActorDeadError:

@@ -34,7 +34,7 @@ from actors.errors import RequestError, RequestTimeout, ShutDown
 from actors.placement.links import GroupLink, LinkLost, ProcessLink
 from actors.placement.machine import Machine
 from actors.placement.parent import STOP_GRACE, Forward
-from actors.placement.worker import BoardSpec, GroupSpec
+from actors.placement.wire import BoardSpec, GroupSpec
 from actors.protocol.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
 from actors.ratelimit.limiter import LimiterStats, RateLimiterActor
 from messages.errors import InvalidArgumentError

@@ -211,7 +211,7 @@ def test_closing_leaves_no_ray_actors_and_no_threads(
 @pytest.mark.timeout(60)
 def test_a_group_that_cannot_start_is_a_clear_error(local_ray: Any) -> None:
     from actors.placement.links import LinkLost
-    from actors.placement.worker import BoardSpec, GroupSpec
+    from actors.placement.wire import BoardSpec, GroupSpec
 
     spec = GroupSpec("bad", (BoardSpec(0, "no-such-host.invalid", 1),))
     with pytest.raises(LinkLost, match="crashed"):
@@ -249,7 +249,7 @@ def test_an_abandoned_group_is_ended_and_its_link_says_so(
     its actor at once, from the reader's thread; the link then reports it
     lost, and close() still frees it."""
     from actors.placement.links import LinkLost
-    from actors.placement.worker import BoardSpec, GroupSpec
+    from actors.placement.wire import BoardSpec, GroupSpec
 
     spec = GroupSpec("hung", (BoardSpec(0, *boards[0].address),))
     link = RayLink(spec, start_timeout=20)
@@ -268,7 +268,7 @@ def test_an_abandoned_group_is_ended_and_its_link_says_so(
 def test_a_group_that_finds_no_room_times_out_and_is_removed(
         local_ray: Any) -> None:
     from actors.placement.links import LinkLost
-    from actors.placement.worker import BoardSpec, GroupSpec
+    from actors.placement.wire import BoardSpec, GroupSpec
 
     spec = GroupSpec("big", (BoardSpec(0, "127.0.0.1", 1),))
     with pytest.raises(LinkLost, match="did not start within"):
@@ -281,7 +281,7 @@ def test_the_actor_hands_batches_to_the_group_in_the_order_sent(
         boards: list[VirtualBoard]) -> None:
     """RayGroup itself, in this process (Ray may run pushes out of order)."""
     from actors.placement.ray_link import RayGroup
-    from actors.placement.worker import (
+    from actors.placement.wire import (
         AskStats,
         BoardSpec,
         GroupSpec,

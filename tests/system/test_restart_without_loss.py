@@ -26,7 +26,7 @@ import actors
 from actors.board.client import Client
 from actors.errors import RequestError, ShutDown
 from actors.protocol.jobs import Job, Outcome, SCPJob
-from actors.supervision.supervisor import Crash
+from actors.supervision.child import Crash
 from messages.scp import GetVersion, ReadMemory, SDRAMAlloc, WriteMemory
 from transport import FaultPlan, VirtualBoard
 

@@ -19,10 +19,11 @@ from typing import Any
 import pykka
 import pytest
 
+import actors.supervision.child
 import actors.supervision.supervisor
 import transport
 from actors import ConnectionListener
-from actors.listening.listener import CallbackStats
+from actors.listening.callbacks import CallbackStats
 from messages import SDPMessage
 from messages.errors import InvalidArgumentError
 from transport import ConnectionClosed, SDPConnection, UDPConnection
@@ -454,7 +455,7 @@ def test_dead_callback_actor_is_restarted_and_its_losses_counted(
         old = supervisor.ask(actors.supervision.supervisor.WhereIs("callback-0"),
                              timeout=5)
         assert old is not None and old.is_alive()
-        old.tell(actors.supervision.supervisor.Crash())
+        old.tell(actors.supervision.child.Crash())
         # These reach the old actor's mailbox behind the Crash: lost.
         link.send(1, 2, 3)
         observer.wait_for(4)  # so slot 0 has been handed them too
@@ -484,7 +485,7 @@ def test_dead_callback_actor_is_restarted_and_its_losses_counted(
 def test_restart_accounting_does_not_race_the_listener(
         link: Link, monkeypatch: pytest.MonkeyPatch) -> None:
     import actors.compat.connection_listener as facade
-    from actors.listening.listener import CallbackActor
+    from actors.listening.callbacks import CallbackActor
 
     starting = threading.Event()
     may_start = threading.Event()
@@ -515,7 +516,7 @@ def test_restart_accounting_does_not_race_the_listener(
         victim.wait_for(1)
         old = supervisor.ask(actors.supervision.supervisor.WhereIs("callback-0"),
                              timeout=5)
-        old.tell(actors.supervision.supervisor.Crash())
+        old.tell(actors.supervision.child.Crash())
         victim.thread.join(WAIT)
         assert starting.wait(WAIT)  # restarted; its on_start not yet run
         link.send(1)
@@ -546,7 +547,7 @@ def test_dead_callback_actor_with_nothing_waiting_loses_nothing(
         recorder.wait_for(1)
         old = supervisor.ask(actors.supervision.supervisor.WhereIs("callback-0"),
                              timeout=5)
-        old.tell(actors.supervision.supervisor.Crash())
+        old.tell(actors.supervision.child.Crash())
         recorder.thread.join(WAIT)
         new = supervisor.ask(actors.supervision.supervisor.WhereIs("callback-0"),
                              timeout=5)

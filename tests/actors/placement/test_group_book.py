@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from actors.errors import RequestError, ShutDown
-from actors.placement.parent import GroupBook
-from actors.placement.worker import (
+from actors.placement.book import GroupBook
+from actors.placement.wire import (
     AskStats,
     GroupFailed,
     GroupSpec,

@@ -13,7 +13,8 @@ import struct
 import pytest
 
 from actors.errors import ShutDown
-from actors.protocol.jobs import JobRun, Outcome, ReadJob, WriteJob
+from actors.protocol.jobs import Outcome, ReadJob, WriteJob
+from actors.protocol.runs import JobRun
 from actors.protocol.window import Request, Window, WindowSettings
 from messages.scp.bulk import ChunkBuilder
 from messages.scp.enums import SCPResult

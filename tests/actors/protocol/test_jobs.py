@@ -22,16 +22,8 @@ from actors.errors import (
     RetriesExhausted,
     ShutDown,
 )
-from actors.protocol.jobs import (
-    JobRun,
-    Outcome,
-    ReadJob,
-    ReadRun,
-    SCPJob,
-    SCPRun,
-    WriteJob,
-    WriteRun,
-)
+from actors.protocol.jobs import Outcome, ReadJob, SCPJob, WriteJob
+from actors.protocol.runs import JobRun, ReadRun, SCPRun, WriteRun
 from actors.protocol.window import Request, Window, WindowSettings
 from messages.errors import InvalidArgumentError, UnexpectedResponseCodeError
 from messages.scp import GetVersion, ReadMemory, SendSignal, Signal, WriteMemory

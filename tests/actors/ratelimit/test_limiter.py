@@ -16,12 +16,12 @@ from typing import Any
 import pykka
 import pytest
 
+from actors.ratelimit.lease import RateLimit
 from actors.ratelimit.limiter import (
     Lease,
     LeaseRequest,
     LimiterCounters,
     LimiterStats,
-    RateLimit,
     RateLimiterActor,
 )
 from messages.errors import InvalidArgumentError

@@ -14,7 +14,8 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.ratelimit.limiter import Lease, LeaseRequest, RateLimit, RateLimiterActor
+from actors.ratelimit.lease import RateLimit
+from actors.ratelimit.limiter import Lease, LeaseRequest, RateLimiterActor
 from actors.ratelimit.remote import LeaseAsk, LeaseGrant, RemoteLimiter
 from messages.errors import InvalidArgumentError
 

@@ -23,19 +23,20 @@ import pykka
 import pytest
 import structlog
 
-from actors.supervision.supervisor import (
-    Backoff,
+from actors.supervision.child import (
     ChildExited,
-    ChildSpec,
     Crash,
     CrashInjected,
+    Supervised,
+    Watch,
+)
+from actors.supervision.spec import Backoff, ChildSpec
+from actors.supervision.supervisor import (
     GetSupervisorStats,
     StartChild,
-    Supervised,
     Supervisor,
     SupervisorGaveUp,
     SupervisorStats,
-    Watch,
     WhereIs,
     _CheckLiveness,
 )

@@ -1,0 +1,220 @@
+"""The parent's record of the jobs it sent to one board group.
+
+A GroupBook holds every job sent to one group that has no outcome yet, and
+outlives the GroupActor that forwards them: when a worker dies its
+successor sends the book's open jobs again. An outcome is taken from the
+book once, so each job still gets exactly one, even if a late one comes
+from the old worker.
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import queue
+import threading
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from actors.errors import RequestError
+from actors.placement.wire import Listen, Listening, Post, encode
+from actors.protocol.fences import Span
+from actors.protocol.jobs import (
+    Job,
+    Outcome,
+    OutcomeSink,
+    SCPJob,
+    deliver,
+    written_span,
+)
+from messages.errors import InvalidArgumentError
+
+#: The answer to a question whose worker was lost before it answered.
+LOST = object()
+
+
+@dataclass
+class _Open:
+    board: Hashable
+    job: Job  # keyed by the book's wire key
+    key: Hashable  # the caller's key
+    sink: OutcomeSink
+    sent: bool = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch pickled for a group, not taken yet."""
+
+    blob: bytes
+    opened: list[tuple[int, _Open]]
+
+
+class GroupBook:
+    """Jobs sent to one group and not yet answered; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys = itertools.count()
+        self._open: dict[int, _Open] = {}
+        self._incoming: list[tuple[bytes, list[int]]] = []
+        self._tickets = itertools.count()
+        #: Questions asked of the group: ticket -> (where the answer goes,
+        #: whether to give up on it when the worker is lost).
+        self._waiting: dict[int, tuple[queue.SimpleQueue[Any], bool]] = {}
+        #: What each listener hears: listen id -> where to put it.
+        self.listeners: dict[int, tuple[Listen, Callable[[list[Any]], None]]] = {}
+        #: Outcomes that came for jobs already answered (from an old worker).
+        self.stale = 0
+
+    def put(self, entries: Sequence[tuple[Hashable, Job]],
+            sink: OutcomeSink) -> None:
+        """Take jobs for the group (see prepare)."""
+        self.take(self.prepare(entries, sink))
+
+    def prepare(self, entries: Sequence[tuple[Hashable, Job]],
+                sink: OutcomeSink) -> Prepared:
+        """Jobs for the group, pickled here, on the caller's thread, so that
+        one that cannot cross is refused at once (InvalidArgumentError) and
+        nothing of the batch is taken; ``take`` then takes them."""
+        with self._lock:
+            keys = [next(self._keys) for _ in entries]
+        wire = [(board, replace(job, key=key))
+                for key, (board, job) in zip(keys, entries, strict=True)]
+        try:
+            blob = encode([Post(wire)])
+        except Exception as error:  # noqa: BLE001 - whatever pickle raises
+            raise InvalidArgumentError(
+                "jobs", _describe(entries),
+                f"cannot cross to the worker process: {error!r}") from None
+        opened = [(key, _Open(board, wired, job.key, sink))
+                  for key, (board, job), (_, wired)
+                  in zip(keys, entries, wire, strict=True)]
+        return Prepared(blob, opened)
+
+    def take(self, prepared: Prepared) -> None:
+        with self._lock:
+            self._open.update(prepared.opened)
+            self._incoming.append((prepared.blob,
+                                   [key for key, _ in prepared.opened]))
+
+    def take_incoming(self) -> list[bytes]:
+        """Batches put since the last look, marked as sent."""
+        with self._lock:
+            incoming, self._incoming = self._incoming, []
+            for _, keys in incoming:
+                for key in keys:
+                    entry = self._open.get(key)
+                    if entry is not None:
+                        entry.sent = True
+            return [blob for blob, _ in incoming]
+
+    def take_for_new_worker(self) -> list[bytes]:
+        """Everything open, as a batch to send to a new worker; the jobs
+        that may not be sent again (an unsafe request that may have run
+        already) end here with RequestError."""
+        with self._lock:
+            self._incoming.clear()
+            again: list[tuple[Hashable, Job]] = []
+            refused: list[_Open] = []
+            fenced: list[tuple[Hashable, Span]] = []
+            for key, entry in list(self._open.items()):
+                job = entry.job
+                if (entry.sent and isinstance(job, SCPJob)
+                        and not job.request.may_resend):
+                    refused.append(self._open.pop(key))
+                    continue
+                written = written_span(job)
+                if entry.sent and written is not None:
+                    fenced.append((entry.board, written))
+                entry.sent = True
+                again.append((entry.board, job))
+        self._deliver([(entry, Outcome(entry.key, error=RequestError(
+            f"{entry.job.request!r}: its worker died after it was sent; "  # type: ignore[union-attr]
+            f"not sent again, as running it twice is not safe")))
+            for entry in refused])
+        return [encode([Post(again, fenced)])] if again else []
+
+    def complete(self, outcomes: list[Outcome]) -> None:
+        """Outcomes from the group: each to its job's sink, once."""
+        with self._lock:
+            found = []
+            for outcome in outcomes:
+                entry = self._open.pop(outcome.key, None)  # type: ignore[call-overload]
+                if entry is None:
+                    self.stale += 1
+                else:
+                    found.append((entry, replace(outcome, key=entry.key)))
+        self._deliver(found)
+
+    def fail_all(self, error: BaseException) -> None:
+        """End every open job with ``error`` (no worker will run them)."""
+        with self._lock:
+            entries = list(self._open.values())
+            self._open.clear()
+            self._incoming.clear()
+        self._deliver([(entry, Outcome(entry.key, error=error))
+                       for entry in entries])
+
+    @property
+    def open_jobs(self) -> int:
+        return len(self._open)
+
+    # -- stats asked across the link --------------------------------------------
+
+    def new_ticket(self, lost_with_worker: bool = True
+                   ) -> tuple[int, queue.SimpleQueue[Any]]:
+        """A ticket for a question to the group, and where its answer will
+        come. If ``lost_with_worker``, a lost worker answers it LOST (ask
+        again); else it waits for the next worker (a Listen, which each
+        new worker is sent again)."""
+        answer: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        with self._lock:
+            ticket = next(self._tickets)
+            self._waiting[ticket] = (answer, lost_with_worker)
+        return ticket, answer
+
+    def answer(self, ticket: int, value: Any) -> None:
+        with self._lock:
+            waiting = self._waiting.pop(ticket, None)
+        if waiting is not None:
+            waiting[0].put(value)
+
+    def worker_lost(self) -> None:
+        """Answer LOST to every question the lost worker will not answer."""
+        with self._lock:
+            lost = [ticket for ticket, (_, drop) in self._waiting.items()
+                    if drop]
+            answers = [self._waiting.pop(ticket)[0] for ticket in lost]
+        for answer in answers:
+            answer.put(LOST)
+
+    def listening(self, message: Listening) -> None:
+        """A listener's port is open: remember where, so that a new worker
+        opens the same one; and tell whoever asked."""
+        with self._lock:
+            entry = self.listeners.get(message.listen_id)
+            if entry is not None and message.address is not None:
+                listen, heard = entry
+                self.listeners[message.listen_id] = (replace(
+                    listen, local_host=message.address[0],
+                    local_port=message.address[1]), heard)
+        self.answer(message.listen_id, message)
+
+    def forget(self, ticket: int) -> None:
+        with self._lock:
+            self._waiting.pop(ticket, None)
+
+    @staticmethod
+    def _deliver(found: list[tuple[_Open, Outcome]]) -> None:
+        deliver((entry.sink, outcome) for entry, outcome in found)
+
+
+def _describe(entries: Sequence[tuple[Hashable, Job]]) -> str:
+    for board, job in entries:
+        try:
+            pickle.dumps((board, job))
+        except Exception:  # noqa: BLE001
+            return f"{type(job).__name__} for board {board!r}"
+    return f"{len(entries)} jobs"

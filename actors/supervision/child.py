@@ -1,0 +1,76 @@
+"""A supervisor's children's side: how a child reports its exit.
+
+A child learns of its supervisor through the Watch it is started with; a
+Supervised actor reports its exit through it, with the reason. Crash makes
+one fail on purpose, for chaos tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import pykka
+
+
+@dataclass(frozen=True)
+class ChildExited:
+    child_id: str
+    incarnation: int
+    #: None for a normal exit, else why it failed.
+    reason: BaseException | None
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What a child needs to report to its supervisor: plain data."""
+
+    supervisor: pykka.ActorRef[Any]
+    child_id: str
+    incarnation: int
+
+    def exited(self, reason: BaseException | None) -> None:
+        """Tell the supervisor this incarnation ended (None: normally)."""
+        try:
+            self.supervisor.tell(ChildExited(self.child_id, self.incarnation,
+                                             reason))
+        except pykka.ActorDeadError:
+            pass  # the supervisor is gone: nobody left to tell
+
+
+@dataclass(frozen=True)
+class Crash:
+    """Make a Supervised actor fail on purpose (for chaos tests)."""
+
+    reason: str = "crash on request"
+
+
+class CrashInjected(RuntimeError):
+    """The failure a Crash message causes."""
+
+
+class Supervised(pykka.ThreadingActor):
+    """An actor that reports its exit to its supervisor, with the reason.
+
+    Subclasses that override on_stop or on_failure call super() last.
+    """
+
+    def __init__(self, *, watch: Watch | None = None) -> None:
+        super().__init__()
+        self.watch = watch
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Crash):
+            raise CrashInjected(message.reason)
+        return super().on_receive(message)
+
+    def on_stop(self) -> None:
+        if self.watch is not None:
+            self.watch.exited(None)
+
+    def on_failure(self, exception_type: type[BaseException] | None,
+                   exception_value: BaseException | None,
+                   traceback: TracebackType | None) -> None:
+        if self.watch is not None:
+            self.watch.exited(exception_value or RuntimeError("failed"))
