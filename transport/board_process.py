@@ -7,6 +7,7 @@ In a spawned process it has a core of its own, as a real board would.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 from multiprocessing.connection import Connection
 from types import TracebackType
@@ -19,36 +20,37 @@ START_TIMEOUT = 30.0
 
 
 def _serve(width: int, height: int, faults: dict[str, float], sides: str,
-           pipe: Connection) -> None:
+           service_time: float, pipe: Connection) -> None:
     from transport.board import VirtualBoard  # in the child only
 
     plan = FaultPlan(**faults, seed=1) if any(faults.values()) else None
     board = VirtualBoard(width, height, faults=plan,
-                         fault_sides=sides)  # type: ignore[arg-type]
+                         fault_sides=sides,  # type: ignore[arg-type]
+                         service_time=service_time)
     pipe.send(board.address)
     board.start()
-    try:
-        pipe.recv()  # until told to stop, or the parent is gone
-    except EOFError:
-        pass
+    with contextlib.suppress(EOFError):  # the parent is gone
+        pipe.recv()  # until told to stop
     board.stop()
 
 
 class BoardProcess:
     """A ``width`` x ``height`` VirtualBoard on 127.0.0.1 in a spawned
     process; ``drop`` of the requests it receives are lost (seeded), and
-    ``duplicate`` and ``reorder`` (each way) are as FaultPlan's."""
+    ``duplicate`` and ``reorder`` (each way) are as FaultPlan's;
+    ``service_time`` paces it (REALISTIC_SERVICE_TIME: a real board's)."""
 
     def __init__(self, width: int = 2, height: int = 2,
                  drop: float = 0.0, duplicate: float = 0.0,
-                 reorder: float = 0.0) -> None:
+                 reorder: float = 0.0, service_time: float = 0.0) -> None:
         faults = {"drop": drop, "duplicate": duplicate, "reorder": reorder}
         sides = "both" if duplicate or reorder else "receive"
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(width, height, faults, sides, child), daemon=True,
-            name="spinnactors-board")
+            target=_serve,
+            args=(width, height, faults, sides, service_time, child),
+            daemon=True, name="spinnactors-board")
         self._process.start()
         child.close()
         if not self._pipe.poll(START_TIMEOUT):
@@ -61,10 +63,8 @@ class BoardProcess:
         return self._process.pid
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._pipe.send("stop")
-        except OSError:
-            pass
         self._process.join(10)
         if self._process.is_alive():
             self._process.kill()
