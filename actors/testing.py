@@ -15,6 +15,7 @@ Each is torn down after its test, whatever the test did.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -115,10 +116,8 @@ class ActorSystem:
 
     def stop(self) -> None:
         for supervisor in reversed(self._supervisors):
-            try:
+            with contextlib.suppress(pykka.ActorDeadError):
                 supervisor.stop(block=True, timeout=30)
-            except pykka.ActorDeadError:
-                pass
         self._supervisors.clear()
 
 

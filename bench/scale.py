@@ -18,6 +18,7 @@ when every core is busy.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -103,11 +104,9 @@ def _cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     for task in tasks:
-        try:
+        with contextlib.suppress(OSError, ValueError, IndexError):
             total += int(Path(f"/proc/{pid}/task/{task}/schedstat")
                          .read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass
     return total / 1e9
 
 

@@ -7,6 +7,7 @@ in-memory network used by unit tests.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import select
 import socket
@@ -221,12 +222,10 @@ class UDPEndpoint:
             if self._closed:
                 return
             self._closed = True
-        try:
-            # Wakes a receive blocked in another thread (Linux returns an
-            # empty read); closing alone would leave it waiting.
+        # Wakes a receive blocked in another thread (Linux returns an
+        # empty read); closing alone would leave it waiting.
+        with contextlib.suppress(OSError):
             self._socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self._socket.close()
 
     def fileno(self) -> int:

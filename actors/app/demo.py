@@ -113,7 +113,8 @@ def _read_back(client: Client, patterns: dict[tuple[int, int], bytes],
 
 def _chip_and_start(key: Hashable) -> tuple[tuple[int, int], int]:
     """The ((x, y), offset) a demo piece's key holds."""
-    assert isinstance(key, tuple) and len(key) == 2
+    assert isinstance(key, tuple)
+    assert len(key) == 2
     (x, y), start = key
     return (int(x), int(y)), int(start)
 

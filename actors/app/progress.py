@@ -67,7 +67,8 @@ def write_pieces(x: int, y: int, p: int, address: int, data: bytes,
 def piece_offset(outcome: Outcome) -> int:
     """Where a piece made by read_pieces/write_pieces starts."""
     key = outcome.key
-    assert isinstance(key, tuple) and len(key) == 2
+    assert isinstance(key, tuple)
+    assert len(key) == 2
     return int(key[1])
 
 

@@ -8,6 +8,7 @@ come from several threads at once; each waits only for its own outcome.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -16,7 +17,12 @@ from typing import Any, TypeVar, cast
 import pykka
 
 from actors.board.operations import BoardOperations
-from actors.connection.actor import ConnectionActor, ConnectionStats, GetStats, Wake
+from actors.connection.actor import (
+    ConnectionActor,
+    ConnectionStats,
+    GetConnectionStats,
+    Wake,
+)
 from actors.connection.book import JobBook
 from actors.errors import ShutDown
 from actors.protocol.fences import Span
@@ -142,9 +148,8 @@ class Client(BoardOperations):
             actor = self._current()
             if actor is not None:
                 try:
-                    stats = cast(ConnectionStats,
-                                 actor.ask(GetStats(), timeout=10))
-                    return stats
+                    return cast(ConnectionStats,
+                                actor.ask(GetConnectionStats(), timeout=10))
                 except pykka.ActorDeadError:
                     pass
             self._supervisor_alive_or_raise()
@@ -170,10 +175,8 @@ class Client(BoardOperations):
     def close(self) -> None:
         """Stop the actor: open requests end with ShutDown, the socket is
         closed and the actor's thread has ended when this returns."""
-        try:
+        with contextlib.suppress(pykka.ActorDeadError):
             self._supervisor.stop(block=True, timeout=30)
-        except pykka.ActorDeadError:
-            pass
 
     @property
     def closed(self) -> bool:
@@ -205,7 +208,7 @@ class Client(BoardOperations):
         self._book.put(jobs, sink)
         actor = self._current()
         if actor is not None:
-            try:
+            try:  # noqa: SIM105 - every post: suppress() costs ~200 ns more
                 actor.tell(Wake())
             except pykka.ActorDeadError:
                 pass

@@ -7,6 +7,7 @@ callback actors' threads, each seeing messages in arrival order.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
@@ -147,9 +148,7 @@ class ConnectionListener(Generic[T]):
         if supervisor is None:
             return
         if first:
-            try:
+            with contextlib.suppress(pykka.ActorDeadError):
                 supervisor.stop(block=True, timeout=30)
-            except pykka.ActorDeadError:
-                pass
             self._stopped.set()
         self._stopped.wait(30)

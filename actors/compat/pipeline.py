@@ -10,6 +10,7 @@ window.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import threading
@@ -82,10 +83,8 @@ class _SharedActors:
                 self._actors[id(connection)] = (actor, users - 1)
                 return
             del self._actors[id(connection)]
-        try:
+        with contextlib.suppress(pykka.ActorDeadError):
             actor.stop(block=True, timeout=10)
-        except pykka.ActorDeadError:
-            pass
 
 
 _shared = _SharedActors()

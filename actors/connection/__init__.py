@@ -5,7 +5,7 @@ the thread-safe book of its jobs that outlives each incarnation.
 from actors.connection.actor import (
     ConnectionActor,
     ConnectionStats,
-    GetStats,
+    GetConnectionStats,
     Submit,
     Wake,
 )
@@ -14,7 +14,7 @@ from actors.connection.book import JobBook, next_outcomes
 __all__ = [
     "ConnectionActor",
     "ConnectionStats",
-    "GetStats",
+    "GetConnectionStats",
     "JobBook",
     "next_outcomes",
     "Submit",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -21,13 +21,15 @@ from typing import Any
 from actors.connection.book import JobBook
 from actors.errors import ShutDown
 from actors.protocol.fences import Claim
-from actors.protocol.jobs import Job, Outcome, OutcomeSink, written_span
+from actors.protocol.jobs import Job, Outcome, OutcomeSink, deliver, written_span
+from actors.protocol.requests import Request
 from actors.protocol.rtt import RttStats
 from actors.protocol.runs import JobRun, MemoryRun
-from actors.protocol.window import Request, Window, WindowSettings
+from actors.protocol.window import Window, WindowSettings
 from actors.ratelimit.lease import RateLimit
 from actors.ratelimit.limiter import Limiter
 from actors.supervision.child import Supervised, Watch
+from transport.endpoint import Address
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 from transport.logs import get_logger
 from transport.scamp import SCAMPConnection
@@ -38,7 +40,7 @@ log = get_logger(__name__)
 #: inbox, or a timer, can be noticed while replies are awaited.
 MAX_BLOCK = 0.002
 #: The longest one pump runs before letting the inbox in.
-SLICE = 0.02
+PUMP_SLICE = 0.02
 #: Outcomes are held back to go in one batch, but no more than this many
 #: and no longer than FLUSH_DELAY.
 _FLUSH_AT = 256
@@ -61,7 +63,7 @@ class Wake:
 
 
 @dataclass(frozen=True)
-class GetStats:
+class GetConnectionStats:
     """Ask for a ConnectionStats snapshot."""
 
 
@@ -129,8 +131,9 @@ class ConnectionActor(Supervised):
         self._fences: dict[JobRun, Claim | None] = {}
         #: Runs with pieces still to hand to the window, oldest first.
         self._runs: deque[JobRun] = deque()
-        self._outcomes: dict[int, tuple[OutcomeSink, list[Outcome]]] = {}
-        self._n_outcomes = 0
+        #: Outcomes held back to go in one batch (see _FLUSH_AT).
+        self._pending: list[tuple[OutcomeSink, Outcome]] = []
+        self._starved = False
         self._flush_by = 0.0
         self._foreign = 0
         self._pump_posted = False
@@ -148,15 +151,22 @@ class ConnectionActor(Supervised):
             if self.watch is not None:
                 self.watch.exited(error)
             raise
-        remote = f"{connection.remote_ip_address}:{connection.remote_port}"
-        self._log = self._log.bind(peer=remote)
+        host, port = connection.remote_ip_address, connection.remote_port
+        assert host is not None
+        assert port is not None
+        self._remote = (host, port)
+        endpoint = connection.endpoint
+        self._send_to = endpoint.send_to
+        self._receive = endpoint.receive_from
+        self._receive_waiting = endpoint.receive_waiting
+        self._log = self._log.bind(peer=f"{host}:{port}")
         self._log.debug("connection.start", window=self._settings.size,
                         open_jobs=len(self._book.open))
         for run in list(self._book.open):  # left by a failed incarnation
             outcome = run.restart()
             if outcome is not None:
                 del self._book.open[run]
-                self._deliver(run.sink, outcome)
+                self._pending.append((run.sink, outcome))
             elif run.has_more:
                 self._runs.append(run)
         if self._book.open or self._book.has_incoming:
@@ -175,7 +185,7 @@ class ConnectionActor(Supervised):
         if isinstance(message, Wake):
             self._pump()
             return None
-        if isinstance(message, GetStats):
+        if isinstance(message, GetConnectionStats):
             return self.stats()
         return super().on_receive(message)
 
@@ -230,7 +240,7 @@ class ConnectionActor(Supervised):
             for job in jobs:
                 run = JobRun.of(job, sink, now, source)
                 if run.n_pieces == 0:
-                    self._deliver(sink, run.finish_empty())
+                    self._pending.append((sink, run.finish_empty()))
                     continue
                 self._runs.append(run)
                 self._book.open[run] = None
@@ -274,39 +284,14 @@ class ConnectionActor(Supervised):
     def _pump(self) -> None:
         """Send and receive until the work is done, the slice is over or a
         message is waiting."""
-        connection = self._connection
-        assert connection is not None
-        endpoint = connection.endpoint
-        host, port = connection.remote_ip_address, connection.remote_port
-        assert host is not None and port is not None
-        remote = (host, port)
         window, clock = self._window, self._clock
-        size = self._settings.size
         inbox_waiting = _inbox_probe(self.actor_inbox)
-        receive, send = endpoint.receive_from, endpoint.send_to
-        receive_waiting = endpoint.receive_waiting
-        take = window.receive
-        slice_end = clock() + SLICE
-        rate = self._rate
-        starved = False
         if self._book.has_incoming:
             self._take_jobs()
         now = clock()
+        slice_end = now + PUMP_SLICE
         while True:
-            if self._runs and window.queued < size:
-                self._feed(now)
-            if rate is None:
-                datagrams = window.poll(now)
-            else:
-                budget = rate.available(now)
-                datagrams = window.poll(now, budget)
-                rate.spend(len(datagrams))
-                starved = len(datagrams) == budget
-            for datagram in datagrams:
-                try:
-                    send(datagram, remote)
-                except TransportError as error:
-                    self._send_failed(error)
+            self._send_due(now)
             # What the replies left for later, now that the board has its
             # next requests.
             if window.settle():
@@ -314,46 +299,73 @@ class ConnectionActor(Supervised):
             if (not window.open_requests or now >= slice_end
                     or inbox_waiting()):
                 break
-            if self._n_outcomes and (now >= self._flush_by
-                                     or self._n_outcomes >= _FLUSH_AT):
+            if self._pending and (now >= self._flush_by
+                                  or len(self._pending) >= _FLUSH_AT):
                 self._flush()
-            # (Only a rate limit's budget leaves resends unsent.)
-            if rate is not None and window.resends_waiting and not starved:
-                now = clock()
+            if self._rate is not None and window.resends_waiting \
+                    and not self._starved:
+                now = clock()  # (only a rate limit leaves resends unsent)
                 continue
-            try:
-                # Always the same wait, so the socket's timeout is set once;
-                # timers fire up to MAX_BLOCK late.
-                data, sender = receive(MAX_BLOCK)
-            except ReceiveTimeout:
-                now = clock()
-                continue
-            now = clock()
-            if sender == remote:
-                following = take(data, now, rate is None)
-                if following is not None:
-                    # The next piece goes before any bookkeeping: one
-                    # request at a time, the board waits for nothing else.
-                    try:
-                        send(following, remote)
-                    except TransportError as error:
-                        self._send_failed(error)
-                    continue
-            else:
-                self._foreign += 1
-            # Take every reply already waiting before sending again: the
-            # board then gets its next requests in a burst.
-            if not window.in_flight:
-                continue
-            for data, sender in receive_waiting(size):
-                if sender == remote:
-                    take(data, now)
-                else:
-                    self._foreign += 1
+            now = self._await_replies()
         self._flush()
         if window.open_requests and not self._pump_posted:
             self._pump_posted = True
             self.actor_ref.tell(_Pump())
+
+    def _send_due(self, now: float) -> None:
+        """Top up the window from the jobs and send what it says is due,
+        within the rate limit's budget."""
+        window, rate = self._window, self._rate
+        if self._runs and window.queued < self._settings.size:
+            self._feed(now)
+        if rate is None:
+            self._send(window.poll(now))
+        else:
+            budget = rate.available(now)
+            datagrams = window.poll(now, budget)
+            rate.spend(len(datagrams))
+            self._starved = len(datagrams) == budget
+            self._send(datagrams)
+
+    def _await_replies(self) -> float:
+        """Wait up to MAX_BLOCK for a reply, then take every reply already
+        waiting (so the board gets its next requests in a burst); the time
+        after."""
+        try:
+            # Always the same wait, so the socket's timeout is set once;
+            # timers fire up to MAX_BLOCK late.
+            data, sender = self._receive(MAX_BLOCK)
+        except ReceiveTimeout:
+            return self._clock()
+        now = self._clock()
+        following = self._take(data, sender, now, self._rate is None)
+        if following is not None:
+            # The next piece goes before any bookkeeping: one request at a
+            # time, the board waits for nothing else.
+            self._send((following,))
+        elif self._window.in_flight:
+            for data, sender in self._receive_waiting(self._settings.size):
+                self._take(data, sender, now)
+        return now
+
+    def _take(self, data: bytes, sender: Address, now: float,
+              send_next: bool = False) -> bytearray | None:
+        """Give the window a datagram from the board; count any other
+        sender's (an unconnected socket lets them through)."""
+        if sender == self._remote:
+            return self._window.receive(data, now, send_next)
+        self._foreign += 1
+        return None
+
+    def _send(self, datagrams: Iterable[bytearray]) -> None:
+        """Send to the board; a send the OS refuses is resent like a loss,
+        a closed connection fails the actor."""
+        send, remote = self._send_to, self._remote
+        for datagram in datagrams:
+            try:
+                send(datagram, remote)
+            except TransportError as error:
+                self._send_failed(error)
 
     def _send_failed(self, error: TransportError) -> None:
         if isinstance(error, ConnectionClosed):
@@ -375,7 +387,7 @@ class ConnectionActor(Supervised):
                 self._ended(run, outcome, now)
 
     def _ended(self, run: JobRun, outcome: Outcome, now: float) -> None:
-        if not self._n_outcomes:
+        if not self._pending:
             self._flush_by = now + FLUSH_DELAY
         del self._book.open[run]
         fence = self._fences.pop(run, None)
@@ -388,22 +400,13 @@ class ConnectionActor(Supervised):
         elif fence is not None:
             self._window.ended(now, fence, clean=not (
                 outcome.resends or outcome.timeouts))
-        self._deliver(run.sink, outcome)
-
-    def _deliver(self, sink: OutcomeSink, outcome: Outcome) -> None:
-        entry = self._outcomes.get(id(sink))
-        if entry is None:
-            self._outcomes[id(sink)] = entry = (sink, [])
-        entry[1].append(outcome)
-        self._n_outcomes += 1
+        self._pending.append((run.sink, outcome))
 
     def _flush(self) -> None:
-        if not self._n_outcomes:
-            return
-        batches, self._outcomes = self._outcomes, {}
-        self._n_outcomes = 0
-        for sink, outcomes in batches.values():
-            sink.put(outcomes)
+        """Hand the outcomes held back to their sinks, a batch per sink."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            deliver(pending)
 
     def _end_all(self, error: BaseException) -> None:
         """Give every open job its outcome: ``error``."""
@@ -411,9 +414,9 @@ class ConnectionActor(Supervised):
         self._window.take_completed()
         for jobs, sink in self._book.take_incoming():
             for job in jobs:
-                self._deliver(sink, Outcome(job.key, error=error))
+                self._pending.append((sink, Outcome(job.key, error=error)))
         for run in self._book.open:
-            self._deliver(run.sink, run.fail(error))
+            self._pending.append((run.sink, run.fail(error)))
         self._book.open.clear()
         self._runs.clear()
         self._flush()

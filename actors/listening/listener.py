@@ -37,7 +37,7 @@ T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
 #: How long one pump of the listener runs before letting its inbox in.
-SLICE = 0.02
+READ_SLICE = 0.02
 
 
 class Listenable(Protocol[T_co]):
@@ -61,7 +61,7 @@ class Listenable(Protocol[T_co]):
 # -- the listener ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class _Pump:
+class _ReadOn:
     pass
 
 
@@ -109,17 +109,17 @@ class ListenerActor(Supervised, Generic[T]):
         #: Each slot's callbacks, read when a batch goes out: a callback
         #: added later does not see messages received before it.
         self._callbacks = callbacks
-        self._timeout = min(timeout, SLICE)
+        self._timeout = min(timeout, READ_SLICE)
         self._received = self._delivered = self._dropped = 0
         self._malformed = self._receive_errors = 0
         self._closed = False
         self._log = log.bind(actor="listener")
 
     def on_start(self) -> None:
-        self.actor_ref.tell(_Pump())
+        self.actor_ref.tell(_ReadOn())
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, _Pump):
+        if isinstance(message, _ReadOn):
             self._pump()
             return None
         if isinstance(message, GetListenerStats):
@@ -138,7 +138,7 @@ class ListenerActor(Supervised, Generic[T]):
         hand the batch out and carry on."""
         batch: list[T] = []
         inbox = self.actor_inbox
-        end = time.monotonic() + SLICE
+        end = time.monotonic() + READ_SLICE
         ready, receive = self._connection.is_ready_to_receive, self._receive
         try:
             while (inbox.empty() and time.monotonic() < end
@@ -167,7 +167,7 @@ class ListenerActor(Supervised, Generic[T]):
             self._log.info("listener.closed", received=self._received)
             self.actor_ref.stop(block=False)
             return
-        self.actor_ref.tell(_Pump())
+        self.actor_ref.tell(_ReadOn())
 
     def _fan_out(self, batch: list[T]) -> None:
         for slot, backlog in enumerate(self._backlogs):

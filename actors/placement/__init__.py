@@ -4,7 +4,7 @@ run on (worker, parent) and what joins them (wire, links).
 """
 
 from actors.placement.book import GroupBook
-from actors.placement.links import GroupLink, LinkLost, ProcessLink
+from actors.placement.links import GroupLink, GroupLost, ProcessLink
 from actors.placement.machine import Machine, MachineBoard
 from actors.placement.parent import GroupActor
 from actors.placement.wire import BoardSpec, GroupSpec
@@ -15,7 +15,7 @@ __all__ = [
     "GroupBook",
     "GroupLink",
     "GroupSpec",
-    "LinkLost",
+    "GroupLost",
     "Machine",
     "MachineBoard",
     "ProcessLink",

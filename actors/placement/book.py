@@ -30,8 +30,8 @@ from actors.protocol.jobs import (
 )
 from messages.errors import InvalidArgumentError
 
-#: The answer to a question whose worker was lost before it answered.
-LOST = object()
+#: The answer to a question whose group was lost before it answered.
+NO_ANSWER = object()
 
 
 @dataclass
@@ -163,16 +163,16 @@ class GroupBook:
 
     # -- stats asked across the link --------------------------------------------
 
-    def new_ticket(self, lost_with_worker: bool = True
+    def new_ticket(self, lost_with_group: bool = True
                    ) -> tuple[int, queue.SimpleQueue[Any]]:
         """A ticket for a question to the group, and where its answer will
-        come. If ``lost_with_worker``, a lost worker answers it LOST (ask
+        come. If ``lost_with_group``, a lost group answers it NO_ANSWER (ask
         again); else it waits for the next worker (a Listen, which each
         new worker is sent again)."""
         answer: queue.SimpleQueue[Any] = queue.SimpleQueue()
         with self._lock:
             ticket = next(self._tickets)
-            self._waiting[ticket] = (answer, lost_with_worker)
+            self._waiting[ticket] = (answer, lost_with_group)
         return ticket, answer
 
     def answer(self, ticket: int, value: Any) -> None:
@@ -181,14 +181,14 @@ class GroupBook:
         if waiting is not None:
             waiting[0].put(value)
 
-    def worker_lost(self) -> None:
-        """Answer LOST to every question the lost worker will not answer."""
+    def group_lost(self) -> None:
+        """Answer NO_ANSWER to every question the lost group will not answer."""
         with self._lock:
             lost = [ticket for ticket, (_, drop) in self._waiting.items()
                     if drop]
             answers = [self._waiting.pop(ticket)[0] for ticket in lost]
         for answer in answers:
-            answer.put(LOST)
+            answer.put(NO_ANSWER)
 
     def listening(self, message: Listening) -> None:
         """A listener's port is open: remember where, so that a new worker

@@ -21,8 +21,10 @@ from actors.placement.worker import serve
 START_TIMEOUT = 30.0
 
 
-class LinkLost(Exception):
-    """The group at the other end of a link has gone (or broke it)."""
+class GroupLost(RuntimeError):
+    """The group at the other end of a link has gone, hung or broke it:
+    raised by a link, and the reason a GroupActor fails (its supervisor
+    then starts a new group)."""
 
 
 class GroupLink(Protocol):
@@ -34,15 +36,15 @@ class GroupLink(Protocol):
     pid: int | None
 
     def send(self, blob: bytes) -> None:
-        """Send a batch (raises LinkLost if the group has gone)."""
+        """Send a batch (raises GroupLost if the group has gone)."""
 
     def receive(self, timeout: float) -> bytes | None:
         """The next batch; None if none came within ``timeout`` (raises
-        LinkLost if the group has gone)."""
+        GroupLost if the group has gone)."""
 
     def abandon(self) -> None:
         """End a group that has hung, at once and from any thread: a send
-        blocked on it then raises LinkLost. close() still frees the link."""
+        blocked on it then raises GroupLost. close() still frees the link."""
 
     def close(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for the group to end, then kill
@@ -50,15 +52,15 @@ class GroupLink(Protocol):
 
 
 def ready_pid(first: bytes, where: str) -> int:
-    """The pid in a new group's first batch (its Ready); LinkLost saying
+    """The pid in a new group's first batch (its Ready); GroupLost saying
     why if the group failed to start instead."""
     messages = decode(first)
     for message in messages:
         if isinstance(message, GroupFailed):
-            raise LinkLost(f"{where}: {message.reason}")
+            raise GroupLost(f"{where}: {message.reason}")
         if isinstance(message, Ready):
             return message.pid
-    raise LinkLost(f"{where} did not start: {messages!r}")
+    raise GroupLost(f"{where} did not start: {messages!r}")
 
 
 def _worker_main(spec: GroupSpec, pipe: Connection) -> None:
@@ -70,11 +72,10 @@ def _worker_main(spec: GroupSpec, pipe: Connection) -> None:
     try:
         serve(spec, receive, pipe.send_bytes)
     except Exception as error:  # noqa: BLE001 - told to the parent
-        try:  # e.g. a board's Client could not start: say why before exiting
+        # e.g. a board's Client could not start: say why before exiting
+        with contextlib.suppress(OSError):
             pipe.send_bytes(encode([GroupFailed(f"the group crashed: "
                                                 f"{error!r}")]))
-        except OSError:
-            pass
         raise SystemExit(1) from error  # the parent has been told
     finally:
         pipe.close()
@@ -100,7 +101,7 @@ class ProcessLink:
         try:
             first = self.receive(start_timeout)
             if first is None:
-                raise LinkLost(f"worker {self.where} did not start within "
+                raise GroupLost(f"worker {self.where} did not start within "
                                f"{start_timeout} s")
             self.pid = ready_pid(first, f"worker {self.where}")
         except BaseException:
@@ -111,7 +112,7 @@ class ProcessLink:
         try:
             self._pipe.send_bytes(blob)
         except (OSError, EOFError, ValueError) as error:
-            raise LinkLost(f"worker {self.where}: {error!r}") from error
+            raise GroupLost(f"worker {self.where}: {error!r}") from error
 
     def receive(self, timeout: float) -> bytes | None:
         try:
@@ -120,7 +121,7 @@ class ProcessLink:
             return self._pipe.recv_bytes()
         except (OSError, EOFError, ValueError) as error:
             code = self._process.exitcode
-            raise LinkLost(f"worker {self.where} has gone (exit code "
+            raise GroupLost(f"worker {self.where} has gone (exit code "
                            f"{code})" if code is not None else
                            f"worker {self.where}: {error!r}") from error
 

@@ -13,6 +13,7 @@ new one runs the jobs the old one left open: each still ends exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -29,7 +30,7 @@ from actors.board.operations import BoardOperations, run_jobs
 from actors.compat.connection_listener import ConnectionListener
 from actors.connection.actor import ConnectionStats
 from actors.errors import ShutDown
-from actors.placement.book import LOST, GroupBook
+from actors.placement.book import NO_ANSWER, GroupBook
 from actors.placement.links import GroupLink, ProcessLink
 from actors.placement.parent import (
     HEARTBEAT_DEADLINE,
@@ -150,7 +151,7 @@ class _Group:
                     value = answer.get(timeout=left)
                 except queue.Empty:
                     break
-                if value is not LOST:
+                if value is not NO_ANSWER:
                     return value
             finally:
                 self.book.forget(ticket)
@@ -160,7 +161,7 @@ class _Group:
                ) -> Listening:
         """Open a listener in the group; each new worker opens it again
         (on the port the first one bound)."""
-        listen_id, answer = self.book.new_ticket(lost_with_worker=False)
+        listen_id, answer = self.book.new_ticket(lost_with_group=False)
         listen = replace(listen, listen_id=listen_id)
         self.book.listeners[listen_id] = (listen, heard)
         try:
@@ -416,10 +417,7 @@ class Machine:
     def worker_pids(self) -> list[int | None]:
         """Process id of each group's worker now (None while it restarts):
         for watching them, or for chaos tests that kill them."""
-        pids: list[int | None] = []
-        for group in self._groups:
-            pids.append(group.ask_actor(GetWorkerPid()))
-        return pids
+        return [group.ask_actor(GetWorkerPid()) for group in self._groups]
 
     # -- lifetime ----------------------------------------------------------------
 
@@ -433,10 +431,8 @@ class Machine:
         for client in self._clients.values():
             client.close()
         if self._supervisor is not None:
-            try:
+            with contextlib.suppress(pykka.ActorDeadError):
                 self._supervisor.stop(block=True, timeout=60)
-            except pykka.ActorDeadError:
-                pass
 
     @property
     def closed(self) -> bool:

@@ -9,6 +9,7 @@ book's open jobs again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -21,17 +22,17 @@ import pykka
 
 from actors.errors import ShutDown
 from actors.placement.book import GroupBook
-from actors.placement.links import GroupLink, LinkLost
+from actors.placement.links import GroupLink, GroupLost
 from actors.placement.wire import (
-    AskStats,
+    GetGroupStats,
     GroupFailed,
     GroupSpec,
+    GroupStats,
     Heard,
     Heartbeat,
     Listening,
     LogRecords,
     Outcomes,
-    StatsReply,
     Stop,
     Unlisten,
     decode,
@@ -103,12 +104,10 @@ class GetWorkerPid:
 
 
 @dataclass(frozen=True)
-class _LinkLost:
+class _Lost:
+    """The reader found the group lost (told by it to the actor)."""
+
     reason: str
-
-
-class WorkerLost(RuntimeError):
-    """A group's worker died, hung or gave up; its supervisor restarts it."""
 
 
 class GroupActor(Supervised):
@@ -159,7 +158,7 @@ class GroupActor(Supervised):
         if isinstance(message, Forward):
             self._send_incoming()
         elif isinstance(message, SendStats):
-            self._send(encode([AskStats(message.ticket)]))
+            self._send(encode([GetGroupStats(message.ticket)]))
         elif isinstance(message, Unlisten):
             if message.listen_id in self._listened:
                 self._listened.discard(message.listen_id)
@@ -173,8 +172,8 @@ class GroupActor(Supervised):
             self._send(encode([self._grant(message)]))
         elif isinstance(message, GetWorkerPid):
             return None if self._link is None else self._link.pid
-        elif isinstance(message, _LinkLost):
-            raise WorkerLost(f"group {self.spec.name!r}: {message.reason}")
+        elif isinstance(message, _Lost):
+            raise GroupLost(f"group {self.spec.name!r}: {message.reason}")
         else:
             return super().on_receive(message)
         return None
@@ -183,7 +182,7 @@ class GroupActor(Supervised):
         if self._link is not None:
             try:
                 self._link.send(encode([Stop()]))
-            except LinkLost:
+            except GroupLost:
                 pass
             else:
                 # The worker answers what it had open (ShutDown) and exits:
@@ -229,11 +228,11 @@ class GroupActor(Supervised):
         assert self._link is not None
         try:
             self._link.send(blob)
-        except LinkLost as error:
-            raise WorkerLost(f"group {self.spec.name!r}: {error}") from None
+        except GroupLost as error:
+            raise GroupLost(f"group {self.spec.name!r}: {error}") from None
 
     def _close(self, grace: float) -> None:
-        self._book.worker_lost()
+        self._book.group_lost()
         self._reading.clear()
         if self._reader is not None:
             self._reader.join()
@@ -248,15 +247,14 @@ class GroupActor(Supervised):
         book, me = self._book, self.actor_ref
 
         def lost(reason: str) -> None:
-            try:
-                me.tell(_LinkLost(reason))
-            except pykka.ActorDeadError:
-                pass  # it failed already (a send found the link gone)
+            # (ActorDeadError: it failed already, a send found the link gone)
+            with contextlib.suppress(pykka.ActorDeadError):
+                me.tell(_Lost(reason))
         heard_at = time.monotonic()
         while self._reading.is_set():
             try:
                 blob = link.receive(_READ_SLICE)
-            except LinkLost as error:
+            except GroupLost as error:
                 lost(str(error))
                 return
             now = time.monotonic()
@@ -281,17 +279,17 @@ class GroupActor(Supervised):
                     entry = book.listeners.get(message.listen_id)
                     if entry is not None:
                         entry[1](message.messages)
-                elif isinstance(message, StatsReply):
+                elif isinstance(message, GroupStats):
                     book.answer(message.ticket, message.stats)
                 elif isinstance(message, Listening):
                     book.listening(message)
                 elif isinstance(message, LogRecords):
                     _log_here(message.records, link.where)
                 elif isinstance(message, LeaseAsk):
-                    try:  # sent from the actor's thread: links are not shared
+                    # Sent from the actor's thread: links are not shared.
+                    # (ActorDeadError: stopping, the group's asks end with it)
+                    with contextlib.suppress(pykka.ActorDeadError):
                         me.tell(message)
-                    except pykka.ActorDeadError:
-                        pass  # stopping: the group's asks end with it
                 elif isinstance(message, GroupFailed):
                     lost(f"the group failed: {message.reason}")
                     return

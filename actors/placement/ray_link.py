@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from actors.placement.links import LinkLost, ready_pid
+from actors.placement.links import GroupLost, ready_pid
 from actors.placement.wire import GroupFailed, GroupSpec, encode
 from actors.placement.worker import Outbox, serve
 from transport.logs import get_logger
@@ -175,7 +175,7 @@ class RayLink:
             while first is None:  # a poll ends empty after POLL_WAIT
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise LinkLost(f"{self.where} did not start within "
+                    raise GroupLost(f"{self.where} did not start within "
                                    f"{start_timeout} s")
                 first = self.receive(left)
             self.pid = ready_pid(first, self.where)
@@ -207,7 +207,7 @@ class RayLink:
         poll, self._poll = self._poll, None
         batches = self._get(poll)
         if batches is None:
-            raise LinkLost(f"{self.where}: the group has ended")
+            raise GroupLost(f"{self.where}: the group has ended")
         self._poll = self._call("poll", "take", POLL_WAIT)  # the next, now
         self._received.extend(batches)
         return self._received.popleft() if self._received else None
@@ -231,24 +231,22 @@ class RayLink:
             return
         errors = (ray.exceptions.RayError, ray.exceptions.GetTimeoutError)
         if grace > 0:
-            try:  # the group ends by itself once told to Stop
+            # The group ends by itself once told to Stop.
+            with contextlib.suppress(*errors):
                 ray.get(self._call("control", "ended", grace),
                         timeout=grace + 5)
-            except errors:
-                pass
         ray.kill(self._actor, no_restart=True)
-        try:  # returns once Ray knows the actor is dead (its CPU is free)
+        # Returns once Ray knows the actor is dead (its CPU is free).
+        with contextlib.suppress(*errors):
             ray.get(self._call("control", "ended", 0), timeout=30)
-        except errors:
-            pass
 
     # -- inside ----------------------------------------------------------------
 
     def _check_open(self) -> None:
         if self._closed:
-            raise LinkLost(f"{self.where}: the link is closed")
+            raise GroupLost(f"{self.where}: the link is closed")
         if not self._ray.is_initialized():  # a call would start a new Ray
-            raise LinkLost(f"{self.where}: Ray has been shut down")
+            raise GroupLost(f"{self.where}: Ray has been shut down")
 
     def _call(self, group: str, method: str, *args: Any) -> Any:
         return getattr(self._actor, method).options(
@@ -258,11 +256,11 @@ class RayLink:
         try:
             return self._ray.get(ref)
         except self._ray.exceptions.RayError as error:
-            raise LinkLost(f"{self.where} has gone: "
+            raise GroupLost(f"{self.where} has gone: "
                            f"{type(error).__name__}") from error
 
     def _check_sent(self) -> None:
-        """Raise LinkLost if a push has failed (the actor has gone)."""
+        """Raise GroupLost if a push has failed (the actor has gone)."""
         if not self._sent:
             return
         done, self._sent = self._ray.wait(

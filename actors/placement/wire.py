@@ -83,7 +83,7 @@ class Post:
 
 
 @dataclass(frozen=True)
-class AskStats:
+class GetGroupStats:
     ticket: int
 
 
@@ -126,7 +126,7 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
-class StatsReply:
+class GroupStats:
     ticket: int
     stats: dict[Hashable, ConnectionStats | str]
 

@@ -9,6 +9,7 @@ the parent too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -22,9 +23,10 @@ from actors.connection.actor import ConnectionStats
 from actors.placement.wire import (
     HEARTBEAT,
     LISTEN_KINDS,
-    AskStats,
+    GetGroupStats,
     GroupFailed,
     GroupSpec,
+    GroupStats,
     Heard,
     Heartbeat,
     Listen,
@@ -33,7 +35,6 @@ from actors.placement.wire import (
     Outcomes,
     Post,
     Ready,
-    StatsReply,
     Stop,
     Unlisten,
     _merged,
@@ -158,8 +159,8 @@ class GroupServer:
                 if board in self._clients:
                     self._clients[board].fence(span)
             self._post(message.entries)
-        elif isinstance(message, AskStats):
-            self.outbox.put(StatsReply(message.ticket, self._stats()))
+        elif isinstance(message, GetGroupStats):
+            self.outbox.put(GroupStats(message.ticket, self._stats()))
         elif isinstance(message, Listen):
             self._listen(message)
         elif isinstance(message, Unlisten):
@@ -308,10 +309,8 @@ def _serve(spec: GroupSpec, outbox: Outbox,
         sender.join()
         last = outbox.take(0)
         if last:
-            try:
+            with contextlib.suppress(OSError, EOFError, ValueError):
                 send(encode_outbound(_merged(last)))
-            except (OSError, EOFError, ValueError):
-                pass
 
 
 #: The loggers whose records a group sends back to its parent.

@@ -14,9 +14,10 @@ from actors.protocol.jobs import (
     deliver,
     written_span,
 )
+from actors.protocol.requests import Bulk, Piece, Request
 from actors.protocol.rtt import RttEstimator, RttStats
 from actors.protocol.runs import JobRun
-from actors.protocol.window import Bulk, Request, Window, WindowCounters, WindowSettings
+from actors.protocol.window import Window, WindowCounters, WindowSettings
 
 __all__ = [
     "Bulk",
@@ -26,6 +27,7 @@ __all__ = [
     "Job",
     "JobRun",
     "Outcome",
+    "Piece",
     "OutcomeSink",
     "ReadJob",
     "Request",

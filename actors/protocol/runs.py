@@ -13,7 +13,7 @@ from typing import Any
 
 from actors.errors import RequestError
 from actors.protocol.jobs import Job, Outcome, OutcomeSink, ReadJob, SCPJob, WriteJob
-from actors.protocol.window import Request
+from actors.protocol.requests import Request
 from messages.errors import MalformedDatagramError, UnexpectedResponseCodeError
 from messages.scp.bulk import REPLY_DATA_OFFSET, ChunkBuilder
 from messages.scp.enums import SCPResult

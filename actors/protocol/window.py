@@ -46,7 +46,6 @@ import math
 import struct
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
 
 from actors.errors import (
     DeadlineExceeded,
@@ -56,6 +55,7 @@ from actors.errors import (
     RetriesExhausted,
 )
 from actors.protocol.fences import Claim, Hold, WriteFences
+from actors.protocol.requests import Bulk, BulkSpan, OnTheWire, Piece, Request
 from actors.protocol.rtt import RttEstimator
 from messages.scp.bulk import SEQUENCE_OFFSET
 from messages.scp.enums import RETRY_CODES, SCPResult
@@ -126,106 +126,6 @@ class WindowSettings:
                              f"must be >= 0 (0 turns it off)")
 
 
-class Request:
-    """One datagram to deliver, and what became of it.
-
-    The sender fills in the first five fields. The window stamps ``seq``
-    into the datagram, and when the request ends sets ``reply`` (the reply
-    datagram) or ``error``, plus the counters the caller may want.
-    """
-
-    __slots__ = ("key", "datagram", "may_resend", "deadline", "reply_size",
-                 "check", "seq", "sends", "sent_at", "expires_at", "order",
-                 "overtaken", "reasons", "timeouts", "code_resends",
-                 "done", "reply", "error")
-
-    def __init__(self, key: Hashable, datagram: bytearray,
-                 may_resend: bool = True, deadline: float | None = None,
-                 reply_size: int | None = None,
-                 check: Callable[[bytes], bool] | None = None) -> None:
-        self.key = key
-        self.datagram = datagram
-        self.may_resend = may_resend
-        self.deadline = deadline
-        #: The exact length of an RC_OK reply, when known (a read's).
-        self.reply_size = reply_size
-        #: Whether an RC_OK reply parses; one that does not is a loss.
-        self.check = check
-        self.seq = -1
-        self.sends = 0
-        self.sent_at = 0.0
-        self.expires_at = 0.0
-        self.order = 0
-        self.overtaken = 0
-        #: Why each resend happened ("timeout", a result code, "overtaken").
-        self.reasons: list[str] | None = None
-        self.timeouts = 0
-        self.code_resends = 0
-        self.done = False
-        self.reply: bytes | None = None
-        self.error: RequestError | None = None
-
-    @property
-    def resends(self) -> int:
-        return self.sends - 1 if self.sends > 1 else 0
-
-    def note(self, reason: str) -> None:
-        if self.reasons is None:
-            self.reasons = [reason]
-        else:
-            self.reasons.append(reason)
-
-    def __repr__(self) -> str:
-        state = ("ok" if self.reply is not None else
-                 type(self.error).__name__ if self.error else "open")
-        return (f"Request(key={self.key!r}, seq={self.seq}, "
-                f"sends={self.sends}, {state})")
-
-
-class Bulk(Protocol):
-    """Pieces that the window asks for by index (a large read or write).
-
-    Only for pieces that may be resent and have no deadline of their own.
-    """
-
-    def piece(self, index: int) -> tuple[bytearray, int]:
-        """The datagram of piece ``index`` (sequence 0; the window stamps
-        it) and the exact length of its RC_OK reply (0: any length)."""
-        ...
-
-    def request(self, index: int) -> Request:
-        """Piece ``index`` as a Request, for when it leaves the happy path."""
-        ...
-
-    def accept(self, replies: list[tuple[int, bytes]]) -> bool:
-        """Take the first RC_OK replies (of the length piece() said) to
-        pieces, as (index, reply); True if they included the bulk's last
-        piece."""
-        ...
-
-
-class _Span:
-    """Pieces ``next``..``stop``-1 of ``bulk``, queued; ``ready`` is piece
-    ``next`` made ahead, if it has been."""
-
-    __slots__ = ("bulk", "next", "stop", "ready")
-
-    def __init__(self, bulk: Bulk, start: int, stop: int) -> None:
-        self.bulk = bulk
-        self.next = start
-        self.stop = stop
-        self.ready: tuple[bytearray, int] | None = None
-
-
-#: A bulk piece on the wire: (bulk, index, sent_at, order, expires_at,
-#: reply length or 0).
-_Piece = tuple[Bulk, int, float, int, float, int]
-_Entry = Request | _Piece
-#: Indices into a _Piece.
-_ORDER: Final = 3
-_EXPIRES: Final = 4
-
-
 @dataclass
 class WindowCounters:
     sent: int = 0
@@ -266,10 +166,10 @@ class Window:
         self._n_sends = 0
         self._tie = itertools.count()
         #: Not sent yet, in arrival order (a list with a moving head).
-        self._queue: list[Request | _Span] = []
+        self._queue: list[Request | BulkSpan] = []
         self._queue_head = 0
         #: On the wire, by sequence, in the order last sent.
-        self._flight: dict[int, _Entry] = {}
+        self._flight: dict[int, OnTheWire] = {}
         #: Parked after a busy code, by sequence; and when each is due.
         self._held: dict[int, Request] = {}
         self._retry_due: list[tuple[float, int, Request]] = []
@@ -390,7 +290,7 @@ class Window:
         large transfer does not wait for the whole transfer to be sent."""
         queue = self._queue
         for index in range(self._queue_head, len(queue)):
-            if type(queue[index]) is _Span:
+            if type(queue[index]) is BulkSpan:
                 return index
         return len(queue)
 
@@ -399,7 +299,7 @@ class Window:
         """Queue pieces ``start``..``stop``-1 of ``bulk``: one queue entry,
         whose datagrams are made as they are sent."""
         if stop > start:
-            span = _Span(bulk, start, stop)
+            span = BulkSpan(bulk, start, stop)
             if fence is not None and not fence.granted:
                 fence.waiting.append(span)
             else:
@@ -453,109 +353,97 @@ class Window:
         except struct.error:  # shorter than MIN_REPLY
             self._counters.malformed += 1
             return None
+        entry = self._flight.get(seq)
+        if isinstance(entry, Piece):
+            if code == _RC_OK:
+                return self._piece_answered(seq, entry, datagram, now,
+                                            send_next)
+            entry = self._promote(seq, entry)
+        if entry is None or code != _RC_OK:
+            self._other_reply(entry, code, seq, datagram, now)
+        else:
+            self._request_answered(entry, datagram, now)
+        return None
+
+    def _piece_answered(self, seq: int, piece: Piece, datagram: bytes,
+                        now: float, send_next: bool) -> bytearray | None:
+        """A bulk piece's RC_OK: the happy path has no Request at all, and
+        what can wait for settle() does."""
+        size = piece.reply_size
+        if size and len(datagram) != size:
+            self._malformed(self._promote(seq, piece))
+            return None
         flight = self._flight
-        request = flight.get(seq)
-        if type(request) is tuple and code == _RC_OK:
-            # A bulk piece's answer: the happy path has no Request at all,
-            # and what can wait for settle() does.
-            bulk, index, sent_at, order, _, size = request
-            if size and len(datagram) != size:
-                self._malformed(self._promote(seq, request))
-                return None
-            del flight[seq]
-            if bulk is not self._arrived_bulk:
-                self._arrived_bulk = bulk
-                self._arrived_to = []
-                self._arrived.append((bulk, self._arrived_to))
-            self._arrived_to.append((index, datagram))
-            if not self._sampled:
-                self._rtt_pending = now - sent_at
-                self._sampled = True
-            if flight:
-                if self._fast_after:
-                    for oldest in flight.values():
-                        if (oldest[_ORDER] if type(oldest) is tuple
-                                else oldest.order) < order:  # type: ignore
-                            self._check_oldest(order)
-                        break
-                return None
-            if (send_next and now < self._next_timer and not self._outbox
-                    and not self._retry_due and not self._draining):
-                queue, head = self._queue, self._queue_head
-                if head < len(queue):
-                    span = queue[head]
-                    if type(span) is _Span and span.ready is not None:
-                        # _send_span(span, 1), inlined (it halves the time
-                        # from a reply to the next request). Nothing is on
-                        # the wire, so only a parked or retired request can
-                        # hold the next sequence number.
-                        next_datagram, size = span.ready
-                        span.ready = None
-                        index = span.next
-                        span.next = index + 1
-                        seq, held = self._next_seq, self._held
-                        retired = self._retired
-                        while seq in held or seq in retired:
-                            seq = (seq + 1) & 0xFFFF
-                        _SEQUENCE.pack_into(next_datagram, SEQUENCE_OFFSET,
-                                            seq)
-                        self._n_sends = order = self._n_sends + 1
-                        expires = now + self.rtt.rto
-                        flight[seq] = (span.bulk, index, now, order,
-                                       expires, size)
-                        self._next_seq = (seq + 1) & 0xFFFF
-                        if expires < self._next_timer:
-                            self._next_timer = expires
-                        self._n_sent += 1
-                        return next_datagram
+        del flight[seq]
+        bulk = piece.bulk
+        if bulk is not self._arrived_bulk:
+            self._arrived_bulk = bulk
+            self._arrived_to = []
+            self._arrived.append((bulk, self._arrived_to))
+        self._arrived_to.append((piece.index, datagram))
+        if not self._sampled:
+            self._rtt_pending = now - piece.sent_at
+            self._sampled = True
+        if flight:
+            if self._fast_after:
+                self._check_oldest(piece.order)
             return None
-        if type(request) is tuple:
-            request = self._promote(seq, request)
-        if request is None or code != _RC_OK:
-            self._other_reply(request, code, seq,  # type: ignore[arg-type]
-                              datagram, now)
-            return None
-        assert isinstance(request, Request)
+        if send_next:
+            return self._next_piece_now(now)
+        return None
+
+    def _request_answered(self, request: Request, datagram: bytes,
+                          now: float) -> None:
+        """An RC_OK for a Request: it ends, unless the reply does not parse."""
         reply_size = request.reply_size
         if ((reply_size is not None and len(datagram) != reply_size)
                 or (request.check is not None
                     and not request.check(datagram))):
             self._malformed(request)
-            return None
-        del flight[seq]
+            return
+        del self._flight[request.seq]
         if request.sends == 1 and not self._sampled:
             self.rtt.sample(now - request.sent_at)
             self._sampled = True
-        request.done = True
-        request.reply = datagram
-        self._completed.append(request)
-        self._n_open -= 1
-        self._n_completed += 1
-        if flight and self._fast_after:
+        self._finish(request, datagram, None)
+        if self._flight and self._fast_after:
             self._check_oldest(request.order)
+
+    def _next_piece_now(self, now: float) -> bytearray | None:
+        """The next piece of the span at the head of the queue, sent now,
+        if nothing else (a timer, a resend, a drain) comes first."""
+        if (now >= self._next_timer or self._outbox or self._retry_due
+                or self._draining):
+            return None
+        queue, head = self._queue, self._queue_head
+        if head < len(queue):
+            span = queue[head]
+            if type(span) is BulkSpan and span.ready is not None:
+                expires = now + self.rtt.rto
+                datagram = self._send_piece(span, now, expires)
+                self._wake_by(expires)
+                self._n_sent += 1
+                return datagram
         return None
 
     def _check_oldest(self, order: int) -> None:
         """A reply to the request sent ``order``-th came: it overtook the
         oldest one on the wire if that was sent before it."""
         for seq, oldest in self._flight.items():
-            if type(oldest) is tuple:
-                if oldest[_ORDER] < order:
-                    self._overtaken(self._promote(seq, oldest))
-            elif oldest.order < order:  # type: ignore[union-attr]
-                self._overtaken(oldest)  # type: ignore[arg-type]
+            if oldest.order < order:
+                self._overtaken(self._request_at(seq, oldest))
             return
 
-    def _promote(self, seq: int, piece: _Piece) -> Request:
-        """Turn a bulk piece on the wire into a Request, in place."""
-        bulk, index, sent_at, order, expires, _ = piece
-        request = bulk.request(index)
+    def _promote(self, seq: int, piece: Piece) -> Request:
+        """Turn a bulk piece on the wire into a Request, in place, with the
+        piece's send stamp."""
+        request = piece.bulk.request(piece.index)
         _SEQUENCE.pack_into(request.datagram, SEQUENCE_OFFSET, seq)
         request.seq = seq
         request.sends = 1
-        request.sent_at = sent_at
-        request.order = order
-        request.expires_at = expires
+        request.sent_at = piece.sent_at
+        request.order = piece.order
+        request.expires_at = piece.expires_at
         self._flight[seq] = request
         return request
 
@@ -571,19 +459,11 @@ class Window:
             queue, head = self._queue, self._queue_head
             if head < len(queue):
                 span = queue[head]
-                if type(span) is _Span:
+                if type(span) is BulkSpan:
                     room = self._size - len(self._flight)
                     if 0 < room <= span.stop - span.next:
                         out: list[bytearray] = []
-                        _, self._next_seq, self._n_sends = self._send_span(
-                            span, out, now, room, self._next_seq,
-                            self._n_sends)
-                        expires = now + self.rtt.rto
-                        if expires < self._next_timer:
-                            self._next_timer = expires
-                        if self._refill_at < self._size - 1:
-                            self._draining = True  # the window is full
-                        self._n_sent += room
+                        self._send_span(span, out, now, room)
                         return out
         left = 1 << 30 if budget is None else budget
         out = []
@@ -600,55 +480,30 @@ class Window:
                 self._draining = False
         if room > 0 and self._queue_head < len(self._queue):
             self._send_new(out, now, room)
-        self._n_sent += len(out)
         return out
 
     def _send_new(self, out: list[bytearray], now: float, room: int) -> None:
         """Give up to ``room`` queued requests a sequence number and send."""
-        queue, flight, held = self._queue, self._flight, self._held
-        retired = self._retired
-        head, end = self._queue_head, len(self._queue)
-        rto = self.rtt.rto
-        seq, order = self._next_seq, self._n_sends
-        next_timer = self._next_timer
-        pack_into = _SEQUENCE.pack_into
+        queue, flight = self._queue, self._flight
+        head, end = self._queue_head, len(queue)
         while room and head < end:
             request = queue[head]
-            if type(request) is _Span:
-                room, seq, order = self._send_span(
-                    request, out, now, room, seq, order)
+            if type(request) is BulkSpan:
+                room = self._send_span(request, out, now, room)
                 if request.next < request.stop:
                     break
                 head += 1
-                if now + rto < next_timer:
-                    next_timer = now + rto
                 continue
             head += 1
             assert isinstance(request, Request)
             if request.done:
                 continue
-            while seq in flight or seq in held or seq in retired:
-                seq = (seq + 1) & 0xFFFF
-            request.seq = seq
-            datagram = request.datagram
-            pack_into(datagram, SEQUENCE_OFFSET, seq)
+            request.seq = seq = self._free_sequence()
+            _SEQUENCE.pack_into(request.datagram, SEQUENCE_OFFSET, seq)
             flight[seq] = request
-            seq = (seq + 1) & 0xFFFF
-            order += 1
-            request.sends = 1
-            request.sent_at = now
-            request.order = order
-            expires = now + rto
-            deadline = request.deadline
-            if deadline is not None and deadline < expires:
-                expires = deadline
-            request.expires_at = expires
-            if expires < next_timer:
-                next_timer = expires
-            out.append(datagram)
+            out.append(self._stamp(request, now))
+            self._n_sent += 1
             room -= 1
-        self._next_seq, self._n_sends = seq, order
-        self._next_timer = next_timer
         if len(flight) >= self._size and self._refill_at < self._size - 1:
             self._draining = True
         if head > 64 and head * 2 > end:  # let finished requests go
@@ -656,31 +511,45 @@ class Window:
             head = 0
         self._queue_head = head
 
-    def _send_span(self, span: _Span, out: list[bytearray], now: float,
-                   room: int, seq: int, order: int) -> tuple[int, int, int]:
-        """Send up to ``room`` pieces of a span; room, seq and order after."""
-        flight, held, retired = self._flight, self._held, self._retired
-        bulk, index, stop = span.bulk, span.next, span.stop
-        piece = bulk.piece
-        pack_into = _SEQUENCE.pack_into
+    def _send_span(self, span: BulkSpan, out: list[bytearray], now: float,
+                   room: int) -> int:
+        """Send up to ``room`` pieces of a span; the room left."""
         expires = now + self.rtt.rto
-        ready, span.ready = span.ready, None
-        while room and index < stop:
-            while seq in flight or seq in held or seq in retired:
-                seq = (seq + 1) & 0xFFFF
-            if ready is None:
-                datagram, size = piece(index)
-            else:
-                (datagram, size), ready = ready, None
-            pack_into(datagram, SEQUENCE_OFFSET, seq)
-            order += 1
-            flight[seq] = (bulk, index, now, order, expires, size)
+        n = min(room, span.stop - span.next)
+        out += [self._send_piece(span, now, expires) for _ in range(n)]
+        self._wake_by(expires)
+        self._n_sent += n
+        if len(self._flight) >= self._size and self._refill_at < self._size - 1:
+            self._draining = True  # the window is full
+        return room - n
+
+    def _send_piece(self, span: BulkSpan, now: float,
+                    expires: float) -> bytearray:
+        """Put the span's next piece on the wire (its datagram made ahead,
+        or now): the one way a piece is sent."""
+        ready = span.ready
+        if ready is None:
+            datagram, size = span.bulk.piece(span.next)
+        else:
+            datagram, size = ready
+            span.ready = None
+        seq = self._free_sequence()
+        _SEQUENCE.pack_into(datagram, SEQUENCE_OFFSET, seq)
+        self._n_sends = order = self._n_sends + 1
+        self._flight[seq] = Piece(span.bulk, span.next, now, order, expires,
+                                  size)
+        span.next += 1
+        return datagram
+
+    def _free_sequence(self) -> int:
+        """The next sequence number not on the wire, parked or retired; it
+        is taken."""
+        seq = self._next_seq
+        flight, held, retired = self._flight, self._held, self._retired
+        while seq in flight or seq in held or seq in retired:
             seq = (seq + 1) & 0xFFFF
-            out.append(datagram)
-            index += 1
-            room -= 1
-        span.next = index
-        return room, seq, order
+        self._next_seq = (seq + 1) & 0xFFFF
+        return seq
 
     def settle(self) -> bool:
         """Do the work that replies left for later: hand bulk pieces'
@@ -716,7 +585,7 @@ class Window:
         queue, head = self._queue, self._queue_head
         if head < len(queue):
             span = queue[head]
-            if (type(span) is _Span and span.ready is None
+            if (type(span) is BulkSpan and span.ready is None
                     and span.next < span.stop):
                 span.ready = span.bulk.piece(span.next)
         return bool(self._completed) or bool(self._finished_bulks)
@@ -747,7 +616,7 @@ class Window:
         dropped = 0
         parked = fence.waiting if fence is not None else []
         for request in self._queue[self._queue_head:] + parked:
-            if type(request) is _Span:
+            if type(request) is BulkSpan:
                 if request.bulk is bulk:
                     dropped += request.stop - request.next
                     request.next = request.stop
@@ -761,28 +630,21 @@ class Window:
     def fail_all(self, error: RequestError) -> None:
         """End every open request with ``error`` (the owner is stopping)."""
         self.settle()
-        for request in self._queue[self._queue_head:]:
-            if type(request) is _Span:
-                left = request.stop - request.next
-                request.next = request.stop
-                request.ready = None
+        unsent = itertools.chain(self._queue[self._queue_head:],
+                                 *self.fences.waiting())
+        for entry in unsent:
+            if isinstance(entry, BulkSpan):
+                left = entry.stop - entry.next
+                entry.next = entry.stop
+                entry.ready = None
                 self._n_open -= left
                 self._counters.failed += left
-            elif not request.done:  # type: ignore[union-attr]
-                self._finish(request, None, error)  # type: ignore[arg-type]
-        for seq, entry in list(self._flight.items()):
-            self._finish(self._request_at(seq, entry), None, error)
+            elif not entry.done:
+                self._finish(entry, None, error)
+        for seq, on_wire in list(self._flight.items()):
+            self._finish(self._request_at(seq, on_wire), None, error)
         for request in list(self._held.values()):
             self._finish(request, None, error)
-        for claims in self.fences.waiting():
-            for entry in claims:
-                if type(entry) is _Span:
-                    left = entry.stop - entry.next
-                    entry.next = entry.stop
-                    self._n_open -= left
-                    self._counters.failed += left
-                elif not entry.done:
-                    self._finish(entry, None, error)
         self._queue.clear()
         self._queue_head = 0
         self._flight.clear()
@@ -798,7 +660,7 @@ class Window:
         """Queue what waited for claims now granted, in the order it came."""
         for claim in granted:
             for entry in claim.waiting:
-                if type(entry) is _Span:
+                if type(entry) is BulkSpan:
                     self._queue.append(entry)
                 else:
                     at = self._single_slot()
@@ -812,12 +674,12 @@ class Window:
         land, so that a late reply is known, counted and dropped."""
         until = now + self.settings.max_datagram_age
         gone = [seq for seq, entry in self._flight.items()
-                if (entry[0] is bulk if type(entry) is tuple
-                    else unwanted(entry))]  # type: ignore[arg-type]
+                if (entry.bulk is bulk if isinstance(entry, Piece)
+                    else unwanted(entry))]
         for seq in gone:
             entry = self._flight.pop(seq)
-            if type(entry) is not tuple:
-                entry.done = True  # type: ignore[union-attr]
+            if type(entry) is Request:
+                entry.done = True
         parked = [seq for seq, request in self._held.items()
                   if unwanted(request)]
         for seq in parked:
@@ -849,7 +711,14 @@ class Window:
             self._finish(request, None, self._exhausted(request))
 
     def _resend(self, request: Request, now: float) -> bytearray:
-        """Stamp a resend of a request already holding a sequence number."""
+        """Send again a request that keeps its sequence number."""
+        self._counters.resent += 1
+        self._n_sent += 1
+        return self._stamp(request, now)
+
+    def _stamp(self, request: Request, now: float) -> bytearray:
+        """Mark ``request`` sent at ``now``: its order, expiry (never past
+        its deadline) and the next timer; the one way a Request is sent."""
         self._n_sends += 1
         request.sends += 1
         request.sent_at = now
@@ -861,7 +730,6 @@ class Window:
         request.expires_at = expires
         if expires < self._next_timer:
             self._next_timer = expires
-        self._counters.resent += 1
         return request.datagram
 
     def _send_outbox(self, out: list[bytearray], now: float,
@@ -968,8 +836,7 @@ class Window:
         soonest = math.inf
         backed_off = False
         for seq, entry in list(self._flight.items()):
-            expires = (entry[_EXPIRES] if type(entry) is tuple
-                       else entry.expires_at)  # type: ignore[union-attr]
+            expires = entry.expires_at
             if expires > now:
                 if expires < soonest:
                     soonest = expires
@@ -1005,11 +872,11 @@ class Window:
             soonest = min(soonest, deadlines[0][0])
         self._next_timer = soonest
 
-    def _request_at(self, seq: int, entry: _Entry) -> Request:
+    def _request_at(self, seq: int, entry: OnTheWire) -> Request:
         """The Request on the wire as ``seq`` (a bulk piece made one)."""
-        if type(entry) is tuple:
+        if isinstance(entry, Piece):
             return self._promote(seq, entry)
-        return entry  # type: ignore[return-value]
+        return entry
 
     def _exhausted(self, request: Request) -> RequestError:
         tries = request.sends

@@ -7,6 +7,7 @@ one fail on purpose, for chaos tests.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -32,11 +33,10 @@ class Watch:
 
     def exited(self, reason: BaseException | None) -> None:
         """Tell the supervisor this incarnation ended (None: normally)."""
-        try:
+        # The supervisor gone (ActorDeadError): nobody left to tell.
+        with contextlib.suppress(pykka.ActorDeadError):
             self.supervisor.tell(ChildExited(self.child_id, self.incarnation,
                                              reason))
-        except pykka.ActorDeadError:
-            pass  # the supervisor is gone: nobody left to tell
 
 
 @dataclass(frozen=True)

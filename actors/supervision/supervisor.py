@@ -20,6 +20,7 @@ reporting is noticed too.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -395,10 +396,8 @@ class Supervisor(Supervised):
         ref = self.actor_ref
 
         def fire() -> None:
-            try:
+            with contextlib.suppress(pykka.ActorDeadError):
                 ref.tell(message)
-            except pykka.ActorDeadError:
-                pass
 
         timer = threading.Timer(delay, fire)
         timer.daemon = True

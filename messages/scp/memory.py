@@ -89,7 +89,8 @@ class WriteMemory(AbstractSCPRequest[CheckOKResponse]):
     @property
     def memory_written(self) -> tuple[int, int, int, int] | None:
         x, y, _ = self.destination
-        assert self.argument_1 is not None and self.argument_2 is not None
+        assert self.argument_1 is not None
+        assert self.argument_2 is not None
         return x, y, self.argument_1, self.argument_2
 
     def get_scp_response(self) -> CheckOKResponse:
@@ -123,7 +124,8 @@ class FillRequest(AbstractSCPRequest[CheckOKResponse]):
     @property
     def memory_written(self) -> tuple[int, int, int, int] | None:
         x, y, _ = self.destination
-        assert self.argument_1 is not None and self.argument_3 is not None
+        assert self.argument_1 is not None
+        assert self.argument_3 is not None
         return x, y, self.argument_1, self.argument_3
 
     def get_scp_response(self) -> CheckOKResponse:

@@ -200,7 +200,7 @@ def test_parses_at_an_offset_and_ignores_trailing_bytes() -> None:
 # -- the size limit -------------------------------------------------------
 
 @pytest.mark.parametrize("eieio_type", list(EIEIOType))
-@pytest.mark.parametrize("prefix,base", [(None, None), (1, None), (1, 1)])
+@pytest.mark.parametrize(("prefix", "base"), [(None, None), (1, None), (1, 1)])
 def test_a_full_message_refuses_one_more(
         eieio_type: EIEIOType, prefix: int | None, base: int | None) -> None:
     message = EIEIODataMessage.create(
@@ -281,7 +281,7 @@ def test_payload_on_a_key_only_type() -> None:
     assert message.bytestring == b"\x00\x08" and keyed.n_elements == 0
 
 
-@pytest.mark.parametrize("arguments,name", [
+@pytest.mark.parametrize(("arguments", "name"), [
     (dict(tag=4), "tag"),
     (dict(prefix=0x1_0000), "prefix"),
     (dict(prefix=-1), "prefix"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import pytest
@@ -43,13 +44,12 @@ def test_random_bytes_never_escape_as_other_errors(data: bytes,
                                                    offset: int) -> None:
     for request in REQUESTS:
         response = request.get_scp_response()
-        try:
+        with contextlib.suppress(MalformedDatagramError,
+                                 UnexpectedResponseCodeError):
             response.read_bytestring(data, offset)
-        except (MalformedDatagramError, UnexpectedResponseCodeError):
-            pass
 
 
-@pytest.mark.parametrize("length", range(0, 14))
+@pytest.mark.parametrize("length", range(14))
 def test_truncated_headers(length: int) -> None:
     datagram = reply(SCPResult.RC_OK, bytes(16))[:length]
     with pytest.raises(MalformedDatagramError):

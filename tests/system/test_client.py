@@ -244,9 +244,9 @@ def test_close_during_a_transfer_ends_it_with_shutdown() -> None:
 
 @pytest.mark.timeout(20)
 def test_an_unknown_host_is_reported_as_such() -> None:
-    with pytest.raises(TransportError, match="cannot resolve host"):
-        with connect("no-such-host.invalid", 17893, timeout=0.05) as client:
-            client.version()
+    with (pytest.raises(TransportError, match="cannot resolve host"),
+          connect("no-such-host.invalid", 17893, timeout=0.05) as client):
+        client.version()
 
 
 # -- hostile and broken traffic ---------------------------------------------
@@ -259,8 +259,7 @@ def spray_datagrams(rng: random.Random, reply_size: int) -> list[bytes]:
         header = bytes([0, 0, 0x07, 0xFF, 0xFF, 0x00, 0, 0, 0, 0])
         out.append(header + struct.pack("<HH", 0x80, rng.randrange(1 << 16))
                    + rng.randbytes(reply_size - REPLY_DATA_OFFSET))
-    for length in (0, 1, 13, 14, 300):
-        out.append(rng.randbytes(length))
+    out.extend(rng.randbytes(length) for length in (0, 1, 13, 14, 300))
     return out
 
 

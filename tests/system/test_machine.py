@@ -8,6 +8,7 @@ that no process, thread, file descriptor or shared-memory entry is left.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -31,7 +32,7 @@ import pytest
 from actors import connect
 from actors.connection.actor import ConnectionStats
 from actors.errors import RequestError, RequestTimeout, ShutDown
-from actors.placement.links import GroupLink, LinkLost, ProcessLink
+from actors.placement.links import GroupLink, GroupLost, ProcessLink
 from actors.placement.machine import Machine
 from actors.placement.parent import STOP_GRACE, Forward
 from actors.placement.wire import BoardSpec, GroupSpec
@@ -107,10 +108,8 @@ def process_running(pid: int) -> bool:
 
 
 def kill_process(pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def live_pids(machine: Machine) -> list[int]:
@@ -615,19 +614,19 @@ def test_worker_exits_when_its_parent_dies(boards: list[VirtualBoard]
 
 @pytest.mark.timeout(30)
 def test_listen_in_process(boards: list[VirtualBoard]) -> None:
-    with VirtualBoard(2, 2, traffic=TagTraffic(400.0)) as board:
-        with Machine([board.address], workers=0) as machine:
-            heard = Heard()
-            handle = machine.listen(0, heard, local_host="127.0.0.1")
-            assert handle.address[0] == "127.0.0.1"
-            machine.board(0).call(IPTagSet(0, 0, "127.0.0.1",
-                                           handle.address[1], tag=2))
-            heard.wait_for(40)
-            counters = list(heard.counters)
-            assert counters == list(range(counters[0],
-                                          counters[0] + len(counters)))
-            with pytest.raises(InvalidArgumentError):
-                machine.listen(0, heard, kind="carrier pigeon")
+    with (VirtualBoard(2, 2, traffic=TagTraffic(400.0)) as board,
+          Machine([board.address], workers=0) as machine):
+        heard = Heard()
+        handle = machine.listen(0, heard, local_host="127.0.0.1")
+        assert handle.address[0] == "127.0.0.1"
+        machine.board(0).call(IPTagSet(0, 0, "127.0.0.1",
+                                       handle.address[1], tag=2))
+        heard.wait_for(40)
+        counters = list(heard.counters)
+        assert counters == list(range(counters[0],
+                                      counters[0] + len(counters)))
+        with pytest.raises(InvalidArgumentError):
+            machine.listen(0, heard, kind="carrier pigeon")
 
 
 # -- bad input at the boundary -------------------------------------------------------
@@ -858,7 +857,7 @@ def test_a_group_that_cannot_start_says_why() -> None:
     """The worker tells the parent why its group failed before it exits,
     instead of just closing the pipe."""
     spec = GroupSpec("bad", (BoardSpec(0, "no-such-host.invalid", 1),))
-    with pytest.raises(LinkLost, match="cannot resolve host"):
+    with pytest.raises(GroupLost, match="cannot resolve host"):
         ProcessLink(spec)
 
 

@@ -210,11 +210,11 @@ def test_closing_leaves_no_ray_actors_and_no_threads(
 
 @pytest.mark.timeout(60)
 def test_a_group_that_cannot_start_is_a_clear_error(local_ray: Any) -> None:
-    from actors.placement.links import LinkLost
+    from actors.placement.links import GroupLost
     from actors.placement.wire import BoardSpec, GroupSpec
 
     spec = GroupSpec("bad", (BoardSpec(0, "no-such-host.invalid", 1),))
-    with pytest.raises(LinkLost, match="crashed"):
+    with pytest.raises(GroupLost, match="crashed"):
         RayLink(spec, start_timeout=20)
     assert group_actors(local_ray) == {}
 
@@ -248,7 +248,7 @@ def test_an_abandoned_group_is_ended_and_its_link_says_so(
     """What the heartbeat deadline does to a hung group: abandon() ends
     its actor at once, from the reader's thread; the link then reports it
     lost, and close() still frees it."""
-    from actors.placement.links import LinkLost
+    from actors.placement.links import GroupLost
     from actors.placement.wire import BoardSpec, GroupSpec
 
     spec = GroupSpec("hung", (BoardSpec(0, *boards[0].address),))
@@ -256,7 +256,7 @@ def test_an_abandoned_group_is_ended_and_its_link_says_so(
     try:
         assert len(group_actors(local_ray)) == 1
         link.abandon()
-        with pytest.raises(LinkLost):
+        with pytest.raises(GroupLost):  # noqa: PT012 - receive until it is lost
             while True:
                 link.receive(1.0)
     finally:
@@ -267,11 +267,11 @@ def test_an_abandoned_group_is_ended_and_its_link_says_so(
 @pytest.mark.timeout(60)
 def test_a_group_that_finds_no_room_times_out_and_is_removed(
         local_ray: Any) -> None:
-    from actors.placement.links import LinkLost
+    from actors.placement.links import GroupLost
     from actors.placement.wire import BoardSpec, GroupSpec
 
     spec = GroupSpec("big", (BoardSpec(0, "127.0.0.1", 1),))
-    with pytest.raises(LinkLost, match="did not start within"):
+    with pytest.raises(GroupLost, match="did not start within"):
         RayLink(spec, actor_options={"num_cpus": 3}, start_timeout=0.5)
     assert group_actors(local_ray) == {}
 
@@ -282,11 +282,11 @@ def test_the_actor_hands_batches_to_the_group_in_the_order_sent(
     """RayGroup itself, in this process (Ray may run pushes out of order)."""
     from actors.placement.ray_link import RayGroup
     from actors.placement.wire import (
-        AskStats,
         BoardSpec,
+        GetGroupStats,
         GroupSpec,
+        GroupStats,
         Ready,
-        StatsReply,
         Stop,
         decode,
         encode,
@@ -295,7 +295,7 @@ def test_the_actor_hands_batches_to_the_group_in_the_order_sent(
     spec = GroupSpec("here", (BoardSpec(0, *boards[0].address),))
     group = RayGroup(spec)
     for seq in (2, 1, 0):
-        group.push(seq, encode([AskStats(seq)]))
+        group.push(seq, encode([GetGroupStats(seq)]))
     received: list[Any] = []
     tickets: list[int] = []
     while True:  # until the group has ended, and all it sent is taken
@@ -304,7 +304,7 @@ def test_the_actor_hands_batches_to_the_group_in_the_order_sent(
             break
         received += [message for batch in batches for message in decode(batch)]
         if len(tickets) < 3:
-            tickets = [m.ticket for m in received if isinstance(m, StatsReply)]
+            tickets = [m.ticket for m in received if isinstance(m, GroupStats)]
             if len(tickets) == 3:
                 group.push(3, encode([Stop()]))
     assert isinstance(received[0], Ready)

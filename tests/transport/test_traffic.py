@@ -53,7 +53,7 @@ def run(traffic: TagTraffic, tags: dict[int, FakeTag], times: list[float]
 # -- rate --------------------------------------------------------------------
 
 @pytest.mark.timeout(20)
-@pytest.mark.parametrize("rate,step", [
+@pytest.mark.parametrize(("rate", "step"), [
     (1000.0, 0.001), (1000.0, 0.0037), (2000.0, 0.0005), (333.0, 0.01),
     (50.0, 0.003), (10_000.0, 0.0011)])
 def test_count_over_time_is_rate_times_elapsed(rate: float, step: float

@@ -155,10 +155,8 @@ class Recorder:
 
 
 def close_quietly(listener: ConnectionListener[Any]) -> None:
-    try:
+    with contextlib.suppress(Exception):
         listener.close()
-    except Exception:  # noqa: BLE001
-        pass
 
 
 # -- the facade's arguments --------------------------------------------------

@@ -17,9 +17,10 @@ import pytest
 from actors.errors import RequestError, ShutDown
 from actors.placement.book import GroupBook
 from actors.placement.wire import (
-    AskStats,
+    GetGroupStats,
     GroupFailed,
     GroupSpec,
+    GroupStats,
     Heard,
     Heartbeat,
     Listen,
@@ -27,7 +28,6 @@ from actors.placement.wire import (
     Outcomes,
     Post,
     Ready,
-    StatsReply,
     _merged,
     decode,
     encode,
@@ -409,8 +409,8 @@ def test_listening_remembers_the_port_for_the_next_worker() -> None:
 @pytest.mark.timeout(10)
 def test_group_messages_round_trip() -> None:
     spec = GroupSpec("g", (), {"window": 4})
-    messages = [Ready(12), Heartbeat(), AskStats(3), GroupFailed("why"),
-                StatsReply(3, {"b": "no stats"}),
+    messages = [Ready(12), Heartbeat(), GetGroupStats(3), GroupFailed("why"),
+                GroupStats(3, {"b": "no stats"}),
                 Outcomes([Outcome(1, b"x")]), Heard(2, [b"a", b"b"])]
     assert decode(encode(messages)) == messages
     assert pickle.loads(pickle.dumps(spec)) == spec
@@ -432,7 +432,7 @@ def test_encode_outbound_turns_an_unpicklable_error_into_a_request_error(
     good = Outcome("good", value=b"data", resends=2)
     failed = Outcome("failed", error=RequestError("timeout"))
     bad = Outcome("bad", error=Unpicklable("lost the plot"))
-    with pytest.raises(Exception):  # noqa: B017 - whatever pickle raises
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever pickle raises
         encode([Outcomes([good, bad])])
     batch = [Heartbeat(), Outcomes([good, bad, failed]),
              Listening(1, ("127.0.0.1", 1)), Heard(1, [b"m"])]
@@ -454,10 +454,10 @@ def test_encode_outbound_drops_heard_messages_that_cannot_pickle() -> None:
     """A listener's message that will not pickle is left out (and logged);
     the rest of its batch, and the other messages, still cross."""
     batch = [Heard(1, [b"a", Unpicklable("x"), b"b"]), Heartbeat(),
-             StatsReply(3, {0: "text"})]
+             GroupStats(3, {0: "text"})]
     back = decode(encode_outbound(batch))
     assert back == [Heard(1, [b"a", b"b"]), Heartbeat(),
-                    StatsReply(3, {0: "text"})]
+                    GroupStats(3, {0: "text"})]
 
 
 @pytest.mark.timeout(10)
@@ -472,7 +472,7 @@ def test_encode_outbound_of_a_clean_batch_is_encode() -> None:
 @pytest.mark.timeout(10)
 def test_merged_puts_listening_before_heard_and_keeps_message_order() -> None:
     o1, o2, o3 = (Outcome(i, value=i) for i in range(3))
-    stats = StatsReply(9, {})
+    stats = GroupStats(9, {})
     batch = [Heard(1, ["a"]), Listening(2, ("h", 2)), Outcomes([o1]),
              Heard(2, ["x"]), Heard(1, ["b", "c"]), stats,
              Outcomes([o2, o3]), Heard(2, ["y"]), Heard(1, ["d"])]

@@ -14,8 +14,9 @@ import pytest
 
 from actors.errors import ShutDown
 from actors.protocol.jobs import Outcome, ReadJob, WriteJob
+from actors.protocol.requests import Request
 from actors.protocol.runs import JobRun
-from actors.protocol.window import Request, Window, WindowSettings
+from actors.protocol.window import Window, WindowSettings
 from messages.scp.bulk import ChunkBuilder
 from messages.scp.enums import SCPResult
 

@@ -11,7 +11,8 @@ import pytest
 
 from actors.errors import RequestTimeout
 from actors.protocol.fences import WriteFences
-from actors.protocol.window import Request, Window, WindowSettings
+from actors.protocol.requests import Request
+from actors.protocol.window import Window, WindowSettings
 from messages.scp.bulk import ChunkBuilder
 from messages.scp.enums import SCPCommand, SCPResult
 

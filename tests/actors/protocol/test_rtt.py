@@ -29,10 +29,10 @@ def within_one_bucket(estimate: float, exact: float) -> bool:
 # -- the timeout ------------------------------------------------------------------
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("floor, ceiling", [(0.0, 1.0), (-1.0, 1.0),
-                                            (2.0, 1.0)])
+@pytest.mark.parametrize(("floor", "ceiling"), [(0.0, 1.0), (-1.0, 1.0),
+                                               (2.0, 1.0)])
 def test_bad_bounds_are_refused(floor: float, ceiling: float) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need 0 < floor <= ceiling"):
         RttEstimator(1.0, floor, ceiling)
 
 
