@@ -20,8 +20,19 @@ from actors.ratelimit import RateLimiterActor, TokenBucket
 from actors.supervision import Backoff, ChildSpec, Supervised, Supervisor
 
 __all__ = [
-    "Backoff", "ChildSpec", "Client", "ConnectionListener",
-    "DeadlineExceeded", "RateLimiterActor", "RequestError", "RequestTimeout",
-    "RetriesExhausted", "SCPRequestPipeLine", "ShutDown", "Supervised",
-    "Supervisor", "TokenBucket", "connect",
+    "Backoff",
+    "ChildSpec",
+    "Client",
+    "ConnectionListener",
+    "DeadlineExceeded",
+    "RateLimiterActor",
+    "RequestError",
+    "RequestTimeout",
+    "RetriesExhausted",
+    "SCPRequestPipeLine",
+    "ShutDown",
+    "Supervised",
+    "Supervisor",
+    "TokenBucket",
+    "connect",
 ]

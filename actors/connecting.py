@@ -15,17 +15,22 @@ from transport.scamp import SCP_SCAMP_PORT
 
 
 @overload
-def connect(host: str, port: int = SCP_SCAMP_PORT, **options: Any
-            ) -> Client: ...
+def connect(host: str, port: int = SCP_SCAMP_PORT, **options: Any) -> Client: ...
 
 
 @overload
-def connect(host: Sequence[Any] | Mapping[Hashable, Any],
-            port: int = SCP_SCAMP_PORT, **options: Any) -> Machine: ...
+def connect(
+    host: Sequence[Any] | Mapping[Hashable, Any],
+    port: int = SCP_SCAMP_PORT,
+    **options: Any,
+) -> Machine: ...
 
 
-def connect(host: str | Sequence[Any] | Mapping[Hashable, Any],
-            port: int = SCP_SCAMP_PORT, **options: Any) -> Client | Machine:
+def connect(
+    host: str | Sequence[Any] | Mapping[Hashable, Any],
+    port: int = SCP_SCAMP_PORT,
+    **options: Any,
+) -> Client | Machine:
     """A Client for the board at ``host:port``; use it as a context manager.
 
     Options: window, timeout, retries, rto_floor, limiter, local_host,
@@ -40,6 +45,5 @@ def connect(host: str | Sequence[Any] | Mapping[Hashable, Any],
     if isinstance(host, str):
         return Client(host, port, **options)
     if port != SCP_SCAMP_PORT and not isinstance(host, Mapping):
-        host = [(board, port) if isinstance(board, str) else board
-                for board in host]
+        host = [(board, port) if isinstance(board, str) else board for board in host]
     return Machine(host, **options)

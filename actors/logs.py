@@ -15,8 +15,9 @@ import structlog
 LogFormat = Literal["console", "json"]
 
 
-def configure_logging(log_format: LogFormat = "console", verbosity: int = 0,
-                      stream: TextIO | None = None) -> None:
+def configure_logging(
+    log_format: LogFormat = "console", verbosity: int = 0, stream: TextIO | None = None
+) -> None:
     """Route structlog through stdlib logging to ``stream`` (stderr)."""
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
     shared: list[structlog.types.Processor] = [
@@ -28,8 +29,10 @@ def configure_logging(log_format: LogFormat = "console", verbosity: int = 0,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False))
+        structlog.processors.JSONRenderer()
+        if log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -38,13 +41,15 @@ def configure_logging(log_format: LogFormat = "console", verbosity: int = 0,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    renderer])
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            renderer,
+        ],
+    )
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
-    root.handlers = [h for h in root.handlers
-                     if not getattr(h, "_spinnactors", False)]
+    root.handlers = [h for h in root.handlers if not getattr(h, "_spinnactors", False)]
     handler._spinnactors = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)

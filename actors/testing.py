@@ -75,8 +75,7 @@ class ActorSystem:
         self._supervisors: list[pykka.ActorRef[Any]] = []
         self._homes: dict[str, pykka.ActorRef[Any]] = {}
 
-    def supervise(self, *specs: ChildSpec, **options: Any
-                  ) -> pykka.ActorRef[Any]:
+    def supervise(self, *specs: ChildSpec, **options: Any) -> pykka.ActorRef[Any]:
         """Start a Supervisor (``strategy``, ``max_restarts``, ... as
         options) over ``specs``; stopped when the test ends."""
         supervisor = Supervisor.start(list(specs), **options)
@@ -85,30 +84,40 @@ class ActorSystem:
             self._homes[spec.id] = supervisor
         return supervisor
 
-    def start(self, child_id: str,
-              start: Callable[[Watch], pykka.ActorRef[Any]],
-              **options: Any) -> pykka.ActorRef[Any]:
+    def start(
+        self,
+        child_id: str,
+        start: Callable[[Watch], pykka.ActorRef[Any]],
+        **options: Any,
+    ) -> pykka.ActorRef[Any]:
         """Start one supervised actor; its current ActorRef."""
         self.supervise(ChildSpec(child_id, start), **options)
         return self.current(child_id)
 
-    def current(self, child_id: str, timeout: float = 5.0,
-                not_: pykka.ActorRef[Any] | None = None
-                ) -> pykka.ActorRef[Any]:
+    def current(
+        self,
+        child_id: str,
+        timeout: float = 5.0,
+        not_: pykka.ActorRef[Any] | None = None,
+    ) -> pykka.ActorRef[Any]:
         """The running incarnation of ``child_id`` (other than ``not_``,
         to wait for a restart), waiting up to ``timeout``."""
         return self.where_is(self._homes[child_id], child_id, timeout, not_)
 
     @staticmethod
-    def where_is(supervisor: pykka.ActorRef[Any], child_id: str,
-                 timeout: float = 5.0,
-                 not_: pykka.ActorRef[Any] | None = None
-                 ) -> pykka.ActorRef[Any]:
+    def where_is(
+        supervisor: pykka.ActorRef[Any],
+        child_id: str,
+        timeout: float = 5.0,
+        not_: pykka.ActorRef[Any] | None = None,
+    ) -> pykka.ActorRef[Any]:
         """As current(), for a child of ``supervisor``."""
         pause = threading.Event()  # never set: a wait that cannot be cut
         for _ in range(int(timeout / 0.01)):
-            ref = cast("pykka.ActorRef[Any] | None",
-                       supervisor.ask(WhereIs(child_id), timeout=timeout))
+            ref = cast(
+                "pykka.ActorRef[Any] | None",
+                supervisor.ask(WhereIs(child_id), timeout=timeout),
+            )
             if ref is not None and ref != not_ and ref.is_alive():
                 return ref
             pause.wait(0.01)
@@ -132,16 +141,20 @@ def actor_system() -> Iterator[ActorSystem]:
         yield system
     finally:
         system.stop()
-    leaked_actors = [ref for ref in pykka.ActorRegistry.get_all()
-                     if ref not in actors_before]
+    leaked_actors = [
+        ref for ref in pykka.ActorRegistry.get_all() if ref not in actors_before
+    ]
     for ref in leaked_actors:
         ref.stop(block=False)
-    new_threads = [thread for thread in threading.enumerate()
-                   if thread not in threads_before]
+    new_threads = [
+        thread for thread in threading.enumerate() if thread not in threads_before
+    ]
     for thread in new_threads:
         thread.join(_JOIN)
-    leaked_threads = [thread.name for thread in new_threads
-                      if thread.is_alive()]
+    leaked_threads = [thread.name for thread in new_threads if thread.is_alive()]
     if leaked_actors or leaked_threads:
-        pytest.fail(f"the test left actors {leaked_actors} and threads "
-                    f"{leaked_threads} running", pytrace=False)
+        pytest.fail(
+            f"the test left actors {leaked_actors} and threads "
+            f"{leaked_threads} running",
+            pytrace=False,
+        )

@@ -26,7 +26,9 @@ TARGET = 50_000
 def start_board() -> tuple[subprocess.Popen[str], tuple[str, int]]:
     board = subprocess.Popen(
         [sys.executable, "-m", "actors.app.cli", "board", "--port", "0"],
-        stdout=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert board.stdout is not None
     line = board.stdout.readline().strip()
     if not line.startswith("listening on "):
@@ -36,8 +38,7 @@ def start_board() -> tuple[subprocess.Popen[str], tuple[str, int]]:
     return board, (host, int(port))
 
 
-def reads_per_second(address: tuple[str, int], requests: int,
-                     window: int) -> float:
+def reads_per_second(address: tuple[str, int], requests: int, window: int) -> float:
     """The bare socket loop of pipeline_throughput, counted in reads."""
     mb_per_s = bare_loop(address, requests * 256, window)
     return mb_per_s * 1e6 / 256
@@ -52,18 +53,24 @@ def main() -> int:
     board, address = start_board()
     try:
         reads_per_second(address, 5_000, args.window)  # warm up
-        rates = [reads_per_second(address, args.requests, args.window)
-                 for _ in range(args.runs)]
+        rates = [
+            reads_per_second(address, args.requests, args.window)
+            for _ in range(args.runs)
+        ]
     finally:
         board.terminate()
         board.wait(10)
     median = statistics.median(rates)
-    print(f"board at {address[0]}:{address[1]}, window {args.window}, "
-          f"{args.requests} reads of 256 bytes per run, {args.runs} runs")
+    print(
+        f"board at {address[0]}:{address[1]}, window {args.window}, "
+        f"{args.requests} reads of 256 bytes per run, {args.runs} runs"
+    )
     print("runs (reads/s): " + ", ".join(f"{rate:,.0f}" for rate in rates))
-    print(f"median: {median:,.0f} reads/s = "
-          f"{median * 256 / 1e6:.1f} MB/s of payload; "
-          f"{median / TARGET:.2f}x the {TARGET:,} reads/s target")
+    print(
+        f"median: {median:,.0f} reads/s = "
+        f"{median * 256 / 1e6:.1f} MB/s of payload; "
+        f"{median / TARGET:.2f}x the {TARGET:,} reads/s target"
+    )
     return 0 if median >= TARGET else 1
 
 

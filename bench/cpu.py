@@ -4,8 +4,9 @@ Each contender reads from a virtual board in a process of its own, and
 itself runs in a child process, so that its CPU time (user + sys, from
 os.wait4) is its own. A zero-byte run of the same child (interpreter start,
 imports, connect, close) is subtracted, leaving the CPU the requests cost.
-Rounds are interleaved so that a noisy neighbour hurts every contender
-alike; medians and spreads are printed, with ratios to the bare loop.
+Rounds are interleaved (each starting with the next contender) so that a
+noisy neighbour hurts every contender alike; medians and spreads are
+printed, with ratios to the bare loop.
 
     python bench/cpu.py [--mib 8] [--rounds 5] [--quick]
                         [--settings w8,paced,w1,drop] [--against TREE]
@@ -44,6 +45,7 @@ BOARD_READS_PER_SECOND = 14_500
 
 
 # -- the children: each reads ``size`` bytes and prints its MB/s ---------------
+
 
 def bare_loop(host: str, port: int, size: int, window: int) -> float:
     """The practical limit: a plain socket keeping ``window`` reads in
@@ -108,8 +110,9 @@ def spinnman_read(host: str, port: int, size: int, window: int) -> float:
     try:
         pipeline = SCPRequestPipeLine(connection, n_channels=window)
         for offset in range(0, size, 256):
-            pipeline.send_request(ReadMemory((0, 0, 0), BASE + offset, 256),
-                                  lambda _: None, failed)
+            pipeline.send_request(
+                ReadMemory((0, 0, 0), BASE + offset, 256), lambda _: None, failed
+            )
         pipeline.finish()
     finally:
         connection.close()
@@ -118,8 +121,11 @@ def spinnman_read(host: str, port: int, size: int, window: int) -> float:
     return size / max(time.perf_counter() - start, 1e-9) / 1e6
 
 
-CHILDREN = {"bare": bare_loop, "spinnactors": spinnactors_read,
-            "spinnman": spinnman_read}
+CHILDREN = {
+    "bare": bare_loop,
+    "spinnactors": spinnactors_read,
+    "spinnman": spinnman_read,
+}
 
 
 def child_main(argv: list[str]) -> int:
@@ -127,9 +133,11 @@ def child_main(argv: list[str]) -> int:
     tree = os.environ.get("SPINNACTORS_TREE")
     if tree:  # this project as checked out there, not here
         sys.path.insert(0, tree)
-        for name in [name for name in sys.modules
-                     if name.split(".")[0] in ("actors", "messages",
-                                               "transport")]:
+        for name in [
+            name
+            for name in sys.modules
+            if name.split(".")[0] in ("actors", "messages", "transport")
+        ]:
             del sys.modules[name]
     mb_per_s = CHILDREN[kind](host, int(port), int(size), int(window))
     sys.stdout.write(f"{mb_per_s}\n")
@@ -137,6 +145,7 @@ def child_main(argv: list[str]) -> int:
 
 
 # -- the parent: runs children and reads their CPU -------------------------------
+
 
 @dataclass(frozen=True)
 class Contender:
@@ -151,17 +160,29 @@ class Run:
     mb_per_s: float
 
 
-def run_child(contender: Contender, address: tuple[str, int], size: int,
-              window: int) -> Run:
+def run_child(
+    contender: Contender, address: tuple[str, int], size: int, window: int
+) -> Run:
     """One child run: its CPU seconds (user + sys) and the MB/s it saw."""
     env = dict(os.environ)
     env.pop("SPINNACTORS_TREE", None)
     if contender.tree:
         env["SPINNACTORS_TREE"] = contender.tree
     process = subprocess.Popen(
-        [sys.executable, __file__, "--child", contender.kind, address[0],
-         str(address[1]), str(size), str(window)],
-        stdout=subprocess.PIPE, env=env, cwd="/")
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            contender.kind,
+            address[0],
+            str(address[1]),
+            str(size),
+            str(window),
+        ],
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd="/",
+    )
     assert process.stdout is not None
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
@@ -185,14 +206,21 @@ class Figures:
         return [(run.cpu - base) / requests * 1e6 for run in self.runs]
 
 
-def measure(contenders: list[Contender], address: tuple[str, int],
-            size: int, window: int, rounds: int) -> dict[str, Figures]:
+def measure(
+    contenders: list[Contender],
+    address: tuple[str, int],
+    size: int,
+    window: int,
+    rounds: int,
+) -> dict[str, Figures]:
     figures = {c.label: Figures([], []) for c in contenders}
-    for _ in range(rounds):
-        for contender in contenders:
+    for round_ in range(rounds):
+        # Each round starts with the next contender, so that none always
+        # runs in the same place in the order.
+        turn = round_ % len(contenders)
+        for contender in contenders[turn:] + contenders[:turn]:
             entry = figures[contender.label]
-            entry.baselines.append(run_child(contender, address, 0,
-                                             window).cpu)
+            entry.baselines.append(run_child(contender, address, 0, window).cpu)
             entry.runs.append(run_child(contender, address, size, window))
     return figures
 
@@ -201,29 +229,38 @@ def spread(values: list[float]) -> str:
     return f"{min(values):.1f}-{max(values):.1f}"
 
 
-def report(setting: str, figures: dict[str, Figures], requests: int,
-           paced: bool) -> None:
-    medians = {label: statistics.median(f.cpu_per_request(requests))
-               for label, f in figures.items()}
+def report(
+    setting: str, figures: dict[str, Figures], requests: int, paced: bool
+) -> None:
+    medians = {
+        label: statistics.median(f.cpu_per_request(requests))
+        for label, f in figures.items()
+    }
     bare = medians.get("bare")
     print(f"\n{setting} ({requests} reads of 256 bytes)")
-    print(f"  {'contender':<26}{'us/request':>11}{'spread':>13}"
-          f"{'x bare':>8}{'MB/s':>8}" + ("  boards/core" if paced else ""))
+    print(
+        f"  {'contender':<26}{'us/request':>11}{'spread':>13}"
+        f"{'x bare':>8}{'MB/s':>8}" + ("  boards/core" if paced else "")
+    )
     for label, entry in figures.items():
         per_request = entry.cpu_per_request(requests)
         median = medians[label]
         ratio = f"{median / bare:.2f}" if bare else "-"
         mb_per_s = statistics.median(run.mb_per_s for run in entry.runs)
-        line = (f"  {label:<26}{median:>11.1f}{spread(per_request):>13}"
-                f"{ratio:>8}{mb_per_s:>8.1f}")
+        line = (
+            f"  {label:<26}{median:>11.1f}{spread(per_request):>13}"
+            f"{ratio:>8}{mb_per_s:>8.1f}"
+        )
         if paced:
             line += f"  {1e6 / (BOARD_READS_PER_SECOND * median):>11.2f}"
         print(line)
     others = [label for label in figures if label.startswith("spinnactors@")]
     for label in others:
         ratio = medians["spinnactors"] / medians[label]
-        print(f"  spinnactors / {label}: {ratio:.3f}x CPU per request, "
-              f"{_mb(figures, 'spinnactors') / _mb(figures, label):.3f}x MB/s")
+        print(
+            f"  spinnactors / {label}: {ratio:.3f}x CPU per request, "
+            f"{_mb(figures, 'spinnactors') / _mb(figures, label):.3f}x MB/s"
+        )
 
 
 def _mb(figures: dict[str, Figures], label: str) -> float:
@@ -232,42 +269,56 @@ def _mb(figures: dict[str, Figures], label: str) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mib", type=float, default=8,
-                        help="MiB read per run (default: %(default)s)")
+    parser.add_argument(
+        "--mib", type=float, default=8, help="MiB read per run (default: %(default)s)"
+    )
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--quick", action="store_true",
-                        help="1 MiB, 3 rounds")
+    parser.add_argument("--quick", action="store_true", help="1 MiB, 3 rounds")
     parser.add_argument("--settings", default="w8,paced,w1,drop")
-    parser.add_argument("--against", metavar="TREE", action="append",
-                        default=[], help="also this project checked out in "
-                        "TREE (repeatable)")
+    parser.add_argument(
+        "--against",
+        metavar="TREE",
+        action="append",
+        default=[],
+        help="also this project checked out in TREE (repeatable)",
+    )
     parser.add_argument("--no-spinnman", action="store_true")
     args = parser.parse_args()
     size = int((1 if args.quick else args.mib) * MIB)
     rounds = 3 if args.quick else args.rounds
-    contenders = [Contender("bare", "bare"),
-                  Contender("spinnactors", "spinnactors")]
-    contenders += [Contender(f"spinnactors@{Path(tree).name}", "spinnactors",
-                             str(Path(tree).resolve()))
-                   for tree in args.against]
+    contenders = [Contender("bare", "bare"), Contender("spinnactors", "spinnactors")]
+    contenders += [
+        Contender(
+            f"spinnactors@{Path(tree).name}", "spinnactors", str(Path(tree).resolve())
+        )
+        for tree in args.against
+    ]
     if not args.no_spinnman:
         contenders.append(Contender("spinnman", "spinnman"))
     # (label, window, board options, share of size, contenders' kinds)
     settings = {
         "w8": ("window 8, unpaced", 8, {}, 1.0),
-        "paced": ("window 8, board paced at 70 us a request", 8,
-                  {"service_time": REALISTIC_SERVICE_TIME}, 0.25),
+        "paced": (
+            "window 8, board paced at 70 us a request",
+            8,
+            {"service_time": REALISTIC_SERVICE_TIME},
+            0.25,
+        ),
         "w1": ("window 1, unpaced", 1, {}, 1.0),
         "drop": ("window 8, 1% of requests dropped", 8, {"drop": 0.01}, 0.25),
     }
-    print(f"{size / MIB:g} MiB per run at window 8 unpaced (a quarter in "
-          f"the other settings), median of {rounds} interleaved rounds; "
-          f"CPU is the child's user+sys less a zero-byte run's", flush=True)
+    print(
+        f"{size / MIB:g} MiB per run at window 8 unpaced (a quarter in "
+        f"the other settings), median of {rounds} interleaved rounds; "
+        f"CPU is the child's user+sys less a zero-byte run's",
+        flush=True,
+    )
     for name in args.settings.split(","):
         label, window, options, share = settings[name]
         run_size = max(256, int(size * share) // 256 * 256)
-        chosen = [c for c in contenders
-                  if not (name == "drop" and c.kind == "spinnman")]
+        chosen = [
+            c for c in contenders if not (name == "drop" and c.kind == "spinnman")
+        ]
         # SpiNNMan waits 1 s per lost reply: left out of the drop setting.
         with BoardProcess(**options) as board:  # type: ignore[arg-type]
             figures = measure(chosen, board.address, run_size, window, rounds)

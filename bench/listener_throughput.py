@@ -70,8 +70,7 @@ def main() -> int:
     process.start()
     host, port = pipe.recv()
     listen = SDPConnection(local_host="127.0.0.1")
-    listener: ConnectionListener[SDPMessage] = ConnectionListener(
-        listen, n_processes=4)
+    listener: ConnectionListener[SDPMessage] = ConnectionListener(listen, n_processes=4)
     counters = [Counter() for _ in range(4)]
     for counter in counters:
         listener.add_callback(counter)
@@ -91,16 +90,22 @@ def main() -> int:
     process.join(10)
     offered = sent / elapsed
     delivered = [counter.count for counter in counters]
-    print(f"board sent {sent} datagrams in {elapsed:.2f} s "
-          f"({offered:,.0f}/s) to one IP tag")
-    print(f"delivered to each of 4 callbacks: {delivered} "
-          f"(out of order: {[c.out_of_order for c in counters]})")
+    print(
+        f"board sent {sent} datagrams in {elapsed:.2f} s "
+        f"({offered:,.0f}/s) to one IP tag"
+    )
+    print(
+        f"delivered to each of 4 callbacks: {delivered} "
+        f"(out of order: {[c.out_of_order for c in counters]})"
+    )
     print(f"listener: {stats}")
     rate = min(delivered) / elapsed
     lost = sent - min(delivered)
-    print(f"delivered {rate:,.0f} messages/s per callback, lost {lost} "
-          f"({lost / max(sent, 1):.2%}); target >= {TARGET:,}/s without "
-          f"loss: {'met' if rate >= TARGET and lost == 0 else 'MISSED'}")
+    print(
+        f"delivered {rate:,.0f} messages/s per callback, lost {lost} "
+        f"({lost / max(sent, 1):.2%}); target >= {TARGET:,}/s without "
+        f"loss: {'met' if rate >= TARGET and lost == 0 else 'MISSED'}"
+    )
     return 0
 
 

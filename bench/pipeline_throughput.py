@@ -41,6 +41,7 @@ Address = tuple[str, int]
 
 # -- the contenders ---------------------------------------------------------------
 
+
 def bare_loop(address: Address, size: int, window: int) -> float:
     """The practical limit: a plain socket keeping ``window`` reads in
     flight, resending everything outstanding after 0.2 s of silence."""
@@ -93,8 +94,7 @@ def spinnman_read(address: Address, size: int, window: int) -> float:
     from spinnman.connections.udp_packet_connections import SCAMPConnection
     from spinnman.messages.scp.impl import ReadMemory
 
-    connection = SCAMPConnection(remote_host=address[0],
-                                 remote_port=address[1])
+    connection = SCAMPConnection(remote_host=address[0], remote_port=address[1])
     received = [0]
     errors: list[Exception] = []
 
@@ -108,8 +108,9 @@ def spinnman_read(address: Address, size: int, window: int) -> float:
         pipeline = SCPRequestPipeLine(connection, n_channels=window)
         start = time.perf_counter()
         for offset in range(0, size, 256):
-            pipeline.send_request(ReadMemory((0, 0, 0), BASE + offset, 256),
-                                  got, failed)
+            pipeline.send_request(
+                ReadMemory((0, 0, 0), BASE + offset, 256), got, failed
+            )
         pipeline.finish()
         elapsed = time.perf_counter() - start
     finally:
@@ -123,8 +124,12 @@ def spinnman_read(address: Address, size: int, window: int) -> float:
 Contender = Callable[[Address, int, int], float]
 
 
-def measure(contenders: dict[str, tuple[Contender, int]], address: Address,
-            window: int, rounds: int) -> dict[str, float]:
+def measure(
+    contenders: dict[str, tuple[Contender, int]],
+    address: Address,
+    window: int,
+    rounds: int,
+) -> dict[str, float]:
     """Median MB/s of each contender over interleaved rounds."""
     figures: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(rounds):
@@ -135,9 +140,11 @@ def measure(contenders: dict[str, tuple[Contender, int]], address: Address,
 
 # -- memory ---------------------------------------------------------------------
 
+
 def _peak_of_read(address: Address, size: int, pipe: Connection) -> None:
     import gc
     import tracemalloc
+
     with connect(*address) as client:
         client.read(0, 0, BASE, 256)  # warm up
         gc.collect()
@@ -153,8 +160,7 @@ def _peak_of_read(address: Address, size: int, pipe: Connection) -> None:
 def read_memory_ratio(address: Address, size: int) -> float:
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
-    process = context.Process(target=_peak_of_read,
-                              args=(address, size, child))
+    process = context.Process(target=_peak_of_read, args=(address, size, child))
     process.start()
     ratio: float = parent.recv()
     process.join(60)
@@ -163,13 +169,16 @@ def read_memory_ratio(address: Address, size: int) -> float:
 
 # -- the report -----------------------------------------------------------------
 
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mib", type=int, default=16,
-                        help="MiB read per run (default: %(default)s)")
+    parser.add_argument(
+        "--mib", type=int, default=16, help="MiB read per run (default: %(default)s)"
+    )
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--quick", action="store_true",
-                        help="2 MiB, 3 rounds, 16 MiB memory check")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 MiB, 3 rounds, 16 MiB memory check"
+    )
     args = parser.parse_args()
     size = (2 if args.quick else args.mib) * MIB
     rounds = 3 if args.quick else args.rounds
@@ -177,52 +186,77 @@ def main() -> int:
 
     clean, lossy = BoardProcess(), BoardProcess(drop=0.01)
     try:
-        print(f"boards: clean {clean.address}, 1% request drop "
-              f"{lossy.address}; {size // MIB} MiB per run, median of "
-              f"{rounds} rounds", flush=True)
-        w8 = measure({"bare": (bare_loop, size),
-                      "spinnactors": (spinnactors_read, size),
-                      "spinnman": (spinnman_read, size)},
-                     clean.address, 8, rounds)
-        drop = measure({"spinnactors": (spinnactors_read, size),
-                        "spinnman": (spinnman_read, lossy_spinnman)},
-                       lossy.address, 8, rounds)
-        w1 = measure({"bare": (bare_loop, size // 4),
-                      "spinnactors": (spinnactors_read, size // 4),
-                      "spinnman": (spinnman_read, size // 4)},
-                     clean.address, 1, rounds)
-        memory = read_memory_ratio(clean.address,
-                                   (16 if args.quick else 64) * MIB)
+        print(
+            f"boards: clean {clean.address}, 1% request drop "
+            f"{lossy.address}; {size // MIB} MiB per run, median of "
+            f"{rounds} rounds",
+            flush=True,
+        )
+        w8 = measure(
+            {
+                "bare": (bare_loop, size),
+                "spinnactors": (spinnactors_read, size),
+                "spinnman": (spinnman_read, size),
+            },
+            clean.address,
+            8,
+            rounds,
+        )
+        drop = measure(
+            {
+                "spinnactors": (spinnactors_read, size),
+                "spinnman": (spinnman_read, lossy_spinnman),
+            },
+            lossy.address,
+            8,
+            rounds,
+        )
+        w1 = measure(
+            {
+                "bare": (bare_loop, size // 4),
+                "spinnactors": (spinnactors_read, size // 4),
+                "spinnman": (spinnman_read, size // 4),
+            },
+            clean.address,
+            1,
+            rounds,
+        )
+        memory = read_memory_ratio(clean.address, (16 if args.quick else 64) * MIB)
     finally:
         clean.stop()
         lossy.stop()
 
-    rows = [("clean, window 8", w8), ("1% drop, window 8", drop),
-            ("clean, window 1", w1)]
-    print(f"{'setting':<20}{'bare':>10}{'spinnactors':>13}{'spinnman':>10}"
-          "   (MB/s)")
+    rows = [
+        ("clean, window 8", w8),
+        ("1% drop, window 8", drop),
+        ("clean, window 1", w1),
+    ]
+    print(f"{'setting':<20}{'bare':>10}{'spinnactors':>13}{'spinnman':>10}   (MB/s)")
     for label, figures in rows:
-        cells = [f"{figures[name]:.1f}" if name in figures else "-"
-                 for name in ("bare", "spinnactors", "spinnman")]
+        cells = [
+            f"{figures[name]:.1f}" if name in figures else "-"
+            for name in ("bare", "spinnactors", "spinnman")
+        ]
         print(f"{label:<20}{cells[0]:>10}{cells[1]:>13}{cells[2]:>10}")
     targets = [
-        ("clean w8: spinnactors / bare", w8["spinnactors"] / w8["bare"],
-         0.85),
-        ("clean w8: spinnactors / spinnman",
-         w8["spinnactors"] / w8["spinnman"], 1.8),
-        ("1% drop w8: spinnactors / its clean",
-         drop["spinnactors"] / w8["spinnactors"], 0.5),
-        ("1% drop w8: spinnman / its clean",
-         drop["spinnman"] / w8["spinnman"], None),
+        ("clean w8: spinnactors / bare", w8["spinnactors"] / w8["bare"], 0.85),
+        ("clean w8: spinnactors / spinnman", w8["spinnactors"] / w8["spinnman"], 1.8),
+        (
+            "1% drop w8: spinnactors / its clean",
+            drop["spinnactors"] / w8["spinnactors"],
+            0.5,
+        ),
+        ("1% drop w8: spinnman / its clean", drop["spinnman"] / w8["spinnman"], None),
         ("w1: spinnactors / bare", w1["spinnactors"] / w1["bare"], 0.9),
         ("w1: spinnman / bare", w1["spinnman"] / w1["bare"], None),
-        (f"{(16 if args.quick else 64)} MiB read: peak memory / size",
-         memory, None),
+        (f"{(16 if args.quick else 64)} MiB read: peak memory / size", memory, None),
     ]
     for label, ratio, target in targets:
-        verdict = ("" if target is None else
-                   f"  target >= {target}: "
-                   f"{'met' if ratio >= target else 'MISSED'}")
+        verdict = (
+            ""
+            if target is None
+            else f"  target >= {target}: {'met' if ratio >= target else 'MISSED'}"
+        )
         print(f"{label:<40}{ratio:7.3f}x{verdict}")
     return 0
 

@@ -47,16 +47,18 @@ CORES = os.cpu_count() or 1
 
 def quiet() -> None:
     structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+        wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL)
+    )
     for name in ("pykka", "actors", "transport"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def aggregate_read(machine: Machine, size: int) -> float:
     """Read ``size`` bytes from every board at once; aggregate MB/s."""
-    jobs = [(board, ReadJob((board, index), 0, 0, 0, BASE + index * size,
-                            size))
-            for index, board in enumerate(machine.boards)]
+    jobs = [
+        (board, ReadJob((board, index), 0, 0, 0, BASE + index * size, size))
+        for index, board in enumerate(machine.boards)
+    ]
     start = time.perf_counter()
     outcomes = machine.submit(jobs)
     elapsed = time.perf_counter() - start
@@ -105,39 +107,45 @@ def _cpu_seconds(pid: int) -> float:
         return 0.0
     for task in tasks:
         with contextlib.suppress(OSError, ValueError, IndexError):
-            total += int(Path(f"/proc/{pid}/task/{task}/schedstat")
-                         .read_text().split()[0])
+            total += int(
+                Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0]
+            )
     return total / 1e9
 
 
-def _measured_read(machine: Machine, boards: list[BoardProcess], size: int,
-                   figures: Figures) -> None:
+def _measured_read(
+    machine: Machine, boards: list[BoardProcess], size: int, figures: Figures
+) -> None:
     """aggregate_read(), with the CPU time it took here, in the machine's
     workers and in the board processes."""
     pids: dict[str, list[int]] = {
         "here": [os.getpid()],
         "workers": [pid for pid in machine.worker_pids if pid is not None],
-        "boards": [board.pid for board in boards if board.pid is not None]}
-    before = {where: sum(map(_cpu_seconds, group))
-              for where, group in pids.items()}
+        "boards": [board.pid for board in boards if board.pid is not None],
+    }
+    before = {where: sum(map(_cpu_seconds, group)) for where, group in pids.items()}
     start = time.perf_counter()
     figures.rates.append(aggregate_read(machine, size))
     figures.seconds += time.perf_counter() - start
     for where, group in pids.items():
-        figures.cpu[where] = (figures.cpu.get(where, 0.0)
-                              + sum(map(_cpu_seconds, group)) - before[where])
+        figures.cpu[where] = (
+            figures.cpu.get(where, 0.0) + sum(map(_cpu_seconds, group)) - before[where]
+        )
     figures.requests += len(boards) * -(-size // 256)
 
 
-def throughput(counts: list[int], size: int, rounds: int,
-               use_ray: bool) -> dict[tuple[int, str], Figures]:
+def throughput(
+    counts: list[int], size: int, rounds: int, use_ray: bool
+) -> dict[tuple[int, str], Figures]:
     out: dict[tuple[int, str], Figures] = {}
     for n in counts:
         boards = [BoardProcess() for _ in range(n)]
         try:
             addresses = [board.address for board in boards]
-            machines = {name: Machine(addresses, window=8, **options)
-                        for name, options in placements(n, use_ray).items()}
+            machines = {
+                name: Machine(addresses, window=8, **options)
+                for name, options in placements(n, use_ray).items()
+            }
             try:
                 for machine in machines.values():  # warm up: workers ready
                     aggregate_read(machine, 256 * 1024)
@@ -153,13 +161,16 @@ def throughput(counts: list[int], size: int, rounds: int,
                 board.stop()
         for name, figure in figures.items():
             out[(n, name)] = figure
-            print(f"  {n} board(s), {name:10}: "
-                  + " ".join(f"{value:6.1f}" for value in figure.rates)
-                  + f"  median {median(figure):6.1f} MB/s; CPU per request"
-                  f" {figure.per_request('here'):.1f} us here, "
-                  f"{figure.per_request('workers'):.1f} us in workers, "
-                  f"{figure.per_request('boards'):.1f} us in boards; "
-                  f"{figure.cores_busy:.2f} cores busy", flush=True)
+            print(
+                f"  {n} board(s), {name:10}: "
+                + " ".join(f"{value:6.1f}" for value in figure.rates)
+                + f"  median {median(figure):6.1f} MB/s; CPU per request"
+                f" {figure.per_request('here'):.1f} us here, "
+                f"{figure.per_request('workers'):.1f} us in workers, "
+                f"{figure.per_request('boards'):.1f} us in boards; "
+                f"{figure.cores_busy:.2f} cores busy",
+                flush=True,
+            )
     return out
 
 
@@ -178,14 +189,16 @@ def recovery(kills: int, size: int) -> list[float]:
     board = BoardProcess()
     times: list[float] = []
     try:
-        with Machine([board.address], workers=1, window=8,
-                     max_restarts=kills + 1, period=60.0) as machine:
+        with Machine(
+            [board.address], workers=1, window=8, max_restarts=kills + 1, period=60.0
+        ) as machine:
             data = os.urandom(size)
             machine.write(0, 0, 0, BASE, data)
             for _ in range(kills):
                 result: list[bytes] = []
-                reader = threading.Thread(target=_read_into, args=(
-                    machine, size, result))
+                reader = threading.Thread(
+                    target=_read_into, args=(machine, size, result)
+                )
                 reader.start()
                 time.sleep(0.05)  # pacing: let the read get going
                 (pid,) = machine.worker_pids
@@ -203,8 +216,11 @@ def recovery(kills: int, size: int) -> list[float]:
 
 
 def _census() -> dict[str, int]:
-    children = [child for child in multiprocessing.active_children()
-                if child.name.startswith("spinnactors-")]
+    children = [
+        child
+        for child in multiprocessing.active_children()
+        if child.name.startswith("spinnactors-")
+    ]
     return {
         "worker processes": len(children),
         "threads": threading.active_count(),
@@ -229,9 +245,9 @@ def _child_processes() -> int:
     return count
 
 
-def leak_check(groups: int, per_machine: int = 10) -> tuple[dict[str, int],
-                                                             dict[str, int],
-                                                             float]:
+def leak_check(
+    groups: int, per_machine: int = 10
+) -> tuple[dict[str, int], dict[str, int], float]:
     """Start and stop ``groups`` groups, ``per_machine`` at a time (each
     group one name for the same board); the census before and after."""
     board = BoardProcess()
@@ -241,8 +257,7 @@ def leak_check(groups: int, per_machine: int = 10) -> tuple[dict[str, int],
         before = _census()
         start = time.perf_counter()
         for _ in range(groups // per_machine):
-            with Machine([board.address] * per_machine,
-                         workers=per_machine) as machine:
+            with Machine([board.address] * per_machine, workers=per_machine) as machine:
                 for name in machine.boards:
                     machine.version(name)
         elapsed = time.perf_counter() - start
@@ -254,12 +269,14 @@ def leak_check(groups: int, per_machine: int = 10) -> tuple[dict[str, int],
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mib", type=float, default=8,
-                        help="MiB read from each board per round")
+    parser.add_argument(
+        "--mib", type=float, default=8, help="MiB read from each board per round"
+    )
     parser.add_argument("--boards", default="1,2,4,8")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--ray", action="store_true",
-                        help="also place groups on a local Ray")
+    parser.add_argument(
+        "--ray", action="store_true", help="also place groups on a local Ray"
+    )
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--groups", type=int, default=100)
     args = parser.parse_args()
@@ -268,68 +285,88 @@ def main() -> int:
     size = int(args.mib * MIB) // 256 * 256
     if args.ray:
         import ray
-        ray.init(num_cpus=CORES, include_dashboard=False,
-                 logging_level=logging.ERROR, log_to_driver=False)
 
-    print(f"{args.mib} MiB from each board per round, {args.rounds} rounds, "
-          f"{CORES} cores")
+        ray.init(
+            num_cpus=CORES,
+            include_dashboard=False,
+            logging_level=logging.ERROR,
+            log_to_driver=False,
+        )
+
+    print(
+        f"{args.mib} MiB from each board per round, {args.rounds} rounds, {CORES} cores"
+    )
     figures = throughput(counts, size, args.rounds, args.ray)
     medians = {key: median(figure) for key, figure in figures.items()}
     print()
-    print("| boards | in-process MB/s | workers MB/s | workers / in-process |"
-          + (" ray MB/s | ray / in-process |" if args.ray else ""))
+    print(
+        "| boards | in-process MB/s | workers MB/s | workers / in-process |"
+        + (" ray MB/s | ray / in-process |" if args.ray else "")
+    )
     print("| --- | --- | --- | --- |" + (" --- | --- |" if args.ray else ""))
     for n in counts:
         base = medians[(n, "in-process")]
-        row = (f"| {n} | {base:.1f} | {medians[(n, 'workers')]:.1f} | "
-               f"{medians[(n, 'workers')] / base:.2f}x |")
+        row = (
+            f"| {n} | {base:.1f} | {medians[(n, 'workers')]:.1f} | "
+            f"{medians[(n, 'workers')] / base:.2f}x |"
+        )
         if args.ray:
-            row += (f" {medians[(n, 'ray')]:.1f} | "
-                    f"{medians[(n, 'ray')] / base:.2f}x |")
+            row += f" {medians[(n, 'ray')]:.1f} | {medians[(n, 'ray')] / base:.2f}x |"
         print(row)
     if 1 in counts:
         cost = 1 - medians[(1, "workers")] / medians[(1, "in-process")]
-        print(f"\nforwarding cost, one board through one worker: "
-              f"{cost:+.1%} (target <= 10%)")
+        print(
+            f"\nforwarding cost, one board through one worker: "
+            f"{cost:+.1%} (target <= 10%)"
+        )
     many = [n for n in counts if n >= 2]
     if many:
-        worst = min(medians[(n, "workers")] / medians[(n, "in-process")]
-                    for n in many)
-        print(f"workers / in-process with 2+ boards: at least {worst:.2f}x "
-              f"(target >= 1.6x)")
+        worst = min(medians[(n, "workers")] / medians[(n, "in-process")] for n in many)
+        print(
+            f"workers / in-process with 2+ boards: at least {worst:.2f}x "
+            f"(target >= 1.6x)"
+        )
         # When every core is busy, requests per second are cores over CPU
         # per request; in one process the client is held to one core by
         # the GIL. Their quotient bounds what workers can gain here.
         for n in many:
             inside, spread = figures[(n, "in-process")], figures[(n, "workers")]
-            total = sum(spread.per_request(where)
-                        for where in ("here", "workers", "boards"))
-            print(f"  {n} boards: workers use {spread.cores_busy:.2f} of "
-                  f"{CORES} cores, {total:.1f} us of CPU per request; in one "
-                  f"process the client takes {inside.per_request('here'):.1f}"
-                  f" us a request on one core: CPU-bound ceiling "
-                  f"{CORES * inside.per_request('here') / total:.2f}x")
+            total = sum(
+                spread.per_request(where) for where in ("here", "workers", "boards")
+            )
+            print(
+                f"  {n} boards: workers use {spread.cores_busy:.2f} of "
+                f"{CORES} cores, {total:.1f} us of CPU per request; in one "
+                f"process the client takes {inside.per_request('here'):.1f}"
+                f" us a request on one core: CPU-bound ceiling "
+                f"{CORES * inside.per_request('here') / total:.2f}x"
+            )
 
     if args.kills:
         times = recovery(args.kills, 16 * MIB)
-        print(f"\nkilled worker serving again after: median "
-              f"{statistics.median(times) * 1000:.0f} ms, max "
-              f"{max(times) * 1000:.0f} ms over {len(times)} kills "
-              f"(target 2 s); every read came back identical")
+        print(
+            f"\nkilled worker serving again after: median "
+            f"{statistics.median(times) * 1000:.0f} ms, max "
+            f"{max(times) * 1000:.0f} ms over {len(times)} kills "
+            f"(target 2 s); every read came back identical"
+        )
 
     if args.groups:
         before, after, elapsed = leak_check(args.groups)
-        grew = {key: after[key] - before[key] for key in before
-                if after[key] != before[key]}
-        print(f"\n{args.groups} groups started and stopped in {elapsed:.1f} s: "
-              + ("nothing leaked " if not grew else f"LEAKED {grew} ")
-              + f"({before} -> {after})")
+        grew = {
+            key: after[key] - before[key] for key in before if after[key] != before[key]
+        }
+        print(
+            f"\n{args.groups} groups started and stopped in {elapsed:.1f} s: "
+            + ("nothing leaked " if not grew else f"LEAKED {grew} ")
+            + f"({before} -> {after})"
+        )
     if args.ray:
         import ray
+
         ray.shutdown()
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
-

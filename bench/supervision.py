@@ -47,20 +47,23 @@ Ref = pykka.ActorRef[Any]
 
 def quiet() -> None:
     structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+        wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL)
+    )
     for name in ("pykka", "actors", "transport"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def next_incarnation(client: Client, last: Ref | None,
-                     limit: float = 10.0) -> Ref:
+def next_incarnation(client: Client, last: Ref | None, limit: float = 10.0) -> Ref:
     """The running connection actor once it is not ``last`` (asks the
     supervisor until it is)."""
     deadline = time.perf_counter() + limit
     while True:
         ref = client.connection_actor
-        if (ref is not None and ref.is_alive()
-                and (last is None or ref.actor_urn != last.actor_urn)):
+        if (
+            ref is not None
+            and ref.is_alive()
+            and (last is None or ref.actor_urn != last.actor_urn)
+        ):
             return ref
         if time.perf_counter() > deadline:
             raise RuntimeError("the connection actor did not come back")
@@ -100,17 +103,20 @@ def status_kib(field: str) -> int:
 
 def resources() -> dict[str, int]:
     gc.collect()
-    return {"threads": threading.active_count(),
-            "actors": len(pykka.ActorRegistry.get_all()),
-            "fds": len(os.listdir("/proc/self/fd")),
-            "rss_kib": status_kib("VmRSS")}
+    return {
+        "threads": threading.active_count(),
+        "actors": len(pykka.ActorRegistry.get_all()),
+        "fds": len(os.listdir("/proc/self/fd")),
+        "rss_kib": status_kib("VmRSS"),
+    }
 
 
 def settle(before: dict[str, int], limit: float = 10.0) -> None:
     """Threads end a moment after their actor's last reply."""
     deadline = time.perf_counter() + limit
-    while (threading.active_count() > before["threads"]
-           and time.perf_counter() < deadline):
+    while (
+        threading.active_count() > before["threads"] and time.perf_counter() < deadline
+    ):
         time.sleep(0.01)
 
 
@@ -130,13 +136,17 @@ def main(argv: list[str] | None = None) -> int:
             times = latency(client, args.kills)
             restarts = client.supervision().restarts
         median, worst = statistics.median(times), max(times)
-        print(f"(a) restart latency over {args.kills} kills "
-              f"({restarts} restarts): median {median * 1e3:.2f} ms, "
-              f"max {worst * 1e3:.2f} ms, "
-              f"p90 {sorted(times)[int(0.9 * len(times))] * 1e3:.2f} ms")
+        print(
+            f"(a) restart latency over {args.kills} kills "
+            f"({restarts} restarts): median {median * 1e3:.2f} ms, "
+            f"max {worst * 1e3:.2f} ms, "
+            f"p90 {sorted(times)[int(0.9 * len(times))] * 1e3:.2f} ms"
+        )
         verdict = "met" if worst <= TARGET else "MISSED"
-        print(f"    target: serving again within {TARGET * 1e3:.0f} ms "
-              f"after every kill: {verdict}")
+        print(
+            f"    target: serving again within {TARGET * 1e3:.0f} ms "
+            f"after every kill: {verdict}"
+        )
 
         # (b) restarts in a loop
         before = resources()
@@ -156,16 +166,18 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.perf_counter() - started
         settle(before)
         after = resources()
-        print(f"(b) {restarts} supervised restarts of a ConnectionActor in "
-              f"{elapsed:.1f} s ({elapsed / max(restarts, 1) * 1e6:.0f} us "
-              f"each)")
-        print(f"    {'':10} {'before':>10} {'running':>10} {'after':>10} "
-              f"{'delta':>10}")
+        print(
+            f"(b) {restarts} supervised restarts of a ConnectionActor in "
+            f"{elapsed:.1f} s ({elapsed / max(restarts, 1) * 1e6:.0f} us "
+            f"each)"
+        )
+        print(f"    {'':10} {'before':>10} {'running':>10} {'after':>10} {'delta':>10}")
         for key in ("threads", "actors", "fds", "rss_kib"):
-            print(f"    {key:10} {before[key]:>10} {during[key]:>10} "
-                  f"{after[key]:>10} {after[key] - before[key]:>+10}")
-        leaked = [key for key in ("threads", "actors")
-                  if after[key] != before[key]]
+            print(
+                f"    {key:10} {before[key]:>10} {during[key]:>10} "
+                f"{after[key]:>10} {after[key] - before[key]:>+10}"
+            )
+        leaked = [key for key in ("threads", "actors") if after[key] != before[key]]
         if abs(after["fds"] - before["fds"]) > 2:
             leaked.append("fds")
         print("    leaks: " + (", ".join(leaked) if leaked else "none"))

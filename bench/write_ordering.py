@@ -58,8 +58,7 @@ class Tally:
         self.wrong_bytes = 0
 
 
-def caller(client: Client, index: int, until: float, tally: Tally,
-           seed: int) -> None:
+def caller(client: Client, index: int, until: float, tally: Tally, seed: int) -> None:
     rng = random.Random(seed)
     address = BASE + index * REGION
     model = bytearray(REGION)
@@ -70,7 +69,7 @@ def caller(client: Client, index: int, until: float, tally: Tally,
         data = os.urandom(size)
         try:
             client.write(1, 1, address + offset, data)
-            model[offset:offset + size] = data
+            model[offset : offset + size] = data
             back = client.read(1, 1, address, REGION)
         except Exception:  # noqa: BLE001 - counted, and the model is unsure
             with tally.lock:
@@ -107,9 +106,10 @@ def soak(seconds: float, callers: int, kill_every: float) -> int:
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
-    workers = [threading.Thread(target=caller,
-                                args=(client, i, until, tally, 10 + i))
-               for i in range(callers)]
+    workers = [
+        threading.Thread(target=caller, args=(client, i, until, tally, 10 + i))
+        for i in range(callers)
+    ]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -119,20 +119,27 @@ def soak(seconds: float, callers: int, kill_every: float) -> int:
     stats = client.stats()
     client.close()
     board.stop()
-    print(f"soak: {seconds:.0f} s, {callers} callers, board dropping, "
-          f"duplicating and reordering 2% each way")
-    print(f"  operations {tally.operations}, errors {tally.errors}, "
-          f"wrong reads {tally.wrong_reads} ({tally.wrong_bytes} bytes), "
-          f"kills {kills}")
-    print(f"  sent {stats.sent}, resent {stats.resent} (fast "
-          f"{stats.fast_resent}), timeouts {stats.timeouts}, duplicates "
-          f"{stats.duplicates}, malformed {stats.malformed}, retired "
-          f"{stats.retired}, late {stats.late}")
+    print(
+        f"soak: {seconds:.0f} s, {callers} callers, board dropping, "
+        f"duplicating and reordering 2% each way"
+    )
+    print(
+        f"  operations {tally.operations}, errors {tally.errors}, "
+        f"wrong reads {tally.wrong_reads} ({tally.wrong_bytes} bytes), "
+        f"kills {kills}"
+    )
+    print(
+        f"  sent {stats.sent}, resent {stats.resent} (fast "
+        f"{stats.fast_resent}), timeouts {stats.timeouts}, duplicates "
+        f"{stats.duplicates}, malformed {stats.malformed}, retired "
+        f"{stats.retired}, late {stats.late}"
+    )
     return 0 if tally.wrong_reads == 0 else 1
 
 
-def pairs(address: tuple[str, int], seconds: float,
-          **options: object) -> tuple[float, float]:
+def pairs(
+    address: tuple[str, int], seconds: float, **options: object
+) -> tuple[float, float]:
     """Write-then-read pairs of one 64 KiB region a second, and CPU
     seconds per pair."""
     with connect(*address, **options) as client:  # type: ignore[arg-type]
@@ -153,7 +160,8 @@ def lossy_write(address: tuple[str, int], mib: int, fast: bool) -> float:
     settings = actors.board.client.WindowSettings
     if not fast:
         actors.board.client.WindowSettings = functools.partial(  # type: ignore[misc]
-            settings, fast_resend_after=0)
+            settings, fast_resend_after=0
+        )
     try:
         with connect(*address) as client:
             data = os.urandom(mib << 20)
@@ -187,15 +195,21 @@ def cost(seconds: float, rounds: int) -> int:
         for fast in (True, False):
             writes[fast].append(lossy_write(lossy.address, 8, fast))
     lossy.stop()
-    print(f"8 MiB write, board dropping 1% of requests, {rounds} rounds, "
-          f"medians: fast resend on {statistics.median(writes[True]):.1f} "
-          f"MB/s, off {statistics.median(writes[False]):.1f} MB/s")
-    print(f"write-then-read of one {REGION // 1024} KiB region, clean "
-          f"board, {rounds} rounds of {seconds:.0f} s, medians")
+    print(
+        f"8 MiB write, board dropping 1% of requests, {rounds} rounds, "
+        f"medians: fast resend on {statistics.median(writes[True]):.1f} "
+        f"MB/s, off {statistics.median(writes[False]):.1f} MB/s"
+    )
+    print(
+        f"write-then-read of one {REGION // 1024} KiB region, clean "
+        f"board, {rounds} rounds of {seconds:.0f} s, medians"
+    )
     for name in settings:
-        print(f"  {name:28s} {statistics.median(rates[name]):8.1f} pairs/s "
-              f"(spread {min(rates[name]):.1f}..{max(rates[name]):.1f}), "
-              f"CPU {statistics.median(cpus[name]) * 1e3:.2f} ms/pair")
+        print(
+            f"  {name:28s} {statistics.median(rates[name]):8.1f} pairs/s "
+            f"(spread {min(rates[name]):.1f}..{max(rates[name]):.1f}), "
+            f"CPU {statistics.median(cpus[name]) * 1e3:.2f} ms/pair"
+        )
     return 0
 
 

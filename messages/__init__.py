@@ -9,6 +9,11 @@ from messages.errors import (
 from messages.sdp import SDPFlag, SDPHeader, SDPMessage
 
 __all__ = [
-    "InvalidArgumentError", "MalformedDatagramError", "SDPFlag", "SDPHeader",
-    "SDPMessage", "SpinnactorsError", "UnexpectedResponseCodeError",
+    "InvalidArgumentError",
+    "MalformedDatagramError",
+    "SDPFlag",
+    "SDPHeader",
+    "SDPMessage",
+    "SpinnactorsError",
+    "UnexpectedResponseCodeError",
 ]

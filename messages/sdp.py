@@ -40,29 +40,44 @@ _FLAGS = {flag.value: flag for flag in SDPFlag}
 class SDPHeader:
     """The 8-byte SDP header; source fields stay None until sent."""
 
-    __slots__ = ("flags", "tag", "destination_port", "destination_cpu",
-                 "destination_chip_x", "destination_chip_y", "source_port",
-                 "source_cpu", "source_chip_x", "source_chip_y")
+    __slots__ = (
+        "flags",
+        "tag",
+        "destination_port",
+        "destination_cpu",
+        "destination_chip_x",
+        "destination_chip_y",
+        "source_port",
+        "source_cpu",
+        "source_chip_x",
+        "source_chip_y",
+    )
 
-    def __init__(self, flags: SDPFlag, tag: int | None = None,
-                 destination_port: int = 0, destination_cpu: int = 0,
-                 destination_chip_x: int = 0, destination_chip_y: int = 0,
-                 source_port: int | None = None,
-                 source_cpu: int | None = None,
-                 source_chip_x: int | None = None,
-                 source_chip_y: int | None = None) -> None:
+    def __init__(
+        self,
+        flags: SDPFlag,
+        tag: int | None = None,
+        destination_port: int = 0,
+        destination_cpu: int = 0,
+        destination_chip_x: int = 0,
+        destination_chip_y: int = 0,
+        source_port: int | None = None,
+        source_cpu: int | None = None,
+        source_chip_x: int | None = None,
+        source_chip_y: int | None = None,
+    ) -> None:
         if not isinstance(flags, SDPFlag):
             raise TypeError(f"flags={flags!r}: must be an SDPFlag")
         self.flags = flags
         self.tag = _optional("tag", tag, 255)
-        self.destination_port = check_int(
-            "destination_port", destination_port, 0, 7)
-        self.destination_cpu = check_int(
-            "destination_cpu", destination_cpu, 0, 31)
+        self.destination_port = check_int("destination_port", destination_port, 0, 7)
+        self.destination_cpu = check_int("destination_cpu", destination_cpu, 0, 31)
         self.destination_chip_x = check_int(
-            "destination_chip_x", destination_chip_x, 0, 255)
+            "destination_chip_x", destination_chip_x, 0, 255
+        )
         self.destination_chip_y = check_int(
-            "destination_chip_y", destination_chip_y, 0, 255)
+            "destination_chip_y", destination_chip_y, 0, 255
+        )
         self.source_port = _optional("source_port", source_port, 7)
         self.source_cpu = _optional("source_cpu", source_cpu, 31)
         self.source_chip_x = _optional("source_chip_x", source_chip_x, 255)
@@ -78,44 +93,66 @@ class SDPHeader:
 
     @property
     def bytestring(self) -> bytes:
-        if (self.tag is None or self.source_port is None
-                or self.source_cpu is None or self.source_chip_x is None
-                or self.source_chip_y is None):
-            raise ValueError(
-                "SDP header has no source yet: call update_for_send first")
+        if (
+            self.tag is None
+            or self.source_port is None
+            or self.source_cpu is None
+            or self.source_chip_x is None
+            or self.source_chip_y is None
+        ):
+            raise ValueError("SDP header has no source yet: call update_for_send first")
         return _HEADER.pack(
-            self.flags.value, self.tag,
+            self.flags.value,
+            self.tag,
             (self.destination_port << 5) | self.destination_cpu,
             (self.source_port << 5) | self.source_cpu,
-            self.destination_chip_y, self.destination_chip_x,
-            self.source_chip_y, self.source_chip_x)
+            self.destination_chip_y,
+            self.destination_chip_x,
+            self.source_chip_y,
+            self.source_chip_x,
+        )
 
     @staticmethod
     def from_bytestring(data: bytes, offset: int) -> SDPHeader:
         if len(data) - offset < SDP_HEADER_SIZE:
             raise MalformedDatagramError(
                 f"SDP header needs {SDP_HEADER_SIZE} bytes at offset "
-                f"{offset}, datagram has {len(data)}")
-        (flags, tag, dest, source, dest_y, dest_x, source_y,
-         source_x) = _HEADER.unpack_from(data, offset)
+                f"{offset}, datagram has {len(data)}"
+            )
+        (flags, tag, dest, source, dest_y, dest_x, source_y, source_x) = (
+            _HEADER.unpack_from(data, offset)
+        )
         flag = _FLAGS.get(flags)
         if flag is None:
             raise MalformedDatagramError(f"unknown SDP flags 0x{flags:02x}")
-        return SDPHeader(flag, tag, dest >> 5, dest & 0x1F, dest_x, dest_y,
-                         source >> 5, source & 0x1F, source_x, source_y)
+        return SDPHeader(
+            flag,
+            tag,
+            dest >> 5,
+            dest & 0x1F,
+            dest_x,
+            dest_y,
+            source >> 5,
+            source & 0x1F,
+            source_x,
+            source_y,
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SDPHeader):
             return NotImplemented
-        return all(getattr(self, name) == getattr(other, name)
-                   for name in self.__slots__)
+        return all(
+            getattr(self, name) == getattr(other, name) for name in self.__slots__
+        )
 
     def __repr__(self) -> str:
-        return (f"SDPHeader({self.flags.name}, tag={self.tag}, "
-                f"dest={self.destination_chip_x},{self.destination_chip_y},"
-                f"{self.destination_cpu}:{self.destination_port}, "
-                f"source={self.source_chip_x},{self.source_chip_y},"
-                f"{self.source_cpu}:{self.source_port})")
+        return (
+            f"SDPHeader({self.flags.name}, tag={self.tag}, "
+            f"dest={self.destination_chip_x},{self.destination_chip_y},"
+            f"{self.destination_cpu}:{self.destination_port}, "
+            f"source={self.source_chip_x},{self.source_chip_y},"
+            f"{self.source_cpu}:{self.source_port})"
+        )
 
 
 class SDPMessage:
@@ -123,15 +160,16 @@ class SDPMessage:
 
     __slots__ = ("sdp_header", "data", "offset")
 
-    def __init__(self, sdp_header: SDPHeader, data: bytes | None = None,
-                 offset: int = 0) -> None:
+    def __init__(
+        self, sdp_header: SDPHeader, data: bytes | None = None, offset: int = 0
+    ) -> None:
         self.sdp_header = sdp_header
         self.data = data
         self.offset = offset
 
     @property
     def payload(self) -> bytes:
-        return b"" if self.data is None else bytes(self.data[self.offset:])
+        return b"" if self.data is None else bytes(self.data[self.offset :])
 
     @property
     def bytestring(self) -> bytes:

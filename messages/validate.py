@@ -38,5 +38,6 @@ def check_span(address: object, size: object) -> tuple[int, int]:
     size = check_int("size", size, 1, MAX_SCP_DATA)
     if address + size > MAX_U32 + 1:
         raise InvalidArgumentError(
-            "base_address", address, f"a {size}-byte span runs past 2**32")
+            "base_address", address, f"a {size}-byte span runs past 2**32"
+        )
     return address, size

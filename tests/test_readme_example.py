@@ -15,8 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def example() -> str:
     text = (ROOT / "README.md").read_text()
-    match = re.search(r"<!-- example-test -->\n```python\n(.*?)```", text,
-                      re.S)
+    match = re.search(r"<!-- example-test -->\n```python\n(.*?)```", text, re.S)
     assert match, "the README has no example test"
     return match.group(1)
 
@@ -25,9 +24,20 @@ def example() -> str:
 def test_the_readme_example_passes_in_a_new_file(tmp_path: Path) -> None:
     (tmp_path / "test_my_actor.py").write_text(example())
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "test_my_actor.py"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=110)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_my_actor.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
 
@@ -37,10 +47,22 @@ def test_a_leak_fails_the_test(tmp_path: Path) -> None:
     (tmp_path / "test_leak.py").write_text(
         "from actors import connect\n"
         "def test_leaves_a_client_open(virtual_board, actor_system):\n"
-        "    connect(*virtual_board.address)\n")
+        "    connect(*virtual_board.address)\n"
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "test_leak.py"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=25)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_leak.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=25,
+    )
     assert result.returncode != 0
     assert "left actors" in result.stdout

@@ -1,5 +1,5 @@
-"""The packages stay typed (mypy --strict) and tidy (ruff): the test
-command enforces both, so CI does."""
+"""The packages stay typed (mypy --strict), tidy (ruff check) and formatted
+(ruff format): the test command enforces all three, so CI does."""
 
 from __future__ import annotations
 
@@ -14,8 +14,13 @@ PACKAGES = ["actors", "messages", "transport"]
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *command], cwd=ROOT,
-                          capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 @pytest.mark.timeout(300)
@@ -28,3 +33,13 @@ def test_mypy_strict_is_clean() -> None:
 def test_ruff_is_clean() -> None:
     result = run("ruff", "check", *PACKAGES, "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.timeout(120)
+def test_ruff_format_is_applied() -> None:
+    result = run("ruff", "format", "--check", *PACKAGES, "tests", "bench")
+    assert result.returncode == 0, (
+        "run `ruff format actors messages transport tests bench`:\n"
+        + result.stdout
+        + result.stderr
+    )

@@ -12,9 +12,20 @@ from transport.sdp import SDPConnection
 from transport.udp import UDPConnection
 
 __all__ = [
-    "Address", "BoardStats", "ConnectionClosed", "DatagramEndpoint",
+    "Address",
+    "BoardStats",
+    "ConnectionClosed",
+    "DatagramEndpoint",
     "EIEIOConnection",
-    "FaultPlan", "FaultyEndpoint", "MemoryEndpoint", "MemoryNetwork",
-    "ReceiveTimeout", "SCAMPConnection", "SDPConnection", "TransportError",
-    "UDPConnection", "UDPEndpoint", "VirtualBoard",
+    "FaultPlan",
+    "FaultyEndpoint",
+    "MemoryEndpoint",
+    "MemoryNetwork",
+    "ReceiveTimeout",
+    "SCAMPConnection",
+    "SDPConnection",
+    "TransportError",
+    "UDPConnection",
+    "UDPEndpoint",
+    "VirtualBoard",
 ]

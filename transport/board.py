@@ -59,28 +59,39 @@ class VirtualBoard:
     ``serve_forever()`` runs it on the caller's.
     """
 
-    def __init__(self, width: int = 8, height: int = 8, *,
-                 host: str = "127.0.0.1", port: int = 0,
-                 network: MemoryNetwork | None = None,
-                 endpoint: DatagramEndpoint | None = None,
-                 service_time: float = 0.0, queue_limit: int = 64,
-                 faults: FaultPlan | None = None,
-                 fault_sides: Sides = "both",
-                 memory_limit: int = 512 << 20,
-                 traffic: TagTraffic | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        width: int = 8,
+        height: int = 8,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        network: MemoryNetwork | None = None,
+        endpoint: DatagramEndpoint | None = None,
+        service_time: float = 0.0,
+        queue_limit: int = 64,
+        faults: FaultPlan | None = None,
+        fault_sides: Sides = "both",
+        memory_limit: int = 512 << 20,
+        traffic: TagTraffic | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if service_time < 0:
             raise ValueError(f"service_time={service_time}: must be >= 0")
         if queue_limit < 1:
             raise ValueError(f"queue_limit={queue_limit}: must be >= 1")
         self.monitor = BoardMonitor(width, height, memory_limit=memory_limit)
         if endpoint is None:
-            endpoint = (network.endpoint(port) if network is not None
-                        else UDPEndpoint(host, port))
+            endpoint = (
+                network.endpoint(port)
+                if network is not None
+                else UDPEndpoint(host, port)
+            )
         self.faults = faults if faults is not None else FaultPlan.none()
         if self.faults.active:
-            endpoint = FaultyEndpoint(endpoint, self.faults,
-                                      sides=fault_sides, clock=clock)
+            endpoint = FaultyEndpoint(
+                endpoint, self.faults, sides=fault_sides, clock=clock
+            )
         self._endpoint = endpoint
         self._service_time = service_time
         #: Live output to IP-tagged hosts, if any.
@@ -113,10 +124,14 @@ class VirtualBoard:
         monitor = self.monitor.stats
         return BoardStats(
             received=monitor.requests + self._tag_drops + self._queue_drops,
-            replies=monitor.replies, malformed=monitor.malformed,
-            errors=dict(monitor.errors), tag_drops=self._tag_drops,
-            queue_drops=self._queue_drops, busy=self._busy,
-            send_failures=self._send_failures)
+            replies=monitor.replies,
+            malformed=monitor.malformed,
+            errors=dict(monitor.errors),
+            tag_drops=self._tag_drops,
+            queue_drops=self._queue_drops,
+            busy=self._busy,
+            send_failures=self._send_failures,
+        )
 
     # -- running -------------------------------------------------------------
 
@@ -125,8 +140,8 @@ class VirtualBoard:
         if self._thread is not None:
             raise RuntimeError("board already started")
         self._thread = threading.Thread(
-            target=self.serve_forever, name=f"board-{self.address_text}",
-            daemon=True)
+            target=self.serve_forever, name=f"board-{self.address_text}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -141,8 +156,7 @@ class VirtualBoard:
                     wait = max(0.0, queue[0][0] - clock())
                 if self.traffic is not None and self.monitor.ip_tags:
                     self._send_traffic(clock())
-                    wait = min(wait, max(0.0, self.traffic.next_due(
-                        clock()) - clock()))
+                    wait = min(wait, max(0.0, self.traffic.next_due(clock()) - clock()))
                 try:
                     data, sender = endpoint.receive_from(wait)
                 except ReceiveTimeout:
@@ -170,9 +184,12 @@ class VirtualBoard:
             self.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None,
-                 value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.stop()
 
     # -- one datagram ----------------------------------------------------------
@@ -193,8 +210,7 @@ class VirtualBoard:
         queue.append((self._last_due, data, sender))
 
     def _owed(self) -> int:
-        return sum(1 for _, data, _ in self._queue
-                   if len(data) > 2 and data[2] & 0x80)
+        return sum(1 for _, data, _ in self._queue if len(data) > 2 and data[2] & 0x80)
 
     def _serve_due(self, now: float) -> None:
         queue = self._queue
@@ -206,7 +222,8 @@ class VirtualBoard:
         if self.faults.busy and self.faults.answer_busy():
             self._busy += 1
             reply = self.monitor.error_reply(
-                data, _BUSY_CODES[self._busy % len(_BUSY_CODES)])
+                data, _BUSY_CODES[self._busy % len(_BUSY_CODES)]
+            )
         else:
             reply = self.monitor.handle(data, sender)
         if reply is not None:
@@ -216,17 +233,16 @@ class VirtualBoard:
                 raise
             except TransportError as error:
                 self._send_failures += 1
-                self._log.warning("board.send_failed", peer=sender,
-                                  error=str(error))
+                self._log.warning("board.send_failed", peer=sender, error=str(error))
 
     def _send_traffic(self, now: float) -> None:
         assert self.traffic is not None
         memory = self._endpoint.address[0] == "memory"
-        for datagram, (host, port) in self.traffic.due(self.monitor.ip_tags,
-                                                       now):
+        for datagram, (host, port) in self.traffic.due(self.monitor.ip_tags, now):
             try:
                 self._endpoint.send_to(
-                    datagram, ("memory", port) if memory else (host, port))
+                    datagram, ("memory", port) if memory else (host, port)
+                )
             except ConnectionClosed:
                 raise
             except TransportError:
@@ -234,5 +250,9 @@ class VirtualBoard:
 
     def _summary(self) -> dict[str, object]:
         stats = self.stats
-        return {"received": stats.received, "replies": stats.replies,
-                "malformed": stats.malformed, "tag_drops": stats.tag_drops}
+        return {
+            "received": stats.received,
+            "replies": stats.replies,
+            "malformed": stats.malformed,
+            "tag_drops": stats.tag_drops,
+        }

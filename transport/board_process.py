@@ -19,14 +19,24 @@ from transport.faults import FaultPlan
 START_TIMEOUT = 30.0
 
 
-def _serve(width: int, height: int, faults: dict[str, float], sides: str,
-           service_time: float, pipe: Connection) -> None:
+def _serve(
+    width: int,
+    height: int,
+    faults: dict[str, float],
+    sides: str,
+    service_time: float,
+    pipe: Connection,
+) -> None:
     from transport.board import VirtualBoard  # in the child only
 
     plan = FaultPlan(**faults, seed=1) if any(faults.values()) else None
-    board = VirtualBoard(width, height, faults=plan,
-                         fault_sides=sides,  # type: ignore[arg-type]
-                         service_time=service_time)
+    board = VirtualBoard(
+        width,
+        height,
+        faults=plan,
+        fault_sides=sides,  # type: ignore[arg-type]
+        service_time=service_time,
+    )
     pipe.send(board.address)
     board.start()
     with contextlib.suppress(EOFError):  # the parent is gone
@@ -40,9 +50,15 @@ class BoardProcess:
     ``duplicate`` and ``reorder`` (each way) are as FaultPlan's;
     ``service_time`` paces it (REALISTIC_SERVICE_TIME: a real board's)."""
 
-    def __init__(self, width: int = 2, height: int = 2,
-                 drop: float = 0.0, duplicate: float = 0.0,
-                 reorder: float = 0.0, service_time: float = 0.0) -> None:
+    def __init__(
+        self,
+        width: int = 2,
+        height: int = 2,
+        drop: float = 0.0,
+        duplicate: float = 0.0,
+        reorder: float = 0.0,
+        service_time: float = 0.0,
+    ) -> None:
         faults = {"drop": drop, "duplicate": duplicate, "reorder": reorder}
         sides = "both" if duplicate or reorder else "receive"
         context = multiprocessing.get_context("spawn")
@@ -50,7 +66,9 @@ class BoardProcess:
         self._process = context.Process(
             target=_serve,
             args=(width, height, faults, sides, service_time, child),
-            daemon=True, name="spinnactors-board")
+            daemon=True,
+            name="spinnactors-board",
+        )
         self._process.start()
         child.close()
         if not self._pipe.poll(START_TIMEOUT):
@@ -74,7 +92,10 @@ class BoardProcess:
     def __enter__(self) -> BoardProcess:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None,
-                 value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.stop()

@@ -29,8 +29,13 @@ def next_sequence() -> int:
         return next(_sequence) & 0xFFFF
 
 
-def call(connection: SCAMPConnection, request: AbstractSCPRequest[R], *,
-         timeout: float = 1.0, retries: int = 3) -> R:
+def call(
+    connection: SCAMPConnection,
+    request: AbstractSCPRequest[R],
+    *,
+    timeout: float = 1.0,
+    retries: int = 3,
+) -> R:
     """Send ``request``, wait for its reply, resend on loss or busy codes.
 
     Raises ReceiveTimeout when every try went unanswered, and whatever the
@@ -45,8 +50,7 @@ def call(connection: SCAMPConnection, request: AbstractSCPRequest[R], *,
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             try:
-                result, seq, data, offset = connection.receive_scp_response(
-                    left)
+                result, seq, data, offset = connection.receive_scp_response(left)
             except ReceiveTimeout:
                 break
             except MalformedDatagramError:
@@ -59,4 +63,5 @@ def call(connection: SCAMPConnection, request: AbstractSCPRequest[R], *,
             response.read_bytestring(data, offset)
             return response
     raise ReceiveTimeout(
-        f"{request!r}: no usable reply after {tries} tries of {timeout} s")
+        f"{request!r}: no usable reply after {tries} tries of {timeout} s"
+    )

@@ -19,8 +19,7 @@ class EIEIOConnection(UDPConnection):
     MalformedDatagramError, as any other datagram that is not EIEIO data.
     """
 
-    def receive_eieio_message(self, timeout: float | None = None
-                              ) -> EIEIODataMessage:
+    def receive_eieio_message(self, timeout: float | None = None) -> EIEIODataMessage:
         """The next message from the remote peer.
 
         MalformedDatagramError if the datagram is not EIEIO data (the
@@ -32,8 +31,9 @@ class EIEIOConnection(UDPConnection):
     def send_eieio_message(self, eieio_message: EIEIODataMessage) -> None:
         self.send(eieio_message.bytestring)
 
-    def send_eieio_message_to(self, eieio_message: EIEIODataMessage,
-                              ip_address: str, port: int) -> None:
+    def send_eieio_message_to(
+        self, eieio_message: EIEIODataMessage, ip_address: str, port: int
+    ) -> None:
         self.send_to(eieio_message.bytestring, (ip_address, port))
 
     def get_receive_method(self) -> Callable[[], EIEIODataMessage]:  # type: ignore[override]

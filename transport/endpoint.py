@@ -29,11 +29,11 @@ _SEND_TRIES = 5
 #: Receive without blocking, whatever the socket's timeout.
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 #: A kernel receive timeout, where the platform has one.
-_RCVTIMEO: int | None = (getattr(socket, "SO_RCVTIMEO", None)
-                         if _DONTWAIT else None)
+_RCVTIMEO: int | None = getattr(socket, "SO_RCVTIMEO", None) if _DONTWAIT else None
 _TIMEVAL = struct.Struct("@ll")
 _TRANSIENT_SEND_ERRORS = frozenset(
-    {errno.ENOBUFS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
+    {errno.ENOBUFS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR}
+)
 
 
 class DatagramEndpoint(Protocol):
@@ -45,8 +45,7 @@ class DatagramEndpoint(Protocol):
         ...
 
     @property
-    def closed(self) -> bool:
-        ...
+    def closed(self) -> bool: ...
 
     def resolve(self, host: str) -> str:
         """The address form of ``host`` on this kind of link."""
@@ -74,8 +73,7 @@ class DatagramEndpoint(Protocol):
         """True when a receive would not block (data waiting, or closed)."""
         ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...
 
 
 class UDPEndpoint:
@@ -87,18 +85,18 @@ class UDPEndpoint:
     errors.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 receive_buffer: int = 1 << 20) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, receive_buffer: int = 1 << 20
+    ) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
-                                    receive_buffer)
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
             self._socket.bind((host, port))
         except OSError as error:
             self._socket.close()
             raise TransportError(
-                f"cannot bind UDP {host or '0.0.0.0'}:{port}: "
-                f"{error.strerror or error}") from error
+                f"cannot bind UDP {host or '0.0.0.0'}:{port}: {error.strerror or error}"
+            ) from error
         self._address: Address = self._socket.getsockname()
         self._timeout: float | None = None
         self._socket.settimeout(None)
@@ -122,8 +120,7 @@ class UDPEndpoint:
         try:
             return socket.gethostbyname(host)
         except OSError as error:
-            raise TransportError(f"cannot resolve host {host!r}: {error}"
-                                 ) from error
+            raise TransportError(f"cannot resolve host {host!r}: {error}") from error
 
     def send_to(self, data: Datagram, address: Address) -> None:
         try:
@@ -139,10 +136,11 @@ class UDPEndpoint:
                 return
             except OSError as error:
                 if self._closed:
-                    raise ConnectionClosed(
-                        f"UDP {self._text()} is closed") from error
-                if (error.errno not in _TRANSIENT_SEND_ERRORS
-                        or attempt == _SEND_TRIES - 1):
+                    raise ConnectionClosed(f"UDP {self._text()} is closed") from error
+                if (
+                    error.errno not in _TRANSIENT_SEND_ERRORS
+                    or attempt == _SEND_TRIES - 1
+                ):
                     raise TransportError(
                         f"send from {self._text()} to {address[0]}:"
                         f"{address[1]} failed: {error.strerror or error}"
@@ -155,8 +153,7 @@ class UDPEndpoint:
             if _RCVTIMEO is None:
                 if timeout != self._timeout:
                     self._timeout = timeout
-                    sock.settimeout(timeout if timeout is None
-                                    else max(timeout, 0.0))
+                    sock.settimeout(timeout if timeout is None else max(timeout, 0.0))
                 data, sender = sock.recvfrom(MAX_DATAGRAM)
             elif timeout is not None and timeout <= 0:
                 data, sender = sock.recvfrom(MAX_DATAGRAM, _DONTWAIT)
@@ -166,17 +163,16 @@ class UDPEndpoint:
                 data, sender = sock.recvfrom(MAX_DATAGRAM)
         except (TimeoutError, BlockingIOError):
             if self._closed:
-                raise ConnectionClosed(f"UDP {self._text()} is closed"
-                                       ) from None
+                raise ConnectionClosed(f"UDP {self._text()} is closed") from None
             raise ReceiveTimeout(
                 f"nothing received on {self._text()} in {timeout} s"
             ) from None
         except OSError as error:
             if self._closed:
-                raise ConnectionClosed(f"UDP {self._text()} is closed"
-                                       ) from None
-            raise TransportError(f"receive on {self._text()} failed: "
-                                 f"{error.strerror or error}") from error
+                raise ConnectionClosed(f"UDP {self._text()} is closed") from None
+            raise TransportError(
+                f"receive on {self._text()} failed: {error.strerror or error}"
+            ) from error
         if self._closed:
             raise ConnectionClosed(f"UDP {self._text()} is closed")
         return data, sender
@@ -204,15 +200,15 @@ class UDPEndpoint:
         if timeout and not seconds and not micros:
             micros = 1  # zero would mean "wait forever"
         seconds = int(seconds)
-        self._socket.setsockopt(socket.SOL_SOCKET, _RCVTIMEO,
-                                _TIMEVAL.pack(seconds, micros))
+        self._socket.setsockopt(
+            socket.SOL_SOCKET, _RCVTIMEO, _TIMEVAL.pack(seconds, micros)
+        )
 
     def wait_readable(self, timeout: float) -> bool:
         if self._closed:
             return True
         try:
-            readable, _, _ = select.select([self._socket], [], [],
-                                           max(0.0, timeout))
+            readable, _, _ = select.select([self._socket], [], [], max(0.0, timeout))
         except (OSError, ValueError):
             return True
         return bool(readable) or self._closed

@@ -52,19 +52,27 @@ class FaultPlan:
     not thread-safe on its own; FaultyEndpoint serialises access to it.
     """
 
-    def __init__(self, drop: float = 0.0, duplicate: float = 0.0,
-                 reorder: float = 0.0, delay: float = 0.0,
-                 corrupt: float = 0.0, busy: float = 0.0,
-                 seed: int | None = None) -> None:
-        for name, chance in (("drop", drop), ("duplicate", duplicate),
-                             ("reorder", reorder), ("corrupt", corrupt),
-                             ("busy", busy)):
+    def __init__(
+        self,
+        drop: float = 0.0,
+        duplicate: float = 0.0,
+        reorder: float = 0.0,
+        delay: float = 0.0,
+        corrupt: float = 0.0,
+        busy: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
+        for name, chance in (
+            ("drop", drop),
+            ("duplicate", duplicate),
+            ("reorder", reorder),
+            ("corrupt", corrupt),
+            ("busy", busy),
+        ):
             if not 0.0 <= chance <= 1.0:
-                raise InvalidArgumentError(name, chance,
-                                           "must be a probability 0..1")
+                raise InvalidArgumentError(name, chance, "must be a probability 0..1")
         if not 0.0 <= delay <= 60.0:
-            raise InvalidArgumentError("delay", delay,
-                                       "must be 0..60 seconds")
+            raise InvalidArgumentError("delay", delay, "must be 0..60 seconds")
         self.drop, self.duplicate, self.reorder = drop, duplicate, reorder
         self.delay, self.corrupt, self.busy = delay, corrupt, busy
         self.seed = seed if seed is not None else random.randrange(1 << 32)
@@ -78,8 +86,7 @@ class FaultPlan:
     @property
     def active(self) -> bool:
         """Whether the plan touches traffic at all."""
-        return any((self.drop, self.duplicate, self.reorder, self.delay,
-                    self.corrupt))
+        return any((self.drop, self.duplicate, self.reorder, self.delay, self.corrupt))
 
     def apply(self, data: bytes, now: float) -> list[tuple[float, bytes]]:
         """What becomes of ``data``: (due time, bytes) pairs, maybe none."""
@@ -124,9 +131,11 @@ class FaultPlan:
         return bytes(spoiled)
 
     def __repr__(self) -> str:
-        return (f"FaultPlan(drop={self.drop}, duplicate={self.duplicate}, "
-                f"reorder={self.reorder}, delay={self.delay}, "
-                f"corrupt={self.corrupt}, busy={self.busy}, seed={self.seed})")
+        return (
+            f"FaultPlan(drop={self.drop}, duplicate={self.duplicate}, "
+            f"reorder={self.reorder}, delay={self.delay}, "
+            f"corrupt={self.corrupt}, busy={self.busy}, seed={self.seed})"
+        )
 
 
 class FaultyEndpoint:
@@ -137,12 +146,16 @@ class FaultyEndpoint:
     by receives, which never sleep past the next one falling due.
     """
 
-    def __init__(self, inner: DatagramEndpoint, plan: FaultPlan, *,
-                 sides: Sides = "both",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        inner: DatagramEndpoint,
+        plan: FaultPlan,
+        *,
+        sides: Sides = "both",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if sides not in ("both", "receive", "send"):
-            raise InvalidArgumentError("sides", sides,
-                                       "must be both, receive or send")
+            raise InvalidArgumentError("sides", sides, "must be both, receive or send")
         self.inner = inner
         self.plan = plan
         self._faulty_receive = sides in ("both", "receive")
@@ -173,8 +186,7 @@ class FaultyEndpoint:
             # Held datagrams are kept as bytes: the sender may reuse its
             # buffer.
             for due, copy in self.plan.apply(bytes(data), now):
-                heapq.heappush(self._outgoing,
-                               (due, next(self._order), copy, address))
+                heapq.heappush(self._outgoing, (due, next(self._order), copy, address))
         self._flush_outgoing()
 
     def receive_from(self, timeout: float | None) -> tuple[bytes, Address]:
@@ -189,11 +201,15 @@ class FaultyEndpoint:
             wait = None if deadline is None else deadline - now
             if wait is not None and wait <= 0:
                 raise ReceiveTimeout(
-                    f"nothing received on {self.address} in {timeout} s")
+                    f"nothing received on {self.address} in {timeout} s"
+                )
             due = self.next_due()
             if due is not None:
-                wait = max(0.0, due - now) if wait is None else min(
-                    wait, max(0.0, due - now))
+                wait = (
+                    max(0.0, due - now)
+                    if wait is None
+                    else min(wait, max(0.0, due - now))
+                )
             try:
                 data, sender = self.inner.receive_from(wait)
             except ReceiveTimeout:
@@ -202,8 +218,9 @@ class FaultyEndpoint:
                 return data, sender
             with self._lock:
                 for due_at, copy in self.plan.apply(data, clock()):
-                    heapq.heappush(self._incoming,
-                                   (due_at, next(self._order), copy, sender))
+                    heapq.heappush(
+                        self._incoming, (due_at, next(self._order), copy, sender)
+                    )
 
     def receive_waiting(self, limit: int) -> list[tuple[bytes, Address]]:
         out: list[tuple[bytes, Address]] = []
@@ -226,8 +243,7 @@ class FaultyEndpoint:
     def next_due(self) -> float | None:
         """When the next delayed or held-back datagram falls due."""
         with self._lock:
-            times = [heap[0][0] for heap in (self._incoming, self._outgoing)
-                     if heap]
+            times = [heap[0][0] for heap in (self._incoming, self._outgoing) if heap]
         return min(times, default=None)
 
     def close(self) -> None:

@@ -29,5 +29,8 @@ _PROCESSORS: list[Any] = [
 def get_logger(name: str) -> Any:
     """A structlog BoundLogger for ``name`` that logs through stdlib."""
     return structlog.wrap_logger(
-        logging.getLogger(name), processors=_PROCESSORS,
-        wrapper_class=structlog.stdlib.BoundLogger, context_class=dict)
+        logging.getLogger(name),
+        processors=_PROCESSORS,
+        wrapper_class=structlog.stdlib.BoundLogger,
+        context_class=dict,
+    )

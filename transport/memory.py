@@ -26,8 +26,7 @@ class MemoryNetwork:
 
     def __init__(self, queue_limit: int = 4096) -> None:
         if queue_limit < 1:
-            raise InvalidArgumentError("queue_limit", queue_limit,
-                                       "must be at least 1")
+            raise InvalidArgumentError("queue_limit", queue_limit, "must be at least 1")
         self.queue_limit = queue_limit
         self._endpoints: dict[int, MemoryEndpoint] = {}
         self._lock = threading.Lock()
@@ -41,19 +40,20 @@ class MemoryNetwork:
             raise InvalidArgumentError("port", port, "must be 0-65535")
         with self._lock:
             if port == 0:
-                port = next(p for p in self._ephemeral
-                            if p not in self._endpoints)
+                port = next(p for p in self._ephemeral if p not in self._endpoints)
             elif port in self._endpoints:
                 raise TransportError(
-                    f"cannot bind {MEMORY_HOST}:{port}: address in use")
+                    f"cannot bind {MEMORY_HOST}:{port}: address in use"
+                )
             endpoint = MemoryEndpoint(self, port)
             self._endpoints[port] = endpoint
             return endpoint
 
     def deliver(self, data: bytes, sender: Address, address: Address) -> None:
         with self._lock:
-            target = (self._endpoints.get(address[1])
-                      if address[0] == MEMORY_HOST else None)
+            target = (
+                self._endpoints.get(address[1]) if address[0] == MEMORY_HOST else None
+            )
             if target is None:
                 self.n_undeliverable += 1
                 return
@@ -92,8 +92,8 @@ class MemoryEndpoint:
     def resolve(self, host: str) -> str:
         if host != MEMORY_HOST:
             raise TransportError(
-                f"host {host!r} is not on the in-memory network; "
-                f"use {MEMORY_HOST!r}")
+                f"host {host!r} is not on the in-memory network; use {MEMORY_HOST!r}"
+            )
         return host
 
     def send_to(self, data: Datagram, address: Address) -> None:
@@ -118,7 +118,8 @@ class MemoryEndpoint:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise ReceiveTimeout(
-                        f"nothing received on {self._text()} in {timeout} s")
+                        f"nothing received on {self._text()} in {timeout} s"
+                    )
                 self._ready.wait(left)
             if self._closed:
                 raise ConnectionClosed(f"{self._text()} is closed")

@@ -45,9 +45,12 @@ _ALIGNMENT = {0: 1, 1: 2, 2: 4}  # read type -> required alignment
 #: The board's build date, fixed so replies are reproducible.
 BUILD_DATE = 1_700_000_000
 _NEXT_STATE = {
-    Signal.START: CPUState.RUNNING, Signal.CONTINUE: CPUState.RUNNING,
-    Signal.PAUSE: CPUState.PAUSED, Signal.SYNC0: CPUState.SYNC0,
-    Signal.SYNC1: CPUState.SYNC1, Signal.EXIT: CPUState.FINISHED,
+    Signal.START: CPUState.RUNNING,
+    Signal.CONTINUE: CPUState.RUNNING,
+    Signal.PAUSE: CPUState.PAUSED,
+    Signal.SYNC0: CPUState.SYNC0,
+    Signal.SYNC1: CPUState.SYNC1,
+    Signal.EXIT: CPUState.FINISHED,
     Signal.STOP: CPUState.IDLE,
 }
 
@@ -80,9 +83,14 @@ class Reply(Exception):
 class BoardMonitor:
     """The SCP behaviour of a grid of chips, as one pure state machine."""
 
-    def __init__(self, width: int = 8, height: int = 8, *,
-                 memory_limit: int = 512 << 20,
-                 hardware: str = "Virtual") -> None:
+    def __init__(
+        self,
+        width: int = 8,
+        height: int = 8,
+        *,
+        memory_limit: int = 512 << 20,
+        hardware: str = "Virtual",
+    ) -> None:
         if not (1 <= width <= 256 and 1 <= height <= 256):
             raise ValueError(f"grid {width}x{height}: each side 1..256")
         self.width = width
@@ -115,8 +123,9 @@ class BoardMonitor:
         if len(data) < _HEAD_SIZE or data[2] not in _FLAGS:
             stats.malformed += 1
             return None
-        (flags, tag, dest, source, y, x, source_y, source_x, command,
-         sequence) = _HEAD.unpack_from(data)
+        (flags, tag, dest, source, y, x, source_y, source_x, command, sequence) = (
+            _HEAD.unpack_from(data)
+        )
         result = _OK
         payload = b""
         if x == y == 0xFF:
@@ -144,37 +153,62 @@ class BoardMonitor:
             stats.silent += 1
             return None
         stats.replies += 1
-        return _REPLY.pack(_REPLY_FLAGS, tag, source, dest, source_y,
-                           source_x, data[6], data[7], result,
-                           sequence) + payload
+        return (
+            _REPLY.pack(
+                _REPLY_FLAGS,
+                tag,
+                source,
+                dest,
+                source_y,
+                source_x,
+                data[6],
+                data[7],
+                result,
+                sequence,
+            )
+            + payload
+        )
 
     def error_reply(self, data: bytes, result: SCPResult) -> bytes | None:
         """The reply a busy monitor gives instead of running the request."""
         if len(data) < _HEAD_SIZE or data[2] not in _FLAGS or not data[2] & 0x80:
             return None
-        (_, tag, dest, source, y, x, source_y, source_x, _,
-         sequence) = _HEAD.unpack_from(data)
+        (_, tag, dest, source, y, x, source_y, source_x, _, sequence) = (
+            _HEAD.unpack_from(data)
+        )
         self.stats.errors[result.name] += 1
-        return _REPLY.pack(_REPLY_FLAGS, tag, source, dest, source_y,
-                           source_x, y, x, result.value, sequence)
+        return _REPLY.pack(
+            _REPLY_FLAGS,
+            tag,
+            source,
+            dest,
+            source_y,
+            source_x,
+            y,
+            x,
+            result.value,
+            sequence,
+        )
 
     # -- memory ----------------------------------------------------------
 
     def _span(self, data: bytes) -> tuple[int, int]:
         address, size, kind = _ARGS.unpack_from(data, _HEAD_SIZE)
         align = _ALIGNMENT.get(kind)
-        if (align is None or not 1 <= size <= MAX_SCP_DATA
-                or address + size > 1 << 32 or (address | size) % align):
+        if (
+            align is None
+            or not 1 <= size <= MAX_SCP_DATA
+            or address + size > 1 << 32
+            or (address | size) % align
+        ):
             raise Reply(SCPResult.RC_ARG)
         return address, size
 
-    def _read(self, data: bytes, chip: int, core: int,
-              sender: Address) -> bytes:
+    def _read(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
         address, size = self._span(data)
         return self.memory.read(chip, address, size)
 
-    def _write(self, data: bytes, chip: int, core: int,
-               sender: Address) -> bytes:
+    def _write(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
         address, size = self._span(data)
         if len(data) - _ARGS_END != size:
             raise Reply(SCPResult.RC_LEN)
@@ -184,8 +218,7 @@ class BoardMonitor:
             raise Reply(SCPResult.RC_BUF) from None
         return b""
 
-    def _fill(self, data: bytes, chip: int, core: int,
-              sender: Address) -> bytes:
+    def _fill(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
         address, word, size = _ARGS.unpack_from(data, _HEAD_SIZE)
         if address % 4 or size % 4 or not size or address + size > 1 << 32:
             raise Reply(SCPResult.RC_ARG)
@@ -199,23 +232,28 @@ class BoardMonitor:
 
     # -- identity ----------------------------------------------------------
 
-    def _version(self, data: bytes, chip: int, core: int,
-                 sender: Address) -> bytes:
+    def _version(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
         key = (chip >> 8, chip & 0xFF, core)
         reply = self._versions.get(key)
         if reply is None:
             name = "SC&MP" if core == 0 else "SARK"
             reply = self._versions[key] = VersionInfo(
-                name, self.hardware, (4, 0, 0), "4.0.0", BUILD_DATE,
-                key[0], key[1], core, physical_cpu_id=core).to_bytes()
+                name,
+                self.hardware,
+                (4, 0, 0),
+                "4.0.0",
+                BUILD_DATE,
+                key[0],
+                key[1],
+                core,
+                physical_cpu_id=core,
+            ).to_bytes()
         return reply
 
     # -- IP tags -----------------------------------------------------------
 
-    def _iptag(self, data: bytes, chip: int, core: int,
-               sender: Address) -> bytes:
-        argument_1, argument_2, argument_3 = _ARGS.unpack_from(
-            data, _HEAD_SIZE)
+    def _iptag(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
+        argument_1, argument_2, argument_3 = _ARGS.unpack_from(data, _HEAD_SIZE)
         command = (argument_1 >> 16) & 0xFFF
         tag = argument_1 & 0xFF
         if command == IPTagCommand.NEW.value:
@@ -230,8 +268,11 @@ class BoardMonitor:
             raise Reply(SCPResult.RC_ARG)
         if command == IPTagCommand.SET.value:
             if argument_1 >> 30 & 1:
-                host = bytes(map(int, sender[0].split("."))) if (
-                    sender[0].count(".") == 3) else b"\x7f\0\0\1"
+                host = (
+                    bytes(map(int, sender[0].split(".")))
+                    if (sender[0].count(".") == 3)
+                    else b"\x7f\0\0\1"
+                )
                 port = sender[1]
             else:
                 host, port = _WORD.pack(argument_3), argument_2 & 0xFFFF
@@ -252,23 +293,27 @@ class BoardMonitor:
         if entry is None:
             return IPTAG_INFO.pack(b"\0" * 4, b"\0" * 6, 0, 0, 0, 0, 0, 0, 0, 0)
         flags = FLAG_IN_USE | (FLAG_STRIP if entry.strip else 0)
-        return IPTAG_INFO.pack(entry.host, b"\0" * 6, entry.port, 0, flags,
-                               entry.count, 0, 0, 0, 0)
+        return IPTAG_INFO.pack(
+            entry.host, b"\0" * 6, entry.port, 0, flags, entry.count, 0, 0, 0, 0
+        )
 
     # -- applications --------------------------------------------------------
 
-    def load_app(self, app_id: int, cores: list[tuple[int, int, int]],
-                 state: CPUState = CPUState.READY) -> None:
+    def load_app(
+        self,
+        app_id: int,
+        cores: list[tuple[int, int, int]],
+        state: CPUState = CPUState.READY,
+    ) -> None:
         """Pretend ``app_id`` was loaded onto ``cores`` (for tests)."""
         for x, y, p in cores:
             if x >= self.width or y >= self.height or not 0 < p <= MAX_CORE:
-                raise ValueError(f"core {x},{y},{p} is not an application "
-                                 f"core of this board")
-        self.app_cores.setdefault(app_id, {}).update(
-            {core: state for core in cores})
+                raise ValueError(
+                    f"core {x},{y},{p} is not an application core of this board"
+                )
+        self.app_cores.setdefault(app_id, {}).update({core: state for core in cores})
 
-    def _signal(self, data: bytes, chip: int, core: int,
-                sender: Address) -> bytes:
+    def _signal(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
         kind, argument_2, _ = _ARGS.unpack_from(data, _HEAD_SIZE)
         number, app_id = (argument_2 >> 16) & 0xFF, argument_2 & 0xFF
         try:
@@ -284,8 +329,7 @@ class BoardMonitor:
                 cores[key] = state
         return b""
 
-    def _count(self, data: bytes, chip: int, core: int,
-               sender: Address) -> bytes:
+    def _count(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
         app_id, state, _ = _ARGS.unpack_from(data, _HEAD_SIZE)
         if state > 15:
             raise Reply(SCPResult.RC_ARG)
@@ -295,10 +339,8 @@ class BoardMonitor:
 
     # -- the SDRAM heap ------------------------------------------------------
 
-    def _alloc(self, data: bytes, chip: int, core: int,
-               sender: Address) -> bytes:
-        argument_1, argument_2, argument_3 = _ARGS.unpack_from(
-            data, _HEAD_SIZE)
+    def _alloc(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
+        argument_1, argument_2, argument_3 = _ARGS.unpack_from(data, _HEAD_SIZE)
         operation = argument_1 & 0xFF
         app_id = (argument_1 >> 8) & 0xFF
         heap = self.heaps.setdefault(chip, SDRAMHeap())

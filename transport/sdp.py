@@ -19,14 +19,20 @@ class SDPConnection(UDPConnection):
     that the reply is routed back through that chip's Ethernet.
     """
 
-    def __init__(self, chip_x: int = 255, chip_y: int = 255,
-                 local_host: str | None = None,
-                 local_port: int | None = None,
-                 remote_host: str | None = None,
-                 remote_port: int | None = None, *,
-                 endpoint: DatagramEndpoint | None = None) -> None:
-        super().__init__(local_host, local_port, remote_host, remote_port,
-                         endpoint=endpoint)
+    def __init__(
+        self,
+        chip_x: int = 255,
+        chip_y: int = 255,
+        local_host: str | None = None,
+        local_port: int | None = None,
+        remote_host: str | None = None,
+        remote_port: int | None = None,
+        *,
+        endpoint: DatagramEndpoint | None = None,
+    ) -> None:
+        super().__init__(
+            local_host, local_port, remote_host, remote_port, endpoint=endpoint
+        )
         self._chip_x = chip_x
         self._chip_y = chip_y
 
@@ -54,8 +60,10 @@ class SDPConnection(UDPConnection):
         return self.receive_sdp_message
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(chip_x={self._chip_x}, "
-                f"chip_y={self._chip_y}, local_host={self.local_ip_address}, "
-                f"local_port={self.local_port}, "
-                f"remote_host={self.remote_ip_address}, "
-                f"remote_port={self.remote_port})")
+        return (
+            f"{type(self).__name__}(chip_x={self._chip_x}, "
+            f"chip_y={self._chip_y}, local_host={self.local_ip_address}, "
+            f"local_port={self.local_port}, "
+            f"remote_host={self.remote_ip_address}, "
+            f"remote_port={self.remote_port})"
+        )

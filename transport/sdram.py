@@ -42,7 +42,7 @@ class SparseMemory:
             page = self._pages.get((chip << 20) | (address >> PAGE_BITS))
             if page is None:
                 return _ZEROS[:size]
-            return bytes(page[offset:offset + size])
+            return bytes(page[offset : offset + size])
         parts = []
         while size:
             take = min(size, PAGE_SIZE - (address & _PAGE_MASK))
@@ -55,7 +55,7 @@ class SparseMemory:
         while view:
             offset = address & _PAGE_MASK
             take = min(len(view), PAGE_SIZE - offset)
-            self._page(chip, address)[offset:offset + take] = view[:take]
+            self._page(chip, address)[offset : offset + take] = view[:take]
             address, view = address + take, view[take:]
 
     def fill(self, chip: int, address: int, word: bytes, size: int) -> None:
@@ -67,19 +67,22 @@ class SparseMemory:
             if word == b"\0\0\0\0" and key not in self._pages:
                 pass  # already zero, and stays free
             else:
-                self._page(chip, address)[offset:offset + take] = (
-                    word * (take // 4))
+                self._page(chip, address)[offset : offset + take] = word * (take // 4)
             address, size = address + take, size - take
 
     def check_room(self, chip: int, address: int, size: int) -> None:
         """Raise MemoryFull if writing this span would pass the cap."""
         first = address >> PAGE_BITS
         last = (address + size - 1) >> PAGE_BITS
-        new = sum(1 for page in range(first, last + 1)
-                  if (chip << 20) | page not in self._pages)
+        new = sum(
+            1
+            for page in range(first, last + 1)
+            if (chip << 20) | page not in self._pages
+        )
         if len(self._pages) + new > self._page_limit:
-            raise MemoryFull(f"board memory cap of "
-                             f"{self._page_limit << PAGE_BITS} bytes")
+            raise MemoryFull(
+                f"board memory cap of {self._page_limit << PAGE_BITS} bytes"
+            )
 
     def _page(self, chip: int, address: int) -> bytearray:
         key = (chip << 20) | (address >> PAGE_BITS)

@@ -37,20 +37,28 @@ class TagTraffic:
     worth).
     """
 
-    def __init__(self, rate: float, payload_size: int = 16, *,
-                 burst: int | None = None,
-                 source: tuple[int, int, int] = (0, 0, 1)) -> None:
-        if (not isinstance(rate, (int, float)) or not 0 < rate < math.inf):
-            raise InvalidArgumentError("rate", rate,
-                                       "must be a positive finite number")
-        if (isinstance(payload_size, bool) or not isinstance(payload_size, int)
-                or not 4 <= payload_size <= 256):
-            raise InvalidArgumentError("payload_size", payload_size,
-                                       "must be 4..256 bytes")
-        if burst is not None and (isinstance(burst, bool)
-                                  or not isinstance(burst, int) or burst < 1):
-            raise InvalidArgumentError("burst", burst,
-                                       "must be a positive integer")
+    def __init__(
+        self,
+        rate: float,
+        payload_size: int = 16,
+        *,
+        burst: int | None = None,
+        source: tuple[int, int, int] = (0, 0, 1),
+    ) -> None:
+        if not isinstance(rate, (int, float)) or not 0 < rate < math.inf:
+            raise InvalidArgumentError("rate", rate, "must be a positive finite number")
+        if (
+            isinstance(payload_size, bool)
+            or not isinstance(payload_size, int)
+            or not 4 <= payload_size <= 256
+        ):
+            raise InvalidArgumentError(
+                "payload_size", payload_size, "must be 4..256 bytes"
+            )
+        if burst is not None and (
+            isinstance(burst, bool) or not isinstance(burst, int) or burst < 1
+        ):
+            raise InvalidArgumentError("burst", burst, "must be a positive integer")
         self.rate = rate
         self.payload_size = payload_size
         #: Enough for 20 ms, so a coarse timer does not cap the rate.
@@ -66,13 +74,15 @@ class TagTraffic:
             return now
         return now + max(0.0, (1.0 - self._credit) / self.rate)
 
-    def due(self, tags: Mapping[int, Tag], now: float
-            ) -> list[tuple[bytes, tuple[str, int]]]:
+    def due(
+        self, tags: Mapping[int, Tag], now: float
+    ) -> list[tuple[bytes, tuple[str, int]]]:
         """The datagrams to send now, with where each goes."""
         if self._last is None:
             self._last = now
-        self._credit = min(self._credit + (now - self._last) * self.rate,
-                           float(self.burst))
+        self._credit = min(
+            self._credit + (now - self._last) * self.rate, float(self.burst)
+        )
         self._last = now
         count = int(self._credit)
         if not count or not tags:
@@ -84,13 +94,16 @@ class TagTraffic:
             host = socket.inet_ntoa(entry.host)
             first = self.sent.get(tag, 0)
             for number in range(first, first + count):
-                payload = (_COUNTER.pack(number & 0xFFFF_FFFF)
-                           + bytes(self.payload_size - 4))
+                payload = _COUNTER.pack(number & 0xFFFF_FFFF) + bytes(
+                    self.payload_size - 4
+                )
                 if entry.strip:
                     datagram = payload
                 else:
-                    datagram = _SDP.pack(_NO_REPLY, tag, _TO_HOST,
-                                         (1 << 5) | p, 0, 0, y, x) + payload
+                    datagram = (
+                        _SDP.pack(_NO_REPLY, tag, _TO_HOST, (1 << 5) | p, 0, 0, y, x)
+                        + payload
+                    )
                 out.append((datagram, (host, entry.port)))
             self.sent[tag] = first + count
         return out

@@ -36,15 +36,20 @@ class UDPConnection:
     or fault-injecting link instead of a UDP socket.
     """
 
-    def __init__(self, local_host: str | None = None,
-                 local_port: int | None = None,
-                 remote_host: str | None = None,
-                 remote_port: int | None = None, *,
-                 endpoint: DatagramEndpoint | None = None) -> None:
+    def __init__(
+        self,
+        local_host: str | None = None,
+        local_port: int | None = None,
+        remote_host: str | None = None,
+        remote_port: int | None = None,
+        *,
+        endpoint: DatagramEndpoint | None = None,
+    ) -> None:
         if endpoint is None:
             if local_host is None:
-                local_host = (route_source(remote_host)
-                              if remote_host is not None else "0.0.0.0")
+                local_host = (
+                    route_source(remote_host) if remote_host is not None else "0.0.0.0"
+                )
             endpoint = UDPEndpoint(local_host, local_port or 0)
         self._endpoint = endpoint
         self._remote: Address | None = None
@@ -90,8 +95,9 @@ class UDPConnection:
         """
         return self.receive_with_address(timeout)[0]
 
-    def receive_with_address(self, timeout: float | None = None
-                             ) -> tuple[bytes, Address]:
+    def receive_with_address(
+        self, timeout: float | None = None
+    ) -> tuple[bytes, Address]:
         endpoint, remote = self._endpoint, self._remote
         data, sender = endpoint.receive_from(timeout)
         if remote is None or sender == remote:
@@ -102,7 +108,8 @@ class UDPConnection:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise ReceiveTimeout(
-                    f"nothing from {remote[0]}:{remote[1]} in {timeout} s")
+                    f"nothing from {remote[0]}:{remote[1]} in {timeout} s"
+                )
             data, sender = endpoint.receive_from(left)
             if sender == remote:
                 return data, sender
@@ -118,8 +125,7 @@ class UDPConnection:
     def send(self, data: bytes) -> None:
         """Send to the remote peer, or raise TransportError."""
         if self._remote is None:
-            raise TransportError(
-                f"{self!r} has no remote address to send to")
+            raise TransportError(f"{self!r} has no remote address to send to")
         self._endpoint.send_to(data, self._remote)
 
     def send_to(self, data: bytes, address: tuple[str, int]) -> None:
@@ -138,13 +144,18 @@ class UDPConnection:
     def __enter__(self: C) -> C:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None,
-                 value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(local_host={self.local_ip_address}, "
-                f"local_port={self.local_port}, "
-                f"remote_host={self.remote_ip_address}, "
-                f"remote_port={self.remote_port})")
+        return (
+            f"{type(self).__name__}(local_host={self.local_ip_address}, "
+            f"local_port={self.local_port}, "
+            f"remote_host={self.remote_ip_address}, "
+            f"remote_port={self.remote_port})"
+        )

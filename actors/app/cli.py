@@ -40,18 +40,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _ranged(kind: Callable[[str], float | int], low: float, high: float,
-            what: str) -> Callable[[str], float | int]:
+def _ranged(
+    kind: Callable[[str], float | int], low: float, high: float, what: str
+) -> Callable[[str], float | int]:
     def parse(text: str) -> float | int:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not {what}") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(
-                f"{text} is out of range {_number(low)}..{_number(high)}")
+                f"{text} is out of range {_number(low)}..{_number(high)}"
+            )
         return value
+
     return parse
 
 
@@ -76,72 +78,119 @@ _length = _ranged(_integer, 0, 1 << 32, "a length in bytes")
 
 
 def _common(parser: argparse.ArgumentParser, port_default: int) -> None:
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="board address (default: %(default)s)")
-    parser.add_argument("--port", type=_port, default=port_default,
-                        help="UDP port (default: %(default)s)")
-    parser.add_argument("--log-format", choices=("console", "json"),
-                        default="console")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="board address (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=port_default,
+        help="UDP port (default: %(default)s)",
+    )
+    parser.add_argument("--log-format", choices=("console", "json"), default="console")
     parser.add_argument("-v", "--verbose", action="count", default=0)
 
 
 def _link(parser: argparse.ArgumentParser) -> None:
     """How a client talks to the board: window, patience and retries."""
-    parser.add_argument("--window", type=_ranged(int, 1, 65535, "a count"),
-                        default=8,
-                        help="requests on the wire at once "
-                             "(default: %(default)s)")
-    parser.add_argument("--timeout", type=_ranged(float, 0.001, 600,
-                                                  "seconds"), default=1.0,
-                        help="longest wait for one reply, in seconds "
-                             "(default: %(default)s)")
-    parser.add_argument("--retries", type=_ranged(int, 0, 1000, "a count"),
-                        default=10,
-                        help="resends of one request (default: %(default)s)")
+    parser.add_argument(
+        "--window",
+        type=_ranged(int, 1, 65535, "a count"),
+        default=8,
+        help="requests on the wire at once (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_ranged(float, 0.001, 600, "seconds"),
+        default=1.0,
+        help="longest wait for one reply, in seconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=_ranged(int, 0, 1000, "a count"),
+        default=10,
+        help="resends of one request (default: %(default)s)",
+    )
 
 
-def _transfer(commands: Any, name: str, summary: str
-              ) -> argparse.ArgumentParser:
+def _transfer(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
     """A read or write command: X Y ADDRESS, -p, and the link options."""
     parser: argparse.ArgumentParser = commands.add_parser(name, help=summary)
     _common(parser, 17893)
     _link(parser)
     parser.add_argument("x", type=_chip_x)
     parser.add_argument("y", type=_chip_y)
-    parser.add_argument("address", type=_address,
-                        help="where to start (decimal or 0x-hex)")
-    parser.add_argument("-p", "--core", dest="p", type=_core, default=0,
-                        help="core to ask (default: %(default)s)")
+    parser.add_argument(
+        "address", type=_address, help="where to start (decimal or 0x-hex)"
+    )
+    parser.add_argument(
+        "-p",
+        "--core",
+        dest="p",
+        type=_core,
+        default=0,
+        help="core to ask (default: %(default)s)",
+    )
     return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="spinnactors",
-                     description="Drive SpiNNaker boards over SCP/UDP.")
-    commands = parser.add_subparsers(dest="command", required=True,
-                                     parser_class=_Parser)
+    parser = _Parser(
+        prog="spinnactors", description="Drive SpiNNaker boards over SCP/UDP."
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser
+    )
 
     board = commands.add_parser("board", help="serve a virtual board")
     _common(board, 17893)
     board.add_argument("--width", type=_side, default=8)
     board.add_argument("--height", type=_side, default=8)
-    board.add_argument("--drop", type=_rate, default=0.0,
-                       help="chance to drop each datagram, each way")
-    board.add_argument("--dup", type=_rate, default=0.0,
-                       help="chance to duplicate each datagram, each way")
-    board.add_argument("--reorder", type=_rate, default=0.0,
-                       help="chance to hold a datagram back behind the next")
-    board.add_argument("--corrupt", type=_rate, default=0.0,
-                       help="chance to corrupt each datagram, each way")
-    board.add_argument("--busy", type=_rate, default=0.0,
-                       help="chance to answer a request with a busy code")
-    board.add_argument("--delay-ms", type=_millis, default=0.0,
-                       help="extra latency, uniform in 0..this")
+    board.add_argument(
+        "--drop", type=_rate, default=0.0, help="chance to drop each datagram, each way"
+    )
+    board.add_argument(
+        "--dup",
+        type=_rate,
+        default=0.0,
+        help="chance to duplicate each datagram, each way",
+    )
+    board.add_argument(
+        "--reorder",
+        type=_rate,
+        default=0.0,
+        help="chance to hold a datagram back behind the next",
+    )
+    board.add_argument(
+        "--corrupt",
+        type=_rate,
+        default=0.0,
+        help="chance to corrupt each datagram, each way",
+    )
+    board.add_argument(
+        "--busy",
+        type=_rate,
+        default=0.0,
+        help="chance to answer a request with a busy code",
+    )
+    board.add_argument(
+        "--delay-ms",
+        type=_millis,
+        default=0.0,
+        help="extra latency, uniform in 0..this",
+    )
     board.add_argument("--seed", type=int, default=None)
-    board.add_argument("--service-us", type=_ranged(float, 0, 1e6, "a number"),
-                       default=0.0, help="time to serve one request")
-    board.add_argument("--realistic", action="store_true",
-                       help="serve at a real board's pace (a few MB/s)")
+    board.add_argument(
+        "--service-us",
+        type=_ranged(float, 0, 1e6, "a number"),
+        default=0.0,
+        help="time to serve one request",
+    )
+    board.add_argument(
+        "--realistic",
+        action="store_true",
+        help="serve at a real board's pace (a few MB/s)",
+    )
 
     version = commands.add_parser("version", help="ask a core who it is")
     _common(version, 17893)
@@ -150,59 +199,92 @@ def build_parser() -> argparse.ArgumentParser:
     version.add_argument("y", type=_chip_y, nargs="?", default=0)
     version.add_argument("p", type=_core, nargs="?", default=0)
 
-    read = _transfer(commands, "read",
-                     "read memory of a chip (to stdout, or -o FILE)")
-    read.add_argument("length", type=_length,
-                      help="how many bytes (decimal or 0x-hex)")
-    read.add_argument("-o", "--output", metavar="FILE", default=None,
-                      help="write the bytes to FILE (default: stdout)")
+    read = _transfer(commands, "read", "read memory of a chip (to stdout, or -o FILE)")
+    read.add_argument("length", type=_length, help="how many bytes (decimal or 0x-hex)")
+    read.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        default=None,
+        help="write the bytes to FILE (default: stdout)",
+    )
 
-    write = _transfer(commands, "write",
-                      "write memory of a chip (from stdin, or -i FILE)")
-    write.add_argument("-i", "--input", metavar="FILE", default=None,
-                       help="read the bytes from FILE (default: stdin)")
+    write = _transfer(
+        commands, "write", "write memory of a chip (from stdin, or -i FILE)"
+    )
+    write.add_argument(
+        "-i",
+        "--input",
+        metavar="FILE",
+        default=None,
+        help="read the bytes from FILE (default: stdin)",
+    )
 
     demo = commands.add_parser(
-        "demo", help="start a board in-process and move data through it")
-    demo.add_argument("--log-format", choices=("console", "json"),
-                      default="console")
+        "demo", help="start a board in-process and move data through it"
+    )
+    demo.add_argument("--log-format", choices=("console", "json"), default="console")
     demo.add_argument("-v", "--verbose", action="count", default=0)
-    demo.add_argument("--kib", type=_ranged(int, 1, 1 << 20, "KiB"),
-                      default=1024,
-                      help="data per chip (default: %(default)s)")
-    demo.add_argument("--host", default=None,
-                      help="a real board (default: a virtual one in-process)")
+    demo.add_argument(
+        "--kib",
+        type=_ranged(int, 1, 1 << 20, "KiB"),
+        default=1024,
+        help="data per chip (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--host", default=None, help="a real board (default: a virtual one in-process)"
+    )
     demo.add_argument("--port", type=_port, default=17893)
 
     bench = commands.add_parser(
-        "bench", help="measure read throughput from a board (default: a "
-                      "virtual one in a process of its own)")
+        "bench",
+        help="measure read throughput from a board (default: a "
+        "virtual one in a process of its own)",
+    )
     _common(bench, 17893)
     _link(bench)
     bench.set_defaults(host=None)
     for action in bench._actions:
         if action.dest == "host":
-            action.help = ("board address (default: start a virtual board "
-                           "in a process of its own)")
-    bench.add_argument("--mib", type=_ranged(float, 0.001, 4096, "MiB"),
-                       default=16.0,
-                       help="MiB read per round (default: %(default)s)")
-    bench.add_argument("--rounds", type=_ranged(int, 1, 1000, "a count"),
-                       default=5, help="rounds (default: %(default)s)")
-    bench.add_argument("--chip", type=int, nargs=2, default=(0, 0),
-                       metavar=("X", "Y"))
+            action.help = (
+                "board address (default: start a virtual board in a process of its own)"
+            )
+    bench.add_argument(
+        "--mib",
+        type=_ranged(float, 0.001, 4096, "MiB"),
+        default=16.0,
+        help="MiB read per round (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--rounds",
+        type=_ranged(int, 1, 1000, "a count"),
+        default=5,
+        help="rounds (default: %(default)s)",
+    )
+    bench.add_argument("--chip", type=int, nargs=2, default=(0, 0), metavar=("X", "Y"))
     bench.add_argument("--address", type=_address, default=0x6000_0000)
     return parser
 
 
 def _serve_board(args: argparse.Namespace, out: TextIO) -> int:
-    faults = FaultPlan(drop=args.drop, duplicate=args.dup,
-                       reorder=args.reorder, corrupt=args.corrupt,
-                       busy=args.busy, delay=args.delay_ms / 1000.0,
-                       seed=args.seed)
+    faults = FaultPlan(
+        drop=args.drop,
+        duplicate=args.dup,
+        reorder=args.reorder,
+        corrupt=args.corrupt,
+        busy=args.busy,
+        delay=args.delay_ms / 1000.0,
+        seed=args.seed,
+    )
     service = REALISTIC_SERVICE_TIME if args.realistic else args.service_us / 1e6
-    board = VirtualBoard(args.width, args.height, host=args.host,
-                         port=args.port, faults=faults, service_time=service)
+    board = VirtualBoard(
+        args.width,
+        args.height,
+        host=args.host,
+        port=args.port,
+        faults=faults,
+        service_time=service,
+    )
     stop = threading.Event()
 
     def on_signal(number: int, frame: FrameType | None) -> None:
@@ -228,17 +310,22 @@ def _client(args: argparse.Namespace) -> Client:
     try:
         host = socket.gethostbyname(args.host)
     except OSError as error:
-        raise OSError(f"cannot resolve host {args.host!r}: "
-                      f"{error.strerror or error}") from None
-    return connect(host, args.port, window=args.window,
-                   timeout=args.timeout, retries=args.retries)
+        raise OSError(
+            f"cannot resolve host {args.host!r}: {error.strerror or error}"
+        ) from None
+    return connect(
+        host, args.port, window=args.window, timeout=args.timeout, retries=args.retries
+    )
 
 
 def _version(args: argparse.Namespace, out: TextIO) -> int:
     with _client(args) as client:
         info = client.version(args.x, args.y, args.p)
-    print(f"{info.name} {info.version_string} on {info.hardware} at "
-          f"{info.x},{info.y},{info.p}", file=out)
+    print(
+        f"{info.name} {info.version_string} on {info.hardware} at "
+        f"{info.x},{info.y},{info.p}",
+        file=out,
+    )
     return 0
 
 
@@ -260,8 +347,9 @@ def _read(args: argparse.Namespace, out: BinaryIO) -> int:
     try:
         start = time.perf_counter()
         with _client(args) as client:
-            data = read_with_progress(client, args.x, args.y, args.p,
-                                      args.address, args.length, sys.stderr)
+            data = read_with_progress(
+                client, args.x, args.y, args.p, args.address, args.length, sys.stderr
+            )
         elapsed = time.perf_counter() - start
         _write_all(target, data)
         ok = True
@@ -270,10 +358,14 @@ def _read(args: argparse.Namespace, out: BinaryIO) -> int:
             target.close()
             if not ok and created:
                 path.unlink(missing_ok=True)
-    log.info("cli.read", chip=f"{args.x},{args.y},{args.p}",
-             address=f"0x{args.address:08x}", bytes=len(data),
-             seconds=round(elapsed, 3), mb_per_s=_rate_text(len(data),
-                                                            elapsed))
+    log.info(
+        "cli.read",
+        chip=f"{args.x},{args.y},{args.p}",
+        address=f"0x{args.address:08x}",
+        bytes=len(data),
+        seconds=round(elapsed, 3),
+        mb_per_s=_rate_text(len(data), elapsed),
+    )
     return 0
 
 
@@ -298,13 +390,18 @@ def _write(args: argparse.Namespace, source: BinaryIO) -> int:
             data = file.read()
     start = time.perf_counter()
     with _client(args) as client:
-        write_with_progress(client, args.x, args.y, args.p, args.address,
-                            data, sys.stderr)
+        write_with_progress(
+            client, args.x, args.y, args.p, args.address, data, sys.stderr
+        )
     elapsed = time.perf_counter() - start
-    log.info("cli.write", chip=f"{args.x},{args.y},{args.p}",
-             address=f"0x{args.address:08x}", bytes=len(data),
-             seconds=round(elapsed, 3), mb_per_s=_rate_text(len(data),
-                                                            elapsed))
+    log.info(
+        "cli.write",
+        chip=f"{args.x},{args.y},{args.p}",
+        address=f"0x{args.address:08x}",
+        bytes=len(data),
+        seconds=round(elapsed, 3),
+        mb_per_s=_rate_text(len(data), elapsed),
+    )
     return 0
 
 
@@ -321,8 +418,10 @@ def _bench(args: argparse.Namespace, out: TextIO) -> int:
     if args.host is None:
         board = BoardProcess(8, 8)
         args.host, args.port = board.address
-        print(f"a virtual board at {args.host}:{args.port}, in a process "
-              f"of its own", file=out)
+        print(
+            f"a virtual board at {args.host}:{args.port}, in a process of its own",
+            file=out,
+        )
     size = int(args.mib * (1 << 20))
     x, y = args.chip
     try:
@@ -339,20 +438,30 @@ def _bench(args: argparse.Namespace, out: TextIO) -> int:
         if board is not None:
             board.stop()
     rtt = stats.rtt
-    print(f"median {statistics.median(rates):.1f} MB/s reading {args.mib:g} "
-          f"MiB from {x},{y} with window {args.window}; resent "
-          f"{stats.resent}, timeouts {stats.timeouts}; round trip p50 "
-          f"{rtt.p50 * 1e6:.0f} us, p99 {rtt.p99 * 1e6:.0f} us", file=out)
+    print(
+        f"median {statistics.median(rates):.1f} MB/s reading {args.mib:g} "
+        f"MiB from {x},{y} with window {args.window}; resent "
+        f"{stats.resent}, timeouts {stats.timeouts}; round trip p50 "
+        f"{rtt.p50 * 1e6:.0f} us, p99 {rtt.p99 * 1e6:.0f} us",
+        file=out,
+    )
     return 0
 
 
-_TEXT_COMMANDS = {"board": _serve_board, "version": _version, "demo": _demo,
-                  "bench": _bench}
+_TEXT_COMMANDS = {
+    "board": _serve_board,
+    "version": _version,
+    "demo": _demo,
+    "bench": _bench,
+}
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
-         binary_out: BinaryIO | None = None,
-         binary_in: BinaryIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    out: TextIO | None = None,
+    binary_out: BinaryIO | None = None,
+    binary_in: BinaryIO | None = None,
+) -> int:
     """Run one command; its exit status.
 
     ``out`` takes text output (default stdout); ``binary_out`` and
@@ -361,10 +470,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    if (args.command == "read"
-            and args.address + args.length > 0xFFFF_FFFF + 1):
-        parser.error(f"read: {args.length} bytes from 0x{args.address:08x} "
-                     f"run past the end of 32-bit memory")
+    if args.command == "read" and args.address + args.length > 0xFFFF_FFFF + 1:
+        parser.error(
+            f"read: {args.length} bytes from 0x{args.address:08x} "
+            f"run past the end of 32-bit memory"
+        )
     configure_logging(args.log_format, args.verbose)
     if args.verbose < 2:
         # pykka's own error lines repeat what our supervisor logs.
@@ -380,16 +490,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
         return _TEXT_COMMANDS[args.command](args, out or sys.stdout)
     except BrokenPipeError as error:
         if not to_stdout:
-            print(f"spinnactors {args.command}: error: {_one_line(error)}",
-                  file=sys.stderr)
+            print(
+                f"spinnactors {args.command}: error: {_one_line(error)}",
+                file=sys.stderr,
+            )
             return 1
         # Whoever read our output went away (`| head`): not worth a word,
         # and nothing must try to flush into the closed pipe at exit.
         _silence_stdout()
         return 1
     except (SpinnactorsError, OSError) as error:
-        print(f"spinnactors {args.command}: error: {_one_line(error)}",
-              file=sys.stderr)
+        print(f"spinnactors {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

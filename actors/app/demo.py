@@ -34,16 +34,25 @@ class Totals:
     read_seconds: float = 0.0
 
 
-def run_demo(out: TextIO, progress: TextIO, kib: int,
-             address: Address | None = None, seed: int = 1) -> int:
+def run_demo(
+    out: TextIO,
+    progress: TextIO,
+    kib: int,
+    address: Address | None = None,
+    seed: int = 1,
+) -> int:
     """The demo; 0 only if every byte read back is the byte written."""
     size = kib * 1024
-    with _board(address, seed) as (host, port), connect(
-            host, port, max_restarts=10, period=5) as client:
+    with (
+        _board(address, seed) as (host, port),
+        connect(host, port, max_restarts=10, period=5) as client,
+    ):
         info = client.version()
-        print(f"board {host}:{port}: {info.name} {info.version_string} on "
-              f"{info.hardware}; {len(CHIPS)} chips x {kib} KiB",
-              file=out)
+        print(
+            f"board {host}:{port}: {info.name} {info.version_string} on "
+            f"{info.hardware}; {len(CHIPS)} chips x {kib} KiB",
+            file=out,
+        )
         totals = Totals()
         patterns = {chip: _pattern(chip, size) for chip in CHIPS}
         _write_all(client, patterns, totals, progress)
@@ -51,8 +60,7 @@ def run_demo(out: TextIO, progress: TextIO, kib: int,
         _summary(client, totals, out)
     expected = size * len(CHIPS)
     if totals.verified != expected:
-        print(f"FAILED: {totals.verified} of {expected} bytes verified",
-              file=out)
+        print(f"FAILED: {totals.verified} of {expected} bytes verified", file=out)
         return 1
     print(f"verified {totals.verified} bytes: all verified", file=out)
     return 0
@@ -76,10 +84,17 @@ def _pattern(chip: tuple[int, int], size: int) -> bytes:
     return (unit * (size // 256 + 1))[:size]
 
 
-def _write_all(client: Client, patterns: dict[tuple[int, int], bytes],
-               totals: Totals, stream: TextIO) -> None:
-    jobs = [job for (x, y), data in patterns.items()
-            for job in write_pieces(x, y, 0, ADDRESS, data, key=(x, y))]
+def _write_all(
+    client: Client,
+    patterns: dict[tuple[int, int], bytes],
+    totals: Totals,
+    stream: TextIO,
+) -> None:
+    jobs = [
+        job
+        for (x, y), data in patterns.items()
+        for job in write_pieces(x, y, 0, ADDRESS, data, key=(x, y))
+    ]
     total = sum(len(data) for data in patterns.values())
     killed = False
     start = time.perf_counter()
@@ -94,20 +109,27 @@ def _write_all(client: Client, patterns: dict[tuple[int, int], bytes],
     totals.write_seconds = time.perf_counter() - start
 
 
-def _read_back(client: Client, patterns: dict[tuple[int, int], bytes],
-               totals: Totals, stream: TextIO, out: TextIO) -> None:
-    jobs = [job for (x, y), data in patterns.items()
-            for job in read_pieces(x, y, 0, ADDRESS, len(data), key=(x, y))]
+def _read_back(
+    client: Client,
+    patterns: dict[tuple[int, int], bytes],
+    totals: Totals,
+    stream: TextIO,
+    out: TextIO,
+) -> None:
+    jobs = [
+        job
+        for (x, y), data in patterns.items()
+        for job in read_pieces(x, y, 0, ADDRESS, len(data), key=(x, y))
+    ]
     total = sum(len(data) for data in patterns.values())
     start = time.perf_counter()
     for outcome in run_pieces(client, jobs, Progress(stream, total, "read")):
         (x, y), begin = _chip_and_start(outcome.key)
-        expected = patterns[(x, y)][begin:begin + PIECE]
+        expected = patterns[(x, y)][begin : begin + PIECE]
         if bytes(outcome.value) == expected:
             totals.verified += len(expected)
         else:
-            print(f"MISMATCH on chip {x},{y} at 0x{ADDRESS + begin:08x}",
-                  file=out)
+            print(f"MISMATCH on chip {x},{y} at 0x{ADDRESS + begin:08x}", file=out)
     totals.read_seconds = time.perf_counter() - start
 
 
@@ -124,17 +146,29 @@ def _summary(client: Client, totals: Totals, out: TextIO) -> None:
     restarts = client.supervision().restarts
     rtt = stats.rtt
     rows = [
-        ("written", f"{totals.written / 2**20:.2f} MiB at "
-                    f"{totals.written / totals.write_seconds / 1e6:.2f} MB/s"),
-        ("read back", f"{totals.verified / 2**20:.2f} MiB verified at "
-                      f"{totals.verified / totals.read_seconds / 1e6:.2f}"
-                      f" MB/s"),
-        ("round trips", f"p50 {rtt.p50 * 1e3:.2f} ms, p90 "
-                        f"{rtt.p90 * 1e3:.2f} ms, p99 {rtt.p99 * 1e3:.2f} ms"
-                        f" ({rtt.count} samples since the last restart)"),
-        ("resends", f"{stats.resent} ({stats.fast_resent} fast, "
-                    f"{stats.timeouts} after a timeout) since the last "
-                    f"restart"),
+        (
+            "written",
+            f"{totals.written / 2**20:.2f} MiB at "
+            f"{totals.written / totals.write_seconds / 1e6:.2f} MB/s",
+        ),
+        (
+            "read back",
+            f"{totals.verified / 2**20:.2f} MiB verified at "
+            f"{totals.verified / totals.read_seconds / 1e6:.2f}"
+            f" MB/s",
+        ),
+        (
+            "round trips",
+            f"p50 {rtt.p50 * 1e3:.2f} ms, p90 "
+            f"{rtt.p90 * 1e3:.2f} ms, p99 {rtt.p99 * 1e3:.2f} ms"
+            f" ({rtt.count} samples since the last restart)",
+        ),
+        (
+            "resends",
+            f"{stats.resent} ({stats.fast_resent} fast, "
+            f"{stats.timeouts} after a timeout) since the last "
+            f"restart",
+        ),
         ("duplicates", f"{stats.duplicates} ignored"),
         ("restarts", f"{restarts} (the connection actor was killed once)"),
     ]

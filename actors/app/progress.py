@@ -39,7 +39,8 @@ class Progress:
         self._stream.write(
             f"\r{self._label:<6}[{'#' * filled}{'.' * (30 - filled)}] "
             f"{self.done / 2**20:6.2f}/{self._total / 2**20:.2f} MiB "
-            f"{self.done / elapsed / 1e6:6.2f} MB/s  resends {resent}")
+            f"{self.done / elapsed / 1e6:6.2f} MB/s  resends {resent}"
+        )
         self._stream.flush()
 
     def finish(self) -> None:
@@ -48,20 +49,24 @@ class Progress:
             self._stream.flush()
 
 
-def read_pieces(x: int, y: int, p: int, address: int, length: int,
-                key: object = None) -> list[Job]:
+def read_pieces(
+    x: int, y: int, p: int, address: int, length: int, key: object = None
+) -> list[Job]:
     """ReadJobs covering ``length`` bytes; keys (key, offset)."""
-    return [ReadJob((key, start), x, y, p, address + start,
-                    min(PIECE, length - start))
-            for start in range(0, length, PIECE)]
+    return [
+        ReadJob((key, start), x, y, p, address + start, min(PIECE, length - start))
+        for start in range(0, length, PIECE)
+    ]
 
 
-def write_pieces(x: int, y: int, p: int, address: int, data: bytes,
-                 key: object = None) -> list[Job]:
+def write_pieces(
+    x: int, y: int, p: int, address: int, data: bytes, key: object = None
+) -> list[Job]:
     """WriteJobs covering ``data``; keys (key, offset)."""
-    return [WriteJob((key, start), x, y, p, address + start,
-                     data[start:start + PIECE])
-            for start in range(0, len(data), PIECE)]
+    return [
+        WriteJob((key, start), x, y, p, address + start, data[start : start + PIECE])
+        for start in range(0, len(data), PIECE)
+    ]
 
 
 def piece_offset(outcome: Outcome) -> int:
@@ -72,13 +77,19 @@ def piece_offset(outcome: Outcome) -> int:
     return int(key[1])
 
 
-def run_pieces(client: Client, jobs: list[Job], bar: Progress
-               ) -> Iterator[Outcome]:
+def run_pieces(client: Client, jobs: list[Job], bar: Progress) -> Iterator[Outcome]:
     """Each piece's outcome as it ends, moving the bar; raises the first
     error."""
-    sizes = {job.key: (job.length if isinstance(job, ReadJob)
-                       else len(job.data) if isinstance(job, WriteJob)
-                       else 0) for job in jobs}
+    sizes = {
+        job.key: (
+            job.length
+            if isinstance(job, ReadJob)
+            else len(job.data)
+            if isinstance(job, WriteJob)
+            else 0
+        )
+        for job in jobs
+    }
     try:
         for outcome in client.stream(jobs):
             if outcome.error is not None:
@@ -89,20 +100,21 @@ def run_pieces(client: Client, jobs: list[Job], bar: Progress
         bar.finish()
 
 
-def read_with_progress(client: Client, x: int, y: int, p: int, address: int,
-                       length: int, stream: TextIO) -> bytearray:
+def read_with_progress(
+    client: Client, x: int, y: int, p: int, address: int, length: int, stream: TextIO
+) -> bytearray:
     """client.read(), in pieces, with a bar on ``stream``."""
     data = bytearray(length)
     bar = Progress(stream, length, "read")
-    for outcome in run_pieces(client, read_pieces(x, y, p, address, length),
-                              bar):
+    for outcome in run_pieces(client, read_pieces(x, y, p, address, length), bar):
         start = piece_offset(outcome)
-        data[start:start + len(outcome.value)] = outcome.value
+        data[start : start + len(outcome.value)] = outcome.value
     return data
 
 
-def write_with_progress(client: Client, x: int, y: int, p: int,
-                        address: int, data: bytes, stream: TextIO) -> None:
+def write_with_progress(
+    client: Client, x: int, y: int, p: int, address: int, data: bytes, stream: TextIO
+) -> None:
     """client.write(), in pieces, with a bar on ``stream``."""
     bar = Progress(stream, len(data), "write")
     for _ in run_pieces(client, write_pieces(x, y, p, address, data), bar):

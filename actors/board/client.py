@@ -46,7 +46,6 @@ from transport.scamp import SCP_SCAMP_PORT, SCAMPConnection
 R = TypeVar("R", bound=AbstractSCPResponse)
 
 
-
 class Client(BoardOperations):
     """A board at ``host:port`` behind one supervised-ready ConnectionActor.
 
@@ -71,37 +70,53 @@ class Client(BoardOperations):
 
     CHILD = "connection"
 
-    def __init__(self, host: str, port: int = SCP_SCAMP_PORT, *,
-                 window: int = 8, timeout: float = 1.0, retries: int = 10,
-                 rto_floor: float = 0.005,
-                 max_datagram_age: float = 0.1,
-                 network_duplicates: bool = True,
-                 limiter: Limiter | None = None,
-                 local_host: str | None = None,
-                 endpoint: DatagramEndpoint | None = None,
-                 max_restarts: int = 3, period: float = 5.0,
-                 backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int = SCP_SCAMP_PORT,
+        *,
+        window: int = 8,
+        timeout: float = 1.0,
+        retries: int = 10,
+        rto_floor: float = 0.005,
+        max_datagram_age: float = 0.1,
+        network_duplicates: bool = True,
+        limiter: Limiter | None = None,
+        local_host: str | None = None,
+        endpoint: DatagramEndpoint | None = None,
+        max_restarts: int = 3,
+        period: float = 5.0,
+        backoff: Backoff | None = None,
+    ) -> None:
         check_int("window", window, 1, 65535)
         check_int("retries", retries, 0, 1000)
         check_int("port", port, 0, 65535)
         if not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise InvalidArgumentError("timeout", timeout,
-                                       "must be a positive number of seconds")
+            raise InvalidArgumentError(
+                "timeout", timeout, "must be a positive number of seconds"
+            )
         # A name that does not resolve is the caller's mistake: say so now
         # rather than have the actor fail at every restart.
         if endpoint is not None:
             endpoint.resolve(host)
         else:
             UDPEndpoint.resolve_host(host)
-        if (not isinstance(max_datagram_age, (int, float))
-                or not 0 <= max_datagram_age <= 600):
-            raise InvalidArgumentError("max_datagram_age", max_datagram_age,
-                                       "must be 0..600 seconds")
+        if (
+            not isinstance(max_datagram_age, (int, float))
+            or not 0 <= max_datagram_age <= 600
+        ):
+            raise InvalidArgumentError(
+                "max_datagram_age", max_datagram_age, "must be 0..600 seconds"
+            )
         settings = WindowSettings(
-            size=window, retries=retries, initial_rto=timeout,
-            rto_floor=min(rto_floor, timeout), rto_ceiling=timeout,
+            size=window,
+            retries=retries,
+            initial_rto=timeout,
+            rto_floor=min(rto_floor, timeout),
+            rto_ceiling=timeout,
             max_datagram_age=max_datagram_age,
-            network_duplicates=bool(network_duplicates))
+            network_duplicates=bool(network_duplicates),
+        )
         super().__init__()
         self.host, self.port = host, port
         self._settings = settings
@@ -112,24 +127,32 @@ class Client(BoardOperations):
             # A given endpoint serves the first incarnation; a restart gets
             # a fresh UDP socket.
             given = endpoints.pop() if endpoints else None
-            return SCAMPConnection(local_host=local_host, remote_host=host,
-                                   remote_port=port, endpoint=given)
+            return SCAMPConnection(
+                local_host=local_host,
+                remote_host=host,
+                remote_port=port,
+                endpoint=given,
+            )
 
         self._book = book = JobBook()
 
         def start_connection(watch: Watch) -> pykka.ActorRef[Any]:
-            return ConnectionActor.start(open_connection, settings,
-                                         limiter=limiter, book=book,
-                                         watch=watch)
+            return ConnectionActor.start(
+                open_connection, settings, limiter=limiter, book=book, watch=watch
+            )
 
         def give_up() -> None:
-            book.fail_all(ShutDown("the connection kept failing; its "
-                                   "supervisor gave up"))
+            book.fail_all(
+                ShutDown("the connection kept failing; its supervisor gave up")
+            )
 
         self._supervisor = Supervisor.start(
             [ChildSpec(self.CHILD, start_connection, cleanup=give_up)],
-            max_restarts=max_restarts, period=period, backoff=backoff,
-            name=f"client-{host}:{port}")
+            max_restarts=max_restarts,
+            period=period,
+            backoff=backoff,
+            name=f"client-{host}:{port}",
+        )
         self._current = ChildLookup(self._supervisor, self.CHILD)
         self._current()
 
@@ -138,8 +161,9 @@ class Client(BoardOperations):
         connection to this board) may still land in: nothing overlapping
         is written here for ``max_datagram_age``."""
         chip, start, end = span
-        self._book.hold([(chip, start, end,
-                          time.monotonic() + self._settings.max_datagram_age)])
+        self._book.hold(
+            [(chip, start, end, time.monotonic() + self._settings.max_datagram_age)]
+        )
 
     def stats(self) -> ConnectionStats:
         """Counters and round-trip statistics of the connection (since its
@@ -148,8 +172,9 @@ class Client(BoardOperations):
             actor = self._current()
             if actor is not None:
                 try:
-                    return cast(ConnectionStats,
-                                actor.ask(GetConnectionStats(), timeout=10))
+                    return cast(
+                        ConnectionStats, actor.ask(GetConnectionStats(), timeout=10)
+                    )
                 except pykka.ActorDeadError:
                     pass
             self._supervisor_alive_or_raise()
@@ -159,8 +184,9 @@ class Client(BoardOperations):
     def supervision(self) -> SupervisorStats:
         """How the connection's supervisor is doing (restarts so far)."""
         try:
-            stats = cast(SupervisorStats, self._supervisor.ask(
-                GetSupervisorStats(), timeout=10))
+            stats = cast(
+                SupervisorStats, self._supervisor.ask(GetSupervisorStats(), timeout=10)
+            )
         except pykka.ActorDeadError:
             raise ShutDown("the client is closed") from None
         return stats
@@ -185,9 +211,12 @@ class Client(BoardOperations):
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None,
-                 value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.close()
 
     def __repr__(self) -> str:

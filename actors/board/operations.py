@@ -49,36 +49,42 @@ class BoardOperations:
         assert info is not None
         return info
 
-    def read(self, x: int, y: int, address: int, length: int,
-             p: int = 0) -> bytes:
+    def read(self, x: int, y: int, address: int, length: int, p: int = 0) -> bytes:
         """``length`` bytes of memory from ``address`` on chip (x, y)."""
         return bytes(self.read_buffer(x, y, address, length, p))
 
-    def read_buffer(self, x: int, y: int, address: int, length: int,
-                    p: int = 0) -> bytearray:
+    def read_buffer(
+        self, x: int, y: int, address: int, length: int, p: int = 0
+    ) -> bytearray:
         """As read(), as the bytearray the replies were gathered in (what
         SpiNNMan's read_memory returns): no final copy, so half the peak
         memory of read() for a large read."""
-        value: bytearray = self._one(ReadJob(next(self._keys), x, y, p,
-                                             address, length))
+        value: bytearray = self._one(
+            ReadJob(next(self._keys), x, y, p, address, length)
+        )
         return value
 
-    def write(self, x: int, y: int, address: int,
-              data: bytes | bytearray | memoryview, p: int = 0) -> None:
+    def write(
+        self,
+        x: int,
+        y: int,
+        address: int,
+        data: bytes | bytearray | memoryview,
+        p: int = 0,
+    ) -> None:
         """Write ``data`` to memory from ``address`` on chip (x, y)."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise InvalidArgumentError("data", type(data).__name__,
-                                       "must be bytes-like")
+            raise InvalidArgumentError(
+                "data", type(data).__name__, "must be bytes-like"
+            )
         self._one(WriteJob(next(self._keys), x, y, p, address, bytes(data)))
 
-    def fill(self, x: int, y: int, address: int, data: int,
-             size: int) -> None:
+    def fill(self, x: int, y: int, address: int, data: int, size: int) -> None:
         """Fill ``size`` bytes from ``address`` with the 32-bit word
         ``data`` (both word aligned), on the board in one request."""
         self.call(FillRequest(x, y, address, data, size))
 
-    def call(self, request: AbstractSCPRequest[R],
-             timeout: float | None = None) -> R:
+    def call(self, request: AbstractSCPRequest[R], timeout: float | None = None) -> R:
         """Send any SCP request; its parsed response, or the error.
 
         ``timeout`` is a deadline for this request over all its tries.
@@ -111,9 +117,11 @@ class BoardOperations:
         return outcome.value
 
 
-def run_jobs(post: Callable[[Sequence[J], OutcomeSink], None],
-             jobs: Sequence[J], serving: Callable[[], bool]
-             ) -> Iterator[Outcome]:
+def run_jobs(
+    post: Callable[[Sequence[J], OutcomeSink], None],
+    jobs: Sequence[J],
+    serving: Callable[[], bool],
+) -> Iterator[Outcome]:
     """``post(jobs, sink)``, then each outcome as it comes; ShutDown if
     whoever owes them stops (``serving()`` False) without answering (a
     connection actor answers every job it has, even when stopping)."""

@@ -42,20 +42,31 @@ class ConnectionListener(Generic[T]):
     counted (see stats()).
     """
 
-    def __init__(self, connection: Listenable[T], n_processes: int = 4,
-                 timeout: float = 1, *, backlog: int = DEFAULT_BACKLOG
-                 ) -> None:
-        if isinstance(n_processes, bool) or not isinstance(
-                n_processes, int) or n_processes < 1:
-            raise InvalidArgumentError("n_processes", n_processes,
-                                       "must be a positive integer")
+    def __init__(
+        self,
+        connection: Listenable[T],
+        n_processes: int = 4,
+        timeout: float = 1,
+        *,
+        backlog: int = DEFAULT_BACKLOG,
+    ) -> None:
+        if (
+            isinstance(n_processes, bool)
+            or not isinstance(n_processes, int)
+            or n_processes < 1
+        ):
+            raise InvalidArgumentError(
+                "n_processes", n_processes, "must be a positive integer"
+            )
         if not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise InvalidArgumentError("timeout", timeout,
-                                       "must be a positive number of seconds")
+            raise InvalidArgumentError(
+                "timeout", timeout, "must be a positive number of seconds"
+            )
         self._connection = connection
         self._timeout = float(timeout)
         self._callbacks: list[list[Callable[[Any], None]]] = [
-            [] for _ in range(n_processes)]
+            [] for _ in range(n_processes)
+        ]
         self._backlogs = [Backlog(backlog) for _ in range(n_processes)]
         self._added = 0
         self._closing = threading.Event()
@@ -68,8 +79,7 @@ class ConnectionListener(Generic[T]):
     def add_callback(self, callback: Callable[[T], None]) -> None:
         """Call ``callback(message)`` for every message from now on."""
         if not callable(callback):
-            raise InvalidArgumentError("callback", callback,
-                                       "must be callable")
+            raise InvalidArgumentError("callback", callback, "must be callable")
         with self._lock:
             slot = self._added % len(self._callbacks)
             self._added += 1
@@ -81,13 +91,17 @@ class ConnectionListener(Generic[T]):
         with self._lock:
             if self._supervisor is not None:
                 raise RuntimeError("the listener has already started")
-            specs = [self._callback_spec(slot)
-                     for slot in range(len(self._callbacks))]
-            specs.append(ChildSpec(_LISTENER, self._start_listener,
-                                   restart="transient"))
+            specs = [self._callback_spec(slot) for slot in range(len(self._callbacks))]
+            specs.append(
+                ChildSpec(_LISTENER, self._start_listener, restart="transient")
+            )
             self._supervisor = Supervisor.start(
-                specs, strategy="one_for_one", max_restarts=10, period=1.0,
-                name="connection-listener")
+                specs,
+                strategy="one_for_one",
+                max_restarts=10,
+                period=1.0,
+                name="connection-listener",
+            )
 
     def run(self) -> None:
         """Listen on this thread until closed (or the connection closes)."""
@@ -110,12 +124,13 @@ class ConnectionListener(Generic[T]):
         if supervisor is None:
             return None
         try:
-            listener = cast("pykka.ActorRef[Any] | None",
-                            supervisor.ask(WhereIs(_LISTENER), timeout=5))
+            listener = cast(
+                "pykka.ActorRef[Any] | None",
+                supervisor.ask(WhereIs(_LISTENER), timeout=5),
+            )
             if listener is None:
                 return None
-            return cast(ListenerStats,
-                        listener.ask(GetListenerStats(), timeout=5))
+            return cast(ListenerStats, listener.ask(GetListenerStats(), timeout=5))
         except (pykka.ActorDeadError, pykka.Timeout):
             return None
 
@@ -129,14 +144,20 @@ class ConnectionListener(Generic[T]):
     def _callback_spec(self, slot: int) -> ChildSpec:
         def start(watch: Watch) -> pykka.ActorRef[Any]:
             return CallbackActor.start(self._backlogs[slot], watch=watch)
+
         return ChildSpec(f"{_CALLBACK}{slot}", start)
 
     def _start_listener(self, watch: Watch) -> pykka.ActorRef[Any]:
         return ListenerActor.start(
-            self._connection, where_is(watch.supervisor, _CALLBACK),
-            self._backlogs, self._callbacks, timeout=self._timeout,
+            self._connection,
+            where_is(watch.supervisor, _CALLBACK),
+            self._backlogs,
+            self._callbacks,
+            timeout=self._timeout,
             closing=self._closing,
-            finished=self._finished, watch=watch)
+            finished=self._finished,
+            watch=watch,
+        )
 
     def _stop_actors(self) -> None:
         """Stop the actors (callbacks first finish what they were given);

@@ -37,8 +37,8 @@ log = get_logger(__name__)
 R = TypeVar("R", bound=AbstractSCPResponse)
 Callback = Callable[[R], None]
 ErrorCallback = Callable[
-    [AbstractSCPRequest[R], Exception, TracebackType | None,
-     SCAMPConnection], None]
+    [AbstractSCPRequest[R], Exception, TracebackType | None, SCAMPConnection], None
+]
 
 #: SpiNNMan's defaults.
 N_RETRIES = 10
@@ -56,10 +56,12 @@ class _SharedActors:
         self._actors: dict[int, tuple[pykka.ActorRef[Any], int]] = {}
         #: One per connection, for as long as the connection lives.
         self._books: weakref.WeakKeyDictionary[SCAMPConnection, JobBook] = (
-            weakref.WeakKeyDictionary())
+            weakref.WeakKeyDictionary()
+        )
 
-    def acquire(self, connection: SCAMPConnection,
-                settings: WindowSettings) -> pykka.ActorRef[Any]:
+    def acquire(
+        self, connection: SCAMPConnection, settings: WindowSettings
+    ) -> pykka.ActorRef[Any]:
         with self._lock:
             entry = self._actors.get(id(connection))
             if entry is not None and entry[0].is_alive():
@@ -68,8 +70,9 @@ class _SharedActors:
             # Sequence numbers carry on from the connection's last actor:
             # a late reply to its requests must not answer ours.
             book = self._books.setdefault(connection, JobBook())
-            actor = ConnectionActor.start(lambda: connection, settings,
-                                          owns_connection=False, book=book)
+            actor = ConnectionActor.start(
+                lambda: connection, settings, owns_connection=False, book=book
+            )
             self._actors[id(connection)] = (actor, 1)
             return actor
 
@@ -102,48 +105,66 @@ class SCPRequestPipeLine(Generic[R]):
     retries is handed to the callback instead of failing.
     """
 
-    def __init__(self, connection: SCAMPConnection, n_channels: int | None = 1,
-                 intermediate_channel_waits: int | None = 0,
-                 n_retries: int = N_RETRIES,
-                 packet_timeout: float = SCP_TIMEOUT,
-                 non_fail_retry_codes: Iterable[SCPResult] | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        connection: SCAMPConnection,
+        n_channels: int | None = 1,
+        intermediate_channel_waits: int | None = 0,
+        n_retries: int = N_RETRIES,
+        packet_timeout: float = SCP_TIMEOUT,
+        non_fail_retry_codes: Iterable[SCPResult] | None = None,
+    ) -> None:
         if n_channels is None:
             n_channels = 8
         if intermediate_channel_waits is None:
             intermediate_channel_waits = max(n_channels - 8, 0)
-        if (isinstance(n_channels, bool) or not isinstance(n_channels, int)
-                or n_channels < 1):
-            raise InvalidArgumentError("n_channels", n_channels,
-                                       "must be a positive integer")
-        if (isinstance(intermediate_channel_waits, bool)
-                or not isinstance(intermediate_channel_waits, int)
-                or intermediate_channel_waits < 0):
+        if (
+            isinstance(n_channels, bool)
+            or not isinstance(n_channels, int)
+            or n_channels < 1
+        ):
             raise InvalidArgumentError(
-                "intermediate_channel_waits", intermediate_channel_waits,
-                "must be a non-negative integer")
-        if (isinstance(n_retries, bool) or not isinstance(n_retries, int)
-                or n_retries < 0):
-            raise InvalidArgumentError("n_retries", n_retries,
-                                       "must be a non-negative integer")
+                "n_channels", n_channels, "must be a positive integer"
+            )
+        if (
+            isinstance(intermediate_channel_waits, bool)
+            or not isinstance(intermediate_channel_waits, int)
+            or intermediate_channel_waits < 0
+        ):
+            raise InvalidArgumentError(
+                "intermediate_channel_waits",
+                intermediate_channel_waits,
+                "must be a non-negative integer",
+            )
+        if (
+            isinstance(n_retries, bool)
+            or not isinstance(n_retries, int)
+            or n_retries < 0
+        ):
+            raise InvalidArgumentError(
+                "n_retries", n_retries, "must be a non-negative integer"
+            )
         if not isinstance(packet_timeout, (int, float)) or packet_timeout <= 0:
-            raise InvalidArgumentError("packet_timeout", packet_timeout,
-                                       "must be a positive number of seconds")
+            raise InvalidArgumentError(
+                "packet_timeout", packet_timeout, "must be a positive number of seconds"
+            )
         self._connection = connection
         self._n_channels = n_channels
         self._settings = WindowSettings(
             size=n_channels,
             refill_at=min(intermediate_channel_waits, n_channels - 1),
-            retries=n_retries, initial_rto=packet_timeout,
+            retries=n_retries,
+            initial_rto=packet_timeout,
             rto_floor=min(0.005, packet_timeout),
             rto_ceiling=packet_timeout,
-            non_fail_retry_codes=frozenset(non_fail_retry_codes or ()))
+            non_fail_retry_codes=frozenset(non_fail_retry_codes or ()),
+        )
         self._actor: pykka.ActorRef[Any] | None = None
         self._outcomes: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
         self._keys = itertools.count()
-        self._pending: dict[int, tuple[AbstractSCPRequest[R],
-                                       Callback[R] | None,
-                                       ErrorCallback[R]]] = {}
+        self._pending: dict[
+            int, tuple[AbstractSCPRequest[R], Callback[R] | None, ErrorCallback[R]]
+        ] = {}
         self._batch: list[SCPJob] = []
         #: Outcomes taken but not yet called back (an error callback raised).
         self._leftover: list[Outcome] = []
@@ -154,21 +175,25 @@ class SCPRequestPipeLine(Generic[R]):
 
     # -- SpiNNMan's API --------------------------------------------------------
 
-    def send_request(self, request: AbstractSCPRequest[R],
-                     callback: Callback[R] | None,
-                     error_callback: ErrorCallback[R]) -> None:
+    def send_request(
+        self,
+        request: AbstractSCPRequest[R],
+        callback: Callback[R] | None,
+        error_callback: ErrorCallback[R],
+    ) -> None:
         """Queue ``request``; ``callback(response)`` or
         ``error_callback(request, exception, traceback, connection)`` runs
         later, on this thread, inside send_request or finish."""
         if not isinstance(request, AbstractSCPRequest):
-            raise InvalidArgumentError("request", type(request).__name__,
-                                       "must be an AbstractSCPRequest")
+            raise InvalidArgumentError(
+                "request", type(request).__name__, "must be an AbstractSCPRequest"
+            )
         if callback is not None and not callable(callback):
-            raise InvalidArgumentError("callback", callback,
-                                       "must be callable or None")
+            raise InvalidArgumentError("callback", callback, "must be callable or None")
         if not callable(error_callback):
-            raise InvalidArgumentError("error_callback", error_callback,
-                                       "must be callable")
+            raise InvalidArgumentError(
+                "error_callback", error_callback, "must be callable"
+            )
         if self._actor is None:
             self._actor = _shared.acquire(self._connection, self._settings)
         key = next(self._keys)
@@ -220,8 +245,12 @@ class SCPRequestPipeLine(Generic[R]):
         try:
             self._actor.tell(Submit(batch, self._outcomes))
         except pykka.ActorDeadError:
-            self._outcomes.put([Outcome(job.key, error=ShutDown(
-                "the connection actor has stopped")) for job in batch])
+            self._outcomes.put(
+                [
+                    Outcome(job.key, error=ShutDown("the connection actor has stopped"))
+                    for job in batch
+                ]
+            )
 
     def _run_callbacks(self, block: bool) -> None:
         """Take the outcomes that have come (waiting for some if
@@ -241,14 +270,14 @@ class SCPRequestPipeLine(Generic[R]):
             except BaseException:
                 # An error callback raised: the caller sees it, and the
                 # rest of the batch waits for the next call.
-                self._leftover = outcomes[index + 1:]
+                self._leftover = outcomes[index + 1 :]
                 raise
 
     def _wait_for_outcomes(self) -> list[Outcome]:
         actor = self._actor
         batch = next_outcomes(
-            self._outcomes,
-            lambda: actor is not None and actor.is_alive())
+            self._outcomes, lambda: actor is not None and actor.is_alive()
+        )
         if batch is None:
             error = ShutDown("the connection actor stopped without answering")
             return [Outcome(key, error=error) for key in self._pending]

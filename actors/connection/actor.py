@@ -108,25 +108,33 @@ class ConnectionActor(Supervised):
     otherwise they end with ShutDown.
     """
 
-    def __init__(self, connect: Callable[[], SCAMPConnection],
-                 settings: WindowSettings | None = None, *,
-                 limiter: Limiter | None = None,
-                 lease_size: int = 32,
-                 owns_connection: bool = True,
-                 book: JobBook | None = None, watch: Watch | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], SCAMPConnection],
+        settings: WindowSettings | None = None,
+        *,
+        limiter: Limiter | None = None,
+        lease_size: int = 32,
+        owns_connection: bool = True,
+        book: JobBook | None = None,
+        watch: Watch | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(watch=watch)
         self._book = book if book is not None else JobBook()
-        self._rate = (None if limiter is None
-                      else RateLimit(limiter, lease_size=lease_size))
+        self._rate = (
+            None if limiter is None else RateLimit(limiter, lease_size=lease_size)
+        )
         self._connect = connect
         self._settings = settings or WindowSettings()
         self._owns_connection = owns_connection
         self._clock = clock
         self._connection: SCAMPConnection | None = None
-        self._window = Window(self._settings,
-                              first_sequence=self._book.next_sequence,
-                              holds=self._book.take_holds())
+        self._window = Window(
+            self._settings,
+            first_sequence=self._book.next_sequence,
+            holds=self._book.take_holds(),
+        )
         #: The write fences of this incarnation's runs.
         self._fences: dict[JobRun, Claim | None] = {}
         #: Runs with pieces still to hand to the window, oldest first.
@@ -160,8 +168,11 @@ class ConnectionActor(Supervised):
         self._receive = endpoint.receive_from
         self._receive_waiting = endpoint.receive_waiting
         self._log = self._log.bind(peer=f"{host}:{port}")
-        self._log.debug("connection.start", window=self._settings.size,
-                        open_jobs=len(self._book.open))
+        self._log.debug(
+            "connection.start",
+            window=self._settings.size,
+            open_jobs=len(self._book.open),
+        )
         for run in list(self._book.open):  # left by a failed incarnation
             outcome = run.restart()
             if outcome is not None:
@@ -195,13 +206,15 @@ class ConnectionActor(Supervised):
         self._log.debug("connection.stop")
         super().on_stop()
 
-    def on_failure(self, exception_type: type[BaseException] | None,
-                   exception_value: BaseException | None,
-                   traceback: TracebackType | None) -> None:
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self._log.error("connection.failed", error=repr(exception_value))
         if self.watch is None:
-            self._end_all(ShutDown(
-                f"the connection failed: {exception_value!r}"))
+            self._end_all(ShutDown(f"the connection failed: {exception_value!r}"))
         else:
             self._flush()  # what is done is delivered; the rest waits
         self._close()
@@ -213,20 +226,28 @@ class ConnectionActor(Supervised):
         counters = self._window.counters
         connection = self._connection
         return ConnectionStats(
-            remote=("" if connection is None else
-                    f"{connection.remote_ip_address}:"
-                    f"{connection.remote_port}"),
-            window=self._settings.size, sent=counters.sent,
-            resent=counters.resent, fast_resent=counters.fast_resent,
+            remote=(
+                ""
+                if connection is None
+                else f"{connection.remote_ip_address}:{connection.remote_port}"
+            ),
+            window=self._settings.size,
+            sent=counters.sent,
+            resent=counters.resent,
+            fast_resent=counters.fast_resent,
             retry_code_resent=counters.retry_code_resent,
-            timeouts=counters.timeouts, completed=counters.completed,
-            failed=counters.failed, duplicates=counters.duplicates,
+            timeouts=counters.timeouts,
+            completed=counters.completed,
+            failed=counters.failed,
+            duplicates=counters.duplicates,
             malformed=counters.malformed,
-            foreign=self._foreign + (
-                0 if connection is None else connection.n_foreign),
-            send_errors=self._send_errors, open_jobs=len(self._book.open),
-            rtt=self._window.rtt.stats(), retired=counters.retired,
-            late=counters.late)
+            foreign=self._foreign + (0 if connection is None else connection.n_foreign),
+            send_errors=self._send_errors,
+            open_jobs=len(self._book.open),
+            rtt=self._window.rtt.stats(),
+            retired=counters.retired,
+            late=counters.late,
+        )
 
     def _take_jobs(self) -> None:
         """Start runs for the jobs put in the book since the last look."""
@@ -296,14 +317,13 @@ class ConnectionActor(Supervised):
             # next requests.
             if window.settle():
                 self._collect(now)
-            if (not window.open_requests or now >= slice_end
-                    or inbox_waiting()):
+            if not window.open_requests or now >= slice_end or inbox_waiting():
                 break
-            if self._pending and (now >= self._flush_by
-                                  or len(self._pending) >= _FLUSH_AT):
+            if self._pending and (
+                now >= self._flush_by or len(self._pending) >= _FLUSH_AT
+            ):
                 self._flush()
-            if self._rate is not None and window.resends_waiting \
-                    and not self._starved:
+            if self._rate is not None and window.resends_waiting and not self._starved:
                 now = clock()  # (only a rate limit leaves resends unsent)
                 continue
             now = self._await_replies()
@@ -348,8 +368,9 @@ class ConnectionActor(Supervised):
                 self._take(data, sender, now)
         return now
 
-    def _take(self, data: bytes, sender: Address, now: float,
-              send_next: bool = False) -> bytearray | None:
+    def _take(
+        self, data: bytes, sender: Address, now: float, send_next: bool = False
+    ) -> bytearray | None:
         """Give the window a datagram from the board; count any other
         sender's (an unconnected socket lets them through)."""
         if sender == self._remote:
@@ -395,11 +416,15 @@ class ConnectionActor(Supervised):
             # Nothing of a failed job is sent again: its pieces on the wire
             # are retired, and its fence held until no copy can land.
             self._window.ended(
-                now, fence, unwanted=_of_run(run),
-                bulk=run if isinstance(run, MemoryRun) else None)
+                now,
+                fence,
+                unwanted=_of_run(run),
+                bulk=run if isinstance(run, MemoryRun) else None,
+            )
         elif fence is not None:
-            self._window.ended(now, fence, clean=not (
-                outcome.resends or outcome.timeouts))
+            self._window.ended(
+                now, fence, clean=not (outcome.resends or outcome.timeouts)
+            )
         self._pending.append((run.sink, outcome))
 
     def _flush(self) -> None:
@@ -432,6 +457,7 @@ class ConnectionActor(Supervised):
 def _of_run(run: JobRun) -> Callable[[Request], bool]:
     def belongs(request: Request) -> bool:
         return request.key[0] is run  # type: ignore[index]
+
     return belongs
 
 

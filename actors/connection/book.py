@@ -18,8 +18,9 @@ from actors.protocol.runs import JobRun
 OUTCOME_WAIT_CHECK = 0.5
 
 
-def next_outcomes(sink: queue.SimpleQueue[list[Outcome]],
-                  alive: Callable[[], bool]) -> list[Outcome] | None:
+def next_outcomes(
+    sink: queue.SimpleQueue[list[Outcome]], alive: Callable[[], bool]
+) -> list[Outcome] | None:
     """The next batch of outcomes from ``sink``; None if whoever owes them
     (``alive()`` says whether it still runs) stopped without sending any."""
     while True:
@@ -80,8 +81,11 @@ class JobBook:
     def fail_all(self, error: BaseException) -> None:
         """End every job left here with ``error``: for when no actor will
         come to run them (call only when none is running)."""
-        ended = [(sink, Outcome(job.key, error=error))
-                 for jobs, sink in self.take_incoming() for job in jobs]
+        ended = [
+            (sink, Outcome(job.key, error=error))
+            for jobs, sink in self.take_incoming()
+            for job in jobs
+        ]
         ended += [(run.sink, run.fail(error)) for run in list(self.open)]
         self.open.clear()
         deliver(ended)

@@ -65,17 +65,19 @@ class CallbackStats:
 class CallbackActor(Supervised):
     """Calls its callbacks with each message, in the order they came."""
 
-    def __init__(self, backlog: Backlog, *,
-                 watch: Watch | None = None) -> None:
+    def __init__(self, backlog: Backlog, *, watch: Watch | None = None) -> None:
         super().__init__(watch=watch)
         self._backlog = backlog
         self._handled = 0
         self._errors = 0
         self._log = log.bind(actor="callback")
 
-    def on_failure(self, exception_type: type[BaseException] | None,
-                   exception_value: BaseException | None,
-                   traceback: TracebackType | None) -> None:
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         """Give back the backlog of the batches that die with this actor
         (counted as lost), so its successor starts with room."""
         lost = 0
@@ -99,9 +101,11 @@ class CallbackActor(Supervised):
                             callback(item)
                         except Exception as error:  # noqa: BLE001
                             self._errors += 1
-                            self._log.warning("callback.error",
-                                              error=repr(error),
-                                              callback=repr(callback))
+                            self._log.warning(
+                                "callback.error",
+                                error=repr(error),
+                                callback=repr(callback),
+                            )
                     self._handled += 1
             finally:
                 self._backlog.release(len(message.messages))

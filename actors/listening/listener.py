@@ -48,17 +48,11 @@ class Listenable(Protocol[T_co]):
     def get_receive_method(self) -> Callable[[], T_co]: ...
 
 
-
-
 # -- callback actors ----------------------------------------------------------------
 
 
-
-
-
-
-
 # -- the listener ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _ReadOn:
@@ -89,14 +83,18 @@ class ListenerActor(Supervised, Generic[T]):
     soon a stop is noticed while nothing arrives.
     """
 
-    def __init__(self, connection: Listenable[T],
-                 callback_actors: Callable[[int], pykka.ActorRef[Any] | None],
-                 backlogs: list[Backlog],
-                 callbacks: list[list[Callable[[Any], None]]], *,
-                 timeout: float = 1.0,
-                 closing: threading.Event | None = None,
-                 finished: threading.Event | None = None,
-                 watch: Watch | None = None) -> None:
+    def __init__(
+        self,
+        connection: Listenable[T],
+        callback_actors: Callable[[int], pykka.ActorRef[Any] | None],
+        backlogs: list[Backlog],
+        callbacks: list[list[Callable[[Any], None]]],
+        *,
+        timeout: float = 1.0,
+        closing: threading.Event | None = None,
+        finished: threading.Event | None = None,
+        watch: Watch | None = None,
+    ) -> None:
         super().__init__(watch=watch)
         #: Set by whoever wants the listener to stop after this receive.
         self._closing = closing or threading.Event()
@@ -124,9 +122,13 @@ class ListenerActor(Supervised, Generic[T]):
             return None
         if isinstance(message, GetListenerStats):
             return ListenerStats(
-                self._received, self._delivered, self._dropped,
-                self._malformed, self._receive_errors,
-                tuple(backlog.waiting for backlog in self._backlogs))
+                self._received,
+                self._delivered,
+                self._dropped,
+                self._malformed,
+                self._receive_errors,
+                tuple(backlog.waiting for backlog in self._backlogs),
+            )
         return super().on_receive(message)
 
     def on_stop(self) -> None:
@@ -141,8 +143,9 @@ class ListenerActor(Supervised, Generic[T]):
         end = time.monotonic() + READ_SLICE
         ready, receive = self._connection.is_ready_to_receive, self._receive
         try:
-            while (inbox.empty() and time.monotonic() < end
-                   and not self._closing.is_set()):
+            while (
+                inbox.empty() and time.monotonic() < end and not self._closing.is_set()
+            ):
                 if not ready(self._timeout if not batch else 0.0):
                     if batch:
                         break
@@ -174,16 +177,14 @@ class ListenerActor(Supervised, Generic[T]):
             room = backlog.reserve(len(batch))
             if room < len(batch):
                 self._dropped += len(batch) - room
-                self._log.debug("listener.drop", slot=slot,
-                                dropped=len(batch) - room)
+                self._log.debug("listener.drop", slot=slot, dropped=len(batch) - room)
             if not room:
                 continue
             actor = self._callback_actors(slot)
             try:
                 if actor is None:
                     raise pykka.ActorDeadError("restarting")
-                actor.tell(Deliver(batch[:room],
-                                   tuple(self._callbacks[slot])))
+                actor.tell(Deliver(batch[:room], tuple(self._callbacks[slot])))
                 self._delivered += room
             except pykka.ActorDeadError:
                 backlog.release(room)
@@ -202,8 +203,9 @@ def _without_waiting(handler: Callable[[], T]) -> Callable[[], T]:
     return lambda: handler(0.0)  # type: ignore[call-arg]
 
 
-def where_is(supervisor: pykka.ActorRef[Any], prefix: str
-             ) -> Callable[[int], pykka.ActorRef[Any] | None]:
+def where_is(
+    supervisor: pykka.ActorRef[Any], prefix: str
+) -> Callable[[int], pykka.ActorRef[Any] | None]:
     """Find callback actor ``i`` of ``supervisor`` (cached until it dies)."""
     lookups: dict[int, ChildLookup] = {}
 
@@ -211,7 +213,8 @@ def where_is(supervisor: pykka.ActorRef[Any], prefix: str
         lookup = lookups.get(slot)
         if lookup is None:
             lookups[slot] = lookup = ChildLookup(
-                supervisor, f"{prefix}{slot}", timeout=1)
+                supervisor, f"{prefix}{slot}", timeout=1
+            )
         return lookup()
 
     return find

@@ -15,7 +15,7 @@ import queue
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from actors.errors import RequestError
 from actors.placement.wire import Listen, Listening, Post, encode
@@ -68,36 +68,40 @@ class GroupBook:
         #: Outcomes that came for jobs already answered (from an old worker).
         self.stale = 0
 
-    def put(self, entries: Sequence[tuple[Hashable, Job]],
-            sink: OutcomeSink) -> None:
+    def put(self, entries: Sequence[tuple[Hashable, Job]], sink: OutcomeSink) -> None:
         """Take jobs for the group (see prepare)."""
         self.take(self.prepare(entries, sink))
 
-    def prepare(self, entries: Sequence[tuple[Hashable, Job]],
-                sink: OutcomeSink) -> Prepared:
+    def prepare(
+        self, entries: Sequence[tuple[Hashable, Job]], sink: OutcomeSink
+    ) -> Prepared:
         """Jobs for the group, pickled here, on the caller's thread, so that
         one that cannot cross is refused at once (InvalidArgumentError) and
         nothing of the batch is taken; ``take`` then takes them."""
         with self._lock:
             keys = [next(self._keys) for _ in entries]
-        wire = [(board, replace(job, key=key))
-                for key, (board, job) in zip(keys, entries, strict=True)]
+        wire = [
+            (board, replace(job, key=key))
+            for key, (board, job) in zip(keys, entries, strict=True)
+        ]
         try:
             blob = encode([Post(wire)])
         except Exception as error:  # noqa: BLE001 - whatever pickle raises
             raise InvalidArgumentError(
-                "jobs", _describe(entries),
-                f"cannot cross to the worker process: {error!r}") from None
-        opened = [(key, _Open(board, wired, job.key, sink))
-                  for key, (board, job), (_, wired)
-                  in zip(keys, entries, wire, strict=True)]
+                "jobs",
+                _describe(entries),
+                f"cannot cross to the worker process: {error!r}",
+            ) from None
+        opened = [
+            (key, _Open(board, wired, job.key, sink))
+            for key, (board, job), (_, wired) in zip(keys, entries, wire, strict=True)
+        ]
         return Prepared(blob, opened)
 
     def take(self, prepared: Prepared) -> None:
         with self._lock:
             self._open.update(prepared.opened)
-            self._incoming.append((prepared.blob,
-                                   [key for key, _ in prepared.opened]))
+            self._incoming.append((prepared.blob, [key for key, _ in prepared.opened]))
 
     def take_incoming(self) -> list[bytes]:
         """Batches put since the last look, marked as sent."""
@@ -121,8 +125,11 @@ class GroupBook:
             fenced: list[tuple[Hashable, Span]] = []
             for key, entry in list(self._open.items()):
                 job = entry.job
-                if (entry.sent and isinstance(job, SCPJob)
-                        and not job.request.may_resend):
+                if (
+                    entry.sent
+                    and isinstance(job, SCPJob)
+                    and not job.request.may_resend
+                ):
                     refused.append(self._open.pop(key))
                     continue
                 written = written_span(job)
@@ -130,10 +137,7 @@ class GroupBook:
                     fenced.append((entry.board, written))
                 entry.sent = True
                 again.append((entry.board, job))
-        self._deliver([(entry, Outcome(entry.key, error=RequestError(
-            f"{entry.job.request!r}: its worker died after it was sent; "  # type: ignore[union-attr]
-            f"not sent again, as running it twice is not safe")))
-            for entry in refused])
+        self._deliver([(entry, _not_resent(entry)) for entry in refused])
         return [encode([Post(again, fenced)])] if again else []
 
     def complete(self, outcomes: list[Outcome]) -> None:
@@ -154,8 +158,7 @@ class GroupBook:
             entries = list(self._open.values())
             self._open.clear()
             self._incoming.clear()
-        self._deliver([(entry, Outcome(entry.key, error=error))
-                       for entry in entries])
+        self._deliver([(entry, Outcome(entry.key, error=error)) for entry in entries])
 
     @property
     def open_jobs(self) -> int:
@@ -163,8 +166,9 @@ class GroupBook:
 
     # -- stats asked across the link --------------------------------------------
 
-    def new_ticket(self, lost_with_group: bool = True
-                   ) -> tuple[int, queue.SimpleQueue[Any]]:
+    def new_ticket(
+        self, lost_with_group: bool = True
+    ) -> tuple[int, queue.SimpleQueue[Any]]:
         """A ticket for a question to the group, and where its answer will
         come. If ``lost_with_group``, a lost group answers it NO_ANSWER (ask
         again); else it waits for the next worker (a Listen, which each
@@ -184,8 +188,7 @@ class GroupBook:
     def group_lost(self) -> None:
         """Answer NO_ANSWER to every question the lost group will not answer."""
         with self._lock:
-            lost = [ticket for ticket, (_, drop) in self._waiting.items()
-                    if drop]
+            lost = [ticket for ticket, (_, drop) in self._waiting.items() if drop]
             answers = [self._waiting.pop(ticket)[0] for ticket in lost]
         for answer in answers:
             answer.put(NO_ANSWER)
@@ -197,9 +200,14 @@ class GroupBook:
             entry = self.listeners.get(message.listen_id)
             if entry is not None and message.address is not None:
                 listen, heard = entry
-                self.listeners[message.listen_id] = (replace(
-                    listen, local_host=message.address[0],
-                    local_port=message.address[1]), heard)
+                self.listeners[message.listen_id] = (
+                    replace(
+                        listen,
+                        local_host=message.address[0],
+                        local_port=message.address[1],
+                    ),
+                    heard,
+                )
         self.answer(message.listen_id, message)
 
     def forget(self, ticket: int) -> None:
@@ -218,3 +226,16 @@ def _describe(entries: Sequence[tuple[Hashable, Job]]) -> str:
         except Exception:  # noqa: BLE001
             return f"{type(job).__name__} for board {board!r}"
     return f"{len(entries)} jobs"
+
+
+def _not_resent(entry: _Open) -> Outcome:
+    """The outcome of a job sent to a worker that died, and not safe to
+    send again."""
+    request = cast(SCPJob, entry.job).request
+    return Outcome(
+        entry.key,
+        error=RequestError(
+            f"{request!r}: its worker died after it was sent; "
+            f"not sent again, as running it twice is not safe"
+        ),
+    )

@@ -74,8 +74,7 @@ def _worker_main(spec: GroupSpec, pipe: Connection) -> None:
     except Exception as error:  # noqa: BLE001 - told to the parent
         # e.g. a board's Client could not start: say why before exiting
         with contextlib.suppress(OSError):
-            pipe.send_bytes(encode([GroupFailed(f"the group crashed: "
-                                                f"{error!r}")]))
+            pipe.send_bytes(encode([GroupFailed(f"the group crashed: {error!r}")]))
         raise SystemExit(1) from error  # the parent has been told
     finally:
         pipe.close()
@@ -84,13 +83,15 @@ def _worker_main(spec: GroupSpec, pipe: Connection) -> None:
 class ProcessLink:
     """A group in a worker process started with the spawn method."""
 
-    def __init__(self, spec: GroupSpec,
-                 start_timeout: float = START_TIMEOUT) -> None:
+    def __init__(self, spec: GroupSpec, start_timeout: float = START_TIMEOUT) -> None:
         context = multiprocessing.get_context("spawn")
         self._pipe, child_end = context.Pipe()
         self._process = context.Process(
-            target=_worker_main, args=(spec, child_end),
-            name=f"spinnactors-{spec.name}", daemon=True)
+            target=_worker_main,
+            args=(spec, child_end),
+            name=f"spinnactors-{spec.name}",
+            daemon=True,
+        )
         try:
             self._process.start()
         finally:
@@ -101,8 +102,9 @@ class ProcessLink:
         try:
             first = self.receive(start_timeout)
             if first is None:
-                raise GroupLost(f"worker {self.where} did not start within "
-                               f"{start_timeout} s")
+                raise GroupLost(
+                    f"worker {self.where} did not start within {start_timeout} s"
+                )
             self.pid = ready_pid(first, f"worker {self.where}")
         except BaseException:
             self.close(0)
@@ -121,9 +123,11 @@ class ProcessLink:
             return self._pipe.recv_bytes()
         except (OSError, EOFError, ValueError) as error:
             code = self._process.exitcode
-            raise GroupLost(f"worker {self.where} has gone (exit code "
-                           f"{code})" if code is not None else
-                           f"worker {self.where}: {error!r}") from error
+            raise GroupLost(
+                f"worker {self.where} has gone (exit code {code})"
+                if code is not None
+                else f"worker {self.where}: {error!r}"
+            ) from error
 
     @property
     def alive(self) -> bool:

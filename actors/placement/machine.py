@@ -75,13 +75,14 @@ ASK_TIMEOUT = 30.0
 _RESTART_POLL = 0.05
 
 
-def board_addresses(boards: Sequence[BoardAddress] | Mapping[Hashable,
-                                                              BoardAddress]
-                    ) -> dict[Hashable, tuple[str, int]]:
+def board_addresses(
+    boards: Sequence[BoardAddress] | Mapping[Hashable, BoardAddress],
+) -> dict[Hashable, tuple[str, int]]:
     """Board name -> (host, port): names are the positions in a sequence,
     or the keys of a mapping."""
-    items = (list(boards.items()) if isinstance(boards, Mapping)
-             else list(enumerate(boards)))
+    items = (
+        list(boards.items()) if isinstance(boards, Mapping) else list(enumerate(boards))
+    )
     if not items:
         raise InvalidArgumentError("boards", boards, "needs at least one")
     out: dict[Hashable, tuple[str, int]] = {}
@@ -89,12 +90,17 @@ def board_addresses(boards: Sequence[BoardAddress] | Mapping[Hashable,
         address = getattr(board, "address", board)
         if isinstance(address, str):
             address = (address, SCP_SCAMP_PORT)
-        if (not isinstance(address, tuple) or len(address) != 2
-                or not isinstance(address[0], str)
-                or not isinstance(address[1], int)):
+        if (
+            not isinstance(address, tuple)
+            or len(address) != 2
+            or not isinstance(address[0], str)
+            or not isinstance(address[1], int)
+        ):
             raise InvalidArgumentError(
-                f"board {name!r}", board,
-                "must be a host, (host, port) or have an address")
+                f"board {name!r}",
+                board,
+                "must be a host, (host, port) or have an address",
+            )
         out[name] = (address[0], address[1])
     return out
 
@@ -102,8 +108,9 @@ def board_addresses(boards: Sequence[BoardAddress] | Mapping[Hashable,
 class _Group:
     """The parent's handle on one placed group."""
 
-    def __init__(self, index: int, spec: GroupSpec,
-                 supervisor: pykka.ActorRef[Any]) -> None:
+    def __init__(
+        self, index: int, spec: GroupSpec, supervisor: pykka.ActorRef[Any]
+    ) -> None:
         self.child_id = f"group-{index}"
         self.spec = spec
         self.book = GroupBook()
@@ -157,8 +164,7 @@ class _Group:
                 self.book.forget(ticket)
         raise ShutDown(f"{self.child_id} did not answer {what}")
 
-    def listen(self, listen: Listen, heard: Callable[[list[Any]], None]
-               ) -> Listening:
+    def listen(self, listen: Listen, heard: Callable[[list[Any]], None]) -> Listening:
         """Open a listener in the group; each new worker opens it again
         (on the port the first one bound)."""
         listen_id, answer = self.book.new_ticket(lost_with_group=False)
@@ -169,8 +175,7 @@ class _Group:
             try:
                 value: Listening = answer.get(timeout=ASK_TIMEOUT)
             except queue.Empty:
-                raise ShutDown(f"{self.child_id} did not open a listener"
-                               ) from None
+                raise ShutDown(f"{self.child_id} did not open a listener") from None
         finally:
             self.book.forget(listen_id)
         if value.address is None:
@@ -223,25 +228,31 @@ class Machine:
     restarted.
     """
 
-    def __init__(self, boards: Sequence[BoardAddress] | Mapping[Hashable,
-                                                                  BoardAddress],
-                 *, workers: int | None = None,
-                 placement: Placement = "process",
-                 heartbeat_deadline: float = HEARTBEAT_DEADLINE,
-                 max_restarts: int = 3, period: float = 5.0,
-                 backoff: Backoff | None = None,
-                 strategy: Strategy = "one_for_one",
-                 start_link: Callable[[GroupSpec], GroupLink] | None = None,
-                 **options: Any) -> None:
+    def __init__(
+        self,
+        boards: Sequence[BoardAddress] | Mapping[Hashable, BoardAddress],
+        *,
+        workers: int | None = None,
+        placement: Placement = "process",
+        heartbeat_deadline: float = HEARTBEAT_DEADLINE,
+        max_restarts: int = 3,
+        period: float = 5.0,
+        backoff: Backoff | None = None,
+        strategy: Strategy = "one_for_one",
+        start_link: Callable[[GroupSpec], GroupLink] | None = None,
+        **options: Any,
+    ) -> None:
         self.addresses = board_addresses(boards)
         if workers is None:
             workers = os.cpu_count() or 1
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-            raise InvalidArgumentError("workers", workers,
-                                       "must be a whole number >= 0")
+            raise InvalidArgumentError(
+                "workers", workers, "must be a whole number >= 0"
+            )
         if placement not in ("process", "ray"):
-            raise InvalidArgumentError("placement", placement,
-                                       'must be "process" or "ray"')
+            raise InvalidArgumentError(
+                "placement", placement, 'must be "process" or "ray"'
+            )
         self.placement = placement if workers else "in-process"
         self._clients: dict[Hashable, Client] = {}
         self._groups: list[_Group] = []
@@ -253,8 +264,13 @@ class Machine:
             try:
                 for name, (host, port) in self.addresses.items():
                     self._clients[name] = Client(
-                        host, port, max_restarts=max_restarts, period=period,
-                        backoff=backoff, **options)
+                        host,
+                        port,
+                        max_restarts=max_restarts,
+                        period=period,
+                        backoff=backoff,
+                        **options,
+                    )
             except BaseException:
                 self.close()
                 raise
@@ -266,20 +282,30 @@ class Machine:
         limiter = options.pop("limiter", None)
         if limiter is not None and not isinstance(limiter, pykka.ActorRef):
             raise InvalidArgumentError(
-                "limiter", limiter, "must be a RateLimiterActor's ActorRef")
-        options = dict(options, max_restarts=max_restarts, period=period,
-                       backoff=backoff)
-        specs = self._group_specs(min(workers, len(self.addresses)), options,
-                                  limited=limiter is not None)
+                "limiter", limiter, "must be a RateLimiterActor's ActorRef"
+            )
+        options = dict(
+            options, max_restarts=max_restarts, period=period, backoff=backoff
+        )
+        specs = self._group_specs(
+            min(workers, len(self.addresses)), options, limited=limiter is not None
+        )
         link = start_link or _link_for(placement)
         self._supervisor = supervisor = Supervisor.start(
-            [], strategy=strategy, max_restarts=max_restarts, period=period,
-            backoff=backoff, name="machine")
+            [],
+            strategy=strategy,
+            max_restarts=max_restarts,
+            period=period,
+            backoff=backoff,
+            name="machine",
+        )
         try:
             for index, spec in enumerate(specs):
                 group = _Group(index, spec, supervisor)
-                supervisor.ask(_start_child(group, link, heartbeat_deadline,
-                                            limiter), timeout=ASK_TIMEOUT)
+                supervisor.ask(
+                    _start_child(group, link, heartbeat_deadline, limiter),
+                    timeout=ASK_TIMEOUT,
+                )
                 self._groups.append(group)
                 for board in spec.boards:
                     self._group_of[board.name] = group
@@ -299,24 +325,31 @@ class Machine:
         client = self._clients.get(name)
         return client if client is not None else MachineBoard(self, name)
 
-    def version(self, board: Hashable, x: int = 0, y: int = 0,
-                p: int = 0) -> Any:
+    def version(self, board: Hashable, x: int = 0, y: int = 0, p: int = 0) -> Any:
         return self.board(board).version(x, y, p)
 
-    def read(self, board: Hashable, x: int, y: int, address: int,
-             length: int, p: int = 0) -> bytes:
+    def read(
+        self, board: Hashable, x: int, y: int, address: int, length: int, p: int = 0
+    ) -> bytes:
         return self.board(board).read(x, y, address, length, p)
 
-    def write(self, board: Hashable, x: int, y: int, address: int,
-              data: bytes | bytearray | memoryview, p: int = 0) -> None:
+    def write(
+        self,
+        board: Hashable,
+        x: int,
+        y: int,
+        address: int,
+        data: bytes | bytearray | memoryview,
+        p: int = 0,
+    ) -> None:
         self.board(board).write(x, y, address, data, p)
 
-    def fill(self, board: Hashable, x: int, y: int, address: int, data: int,
-             size: int) -> None:
+    def fill(
+        self, board: Hashable, x: int, y: int, address: int, data: int, size: int
+    ) -> None:
         self.board(board).fill(x, y, address, data, size)
 
-    def post(self, entries: Sequence[tuple[Hashable, Job]],
-             sink: OutcomeSink) -> None:
+    def post(self, entries: Sequence[tuple[Hashable, Job]], sink: OutcomeSink) -> None:
         """Hand (board, job) pairs over without waiting; outcomes go to
         ``sink`` in batches. A board not in the machine, or a job that
         cannot cross to its worker, raises InvalidArgumentError here and
@@ -326,15 +359,17 @@ class Machine:
         by_target: dict[int, tuple[Client | _Group, list[Any]]] = {}
         for board, job in entries:
             self._check_board(board)
-            target: Client | _Group = (self._clients.get(board)
-                                       or self._group_of[board])
+            target: Client | _Group = self._clients.get(board) or self._group_of[board]
             by_target.setdefault(id(target), (target, []))[1].append(
-                job if isinstance(target, Client) else (board, job))
+                job if isinstance(target, Client) else (board, job)
+            )
         # Every group's share is pickled (and may be refused) before any
         # is taken: a refused batch sends nothing.
-        prepared = [(target, target.book.prepare(items, sink))
-                    for target, items in by_target.values()
-                    if isinstance(target, _Group)]
+        prepared = [
+            (target, target.book.prepare(items, sink))
+            for target, items in by_target.values()
+            if isinstance(target, _Group)
+        ]
         for group, batch in prepared:
             group.book.take(batch)
             group.tell(Forward())
@@ -342,12 +377,13 @@ class Machine:
             if isinstance(target, Client):
                 target.post(items, sink)
 
-    def submit(self, entries: Sequence[tuple[Hashable, Job]]
-               ) -> list[Outcome]:
+    def submit(self, entries: Sequence[tuple[Hashable, Job]]) -> list[Outcome]:
         """Run (board, job) pairs together; outcomes in the same order
         (jobs' keys must differ)."""
-        by_key = {outcome.key: outcome for outcome in run_jobs(
-            self.post, entries, lambda: not self.closed)}
+        by_key = {
+            outcome.key: outcome
+            for outcome in run_jobs(self.post, entries, lambda: not self.closed)
+        }
         return [by_key[job.key] for _, job in entries]
 
     def stats(self) -> dict[Hashable, ConnectionStats | str]:
@@ -364,27 +400,38 @@ class Machine:
         if self._supervisor is None:
             return None
         try:
-            return cast(SupervisorStats, self._supervisor.ask(
-                GetSupervisorStats(), timeout=ASK_TIMEOUT))
+            return cast(
+                SupervisorStats,
+                self._supervisor.ask(GetSupervisorStats(), timeout=ASK_TIMEOUT),
+            )
         except pykka.ActorDeadError:
             raise ShutDown("the machine is closed") from None
 
-    def listen(self, board: Hashable, callback: Callable[[Any], None], *,
-               kind: str = "sdp", local_host: str | None = None,
-               local_port: int | None = None,
-               n_processes: int = 1) -> RemoteListener:
+    def listen(
+        self,
+        board: Hashable,
+        callback: Callable[[Any], None],
+        *,
+        kind: str = "sdp",
+        local_host: str | None = None,
+        local_port: int | None = None,
+        n_processes: int = 1,
+    ) -> RemoteListener:
         """Open a UDP port beside ``board`` (in its group's process) for
         SDP or EIEIO messages, e.g. those an IP tag sends; ``callback``
         runs here, with each message in arrival order."""
         self._check_board(board)
         if kind not in LISTEN_KINDS:
-            raise InvalidArgumentError("kind", kind,
-                                       f"must be one of {sorted(LISTEN_KINDS)}")
+            raise InvalidArgumentError(
+                "kind", kind, f"must be one of {sorted(LISTEN_KINDS)}"
+            )
         if board in self._clients:
-            connection = LISTEN_KINDS[kind](local_host=local_host,
-                                            local_port=local_port)
+            connection = LISTEN_KINDS[kind](
+                local_host=local_host, local_port=local_port
+            )
             listener: ConnectionListener[Any] = ConnectionListener(
-                connection, n_processes)
+                connection, n_processes
+            )
             address = (connection.local_ip_address, connection.local_port)
 
             def close() -> None:
@@ -393,12 +440,14 @@ class Machine:
         else:
             group = self._group_of[board]
             feed: MessageFeed[Any] = MessageFeed()
-            answer = group.listen(Listen(-1, kind, local_host, local_port),
-                                  feed.add)
+            answer = group.listen(Listen(-1, kind, local_host, local_port), feed.add)
             if answer.address is None:
                 feed.close()
-                raise InvalidArgumentError("listen", (local_host, local_port),
-                                           f"could not open: {answer.error}")
+                raise InvalidArgumentError(
+                    "listen",
+                    (local_host, local_port),
+                    f"could not open: {answer.error}",
+                )
             address = answer.address
             listener = ConnectionListener(feed, n_processes)
 
@@ -407,6 +456,7 @@ class Machine:
                 group.tell(Unlisten(answer.listen_id))
                 listener.close()
                 feed.close()
+
         listener.add_callback(callback)
         listener.start()
         handle = RemoteListener(address, listener, close)
@@ -436,53 +486,74 @@ class Machine:
 
     @property
     def closed(self) -> bool:
-        return self._closed or (self._supervisor is not None
-                                and not self._supervisor.is_alive())
+        return self._closed or (
+            self._supervisor is not None and not self._supervisor.is_alive()
+        )
 
     def __enter__(self) -> Machine:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None,
-                 value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"Machine({len(self.addresses)} boards, {self.placement}, "
-                f"{len(self._groups)} groups)")
+        return (
+            f"Machine({len(self.addresses)} boards, {self.placement}, "
+            f"{len(self._groups)} groups)"
+        )
 
     # -- inside ------------------------------------------------------------------
 
     def _check_board(self, name: Hashable) -> None:
         if name not in self.addresses:
-            raise InvalidArgumentError("board", name,
-                                       f"is not one of {self.boards}")
+            raise InvalidArgumentError("board", name, f"is not one of {self.boards}")
 
-    def _group_specs(self, n_groups: int, options: dict[str, Any], *,
-                     limited: bool) -> list[GroupSpec]:
-        boards = [BoardSpec(name, host, port)
-                  for name, (host, port) in self.addresses.items()]
-        level = min(logging.getLogger(name).getEffectiveLevel()
-                    for name in LOGGERS)
-        return [GroupSpec(f"group-{index}", tuple(boards[index::n_groups]),
-                          options, log_level=level, limited=limited)
-                for index in range(n_groups)]
+    def _group_specs(
+        self, n_groups: int, options: dict[str, Any], *, limited: bool
+    ) -> list[GroupSpec]:
+        boards = [
+            BoardSpec(name, host, port) for name, (host, port) in self.addresses.items()
+        ]
+        level = min(logging.getLogger(name).getEffectiveLevel() for name in LOGGERS)
+        return [
+            GroupSpec(
+                f"group-{index}",
+                tuple(boards[index::n_groups]),
+                options,
+                log_level=level,
+                limited=limited,
+            )
+            for index in range(n_groups)
+        ]
 
 
-def _start_child(group: _Group, link: Callable[[GroupSpec], GroupLink],
-                 heartbeat_deadline: float,
-                 limiter: pykka.ActorRef[Any] | None) -> StartChild:
+def _start_child(
+    group: _Group,
+    link: Callable[[GroupSpec], GroupLink],
+    heartbeat_deadline: float,
+    limiter: pykka.ActorRef[Any] | None,
+) -> StartChild:
     def start(watch: Watch) -> pykka.ActorRef[Any]:
-        return GroupActor.start(group.spec, link, group.book,
-                                heartbeat_deadline=heartbeat_deadline,
-                                limiter=limiter, watch=watch)
+        return GroupActor.start(
+            group.spec,
+            link,
+            group.book,
+            heartbeat_deadline=heartbeat_deadline,
+            limiter=limiter,
+            watch=watch,
+        )
 
     def give_up() -> None:
-        group.book.fail_all(ShutDown(f"{group.child_id} kept failing; its "
-                                     f"supervisor gave up"))
+        group.book.fail_all(
+            ShutDown(f"{group.child_id} kept failing; its supervisor gave up")
+        )
 
-    return StartChild(ChildSpec(group.child_id, start, cleanup=give_up,
-                                shutdown=30.0))
+    return StartChild(ChildSpec(group.child_id, start, cleanup=give_up, shutdown=30.0))
 
 
 def _link_for(placement: Placement) -> Callable[[GroupSpec], GroupLink]:

@@ -58,16 +58,6 @@ STOP_GRACE = 5.0
 _READ_SLICE = 0.05
 
 
-
-
-
-
-
-
-
-
-
-
 def _log_here(records: list[dict[str, Any]], where: str) -> None:
     """A group's log records, handled by this process's loggers (as far as
     their levels let them through), marked with where they came from."""
@@ -80,6 +70,7 @@ def _log_here(records: list[dict[str, Any]], where: str) -> None:
 
 
 # -- the forwarding actor -----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Forward:
@@ -116,12 +107,16 @@ class GroupActor(Supervised):
     and returns the parent's end of the link; it is called again by each
     incarnation, so a restart brings a new worker."""
 
-    def __init__(self, spec: GroupSpec,
-                 start_link: Callable[[GroupSpec], GroupLink],
-                 book: GroupBook, *,
-                 heartbeat_deadline: float = HEARTBEAT_DEADLINE,
-                 limiter: Limiter | None = None,
-                 watch: Watch | None = None) -> None:
+    def __init__(
+        self,
+        spec: GroupSpec,
+        start_link: Callable[[GroupSpec], GroupLink],
+        book: GroupBook,
+        *,
+        heartbeat_deadline: float = HEARTBEAT_DEADLINE,
+        limiter: Limiter | None = None,
+        watch: Watch | None = None,
+    ) -> None:
         super().__init__(watch=watch)
         self.spec = spec
         self._limiter = limiter
@@ -149,8 +144,11 @@ class GroupActor(Supervised):
             link.send(blob)
         self._reading.set()
         self._reader = threading.Thread(
-            target=self._read, args=(link,),
-            name=f"{self.spec.name}-reader", daemon=True)
+            target=self._read,
+            args=(link,),
+            name=f"{self.spec.name}-reader",
+            daemon=True,
+        )
         self._reader.start()
         self._log.info("group.serving", resent=self._book.open_jobs)
 
@@ -194,9 +192,12 @@ class GroupActor(Supervised):
         self._book.fail_all(ShutDown(f"group {self.spec.name!r} was stopped"))
         super().on_stop()
 
-    def on_failure(self, exception_type: type[BaseException] | None,
-                   exception_value: BaseException | None,
-                   traceback: TracebackType | None) -> None:
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self._log.warning("group.lost", error=repr(exception_value))
         self._close(0)
         super().on_failure(exception_type, exception_value, traceback)
@@ -208,13 +209,13 @@ class GroupActor(Supervised):
         if self._limiter is None:
             return LeaseGrant(ask.ticket, None, "the machine has no limiter")
         try:
-            lease = self._limiter.ask(LeaseRequest(ask.tokens),
-                                      timeout=LEASE_ASK_TIMEOUT)
+            lease = self._limiter.ask(
+                LeaseRequest(ask.tokens), timeout=LEASE_ASK_TIMEOUT
+            )
         except pykka.ActorDeadError:
             return LeaseGrant(ask.ticket, None, "the rate limiter has stopped")
         except pykka.Timeout:
-            self._log.warning("group.limiter_timeout",
-                              timeout=LEASE_ASK_TIMEOUT)
+            self._log.warning("group.limiter_timeout", timeout=LEASE_ASK_TIMEOUT)
             return LeaseGrant(ask.ticket, Lease(0, LEASE_ASK_TIMEOUT))
         except InvalidArgumentError as error:
             return LeaseGrant(ask.ticket, None, str(error))
@@ -250,6 +251,7 @@ class GroupActor(Supervised):
             # (ActorDeadError: it failed already, a send found the link gone)
             with contextlib.suppress(pykka.ActorDeadError):
                 me.tell(_Lost(reason))
+
         heard_at = time.monotonic()
         while self._reading.is_set():
             try:
@@ -294,6 +296,6 @@ class GroupActor(Supervised):
                     lost(f"the group failed: {message.reason}")
                     return
                 elif not isinstance(message, Heartbeat):
-                    self._log.warning("group.unknown_message",
-                                      kind=type(message).__name__)
-
+                    self._log.warning(
+                        "group.unknown_message", kind=type(message).__name__
+                    )

@@ -43,8 +43,7 @@ START_TIMEOUT = 60.0
 POLL_WAIT = 1.0
 #: Options of each group's actor: a CPU each (a group keeps one busy),
 #: spread over the cluster's nodes. Override with ``actor_options``.
-ACTOR_OPTIONS: Mapping[str, Any] = {"num_cpus": 1,
-                                    "scheduling_strategy": "SPREAD"}
+ACTOR_OPTIONS: Mapping[str, Any] = {"num_cpus": 1, "scheduling_strategy": "SPREAD"}
 #: The actor's concurrency groups: pushes, polls and control calls each
 #: run on their own thread, so a long poll never holds up a push.
 _GROUPS = {"push": 1, "poll": 1, "control": 1}
@@ -65,8 +64,8 @@ class RayGroup:
         self._done = False
         self._stopping = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, args=(spec,), name=f"ray-{spec.name}",
-            daemon=True)
+            target=self._run, args=(spec,), name=f"ray-{spec.name}", daemon=True
+        )
         self._thread.start()
 
     def _run(self, spec: GroupSpec) -> None:
@@ -74,8 +73,7 @@ class RayGroup:
             serve(spec, self._receive, self._outbound.put, self._stopping)
         except BaseException as error:  # noqa: BLE001 - told to the parent
             log.exception("group.crashed", group=spec.name)
-            self._outbound.put(encode([GroupFailed(
-                f"the group crashed: {error!r}")]))
+            self._outbound.put(encode([GroupFailed(f"the group crashed: {error!r}")]))
         finally:
             self._outbound.put(_END)
 
@@ -101,7 +99,7 @@ class RayGroup:
         batches: list[bytes] = self._outbound.take(wait)
         if _END in batches:
             self._done = True
-            batches = batches[:batches.index(_END)]
+            batches = batches[: batches.index(_END)]
             return batches or None
         return batches
 
@@ -151,9 +149,13 @@ class RayLink:
     ``start_link``.
     """
 
-    def __init__(self, spec: GroupSpec, *,
-                 actor_options: Mapping[str, Any] | None = None,
-                 start_timeout: float = START_TIMEOUT) -> None:
+    def __init__(
+        self,
+        spec: GroupSpec,
+        *,
+        actor_options: Mapping[str, Any] | None = None,
+        start_timeout: float = START_TIMEOUT,
+    ) -> None:
         self._ray = ray = start_ray()
         self.pid: int | None = None
         self._closed = False
@@ -161,10 +163,8 @@ class RayLink:
         self._sent: list[Any] = []  # refs of pushes not known to be done
         self._poll: Any = None  # the long poll under way
         self._received: collections.deque[bytes] = collections.deque()
-        options = dict(ACTOR_OPTIONS if actor_options is None
-                       else actor_options)
-        options.setdefault("name", f"spinnactors-{spec.name}-"
-                                   f"{uuid.uuid4().hex[:8]}")
+        options = dict(ACTOR_OPTIONS if actor_options is None else actor_options)
+        options.setdefault("name", f"spinnactors-{spec.name}-{uuid.uuid4().hex[:8]}")
         self.name: str = options["name"]
         self.where = f"ray actor {self.name}"
         self._actor = _remote_class.options(**options).remote(spec)
@@ -175,12 +175,15 @@ class RayLink:
             while first is None:  # a poll ends empty after POLL_WAIT
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise GroupLost(f"{self.where} did not start within "
-                                   f"{start_timeout} s")
+                    raise GroupLost(
+                        f"{self.where} did not start within {start_timeout} s"
+                    )
                 first = self.receive(left)
             self.pid = ready_pid(first, self.where)
-            self.where = (f"ray actor {self.name} (pid {self.pid} on "
-                          f"{ray.get(host, timeout=left)})")
+            self.where = (
+                f"ray actor {self.name} (pid {self.pid} on "
+                f"{ray.get(host, timeout=left)})"
+            )
         except BaseException:
             self.close(0)
             raise
@@ -233,8 +236,7 @@ class RayLink:
         if grace > 0:
             # The group ends by itself once told to Stop.
             with contextlib.suppress(*errors):
-                ray.get(self._call("control", "ended", grace),
-                        timeout=grace + 5)
+                ray.get(self._call("control", "ended", grace), timeout=grace + 5)
         ray.kill(self._actor, no_restart=True)
         # Returns once Ray knows the actor is dead (its CPU is free).
         with contextlib.suppress(*errors):
@@ -249,21 +251,22 @@ class RayLink:
             raise GroupLost(f"{self.where}: Ray has been shut down")
 
     def _call(self, group: str, method: str, *args: Any) -> Any:
-        return getattr(self._actor, method).options(
-            concurrency_group=group).remote(*args)
+        return (
+            getattr(self._actor, method).options(concurrency_group=group).remote(*args)
+        )
 
     def _get(self, ref: Any) -> Any:
         try:
             return self._ray.get(ref)
         except self._ray.exceptions.RayError as error:
-            raise GroupLost(f"{self.where} has gone: "
-                           f"{type(error).__name__}") from error
+            raise GroupLost(f"{self.where} has gone: {type(error).__name__}") from error
 
     def _check_sent(self) -> None:
         """Raise GroupLost if a push has failed (the actor has gone)."""
         if not self._sent:
             return
         done, self._sent = self._ray.wait(
-            self._sent, num_returns=len(self._sent), timeout=0)
+            self._sent, num_returns=len(self._sent), timeout=0
+        )
         for ref in done:
             self._get(ref)

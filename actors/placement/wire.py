@@ -26,7 +26,9 @@ log = get_logger(__name__)
 
 #: What a listener can listen for, and the connection that hears it.
 LISTEN_KINDS: Mapping[str, type[SDPConnection] | type[EIEIOConnection]] = {
-    "sdp": SDPConnection, "eieio": EIEIOConnection}
+    "sdp": SDPConnection,
+    "eieio": EIEIOConnection,
+}
 
 
 #: How often a group says it is alive when it has nothing else to say.
@@ -34,9 +36,18 @@ HEARTBEAT = 0.1
 
 
 #: Client options a group accepts (plain data, so they can cross).
-GROUP_OPTIONS = frozenset({"window", "timeout", "retries", "rto_floor",
-                           "local_host", "max_restarts", "period",
-                           "backoff"})
+GROUP_OPTIONS = frozenset(
+    {
+        "window",
+        "timeout",
+        "retries",
+        "rto_floor",
+        "local_host",
+        "max_restarts",
+        "period",
+        "backoff",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -65,9 +76,11 @@ class GroupSpec:
         unknown = set(self.options) - GROUP_OPTIONS
         if unknown:
             raise InvalidArgumentError(
-                "options", sorted(unknown),
+                "options",
+                sorted(unknown),
                 f"a board group takes only {sorted(GROUP_OPTIONS)} (plain "
-                f"data that can cross to another process)")
+                f"data that can cross to another process)",
+            )
 
 
 @dataclass(frozen=True)
@@ -168,8 +181,9 @@ def encode(messages: list[Any]) -> bytes:
 def decode(blob: bytes) -> list[Any]:
     messages = pickle.loads(blob)
     if not isinstance(messages, list):
-        raise TypeError(f"a group message batch is a list, not "
-                        f"{type(messages).__name__}")
+        raise TypeError(
+            f"a group message batch is a list, not {type(messages).__name__}"
+        )
     return messages
 
 
@@ -180,8 +194,9 @@ def encode_outbound(messages: list[Any]) -> bytes:
     try:
         return encode(messages)
     except Exception:  # noqa: BLE001 - any pickling failure
-        return encode([safe for message in messages
-                       if (safe := _picklable(message)) is not None])
+        return encode(
+            [safe for message in messages if (safe := _picklable(message)) is not None]
+        )
 
 
 def _pickles(value: Any) -> bool:
@@ -196,17 +211,26 @@ def _picklable(message: Any) -> Any:
     """``message`` with what will not pickle replaced or left out (None:
     nothing of it can cross)."""
     if isinstance(message, Outcomes):
-        return Outcomes([
-            outcome if _pickles(outcome) else Outcome(
-                outcome.key, error=RequestError(
-                    f"the outcome could not cross back to the caller: "
-                    f"{outcome.error!r}"))
-            for outcome in message.outcomes])
+        return Outcomes(
+            [
+                outcome
+                if _pickles(outcome)
+                else Outcome(
+                    outcome.key,
+                    error=RequestError(
+                        f"the outcome could not cross back to the caller: "
+                        f"{outcome.error!r}"
+                    ),
+                )
+                for outcome in message.outcomes
+            ]
+        )
     if isinstance(message, Heard):
         kept = [heard for heard in message.messages if _pickles(heard)]
         if len(kept) < len(message.messages):
-            log.warning("group.heard_not_picklable",
-                        dropped=len(message.messages) - len(kept))
+            log.warning(
+                "group.heard_not_picklable", dropped=len(message.messages) - len(kept)
+            )
         return Heard(message.listen_id, kept)
     if _pickles(message):
         return message

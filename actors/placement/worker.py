@@ -50,52 +50,14 @@ from transport.logs import get_logger
 log = get_logger(__name__)
 
 
-
-
-
-
-
 # -- to the group ---------------------------------------------------------------
-
-
-
-
-
-
-
-
-
 
 
 # -- from the group ---------------------------------------------------------------
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # -- the working side -------------------------------------------------------------
+
 
 class Outbox:
     """Messages on their way to the parent; taken a whole batch at a time,
@@ -146,8 +108,8 @@ class GroupServer:
         try:
             for board in spec.boards:
                 self._clients[board.name] = Client(
-                    board.host, board.port, limiter=self._limiter,
-                    **spec.options)
+                    board.host, board.port, limiter=self._limiter, **spec.options
+                )
         except BaseException:
             self.close()
             raise
@@ -173,8 +135,7 @@ class GroupServer:
         elif isinstance(message, Stop):
             return False
         else:
-            self._log.warning("group.unknown_message",
-                              kind=type(message).__name__)
+            self._log.warning("group.unknown_message", kind=type(message).__name__)
         return True
 
     def failure(self) -> str | None:
@@ -201,8 +162,14 @@ class GroupServer:
             if board in self._clients:
                 by_board.setdefault(board, []).append(job)
             else:
-                unknown.append(Outcome(job.key, error=InvalidArgumentError(
-                    "board", board, f"is not in group {self.spec.name!r}")))
+                unknown.append(
+                    Outcome(
+                        job.key,
+                        error=InvalidArgumentError(
+                            "board", board, f"is not in group {self.spec.name!r}"
+                        ),
+                    )
+                )
         if unknown:
             self.outbox.put(Outcomes(unknown))
         for board, jobs in by_board.items():
@@ -210,8 +177,9 @@ class GroupServer:
             try:
                 client.post(jobs, self._sink)
             except Exception as error:  # noqa: BLE001 - the client is closed
-                self.outbox.put(Outcomes([Outcome(job.key, error=error)
-                                          for job in jobs]))
+                self.outbox.put(
+                    Outcomes([Outcome(job.key, error=error) for job in jobs])
+                )
 
     def _stats(self) -> dict[Hashable, ConnectionStats | str]:
         stats: dict[Hashable, ConnectionStats | str] = {}
@@ -225,29 +193,34 @@ class GroupServer:
     def _listen(self, message: Listen) -> None:
         opener = LISTEN_KINDS.get(message.kind)
         if opener is None:
-            self.outbox.put(Listening(message.listen_id, None,
-                                      f"unknown kind {message.kind!r}"))
+            self.outbox.put(
+                Listening(message.listen_id, None, f"unknown kind {message.kind!r}")
+            )
             return
         try:
-            connection = opener(local_host=message.local_host,
-                                local_port=message.local_port)
+            connection = opener(
+                local_host=message.local_host, local_port=message.local_port
+            )
         except OSError as error:
             self.outbox.put(Listening(message.listen_id, None, str(error)))
             return
         listener: ConnectionListener[Any] = ConnectionListener(
-            connection, n_processes=1)
+            connection, n_processes=1
+        )
         listen_id, outbox = message.listen_id, self.outbox
-        listener.add_callback(lambda heard: outbox.put(
-            Heard(listen_id, [heard])))
+        listener.add_callback(lambda heard: outbox.put(Heard(listen_id, [heard])))
         listener.start()
         self._listeners[listen_id] = listener
         host, port = connection.local_ip_address, connection.local_port
         self.outbox.put(Listening(listen_id, (host, port)))
 
 
-def serve(spec: GroupSpec, receive: Callable[[float], bytes | None],
-          send: Callable[[bytes], None],
-          stopping: threading.Event | None = None) -> None:
+def serve(
+    spec: GroupSpec,
+    receive: Callable[[float], bytes | None],
+    send: Callable[[bytes], None],
+    stopping: threading.Event | None = None,
+) -> None:
     """Run a group until told to Stop or its parent is gone: messages come
     from ``receive`` (None when it times out; EOFError/OSError when the
     parent has gone) and batches go back through ``send``, with a
@@ -269,9 +242,13 @@ def serve(spec: GroupSpec, receive: Callable[[float], bytes | None],
             logger.setLevel(level)
 
 
-def _serve(spec: GroupSpec, outbox: Outbox,
-           receive: Callable[[float], bytes | None],
-           send: Callable[[bytes], None], stopping: threading.Event) -> None:
+def _serve(
+    spec: GroupSpec,
+    outbox: Outbox,
+    receive: Callable[[float], bytes | None],
+    send: Callable[[bytes], None],
+    stopping: threading.Event,
+) -> None:
     server = GroupServer(spec, outbox)
     send(encode([Ready(os.getpid())]))
 
@@ -290,8 +267,7 @@ def _serve(spec: GroupSpec, outbox: Outbox,
                 stopping.set()
                 return
 
-    sender = threading.Thread(target=send_loop, name="group-sender",
-                              daemon=True)
+    sender = threading.Thread(target=send_loop, name="group-sender", daemon=True)
     sender.start()
     try:
         while not stopping.is_set():
@@ -345,5 +321,3 @@ def plain_record(record: logging.LogRecord) -> dict[str, Any]:
     if record.exc_info and not record.exc_text:
         out["exc_text"] = logging.Formatter().formatException(record.exc_info)
     return out
-
-

@@ -44,8 +44,10 @@ class Claim:
 
     def __repr__(self) -> str:
         state = "granted" if self.granted else "waiting"
-        return (f"Claim({self.chip!r}, 0x{self.start:08x}..0x{self.end:08x},"
-                f" {state}, release={self.release})")
+        return (
+            f"Claim({self.chip!r}, 0x{self.start:08x}..0x{self.end:08x},"
+            f" {state}, release={self.release})"
+        )
 
 
 class WriteFences:
@@ -76,8 +78,7 @@ class WriteFences:
         claims.append(claim)
         return claim
 
-    def hold(self, chip: Hashable, start: int, end: int,
-             until: float) -> None:
+    def hold(self, chip: Hashable, start: int, end: int, until: float) -> None:
         """A range a predecessor's copies may still land in, until ``until``."""
         claim = self.claim(chip, start, end)
         claim.granted = True  # it blocks later claims; nothing waits on it
@@ -97,34 +98,50 @@ class WriteFences:
         """Drop the claims whose copies can no longer land; those granted."""
         if now < self.next_release:
             return []
-        gone = [claim for claims in self._claims.values() for claim in claims
-                if claim.release <= now]
+        gone = [
+            claim
+            for claims in self._claims.values()
+            for claim in claims
+            if claim.release <= now
+        ]
         self.next_release = min(
-            (claim.release for claims in self._claims.values()
-             for claim in claims if claim.release > now), default=math.inf)
+            (
+                claim.release
+                for claims in self._claims.values()
+                for claim in claims
+                if claim.release > now
+            ),
+            default=math.inf,
+        )
         return self._remove(gone)
 
     def waiting(self) -> list[list[Any]]:
         """What is parked on claims not yet granted, claim by claim."""
-        return [claim.waiting for claims in self._claims.values()
-                for claim in claims if claim.waiting]
+        return [
+            claim.waiting
+            for claims in self._claims.values()
+            for claim in claims
+            if claim.waiting
+        ]
 
     def holds(self, now: float) -> list[Hold]:
         """What a successor must respect: every granted claim, those still
         sending taken as ending now."""
-        return [(claim.chip, claim.start, claim.end,
-                 min(claim.release, now + self.max_age))
-                for claims in self._claims.values() for claim in claims
-                if claim.granted]
+        return [
+            (claim.chip, claim.start, claim.end, min(claim.release, now + self.max_age))
+            for claims in self._claims.values()
+            for claim in claims
+            if claim.granted
+        ]
 
     def _remove(self, gone: list[Claim]) -> list[Claim]:
         granted: list[Claim] = []
         for chip in {claim.chip for claim in gone}:
-            claims = [claim for claim in self._claims[chip]
-                      if claim not in gone]
+            claims = [claim for claim in self._claims[chip] if claim not in gone]
             for at, claim in enumerate(claims):
                 if not claim.granted and not any(
-                        claim.overlaps(earlier) for earlier in claims[:at]):
+                    claim.overlaps(earlier) for earlier in claims[:at]
+                ):
                     claim.granted = True
                     granted.append(claim)
             if claims:

@@ -24,15 +24,36 @@ class Request:
     datagram) or ``error``, plus the counters the caller may want.
     """
 
-    __slots__ = ("key", "datagram", "may_resend", "deadline", "reply_size",
-                 "check", "seq", "sends", "sent_at", "expires_at", "order",
-                 "overtaken", "reasons", "timeouts", "code_resends",
-                 "done", "reply", "error")
+    __slots__ = (
+        "key",
+        "datagram",
+        "may_resend",
+        "deadline",
+        "reply_size",
+        "check",
+        "seq",
+        "sends",
+        "sent_at",
+        "expires_at",
+        "order",
+        "overtaken",
+        "reasons",
+        "timeouts",
+        "code_resends",
+        "done",
+        "reply",
+        "error",
+    )
 
-    def __init__(self, key: Hashable, datagram: bytearray,
-                 may_resend: bool = True, deadline: float | None = None,
-                 reply_size: int | None = None,
-                 check: Callable[[bytes], bool] | None = None) -> None:
+    def __init__(
+        self,
+        key: Hashable,
+        datagram: bytearray,
+        may_resend: bool = True,
+        deadline: float | None = None,
+        reply_size: int | None = None,
+        check: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self.key = key
         self.datagram = datagram
         self.may_resend = may_resend
@@ -66,10 +87,14 @@ class Request:
             self.reasons.append(reason)
 
     def __repr__(self) -> str:
-        state = ("ok" if self.reply is not None else
-                 type(self.error).__name__ if self.error else "open")
-        return (f"Request(key={self.key!r}, seq={self.seq}, "
-                f"sends={self.sends}, {state})")
+        state = (
+            "ok"
+            if self.reply is not None
+            else type(self.error).__name__
+            if self.error
+            else "open"
+        )
+        return f"Request(key={self.key!r}, seq={self.seq}, sends={self.sends}, {state})"
 
 
 class Bulk(Protocol):
@@ -111,11 +136,17 @@ class Piece:
     """A bulk piece on the wire: which piece, its send stamp, and the exact
     length of its RC_OK reply (0: any length)."""
 
-    __slots__ = ("bulk", "index", "sent_at", "order", "expires_at",
-                 "reply_size")
+    __slots__ = ("bulk", "index", "sent_at", "order", "expires_at", "reply_size")
 
-    def __init__(self, bulk: Bulk, index: int, sent_at: float, order: int,
-                 expires_at: float, reply_size: int) -> None:
+    def __init__(
+        self,
+        bulk: Bulk,
+        index: int,
+        sent_at: float,
+        order: int,
+        expires_at: float,
+        reply_size: int,
+    ) -> None:
         self.bulk = bulk
         self.index = index
         self.sent_at = sent_at

@@ -58,14 +58,26 @@ class RttStats:
 class RttEstimator:
     """The adaptive retransmission timeout of one connection."""
 
-    __slots__ = ("floor", "ceiling", "rto", "srtt", "rttvar", "_count",
-                 "_total", "_minimum", "_maximum", "_buckets")
+    __slots__ = (
+        "floor",
+        "ceiling",
+        "rto",
+        "srtt",
+        "rttvar",
+        "_count",
+        "_total",
+        "_minimum",
+        "_maximum",
+        "_buckets",
+    )
 
-    def __init__(self, initial: float = 1.0, floor: float = 0.005,
-                 ceiling: float = 1.0) -> None:
+    def __init__(
+        self, initial: float = 1.0, floor: float = 0.005, ceiling: float = 1.0
+    ) -> None:
         if not 0 < floor <= ceiling:
-            raise ValueError(f"floor={floor}, ceiling={ceiling}: need "
-                             f"0 < floor <= ceiling")
+            raise ValueError(
+                f"floor={floor}, ceiling={ceiling}: need 0 < floor <= ceiling"
+            )
         self.floor = floor
         self.ceiling = ceiling
         self.rto = min(max(initial, floor), ceiling)
@@ -87,12 +99,16 @@ class RttEstimator:
             self.rttvar = rtt / 2
         else:
             delta = rtt - srtt
-            self.rttvar += ((delta if delta >= 0 else -delta)
-                            - self.rttvar) * 0.25
+            self.rttvar += ((delta if delta >= 0 else -delta) - self.rttvar) * 0.25
             self.srtt = srtt = srtt + delta * 0.125
         rto = srtt + 4 * self.rttvar
-        self.rto = (self.floor if rto < self.floor else
-                    self.ceiling if rto > self.ceiling else rto)
+        self.rto = (
+            self.floor
+            if rto < self.floor
+            else self.ceiling
+            if rto > self.ceiling
+            else rto
+        )
         self._count += 1
         self._total += rtt
         if rtt < self._minimum:
@@ -103,9 +119,12 @@ class RttEstimator:
         micros = int(rtt * 1e6)
         octave = micros.bit_length() - _SUB_BITS
         self._buckets[
-            micros if octave <= 0 else
-            (octave << _SUB_BITS) + ((micros >> (octave - 1)) & 7)
-            if octave <= _OCTAVES else _N_BUCKETS - 1] += 1
+            micros
+            if octave <= 0
+            else (octave << _SUB_BITS) + ((micros >> (octave - 1)) & 7)
+            if octave <= _OCTAVES
+            else _N_BUCKETS - 1
+        ] += 1
 
     def back_off(self) -> None:
         """A request timed out: wait twice as long next time."""
@@ -115,9 +134,15 @@ class RttEstimator:
         if not self._count:
             return RttStats(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, self.rto)
         return RttStats(
-            self._count, self._minimum, self._total / self._count,
-            self._percentile(0.50), self._percentile(0.90),
-            self._percentile(0.99), self._maximum, self.rto)
+            self._count,
+            self._minimum,
+            self._total / self._count,
+            self._percentile(0.50),
+            self._percentile(0.90),
+            self._percentile(0.99),
+            self._maximum,
+            self.rto,
+        )
 
     def _percentile(self, fraction: float) -> float:
         """The upper edge of the bucket holding that fraction of samples,
@@ -127,6 +152,5 @@ class RttEstimator:
         for bucket, count in enumerate(self._buckets):
             seen += count
             if seen >= wanted:
-                return min(max(_upper_edge(bucket), self._minimum),
-                           self._maximum)
+                return min(max(_upper_edge(bucket), self._minimum), self._maximum)
         return self._maximum

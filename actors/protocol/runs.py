@@ -33,12 +33,23 @@ class JobRun:
     """A job in progress inside a connection actor: the pieces it still has
     to ask for, the ones done, and its one Outcome when it ends."""
 
-    __slots__ = ("job", "sink", "deadline", "n_pieces", "ended", "_done",
-                 "_n_done", "_next", "_retry", "_resends", "_code_resends",
-                 "_timeouts", "_outcome")
+    __slots__ = (
+        "job",
+        "sink",
+        "deadline",
+        "n_pieces",
+        "ended",
+        "_done",
+        "_n_done",
+        "_next",
+        "_retry",
+        "_resends",
+        "_code_resends",
+        "_timeouts",
+        "_outcome",
+    )
 
-    def __init__(self, job: Job, sink: OutcomeSink, now: float,
-                 n_pieces: int) -> None:
+    def __init__(self, job: Job, sink: OutcomeSink, now: float, n_pieces: int) -> None:
         self.job = job
         self.sink = sink
         self.deadline = None if job.timeout is None else now + job.timeout
@@ -54,8 +65,7 @@ class JobRun:
         self._outcome: Outcome | None = None
 
     @staticmethod
-    def of(job: Job, sink: OutcomeSink, now: float,
-           source: tuple[int, int]) -> JobRun:
+    def of(job: Job, sink: OutcomeSink, now: float, source: tuple[int, int]) -> JobRun:
         """The run for ``job`` on a connection whose chip is ``source``."""
         if isinstance(job, ReadJob):
             return ReadRun(job, sink, now, source)
@@ -65,8 +75,7 @@ class JobRun:
 
     @property
     def has_more(self) -> bool:
-        return not self.ended and (bool(self._retry)
-                                   or self._next < self.n_pieces)
+        return not self.ended and (bool(self._retry) or self._next < self.n_pieces)
 
     def take(self, wanted: int) -> list[Request]:
         """Up to ``wanted`` of the pieces still to ask for."""
@@ -107,8 +116,7 @@ class JobRun:
             while start and not done[start - 1]:
                 start -= 1
             self._next = start
-            self._retry = [index for index in range(start)
-                           if not done[index]][::-1]
+            self._retry = [index for index in range(start) if not done[index]][::-1]
         return None
 
     def complete(self, request: Request) -> Outcome | None:
@@ -121,9 +129,12 @@ class JobRun:
             self._code_resends += request.code_resends
         self._timeouts += request.timeouts
         if request.error is not None:
-            return self._end(None, type(request.error)(
-                f"{self._piece_text(index)} seq={request.seq}: "
-                f"{request.error}"))
+            return self._end(
+                None,
+                type(request.error)(
+                    f"{self._piece_text(index)} seq={request.seq}: {request.error}"
+                ),
+            )
         reply = request.reply
         assert reply is not None
         error = self._take_reply(index, reply)
@@ -147,8 +158,10 @@ class JobRun:
 
     def _check_open(self) -> None:
         if self.ended:
-            raise RuntimeError(f"job {self.job.key!r} has already ended: "
-                               f"a second outcome would break the contract")
+            raise RuntimeError(
+                f"job {self.job.key!r} has already ended: "
+                f"a second outcome would break the contract"
+            )
 
     # -- what each kind of job does ----------------------------------------
 
@@ -172,8 +185,14 @@ class JobRun:
     def _end(self, value: Any, error: BaseException | None) -> Outcome:
         self.ended = True
         self._done = bytearray()  # a 64 MiB read's is 256 KiB: let it go
-        return Outcome(self.job.key, value, error, self._resends,
-                       self._code_resends, self._timeouts)
+        return Outcome(
+            self.job.key,
+            value,
+            error,
+            self._resends,
+            self._code_resends,
+            self._timeouts,
+        )
 
 
 class SCPRun(JobRun):
@@ -181,15 +200,18 @@ class SCPRun(JobRun):
 
     __slots__ = ("_datagram", "_reply_size", "_reply", "_sent")
 
-    def __init__(self, job: SCPJob, sink: OutcomeSink, now: float,
-                 source: tuple[int, int]) -> None:
+    def __init__(
+        self, job: SCPJob, sink: OutcomeSink, now: float, source: tuple[int, int]
+    ) -> None:
         super().__init__(job, sink, now, 1)
         request = job.request
         request.sdp_header.update_for_send(*source)
         self._datagram = b"\0\0" + request.bytestring
-        self._reply_size = (REPLY_DATA_OFFSET + request.argument_2
-                            if isinstance(request, ReadMemory)
-                            and request.argument_2 is not None else None)
+        self._reply_size = (
+            REPLY_DATA_OFFSET + request.argument_2
+            if isinstance(request, ReadMemory) and request.argument_2 is not None
+            else None
+        )
         self._reply: bytes | None = None
         #: The last Request made of it: was it sent before a restart?
         self._sent: Request | None = None
@@ -197,12 +219,14 @@ class SCPRun(JobRun):
     def _request(self, index: int) -> Request:
         job = self.job
         assert isinstance(job, SCPJob)
-        self._sent = Request((self, index), bytearray(self._datagram),
-                             may_resend=job.request.may_resend,
-                             deadline=self.deadline,
-                             reply_size=self._reply_size,
-                             check=(None if self._reply_size is not None
-                                    else self._parses))
+        self._sent = Request(
+            (self, index),
+            bytearray(self._datagram),
+            may_resend=job.request.may_resend,
+            deadline=self.deadline,
+            reply_size=self._reply_size,
+            check=(None if self._reply_size is not None else self._parses),
+        )
         return self._sent
 
     def _parses(self, reply: bytes) -> bool:
@@ -212,8 +236,7 @@ class SCPRun(JobRun):
         assert isinstance(job, SCPJob)
         try:
             job.request.get_scp_response().read_bytestring(reply, 2)
-        except (MalformedDatagramError, struct.error, ValueError,
-                IndexError):
+        except (MalformedDatagramError, struct.error, ValueError, IndexError):
             return False
         return True
 
@@ -222,9 +245,13 @@ class SCPRun(JobRun):
         assert isinstance(job, SCPJob)
         sent = self._sent is not None and self._sent.sends > 0
         if sent and not job.request.may_resend and not self.ended:
-            return self._end(None, RequestError(
-                f"{job.request!r}: the connection restarted after it was "
-                f"sent; not sent again, as running it twice is not safe"))
+            return self._end(
+                None,
+                RequestError(
+                    f"{job.request!r}: the connection restarted after it was "
+                    f"sent; not sent again, as running it twice is not safe"
+                ),
+            )
         return super().restart()
 
     def _take_reply(self, index: int, reply: bytes) -> BaseException | None:
@@ -247,8 +274,14 @@ class MemoryRun(JobRun):
     __slots__ = ("_builder",)
     _operation = ("", "")
 
-    def __init__(self, job: ReadJob | WriteJob, sink: OutcomeSink,
-                 now: float, source: tuple[int, int], length: int) -> None:
+    def __init__(
+        self,
+        job: ReadJob | WriteJob,
+        sink: OutcomeSink,
+        now: float,
+        source: tuple[int, int],
+        length: int,
+    ) -> None:
         super().__init__(job, sink, now, -(-length // MAX_SCP_DATA))
         self._builder = ChunkBuilder(job.x, job.y, job.p, *source)
 
@@ -287,15 +320,17 @@ class MemoryRun(JobRun):
             return None
         operation, command = self._operation
         return UnexpectedResponseCodeError(
-            f"{self._piece_text(index)}: {operation}", command,
-            SCPResult(code))
+            f"{self._piece_text(index)}: {operation}", command, SCPResult(code)
+        )
 
     def _piece_text(self, index: int) -> str:
         job = self.job
         assert isinstance(job, (ReadJob, WriteJob))
         kind = "read" if isinstance(job, ReadJob) else "write"
-        return (f"{kind} at 0x{job.address + index * MAX_SCP_DATA:08x} on "
-                f"{job.x},{job.y},{job.p}")
+        return (
+            f"{kind} at 0x{job.address + index * MAX_SCP_DATA:08x} on "
+            f"{job.x},{job.y},{job.p}"
+        )
 
 
 class ReadRun(MemoryRun):
@@ -304,8 +339,9 @@ class ReadRun(MemoryRun):
     __slots__ = ("_buffer", "_address", "_length", "_full")
     _operation = ("read memory", "CMD_READ")
 
-    def __init__(self, job: ReadJob, sink: OutcomeSink, now: float,
-                 source: tuple[int, int]) -> None:
+    def __init__(
+        self, job: ReadJob, sink: OutcomeSink, now: float, source: tuple[int, int]
+    ) -> None:
         super().__init__(job, sink, now, source, job.length)
         self._buffer: bytearray | None = bytearray(job.length)
         self._address = job.address
@@ -316,10 +352,12 @@ class ReadRun(MemoryRun):
     def _request(self, index: int) -> Request:
         start = index * MAX_SCP_DATA
         size = min(MAX_SCP_DATA, self._length - start)
-        return Request((self, index),
-                       self._builder.read(self._address + start, size),
-                       deadline=self.deadline,
-                       reply_size=REPLY_DATA_OFFSET + size)
+        return Request(
+            (self, index),
+            self._builder.read(self._address + start, size),
+            deadline=self.deadline,
+            reply_size=REPLY_DATA_OFFSET + size,
+        )
 
     def _requests(self, start: int, stop: int) -> list[Request]:
         # The hot loop of a large read: one datagram and Request a piece.
@@ -332,12 +370,25 @@ class ReadRun(MemoryRun):
             offset = index * MAX_SCP_DATA
             size = length - offset
             if size >= MAX_SCP_DATA:
-                append(Request((self, index), read(address + offset,
-                                                   MAX_SCP_DATA),
-                               True, deadline, full))
+                append(
+                    Request(
+                        (self, index),
+                        read(address + offset, MAX_SCP_DATA),
+                        True,
+                        deadline,
+                        full,
+                    )
+                )
             else:
-                append(Request((self, index), read(address + offset, size),
-                               True, deadline, REPLY_DATA_OFFSET + size))
+                append(
+                    Request(
+                        (self, index),
+                        read(address + offset, size),
+                        True,
+                        deadline,
+                        REPLY_DATA_OFFSET + size,
+                    )
+                )
         return out
 
     def piece(self, index: int) -> tuple[bytearray, int]:
@@ -345,12 +396,13 @@ class ReadRun(MemoryRun):
         if self._length - start >= MAX_SCP_DATA:
             # Every full piece differs from the first only in its address.
             datagram = self._full[:]
-            _ADDRESS.pack_into(datagram, _ADDRESS_OFFSET,
-                               self._address + start)
+            _ADDRESS.pack_into(datagram, _ADDRESS_OFFSET, self._address + start)
             return datagram, _FULL_REPLY
         size = self._length - start
-        return (self._builder.read(self._address + start, size),
-                REPLY_DATA_OFFSET + size)
+        return (
+            self._builder.read(self._address + start, size),
+            REPLY_DATA_OFFSET + size,
+        )
 
     def accept(self, replies: list[tuple[int, bytes]]) -> bool:
         # The hot path of a large read: the window's bulk lane.
@@ -362,8 +414,9 @@ class ReadRun(MemoryRun):
         for index, reply in replies:
             if not done[index]:
                 start = index * MAX_SCP_DATA
-                buffer[start:start + len(reply) - REPLY_DATA_OFFSET] = (
-                    memoryview(reply)[REPLY_DATA_OFFSET:])
+                buffer[start : start + len(reply) - REPLY_DATA_OFFSET] = memoryview(
+                    reply
+                )[REPLY_DATA_OFFSET:]
                 done[index] = 1
                 n_done += 1
         self._n_done = n_done
@@ -375,16 +428,21 @@ class ReadRun(MemoryRun):
     def complete(self, request: Request) -> Outcome | None:
         # A first-try RC_OK piece that went the general way.
         reply = request.reply
-        if (request.sends == 1 and reply is not None and not self.ended
-                and reply[_RESULT_OFFSET] == _RC_OK
-                and not reply[_RESULT_OFFSET + 1]):
+        if (
+            request.sends == 1
+            and reply is not None
+            and not self.ended
+            and reply[_RESULT_OFFSET] == _RC_OK
+            and not reply[_RESULT_OFFSET + 1]
+        ):
             index: int = request.key[1]  # type: ignore[index]
             done = self._done
             if not done[index]:
                 start = index * MAX_SCP_DATA
                 assert self._buffer is not None
-                self._buffer[start:start + len(reply) - REPLY_DATA_OFFSET] = (
-                    memoryview(reply)[REPLY_DATA_OFFSET:])
+                self._buffer[start : start + len(reply) - REPLY_DATA_OFFSET] = (
+                    memoryview(reply)[REPLY_DATA_OFFSET:]
+                )
                 done[index] = 1
                 self._n_done += 1
                 if self._n_done == self.n_pieces:
@@ -397,8 +455,9 @@ class ReadRun(MemoryRun):
             return super()._take_reply(index, reply)
         start = index * MAX_SCP_DATA
         assert self._buffer is not None
-        self._buffer[start:start + len(reply) - REPLY_DATA_OFFSET] = (
-            memoryview(reply)[REPLY_DATA_OFFSET:])
+        self._buffer[start : start + len(reply) - REPLY_DATA_OFFSET] = memoryview(
+            reply
+        )[REPLY_DATA_OFFSET:]
         return None
 
     def _value(self) -> Any:
@@ -414,17 +473,18 @@ class WriteRun(MemoryRun):
     __slots__ = ("_data", "_address")
     _operation = ("write to memory", "CMD_WRITE")
 
-    def __init__(self, job: WriteJob, sink: OutcomeSink, now: float,
-                 source: tuple[int, int]) -> None:
+    def __init__(
+        self, job: WriteJob, sink: OutcomeSink, now: float, source: tuple[int, int]
+    ) -> None:
         super().__init__(job, sink, now, source, len(job.data))
         self._data = memoryview(job.data)
         self._address = job.address
 
     def _request(self, index: int) -> Request:
-        return Request((self, index), self.piece(index)[0],
-                       deadline=self.deadline)
+        return Request((self, index), self.piece(index)[0], deadline=self.deadline)
 
     def piece(self, index: int) -> tuple[bytearray, int]:
         start = index * MAX_SCP_DATA
-        return self._builder.write(self._address + start,
-                                   self._data[start:start + MAX_SCP_DATA]), 0
+        return self._builder.write(
+            self._address + start, self._data[start : start + MAX_SCP_DATA]
+        ), 0

@@ -109,21 +109,27 @@ class WindowSettings:
         if not 1 <= self.size <= 65535:
             raise ValueError(f"size={self.size}: must be 1..65535")
         if self.refill_at is not None and not 0 <= self.refill_at < self.size:
-            raise ValueError(f"refill_at={self.refill_at}: must be "
-                             f"0..size-1 ({self.size - 1})")
+            raise ValueError(
+                f"refill_at={self.refill_at}: must be 0..size-1 ({self.size - 1})"
+            )
         if self.retries < 0:
             raise ValueError(f"retries={self.retries}: must be >= 0")
         if not 0 < self.rto_floor <= self.rto_ceiling:
-            raise ValueError(f"rto_floor={self.rto_floor}, rto_ceiling="
-                             f"{self.rto_ceiling}: need 0 < floor <= ceiling")
+            raise ValueError(
+                f"rto_floor={self.rto_floor}, rto_ceiling="
+                f"{self.rto_ceiling}: need 0 < floor <= ceiling"
+            )
         if self.initial_rto <= 0 or self.retry_pause < 0:
             raise ValueError("initial_rto must be > 0, retry_pause >= 0")
         if not 0 <= self.max_datagram_age <= 600:
-            raise ValueError(f"max_datagram_age={self.max_datagram_age}: "
-                             f"must be 0..600 seconds")
+            raise ValueError(
+                f"max_datagram_age={self.max_datagram_age}: must be 0..600 seconds"
+            )
         if self.fast_resend_after < 0:
-            raise ValueError(f"fast_resend_after={self.fast_resend_after}: "
-                             f"must be >= 0 (0 turns it off)")
+            raise ValueError(
+                f"fast_resend_after={self.fast_resend_after}: "
+                f"must be >= 0 (0 turns it off)"
+            )
 
 
 @dataclass
@@ -146,22 +152,28 @@ class WindowCounters:
 class Window:
     """Sequence numbers, expiries, retries and counters of one connection."""
 
-    def __init__(self, settings: WindowSettings | None = None, *,
-                 first_sequence: int = 0, holds: Sequence[Hold] = ()) -> None:
+    def __init__(
+        self,
+        settings: WindowSettings | None = None,
+        *,
+        first_sequence: int = 0,
+        holds: Sequence[Hold] = (),
+    ) -> None:
         self.settings = settings = settings or WindowSettings()
-        self.rtt = RttEstimator(settings.initial_rto, settings.rto_floor,
-                                settings.rto_ceiling)
+        self.rtt = RttEstimator(
+            settings.initial_rto, settings.rto_floor, settings.rto_ceiling
+        )
         self._counters = WindowCounters()
         self._n_completed = 0
         self._n_sent = 0
         self._size = settings.size
         self._retries = settings.retries
         self._fast_after = settings.fast_resend_after
-        self._refill_at = (settings.size - 1 if settings.refill_at is None
-                           else settings.refill_at)
+        self._refill_at = (
+            settings.size - 1 if settings.refill_at is None else settings.refill_at
+        )
         self._retry_codes = frozenset(code.value for code in RETRY_CODES)
-        self._non_fail = frozenset(
-            code.value for code in settings.non_fail_retry_codes)
+        self._non_fail = frozenset(code.value for code in settings.non_fail_retry_codes)
         self._next_seq = first_sequence & 0xFFFF
         self._n_sends = 0
         self._tie = itertools.count()
@@ -195,8 +207,9 @@ class Window:
         self._sampled = False
         #: Write ranges claimed, and the sequence numbers of retired pieces
         #: (kept from reuse until no copy can land) with until when.
-        self.fences = WriteFences(settings.max_datagram_age,
-                                  settings.network_duplicates)
+        self.fences = WriteFences(
+            settings.max_datagram_age, settings.network_duplicates
+        )
         self._retired: dict[int, float] = {}
         for hold in holds:
             self.hold(hold)
@@ -234,8 +247,11 @@ class Window:
     @property
     def has_completed(self) -> bool:
         """Whether take_completed() or take_finished_bulks() has anything."""
-        return (bool(self._completed) or bool(self._finished_bulks)
-                or bool(self._arrived_to))
+        return (
+            bool(self._completed)
+            or bool(self._finished_bulks)
+            or bool(self._arrived_to)
+        )
 
     @property
     def resends_waiting(self) -> bool:
@@ -252,8 +268,7 @@ class Window:
 
     # -- input -----------------------------------------------------------------
 
-    def add(self, request: Request, now: float,
-            fence: Claim | None = None) -> None:
+    def add(self, request: Request, now: float, fence: Claim | None = None) -> None:
         """Queue a request; it goes out on a later poll, in order among
         requests, and ahead of bulk pieces not sent yet (once ``fence``,
         a write's claim, is granted)."""
@@ -268,13 +283,13 @@ class Window:
                 queue.insert(at, request)
         self._n_open += 1
         if request.deadline is not None:
-            heapq.heappush(self._deadlines,
-                           (request.deadline, next(self._tie), request))
+            heapq.heappush(
+                self._deadlines, (request.deadline, next(self._tie), request)
+            )
             if request.deadline < self._next_timer:
                 self._next_timer = request.deadline
 
-    def add_all(self, requests: list[Request],
-                fence: Claim | None = None) -> None:
+    def add_all(self, requests: list[Request], fence: Claim | None = None) -> None:
         """Queue several requests that have no deadline of their own (as
         add() does)."""
         if fence is not None and not fence.granted:
@@ -294,8 +309,9 @@ class Window:
                 return index
         return len(queue)
 
-    def add_bulk(self, bulk: Bulk, start: int, stop: int,
-                 fence: Claim | None = None) -> None:
+    def add_bulk(
+        self, bulk: Bulk, start: int, stop: int, fence: Claim | None = None
+    ) -> None:
         """Queue pieces ``start``..``stop``-1 of ``bulk``: one queue entry,
         whose datagrams are made as they are sent."""
         if stop > start:
@@ -312,10 +328,14 @@ class Window:
         and to ended() when the job ends."""
         return self.fences.claim(chip, start, end)
 
-    def ended(self, now: float, fence: Claim | None = None,
-              clean: bool = False,
-              unwanted: Callable[[Request], bool] | None = None,
-              bulk: Bulk | None = None) -> None:
+    def ended(
+        self,
+        now: float,
+        fence: Claim | None = None,
+        clean: bool = False,
+        unwanted: Callable[[Request], bool] | None = None,
+        bulk: Bulk | None = None,
+    ) -> None:
         """A job has ended: if it failed (``unwanted`` picks its requests,
         ``bulk`` is its pieces) nothing of it is sent again, and what it
         has on the wire is retired; its ``fence`` is released once no copy
@@ -337,8 +357,9 @@ class Window:
         (give them to its constructor): copies of ours may still land."""
         return self.fences.holds(now)
 
-    def receive(self, datagram: bytes, now: float,
-                send_next: bool = False) -> bytearray | None:
+    def receive(
+        self, datagram: bytes, now: float, send_next: bool = False
+    ) -> bytearray | None:
         """Take one datagram from the board (a reply, or junk to count).
 
         With ``send_next``, a bulk piece's reply that leaves nothing on the
@@ -348,16 +369,14 @@ class Window:
         time, this is all that lies between a reply and the next request.
         Otherwise None: poll() says what to send, as usual."""
         try:
-            code, seq = _RESULT_AND_SEQUENCE.unpack_from(datagram,
-                                                         _RESULT_OFFSET)
+            code, seq = _RESULT_AND_SEQUENCE.unpack_from(datagram, _RESULT_OFFSET)
         except struct.error:  # shorter than MIN_REPLY
             self._counters.malformed += 1
             return None
         entry = self._flight.get(seq)
+        if type(entry) is Piece and code == _RC_OK:
+            return self._piece_answered(seq, entry, datagram, now, send_next)
         if isinstance(entry, Piece):
-            if code == _RC_OK:
-                return self._piece_answered(seq, entry, datagram, now,
-                                            send_next)
             entry = self._promote(seq, entry)
         if entry is None or code != _RC_OK:
             self._other_reply(entry, code, seq, datagram, now)
@@ -365,8 +384,9 @@ class Window:
             self._request_answered(entry, datagram, now)
         return None
 
-    def _piece_answered(self, seq: int, piece: Piece, datagram: bytes,
-                        now: float, send_next: bool) -> bytearray | None:
+    def _piece_answered(
+        self, seq: int, piece: Piece, datagram: bytes, now: float, send_next: bool
+    ) -> bytearray | None:
         """A bulk piece's RC_OK: the happy path has no Request at all, and
         what can wait for settle() does."""
         size = piece.reply_size
@@ -386,19 +406,32 @@ class Window:
             self._sampled = True
         if flight:
             if self._fast_after:
-                self._check_oldest(piece.order)
+                for oldest in flight.values():
+                    if oldest.order < piece.order:
+                        self._check_oldest(piece.order)
+                    break
             return None
-        if send_next:
-            return self._next_piece_now(now)
+        if (
+            send_next
+            and now < self._next_timer
+            and not (self._outbox or self._retry_due or self._draining)
+        ):
+            # The next piece at once, if nothing else comes first.
+            queue, head = self._queue, self._queue_head
+            if head < len(queue):
+                span = queue[head]
+                if type(span) is BulkSpan and span.ready is not None:
+                    out: list[bytearray] = []
+                    self._send_span(span, out, now, 1)
+                    return out[0]
         return None
 
-    def _request_answered(self, request: Request, datagram: bytes,
-                          now: float) -> None:
+    def _request_answered(self, request: Request, datagram: bytes, now: float) -> None:
         """An RC_OK for a Request: it ends, unless the reply does not parse."""
         reply_size = request.reply_size
-        if ((reply_size is not None and len(datagram) != reply_size)
-                or (request.check is not None
-                    and not request.check(datagram))):
+        if (reply_size is not None and len(datagram) != reply_size) or (
+            request.check is not None and not request.check(datagram)
+        ):
             self._malformed(request)
             return
         del self._flight[request.seq]
@@ -408,23 +441,6 @@ class Window:
         self._finish(request, datagram, None)
         if self._flight and self._fast_after:
             self._check_oldest(request.order)
-
-    def _next_piece_now(self, now: float) -> bytearray | None:
-        """The next piece of the span at the head of the queue, sent now,
-        if nothing else (a timer, a resend, a drain) comes first."""
-        if (now >= self._next_timer or self._outbox or self._retry_due
-                or self._draining):
-            return None
-        queue, head = self._queue, self._queue_head
-        if head < len(queue):
-            span = queue[head]
-            if type(span) is BulkSpan and span.ready is not None:
-                expires = now + self.rtt.rto
-                datagram = self._send_piece(span, now, expires)
-                self._wake_by(expires)
-                self._n_sent += 1
-                return datagram
-        return None
 
     def _check_oldest(self, order: int) -> None:
         """A reply to the request sent ``order``-th came: it overtook the
@@ -452,8 +468,12 @@ class Window:
         self._sampled = False
         if now >= self._next_timer:
             self._run_timers(now)
-        elif (budget is None and not self._outbox and not self._retry_due
-                and not self._draining):
+        elif (
+            budget is None
+            and not self._outbox
+            and not self._retry_due
+            and not self._draining
+        ):
             # The usual case at speed, kept short: nothing to resend, and
             # the bulk at the head of the queue fills what room there is.
             queue, head = self._queue, self._queue_head
@@ -511,35 +531,41 @@ class Window:
             head = 0
         self._queue_head = head
 
-    def _send_span(self, span: BulkSpan, out: list[bytearray], now: float,
-                   room: int) -> int:
-        """Send up to ``room`` pieces of a span; the room left."""
+    def _send_span(
+        self, span: BulkSpan, out: list[bytearray], now: float, room: int
+    ) -> int:
+        """Send up to ``room`` pieces of a span, their datagrams made ahead
+        or now: the one way a piece is sent. The room left."""
+        flight, held, retired = self._flight, self._held, self._retired
+        bulk, index = span.bulk, span.next
+        stop = min(span.stop, index + room)
+        pack_into = _SEQUENCE.pack_into
         expires = now + self.rtt.rto
-        n = min(room, span.stop - span.next)
-        out += [self._send_piece(span, now, expires) for _ in range(n)]
-        self._wake_by(expires)
-        self._n_sent += n
-        if len(self._flight) >= self._size and self._refill_at < self._size - 1:
+        seq, order = self._next_seq, self._n_sends
+        ready, span.ready = span.ready, None
+        while index < stop:
+            # (_free_sequence(), inlined: this loop is the bulk lane's cost)
+            while seq in flight or seq in held or seq in retired:
+                seq = (seq + 1) & 0xFFFF
+            if ready is None:
+                datagram, size = bulk.piece(index)
+            else:
+                (datagram, size), ready = ready, None
+            pack_into(datagram, SEQUENCE_OFFSET, seq)
+            order += 1
+            flight[seq] = Piece(bulk, index, now, order, expires, size)
+            seq = (seq + 1) & 0xFFFF
+            out.append(datagram)
+            index += 1
+        sent = index - span.next
+        span.next = index
+        self._next_seq, self._n_sends = seq, order
+        if expires < self._next_timer:
+            self._next_timer = expires
+        self._n_sent += sent
+        if len(flight) >= self._size and self._refill_at < self._size - 1:
             self._draining = True  # the window is full
-        return room - n
-
-    def _send_piece(self, span: BulkSpan, now: float,
-                    expires: float) -> bytearray:
-        """Put the span's next piece on the wire (its datagram made ahead,
-        or now): the one way a piece is sent."""
-        ready = span.ready
-        if ready is None:
-            datagram, size = span.bulk.piece(span.next)
-        else:
-            datagram, size = ready
-            span.ready = None
-        seq = self._free_sequence()
-        _SEQUENCE.pack_into(datagram, SEQUENCE_OFFSET, seq)
-        self._n_sends = order = self._n_sends + 1
-        self._flight[seq] = Piece(span.bulk, span.next, now, order, expires,
-                                  size)
-        span.next += 1
-        return datagram
+        return room - sent
 
     def _free_sequence(self) -> int:
         """The next sequence number not on the wire, parked or retired; it
@@ -585,8 +611,7 @@ class Window:
         queue, head = self._queue, self._queue_head
         if head < len(queue):
             span = queue[head]
-            if (type(span) is BulkSpan and span.ready is None
-                    and span.next < span.stop):
+            if type(span) is BulkSpan and span.ready is None and span.next < span.stop:
                 span.ready = span.bulk.piece(span.next)
         return bool(self._completed) or bool(self._finished_bulks)
 
@@ -607,15 +632,18 @@ class Window:
             self._completed = []
         return done
 
-    def drop_queued(self, unwanted: Callable[[Request], bool],
-                    bulk: Bulk | None = None,
-                    fence: Claim | None = None) -> int:
+    def drop_queued(
+        self,
+        unwanted: Callable[[Request], bool],
+        bulk: Bulk | None = None,
+        fence: Claim | None = None,
+    ) -> int:
         """Forget requests not yet sent that ``unwanted`` picks, and the
         pieces of ``bulk`` not yet sent (also those parked on ``fence``);
         how many."""
         dropped = 0
         parked = fence.waiting if fence is not None else []
-        for request in self._queue[self._queue_head:] + parked:
+        for request in self._queue[self._queue_head :] + parked:
             if type(request) is BulkSpan:
                 if request.bulk is bulk:
                     dropped += request.stop - request.next
@@ -630,8 +658,9 @@ class Window:
     def fail_all(self, error: RequestError) -> None:
         """End every open request with ``error`` (the owner is stopping)."""
         self.settle()
-        unsent = itertools.chain(self._queue[self._queue_head:],
-                                 *self.fences.waiting())
+        unsent = itertools.chain(
+            self._queue[self._queue_head :], *self.fences.waiting()
+        )
         for entry in unsent:
             if isinstance(entry, BulkSpan):
                 left = entry.stop - entry.next
@@ -667,21 +696,23 @@ class Window:
                     self._queue.insert(at, entry)
             claim.waiting = []
 
-    def _retire(self, now: float, unwanted: Callable[[Request], bool],
-                bulk: Bulk | None) -> None:
+    def _retire(
+        self, now: float, unwanted: Callable[[Request], bool], bulk: Bulk | None
+    ) -> None:
         """Take a failed job's requests off the wire for good: never sent
         again; their sequence numbers kept from reuse until no copy can
         land, so that a late reply is known, counted and dropped."""
         until = now + self.settings.max_datagram_age
-        gone = [seq for seq, entry in self._flight.items()
-                if (entry.bulk is bulk if isinstance(entry, Piece)
-                    else unwanted(entry))]
+        gone = [
+            seq
+            for seq, entry in self._flight.items()
+            if (entry.bulk is bulk if isinstance(entry, Piece) else unwanted(entry))
+        ]
         for seq in gone:
             entry = self._flight.pop(seq)
             if type(entry) is Request:
                 entry.done = True
-        parked = [seq for seq, request in self._held.items()
-                  if unwanted(request)]
+        parked = [seq for seq, request in self._held.items() if unwanted(request)]
         for seq in parked:
             self._held.pop(seq).done = True
         for seq in gone + parked:
@@ -732,8 +763,7 @@ class Window:
             self._next_timer = expires
         return request.datagram
 
-    def _send_outbox(self, out: list[bytearray], now: float,
-                     left: int) -> int:
+    def _send_outbox(self, out: list[bytearray], now: float, left: int) -> int:
         outbox = self._outbox
         while outbox and left > 0:
             request = outbox.pop(0)
@@ -742,11 +772,14 @@ class Window:
                 left -= 1
         return left
 
-    def _send_retries(self, out: list[bytearray], now: float,
-                      left: int) -> int:
+    def _send_retries(self, out: list[bytearray], now: float, left: int) -> int:
         flight, retry_due = self._flight, self._retry_due
-        while (retry_due and retry_due[0][0] <= now and left > 0
-               and len(flight) < self._size):
+        while (
+            retry_due
+            and retry_due[0][0] <= now
+            and left > 0
+            and len(flight) < self._size
+        ):
             _, _, request = heapq.heappop(retry_due)
             if request.done:
                 continue
@@ -776,14 +809,18 @@ class Window:
         if oldest.expires_at == math.inf:
             return  # already waiting to be resent
         oldest.overtaken += 1
-        if (oldest.overtaken >= self._fast_after
-                and oldest.may_resend and self._may_retry(oldest)):
+        if (
+            oldest.overtaken >= self._fast_after
+            and oldest.may_resend
+            and self._may_retry(oldest)
+        ):
             oldest.note(_OVERTAKEN)
             self._counters.fast_resent += 1
             self._resend_soon(oldest)
 
-    def _other_reply(self, request: Request | None, code: int, seq: int,
-                     datagram: bytes, now: float) -> None:
+    def _other_reply(
+        self, request: Request | None, code: int, seq: int, datagram: bytes, now: float
+    ) -> None:
         """Every reply but an expected RC_OK: junk, duplicates, late answers,
         busy codes and the board's error codes."""
         if code not in _NAMES:
@@ -795,8 +832,11 @@ class Window:
                 self._counters.late += 1
             elif parked is None or code in self._retry_codes:
                 self._counters.duplicates += 1
-            elif (code == _RC_OK and parked.reply_size is not None
-                    and len(datagram) != parked.reply_size):
+            elif (
+                code == _RC_OK
+                and parked.reply_size is not None
+                and len(datagram) != parked.reply_size
+            ):
                 self._counters.malformed += 1
             else:
                 # The answer to a copy sent before the busy reply came.
@@ -829,10 +869,12 @@ class Window:
             if not request.done:
                 self._flight.pop(request.seq, None)
                 self._held.pop(request.seq, None)
-                what = (f"after {request.sends} tries" if request.sends
-                        else "before it could be sent")
-                self._finish(request, None, DeadlineExceeded(
-                    f"deadline passed {what}"))
+                what = (
+                    f"after {request.sends} tries"
+                    if request.sends
+                    else "before it could be sent"
+                )
+                self._finish(request, None, DeadlineExceeded(f"deadline passed {what}"))
         soonest = math.inf
         backed_off = False
         for seq, entry in list(self._flight.items()):
@@ -865,8 +907,7 @@ class Window:
                 elif until < soonest:
                     soonest = until
         retry_due = self._retry_due
-        if retry_due and (retry_due[0][0] > now
-                          or len(self._flight) < self._size):
+        if retry_due and (retry_due[0][0] > now or len(self._flight) < self._size):
             soonest = min(soonest, retry_due[0][0])
         if deadlines:
             soonest = min(soonest, deadlines[0][0])
@@ -883,19 +924,21 @@ class Window:
         reasons = request.reasons or []
         if reasons and reasons[-1] == _MALFORMED:
             return MalformedReply(
-                f"malformed reply after {tries} "
-                f"{'try' if tries == 1 else 'tries'}")
+                f"malformed reply after {tries} {'try' if tries == 1 else 'tries'}"
+            )
         if all(reason in _UNANSWERED for reason in reasons):
             if not request.may_resend:
                 return RequestTimeout(
-                    "no reply after 1 try (not resent: running it twice "
-                    "is not safe)")
+                    "no reply after 1 try (not resent: running it twice is not safe)"
+                )
             return RequestTimeout(f"no reply after {tries} tries")
         return RetriesExhausted(
-            f"no usable reply after {tries} tries: {', '.join(reasons)}")
+            f"no usable reply after {tries} tries: {', '.join(reasons)}"
+        )
 
-    def _finish(self, request: Request, reply: bytes | None,
-                error: RequestError | None) -> None:
+    def _finish(
+        self, request: Request, reply: bytes | None, error: RequestError | None
+    ) -> None:
         request.done = True
         request.reply = reply
         request.error = error

@@ -41,18 +41,31 @@ def _number(name: str, value: object) -> float:
 class TokenBucket:
     """Tokens refilled at a steady rate up to a capacity; see the module doc."""
 
-    __slots__ = ("_capacity", "_fill_rate", "_tokens", "_stamp",
-                 "_clock", "_sleep", "_lock")
+    __slots__ = (
+        "_capacity",
+        "_fill_rate",
+        "_tokens",
+        "_stamp",
+        "_clock",
+        "_sleep",
+        "_lock",
+    )
 
-    def __init__(self, tokens: float, fill_rate: float, *,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], object] = time.sleep) -> None:
+    def __init__(
+        self,
+        tokens: float,
+        fill_rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
         """``tokens`` is the capacity (at least 1, so a whole token fits);
         ``fill_rate`` is tokens per second (0 means a one-off budget)."""
         capacity = _number("tokens", tokens)
         if capacity < 1:
             raise InvalidArgumentError(
-                "tokens", tokens, "capacity must be at least one token")
+                "tokens", tokens, "capacity must be at least one token"
+            )
         rate = _number("fill_rate", fill_rate)
         if rate < 0:
             raise InvalidArgumentError("fill_rate", fill_rate, "must not be negative")
@@ -93,8 +106,10 @@ class TokenBucket:
             raise InvalidArgumentError("tokens", tokens, "must be positive")
         if wanted > self._capacity:
             raise InvalidArgumentError(
-                "tokens", tokens,
-                f"more than the capacity {self._capacity:g} can never be met")
+                "tokens",
+                tokens,
+                f"more than the capacity {self._capacity:g} can never be met",
+            )
         while True:
             with self._lock:
                 self._refill()
@@ -141,10 +156,8 @@ class TokenBucket:
         now = self._clock()
         elapsed = now - self._stamp
         if elapsed > 0:
-            self._tokens = min(self._capacity,
-                               self._tokens + self._fill_rate * elapsed)
+            self._tokens = min(self._capacity, self._tokens + self._fill_rate * elapsed)
             self._stamp = now
 
     def __repr__(self) -> str:
-        return (f"TokenBucket(tokens={self._capacity:g}, "
-                f"fill_rate={self._fill_rate:g})")
+        return f"TokenBucket(tokens={self._capacity:g}, fill_rate={self._fill_rate:g})"

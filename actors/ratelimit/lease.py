@@ -1,5 +1,4 @@
-"""The lease helper: tokens taken from a RateLimiterActor a burst at a time.
-"""
+"""The lease helper: tokens taken from a RateLimiterActor a burst at a time."""
 
 from __future__ import annotations
 
@@ -27,15 +26,20 @@ class RateLimit:
     limiter's ``retry_after``, so the two clocks need not share an origin.
     """
 
-    def __init__(self, limiter_ref: Limiter, lease_size: int = 32,
-                 ask_timeout: float = 1.0) -> None:
+    def __init__(
+        self, limiter_ref: Limiter, lease_size: int = 32, ask_timeout: float = 1.0
+    ) -> None:
         self._ref = limiter_ref
         self._lease_size = positive_int("lease_size", lease_size)
-        if (isinstance(ask_timeout, bool)
-                or not isinstance(ask_timeout, (int, float))
-                or not ask_timeout > 0 or not math.isfinite(ask_timeout)):
-            raise InvalidArgumentError("ask_timeout", ask_timeout,
-                                       "must be a positive number of seconds")
+        if (
+            isinstance(ask_timeout, bool)
+            or not isinstance(ask_timeout, (int, float))
+            or not ask_timeout > 0
+            or not math.isfinite(ask_timeout)
+        ):
+            raise InvalidArgumentError(
+                "ask_timeout", ask_timeout, "must be a positive number of seconds"
+            )
         self._ask_timeout = float(ask_timeout)
         self._held = 0
         self._blocked_until = -math.inf
@@ -60,8 +64,9 @@ class RateLimit:
         only ever under-spends).
         """
         if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 0:
-            raise InvalidArgumentError("wanted", wanted,
-                                       "must be a non-negative integer")
+            raise InvalidArgumentError(
+                "wanted", wanted, "must be a non-negative integer"
+            )
         given = min(wanted, self._held)
         self._held -= given
         if given < wanted and self._held == 0 and now >= self._blocked_until:
@@ -82,7 +87,8 @@ class RateLimit:
         """Use ``tokens`` of those available() said were in hand."""
         if not 0 <= tokens <= self._held:
             raise InvalidArgumentError(
-                "tokens", tokens, f"must be 0..{self._held} (in hand)")
+                "tokens", tokens, f"must be 0..{self._held} (in hand)"
+            )
         self._held -= tokens
 
     def next_ready(self, now: float) -> float | None:
@@ -94,8 +100,9 @@ class RateLimit:
 
     def _ask(self, now: float) -> None:
         try:
-            lease = self._ref.ask(LeaseRequest(self._lease_size),
-                                  timeout=self._ask_timeout)
+            lease = self._ref.ask(
+                LeaseRequest(self._lease_size), timeout=self._ask_timeout
+            )
         except pykka.Timeout:
             log.warning("limiter.ask_timeout", timeout=self._ask_timeout)
             self._blocked_until = now + self._ask_timeout

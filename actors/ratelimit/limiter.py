@@ -74,8 +74,7 @@ class Limiter(Protocol):
     """What a RateLimit asks for leases: a RateLimiterActor's ref, or what
     stands in for one where the actor cannot be (remote_limiter.py)."""
 
-    def ask(self, message: Any, *, timeout: float | None = None) -> Any:
-        ...
+    def ask(self, message: Any, *, timeout: float | None = None) -> Any: ...
 
 
 class RateLimiterActor(pykka.ThreadingActor):
@@ -85,8 +84,13 @@ class RateLimiterActor(pykka.ThreadingActor):
     It never sleeps: a blocked actor would hold up every user's asks.
     """
 
-    def __init__(self, tokens: float, fill_rate: float, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        tokens: float,
+        fill_rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         # Built here, on the caller's thread, so bad arguments raise from
         # start() rather than killing a half-started actor.
@@ -94,20 +98,24 @@ class RateLimiterActor(pykka.ThreadingActor):
         self._leases_asked = 0
         self._tokens_granted = 0
         self._refusals = 0
-        self._log = log.bind(actor="rate_limiter",
-                             capacity=self._bucket.capacity,
-                             fill_rate=self._bucket.fill_rate)
+        self._log = log.bind(
+            actor="rate_limiter",
+            capacity=self._bucket.capacity,
+            fill_rate=self._bucket.fill_rate,
+        )
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, LeaseRequest):
             return self._lease(message.tokens)
         if isinstance(message, LimiterStats):
-            return LimiterCounters(self._leases_asked, self._tokens_granted,
-                                   self._refusals)
+            return LimiterCounters(
+                self._leases_asked, self._tokens_granted, self._refusals
+            )
         # A stray tell must not kill a limiter many connections share, so
         # this is logged and answered with None rather than raised.
-        self._log.warning("limiter.unknown_message",
-                          message_type=type(message).__name__)
+        self._log.warning(
+            "limiter.unknown_message", message_type=type(message).__name__
+        )
         return None
 
     def _lease(self, tokens: int) -> Lease:
@@ -117,5 +125,3 @@ class RateLimiterActor(pykka.ThreadingActor):
         if granted == 0:
             self._refusals += 1
         return Lease(granted, retry_after)
-
-

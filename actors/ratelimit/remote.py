@@ -57,9 +57,9 @@ class RemoteLimiter:
 
     def ask(self, message: Any, *, timeout: float | None = None) -> Any:
         if not isinstance(message, LeaseRequest):
-            raise InvalidArgumentError("message", message,
-                                       "a remote limiter answers only "
-                                       "LeaseRequest")
+            raise InvalidArgumentError(
+                "message", message, "a remote limiter answers only LeaseRequest"
+            )
         slot = _Slot()
         with self._lock:
             if self._closed:
@@ -70,12 +70,13 @@ class RemoteLimiter:
         if not slot.done.wait(timeout):
             with self._lock:
                 self._waiting.pop(ticket, None)
-            raise pykka.Timeout(f"no lease from the parent's limiter in "
-                                f"{timeout} s")
+            raise pykka.Timeout(f"no lease from the parent's limiter in {timeout} s")
         if slot.grant is None or slot.grant.lease is None:
             raise pykka.ActorDeadError(
-                "the rate limiter is gone" if slot.grant is None
-                else slot.grant.error or "the rate limiter is gone")
+                "the rate limiter is gone"
+                if slot.grant is None
+                else slot.grant.error or "the rate limiter is gone"
+            )
         return slot.grant.lease
 
     def answer(self, grant: LeaseGrant) -> None:

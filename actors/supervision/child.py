@@ -35,8 +35,7 @@ class Watch:
         """Tell the supervisor this incarnation ended (None: normally)."""
         # The supervisor gone (ActorDeadError): nobody left to tell.
         with contextlib.suppress(pykka.ActorDeadError):
-            self.supervisor.tell(ChildExited(self.child_id, self.incarnation,
-                                             reason))
+            self.supervisor.tell(ChildExited(self.child_id, self.incarnation, reason))
 
 
 @dataclass(frozen=True)
@@ -69,8 +68,11 @@ class Supervised(pykka.ThreadingActor):
         if self.watch is not None:
             self.watch.exited(None)
 
-    def on_failure(self, exception_type: type[BaseException] | None,
-                   exception_value: BaseException | None,
-                   traceback: TracebackType | None) -> None:
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         if self.watch is not None:
             self.watch.exited(exception_value or RuntimeError("failed"))

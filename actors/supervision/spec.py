@@ -30,12 +30,13 @@ class ChildSpec:
 
     def __post_init__(self) -> None:
         if self.restart not in ("permanent", "transient", "temporary"):
-            raise InvalidArgumentError("restart", self.restart,
-                                       "must be permanent, transient or "
-                                       "temporary")
+            raise InvalidArgumentError(
+                "restart", self.restart, "must be permanent, transient or temporary"
+            )
         if not self.shutdown > 0:
-            raise InvalidArgumentError("shutdown", self.shutdown,
-                                       "must be a positive number of seconds")
+            raise InvalidArgumentError(
+                "shutdown", self.shutdown, "must be a positive number of seconds"
+            )
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,9 @@ class Backoff:
 
     def __post_init__(self) -> None:
         if not 0 <= self.minimum <= self.maximum:
-            raise InvalidArgumentError("minimum", self.minimum,
-                                       "need 0 <= minimum <= maximum")
+            raise InvalidArgumentError(
+                "minimum", self.minimum, "need 0 <= minimum <= maximum"
+            )
         if not 0 <= self.jitter <= 1:
             raise InvalidArgumentError("jitter", self.jitter, "must be 0..1")
 

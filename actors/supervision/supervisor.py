@@ -52,6 +52,7 @@ LIVENESS_GRACE = 1.0
 
 # -- messages ----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class WhereIs:
     """Ask for the ActorRef of a running child (None while it restarts)."""
@@ -64,8 +65,9 @@ class ChildLookup:
     (WhereIs) only when the one found last has died; None while it
     restarts, or once the supervisor is gone."""
 
-    def __init__(self, supervisor: pykka.ActorRef[Any], child_id: str,
-                 timeout: float = 10.0) -> None:
+    def __init__(
+        self, supervisor: pykka.ActorRef[Any], child_id: str, timeout: float = 10.0
+    ) -> None:
         self._supervisor = supervisor
         self._child_id = child_id
         self._timeout = timeout
@@ -76,8 +78,10 @@ class ChildLookup:
         if ref is not None and ref.is_alive():
             return ref
         try:
-            ref = cast("pykka.ActorRef[Any] | None", self._supervisor.ask(
-                WhereIs(self._child_id), timeout=self._timeout))
+            ref = cast(
+                "pykka.ActorRef[Any] | None",
+                self._supervisor.ask(WhereIs(self._child_id), timeout=self._timeout),
+            )
         except (pykka.ActorDeadError, pykka.Timeout):
             ref = None
         self._ref = ref
@@ -121,6 +125,7 @@ class SupervisorGaveUp(RuntimeError):
 
 # -- the supervisor -----------------------------------------------------------------
 
+
 @dataclass
 class _Child:
     spec: ChildSpec
@@ -159,21 +164,30 @@ class Supervisor(Supervised):
     exceeded.
     """
 
-    def __init__(self, specs: Sequence[ChildSpec] = (), *,
-                 strategy: Strategy = "one_for_one", max_restarts: int = 1,
-                 period: float = 5.0, backoff: Backoff | None = None,
-                 name: str = "supervisor", watch: Watch | None = None,
-                 seed: int | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        specs: Sequence[ChildSpec] = (),
+        *,
+        strategy: Strategy = "one_for_one",
+        max_restarts: int = 1,
+        period: float = 5.0,
+        backoff: Backoff | None = None,
+        name: str = "supervisor",
+        watch: Watch | None = None,
+        seed: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(watch=watch)
         if strategy not in ("one_for_one", "one_for_all", "rest_for_one"):
-            raise InvalidArgumentError("strategy", strategy,
-                                       "must be one_for_one, one_for_all "
-                                       "or rest_for_one")
+            raise InvalidArgumentError(
+                "strategy", strategy, "must be one_for_one, one_for_all or rest_for_one"
+            )
         if max_restarts < 0 or period <= 0:
             raise InvalidArgumentError(
-                "max_restarts/period", (max_restarts, period),
-                "need max_restarts >= 0 and period > 0")
+                "max_restarts/period",
+                (max_restarts, period),
+                "need max_restarts >= 0 and period > 0",
+            )
         ids = [spec.id for spec in specs]
         if len(set(ids)) != len(ids):
             raise InvalidArgumentError("specs", ids, "child ids must differ")
@@ -190,8 +204,9 @@ class Supervisor(Supervised):
         self.gave_up = threading.Event()
         self._log = log.bind(actor="supervisor", supervisor=name)
         self._ticking = threading.Event()
-        self._ticker = threading.Thread(target=self._tick, daemon=True,
-                                        name=f"{name}-liveness")
+        self._ticker = threading.Thread(
+            target=self._tick, daemon=True, name=f"{name}-liveness"
+        )
 
     # -- pykka hooks ---------------------------------------------------------
 
@@ -204,8 +219,7 @@ class Supervisor(Supervised):
             # stop what did start, and tell the parent.
             self._log.error("supervisor.start_failed", error=repr(error))
             self._closing = True
-            self._stop_children([c for c in self._children
-                                 if c.ref is not None])
+            self._stop_children([c for c in self._children if c.ref is not None])
             if self.watch is not None:
                 self.watch.exited(error)
             raise
@@ -213,8 +227,7 @@ class Supervisor(Supervised):
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, ChildExited):
-            self._exited(message.child_id, message.incarnation,
-                         message.reason)
+            self._exited(message.child_id, message.incarnation, message.reason)
         elif isinstance(message, _RestartDue):
             child = self._find(message.child_id)
             if child is not None and child.incarnation == message.incarnation:
@@ -226,8 +239,9 @@ class Supervisor(Supervised):
             return None if child is None else child.ref
         elif isinstance(message, StartChild):
             if self._find(message.spec.id) is not None:
-                raise InvalidArgumentError("spec", message.spec.id,
-                                           "a child with this id exists")
+                raise InvalidArgumentError(
+                    "spec", message.spec.id, "a child with this id exists"
+                )
             child = _Child(message.spec)
             self._children.append(child)
             self._start(child)
@@ -235,9 +249,14 @@ class Supervisor(Supervised):
         elif isinstance(message, GetSupervisorStats):
             return SupervisorStats(
                 children=tuple(c.spec.id for c in self._children),
-                running=tuple(c.spec.id for c in self._children
-                              if c.ref is not None and c.ref.is_alive()),
-                restarts=self._restarts, gave_up=self.gave_up.is_set())
+                running=tuple(
+                    c.spec.id
+                    for c in self._children
+                    if c.ref is not None and c.ref.is_alive()
+                ),
+                restarts=self._restarts,
+                gave_up=self.gave_up.is_set(),
+            )
         else:
             return super().on_receive(message)
         return None
@@ -248,9 +267,12 @@ class Supervisor(Supervised):
         self._stop_children(self._children)
         super().on_stop()
 
-    def on_failure(self, exception_type: type[BaseException] | None,
-                   exception_value: BaseException | None,
-                   traceback: TracebackType | None) -> None:
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self._closing = True
         self._cancel_timers()
         self._stop_children(self._children)
@@ -270,8 +292,9 @@ class Supervisor(Supervised):
         watch = Watch(self.actor_ref, child.spec.id, child.incarnation)
         child.ref = child.spec.start(watch)
         child.started_at = self._clock()
-        self._log.debug("actor.start", child=child.spec.id,
-                        incarnation=child.incarnation)
+        self._log.debug(
+            "actor.start", child=child.spec.id, incarnation=child.incarnation
+        )
 
     def _stop_child(self, child: _Child) -> None:
         """Stop one child within its shutdown time, or give up on it."""
@@ -282,8 +305,9 @@ class Supervisor(Supervised):
         try:
             ref.stop(block=True, timeout=child.spec.shutdown)
         except pykka.Timeout:
-            self._log.error("actor.kill", child=child.spec.id,
-                            shutdown=child.spec.shutdown)
+            self._log.error(
+                "actor.kill", child=child.spec.id, shutdown=child.spec.shutdown
+            )
             pykka.ActorRegistry.unregister(ref)
         except pykka.ActorDeadError:
             pass
@@ -294,21 +318,26 @@ class Supervisor(Supervised):
             if self._closing:
                 self._clean_up(child)
 
-    def _exited(self, child_id: str, incarnation: int,
-                reason: BaseException | None) -> None:
+    def _exited(
+        self, child_id: str, incarnation: int, reason: BaseException | None
+    ) -> None:
         child = self._find(child_id)
-        if (child is None or child.incarnation != incarnation
-                or child.handled == incarnation or child.stopping
-                or self._closing):
+        if (
+            child is None
+            or child.incarnation != incarnation
+            or child.handled == incarnation
+            or child.stopping
+            or self._closing
+        ):
             return  # old news, already dealt with, or a stop we asked for
         child.handled = incarnation
         abnormal = reason is not None
         child.ref = None
-        self._log.log(40 if abnormal else 20, "actor.exit",
-                      child=child_id, reason=repr(reason))
+        self._log.log(
+            40 if abnormal else 20, "actor.exit", child=child_id, reason=repr(reason)
+        )
         restart = child.spec.restart
-        if restart == "temporary" or (restart == "transient"
-                                      and not abnormal):
+        if restart == "temporary" or (restart == "transient" and not abnormal):
             self._children.remove(child)
             self._clean_up(child)
             return
@@ -347,20 +376,27 @@ class Supervisor(Supervised):
                 again.remove(sibling)
         for child in again:
             self._start(child)
-        self._log.warning("actor.restart", child=failed.spec.id,
-                          strategy=self._strategy,
-                          restarted=[c.spec.id for c in again])
+        self._log.warning(
+            "actor.restart",
+            child=failed.spec.id,
+            strategy=self._strategy,
+            restarted=[c.spec.id for c in again],
+        )
 
     def _give_up(self, child_id: str, reason: BaseException | None) -> None:
-        self._log.error("supervisor.gave_up", child=child_id,
-                        reason=repr(reason),
-                        max_restarts=self._intensity.max_restarts,
-                        period=self._intensity.period)
+        self._log.error(
+            "supervisor.gave_up",
+            child=child_id,
+            reason=repr(reason),
+            max_restarts=self._intensity.max_restarts,
+            period=self._intensity.period,
+        )
         self.gave_up.set()
         raise SupervisorGaveUp(
             f"{self._name}: child {child_id!r} failed more than "
             f"{self._intensity.max_restarts} times in "
-            f"{self._intensity.period} s (last: {reason!r})")
+            f"{self._intensity.period} s (last: {reason!r})"
+        )
 
     def _check_liveness(self) -> None:
         """Children that died without reporting (a failed start, a
@@ -374,11 +410,13 @@ class Supervisor(Supervised):
                 continue
             if child.dead_since is None:
                 child.dead_since = now
-            grace = (LIVENESS_GRACE if issubclass(ref.actor_class, Supervised)
-                     else 0.0)
+            grace = LIVENESS_GRACE if issubclass(ref.actor_class, Supervised) else 0.0
             if now - child.dead_since >= grace:
-                self._exited(child.spec.id, child.incarnation,
-                             RuntimeError("died without a word"))
+                self._exited(
+                    child.spec.id,
+                    child.incarnation,
+                    RuntimeError("died without a word"),
+                )
 
     def _clean_up(self, child: _Child) -> None:
         cleanup = child.spec.cleanup
@@ -387,8 +425,9 @@ class Supervisor(Supervised):
         try:
             cleanup()
         except Exception as error:  # noqa: BLE001 - logged, never fatal
-            self._log.error("actor.cleanup_failed", child=child.spec.id,
-                            error=repr(error))
+            self._log.error(
+                "actor.cleanup_failed", child=child.spec.id, error=repr(error)
+            )
 
     def _schedule(self, delay: float, message: Any) -> None:
         if self._closing:
@@ -416,8 +455,7 @@ class Supervisor(Supervised):
 
     def _cancel_timers(self) -> None:
         self._ticking.set()
-        if (self._ticker.is_alive()
-                and self._ticker is not threading.current_thread()):
+        if self._ticker.is_alive() and self._ticker is not threading.current_thread():
             self._ticker.join(1)
         for timer in self._timers:
             timer.cancel()

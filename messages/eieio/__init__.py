@@ -15,7 +15,13 @@ from messages.eieio.header import EIEIODataHeader
 from messages.eieio.types import EIEIOPrefix, EIEIOType
 
 __all__ = [
-    "MAX_MESSAGE_SIZE", "DataElement", "EIEIODataHeader", "EIEIODataMessage",
-    "EIEIOPrefix", "EIEIOType", "KeyDataElement", "KeyPayloadDataElement",
+    "MAX_MESSAGE_SIZE",
+    "DataElement",
+    "EIEIODataHeader",
+    "EIEIODataMessage",
+    "EIEIOPrefix",
+    "EIEIOType",
+    "KeyDataElement",
+    "KeyPayloadDataElement",
     "read_eieio_data_message",
 ]

@@ -38,20 +38,24 @@ class EIEIODataMessage:
 
     __slots__ = ("_header", "_elements", "_n_read")
 
-    def __init__(self, eieio_header: EIEIODataHeader,
-                 data: bytes | None = None, offset: int = 0) -> None:
+    def __init__(
+        self, eieio_header: EIEIODataHeader, data: bytes | None = None, offset: int = 0
+    ) -> None:
         """Without ``data`` the message starts empty; with it, the header's
         count of elements is taken from ``data`` at ``offset``."""
         if not isinstance(eieio_header, EIEIODataHeader):
             raise InvalidArgumentError(
-                "eieio_header", eieio_header, "must be an EIEIODataHeader")
+                "eieio_header", eieio_header, "must be an EIEIODataHeader"
+            )
         self._header = eieio_header
         self._n_read = 0
         if data is None:
             if eieio_header.count:
                 raise InvalidArgumentError(
-                    "count", eieio_header.count,
-                    "a message built without data starts with no elements")
+                    "count",
+                    eieio_header.count,
+                    "a message built without data starts with no elements",
+                )
             self._elements = bytearray()
             return
         length = eieio_header.count * eieio_header.eieio_type.element_bytes
@@ -59,28 +63,40 @@ class EIEIODataMessage:
             raise MalformedDatagramError(
                 f"EIEIO header counts {eieio_header.count} "
                 f"{eieio_header.eieio_type.name} elements ({length} bytes) "
-                f"but {max(0, len(data) - offset)} bytes follow it")
+                f"but {max(0, len(data) - offset)} bytes follow it"
+            )
         # Bytes after the last counted element are ignored, as SpiNNMan does.
-        self._elements = bytearray(data[offset:offset + length])
+        self._elements = bytearray(data[offset : offset + length])
 
     @staticmethod
-    def create(eieio_type: EIEIOType, count: int = 0,
-               data: bytes | None = None, offset: int = 0,
-               key_prefix: int | None = None,
-               payload_prefix: int | None = None,
-               timestamp: int | None = None,
-               prefix_type: EIEIOPrefix = EIEIOPrefix.LOWER_HALF_WORD,
-               tag: int = 0) -> EIEIODataMessage:
+    def create(
+        eieio_type: EIEIOType,
+        count: int = 0,
+        data: bytes | None = None,
+        offset: int = 0,
+        key_prefix: int | None = None,
+        payload_prefix: int | None = None,
+        timestamp: int | None = None,
+        prefix_type: EIEIOPrefix = EIEIOPrefix.LOWER_HALF_WORD,
+        tag: int = 0,
+    ) -> EIEIODataMessage:
         """SpiNNMan's factory: a timestamp is a payload base marked as time."""
         if payload_prefix is not None and timestamp is not None:
             raise InvalidArgumentError(
-                "timestamp", timestamp,
+                "timestamp",
+                timestamp,
                 "a message has one payload base: give payload_prefix or "
-                "timestamp, not both")
+                "timestamp, not both",
+            )
         header = EIEIODataHeader(
-            eieio_type, tag, key_prefix, prefix_type,
+            eieio_type,
+            tag,
+            key_prefix,
+            prefix_type,
             payload_prefix if timestamp is None else timestamp,
-            timestamp is not None, count)
+            timestamp is not None,
+            count,
+        )
         return EIEIODataMessage(header, data, offset)
 
     @staticmethod
@@ -100,24 +116,33 @@ class EIEIODataMessage:
     # -- sizes -----------------------------------------------------------------
 
     @staticmethod
-    def min_packet_length(eieio_type: EIEIOType, is_prefix: bool = False,
-                          is_payload_base: bool = False,
-                          is_timestamp: bool = False) -> int:
+    def min_packet_length(
+        eieio_type: EIEIOType,
+        is_prefix: bool = False,
+        is_payload_base: bool = False,
+        is_timestamp: bool = False,
+    ) -> int:
         """SpiNNMan's measure: a header and one payload's bytes."""
-        return EIEIODataHeader.get_header_size(
-            eieio_type, is_prefix, is_payload_base or is_timestamp
-        ) + eieio_type.payload_bytes
+        return (
+            EIEIODataHeader.get_header_size(
+                eieio_type, is_prefix, is_payload_base or is_timestamp
+            )
+            + eieio_type.payload_bytes
+        )
 
     def get_min_packet_length(self) -> int:
         return self.min_packet_length(
-            self._header.eieio_type, self._header.prefix is not None,
-            self._header.payload_base is not None)
+            self._header.eieio_type,
+            self._header.prefix is not None,
+            self._header.payload_base is not None,
+        )
 
     @property
     def max_n_elements(self) -> int:
         """How many elements fit within MAX_MESSAGE_SIZE with this header."""
-        return ((MAX_MESSAGE_SIZE - self._header.size)
-                // self._header.eieio_type.element_bytes)
+        return (
+            MAX_MESSAGE_SIZE - self._header.size
+        ) // self._header.eieio_type.element_bytes
 
     @property
     def n_elements(self) -> int:
@@ -139,14 +164,13 @@ class EIEIODataMessage:
 
     def add_key_and_payload(self, key: int, payload: int) -> None:
         """Append a key and payload; the format must carry payloads."""
-        self._add("key", key, KeyPayloadDataElement(
-            key, payload, self._header.is_time))
+        self._add("key", key, KeyPayloadDataElement(key, payload, self._header.is_time))
 
     def add_element(self, element: DataElement) -> None:
         if not isinstance(element, (KeyDataElement, KeyPayloadDataElement)):
             raise InvalidArgumentError(
-                "element", element,
-                "must be a KeyDataElement or KeyPayloadDataElement")
+                "element", element, "must be a KeyDataElement or KeyPayloadDataElement"
+            )
         self._add("element", element, element)
 
     def _add(self, name: str, value: object, element: DataElement) -> None:
@@ -154,9 +178,12 @@ class EIEIODataMessage:
         limit = self.max_n_elements
         if self.n_elements >= limit:
             raise InvalidArgumentError(
-                name, value, f"the message is full: {limit} "
+                name,
+                value,
+                f"the message is full: {limit} "
                 f"{self._header.eieio_type.name} elements fill its "
-                f"{MAX_MESSAGE_SIZE} bytes")
+                f"{MAX_MESSAGE_SIZE} bytes",
+            )
         self._elements += encoded
         self._header.count = self.n_elements
 
@@ -164,8 +191,7 @@ class EIEIODataMessage:
 
     def __iter__(self) -> Iterator[DataElement]:
         """The elements as received: prefix and payload base applied."""
-        fields = _UNPACK[self._header.eieio_type].iter_unpack(
-            bytes(self._elements))
+        fields = _UNPACK[self._header.eieio_type].iter_unpack(bytes(self._elements))
         return map(self._decoder(), fields)
 
     @property
@@ -199,6 +225,7 @@ class EIEIODataMessage:
             if base is None:
                 return KeyDataElement(key)
             return KeyPayloadDataElement(key, base, is_time)
+
         return decode
 
     # -- wire ------------------------------------------------------------------

@@ -35,8 +35,10 @@ class KeyDataElement:
         """This element in ``eieio_type``'s wire format."""
         if eieio_type.payload_bytes:
             raise InvalidArgumentError(
-                "key", self.key,
-                f"a {eieio_type.name} message needs a payload with each key")
+                "key",
+                self.key,
+                f"a {eieio_type.name} message needs a payload with each key",
+            )
         _check_fits("key", self.key, eieio_type)
         return _PACK[eieio_type].pack(self.key)
 
@@ -54,8 +56,8 @@ class KeyPayloadDataElement:
         check_u32("payload", self.payload)
         if not isinstance(self.payload_is_timestamp, bool):
             raise InvalidArgumentError(
-                "payload_is_timestamp", self.payload_is_timestamp,
-                "must be a bool")
+                "payload_is_timestamp", self.payload_is_timestamp, "must be a bool"
+            )
 
     @property
     def is_time(self) -> bool:
@@ -65,8 +67,10 @@ class KeyPayloadDataElement:
         """This element in ``eieio_type``'s wire format."""
         if not eieio_type.payload_bytes:
             raise InvalidArgumentError(
-                "payload", self.payload,
-                f"a {eieio_type.name} message carries keys only")
+                "payload",
+                self.payload,
+                f"a {eieio_type.name} message carries keys only",
+            )
         _check_fits("key", self.key, eieio_type)
         _check_fits("payload", self.payload, eieio_type)
         return _PACK[eieio_type].pack(self.key, self.payload)
@@ -78,5 +82,8 @@ DataElement = KeyDataElement | KeyPayloadDataElement
 def _check_fits(name: str, value: int, eieio_type: EIEIOType) -> None:
     if value > eieio_type.max_value:
         raise InvalidArgumentError(
-            name, value, f"does not fit the {8 * eieio_type.key_bytes} bits "
-            f"of a {eieio_type.name} message")
+            name,
+            value,
+            f"does not fit the {8 * eieio_type.key_bytes} bits "
+            f"of a {eieio_type.name} message",
+        )

@@ -34,30 +34,45 @@ class EIEIODataHeader:
     """What a data message says about its elements; count is kept by the
     message that owns the header."""
 
-    __slots__ = ("_eieio_type", "_tag", "_prefix", "_prefix_type",
-                 "_payload_base", "_is_time", "_count")
+    __slots__ = (
+        "_eieio_type",
+        "_tag",
+        "_prefix",
+        "_prefix_type",
+        "_payload_base",
+        "_is_time",
+        "_count",
+    )
 
-    def __init__(self, eieio_type: EIEIOType, tag: int = 0,
-                 prefix: int | None = None,
-                 prefix_type: EIEIOPrefix = EIEIOPrefix.LOWER_HALF_WORD,
-                 payload_base: int | None = None, is_time: bool = False,
-                 count: int = 0) -> None:
+    def __init__(
+        self,
+        eieio_type: EIEIOType,
+        tag: int = 0,
+        prefix: int | None = None,
+        prefix_type: EIEIOPrefix = EIEIOPrefix.LOWER_HALF_WORD,
+        payload_base: int | None = None,
+        is_time: bool = False,
+        count: int = 0,
+    ) -> None:
         if not isinstance(eieio_type, EIEIOType):
-            raise InvalidArgumentError(
-                "eieio_type", eieio_type, "must be an EIEIOType")
+            raise InvalidArgumentError("eieio_type", eieio_type, "must be an EIEIOType")
         if not isinstance(prefix_type, EIEIOPrefix):
             raise InvalidArgumentError(
-                "prefix_type", prefix_type, "must be an EIEIOPrefix")
+                "prefix_type", prefix_type, "must be an EIEIOPrefix"
+            )
         if not isinstance(is_time, bool):
             raise InvalidArgumentError("is_time", is_time, "must be a bool")
         self._eieio_type = eieio_type
         self._tag = check_int("tag", tag, 0, MAX_TAG)
-        self._prefix = (None if prefix is None
-                        else check_int("prefix", prefix, 0, 0xFFFF))
+        self._prefix = (
+            None if prefix is None else check_int("prefix", prefix, 0, 0xFFFF)
+        )
         self._prefix_type = prefix_type
         self._payload_base = (
-            None if payload_base is None else check_int(
-                "payload_base", payload_base, 0, eieio_type.max_value))
+            None
+            if payload_base is None
+            else check_int("payload_base", payload_base, 0, eieio_type.max_value)
+        )
         self._is_time = is_time
         self._count = check_int("count", count, 0, MAX_COUNT)
 
@@ -104,14 +119,18 @@ class EIEIODataHeader:
     @property
     def size(self) -> int:
         return self.get_header_size(
-            self._eieio_type, self._prefix is not None,
-            self._payload_base is not None)
+            self._eieio_type, self._prefix is not None, self._payload_base is not None
+        )
 
     @staticmethod
-    def get_header_size(eieio_type: EIEIOType, is_prefix: bool = False,
-                        is_payload_base: bool = False) -> int:
-        return (2 + (2 if is_prefix else 0)
-                + (eieio_type.key_bytes if is_payload_base else 0))
+    def get_header_size(
+        eieio_type: EIEIOType, is_prefix: bool = False, is_payload_base: bool = False
+    ) -> int:
+        return (
+            2
+            + (2 if is_prefix else 0)
+            + (eieio_type.key_bytes if is_payload_base else 0)
+        )
 
     @property
     def bytestring(self) -> bytes:
@@ -132,8 +151,7 @@ class EIEIODataHeader:
         if self._prefix is not None:
             parts.append(_PREFIX.pack(self._prefix))
         if self._payload_base is not None:
-            parts.append(_BASE[self._eieio_type.key_bytes].pack(
-                self._payload_base))
+            parts.append(_BASE[self._eieio_type.key_bytes].pack(self._payload_base))
         return b"".join(parts)
 
     @staticmethod
@@ -142,20 +160,22 @@ class EIEIODataHeader:
         if offset < 0 or len(data) - offset < 2:
             raise MalformedDatagramError(
                 f"EIEIO header needs 2 bytes at offset {offset}, "
-                f"datagram has {len(data)}")
+                f"datagram has {len(data)}"
+            )
         count, flags = _COUNT_AND_FLAGS.unpack_from(data, offset)
         if flags & _COMMAND_MASK == _COMMAND:
             raise MalformedDatagramError(
-                f"flags 0x{flags:02x} mark an EIEIO command, not data")
+                f"flags 0x{flags:02x} mark an EIEIO command, not data"
+            )
         eieio_type = EIEIOType((flags >> 2) & 3)
         has_prefix = bool(flags & _HAS_PREFIX)
         has_base = bool(flags & _HAS_BASE)
-        size = EIEIODataHeader.get_header_size(eieio_type, has_prefix,
-                                               has_base)
+        size = EIEIODataHeader.get_header_size(eieio_type, has_prefix, has_base)
         if len(data) - offset < size:
             raise MalformedDatagramError(
                 f"EIEIO header with flags 0x{flags:02x} needs {size} bytes "
-                f"at offset {offset}, datagram has {len(data)}")
+                f"at offset {offset}, datagram has {len(data)}"
+            )
         at = offset + 2
         prefix = None
         if has_prefix:
@@ -165,9 +185,14 @@ class EIEIODataHeader:
         if has_base:
             base = _BASE[eieio_type.key_bytes].unpack_from(data, at)[0]
         return EIEIODataHeader(
-            eieio_type, flags & MAX_TAG, prefix,
-            EIEIOPrefix(int(bool(flags & _UPPER_HALF))), base,
-            bool(flags & _IS_TIME), count)
+            eieio_type,
+            flags & MAX_TAG,
+            prefix,
+            EIEIOPrefix(int(bool(flags & _UPPER_HALF))),
+            base,
+            bool(flags & _IS_TIME),
+            count,
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, EIEIODataHeader):
@@ -177,7 +202,9 @@ class EIEIODataHeader:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return (f"EIEIODataHeader({self._eieio_type.name}, tag={self._tag}, "
-                f"prefix={self._prefix}, prefix_type={self._prefix_type.name}"
-                f", payload_base={self._payload_base}, "
-                f"is_time={self._is_time}, count={self._count})")
+        return (
+            f"EIEIODataHeader({self._eieio_type.name}, tag={self._tag}, "
+            f"prefix={self._prefix}, prefix_type={self._prefix_type.name}"
+            f", payload_base={self._payload_base}, "
+            f"is_time={self._is_time}, count={self._count})"
+        )

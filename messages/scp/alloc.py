@@ -33,8 +33,10 @@ class SDRAMAllocResponse(AbstractSCPResponse):
         (self.base_address,) = _ONE_WORD.unpack_from(data, offset)
         if self.base_address == 0:
             raise UnexpectedResponseCodeError(
-                f"SDRAM allocation of {self.size} bytes", "CMD_ALLOC",
-                "no room (address 0)")
+                f"SDRAM allocation of {self.size} bytes",
+                "CMD_ALLOC",
+                "no room (address 0)",
+            )
 
 
 class SDRAMAlloc(AbstractSCPRequest[SDRAMAllocResponse]):
@@ -42,8 +44,15 @@ class SDRAMAlloc(AbstractSCPRequest[SDRAMAllocResponse]):
 
     __slots__ = ("size", "may_resend")
 
-    def __init__(self, x: int, y: int, app_id: int, size: int,
-                 tag: int | None = None, retry_tag: bool = True) -> None:
+    def __init__(
+        self,
+        x: int,
+        y: int,
+        app_id: int,
+        size: int,
+        tag: int | None = None,
+        retry_tag: bool = True,
+    ) -> None:
         x, y = check_chip(x, y)
         app_id = check_int("app_id", app_id, 0, 255)
         size = check_u32("size", size)
@@ -53,10 +62,12 @@ class SDRAMAlloc(AbstractSCPRequest[SDRAMAllocResponse]):
             check_int("tag", tag, 0, 255)
         flag = FLAG_RETRY_TAG if retry_tag and tag is not None else 0
         super().__init__(
-            monitor_header(x, y), SCPRequestHeader(SCPCommand.CMD_ALLOC),
-            argument_1=(flag << 16) | (app_id << 8)
-            | AllocFree.ALLOC_SDRAM.value,
-            argument_2=size, argument_3=tag or 0)
+            monitor_header(x, y),
+            SCPRequestHeader(SCPCommand.CMD_ALLOC),
+            argument_1=(flag << 16) | (app_id << 8) | AllocFree.ALLOC_SDRAM.value,
+            argument_2=size,
+            argument_3=tag or 0,
+        )
         self.size = size
         self.may_resend = bool(flag)
 
@@ -75,12 +86,11 @@ class SDRAMDeAllocResponse(AbstractSCPResponse):
     def read_data_bytestring(self, data: bytes, offset: int) -> None:
         self.check_ok("SDRAM deallocation", "CMD_ALLOC")
         if self.read_n_blocks_freed:
-            (self.number_of_blocks_freed,) = _ONE_WORD.unpack_from(
-                data, offset)
+            (self.number_of_blocks_freed,) = _ONE_WORD.unpack_from(data, offset)
             if self.number_of_blocks_freed == 0:
                 raise UnexpectedResponseCodeError(
-                    "SDRAM deallocation by app id", "CMD_ALLOC",
-                    "no blocks freed")
+                    "SDRAM deallocation by app id", "CMD_ALLOC", "no blocks freed"
+                )
 
 
 class SDRAMDeAlloc(AbstractSCPRequest[SDRAMDeAllocResponse]):
@@ -90,24 +100,36 @@ class SDRAMDeAlloc(AbstractSCPRequest[SDRAMDeAllocResponse]):
     #: A second free of the same block fails, or frees a newer one.
     may_resend = False
 
-    def __init__(self, x: int, y: int, *, app_id: int | None = None,
-                 base_address: int | None = None) -> None:
+    def __init__(
+        self,
+        x: int,
+        y: int,
+        *,
+        app_id: int | None = None,
+        base_address: int | None = None,
+    ) -> None:
         x, y = check_chip(x, y)
         if (app_id is None) == (base_address is None):
             raise InvalidArgumentError(
-                "app_id/base_address", (app_id, base_address),
-                "give exactly one of them")
+                "app_id/base_address",
+                (app_id, base_address),
+                "give exactly one of them",
+            )
         if base_address is not None:
             argument_1 = AllocFree.FREE_SDRAM_BY_POINTER.value
             argument_2: int | None = check_u32("base_address", base_address)
         else:
             assert app_id is not None
-            argument_1 = ((check_int("app_id", app_id, 0, 255) << 8)
-                          | AllocFree.FREE_SDRAM_BY_APP_ID.value)
+            argument_1 = (
+                check_int("app_id", app_id, 0, 255) << 8
+            ) | AllocFree.FREE_SDRAM_BY_APP_ID.value
             argument_2 = None
         super().__init__(
-            monitor_header(x, y), SCPRequestHeader(SCPCommand.CMD_ALLOC),
-            argument_1=argument_1, argument_2=argument_2)
+            monitor_header(x, y),
+            SCPRequestHeader(SCPCommand.CMD_ALLOC),
+            argument_1=argument_1,
+            argument_2=argument_2,
+        )
         self.read_n_blocks_freed = base_address is None
 
     def get_scp_response(self) -> SDRAMDeAllocResponse:

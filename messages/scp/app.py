@@ -32,12 +32,12 @@ class SendSignal(AbstractSCPRequest[CheckOKResponse]):
         if not isinstance(signal, Signal):
             raise InvalidArgumentError("signal", signal, "must be a Signal")
         super().__init__(
-            monitor_header(self.DEFAULT_DEST_X_COORD,
-                           self.DEFAULT_DEST_Y_COORD),
+            monitor_header(self.DEFAULT_DEST_X_COORD, self.DEFAULT_DEST_Y_COORD),
             SCPRequestHeader(SCPCommand.CMD_SIG),
             argument_1=signal.signal_type.value,
             argument_2=(signal.value << 16) | (_APP_MASK << 8) | app_id,
-            argument_3=_ALL_CORES)
+            argument_3=_ALL_CORES,
+        )
 
     def get_scp_response(self) -> CheckOKResponse:
         return CheckOKResponse("send signal", "CMD_SIG")
@@ -51,8 +51,7 @@ class CountStateResponse(AbstractSCPResponse):
         self.count = 0
 
     def read_data_bytestring(self, data: bytes, offset: int) -> None:
-        self.check_ok("count state", "CMD_COUNT",
-                      frozenset({SCPResult.RC_P2P_NOREPLY}))
+        self.check_ok("count state", "CMD_COUNT", frozenset({SCPResult.RC_P2P_NOREPLY}))
         (self.count,) = _ONE_WORD.unpack_from(data, offset)
 
 
@@ -67,8 +66,11 @@ class CountState(AbstractSCPRequest[CountStateResponse]):
         if not isinstance(state, CPUState):
             raise InvalidArgumentError("state", state, "must be a CPUState")
         super().__init__(
-            monitor_header(x, y), SCPRequestHeader(SCPCommand.CMD_COUNT),
-            argument_1=app_id, argument_2=state.value)
+            monitor_header(x, y),
+            SCPRequestHeader(SCPCommand.CMD_COUNT),
+            argument_1=app_id,
+            argument_2=state.value,
+        )
 
     def get_scp_response(self) -> CountStateResponse:
         return CountStateResponse()

@@ -35,7 +35,8 @@ class AbstractSCPResponse:
         """Parse a reply whose SDP header starts at ``offset``."""
         self.sdp_header = SDPHeader.from_bytestring(data, offset)
         self.scp_response_header = SCPResponseHeader.from_bytestring(
-            data, offset + SCP_HEADER_OFFSET)
+            data, offset + SCP_HEADER_OFFSET
+        )
         try:
             self.read_data_bytestring(data, offset + SCP_DATA_OFFSET)
         except struct.error as error:
@@ -52,8 +53,9 @@ class AbstractSCPResponse:
             raise ValueError("no reply has been read yet")
         return self.scp_response_header.result
 
-    def check_ok(self, operation: str, command: str,
-                 also: frozenset[SCPResult] = frozenset()) -> None:
+    def check_ok(
+        self, operation: str, command: str, also: frozenset[SCPResult] = frozenset()
+    ) -> None:
         """Raise UnexpectedResponseCodeError unless the board said OK."""
         result = self.result
         if result is not SCPResult.RC_OK and result not in also:
@@ -80,8 +82,14 @@ R = TypeVar("R", bound=AbstractSCPResponse)
 class AbstractSCPRequest(Generic[R]):
     """One SCP command, ready to be stamped with a sequence and sent."""
 
-    __slots__ = ("sdp_header", "scp_request_header", "argument_1",
-                 "argument_2", "argument_3", "data")
+    __slots__ = (
+        "sdp_header",
+        "scp_request_header",
+        "argument_1",
+        "argument_2",
+        "argument_3",
+        "data",
+    )
 
     #: Where requests go when the caller names no chip (the Ethernet chip).
     DEFAULT_DEST_X_COORD = 255
@@ -89,11 +97,15 @@ class AbstractSCPRequest(Generic[R]):
     #: False where running the command twice would differ from once.
     may_resend: bool = True
 
-    def __init__(self, sdp_header: SDPHeader,
-                 scp_request_header: SCPRequestHeader,
-                 argument_1: int | None = None, argument_2: int | None = None,
-                 argument_3: int | None = None,
-                 data: bytes | None = None) -> None:
+    def __init__(
+        self,
+        sdp_header: SDPHeader,
+        scp_request_header: SCPRequestHeader,
+        argument_1: int | None = None,
+        argument_2: int | None = None,
+        argument_3: int | None = None,
+        data: bytes | None = None,
+    ) -> None:
         self.sdp_header = sdp_header
         self.scp_request_header = scp_request_header
         self.argument_1 = argument_1
@@ -103,10 +115,10 @@ class AbstractSCPRequest(Generic[R]):
 
     @property
     def bytestring(self) -> bytes:
-        words = _THREE_WORDS.pack(self.argument_1 or 0, self.argument_2 or 0,
-                                  self.argument_3 or 0)
-        head = (self.sdp_header.bytestring
-                + self.scp_request_header.bytestring + words)
+        words = _THREE_WORDS.pack(
+            self.argument_1 or 0, self.argument_2 or 0, self.argument_3 or 0
+        )
+        head = self.sdp_header.bytestring + self.scp_request_header.bytestring + words
         return head if self.data is None else head + bytes(self.data)
 
     def get_scp_response(self) -> R:
@@ -121,17 +133,25 @@ class AbstractSCPRequest(Generic[R]):
     @property
     def destination(self) -> tuple[int, int, int]:
         header = self.sdp_header
-        return (header.destination_chip_x, header.destination_chip_y,
-                header.destination_cpu)
+        return (
+            header.destination_chip_x,
+            header.destination_chip_y,
+            header.destination_cpu,
+        )
 
     def __repr__(self) -> str:
         x, y, p = self.destination
-        return (f"{type(self).__name__}({x},{y},{p} "
-                f"seq={self.scp_request_header.sequence})")
+        return (
+            f"{type(self).__name__}({x},{y},{p} seq={self.scp_request_header.sequence})"
+        )
 
 
 def monitor_header(x: int, y: int, p: int = 0) -> SDPHeader:
     """The header of a reply-expected request to a chip's monitor port."""
-    return SDPHeader(flags=SDPFlag.REPLY_EXPECTED, destination_port=0,
-                     destination_cpu=p, destination_chip_x=x,
-                     destination_chip_y=y)
+    return SDPHeader(
+        flags=SDPFlag.REPLY_EXPECTED,
+        destination_port=0,
+        destination_cpu=p,
+        destination_chip_x=x,
+        destination_chip_y=y,
+    )

@@ -42,18 +42,17 @@ def chunks(address: int, length: int) -> Iterator[tuple[int, int, int]]:
         yield offset, address + offset, min(MAX_SCP_DATA, length - offset)
 
 
-def check_transfer(x: int, y: int, p: int, address: int,
-                   length: int) -> None:
+def check_transfer(x: int, y: int, p: int, address: int, length: int) -> None:
     """Raise InvalidArgumentError unless the span fits in 32-bit memory."""
     check_chip(x, y)
     check_core(p)
     check_u32("address", address)
     if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-        raise InvalidArgumentError("length", length,
-                                   "must be a non-negative integer")
+        raise InvalidArgumentError("length", length, "must be a non-negative integer")
     if address + length > MAX_U32 + 1:
         raise InvalidArgumentError(
-            "address", address, f"a {length}-byte transfer runs past 2**32")
+            "address", address, f"a {length}-byte transfer runs past 2**32"
+        )
 
 
 class ChunkBuilder:
@@ -62,25 +61,32 @@ class ChunkBuilder:
 
     __slots__ = ("_read_head", "_write_head")
 
-    def __init__(self, x: int, y: int, p: int, source_x: int = 255,
-                 source_y: int = 255) -> None:
-        header = (SDPFlag.REPLY_EXPECTED.value, HOST_TAG, p, _HOST_SOURCE,
-                  y, x, source_y, source_x)
+    def __init__(
+        self, x: int, y: int, p: int, source_x: int = 255, source_y: int = 255
+    ) -> None:
+        header = (
+            SDPFlag.REPLY_EXPECTED.value,
+            HOST_TAG,
+            p,
+            _HOST_SOURCE,
+            y,
+            x,
+            source_y,
+            source_x,
+        )
         self._read_head = _HEAD.pack(*header, SCPCommand.CMD_READ.value)
         self._write_head = _HEAD.pack(*header, SCPCommand.CMD_WRITE.value)
 
     def read(self, address: int, size: int) -> bytearray:
         """The datagram of ReadMemory((x, y, p), address, size)."""
         datagram = bytearray(self._read_head)
-        datagram += _TAIL.pack(0, address, size,
-                               _READ_TYPES[(address | size) & 3])
+        datagram += _TAIL.pack(0, address, size, _READ_TYPES[(address | size) & 3])
         return datagram
 
     def write(self, address: int, data: bytes | memoryview) -> bytearray:
         """The datagram of WriteMemory((x, y, p), address, data)."""
         size = len(data)
         datagram = bytearray(self._write_head)
-        datagram += _TAIL.pack(0, address, size,
-                               _READ_TYPES[(address | size) & 3])
+        datagram += _TAIL.pack(0, address, size, _READ_TYPES[(address | size) & 3])
         datagram += data
         return datagram

@@ -63,9 +63,15 @@ class SCPResult(Enum):
 
 
 #: Codes that mean "the board was busy, send it again".
-RETRY_CODES = frozenset({
-    SCPResult.RC_TIMEOUT, SCPResult.RC_P2P_TIMEOUT, SCPResult.RC_LEN,
-    SCPResult.RC_P2P_NOREPLY, SCPResult.RC_P2P_BUSY})
+RETRY_CODES = frozenset(
+    {
+        SCPResult.RC_TIMEOUT,
+        SCPResult.RC_P2P_TIMEOUT,
+        SCPResult.RC_LEN,
+        SCPResult.RC_P2P_NOREPLY,
+        SCPResult.RC_P2P_BUSY,
+    }
+)
 
 
 class ReadType(Enum):

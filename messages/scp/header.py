@@ -53,7 +53,8 @@ class SCPResponseHeader:
         if len(data) - offset < SCP_HEADER_SIZE:
             raise MalformedDatagramError(
                 f"SCP response header needs {SCP_HEADER_SIZE} bytes at "
-                f"offset {offset}, datagram has {len(data)}")
+                f"offset {offset}, datagram has {len(data)}"
+            )
         code, sequence = _TWO_SHORTS.unpack_from(data, offset)
         return SCPResponseHeader(result_code(code), sequence)
 
@@ -70,5 +71,4 @@ def result_code(code: int) -> SCPResult:
     try:
         return _RESULTS[code]
     except KeyError:
-        raise MalformedDatagramError(
-            f"unknown SCP result code 0x{code:04x}") from None
+        raise MalformedDatagramError(f"unknown SCP result code 0x{code:04x}") from None

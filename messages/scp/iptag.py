@@ -41,12 +41,12 @@ def host_bytes(host: str | bytes | bytearray | Sequence[int]) -> bytes:
             return ipaddress.IPv4Address(host).packed
         except ValueError:
             raise InvalidArgumentError(
-                "host", host, "must be an IPv4 address") from None
+                "host", host, "must be an IPv4 address"
+            ) from None
     try:
         packed = bytes(host)
     except (TypeError, ValueError):
-        raise InvalidArgumentError(
-            "host", host, "must be 4 bytes in 0..255") from None
+        raise InvalidArgumentError("host", host, "must be 4 bytes in 0..255") from None
     if len(packed) != 4:
         raise InvalidArgumentError("host", host, "must be 4 bytes")
     return packed
@@ -57,28 +57,49 @@ class IPTagSet(AbstractSCPRequest[CheckOKResponse]):
 
     __slots__ = ()
 
-    def __init__(self, x: int, y: int,
-                 host: str | bytes | bytearray | Sequence[int], port: int,
-                 tag: int, *, strip: bool = False,
-                 use_sender: bool = False) -> None:
+    def __init__(
+        self,
+        x: int,
+        y: int,
+        host: str | bytes | bytearray | Sequence[int],
+        port: int,
+        tag: int,
+        *,
+        strip: bool = False,
+        use_sender: bool = False,
+    ) -> None:
         x, y = check_chip(x, y)
         address = host_bytes(host)
         super().__init__(
-            monitor_header(x, y), SCPRequestHeader(SCPCommand.CMD_IPTAG),
-            argument_1=(int(bool(strip)) << _STRIP_BIT
-                        | int(bool(use_sender)) << _USE_SENDER_BIT
-                        | _tag_argument(IPTagCommand.SET, tag)),
+            monitor_header(x, y),
+            SCPRequestHeader(SCPCommand.CMD_IPTAG),
+            argument_1=(
+                int(bool(strip)) << _STRIP_BIT
+                | int(bool(use_sender)) << _USE_SENDER_BIT
+                | _tag_argument(IPTagCommand.SET, tag)
+            ),
             argument_2=check_int("port", port, 0, 0xFFFF),
-            argument_3=int.from_bytes(address, "little"))
+            argument_3=int.from_bytes(address, "little"),
+        )
 
     def get_scp_response(self) -> CheckOKResponse:
         return CheckOKResponse("set IP tag", "CMD_IPTAG")
 
 
 class IPTagGetResponse(AbstractSCPResponse):
-    __slots__ = ("ip_address", "mac_address", "port", "timeout", "flags",
-                 "count", "rx_port", "spin_chip_x", "spin_chip_y",
-                 "spin_cpu", "spin_port")
+    __slots__ = (
+        "ip_address",
+        "mac_address",
+        "port",
+        "timeout",
+        "flags",
+        "count",
+        "rx_port",
+        "spin_chip_x",
+        "spin_chip_y",
+        "spin_cpu",
+        "spin_port",
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -90,9 +111,18 @@ class IPTagGetResponse(AbstractSCPResponse):
 
     def read_data_bytestring(self, data: bytes, offset: int) -> None:
         self.check_ok("get IP tag info", "CMD_IPTAG")
-        (self.ip_address, self.mac_address, self.port, self.timeout,
-         self.flags, self.count, self.rx_port, self.spin_chip_y,
-         self.spin_chip_x, cpu_port) = IPTAG_INFO.unpack_from(data, offset)
+        (
+            self.ip_address,
+            self.mac_address,
+            self.port,
+            self.timeout,
+            self.flags,
+            self.count,
+            self.rx_port,
+            self.spin_chip_y,
+            self.spin_chip_x,
+            cpu_port,
+        ) = IPTAG_INFO.unpack_from(data, offset)
         self.spin_port = (cpu_port >> 5) & 7
         self.spin_cpu = cpu_port & 0x1F
 
@@ -125,8 +155,11 @@ class IPTagGet(AbstractSCPRequest[IPTagGetResponse]):
     def __init__(self, x: int, y: int, tag: int) -> None:
         x, y = check_chip(x, y)
         super().__init__(
-            monitor_header(x, y), SCPRequestHeader(SCPCommand.CMD_IPTAG),
-            argument_1=_tag_argument(IPTagCommand.GET, tag), argument_2=1)
+            monitor_header(x, y),
+            SCPRequestHeader(SCPCommand.CMD_IPTAG),
+            argument_1=_tag_argument(IPTagCommand.GET, tag),
+            argument_2=1,
+        )
 
     def get_scp_response(self) -> IPTagGetResponse:
         return IPTagGetResponse()
@@ -140,8 +173,10 @@ class IPTagClear(AbstractSCPRequest[CheckOKResponse]):
     def __init__(self, x: int, y: int, tag: int) -> None:
         x, y = check_chip(x, y)
         super().__init__(
-            monitor_header(x, y), SCPRequestHeader(SCPCommand.CMD_IPTAG),
-            argument_1=_tag_argument(IPTagCommand.CLR, tag))
+            monitor_header(x, y),
+            SCPRequestHeader(SCPCommand.CMD_IPTAG),
+            argument_1=_tag_argument(IPTagCommand.CLR, tag),
+        )
 
     def get_scp_response(self) -> CheckOKResponse:
         return CheckOKResponse("clear IP tag", "CMD_IPTAG")

@@ -37,12 +37,13 @@ class ReadMemoryResponse(AbstractSCPResponse):
         length = len(data) - offset
         if length != self.size:
             raise MalformedDatagramError(
-                f"read of {self.size} bytes answered with {length}")
+                f"read of {self.size} bytes answered with {length}"
+            )
         self.data, self.offset, self.length = data, offset, length
 
     @property
     def payload(self) -> bytes:
-        return bytes(self.data[self.offset:self.offset + self.length])
+        return bytes(self.data[self.offset : self.offset + self.length])
 
 
 class ReadMemory(AbstractSCPRequest[ReadMemoryResponse]):
@@ -50,14 +51,18 @@ class ReadMemory(AbstractSCPRequest[ReadMemoryResponse]):
 
     __slots__ = ()
 
-    def __init__(self, coordinates: tuple[int, int, int], base_address: int,
-                 size: int) -> None:
+    def __init__(
+        self, coordinates: tuple[int, int, int], base_address: int, size: int
+    ) -> None:
         x, y, p = _coordinates(coordinates)
         base_address, size = check_span(base_address, size)
         super().__init__(
-            monitor_header(x, y, p), SCPRequestHeader(SCPCommand.CMD_READ),
-            argument_1=base_address, argument_2=size,
-            argument_3=read_type(base_address, size).value)
+            monitor_header(x, y, p),
+            SCPRequestHeader(SCPCommand.CMD_READ),
+            argument_1=base_address,
+            argument_2=size,
+            argument_3=read_type(base_address, size).value,
+        )
 
     def get_scp_response(self) -> ReadMemoryResponse:
         assert self.argument_2 is not None
@@ -69,22 +74,31 @@ class WriteMemory(AbstractSCPRequest[CheckOKResponse]):
 
     __slots__ = ()
 
-    def __init__(self, coordinates: tuple[int, int, int], base_address: int,
-                 data: bytes | bytearray | memoryview) -> None:
+    def __init__(
+        self,
+        coordinates: tuple[int, int, int],
+        base_address: int,
+        data: bytes | bytearray | memoryview,
+    ) -> None:
         x, y, p = _coordinates(coordinates)
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise InvalidArgumentError(
-                "data", type(data).__name__, "must be bytes-like")
+                "data", type(data).__name__, "must be bytes-like"
+            )
         data = bytes(data)
         if not 1 <= len(data) <= MAX_SCP_DATA:
             raise InvalidArgumentError(
-                "data", f"{len(data)} bytes",
-                f"must be 1..{MAX_SCP_DATA} bytes")
+                "data", f"{len(data)} bytes", f"must be 1..{MAX_SCP_DATA} bytes"
+            )
         base_address, size = check_span(base_address, len(data))
         super().__init__(
-            monitor_header(x, y, p), SCPRequestHeader(SCPCommand.CMD_WRITE),
-            argument_1=base_address, argument_2=size,
-            argument_3=read_type(base_address, size).value, data=data)
+            monitor_header(x, y, p),
+            SCPRequestHeader(SCPCommand.CMD_WRITE),
+            argument_1=base_address,
+            argument_2=size,
+            argument_3=read_type(base_address, size).value,
+            data=data,
+        )
 
     @property
     def memory_written(self) -> tuple[int, int, int, int] | None:
@@ -102,24 +116,26 @@ class FillRequest(AbstractSCPRequest[CheckOKResponse]):
 
     __slots__ = ()
 
-    def __init__(self, x: int, y: int, base_address: int, data: int,
-                 size: int) -> None:
+    def __init__(self, x: int, y: int, base_address: int, data: int, size: int) -> None:
         x, y = check_chip(x, y)
         base_address = check_u32("base_address", base_address)
         data = check_u32("data", data)
         size = check_u32("size", size)
         if base_address % 4:
             raise InvalidArgumentError(
-                "base_address", base_address, "must be word aligned")
+                "base_address", base_address, "must be word aligned"
+            )
         if size == 0 or size % 4:
-            raise InvalidArgumentError(
-                "size", size, "must be a positive multiple of 4")
+            raise InvalidArgumentError("size", size, "must be a positive multiple of 4")
         if base_address + size > 1 << 32:
-            raise InvalidArgumentError(
-                "size", size, "the fill runs past 2**32")
+            raise InvalidArgumentError("size", size, "the fill runs past 2**32")
         super().__init__(
-            monitor_header(x, y), SCPRequestHeader(SCPCommand.CMD_FILL),
-            argument_1=base_address, argument_2=data, argument_3=size)
+            monitor_header(x, y),
+            SCPRequestHeader(SCPCommand.CMD_FILL),
+            argument_1=base_address,
+            argument_2=data,
+            argument_3=size,
+        )
 
     @property
     def memory_written(self) -> tuple[int, int, int, int] | None:
@@ -137,6 +153,7 @@ def _coordinates(coordinates: tuple[int, int, int]) -> tuple[int, int, int]:
         x, y, p = coordinates
     except (TypeError, ValueError):
         raise InvalidArgumentError(
-            "coordinates", coordinates, "must be (x, y, p)") from None
+            "coordinates", coordinates, "must be (x, y, p)"
+        ) from None
     x, y = check_chip(x, y)
     return x, y, check_core(p)

@@ -26,18 +26,26 @@ def restore_logging() -> object:
 def test_json_format_is_one_object_per_line_with_bound_context() -> None:
     stream = io.StringIO()
     configure_logging("json", verbosity=2, stream=stream)
-    log = structlog.get_logger("actors.test").bind(actor="connection",
-                                                  peer="127.0.0.1:17893")
+    log = structlog.get_logger("actors.test").bind(
+        actor="connection", peer="127.0.0.1:17893"
+    )
     log.info("request.retry", seq=7, chip="1,1")
     log.warning("actor.restart", child="connection")
     logging.getLogger("host.app").error("from the host application")
     lines = stream.getvalue().splitlines()
     records = [json.loads(line) for line in lines]
     assert [r["event"] for r in records] == [
-        "request.retry", "actor.restart", "from the host application"]
+        "request.retry",
+        "actor.restart",
+        "from the host application",
+    ]
     first = records[0]
     assert (first["actor"], first["peer"], first["seq"], first["chip"]) == (
-        "connection", "127.0.0.1:17893", 7, "1,1")
+        "connection",
+        "127.0.0.1:17893",
+        7,
+        "1,1",
+    )
     assert first["level"] == "info" and "timestamp" in first
     assert records[1]["level"] == "warning"
 
@@ -52,8 +60,7 @@ def test_host_handlers_receive_our_events() -> None:
             seen.append(record)
 
     logging.getLogger().addHandler(Keep())
-    structlog.get_logger("actors.connection.actor").info("connection.start",
-                                                   window=8)
+    structlog.get_logger("actors.connection.actor").info("connection.start", window=8)
     assert seen and seen[0].name == "actors.connection.actor"
 
 

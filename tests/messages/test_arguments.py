@@ -54,14 +54,18 @@ BAD: list[tuple[Callable[[], Any], str, object]] = [
     (lambda: SDRAMAlloc(0, 0, 1, 0), "size", 0),
     (lambda: SDRAMAlloc(0, 0, 1, 16, tag=256), "tag", 256),
     (lambda: SDRAMDeAlloc(0, 0), "app_id/base_address", (None, None)),
-    (lambda: SDRAMDeAlloc(0, 0, app_id=1, base_address=4),
-     "app_id/base_address", (1, 4)),
+    (
+        lambda: SDRAMDeAlloc(0, 0, app_id=1, base_address=4),
+        "app_id/base_address",
+        (1, 4),
+    ),
 ]
 
 
 @pytest.mark.parametrize(("build", "name", "value"), BAD)
-def test_bad_argument_is_named(build: Callable[[], Any], name: str,
-                               value: object) -> None:
+def test_bad_argument_is_named(
+    build: Callable[[], Any], name: str, value: object
+) -> None:
     with pytest.raises(InvalidArgumentError) as caught:
         build()
     assert caught.value.name == name

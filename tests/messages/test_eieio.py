@@ -35,8 +35,12 @@ def theirs_of(eieio_type: EIEIOType) -> TheirType:
 def described(element: Any) -> tuple[str, int, int | None, bool | None]:
     """An element of either library as plain data."""
     if hasattr(element, "payload"):
-        return ("key+payload", element.key, element.payload,
-                element.payload_is_timestamp)
+        return (
+            "key+payload",
+            element.key,
+            element.payload,
+            element.payload_is_timestamp,
+        )
     return ("key", element.key, None, None)
 
 
@@ -55,24 +59,34 @@ def messages(draw: Any) -> tuple[dict[str, Any], list[tuple[int, int]]]:
     values = st.one_of(st.integers(0, top), st.sampled_from([0, top]))
     base = draw(st.none() | values)
     header = dict(
-        eieio_type=eieio_type, tag=draw(st.integers(0, 3)),
+        eieio_type=eieio_type,
+        tag=draw(st.integers(0, 3)),
         prefix=draw(st.none() | st.integers(0, 0xFFFF)),
         prefix_type=draw(st.sampled_from(EIEIOPrefix)),
-        payload_base=base, is_time=draw(st.booleans()))
-    room = (MAX_MESSAGE_SIZE - EIEIODataHeader(**header).size) \
-        // eieio_type.element_bytes
+        payload_base=base,
+        is_time=draw(st.booleans()),
+    )
+    room = (
+        MAX_MESSAGE_SIZE - EIEIODataHeader(**header).size
+    ) // eieio_type.element_bytes
     elements = draw(st.lists(st.tuples(values, values), max_size=room))
     return header, elements
 
 
-def build_both(header: dict[str, Any], elements: list[tuple[int, int]]
-               ) -> tuple[EIEIODataMessage, Any]:
+def build_both(
+    header: dict[str, Any], elements: list[tuple[int, int]]
+) -> tuple[EIEIODataMessage, Any]:
     ours = EIEIODataMessage(EIEIODataHeader(**header))
-    theirs = TheirMessage(TheirHeader(
-        theirs_of(header["eieio_type"]), tag=header["tag"],
-        prefix=header["prefix"],
-        prefix_type=TheirPrefix(header["prefix_type"].value),
-        payload_base=header["payload_base"], is_time=header["is_time"]))
+    theirs = TheirMessage(
+        TheirHeader(
+            theirs_of(header["eieio_type"]),
+            tag=header["tag"],
+            prefix=header["prefix"],
+            prefix_type=TheirPrefix(header["prefix_type"].value),
+            payload_base=header["payload_base"],
+            is_time=header["is_time"],
+        )
+    )
     has_payload = header["eieio_type"].payload_bytes != 0
     for key, payload in elements:
         if has_payload:
@@ -87,7 +101,8 @@ def build_both(header: dict[str, Any], elements: list[tuple[int, int]]
 @common
 @given(messages())
 def test_built_messages_are_spinnmans(
-        case: tuple[dict[str, Any], list[tuple[int, int]]]) -> None:
+    case: tuple[dict[str, Any], list[tuple[int, int]]],
+) -> None:
     ours, theirs = build_both(*case)
     assert ours.bytestring == theirs.bytestring
     assert ours.size == theirs.size == len(ours.bytestring)
@@ -100,35 +115,51 @@ def test_built_messages_are_spinnmans(
 @common
 @given(messages())
 def test_spinnman_parses_ours_and_we_parse_spinnmans(
-        case: tuple[dict[str, Any], list[tuple[int, int]]]) -> None:
+    case: tuple[dict[str, Any], list[tuple[int, int]]],
+) -> None:
     ours, theirs = build_both(*case)
     expected = their_elements(read_eieio_data_message(theirs.bytestring, 0))
     parsed = EIEIODataMessage.from_bytestring(theirs.bytestring, 0)
     assert [described(e) for e in parsed] == expected
     assert [described(e) for e in ours] == expected
-    assert their_elements(read_eieio_data_message(ours.bytestring, 0)) \
-        == expected
+    assert their_elements(read_eieio_data_message(ours.bytestring, 0)) == expected
     assert parsed == ours and parsed.eieio_header == ours.eieio_header
     assert parsed.bytestring == ours.bytestring
 
 
 @common
-@given(st.sampled_from(EIEIOType), st.none() | st.integers(0, 0xFFFF),
-       st.sampled_from(EIEIOPrefix), st.none() | st.integers(0, 0xFFFF),
-       st.none() | st.integers(0, 0xFFFF), st.integers(0, 0xFFFF))
+@given(
+    st.sampled_from(EIEIOType),
+    st.none() | st.integers(0, 0xFFFF),
+    st.sampled_from(EIEIOPrefix),
+    st.none() | st.integers(0, 0xFFFF),
+    st.none() | st.integers(0, 0xFFFF),
+    st.integers(0, 0xFFFF),
+)
 def test_create_matches_spinnmans_create(
-        eieio_type: EIEIOType, key_prefix: int | None,
-        prefix_type: EIEIOPrefix, payload_prefix: int | None,
-        timestamp: int | None, key: int) -> None:
+    eieio_type: EIEIOType,
+    key_prefix: int | None,
+    prefix_type: EIEIOPrefix,
+    payload_prefix: int | None,
+    timestamp: int | None,
+    key: int,
+) -> None:
     if payload_prefix is not None and timestamp is not None:
         payload_prefix = None
     ours = EIEIODataMessage.create(
-        eieio_type, key_prefix=key_prefix, payload_prefix=payload_prefix,
-        timestamp=timestamp, prefix_type=prefix_type)
+        eieio_type,
+        key_prefix=key_prefix,
+        payload_prefix=payload_prefix,
+        timestamp=timestamp,
+        prefix_type=prefix_type,
+    )
     theirs = TheirMessage.create(
-        theirs_of(eieio_type), key_prefix=key_prefix,
-        payload_prefix=payload_prefix, timestamp=timestamp,
-        prefix_type=TheirPrefix(prefix_type.value))
+        theirs_of(eieio_type),
+        key_prefix=key_prefix,
+        payload_prefix=payload_prefix,
+        timestamp=timestamp,
+        prefix_type=TheirPrefix(prefix_type.value),
+    )
     if eieio_type.payload_bytes:
         ours.add_key_and_payload(key, key ^ 0x5A5A)
         theirs.add_key_and_payload(key, key ^ 0x5A5A)
@@ -140,10 +171,14 @@ def test_create_matches_spinnmans_create(
 
 
 @settings(max_examples=1000, deadline=None)
-@given(st.binary(max_size=3), st.integers(0, 12) | st.integers(0, 255),
-       st.binary(max_size=40))
+@given(
+    st.binary(max_size=3),
+    st.integers(0, 12) | st.integers(0, 255),
+    st.binary(max_size=40),
+)
 def test_any_datagram_parses_as_spinnman_does_or_is_malformed(
-        before: bytes, count: int, rest: bytes) -> None:
+    before: bytes, count: int, rest: bytes
+) -> None:
     """Small counts, so that many random datagrams are well formed."""
     offset = len(before)
     data = before + bytes([count]) + rest
@@ -161,17 +196,22 @@ def test_any_datagram_parses_as_spinnman_does_or_is_malformed(
 
 # -- decoding rules, spelled out ----------------------------------------------
 
+
 def test_prefix_and_payload_base_are_applied_when_read() -> None:
     message = EIEIODataMessage.create(
-        EIEIOType.KEY_16_BIT, key_prefix=0xAB00,
-        prefix_type=EIEIOPrefix.UPPER_HALF_WORD, timestamp=0x1234)
+        EIEIOType.KEY_16_BIT,
+        key_prefix=0xAB00,
+        prefix_type=EIEIOPrefix.UPPER_HALF_WORD,
+        timestamp=0x1234,
+    )
     message.add_key(0x0042)
     [element] = list(message)
     assert element == KeyPayloadDataElement(0xAB000042, 0x1234, True)
     assert isinstance(element, KeyPayloadDataElement) and element.is_time
 
-    lower = EIEIODataMessage.create(EIEIOType.KEY_PAYLOAD_32_BIT,
-                                    key_prefix=0x0F00, payload_prefix=0xF0)
+    lower = EIEIODataMessage.create(
+        EIEIOType.KEY_PAYLOAD_32_BIT, key_prefix=0x0F00, payload_prefix=0xF0
+    )
     lower.add_key_and_payload(0x1200_0001, 0x0A)
     assert list(lower) == [KeyPayloadDataElement(0x1200_0F01, 0xFA, False)]
 
@@ -193,20 +233,25 @@ def test_parses_at_an_offset_and_ignores_trailing_bytes() -> None:
     message = EIEIODataMessage.create(EIEIOType.KEY_PAYLOAD_16_BIT, tag=2)
     message.add_key_and_payload(7, 9)
     parsed = EIEIODataMessage.from_bytestring(
-        b"\xee\xee" + message.bytestring + b"\0\0", 2)
+        b"\xee\xee" + message.bytestring + b"\0\0", 2
+    )
     assert parsed == message and parsed.eieio_header.tag == 2
 
 
 # -- the size limit -------------------------------------------------------
 
+
 @pytest.mark.parametrize("eieio_type", list(EIEIOType))
 @pytest.mark.parametrize(("prefix", "base"), [(None, None), (1, None), (1, 1)])
 def test_a_full_message_refuses_one_more(
-        eieio_type: EIEIOType, prefix: int | None, base: int | None) -> None:
+    eieio_type: EIEIOType, prefix: int | None, base: int | None
+) -> None:
     message = EIEIODataMessage.create(
-        eieio_type, key_prefix=prefix, payload_prefix=base)
+        eieio_type, key_prefix=prefix, payload_prefix=base
+    )
     theirs = TheirMessage.create(
-        theirs_of(eieio_type), key_prefix=prefix, payload_prefix=base)
+        theirs_of(eieio_type), key_prefix=prefix, payload_prefix=base
+    )
     assert message.max_n_elements == theirs.max_n_elements
 
     def add(key: int) -> None:
@@ -214,11 +259,11 @@ def test_a_full_message_refuses_one_more(
             message.add_key_and_payload(key, 1)
         else:
             message.add_key(key)
+
     for key in range(message.max_n_elements):
         add(key)
     assert len(message.bytestring) <= MAX_MESSAGE_SIZE
-    assert len(message.bytestring) + eieio_type.element_bytes \
-        > MAX_MESSAGE_SIZE
+    assert len(message.bytestring) + eieio_type.element_bytes > MAX_MESSAGE_SIZE
     with pytest.raises(InvalidArgumentError, match="full") as raised:
         add(5)
     assert raised.value.name == "key" and raised.value.value == 5
@@ -226,6 +271,7 @@ def test_a_full_message_refuses_one_more(
 
 
 # -- malformed datagrams ----------------------------------------------------
+
 
 def test_truncated_header_is_malformed() -> None:
     for data in (b"", b"\x01"):
@@ -256,6 +302,7 @@ def test_command_type_bits_are_not_data() -> None:
 
 # -- bad arguments ------------------------------------------------------------
 
+
 def test_32_bit_key_in_a_16_bit_message() -> None:
     message = EIEIODataMessage.create(EIEIOType.KEY_16_BIT)
     with pytest.raises(InvalidArgumentError, match="16 bits") as raised:
@@ -281,17 +328,19 @@ def test_payload_on_a_key_only_type() -> None:
     assert message.bytestring == b"\x00\x08" and keyed.n_elements == 0
 
 
-@pytest.mark.parametrize(("arguments", "name"), [
-    (dict(tag=4), "tag"),
-    (dict(prefix=0x1_0000), "prefix"),
-    (dict(prefix=-1), "prefix"),
-    (dict(payload_base=0x1_0000), "payload_base"),
-    (dict(count=256), "count"),
-    (dict(is_time=1), "is_time"),
-    (dict(prefix_type=1), "prefix_type"),
-])
-def test_header_arguments_are_checked(arguments: dict[str, Any],
-                                      name: str) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "name"),
+    [
+        (dict(tag=4), "tag"),
+        (dict(prefix=0x1_0000), "prefix"),
+        (dict(prefix=-1), "prefix"),
+        (dict(payload_base=0x1_0000), "payload_base"),
+        (dict(count=256), "count"),
+        (dict(is_time=1), "is_time"),
+        (dict(prefix_type=1), "prefix_type"),
+    ],
+)
+def test_header_arguments_are_checked(arguments: dict[str, Any], name: str) -> None:
     with pytest.raises(InvalidArgumentError) as raised:
         EIEIODataHeader(EIEIOType.KEY_16_BIT, **arguments)
     assert raised.value.name == name
@@ -305,8 +354,7 @@ def test_other_bad_arguments() -> None:
         EIEIODataMessage.create(EIEIOType.KEY_16_BIT, count=3)
     assert raised.value.name == "count"
     with pytest.raises(InvalidArgumentError) as raised:
-        EIEIODataMessage.create(EIEIOType.KEY_16_BIT, payload_prefix=1,
-                                timestamp=2)
+        EIEIODataMessage.create(EIEIOType.KEY_16_BIT, payload_prefix=1, timestamp=2)
     assert raised.value.name == "timestamp"
     with pytest.raises(InvalidArgumentError) as raised:
         EIEIODataMessage.create(EIEIOType.KEY_32_BIT).add_key(-1)
@@ -324,4 +372,5 @@ def test_fuzzing_reaches_well_formed_datagrams() -> None:
     data = bytes([3, 0x80 | 0x20 | 0x10 | 0x04 | 1]) + bytes(range(20))
     parsed = EIEIODataMessage.from_bytestring(data, 0)
     assert [described(e) for e in parsed] == their_elements(
-        read_eieio_data_message(data, 0))
+        read_eieio_data_message(data, 0)
+    )

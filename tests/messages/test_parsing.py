@@ -27,25 +27,31 @@ from messages.scp import (
 )
 
 REQUESTS: list[AbstractSCPRequest] = [  # type: ignore[type-arg]
-    ReadMemory((0, 0, 0), 0, 16), GetVersion(0, 0, 0), IPTagGet(0, 0, 1),
-    CountState(0, 0, 1, CPUState.RUNNING), SDRAMAlloc(0, 0, 1, 64),
-    SDRAMDeAlloc(0, 0, app_id=1), FillRequest(0, 0, 0, 0, 4),
+    ReadMemory((0, 0, 0), 0, 16),
+    GetVersion(0, 0, 0),
+    IPTagGet(0, 0, 1),
+    CountState(0, 0, 1, CPUState.RUNNING),
+    SDRAMAlloc(0, 0, 1, 64),
+    SDRAMDeAlloc(0, 0, app_id=1),
+    FillRequest(0, 0, 0, 0, 4),
 ]
 
 
 def reply(result: SCPResult, payload: bytes = b"", sequence: int = 1) -> bytes:
-    return (b"\0\0" + bytes([0x07, 0xFF, 0xFF, 0, 0, 0, 0, 0])
-            + struct.pack("<2H", result.value, sequence) + payload)
+    return (
+        b"\0\0"
+        + bytes([0x07, 0xFF, 0xFF, 0, 0, 0, 0, 0])
+        + struct.pack("<2H", result.value, sequence)
+        + payload
+    )
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=80), st.integers(0, 2))
-def test_random_bytes_never_escape_as_other_errors(data: bytes,
-                                                   offset: int) -> None:
+def test_random_bytes_never_escape_as_other_errors(data: bytes, offset: int) -> None:
     for request in REQUESTS:
         response = request.get_scp_response()
-        with contextlib.suppress(MalformedDatagramError,
-                                 UnexpectedResponseCodeError):
+        with contextlib.suppress(MalformedDatagramError, UnexpectedResponseCodeError):
             response.read_bytestring(data, offset)
 
 
@@ -53,8 +59,7 @@ def test_random_bytes_never_escape_as_other_errors(data: bytes,
 def test_truncated_headers(length: int) -> None:
     datagram = reply(SCPResult.RC_OK, bytes(16))[:length]
     with pytest.raises(MalformedDatagramError):
-        ReadMemory((0, 0, 0), 0, 16).get_scp_response().read_bytestring(
-            datagram, 2)
+        ReadMemory((0, 0, 0), 0, 16).get_scp_response().read_bytestring(datagram, 2)
 
 
 def test_read_of_wrong_length_is_inconsistent() -> None:
@@ -102,8 +107,9 @@ def test_sdp_message_round_trip() -> None:
 
 
 def test_version_info_round_trip() -> None:
-    info = VersionInfo("SC&MP", "SpiNNaker", (4, 0, 0), "4.0.0", 12345,
-                       1, 2, 0, physical_cpu_id=3)
+    info = VersionInfo(
+        "SC&MP", "SpiNNaker", (4, 0, 0), "4.0.0", 12345, 1, 2, 0, physical_cpu_id=3
+    )
     assert VersionInfo.from_bytes(info.to_bytes()) == info
 
 

@@ -19,13 +19,18 @@ def start_board(*args: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "actors.app.cli", "board", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line.startswith("listening on "):
         process.kill()
-        raise AssertionError(f"board did not start: {line!r} "
-                             f"{process.communicate()[1]}")
+        raise AssertionError(
+            f"board did not start: {line!r} {process.communicate()[1]}"
+        )
     host, port = line.split()[-1].rsplit(":", 1)
     return process, (host, int(port))
 

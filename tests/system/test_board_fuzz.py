@@ -37,7 +37,7 @@ def garbage(rng: random.Random, seeds: list[bytes]) -> bytes:
         data[rng.randrange(len(data))] = rng.randrange(256)
     cut = rng.random()
     if cut < 0.3:
-        del data[rng.randrange(len(data) + 1):]
+        del data[rng.randrange(len(data) + 1) :]
     elif cut < 0.4:
         data += rng.randbytes(rng.randrange(1, 40))
     return bytes(data)
@@ -46,15 +46,22 @@ def garbage(rng: random.Random, seeds: list[bytes]) -> bytes:
 @pytest.mark.timeout(120)
 def test_board_survives_and_counts_100k_bad_datagrams() -> None:
     rng = random.Random(2026)
-    seeds = [datagram(r) for r in (
-        ReadMemory((0, 0, 0), 0x6000_0000, 256), GetVersion(1, 1, 1),
-        WriteMemory((1, 0, 0), 0x6000_0000, bytes(64)),
-        FillRequest(0, 0, 0x6000_0000, 5, 64),
-        IPTagSet(0, 0, "127.0.0.1", 9, 1))]
+    seeds = [
+        datagram(r)
+        for r in (
+            ReadMemory((0, 0, 0), 0x6000_0000, 256),
+            GetVersion(1, 1, 1),
+            WriteMemory((1, 0, 0), 0x6000_0000, bytes(64)),
+            FillRequest(0, 0, 0x6000_0000, 5, 64),
+            IPTagSet(0, 0, "127.0.0.1", 9, 1),
+        )
+    ]
     probe_sequence = 0xBEEF
     probe = datagram(GetVersion(0, 0, 0), probe_sequence)
-    with VirtualBoard(4, 4, memory_limit=64 << 20) as board, \
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+    with (
+        VirtualBoard(4, 4, memory_limit=64 << 20) as board,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client,
+    ):
         client.settimeout(5.0)
         client.bind(("127.0.0.1", 0))
         replies = probes = 0
@@ -68,8 +75,12 @@ def test_board_survives_and_counts_100k_bad_datagrams() -> None:
                 reply = client.recv(512)
                 assert len(reply) >= 14
                 result, sequence = struct.unpack_from("<2H", reply, 10)
-                if (sequence == probe_sequence and reply[8:10] == b"\0\0"
-                        and result == SCPResult.RC_OK.value and len(reply) > 40):
+                if (
+                    sequence == probe_sequence
+                    and reply[8:10] == b"\0\0"
+                    and result == SCPResult.RC_OK.value
+                    and len(reply) > 40
+                ):
                     break  # a version reply from 0,0,0: the probe's
                 replies += 1
                 codes[result] = codes.get(result, 0) + 1
@@ -80,4 +91,3 @@ def test_board_survives_and_counts_100k_bad_datagrams() -> None:
     assert monitor.replies + monitor.silent + monitor.malformed == stats.received
     assert stats.malformed > 0 and sum(stats.errors.values()) > 0
     assert all(code in {r.value for r in SCPResult} for code in codes)
-

@@ -15,25 +15,32 @@ from tests.system.conftest import ROOT, start_board, stop_board
 
 def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "actors.app.cli", *args],
-                          capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "actors.app.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
 
 
-@pytest.mark.parametrize("args", [
-    ("board", "--port", "70000"),
-    ("board", "--port", "http"),
-    ("board", "--drop", "1.5"),
-    ("board", "--width", "0"),
-    ("board", "--delay-ms", "-3"),
-    ("board", "--seed", "x"),
-    ("board", "--frobnicate"),
-    ("version", "300"),
-    ("version", "0", "0", "18"),
-    ("version", "--timeout", "0"),
-    ("teleport",),
-    (),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("board", "--port", "70000"),
+        ("board", "--port", "http"),
+        ("board", "--drop", "1.5"),
+        ("board", "--width", "0"),
+        ("board", "--delay-ms", "-3"),
+        ("board", "--seed", "x"),
+        ("board", "--frobnicate"),
+        ("version", "300"),
+        ("version", "0", "0", "18"),
+        ("version", "--timeout", "0"),
+        ("teleport",),
+        (),
+    ],
+)
 def test_bad_arguments_give_one_line_and_exit_2(args: tuple[str, ...]) -> None:
     result = run(*args)
     assert result.returncode == 2, result
@@ -44,7 +51,8 @@ def test_bad_arguments_give_one_line_and_exit_2(args: tuple[str, ...]) -> None:
 
 
 def test_board_answers_version_and_stops_on_sigterm(
-        board_process: tuple[str, int]) -> None:
+    board_process: tuple[str, int],
+) -> None:
     host, port = board_process
     result = run("version", "1", "2", "3", "--host", host, "--port", str(port))
     assert result.returncode == 0, result.stderr
@@ -69,12 +77,14 @@ def test_version_of_a_dead_board_is_a_one_line_error() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))  # nobody answers on this port
         port = silent.getsockname()[1]
-        result = run("version", "--port", str(port), "--timeout", "0.05",
-                     "--retries", "1")
+        result = run(
+            "version", "--port", str(port), "--timeout", "0.05", "--retries", "1"
+        )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        "spinnactors version: error:")
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith("spinnactors version: error:")
+    )
 
 
 def test_port_in_use_is_a_one_line_error() -> None:
@@ -100,8 +110,7 @@ def test_bench_measures_a_board_of_its_own() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("a virtual board at 127.0.0.1:")
-    assert [line.split(":")[0] for line in lines[1:3]] == ["round 1",
-                                                          "round 2"]
+    assert [line.split(":")[0] for line in lines[1:3]] == ["round 1", "round 2"]
     median = float(lines[-1].split()[1])
     assert median > 0 and "resent 0, timeouts 0" in lines[-1]
 
@@ -109,8 +118,19 @@ def test_bench_measures_a_board_of_its_own() -> None:
 @pytest.mark.timeout(60)
 def test_bench_measures_a_given_board(board_process: tuple[str, int]) -> None:
     host, port = board_process
-    result = run("bench", "--host", host, "--port", str(port), "--mib",
-                 "0.25", "--rounds", "1", "--window", "4")
+    result = run(
+        "bench",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--mib",
+        "0.25",
+        "--rounds",
+        "1",
+        "--window",
+        "4",
+    )
     assert result.returncode == 0, result.stderr
     assert "virtual board" not in result.stdout
     assert "with window 4" in result.stdout

@@ -43,8 +43,7 @@ def client(board: VirtualBoard) -> Iterator[Client]:
         yield connected
 
 
-def wait_until(condition: Callable[[], bool], what: str,
-               limit: float = 10.0) -> None:
+def wait_until(condition: Callable[[], bool], what: str, limit: float = 10.0) -> None:
     """Wait for ``condition()`` by asking the actor (each ask waits for the
     actor to take a turn), not by sleeping."""
     deadline = time.monotonic() + limit
@@ -60,7 +59,10 @@ def wait_until(condition: Callable[[], bool], what: str,
 def test_version(client: Client) -> None:
     info = client.version()
     assert (info.name, info.version_string, info.hardware) == (
-        "SC&MP", "4.0.0", "Virtual")
+        "SC&MP",
+        "4.0.0",
+        "Virtual",
+    )
     other = client.version(3, 4, 5)
     assert (other.name, other.x, other.y, other.p) == ("SARK", 3, 4, 5)
 
@@ -68,15 +70,16 @@ def test_version(client: Client) -> None:
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize("length", [1, 3, 255, 256, 257, 1000, 4099])
 @pytest.mark.parametrize("address", [ADDRESS + 1, ADDRESS + 2, ADDRESS + 3])
-def test_odd_lengths_at_unaligned_addresses(client: Client, length: int,
-                                            address: int) -> None:
+def test_odd_lengths_at_unaligned_addresses(
+    client: Client, length: int, address: int
+) -> None:
     data = os.urandom(length)
     # Surround the span with a known pattern so a stray byte shows.
-    client.write(2, 5, address - 1, b"\xAA" * (length + 2))
+    client.write(2, 5, address - 1, b"\xaa" * (length + 2))
     client.write(2, 5, address, data)
     assert client.read(2, 5, address, length) == data
     around = client.read(2, 5, address - 1, length + 2)
-    assert around == b"\xAA" + data + b"\xAA"
+    assert around == b"\xaa" + data + b"\xaa"
 
 
 @pytest.mark.timeout(20)
@@ -110,7 +113,8 @@ def test_zero_length_transfers(client: Client, board: VirtualBoard) -> None:
 
 @pytest.mark.timeout(20)
 def test_a_read_past_two_to_the_32_never_reaches_the_board(
-        client: Client, board: VirtualBoard) -> None:
+    client: Client, board: VirtualBoard
+) -> None:
     client.version()
     before, sent = board.stats.received, client.stats().sent
     with pytest.raises(InvalidArgumentError):
@@ -146,9 +150,11 @@ def test_a_dead_board_times_out_in_bounded_time() -> None:
         silent.bind(("127.0.0.1", 0))  # nobody answers on this port
         port = silent.getsockname()[1]
         with connect("127.0.0.1", port, timeout=0.05, retries=2) as dead:
-            for attempt in (lambda: dead.read(0, 0, ADDRESS, 1000),
-                            lambda: dead.write(0, 0, ADDRESS, bytes(600)),
-                            dead.version):
+            for attempt in (
+                lambda: dead.read(0, 0, ADDRESS, 1000),
+                lambda: dead.write(0, 0, ADDRESS, bytes(600)),
+                dead.version,
+            ):
                 start = time.monotonic()
                 with pytest.raises(RequestTimeout, match="3 tries"):
                     attempt()
@@ -166,16 +172,24 @@ def test_stats_count_what_happened(board: VirtualBoard) -> None:
         assert (empty.sent, empty.completed, empty.rtt.count) == (0, 0, 0)
         assert empty.window == 5
         assert empty.remote == f"{board.address[0]}:{board.address[1]}"
-        fresh.write(1, 0, ADDRESS, bytes(1000))   # 4 requests
-        fresh.read(1, 0, ADDRESS, 1000)           # 4 requests
-        fresh.version()                           # 1 request
+        fresh.write(1, 0, ADDRESS, bytes(1000))  # 4 requests
+        fresh.read(1, 0, ADDRESS, 1000)  # 4 requests
+        fresh.version()  # 1 request
         with pytest.raises(UnexpectedResponseCodeError):
-            fresh.read(99, 0, ADDRESS, 10)        # 1 request, RC_ROUTE
+            fresh.read(99, 0, ADDRESS, 10)  # 1 request, RC_ROUTE
         stats = fresh.stats()
     assert stats.sent == 10 and stats.completed == 10
-    assert (stats.resent, stats.fast_resent, stats.timeouts, stats.failed,
-            stats.duplicates, stats.malformed, stats.foreign,
-            stats.send_errors, stats.open_jobs) == (0,) * 9
+    assert (
+        stats.resent,
+        stats.fast_resent,
+        stats.timeouts,
+        stats.failed,
+        stats.duplicates,
+        stats.malformed,
+        stats.foreign,
+        stats.send_errors,
+        stats.open_jobs,
+    ) == (0,) * 9
     # Round trips are sampled from some RC_OK replies (at most one per
     # poll of the window), never from error replies.
     assert 1 <= stats.rtt.count <= 9
@@ -211,8 +225,7 @@ def test_close_ends_calls_and_threads(board: VirtualBoard) -> None:
     before = set(threading.enumerate())
     client = connect(*board.address)
     ours = set(threading.enumerate()) - before
-    assert any(thread.name.startswith("ConnectionActor")
-               for thread in ours), ours
+    assert any(thread.name.startswith("ConnectionActor") for thread in ours), ours
     assert client.read(0, 0, ADDRESS, 10) == bytes(10)
     assert not client.closed
     client.close()
@@ -235,8 +248,7 @@ def test_close_during_a_transfer_ends_it_with_shutdown() -> None:
         client = connect(*slow.address, timeout=0.5)
         with ThreadPoolExecutor(1) as pool:
             reading = pool.submit(client.read, 0, 0, ADDRESS, 1 << 20)
-            wait_until(lambda: client.stats().completed > 8,
-                       "the read to get going")
+            wait_until(lambda: client.stats().completed > 8, "the read to get going")
             client.close()
             with pytest.raises(ShutDown):
                 reading.result(timeout=10)
@@ -244,8 +256,10 @@ def test_close_during_a_transfer_ends_it_with_shutdown() -> None:
 
 @pytest.mark.timeout(20)
 def test_an_unknown_host_is_reported_as_such() -> None:
-    with (pytest.raises(TransportError, match="cannot resolve host"),
-          connect("no-such-host.invalid", 17893, timeout=0.05) as client):
+    with (
+        pytest.raises(TransportError, match="cannot resolve host"),
+        connect("no-such-host.invalid", 17893, timeout=0.05) as client,
+    ):
         client.version()
 
 
@@ -257,38 +271,45 @@ def spray_datagrams(rng: random.Random, reply_size: int) -> list[bytes]:
     out = []
     for _ in range(16):
         header = bytes([0, 0, 0x07, 0xFF, 0xFF, 0x00, 0, 0, 0, 0])
-        out.append(header + struct.pack("<HH", 0x80, rng.randrange(1 << 16))
-                   + rng.randbytes(reply_size - REPLY_DATA_OFFSET))
+        out.append(
+            header
+            + struct.pack("<HH", 0x80, rng.randrange(1 << 16))
+            + rng.randbytes(reply_size - REPLY_DATA_OFFSET)
+        )
     out.extend(rng.randbytes(length) for length in (0, 1, 13, 14, 300))
     return out
 
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("window", [8, 1])
-def test_a_foreign_sender_is_counted_and_ignored(board: VirtualBoard,
-                                                 window: int) -> None:
+def test_a_foreign_sender_is_counted_and_ignored(
+    board: VirtualBoard, window: int
+) -> None:
     size = 4 << 20
     data = os.urandom(size)
     endpoint = UDPEndpoint("127.0.0.1", 0)
     rng = random.Random(5)
     sprayed = 0
-    with connect(*board.address, endpoint=endpoint, timeout=0.5,
-                 window=window) as client, \
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as intruder, \
-            ThreadPoolExecutor(1) as pool:
+    with (
+        connect(
+            *board.address, endpoint=endpoint, timeout=0.5, window=window
+        ) as client,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as intruder,
+        ThreadPoolExecutor(1) as pool,
+    ):
         intruder.bind(("127.0.0.1", 0))
         client.write(4, 4, ADDRESS, data)
-        reading: Future[bytes] = pool.submit(client.read, 4, 4, ADDRESS,
-                                             size)
+        reading: Future[bytes] = pool.submit(client.read, 4, 4, ADDRESS, size)
         while True:
             for datagram in spray_datagrams(rng, REPLY_DATA_OFFSET + 256):
                 intruder.sendto(datagram, endpoint.address)
                 sprayed += 1
             # Keep at most one batch in the socket's buffer, so none is
             # lost to an overflow.
-            wait_until(lambda sent=sprayed: (client.stats().foreign >= sent
-                                             or reading.done()),
-                       "the sprayed datagrams to be read")
+            wait_until(
+                lambda sent=sprayed: client.stats().foreign >= sent or reading.done(),
+                "the sprayed datagrams to be read",
+            )
             if reading.done():
                 break
         assert reading.result(timeout=20) == data
@@ -360,12 +381,14 @@ class InjectingEndpoint:
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("window", [8, 1])  # 1: replies hand back the next
 def test_malformed_replies_from_the_board_do_not_break_a_transfer(
-        board: VirtualBoard, window: int) -> None:
+    board: VirtualBoard, window: int
+) -> None:
     size = 512 * 1024 + 3
     data = os.urandom(size)
     endpoint = InjectingEndpoint(UDPEndpoint("127.0.0.1", 0))
-    with connect(*board.address, endpoint=endpoint, timeout=0.5,
-                 window=window) as client:
+    with connect(
+        *board.address, endpoint=endpoint, timeout=0.5, window=window
+    ) as client:
         client.write(5, 1, ADDRESS + 1, data)
         assert client.read(5, 1, ADDRESS + 1, size) == data
         stats = client.stats()
@@ -376,16 +399,20 @@ def test_malformed_replies_from_the_board_do_not_break_a_transfer(
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize(("window", "size"), [(8, 2 << 20), (1, 1 << 18)])
-def test_duplicated_and_reordered_replies(board: VirtualBoard, window: int,
-                                          size: int) -> None:
+def test_duplicated_and_reordered_replies(
+    board: VirtualBoard, window: int, size: int
+) -> None:
     # (One at a time, a reply held back to be reordered waits for the
     # resend that overtakes it: the smaller size keeps this test short.)
     data = os.urandom(size)
-    endpoint = FaultyEndpoint(UDPEndpoint("127.0.0.1", 0),
-                              FaultPlan(duplicate=0.3, reorder=0.2, seed=1),
-                              sides="receive")
-    with connect(*board.address, endpoint=endpoint, timeout=0.5,
-                 window=window) as client:
+    endpoint = FaultyEndpoint(
+        UDPEndpoint("127.0.0.1", 0),
+        FaultPlan(duplicate=0.3, reorder=0.2, seed=1),
+        sides="receive",
+    )
+    with connect(
+        *board.address, endpoint=endpoint, timeout=0.5, window=window
+    ) as client:
         client.write(6, 6, ADDRESS, data)
         assert client.read(6, 6, ADDRESS, size) == data
         stats = client.stats()
@@ -401,12 +428,13 @@ def test_a_version_asked_during_a_large_read_does_not_wait_for_it() -> None:
     board that serves 5,000 requests a second takes about 0.8 s for a
     1 MiB read, and a version asked a little way into it comes back while
     the read still has most of its pieces to go."""
-    with VirtualBoard(2, 2, service_time=0.0002) as board, \
-            connect(*board.address, window=8) as client:
+    with (
+        VirtualBoard(2, 2, service_time=0.0002) as board,
+        connect(*board.address, window=8) as client,
+    ):
         with ThreadPoolExecutor(1) as pool:
             read = pool.submit(client.read, 0, 0, 0x6000_0000, 1 << 20)
-            wait_until(lambda: board.stats.received > 200,
-                       "the read is under way")
+            wait_until(lambda: board.stats.received > 200, "the read is under way")
             client.version()
             answered = board.stats.received
             assert not read.done()

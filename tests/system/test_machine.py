@@ -53,8 +53,7 @@ COUNTER = struct.Struct("<I")
 # -- helpers (the chaos test uses them too) ---------------------------------------
 
 
-def wait_until(condition: Callable[[], bool], what: str,
-               limit: float = 10.0) -> None:
+def wait_until(condition: Callable[[], bool], what: str, limit: float = 10.0) -> None:
     """Poll ``condition`` (for state that sends no event, such as a
     process's end), pausing briefly between looks."""
     pause = threading.Event()  # never set: a wait that cannot be cut short
@@ -93,8 +92,7 @@ def children() -> dict[int, bytes]:
 def worker_processes() -> dict[int, bytes]:
     """Children that are spawned multiprocessing workers (not the
     resource tracker multiprocessing starts once and keeps)."""
-    return {pid: line for pid, line in children().items()
-            if b"spawn_main" in line}
+    return {pid: line for pid, line in children().items() if b"spawn_main" in line}
 
 
 def process_running(pid: int) -> bool:
@@ -116,8 +114,7 @@ def live_pids(machine: Machine) -> list[int]:
     return [pid for pid in machine.worker_pids if pid is not None]
 
 
-def new_pid(machine: Machine, group: int, old: int,
-            limit: float = 10.0) -> int:
+def new_pid(machine: Machine, group: int, old: int, limit: float = 10.0) -> int:
     """The pid of group ``group``'s worker once it is not ``old``."""
     found: list[int] = []
 
@@ -169,14 +166,15 @@ class CountingSink:
                 self.outcomes[outcome.key] = outcome
             self._ready.notify_all()
 
-    def wait_for(self, keys: Sequence[Hashable], limit: float = 30.0
-                 ) -> list[Outcome]:
+    def wait_for(self, keys: Sequence[Hashable], limit: float = 30.0) -> list[Outcome]:
         with self._ready:
             if not self._ready.wait_for(
-                    lambda: all(key in self.outcomes for key in keys), limit):
+                lambda: all(key in self.outcomes for key in keys), limit
+            ):
                 missing = [k for k in keys if k not in self.outcomes]
-                raise AssertionError(f"never answered: {missing[:10]} "
-                                     f"({len(missing)} in all)")
+                raise AssertionError(
+                    f"never answered: {missing[:10]} ({len(missing)} in all)"
+                )
             return [self.outcomes[key] for key in keys]
 
     def check_exactly_once(self, submitted: Counter[Hashable]) -> None:
@@ -238,11 +236,9 @@ def machine_of(boards: Sequence[VirtualBoard], **options: Any) -> Machine:
 
 @pytest.mark.timeout(40)
 @pytest.mark.parametrize("workers", [2, 0])
-def test_operations_on_every_board(boards: list[VirtualBoard],
-                                   workers: int) -> None:
+def test_operations_on_every_board(boards: list[VirtualBoard], workers: int) -> None:
     rng = random.Random(workers)
-    with connect([board.address for board in boards],
-                 workers=workers) as machine:
+    with connect([board.address for board in boards], workers=workers) as machine:
         assert isinstance(machine, Machine)
         assert machine.boards == [0, 1, 2]
         assert machine.placement == ("process" if workers else "in-process")
@@ -260,15 +256,18 @@ def test_operations_on_every_board(boards: list[VirtualBoard],
         for b in range(3):
             info = machine.version(b)
             assert (info.name, info.hardware, info.x, info.y) == (
-                "SC&MP", "Virtual", 0, 0)
+                "SC&MP",
+                "Virtual",
+                0,
+                0,
+            )
             other = machine.version(b, 1, 1, 3)
             assert (other.name, other.x, other.y, other.p) == ("SARK", 1, 1, 3)
 
         for b in range(3):
             word = 0xDEAD_0000 + b
             machine.fill(b, 0, 1, base, word, 1024)
-            assert machine.read(b, 0, 1, base, 1024) == struct.pack(
-                "<I", word) * 256
+            assert machine.read(b, 0, 1, base, 1024) == struct.pack("<I", word) * 256
 
         # A mixed batch across boards: outcomes in the order given.
         entries: list[tuple[int, Job]] = []
@@ -282,8 +281,7 @@ def test_operations_on_every_board(boards: list[VirtualBoard],
                 offset = rng.randrange(200_000)
                 job = ReadJob(key, 1, 0, 0, base + 3 + offset, 777)
             elif index % 4 == 2:
-                job = WriteJob(key, 1, 1, 0, base + index * 2048,
-                               rng.randbytes(1500))
+                job = WriteJob(key, 1, 1, 0, base + index * 2048, rng.randbytes(1500))
             else:
                 job = SCPJob(key, ReadMemory((0, 1, 0), base, 64))
             entries.append((b, job))
@@ -293,19 +291,21 @@ def test_operations_on_every_board(boards: list[VirtualBoard],
             assert outcome.ok, outcome.error
             if isinstance(job, ReadJob):
                 at = job.address - base - 3
-                assert bytes(outcome.value) == written[b][at:at + 777]
+                assert bytes(outcome.value) == written[b][at : at + 777]
             elif isinstance(job, WriteJob):
                 assert outcome.value is None
-                assert machine.read(b, 1, 1, job.address,
-                                    len(job.data)) == job.data
+                assert machine.read(b, 1, 1, job.address, len(job.data)) == job.data
             elif isinstance(job.request, GetVersion):
                 info = version_of(outcome, job.request)
-                assert (info.x, info.y, info.p) == (1, 0, job.request.sdp_header.destination_cpu)
+                assert (info.x, info.y, info.p) == (
+                    1,
+                    0,
+                    job.request.sdp_header.destination_cpu,
+                )
             else:
                 response = job.request.get_scp_response()
                 response.read_bytestring(outcome.value, 2)
-                assert response.payload == struct.pack(
-                    "<I", 0xDEAD_0000 + b) * 16
+                assert response.payload == struct.pack("<I", 0xDEAD_0000 + b) * 16
 
         stats = machine.stats()
         assert list(stats) == [0, 1, 2]
@@ -319,8 +319,12 @@ def test_operations_on_every_board(boards: list[VirtualBoard],
         with pytest.raises(InvalidArgumentError):
             machine.version(7)
         with pytest.raises(InvalidArgumentError):
-            machine.submit([(0, SCPJob("a", GetVersion(0, 0, 0))),
-                            ("nope", SCPJob("b", GetVersion(0, 0, 0)))])
+            machine.submit(
+                [
+                    (0, SCPJob("a", GetVersion(0, 0, 0))),
+                    ("nope", SCPJob("b", GetVersion(0, 0, 0))),
+                ]
+            )
 
         pids = machine.worker_pids
         if workers:
@@ -347,8 +351,7 @@ def test_operations_on_every_board(boards: list[VirtualBoard],
 
 @pytest.mark.timeout(30)
 def test_boards_named_by_a_mapping(boards: list[VirtualBoard]) -> None:
-    named: dict[Hashable, VirtualBoard] = {"left": boards[0],
-                                           "right": boards[1]}
+    named: dict[Hashable, VirtualBoard] = {"left": boards[0], "right": boards[1]}
     with Machine(named, workers=2) as machine:
         assert machine.boards == ["left", "right"]
         machine.write("left", 0, 0, BASE, b"L" * 600)
@@ -375,9 +378,9 @@ class Heard:
 
     def wait_for(self, count: int, limit: float = 10.0) -> None:
         with self._ready:
-            assert self._ready.wait_for(
-                lambda: len(self.counters) >= count, limit), (
-                f"heard {len(self.counters)} of {count}")
+            assert self._ready.wait_for(lambda: len(self.counters) >= count, limit), (
+                f"heard {len(self.counters)} of {count}"
+            )
 
     def __len__(self) -> int:
         with self._ready:
@@ -395,8 +398,7 @@ def test_listen_streams_in_order_and_survives_a_worker_kill() -> None:
             handle = machine.listen(0, heard)
             host, port = handle.address
             assert port > 0
-            machine.board(0).call(IPTagSet(0, 0, "127.0.0.1", port, tag=1,
-                                           strip=False))
+            machine.board(0).call(IPTagSet(0, 0, "127.0.0.1", port, tag=1, strip=False))
             heard.wait_for(60)
             before = list(heard.counters)
             assert before == list(range(before[0], before[0] + len(before)))
@@ -414,7 +416,7 @@ def test_listen_streams_in_order_and_survives_a_worker_kill() -> None:
             # Every message once, in the order the board sent them; what
             # was sent while no worker listened is lost (UDP), not reordered.
             assert counters == sorted(set(counters))
-            assert counters[:len(before)] == before
+            assert counters[: len(before)] == before
             # The new worker listens on the same port: heard after it came.
             assert counters[-1] > before[-1] + 60
             assert machine.worker_pids == [pid]
@@ -430,19 +432,19 @@ def test_listen_right_after_start_survives_a_worker_kill() -> None:
     def link_after_listen(spec: GroupSpec) -> GroupLink:
         # Hold the worker's start until listen() has asked (what a slow
         # spawn does by chance when listen() follows Machine() at once).
-        wait_until(lambda: bool(holder and holder[0]._groups[0].book.listeners),
-                   "listen() called")
+        wait_until(
+            lambda: bool(holder and holder[0]._groups[0].book.listeners),
+            "listen() called",
+        )
         return ProcessLink(spec)
 
     with VirtualBoard(2, 2, traffic=TagTraffic(400.0)) as board:
-        machine = Machine([board.address], workers=1,
-                          start_link=link_after_listen)
+        machine = Machine([board.address], workers=1, start_link=link_after_listen)
         holder.append(machine)
         try:
             heard = Heard()
             handle = machine.listen(0, heard)
-            machine.board(0).call(IPTagSet(0, 0, "127.0.0.1",
-                                           handle.address[1], tag=1))
+            machine.board(0).call(IPTagSet(0, 0, "127.0.0.1", handle.address[1], tag=1))
             heard.wait_for(40)
             (old,) = machine.worker_pids
             assert old is not None
@@ -451,8 +453,9 @@ def test_listen_right_after_start_survives_a_worker_kill() -> None:
             new_pid(machine, 0, old)
             after_restart = len(heard)
             heard.wait_for(after_restart + 40, limit=2)
-            (_, book_listen), = [(k, v[0]) for k, v in
-                                 machine._groups[0].book.listeners.items()]
+            ((_, book_listen),) = [
+                (k, v[0]) for k, v in machine._groups[0].book.listeners.items()
+            ]
             assert book_listen.local_port == handle.address[1]
             handle.close()
         finally:
@@ -464,7 +467,8 @@ def test_listen_right_after_start_survives_a_worker_kill() -> None:
 
 @pytest.mark.timeout(40)
 def test_killed_worker_serves_again_within_two_seconds(
-        boards: list[VirtualBoard]) -> None:
+    boards: list[VirtualBoard],
+) -> None:
     data = os.urandom(4 * MIB)
     with machine_of(boards, workers=2) as machine:
         # Group 0 holds boards 0 and 2, group 1 board 1.
@@ -475,8 +479,10 @@ def test_killed_worker_serves_again_within_two_seconds(
         with ThreadPoolExecutor(1) as pool:
             transfer = pool.submit(machine.write, 0, 0, 1, BASE, data)
             # Kill once the write is well under way on the board.
-            wait_until(lambda: boards[0].stats.received > received + 2000,
-                       "the write under way")
+            wait_until(
+                lambda: boards[0].stats.received > received + 2000,
+                "the write under way",
+            )
             assert not transfer.done()
             os.kill(old, signal.SIGKILL)
             killed_at = time.monotonic()
@@ -486,10 +492,12 @@ def test_killed_worker_serves_again_within_two_seconds(
             busy_board = time.monotonic() - killed_at
             transfer.result(timeout=20)
             finished = time.monotonic() - killed_at
-        print(f"\nkill -> serving: version() on the killed worker's idle "
-              f"board after {quiet_board:.3f} s, on the board with the "
-              f"transfer after {busy_board:.3f} s; the 4 MiB write done "
-              f"{finished:.3f} s after the kill")
+        print(
+            f"\nkill -> serving: version() on the killed worker's idle "
+            f"board after {quiet_board:.3f} s, on the board with the "
+            f"transfer after {busy_board:.3f} s; the 4 MiB write done "
+            f"{finished:.3f} s after the kill"
+        )
         assert quiet_board < 2.0
         assert busy_board < 2.0
         assert machine.read(0, 0, 1, BASE, len(data)) == data
@@ -502,9 +510,9 @@ def test_killed_worker_serves_again_within_two_seconds(
 
 @pytest.mark.timeout(40)
 def test_hung_worker_is_replaced_after_its_heartbeat_deadline(
-        boards: list[VirtualBoard]) -> None:
-    with machine_of(boards[:1], workers=1,
-                    heartbeat_deadline=0.5) as machine:
+    boards: list[VirtualBoard],
+) -> None:
+    with machine_of(boards[:1], workers=1, heartbeat_deadline=0.5) as machine:
         (old,) = machine.worker_pids
         assert old is not None
         try:
@@ -514,8 +522,10 @@ def test_hung_worker_is_replaced_after_its_heartbeat_deadline(
             # Asked while the worker is hung: answered by its successor.
             assert machine.read(0, 1, 1, BASE, 600) == b"before" * 100
             took = time.monotonic() - stopped_at
-            print(f"\nhung worker -> serving again after {took:.3f} s "
-                  f"(heartbeat deadline 0.5 s)")
+            print(
+                f"\nhung worker -> serving again after {took:.3f} s "
+                f"(heartbeat deadline 0.5 s)"
+            )
             assert 0.5 <= took < 3.0
             assert_hung_worker_replaced_once(machine, old)
         finally:
@@ -524,13 +534,13 @@ def test_hung_worker_is_replaced_after_its_heartbeat_deadline(
 
 @pytest.mark.timeout(60)
 def test_a_hung_worker_with_a_full_pipe_is_replaced_too(
-        boards: list[VirtualBoard]) -> None:
+    boards: list[VirtualBoard],
+) -> None:
     """A job too large for the pipe, sent to a hung worker, blocks the
     sending actor: the heartbeat deadline must still replace the worker
     (it is killed, so the send fails), and the job is done by the next."""
     data = bytes(range(256)) * (1 << 12)  # 1 MiB, far more than a pipe holds
-    with machine_of(boards[:1], workers=1,
-                    heartbeat_deadline=0.5) as machine:
+    with machine_of(boards[:1], workers=1, heartbeat_deadline=0.5) as machine:
         (old,) = machine.worker_pids
         assert old is not None
         try:
@@ -545,7 +555,8 @@ def test_a_hung_worker_with_a_full_pipe_is_replaced_too(
 
 @pytest.mark.timeout(60)
 def test_closing_with_a_hung_worker_takes_its_heartbeat_deadline(
-        boards: list[VirtualBoard]) -> None:
+    boards: list[VirtualBoard],
+) -> None:
     """close() does not wait out the grace a live worker gets to end: a
     hung one is killed once it has missed its heartbeat deadline."""
     machine = machine_of(boards[:1], workers=1, heartbeat_deadline=0.5)
@@ -566,9 +577,9 @@ def test_closing_with_a_hung_worker_takes_its_heartbeat_deadline(
 
 @pytest.mark.timeout(40)
 def test_stats_asked_of_a_hung_worker_come_from_its_successor(
-        boards: list[VirtualBoard]) -> None:
-    with machine_of(boards[:1], workers=1,
-                    heartbeat_deadline=0.5) as machine:
+    boards: list[VirtualBoard],
+) -> None:
+    with machine_of(boards[:1], workers=1, heartbeat_deadline=0.5) as machine:
         (old,) = machine.worker_pids
         assert old is not None
         try:
@@ -583,19 +594,22 @@ def test_stats_asked_of_a_hung_worker_come_from_its_successor(
 
 
 @pytest.mark.timeout(30)
-def test_worker_exits_when_its_parent_dies(boards: list[VirtualBoard]
-                                           ) -> None:
+def test_worker_exits_when_its_parent_dies(boards: list[VirtualBoard]) -> None:
     script = (
         "import sys, threading\n"
         "from actors.placement.machine import Machine\n"
         "machine = Machine([('127.0.0.1', int(sys.argv[1]))], workers=1)\n"
         "machine.version(0)\n"
         "print(machine.worker_pids[0], flush=True)\n"
-        "threading.Event().wait(60)\n")
+        "threading.Event().wait(60)\n"
+    )
     parent = subprocess.Popen(
         [sys.executable, "-c", script, str(boards[0].address[1])],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        cwd=ROOT)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         assert parent.stdout is not None
         worker = int(parent.stdout.readline())
@@ -604,8 +618,9 @@ def test_worker_exits_when_its_parent_dies(boards: list[VirtualBoard]
         parent.wait(10)
         # The worker sees its pipe close and exits (init reaps it, or it
         # stays a zombie where init does not reap: either way, not running).
-        wait_until(lambda: not process_running(worker),
-                   "the orphaned worker exited", limit=10)
+        wait_until(
+            lambda: not process_running(worker), "the orphaned worker exited", limit=10
+        )
     finally:
         if parent.poll() is None:
             parent.kill()
@@ -614,17 +629,17 @@ def test_worker_exits_when_its_parent_dies(boards: list[VirtualBoard]
 
 @pytest.mark.timeout(30)
 def test_listen_in_process(boards: list[VirtualBoard]) -> None:
-    with (VirtualBoard(2, 2, traffic=TagTraffic(400.0)) as board,
-          Machine([board.address], workers=0) as machine):
+    with (
+        VirtualBoard(2, 2, traffic=TagTraffic(400.0)) as board,
+        Machine([board.address], workers=0) as machine,
+    ):
         heard = Heard()
         handle = machine.listen(0, heard, local_host="127.0.0.1")
         assert handle.address[0] == "127.0.0.1"
-        machine.board(0).call(IPTagSet(0, 0, "127.0.0.1",
-                                       handle.address[1], tag=2))
+        machine.board(0).call(IPTagSet(0, 0, "127.0.0.1", handle.address[1], tag=2))
         heard.wait_for(40)
         counters = list(heard.counters)
-        assert counters == list(range(counters[0],
-                                      counters[0] + len(counters)))
+        assert counters == list(range(counters[0], counters[0] + len(counters)))
         with pytest.raises(InvalidArgumentError):
             machine.listen(0, heard, kind="carrier pigeon")
 
@@ -634,15 +649,19 @@ def test_listen_in_process(boards: list[VirtualBoard]) -> None:
 
 @pytest.mark.timeout(30)
 def test_bad_input_is_refused_and_the_worker_keeps_serving(
-        boards: list[VirtualBoard]) -> None:
+    boards: list[VirtualBoard],
+) -> None:
     with machine_of(boards, workers=2) as machine:
         pids = machine.worker_pids
         with pytest.raises(InvalidArgumentError, match="cannot cross"):
             machine.board(0).call(VersionWithHook())
         with pytest.raises(InvalidArgumentError, match="cannot cross"):
-            machine.submit([(0, WriteJob("w", 0, 0, 0, BASE + 8192,
-                                         b"not written")),
-                            (0, SCPJob("bad", VersionWithHook()))])
+            machine.submit(
+                [
+                    (0, WriteJob("w", 0, 0, 0, BASE + 8192, b"not written")),
+                    (0, SCPJob("bad", VersionWithHook())),
+                ]
+            )
         with pytest.raises(InvalidArgumentError):
             machine.version("no such board")
         with pytest.raises(InvalidArgumentError):
@@ -653,8 +672,13 @@ def test_bad_input_is_refused_and_the_worker_keeps_serving(
         # with an InvalidArgumentError that crosses back.
         group = machine._groups[0]
         sink = CountingSink()
-        group.book.put([("ghost", SCPJob("ghost", GetVersion(0, 0, 0))),
-                        (0, SCPJob("real", GetVersion(0, 0, 0)))], sink)
+        group.book.put(
+            [
+                ("ghost", SCPJob("ghost", GetVersion(0, 0, 0))),
+                (0, SCPJob("real", GetVersion(0, 0, 0))),
+            ],
+            sink,
+        )
         group.tell(Forward())
         ghost, real = sink.wait_for(["ghost", "real"], 10)
         assert isinstance(ghost.error, InvalidArgumentError)
@@ -672,14 +696,19 @@ def test_bad_input_is_refused_and_the_worker_keeps_serving(
 
 @pytest.mark.timeout(30)
 def test_a_refused_batch_across_groups_sends_nothing(
-        boards: list[VirtualBoard]) -> None:
+    boards: list[VirtualBoard],
+) -> None:
     with machine_of(boards, workers=2) as machine:
         marker = b"must never be written"
         sink = CountingSink()
         with pytest.raises(InvalidArgumentError):
-            machine.post([(0, WriteJob("good", 0, 0, 0, BASE + 12288,
-                                       marker)),
-                          (1, SCPJob("bad", VersionWithHook()))], sink)
+            machine.post(
+                [
+                    (0, WriteJob("good", 0, 0, 0, BASE + 12288, marker)),
+                    (1, SCPJob("bad", VersionWithHook())),
+                ],
+                sink,
+            )
         machine.version(0)  # anything else for group 0 forwards its book
         assert machine.read(0, 0, 0, BASE + 12288, len(marker)) != marker
         assert sink.delivered == Counter()
@@ -692,19 +721,19 @@ def test_a_refused_batch_across_groups_sends_nothing(
 def test_past_the_restart_intensity_open_jobs_end_with_shutdown() -> None:
     # A slow board, so that the jobs are still open at the second kill.
     with VirtualBoard(2, 2, service_time=0.002) as board:
-        machine = Machine([board.address], workers=1, max_restarts=1,
-                          period=30)
+        machine = Machine([board.address], workers=1, max_restarts=1, period=30)
         killed: list[int] = []
         try:
             sink = CountingSink()
             jobs: list[tuple[Hashable, Job]] = [
-                (0, ReadJob("big read", 0, 0, 0, BASE, 2 * MIB))]
-            jobs += [(0, SCPJob(("v", i), GetVersion(0, 0, 0)))
-                     for i in range(20)]
+                (0, ReadJob("big read", 0, 0, 0, BASE, 2 * MIB))
+            ]
+            jobs += [(0, SCPJob(("v", i), GetVersion(0, 0, 0))) for i in range(20)]
             machine.post(jobs, sink)
             received = board.stats.received
-            wait_until(lambda: board.stats.received > received + 50,
-                       "the read under way")
+            wait_until(
+                lambda: board.stats.received > received + 50, "the read under way"
+            )
             (first,) = machine.worker_pids
             assert first is not None
             os.kill(first, signal.SIGKILL)
@@ -718,8 +747,9 @@ def test_past_the_restart_intensity_open_jobs_end_with_shutdown() -> None:
             # The versions go ahead of the read's pieces, so they may have
             # been answered; the read cannot have been.
             assert isinstance(outcomes[0].error, ShutDown), outcomes[0]
-            assert all(o.ok or isinstance(o.error, ShutDown)
-                       for o in outcomes[1:]), outcomes
+            assert all(o.ok or isinstance(o.error, ShutDown) for o in outcomes[1:]), (
+                outcomes
+            )
             wait_until(lambda: machine.closed, "the machine closed")
             with pytest.raises(ShutDown):
                 machine.version(0)
@@ -737,13 +767,15 @@ def test_past_the_restart_intensity_open_jobs_end_with_shutdown() -> None:
 
 
 def actor_threads() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate()
-            if thread is not threading.main_thread()]
+    return [
+        thread
+        for thread in threading.enumerate()
+        if thread is not threading.main_thread()
+    ]
 
 
 @pytest.mark.timeout(60)
-def test_ten_machines_leave_nothing_behind(boards: list[VirtualBoard]
-                                           ) -> None:
+def test_ten_machines_leave_nothing_behind(boards: list[VirtualBoard]) -> None:
     # The first use starts multiprocessing's resource tracker, which stays:
     # a first machine, then the baseline.
     with machine_of(boards, workers=2) as machine:
@@ -773,31 +805,33 @@ def test_ten_machines_leave_nothing_behind(boards: list[VirtualBoard]
 
 
 @pytest.mark.timeout(30)
-def test_open_jobs_at_close_end_with_shutdown(boards: list[VirtualBoard]
-                                              ) -> None:
+def test_open_jobs_at_close_end_with_shutdown(boards: list[VirtualBoard]) -> None:
     with VirtualBoard(2, 2, service_time=0.002) as slow:
         machine = Machine([slow.address], workers=1)
         sink = CountingSink()
         keys = ["read"] + [("v", i) for i in range(10)]
-        machine.post([(0, ReadJob("read", 0, 0, 0, BASE, MIB))]
-                     + [(0, SCPJob(key, GetVersion(0, 0, 0)))
-                        for key in keys[1:]], sink)
+        machine.post(
+            [(0, ReadJob("read", 0, 0, 0, BASE, MIB))]
+            + [(0, SCPJob(key, GetVersion(0, 0, 0))) for key in keys[1:]],
+            sink,
+        )
         received = slow.stats.received
-        wait_until(lambda: slow.stats.received > received + 20,
-                   "the read under way")
+        wait_until(lambda: slow.stats.received > received + 20, "the read under way")
         (pid,) = machine.worker_pids
         machine.close()
         outcomes = sink.wait_for(keys, 10)
         assert isinstance(outcomes[0].error, ShutDown)
-        assert all(o.ok or isinstance(o.error, (ShutDown, RequestError))
-                   for o in outcomes)
+        assert all(
+            o.ok or isinstance(o.error, (ShutDown, RequestError)) for o in outcomes
+        )
         sink.check_exactly_once(Counter(keys))
         assert pid is not None and not process_exists(pid)
 
 
 @pytest.mark.timeout(20)
 def test_wrong_options_are_refused_before_anything_starts(
-        boards: list[VirtualBoard]) -> None:
+    boards: list[VirtualBoard],
+) -> None:
     before = worker_processes()
     with pytest.raises(InvalidArgumentError):
         Machine([boards[0].address], workers=-1)
@@ -812,9 +846,11 @@ def test_wrong_options_are_refused_before_anything_starts(
 
 # -- logs ----------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(60)
 def test_a_workers_log_records_reach_the_parents_handlers(
-        boards: list[VirtualBoard]) -> None:
+    boards: list[VirtualBoard],
+) -> None:
     """What a group logs in its worker is handled by the parent's loggers,
     marked with the worker it came from; below the parent's level nothing
     crosses."""
@@ -862,8 +898,7 @@ def test_a_group_that_cannot_start_says_why() -> None:
 
 
 @pytest.mark.timeout(60)
-def test_wrong_arguments_are_refused_at_once(
-        boards: list[VirtualBoard]) -> None:
+def test_wrong_arguments_are_refused_at_once(boards: list[VirtualBoard]) -> None:
     board = boards[0]
     for bad in ([], [("127.0.0.1",)], [("127.0.0.1", "port")], [42]):
         with pytest.raises(InvalidArgumentError):
@@ -885,7 +920,8 @@ def test_wrong_arguments_are_refused_at_once(
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("workers", [2, 0])
 def test_one_rate_limiter_paces_the_boards_of_every_worker(
-        boards: list[VirtualBoard], workers: int) -> None:
+    boards: list[VirtualBoard], workers: int
+) -> None:
     """A RateLimiterActor here paces the connections in every worker: all
     boards together send no more datagrams than its bucket gives out (its
     capacity, plus its rate over the transfer), and every one of them was
@@ -894,12 +930,11 @@ def test_one_rate_limiter_paces_the_boards_of_every_worker(
     limiter = RateLimiterActor.start(capacity, rate)
     data = bytes(range(256)) * 256  # 64 KiB: 256 datagrams a board
     try:
-        with machine_of(boards[:2], workers=workers,
-                        limiter=limiter) as machine:
+        with machine_of(boards[:2], workers=workers, limiter=limiter) as machine:
             started = time.monotonic()
-            outcomes = machine.submit([
-                (board, WriteJob(board, 0, 1, 1, BASE, data))
-                for board in (0, 1)])
+            outcomes = machine.submit(
+                [(board, WriteJob(board, 0, 1, 1, BASE, data)) for board in (0, 1)]
+            )
             took = time.monotonic() - started
             assert [outcome.error for outcome in outcomes] == [None, None]
             for board in (0, 1):
@@ -947,7 +982,8 @@ class GarbledOnce:
 
 @pytest.mark.timeout(60)
 def test_an_unreadable_batch_from_a_worker_restarts_it(
-        boards: list[VirtualBoard]) -> None:
+    boards: list[VirtualBoard],
+) -> None:
     made: list[GroupLink] = []
 
     def start_link(spec: GroupSpec) -> GroupLink:
@@ -963,15 +999,20 @@ def test_an_unreadable_batch_from_a_worker_restarts_it(
 
 @pytest.mark.timeout(60)
 def test_a_dead_board_is_a_timeout_in_the_caller_and_the_rest_serve(
-        boards: list[VirtualBoard]) -> None:
+    boards: list[VirtualBoard],
+) -> None:
     """A board that never answers: its request ends with RequestTimeout,
     which crosses back from the worker; the other board in the same group
     keeps serving."""
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
     try:
-        with Machine({"dead": silent.getsockname(), "alive": boards[0]},
-                     workers=1, timeout=0.05, retries=2) as machine:
+        with Machine(
+            {"dead": silent.getsockname(), "alive": boards[0]},
+            workers=1,
+            timeout=0.05,
+            retries=2,
+        ) as machine:
             with pytest.raises(RequestTimeout):
                 machine.version("dead")
             assert machine.version("alive").name == "SC&MP"

@@ -44,10 +44,16 @@ KILLS = 12
 
 @pytest.fixture
 def lossy_boards() -> Iterator[list[VirtualBoard]]:
-    boards = [VirtualBoard(2, 2, faults=FaultPlan(drop=0.02, duplicate=0.02,
-                                                  reorder=0.02,
-                                                  seed=4100 + index)).start()
-              for index in range(4)]
+    boards = [
+        VirtualBoard(
+            2,
+            2,
+            faults=FaultPlan(
+                drop=0.02, duplicate=0.02, reorder=0.02, seed=4100 + index
+            ),
+        ).start()
+        for index in range(4)
+    ]
     try:
         yield boards
     finally:
@@ -74,8 +80,11 @@ class Killer:
                     return
                 # A pid already killed may still be reported until its
                 # actor notices: never count a kill twice.
-                pids = [pid for pid in self.machine.worker_pids
-                        if pid is not None and pid not in self.killed]
+                pids = [
+                    pid
+                    for pid in self.machine.worker_pids
+                    if pid is not None and pid not in self.killed
+                ]
                 if not pids:
                     continue
                 pid = self.random.choice(sorted(pids))
@@ -85,9 +94,9 @@ class Killer:
             self.errors.append(error)
 
 
-def round_jobs(round_: int, boards: list[Hashable], rng: random.Random
-               ) -> tuple[dict[Hashable, bytes], list[tuple[Hashable, Job]],
-                          dict[Hashable, Any]]:
+def round_jobs(
+    round_: int, boards: list[Hashable], rng: random.Random
+) -> tuple[dict[Hashable, bytes], list[tuple[Hashable, Job]], dict[Hashable, Any]]:
     """A round's data for each board, its batch of small SCP jobs, and
     what each small job should give (or write)."""
     data = {board: rng.randbytes(MIB + 97 * round_) for board in boards}
@@ -120,11 +129,17 @@ def round_jobs(round_: int, boards: list[Hashable], rng: random.Random
 
 @pytest.mark.timeout(90)
 def test_random_worker_kills_lose_nothing_and_answer_nothing_twice(
-        lossy_boards: list[VirtualBoard]) -> None:
+    lossy_boards: list[VirtualBoard],
+) -> None:
     threads_before = set(threading.enumerate())
     actors_before = set(pykka.ActorRegistry.get_all())
-    machine = Machine([board.address for board in lossy_boards], workers=2,
-                      max_restarts=1000, period=1, timeout=0.2)
+    machine = Machine(
+        [board.address for board in lossy_boards],
+        workers=2,
+        max_restarts=1000,
+        period=1,
+        timeout=0.2,
+    )
     sink = CountingSink()
     submitted: Counter[Hashable] = Counter()
     killer = Killer(machine, seed=20260)
@@ -148,8 +163,9 @@ def test_random_worker_kills_lose_nothing_and_answer_nothing_twice(
         while rounds < 1 or killer.thread.is_alive():
             data, batch, expect = round_jobs(rounds, boards, rng)
             writes: list[tuple[Hashable, Job]] = [
-                (board, WriteJob(("write", rounds, board), 0, 0, 0, BASE,
-                                 data[board])) for board in boards]
+                (board, WriteJob(("write", rounds, board), 0, 0, 0, BASE, data[board]))
+                for board in boards
+            ]
             for outcome in post(writes):
                 assert outcome.ok, outcome.error
 
@@ -161,8 +177,7 @@ def test_random_worker_kills_lose_nothing_and_answer_nothing_twice(
                         # Refused after a worker's death, or lost on the
                         # lossy link and (rightly) not tried again.
                         text = str(outcome.error)
-                        assert ("not sent again" in text
-                                or "not resent" in text), text
+                        assert "not sent again" in text or "not resent" in text, text
                         refused_allocs += 1
                     continue
                 assert outcome.ok, (outcome.key, outcome.error)
@@ -172,13 +187,17 @@ def test_random_worker_kills_lose_nothing_and_answer_nothing_twice(
                     response = request.get_scp_response()
                     response.read_bytestring(outcome.value, 2)
                     board, at = what
-                    assert response.payload == data[board][at:at + 200]
+                    assert response.payload == data[board][at : at + 200]
                 else:
                     small_writes.append(what)
 
             reads: list[tuple[Hashable, Job]] = [
-                (board, ReadJob(("read", rounds, board), 0, 0, 0, BASE,
-                                len(data[board]))) for board in boards]
+                (
+                    board,
+                    ReadJob(("read", rounds, board), 0, 0, 0, BASE, len(data[board])),
+                )
+                for board in boards
+            ]
             for outcome, (board, _) in zip(post(reads), reads, strict=True):
                 assert outcome.ok, outcome.error
                 assert bytes(outcome.value) == data[board]
@@ -198,9 +217,11 @@ def test_random_worker_kills_lose_nothing_and_answer_nothing_twice(
         for board in boards:
             assert machine.version(board).x == 0  # all still serving
         elapsed = time.monotonic() - begun
-        print(f"\n{rounds} rounds, {KILLS} kills, {supervision.restarts} "
-              f"restarts, {refused_allocs} unsafe allocations refused, "
-              f"{sum(submitted.values())} jobs, in {elapsed:.1f} s")
+        print(
+            f"\n{rounds} rounds, {KILLS} kills, {supervision.restarts} "
+            f"restarts, {refused_allocs} unsafe allocations refused, "
+            f"{sum(submitted.values())} jobs, in {elapsed:.1f} s"
+        )
     finally:
         killer.stop.set()
         killer.thread.join(10)

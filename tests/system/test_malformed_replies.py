@@ -25,8 +25,7 @@ class Spoiler:
     """A UDP proxy in front of a board that spoils the replies ``spoil``
     picks (by their number, from 0) by cutting them short."""
 
-    def __init__(self, board: tuple[str, int],
-                 spoil: Callable[[int], bool]) -> None:
+    def __init__(self, board: tuple[str, int], spoil: Callable[[int], bool]) -> None:
         self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.front.bind(("127.0.0.1", 0))
         self.front.settimeout(0.05)
@@ -64,8 +63,7 @@ class Spoiler:
 
 
 @pytest.mark.timeout(30)
-def test_a_truncated_version_reply_is_resent_and_the_second_answer_taken(
-        ) -> None:
+def test_a_truncated_version_reply_is_resent_and_the_second_answer_taken() -> None:
     with VirtualBoard(2, 2) as board:
         spoiler = Spoiler(board.address, lambda n: n % 2 == 0)
         try:
@@ -80,8 +78,7 @@ def test_a_truncated_version_reply_is_resent_and_the_second_answer_taken(
 
 
 @pytest.mark.timeout(30)
-def test_only_malformed_replies_end_in_malformed_reply_after_every_try(
-        ) -> None:
+def test_only_malformed_replies_end_in_malformed_reply_after_every_try() -> None:
     with VirtualBoard(2, 2) as board:
         # Every reply is cut short: the read's too (4 tries, then its own
         # MalformedReply), so the version goes with another sequence.

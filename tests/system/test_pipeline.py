@@ -46,32 +46,36 @@ class Ledger:
     def callback(self, key: int, then: Any = None) -> Any:
         """Counts a callback that returned (one that raises is counted
         by the error callback it leads to)."""
+
         def on_reply(response: Any) -> None:
             if threading.current_thread() is not self.thread:
                 self.foreign_threads += 1
             if then is not None:
                 then(response)
             self.ok[key] += 1
+
         return on_reply
 
-    def error_callback(self, key: int,
-                       connection: SCAMPConnection) -> Any:
-        def on_error(request: AbstractSCPRequest[Any], exception: Exception,
-                     traceback: TracebackType | None,
-                     conn: SCAMPConnection) -> None:
+    def error_callback(self, key: int, connection: SCAMPConnection) -> Any:
+        def on_error(
+            request: AbstractSCPRequest[Any],
+            exception: Exception,
+            traceback: TracebackType | None,
+            conn: SCAMPConnection,
+        ) -> None:
             if threading.current_thread() is not self.thread:
                 self.foreign_threads += 1
             if not isinstance(request, AbstractSCPRequest):
                 self.bad_signatures.append(f"request {request!r}")
             if not isinstance(exception, Exception):
                 self.bad_signatures.append(f"exception {exception!r}")
-            if not (traceback is None or isinstance(traceback,
-                                                    TracebackType)):
+            if not (traceback is None or isinstance(traceback, TracebackType)):
                 self.bad_signatures.append(f"traceback {traceback!r}")
             if conn is not connection:
                 self.bad_signatures.append(f"connection {conn!r}")
             self.failed[key] += 1
             self.errors[key] = exception
+
         return on_error
 
     def check_each_once(self, n: int) -> None:
@@ -79,16 +83,21 @@ class Ledger:
         assert self.foreign_threads == 0, "callbacks ran on another thread"
         both = set(self.ok) & set(self.failed)
         assert not both, f"requests with both callbacks: {sorted(both)[:5]}"
-        assert all(count == 1 for count in self.ok.values()), (
-            {k: c for k, c in self.ok.items() if c != 1})
-        assert all(count == 1 for count in self.failed.values()), (
-            {k: c for k, c in self.failed.items() if c != 1})
+        assert all(count == 1 for count in self.ok.values()), {
+            k: c for k, c in self.ok.items() if c != 1
+        }
+        assert all(count == 1 for count in self.failed.values()), {
+            k: c for k, c in self.failed.items() if c != 1
+        }
         assert set(self.ok) | set(self.failed) == set(range(n))
 
 
 def actor_threads() -> set[threading.Thread]:
-    return {thread for thread in threading.enumerate()
-            if thread.name.startswith("ConnectionActor")}
+    return {
+        thread
+        for thread in threading.enumerate()
+        if thread.name.startswith("ConnectionActor")
+    }
 
 
 def lossy_plan(seed: int) -> FaultPlan:
@@ -113,27 +122,28 @@ def scamp(board: VirtualBoard) -> SCAMPConnection:
     return SCAMPConnection(remote_host=host, remote_port=port)
 
 
-def write_all(connection: SCAMPConnection, data: bytes, x: int, y: int,
-              **options: Any) -> tuple[SCPRequestPipeLine[Any], Ledger]:
-    pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(connection,
-                                                           **options)
+def write_all(
+    connection: SCAMPConnection, data: bytes, x: int, y: int, **options: Any
+) -> tuple[SCPRequestPipeLine[Any], Ledger]:
+    pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(connection, **options)
     ledger = Ledger()
     n = -(-len(data) // CHUNK)
     for key in range(n):
         offset = key * CHUNK
         pipeline.send_request(
-            WriteMemory((x, y, 0), ADDRESS + offset,
-                        data[offset:offset + CHUNK]),
-            ledger.callback(key), ledger.error_callback(key, connection))
+            WriteMemory((x, y, 0), ADDRESS + offset, data[offset : offset + CHUNK]),
+            ledger.callback(key),
+            ledger.error_callback(key, connection),
+        )
     pipeline.finish()
     ledger.check_each_once(n)
     return pipeline, ledger
 
 
-def read_all(connection: SCAMPConnection, size: int, x: int, y: int,
-             **options: Any) -> tuple[SCPRequestPipeLine[Any], Ledger, bytes]:
-    pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(connection,
-                                                           **options)
+def read_all(
+    connection: SCAMPConnection, size: int, x: int, y: int, **options: Any
+) -> tuple[SCPRequestPipeLine[Any], Ledger, bytes]:
+    pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(connection, **options)
     ledger = Ledger()
     buffer = bytearray(size)
     n = -(-size // CHUNK)
@@ -141,16 +151,17 @@ def read_all(connection: SCAMPConnection, size: int, x: int, y: int,
     def store(offset: int) -> Any:
         def put(response: Any) -> None:
             payload = response.payload
-            buffer[offset:offset + len(payload)] = payload
+            buffer[offset : offset + len(payload)] = payload
+
         return put
 
     for key in range(n):
         offset = key * CHUNK
         pipeline.send_request(
-            ReadMemory((x, y, 0), ADDRESS + offset,
-                       min(CHUNK, size - offset)),
+            ReadMemory((x, y, 0), ADDRESS + offset, min(CHUNK, size - offset)),
             ledger.callback(key, store(offset)),
-            ledger.error_callback(key, connection))
+            ledger.error_callback(key, connection),
+        )
     pipeline.finish()
     ledger.check_each_once(n)
     return pipeline, ledger, bytes(buffer)
@@ -163,13 +174,15 @@ CHANNELS = [(1, 0), (4, 0), (4, 3), (8, 0), (8, 7)]
 @pytest.mark.parametrize("lossy_board", [3], indirect=True)
 @pytest.mark.parametrize(("n_channels", "waits"), CHANNELS)
 def test_round_trip_through_faults(
-        lossy_board: VirtualBoard, n_channels: int, waits: int) -> None:
+    lossy_board: VirtualBoard, n_channels: int, waits: int
+) -> None:
     # A window that drains before refilling waits out a timeout on every
     # loss (as SpiNNMan's does): an eighth of the data keeps it quick.
     size = SIZE if waits == n_channels - 1 > 0 else SIZE // 8
     data = os.urandom(size)
-    options = dict(n_channels=n_channels, intermediate_channel_waits=waits,
-                   packet_timeout=0.05)
+    options = dict(
+        n_channels=n_channels, intermediate_channel_waits=waits, packet_timeout=0.05
+    )
     with scamp(lossy_board) as connection:
         writer, wrote = write_all(connection, data, 1, 2, **options)
         assert not wrote.failed, list(wrote.errors.values())[:3]
@@ -190,15 +203,23 @@ def test_round_trip_through_faults(
 
 @pytest.mark.timeout(30)
 def test_a_raising_callback_goes_to_its_own_error_callback(
-        lossy_board: VirtualBoard) -> None:
+    lossy_board: VirtualBoard,
+) -> None:
     n, doomed = 200, 57
     data = os.urandom(n * CHUNK)
     with scamp(lossy_board) as connection:
-        write_all(connection, data, 0, 0, n_channels=8,
-                  intermediate_channel_waits=7, packet_timeout=0.2)
+        write_all(
+            connection,
+            data,
+            0,
+            0,
+            n_channels=8,
+            intermediate_channel_waits=7,
+            packet_timeout=0.2,
+        )
         pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
-            connection, n_channels=8, intermediate_channel_waits=7,
-            packet_timeout=0.2)
+            connection, n_channels=8, intermediate_channel_waits=7, packet_timeout=0.2
+        )
         ledger = Ledger()
         got: dict[int, bytes] = {}
 
@@ -207,13 +228,15 @@ def test_a_raising_callback_goes_to_its_own_error_callback(
                 if key == doomed:
                     raise ValueError("callback bug")
                 got[key] = response.payload
+
             return put
 
         for key in range(n):
             pipeline.send_request(
                 ReadMemory((0, 0, 0), ADDRESS + key * CHUNK, CHUNK),
                 ledger.callback(key, keep(key)),
-                ledger.error_callback(key, connection))
+                ledger.error_callback(key, connection),
+            )
         pipeline.finish()
     ledger.check_each_once(n)
     assert set(ledger.failed) == {doomed}
@@ -221,16 +244,15 @@ def test_a_raising_callback_goes_to_its_own_error_callback(
     assert isinstance(error, ValueError) and str(error) == "callback bug"
     assert sorted(got) == [k for k in range(n) if k != doomed]
     for key, payload in got.items():
-        assert payload == data[key * CHUNK:(key + 1) * CHUNK]
+        assert payload == data[key * CHUNK : (key + 1) * CHUNK]
 
 
 @pytest.mark.timeout(30)
-def test_a_chip_outside_the_grid_fails_alone(
-        lossy_board: VirtualBoard) -> None:
+def test_a_chip_outside_the_grid_fails_alone(lossy_board: VirtualBoard) -> None:
     with scamp(lossy_board) as connection:
         pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
-            connection, n_channels=8, intermediate_channel_waits=7,
-            packet_timeout=0.2)
+            connection, n_channels=8, intermediate_channel_waits=7, packet_timeout=0.2
+        )
         ledger = Ledger()
         versions: dict[int, tuple[int, int, int]] = {}
         bad = 20
@@ -239,21 +261,25 @@ def test_a_chip_outside_the_grid_fails_alone(
             def put(response: Any) -> None:
                 info = response.version_info
                 versions[key] = (info.x, info.y, info.p)
+
             return put
 
         for key in range(64):
             x, y = (200, 200) if key == bad else (key % 8, key // 8)
-            pipeline.send_request(GetVersion(x, y, key % 4),
-                                  ledger.callback(key, keep(key)),
-                                  ledger.error_callback(key, connection))
+            pipeline.send_request(
+                GetVersion(x, y, key % 4),
+                ledger.callback(key, keep(key)),
+                ledger.error_callback(key, connection),
+            )
         pipeline.finish()
     ledger.check_each_once(64)
     assert set(ledger.failed) == {bad}
     error = ledger.errors[bad]
     assert isinstance(error, UnexpectedResponseCodeError), repr(error)
     assert "RC_ROUTE" in str(error)
-    assert versions == {key: (key % 8, key // 8, key % 4)
-                        for key in range(64) if key != bad}
+    assert versions == {
+        key: (key % 8, key // 8, key % 4) for key in range(64) if key != bad
+    }
 
 
 @pytest.mark.timeout(30)
@@ -261,11 +287,14 @@ def test_a_dead_board_times_out_every_request() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))  # nobody answers on this port
         port = silent.getsockname()[1]
-        with SCAMPConnection(remote_host="127.0.0.1",
-                             remote_port=port) as connection:
+        with SCAMPConnection(remote_host="127.0.0.1", remote_port=port) as connection:
             pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
-                connection, n_channels=4, intermediate_channel_waits=3,
-                n_retries=2, packet_timeout=0.05)
+                connection,
+                n_channels=4,
+                intermediate_channel_waits=3,
+                n_retries=2,
+                packet_timeout=0.05,
+            )
             ledger = Ledger()
             n = 12
             start = time.monotonic()
@@ -273,13 +302,15 @@ def test_a_dead_board_times_out_every_request() -> None:
                 pipeline.send_request(
                     ReadMemory((0, 0, 0), ADDRESS + key * CHUNK, CHUNK),
                     ledger.callback(key),
-                    ledger.error_callback(key, connection))
+                    ledger.error_callback(key, connection),
+                )
             pipeline.finish()
             elapsed = time.monotonic() - start
     ledger.check_each_once(n)
     assert not ledger.ok
-    assert all(isinstance(error, RequestTimeout)
-               for error in ledger.errors.values()), ledger.errors
+    assert all(isinstance(error, RequestTimeout) for error in ledger.errors.values()), (
+        ledger.errors
+    )
     # 3 windows of 4, each 3 tries of at most 0.05 s: well under a second
     # even with scheduling noise.
     assert elapsed < 5, elapsed
@@ -289,15 +320,23 @@ def test_a_dead_board_times_out_every_request() -> None:
 
 @pytest.mark.timeout(30)
 def test_two_pipelines_one_after_the_other_on_one_connection(
-        lossy_board: VirtualBoard) -> None:
+    lossy_board: VirtualBoard,
+) -> None:
     data = os.urandom(64 * CHUNK)
     before = actor_threads()
     with scamp(lossy_board) as connection:
-        first, _ = write_all(connection, data, 3, 3, n_channels=8,
-                             intermediate_channel_waits=7,
-                             packet_timeout=0.2)
-        second, ledger, back = read_all(connection, len(data), 3, 3,
-                                        n_channels=4, packet_timeout=0.2)
+        first, _ = write_all(
+            connection,
+            data,
+            3,
+            3,
+            n_channels=8,
+            intermediate_channel_waits=7,
+            packet_timeout=0.2,
+        )
+        second, ledger, back = read_all(
+            connection, len(data), 3, 3, n_channels=4, packet_timeout=0.2
+        )
         assert back == data
         assert connection.is_connected()
         # SpiNNMan reuses a process's pipeline after finish(): it must
@@ -306,15 +345,20 @@ def test_two_pipelines_one_after_the_other_on_one_connection(
         ledger = Ledger()
         for key in range(16):
             first.send_request(
-                WriteMemory((3, 3, 0), ADDRESS + key * CHUNK,
-                            third[key * CHUNK:(key + 1) * CHUNK]),
+                WriteMemory(
+                    (3, 3, 0),
+                    ADDRESS + key * CHUNK,
+                    third[key * CHUNK : (key + 1) * CHUNK],
+                ),
                 ledger.callback(key),
-                ledger.error_callback(key, connection))
+                ledger.error_callback(key, connection),
+            )
         first.finish()
         ledger.check_each_once(16)
         assert not ledger.failed
-        _, _, again = read_all(connection, len(third), 3, 3, n_channels=8,
-                               packet_timeout=0.2)
+        _, _, again = read_all(
+            connection, len(third), 3, 3, n_channels=8, packet_timeout=0.2
+        )
         # finish() leaves no actor running behind it, and the connection
         # open: it belongs to the caller.
         assert not actor_threads() - before
@@ -333,11 +377,13 @@ def test_finish_with_nothing_sent_returns(clean_board: VirtualBoard) -> None:
 
 @pytest.mark.timeout(30)
 def test_a_raising_error_callback_loses_no_other_request(
-        clean_board: VirtualBoard) -> None:
+    clean_board: VirtualBoard,
+) -> None:
     n, bad = 100, 10
     with scamp(clean_board) as connection:
         pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
-            connection, n_channels=8, intermediate_channel_waits=7)
+            connection, n_channels=8, intermediate_channel_waits=7
+        )
         ledger = Ledger()
 
         def raising(key: int) -> Any:
@@ -347,13 +393,16 @@ def test_a_raising_error_callback_loses_no_other_request(
                 inner(*args)
                 if key == bad:
                     raise RuntimeError("error callback bug")
+
             return on_error
 
         for key in range(n):
-            request = (GetVersion(200, 200, 0) if key == bad else
-                       ReadMemory((0, 0, 0), ADDRESS + key * CHUNK, CHUNK))
-            pipeline.send_request(request, ledger.callback(key),
-                                  raising(key))
+            request = (
+                GetVersion(200, 200, 0)
+                if key == bad
+                else ReadMemory((0, 0, 0), ADDRESS + key * CHUNK, CHUNK)
+            )
+            pipeline.send_request(request, ledger.callback(key), raising(key))
         try:
             pipeline.finish()
         except RuntimeError:
@@ -369,8 +418,7 @@ def test_a_raising_error_callback_loses_no_other_request(
                     problems.append(error)
                 done.set()
 
-            ledger.thread = threading.Thread(target=finish_again,
-                                             daemon=True)
+            ledger.thread = threading.Thread(target=finish_again, daemon=True)
             ledger.thread.start()
             finished = done.wait(3) and not problems
             if not finished:
@@ -385,8 +433,7 @@ def test_a_raising_error_callback_loses_no_other_request(
 
 
 @pytest.mark.timeout(30)
-def test_late_duplicates_for_one_pipeline_are_not_the_next_ones_replies(
-        ) -> None:
+def test_late_duplicates_for_one_pipeline_are_not_the_next_ones_replies() -> None:
     # Every datagram is duplicated each way: each read is answered 4 times.
     with VirtualBoard(8, 8, faults=FaultPlan(duplicate=1.0, seed=1)) as board:
         host, port = board.address
@@ -397,7 +444,8 @@ def test_late_duplicates_for_one_pipeline_are_not_the_next_ones_replies(
         with scamp(board) as connection:
             for name, offset in (("first", 0), ("second", CHUNK)):
                 pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
-                    connection, n_channels=1)
+                    connection, n_channels=1
+                )
                 ledger = Ledger()
 
                 def keep(response: Any, name: str = name) -> None:
@@ -406,7 +454,8 @@ def test_late_duplicates_for_one_pipeline_are_not_the_next_ones_replies(
                 pipeline.send_request(
                     ReadMemory((0, 0, 0), ADDRESS + offset, CHUNK),
                     ledger.callback(0, keep),
-                    ledger.error_callback(0, connection))
+                    ledger.error_callback(0, connection),
+                )
                 pipeline.finish()
                 ledger.check_each_once(1)
                 assert not ledger.failed

@@ -13,7 +13,7 @@ from transport.endpoint import Address
 
 CAPACITY = 64
 RATE = 4000.0  # datagrams per second, for all clients together
-LEASE = 32     # ConnectionActor's default lease size
+LEASE = 32  # ConnectionActor's default lease size
 
 
 class RecordingEndpoint(UDPEndpoint):
@@ -36,9 +36,12 @@ def test_two_clients_sharing_a_limiter_never_exceed_its_rate() -> None:
     limiter = RateLimiterActor.start(CAPACITY, RATE)
     board = VirtualBoard(2, 2).start()
     try:
-        clients = [connect(*board.address, limiter=limiter,
-                           endpoint=RecordingEndpoint(sends, lock))
-                   for _ in range(2)]
+        clients = [
+            connect(
+                *board.address, limiter=limiter, endpoint=RecordingEndpoint(sends, lock)
+            )
+            for _ in range(2)
+        ]
         size = 256 * 1024  # 1024 requests each
         results: dict[int, bytes] = {}
 
@@ -71,5 +74,4 @@ def test_two_clients_sharing_a_limiter_never_exceed_its_rate() -> None:
         for i, begin in enumerate(sends):
             while j < total and sends[j] <= begin + width:
                 j += 1
-            assert j - i <= CAPACITY + 2 * LEASE + RATE * width, (
-                width, j - i)
+            assert j - i <= CAPACITY + 2 * LEASE + RATE * width, (width, j - i)

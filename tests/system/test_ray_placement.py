@@ -33,9 +33,14 @@ MIB = 1 << 20
 def local_ray() -> Iterator[Any]:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     assert not ray.is_initialized(), "another test left Ray running"
-    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False,
-             log_to_driver=False, logging_level="ERROR",
-             object_store_memory=100 * MIB)
+    ray.init(
+        num_cpus=2,
+        num_gpus=0,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+        object_store_memory=100 * MIB,
+    )
     try:
         yield ray
     finally:
@@ -57,12 +62,16 @@ def group_actors(local_ray: Any) -> dict[str, str]:
     dashboard), and the named-actor listing must agree."""
     from ray._private import state
 
-    alive = {info["Name"]: info["State"]
-             for info in state.actors().values()
-             if info["Name"].startswith("spinnactors-")
-             and info["State"] != "DEAD"}
-    named = {name for name in local_ray.util.list_named_actors()
-             if name.startswith("spinnactors-")}
+    alive = {
+        info["Name"]: info["State"]
+        for info in state.actors().values()
+        if info["Name"].startswith("spinnactors-") and info["State"] != "DEAD"
+    }
+    named = {
+        name
+        for name in local_ray.util.list_named_actors()
+        if name.startswith("spinnactors-")
+    }
     assert named == set(alive), (named, alive)
     return alive
 
@@ -94,7 +103,8 @@ class CountingSink:
 
 @pytest.mark.timeout(60)
 def test_one_mib_each_way_on_two_boards_version_and_stats(
-        local_ray: Any, boards: list[VirtualBoard]) -> None:
+    local_ray: Any, boards: list[VirtualBoard]
+) -> None:
     data = [os.urandom(MIB), os.urandom(MIB)]
     with Machine(boards, workers=2, placement="ray") as machine:
         assert machine.placement == "ray"
@@ -119,37 +129,42 @@ def test_one_mib_each_way_on_two_boards_version_and_stats(
 
 @pytest.mark.timeout(60)
 def test_killed_group_actor_is_restarted_and_the_transfer_completes(
-        local_ray: Any) -> None:
+    local_ray: Any,
+) -> None:
     # A board with a service time (about 1 ms a request here), so the
     # transfer lasts ~2 s and the kill lands in the middle of it.
     slow = VirtualBoard(2, 2, service_time=0.0004).start()
     other = VirtualBoard(2, 2).start()
     size, chunk = MIB // 2, 1024
     data = os.urandom(size)
-    jobs = [WriteJob(("w", offset), 0, 0, 0, BASE + offset,
-                     data[offset:offset + chunk])
-            for offset in range(0, size, chunk)]
+    jobs = [
+        WriteJob(("w", offset), 0, 0, 0, BASE + offset, data[offset : offset + chunk])
+        for offset in range(0, size, chunk)
+    ]
     sink = CountingSink(len(jobs), at=len(jobs) // 4)
     try:
         with Machine([slow, other], workers=2, placement="ray") as machine:
             before = machine.worker_pids
             machine.post([(0, job) for job in jobs], sink)
             assert sink.reached.wait(20), "the transfer did not start"
-            [name] = [name for name in group_actors(local_ray)
-                      if name.startswith("spinnactors-group-0-")]
+            [name] = [
+                name
+                for name in group_actors(local_ray)
+                if name.startswith("spinnactors-group-0-")
+            ]
             killed_at = time.monotonic()
             local_ray.kill(local_ray.get_actor(name), no_restart=True)
-            assert sink.done.wait(30), (
-                f"{len(sink.outcomes)} of {len(jobs)} outcomes")
+            assert sink.done.wait(30), f"{len(sink.outcomes)} of {len(jobs)} outcomes"
             # Outcomes that came after the kill came from the new actor
             # (the old one's last batch is in within a few ms).
-            after = [when for when, _ in sink.arrivals
-                     if when > killed_at + 0.05]
+            after = [when for when, _ in sink.arrivals if when > killed_at + 0.05]
             assert after, "the kill came after the transfer had ended"
             resumed = after[0] - killed_at
-            print(f"\nserving again {resumed:.2f} s after the kill; "
-                  f"transfer done {sink.arrivals[-1][0] - killed_at:.2f} s "
-                  f"after it")
+            print(
+                f"\nserving again {resumed:.2f} s after the kill; "
+                f"transfer done {sink.arrivals[-1][0] - killed_at:.2f} s "
+                f"after it"
+            )
             assert resumed < 10
             assert all(count == 1 for count in sink.delivered.values())
             assert set(sink.delivered) == {job.key for job in jobs}
@@ -170,9 +185,11 @@ def test_killed_group_actor_is_restarted_and_the_transfer_completes(
 
 @pytest.mark.timeout(60)
 def test_unknown_board_is_a_clear_error_and_the_group_keeps_serving(
-        local_ray: Any, boards: list[VirtualBoard]) -> None:
-    with Machine({"a": boards[0], "b": boards[1]}, workers=2,
-                 placement="ray") as machine:
+    local_ray: Any, boards: list[VirtualBoard]
+) -> None:
+    with Machine(
+        {"a": boards[0], "b": boards[1]}, workers=2, placement="ray"
+    ) as machine:
         pids = machine.worker_pids
         with pytest.raises(InvalidArgumentError, match="'nope'"):
             machine.read("nope", 0, 0, BASE, 16)
@@ -183,6 +200,7 @@ def test_unknown_board_is_a_clear_error_and_the_group_keeps_serving(
         job = ReadJob("stray", 0, 0, 0, BASE, 16)
         group.book.put([("b", job)], sink)
         from actors.placement.parent import Forward
+
         assert group.tell(Forward())
         assert sink.done.wait(10)
         [outcome] = sink.outcomes.values()
@@ -195,7 +213,8 @@ def test_unknown_board_is_a_clear_error_and_the_group_keeps_serving(
 
 @pytest.mark.timeout(60)
 def test_closing_leaves_no_ray_actors_and_no_threads(
-        local_ray: Any, boards: list[VirtualBoard]) -> None:
+    local_ray: Any, boards: list[VirtualBoard]
+) -> None:
     threads = set(threading.enumerate())
     machine = Machine(boards, workers=2, placement="ray")
     machine.write(0, 0, 0, BASE, b"x" * 1000)
@@ -203,8 +222,11 @@ def test_closing_leaves_no_ray_actors_and_no_threads(
     machine.close()
     assert machine.closed
     assert group_actors(local_ray) == {}
-    left = [thread for thread in threading.enumerate()
-            if thread not in threads and thread.is_alive()]
+    left = [
+        thread
+        for thread in threading.enumerate()
+        if thread not in threads and thread.is_alive()
+    ]
     assert not left, left
 
 
@@ -221,15 +243,15 @@ def test_a_group_that_cannot_start_is_a_clear_error(local_ray: Any) -> None:
 
 @pytest.mark.timeout(60)
 def test_a_rate_limiter_here_paces_groups_on_ray(
-        local_ray: Any, boards: list[VirtualBoard]) -> None:
+    local_ray: Any, boards: list[VirtualBoard]
+) -> None:
     """Leases cross to Ray actors as they do to worker processes."""
     from actors.ratelimit.limiter import LimiterStats, RateLimiterActor
 
     limiter = RateLimiterActor.start(64, 2000.0)
     data = os.urandom(64 * 1024)
     try:
-        with Machine(boards, workers=2, placement="ray",
-                     limiter=limiter) as machine:
+        with Machine(boards, workers=2, placement="ray", limiter=limiter) as machine:
             started = time.monotonic()
             for board in (0, 1):
                 machine.write(board, 1, 1, BASE, data)
@@ -244,7 +266,8 @@ def test_a_rate_limiter_here_paces_groups_on_ray(
 
 @pytest.mark.timeout(60)
 def test_an_abandoned_group_is_ended_and_its_link_says_so(
-        local_ray: Any, boards: list[VirtualBoard]) -> None:
+    local_ray: Any, boards: list[VirtualBoard]
+) -> None:
     """What the heartbeat deadline does to a hung group: abandon() ends
     its actor at once, from the reader's thread; the link then reports it
     lost, and close() still frees it."""
@@ -265,8 +288,7 @@ def test_an_abandoned_group_is_ended_and_its_link_says_so(
 
 
 @pytest.mark.timeout(60)
-def test_a_group_that_finds_no_room_times_out_and_is_removed(
-        local_ray: Any) -> None:
+def test_a_group_that_finds_no_room_times_out_and_is_removed(local_ray: Any) -> None:
     from actors.placement.links import GroupLost
     from actors.placement.wire import BoardSpec, GroupSpec
 
@@ -278,7 +300,8 @@ def test_a_group_that_finds_no_room_times_out_and_is_removed(
 
 @pytest.mark.timeout(30)
 def test_the_actor_hands_batches_to_the_group_in_the_order_sent(
-        boards: list[VirtualBoard]) -> None:
+    boards: list[VirtualBoard],
+) -> None:
     """RayGroup itself, in this process (Ray may run pushes out of order)."""
     from actors.placement.ray_link import RayGroup
     from actors.placement.wire import (

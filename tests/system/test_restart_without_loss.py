@@ -41,9 +41,9 @@ class CountedSinks:
     outcome delivered by job key. (Client.submit keeps one outcome per key
     and _one the first, so a duplicate would otherwise go unseen.)"""
 
-    def __init__(self, client: Client,
-                 on_submit: Callable[[list[Job]], None] | None = None
-                 ) -> None:
+    def __init__(
+        self, client: Client, on_submit: Callable[[list[Job]], None] | None = None
+    ) -> None:
         self.submitted: Counter[object] = Counter()
         self.delivered: Counter[object] = Counter()
         self.outcomes: dict[object, Outcome] = {}
@@ -82,15 +82,17 @@ class CountedSinks:
             assert set(self.delivered) == set(self.submitted)
 
 
-def new_incarnation(client: Client, last: Ref | None,
-                    limit: float = 10.0) -> Ref:
+def new_incarnation(client: Client, last: Ref | None, limit: float = 10.0) -> Ref:
     """The running connection actor, once it is not ``last``: a restart
     sends no event, so this polls (each call asks the supervisor)."""
     deadline = time.monotonic() + limit
     while True:
         ref = client.connection_actor
-        if (ref is not None and ref.is_alive()
-                and (last is None or ref.actor_urn != last.actor_urn)):
+        if (
+            ref is not None
+            and ref.is_alive()
+            and (last is None or ref.actor_urn != last.actor_urn)
+        ):
             return ref
         if time.monotonic() > deadline:
             raise AssertionError("the connection actor did not come back")
@@ -109,9 +111,11 @@ def kill(client: Client, last: Ref | None) -> Ref:
 
 
 def actor_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate()
-            if t.name.startswith(("ConnectionActor", "Supervisor", "client-",
-                                  "Timer"))]
+    return [
+        t
+        for t in threading.enumerate()
+        if t.name.startswith(("ConnectionActor", "Supervisor", "client-", "Timer"))
+    ]
 
 
 def assert_nothing_left() -> None:
@@ -136,8 +140,9 @@ def lossy_board() -> Iterator[VirtualBoard]:
         yield board
 
 
-def mixed_jobs(n: int, data: bytes, rng: random.Random
-               ) -> tuple[list[SCPJob], dict[int, bytes]]:
+def mixed_jobs(
+    n: int, data: bytes, rng: random.Random
+) -> tuple[list[SCPJob], dict[int, bytes]]:
     """Versions of random cores, reads from the region ``data`` was written
     to on chip (0, 0), and writes to chip (2, 3) (what each write put at
     which offset is returned)."""
@@ -147,8 +152,9 @@ def mixed_jobs(n: int, data: bytes, rng: random.Random
         key = ("mix", index)
         kind = index % 3
         if kind == 0:
-            request: Any = GetVersion(rng.randrange(4), rng.randrange(4),
-                                      rng.randrange(18))
+            request: Any = GetVersion(
+                rng.randrange(4), rng.randrange(4), rng.randrange(18)
+            )
         elif kind == 1:
             size = rng.randint(1, 256)
             offset = rng.randrange(len(data) - size)
@@ -162,8 +168,9 @@ def mixed_jobs(n: int, data: bytes, rng: random.Random
     return jobs, written
 
 
-def check_mixed(jobs: Sequence[SCPJob], outcomes: Sequence[Outcome],
-                data: bytes) -> None:
+def check_mixed(
+    jobs: Sequence[SCPJob], outcomes: Sequence[Outcome], data: bytes
+) -> None:
     assert [o.key for o in outcomes] == [job.key for job in jobs]
     for job, outcome in zip(jobs, outcomes, strict=True):
         assert outcome.ok, (job, outcome.error)
@@ -172,15 +179,17 @@ def check_mixed(jobs: Sequence[SCPJob], outcomes: Sequence[Outcome],
         response.read_bytestring(outcome.value, 2)  # raises if not RC_OK
         if isinstance(request, GetVersion):
             info = response.version_info
-            coordinates = (request.sdp_header.destination_chip_x,
-                           request.sdp_header.destination_chip_y,
-                           request.sdp_header.destination_cpu)
+            coordinates = (
+                request.sdp_header.destination_chip_x,
+                request.sdp_header.destination_chip_y,
+                request.sdp_header.destination_cpu,
+            )
             assert (info.x, info.y, info.p) == coordinates
         elif isinstance(request, ReadMemory):
             assert request.argument_1 is not None
             offset = request.argument_1 - BASE
             payload = response.payload
-            assert payload == data[offset:offset + len(payload)]
+            assert payload == data[offset : offset + len(payload)]
             assert len(payload) == request.argument_2
 
 
@@ -189,17 +198,20 @@ def check_mixed(jobs: Sequence[SCPJob], outcomes: Sequence[Outcome],
 
 @pytest.mark.timeout(60)
 def test_twenty_kills_lose_nothing_and_answer_nothing_twice(
-        lossy_board: VirtualBoard) -> None:
-    client = actors.connect(*lossy_board.address, max_restarts=1000,
-                            period=1)
+    lossy_board: VirtualBoard,
+) -> None:
+    client = actors.connect(*lossy_board.address, max_restarts=1000, period=1)
     data = os.urandom(8 * MIB)
     jobs, written = mixed_jobs(500, data, random.Random(7))
 
     # The killer works through a plan, phase by phase: random pauses
     # during the write and the read-back, quick kills as soon as the batch
     # is in. Kills a phase has no time for carry over to the next.
-    plan = [("write", 8, (0.01, 0.15)), ("batch", 3, (0.0, 0.004)),
-            ("read", 9, (0.01, 0.15))]
+    plan = [
+        ("write", 8, (0.01, 0.15)),
+        ("batch", 3, (0.0, 0.004)),
+        ("read", 9, (0.01, 0.15)),
+    ]
     started = {name: threading.Event() for name, _, _ in plan}
     phase = ["before"]
 
@@ -208,8 +220,10 @@ def test_twenty_kills_lose_nothing_and_answer_nothing_twice(
         if name in started:
             started[name].set()
 
-    counted = CountedSinks(client, on_submit=lambda batch: (
-        enter("batch") if len(batch) == len(jobs) else None))
+    counted = CountedSinks(
+        client,
+        on_submit=lambda batch: enter("batch") if len(batch) == len(jobs) else None,
+    )
     killed: list[tuple[str, Ref]] = []
     killer_errors: list[BaseException] = []
 
@@ -248,8 +262,10 @@ def test_twenty_kills_lose_nothing_and_answer_nothing_twice(
         # Keep traffic going until the last kill has landed.
         while thread.is_alive():
             offset = (extra * 65536) % len(data)
-            assert client.read(0, 0, BASE + offset, 65536) == (
-                data[offset:offset + 65536])
+            assert (
+                client.read(0, 0, BASE + offset, 65536)
+                == (data[offset : offset + 65536])
+            )
             extra += 1
         thread.join()
         enter("after")
@@ -263,7 +279,7 @@ def test_twenty_kills_lose_nothing_and_answer_nothing_twice(
         check_mixed(jobs, outcomes, data)
         region = client.read(2, 3, BASE, 256 * len(written))
         for offset, payload in written.items():
-            assert region[offset:offset + len(payload)] == payload
+            assert region[offset : offset + len(payload)] == payload
 
         supervision = client.supervision()
         assert supervision.restarts == len(killed)
@@ -285,8 +301,9 @@ def test_twenty_kills_lose_nothing_and_answer_nothing_twice(
 # -- what may not be resent is not --------------------------------------------
 
 
-def kill_with_allocation_in_flight(client: Client, pool: ThreadPoolExecutor
-                                   ) -> tuple[Future[Any], Ref]:
+def kill_with_allocation_in_flight(
+    client: Client, pool: ThreadPoolExecutor
+) -> tuple[Future[Any], Ref]:
     """Call an untagged SDRAMAlloc and crash the connection actor once it
     has been sent (the board takes 50 ms to answer)."""
     # No tag: the board could not recognise a second try.
@@ -316,22 +333,21 @@ def test_allocation_in_flight_when_killed_is_not_sent_again() -> None:
                     call.result(timeout=10)
             assert client.supervision().restarts == 1
             # A tagged allocation may be resent, and is answered.
-            tagged = client.call(SDRAMAlloc(0, 0, app_id=17, size=4096,
-                                            tag=3))
+            tagged = client.call(SDRAMAlloc(0, 0, app_id=17, size=4096, tag=3))
             assert tagged.base_address != 0
         finally:
             client.close()
         counted.check_exactly_once()
         # Sent once (the crashed incarnation's), answered once, not again.
-        alloc = [k for k, o in counted.outcomes.items()
-                 if isinstance(o.error, RequestError)]
+        alloc = [
+            k for k, o in counted.outcomes.items() if isinstance(o.error, RequestError)
+        ]
         assert len(alloc) == 1
     assert_nothing_left()
 
 
 @pytest.mark.timeout(60)
-def test_allocation_in_flight_alone_when_killed_is_answered_promptly(
-        ) -> None:
+def test_allocation_in_flight_alone_when_killed_is_answered_promptly() -> None:
     with VirtualBoard(4, 4, service_time=0.05) as board:
         client = actors.connect(*board.address, max_restarts=5, period=5)
         try:
@@ -360,8 +376,10 @@ def test_restart_intensity_exceeded_ends_everything_with_shutdown() -> None:
             with ThreadPoolExecutor(3) as pool:
                 # A read that takes seconds, and jobs asked for after it.
                 read = pool.submit(client.read, 0, 0, BASE, 4 * MIB)
-                batch = pool.submit(client.submit, [
-                    SCPJob(("v", i), GetVersion(0, 0, 0)) for i in range(20)])
+                batch = pool.submit(
+                    client.submit,
+                    [SCPJob(("v", i), GetVersion(0, 0, 0)) for i in range(20)],
+                )
                 version = pool.submit(client.version, 1, 1, 0)
                 first = new_incarnation(client, None)
                 deadline = time.monotonic() + 10
@@ -382,8 +400,7 @@ def test_restart_intensity_exceeded_ends_everything_with_shutdown() -> None:
                 # submit() reports each job's end instead of raising.
                 outcomes = batch.result(timeout=20)
                 assert len(outcomes) == 20
-                assert all(o.ok or isinstance(o.error, ShutDown)
-                           for o in outcomes)
+                assert all(o.ok or isinstance(o.error, ShutDown) for o in outcomes)
             assert first is not None
             assert client.closed
             with pytest.raises(ShutDown):
@@ -405,8 +422,7 @@ def test_after_giving_up_every_open_job_gets_a_shutdown_outcome() -> None:
         client = actors.connect(*board.address, max_restarts=0, period=5)
         sink: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
         try:
-            jobs: list[Job] = [SCPJob(("v", i), GetVersion(0, 0, 0))
-                               for i in range(50)]
+            jobs: list[Job] = [SCPJob(("v", i), GetVersion(0, 0, 0)) for i in range(50)]
             client.post(jobs, sink)
             first = new_incarnation(client, None)
             first.tell(Crash())  # max_restarts=0: gives up at once
@@ -416,9 +432,7 @@ def test_after_giving_up_every_open_job_gets_a_shutdown_outcome() -> None:
             outcomes: list[Outcome] = []
             while len(outcomes) < len(jobs):
                 outcomes += sink.get(timeout=2)  # buggy: queue.Empty
-            assert Counter(o.key for o in outcomes) == Counter(
-                job.key for job in jobs)
-            assert all(o.ok or isinstance(o.error, ShutDown)
-                       for o in outcomes)
+            assert Counter(o.key for o in outcomes) == Counter(job.key for job in jobs)
+            assert all(o.ok or isinstance(o.error, ShutDown) for o in outcomes)
         finally:
             client.close()

@@ -13,7 +13,8 @@ BASE = 0x6000_0000
 
 
 def test_spinnman_writes_reads_back_and_asks_version(
-        board_process: tuple[str, int]) -> None:
+    board_process: tuple[str, int],
+) -> None:
     host, port = board_process
     data = random.Random(3).randbytes(MIB)
     connection = SCAMPConnection(remote_host=host, remote_port=port)
@@ -23,24 +24,31 @@ def test_spinnman_writes_reads_back_and_asks_version(
         errors.append(error)
 
     try:
-        pipeline = SCPRequestPipeLine(connection, n_channels=8,
-                                      packet_timeout=0.5)
+        pipeline = SCPRequestPipeLine(connection, n_channels=8, packet_timeout=0.5)
         for offset in range(0, MIB, 256):
             pipeline.send_request(
-                WriteMemory((1, 1, 0), BASE + offset,
-                            data[offset:offset + 256]), None, failed)
+                WriteMemory((1, 1, 0), BASE + offset, data[offset : offset + 256]),
+                None,
+                failed,
+            )
         pipeline.finish()
         chunks: dict[int, bytes] = {}
         for offset in range(0, MIB, 256):
+
             def store(response: ReadMemory, offset: int = offset) -> None:
                 chunks[offset] = bytes(
-                    response.data[response.offset:response.offset + 256])
-            pipeline.send_request(ReadMemory((1, 1, 0), BASE + offset, 256),
-                                  store, failed)
+                    response.data[response.offset : response.offset + 256]
+                )
+
+            pipeline.send_request(
+                ReadMemory((1, 1, 0), BASE + offset, 256), store, failed
+            )
         versions = []
         pipeline.send_request(
             GetVersion(0, 0, 0),
-            lambda response: versions.append(response.version_info), failed)
+            lambda response: versions.append(response.version_info),
+            failed,
+        )
         pipeline.finish()
     finally:
         connection.close()
@@ -49,4 +57,7 @@ def test_spinnman_writes_reads_back_and_asks_version(
     assert len(chunks) == MIB // 256
     (info,) = versions
     assert (info.name, info.hardware, info.version_number) == (
-        "SC&MP", "Virtual", (4, 0, 0))
+        "SC&MP",
+        "Virtual",
+        (4, 0, 0),
+    )

@@ -48,7 +48,7 @@ def caller(client: Client, index: int, pairs: int, seed: int) -> int:
         offset = rng.randrange(REGION - size + 1)
         data = os.urandom(size)
         client.write(1, 1, address + offset, data)
-        model[offset:offset + size] = data
+        model[offset : offset + size] = data
         back = client.read(1, 1, address, REGION)
         wrong += sum(a != b for a, b in zip(back, model, strict=True))
     return wrong
@@ -59,8 +59,9 @@ def test_every_read_sees_the_last_write_under_faults_and_kills() -> None:
     faults = FaultPlan(drop=0.02, duplicate=0.02, reorder=0.02, seed=1212)
     with VirtualBoard(2, 2, faults=faults) as board:
         # The board holds a reordered datagram back 5 ms: 20 ms covers it.
-        client = actors.connect(*board.address, max_restarts=100_000,
-                                period=1, max_datagram_age=0.02)
+        client = actors.connect(
+            *board.address, max_restarts=100_000, period=1, max_datagram_age=0.02
+        )
         stop = threading.Event()
         kills = 0
 
@@ -77,9 +78,11 @@ def test_every_read_sees_the_last_write_under_faults_and_kills() -> None:
         pairs = OPERATIONS // 2 // CALLERS
         try:
             with ThreadPoolExecutor(CALLERS) as pool:
-                wrong = list(pool.map(
-                    lambda i: caller(client, i, pairs, 100 + i),
-                    range(CALLERS)))
+                wrong = list(
+                    pool.map(
+                        lambda i: caller(client, i, pairs, 100 + i), range(CALLERS)
+                    )
+                )
         finally:
             stop.set()
             thread.join(timeout=10)
@@ -96,8 +99,9 @@ def test_a_fenced_range_holds_back_overlapping_writes_only() -> None:
     # What a new worker does with the writes its lost predecessor had sent.
     with VirtualBoard(2, 2) as board:
         # Clean writes free their ranges at once; only the fence holds.
-        client = actors.connect(*board.address, max_datagram_age=600,
-                                network_duplicates=False)
+        client = actors.connect(
+            *board.address, max_datagram_age=600, network_duplicates=False
+        )
         client.write(1, 1, BASE, b"\1" * 512)
         client.fence(((1, 1), BASE, BASE + 256))
         sink: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
@@ -107,8 +111,7 @@ def test_a_fenced_range_holds_back_overlapping_writes_only() -> None:
         client.write(1, 1, BASE + 300, b"\3" * 100)
         client.write(0, 1, BASE, b"\4" * 100)
         assert sink.empty()
-        assert client.read(1, 1, BASE, 512) == (
-            b"\1" * 300 + b"\3" * 100 + b"\1" * 112)
+        assert client.read(1, 1, BASE, 512) == (b"\1" * 300 + b"\3" * 100 + b"\1" * 112)
         client.close()
     (outcome,) = sink.get(timeout=10)
     assert isinstance(outcome.error, ShutDown)

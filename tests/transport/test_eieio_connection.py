@@ -35,11 +35,15 @@ WAIT = 5.0
 SHAPES = [
     (EIEIOType.KEY_16_BIT, None, EIEIOPrefix.LOWER_HALF_WORD, None, None),
     (EIEIOType.KEY_16_BIT, 0x12, EIEIOPrefix.UPPER_HALF_WORD, None, 77),
-    (EIEIOType.KEY_PAYLOAD_16_BIT, None, EIEIOPrefix.LOWER_HALF_WORD, 0x100,
-     None),
+    (EIEIOType.KEY_PAYLOAD_16_BIT, None, EIEIOPrefix.LOWER_HALF_WORD, 0x100, None),
     (EIEIOType.KEY_32_BIT, 0xF000, EIEIOPrefix.LOWER_HALF_WORD, None, None),
-    (EIEIOType.KEY_PAYLOAD_32_BIT, None, EIEIOPrefix.LOWER_HALF_WORD, None,
-     0xDEAD_BEEF),
+    (
+        EIEIOType.KEY_PAYLOAD_32_BIT,
+        None,
+        EIEIOPrefix.LOWER_HALF_WORD,
+        None,
+        0xDEAD_BEEF,
+    ),
 ]
 
 
@@ -47,12 +51,19 @@ def both(shape: tuple[Any, ...], n: int = 20) -> tuple[EIEIODataMessage, Any]:
     """The same message built by us and by SpiNNMan."""
     eieio_type, prefix, prefix_type, base, timestamp = shape
     ours = EIEIODataMessage.create(
-        eieio_type, key_prefix=prefix, prefix_type=prefix_type,
-        payload_prefix=base, timestamp=timestamp)
+        eieio_type,
+        key_prefix=prefix,
+        prefix_type=prefix_type,
+        payload_prefix=base,
+        timestamp=timestamp,
+    )
     theirs = TheirMessage.create(
-        TheirType(eieio_type.value), key_prefix=prefix,
-        prefix_type=TheirPrefix(prefix_type.value), payload_prefix=base,
-        timestamp=timestamp)
+        TheirType(eieio_type.value),
+        key_prefix=prefix,
+        prefix_type=TheirPrefix(prefix_type.value),
+        payload_prefix=base,
+        timestamp=timestamp,
+    )
     for i in range(n):
         key = (i * 7919) & eieio_type.max_value
         if eieio_type.payload_bytes:
@@ -69,8 +80,11 @@ def their_elements(message: Any) -> list[DataElement]:
     while message.is_next_element:
         element = message.next_element
         if hasattr(element, "payload"):
-            found.append(KeyPayloadDataElement(
-                element.key, element.payload, element.payload_is_timestamp))
+            found.append(
+                KeyPayloadDataElement(
+                    element.key, element.payload, element.payload_is_timestamp
+                )
+            )
         else:
             found.append(KeyDataElement(element.key))
     return found
@@ -91,8 +105,9 @@ def ours(theirs: Any) -> Iterator[EIEIOConnection]:
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s[0].name)
-def test_spinnman_sends_to_ours(theirs: Any, ours: EIEIOConnection,
-                                shape: tuple[Any, ...]) -> None:
+def test_spinnman_sends_to_ours(
+    theirs: Any, ours: EIEIOConnection, shape: tuple[Any, ...]
+) -> None:
     mine, reference = both(shape)
     theirs.send_eieio_message_to(reference, HOST, ours.local_port)
     received = ours.receive_eieio_message(WAIT)
@@ -102,13 +117,13 @@ def test_spinnman_sends_to_ours(theirs: Any, ours: EIEIOConnection,
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s[0].name)
-def test_ours_sends_to_spinnman(theirs: Any, ours: EIEIOConnection,
-                                shape: tuple[Any, ...]) -> None:
+def test_ours_sends_to_spinnman(
+    theirs: Any, ours: EIEIOConnection, shape: tuple[Any, ...]
+) -> None:
     mine, reference = both(shape)
     ours.send_eieio_message(mine)
     received = theirs.receive_eieio_message(WAIT)
-    assert received.eieio_header.bytestring == \
-        reference.eieio_header.bytestring
+    assert received.eieio_header.bytestring == reference.eieio_header.bytestring
     assert their_elements(received) == list(mine)
 
 
@@ -123,7 +138,8 @@ def test_ours_to_ours_without_a_remote(ours: EIEIOConnection) -> None:
 
 
 def test_foreign_sender_is_ignored_and_counted(
-        theirs: Any, ours: EIEIOConnection) -> None:
+    theirs: Any, ours: EIEIOConnection
+) -> None:
     mine, _ = both(SHAPES[3], 3)
     stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -137,7 +153,8 @@ def test_foreign_sender_is_ignored_and_counted(
 
 
 def test_garbage_is_malformed_and_the_connection_keeps_working(
-        theirs: Any, ours: EIEIOConnection) -> None:
+    theirs: Any, ours: EIEIOConnection
+) -> None:
     mine, reference = both(SHAPES[4], 4)
     truncated = reference.bytestring[:-3]
     for garbage in (b"\x07", truncated, b"\x01\x40\x00\x00"):
@@ -153,8 +170,10 @@ def test_garbage_is_malformed_and_the_connection_keeps_working(
 
 def test_runs_over_an_in_memory_link() -> None:
     network = MemoryNetwork()
-    with EIEIOConnection(endpoint=network.endpoint()) as a, \
-            EIEIOConnection(endpoint=network.endpoint()) as b:
+    with (
+        EIEIOConnection(endpoint=network.endpoint()) as a,
+        EIEIOConnection(endpoint=network.endpoint()) as b,
+    ):
         mine, _ = both(SHAPES[2], 10)
         a.send_eieio_message_to(mine, *b.endpoint.address)
         assert b.get_receive_method()() == mine

@@ -132,6 +132,7 @@ def test_a_connection_listener_hears_everything_in_order() -> None:
             heard[name].append(message)
             if len(heard[name]) == total:
                 done[name].set()
+
         return hear
 
     for name in heard:

@@ -70,22 +70,24 @@ def test_spinnman_writes_and_reads_back(monitor: BoardMonitor) -> None:
         chip = (rng.randrange(4), rng.randrange(3), 0)
         ask(monitor, theirs.WriteMemory(chip, address, data))
         response = ask(monitor, theirs.ReadMemory(chip, address, size))
-        assert bytes(response.data[response.offset:]) == data
+        assert bytes(response.data[response.offset :]) == data
 
 
 def test_unwritten_memory_reads_zero_and_chips_are_separate(
-        monitor: BoardMonitor) -> None:
+    monitor: BoardMonitor,
+) -> None:
     ask(monitor, theirs.WriteMemory((1, 1, 0), 0x1000, b"\xff" * 8))
     response = ask(monitor, theirs.ReadMemory((1, 2, 0), 0x1000, 8))
-    assert bytes(response.data[response.offset:]) == bytes(8)
+    assert bytes(response.data[response.offset :]) == bytes(8)
     assert monitor.memory.bytes_stored == 4096
 
 
 def test_fill(monitor: BoardMonitor) -> None:
-    ask(monitor, theirs.FillRequest(0, 0, 0x6000_0ff8, 0x04030201, 16))
-    response = ask(monitor, theirs.ReadMemory((0, 0, 0), 0x6000_0ff4, 24))
-    assert bytes(response.data[response.offset:]) == (
-        bytes(4) + bytes([1, 2, 3, 4]) * 4 + bytes(4))
+    ask(monitor, theirs.FillRequest(0, 0, 0x6000_0FF8, 0x04030201, 16))
+    response = ask(monitor, theirs.ReadMemory((0, 0, 0), 0x6000_0FF4, 24))
+    assert bytes(response.data[response.offset :]) == (
+        bytes(4) + bytes([1, 2, 3, 4]) * 4 + bytes(4)
+    )
 
 
 def test_ip_tags(monitor: BoardMonitor) -> None:
@@ -128,21 +130,26 @@ def test_sdram_heap(monitor: BoardMonitor) -> None:
 def test_chip_outside_grid_is_a_routing_error(monitor: BoardMonitor) -> None:
     assert result_of(monitor, datagram(GetVersion(4, 0, 0))) is SCPResult.RC_ROUTE
     assert result_of(monitor, datagram(ReadMemory((0, 3, 0), 0, 4))) is (
-        SCPResult.RC_ROUTE)
+        SCPResult.RC_ROUTE
+    )
 
 
-@pytest.mark.parametrize(("mutate", "expected"), [
-    (lambda d: d[:4] + bytes([0x12]) + d[5:], SCPResult.RC_CPU),   # core 18
-    (lambda d: d[:4] + bytes([0x20]) + d[5:], SCPResult.RC_PORT),  # port 1
-    (lambda d: d[:10] + b"\x63\x00" + d[12:], SCPResult.RC_CMD),   # cmd 99
-    (lambda d: d[:20], SCPResult.RC_LEN),                          # no args
-    (lambda d: d[:18] + struct.pack("<I", 0) + d[22:], SCPResult.RC_ARG),
-    (lambda d: d[:18] + struct.pack("<I", 257) + d[22:], SCPResult.RC_ARG),
-    (lambda d: d[:22] + struct.pack("<I", 7) + d[26:], SCPResult.RC_ARG),
-    (lambda d: d[:22] + struct.pack("<I", 2) + d[26:], SCPResult.RC_ARG),
-])
-def test_bad_reads_get_board_error_codes(monitor: BoardMonitor, mutate: Any,
-                                         expected: SCPResult) -> None:
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d[:4] + bytes([0x12]) + d[5:], SCPResult.RC_CPU),  # core 18
+        (lambda d: d[:4] + bytes([0x20]) + d[5:], SCPResult.RC_PORT),  # port 1
+        (lambda d: d[:10] + b"\x63\x00" + d[12:], SCPResult.RC_CMD),  # cmd 99
+        (lambda d: d[:20], SCPResult.RC_LEN),  # no args
+        (lambda d: d[:18] + struct.pack("<I", 0) + d[22:], SCPResult.RC_ARG),
+        (lambda d: d[:18] + struct.pack("<I", 257) + d[22:], SCPResult.RC_ARG),
+        (lambda d: d[:22] + struct.pack("<I", 7) + d[26:], SCPResult.RC_ARG),
+        (lambda d: d[:22] + struct.pack("<I", 2) + d[26:], SCPResult.RC_ARG),
+    ],
+)
+def test_bad_reads_get_board_error_codes(
+    monitor: BoardMonitor, mutate: Any, expected: SCPResult
+) -> None:
     good = datagram(ReadMemory((0, 0, 0), 0x6000_0001, 3))
     assert result_of(monitor, good) is SCPResult.RC_OK
     assert result_of(monitor, mutate(good)) is expected
@@ -161,8 +168,7 @@ def test_unaligned_fill_is_an_argument_error(monitor: BoardMonitor) -> None:
     assert result_of(monitor, bad) is SCPResult.RC_ARG
 
 
-def test_undecodable_datagrams_are_dropped_and_counted(
-        monitor: BoardMonitor) -> None:
+def test_undecodable_datagrams_are_dropped_and_counted(monitor: BoardMonitor) -> None:
     assert monitor.handle(b"", SENDER) is None
     assert monitor.handle(b"\0\0\x87", SENDER) is None
     assert monitor.handle(b"\0\0\x55" + bytes(30), SENDER) is None
@@ -192,19 +198,24 @@ def test_replies_swap_addresses(monitor: BoardMonitor) -> None:
     request.scp_request_header.sequence = 1
     reply = monitor.handle(b"\0\0" + request.bytestring, SENDER)
     assert reply is not None
-    assert reply[2] == 0x07                       # no reply to a reply
-    assert reply[3] == 0xFF                       # the request's tag
-    assert reply[4] == request.bytestring[3]      # back to the host's port
-    assert (reply[6], reply[7]) == (8, 9)         # to the sender's chip
-    assert (reply[8], reply[9]) == (2, 1)         # from the chip asked
+    assert reply[2] == 0x07  # no reply to a reply
+    assert reply[3] == 0xFF  # the request's tag
+    assert reply[4] == request.bytestring[3]  # back to the host's port
+    assert (reply[6], reply[7]) == (8, 9)  # to the sender's chip
+    assert (reply[8], reply[9]) == (2, 1)  # from the chip asked
 
 
 def test_fuzzed_datagrams_are_all_accounted_for(monitor: BoardMonitor) -> None:
     rng = random.Random(2)
-    seeds = [datagram(r) for r in (
-        ReadMemory((0, 0, 0), 0x6000_0000, 256), GetVersion(1, 1, 1),
-        WriteMemory((1, 0, 0), 0x6000_0000, bytes(64)),
-        FillRequest(0, 0, 0x6000_0000, 5, 64))]
+    seeds = [
+        datagram(r)
+        for r in (
+            ReadMemory((0, 0, 0), 0x6000_0000, 256),
+            GetVersion(1, 1, 1),
+            WriteMemory((1, 0, 0), 0x6000_0000, bytes(64)),
+            FillRequest(0, 0, 0x6000_0000, 5, 64),
+        )
+    ]
     for index in range(20_000):
         if index % 2:
             data = rng.randbytes(rng.randrange(0, 300))
@@ -212,7 +223,7 @@ def test_fuzzed_datagrams_are_all_accounted_for(monitor: BoardMonitor) -> None:
             data = bytearray(rng.choice(seeds))
             for _ in range(rng.randint(1, 4)):
                 data[rng.randrange(len(data))] = rng.randrange(256)
-            data = bytes(data[:rng.randrange(len(data) + 1)])
+            data = bytes(data[: rng.randrange(len(data) + 1)])
         monitor.handle(data, SENDER)
     stats = monitor.stats
     assert stats.requests == 20_000

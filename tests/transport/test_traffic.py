@@ -42,8 +42,9 @@ def counter_of(datagram: bytes, strip: bool) -> int:
     return COUNTER.unpack_from(datagram, 0 if strip else 10)[0]
 
 
-def run(traffic: TagTraffic, tags: dict[int, FakeTag], times: list[float]
-        ) -> list[tuple[bytes, tuple[str, int]]]:
+def run(
+    traffic: TagTraffic, tags: dict[int, FakeTag], times: list[float]
+) -> list[tuple[bytes, tuple[str, int]]]:
     out: list[tuple[bytes, tuple[str, int]]] = []
     for now in times:
         out.extend(traffic.due(tags, now))
@@ -52,12 +53,20 @@ def run(traffic: TagTraffic, tags: dict[int, FakeTag], times: list[float]
 
 # -- rate --------------------------------------------------------------------
 
+
 @pytest.mark.timeout(20)
-@pytest.mark.parametrize(("rate", "step"), [
-    (1000.0, 0.001), (1000.0, 0.0037), (2000.0, 0.0005), (333.0, 0.01),
-    (50.0, 0.003), (10_000.0, 0.0011)])
-def test_count_over_time_is_rate_times_elapsed(rate: float, step: float
-                                               ) -> None:
+@pytest.mark.parametrize(
+    ("rate", "step"),
+    [
+        (1000.0, 0.001),
+        (1000.0, 0.0037),
+        (2000.0, 0.0005),
+        (333.0, 0.01),
+        (50.0, 0.003),
+        (10_000.0, 0.0011),
+    ],
+)
+def test_count_over_time_is_rate_times_elapsed(rate: float, step: float) -> None:
     traffic = TagTraffic(rate, burst=10**9)
     tags = {1: stripped()}
     start = 1234.5
@@ -123,6 +132,7 @@ def test_every_tag_gets_the_full_rate() -> None:
 
 # -- counters and framing --------------------------------------------------
 
+
 @pytest.mark.timeout(20)
 def test_per_tag_counters_start_at_zero_and_increase_by_one() -> None:
     traffic = TagTraffic(1000.0)
@@ -130,8 +140,9 @@ def test_per_tag_counters_start_at_zero_and_increase_by_one() -> None:
     seen: dict[int, list[int]] = {7002: [], 7005: []}
     for i in range(300):
         for datagram, (_, port) in traffic.due(tags, i * 0.0013):
-            seen[port].append(counter_of(datagram, tags[2 if port == 7002
-                                                        else 5].strip))
+            seen[port].append(
+                counter_of(datagram, tags[2 if port == 7002 else 5].strip)
+            )
     for numbers in seen.values():
         assert numbers == list(range(len(numbers)))
         assert len(numbers) > 300
@@ -185,8 +196,11 @@ def test_strip_false_sends_padding_and_an_sdp_header() -> None:
         header = message.sdp_header
         assert header.flags is SDPFlag.REPLY_NOT_EXPECTED
         assert header.tag == 6
-        assert (header.source_chip_x, header.source_chip_y,
-                header.source_cpu) == (2, 3, 4)
+        assert (header.source_chip_x, header.source_chip_y, header.source_cpu) == (
+            2,
+            3,
+            4,
+        )
         assert COUNTER.unpack_from(message.payload)[0] == number
         assert message.payload[4:] == bytes(20)
 
@@ -198,11 +212,11 @@ def test_counter_wraps_at_32_bits() -> None:
     traffic.sent[1] = 0xFFFF_FFFE
     traffic.due(tags, 0.0)
     out = traffic.due(tags, 0.004)
-    assert [counter_of(d, True) for d, _ in out] == [
-        0xFFFF_FFFE, 0xFFFF_FFFF, 0, 1]
+    assert [counter_of(d, True) for d, _ in out] == [0xFFFF_FFFE, 0xFFFF_FFFF, 0, 1]
 
 
 # -- bursts and idling ---------------------------------------------------
+
 
 @pytest.mark.timeout(20)
 def test_default_burst_caps_what_goes_out_after_a_long_stall() -> None:
@@ -236,8 +250,7 @@ def test_explicit_burst_caps_each_tag_after_a_stall() -> None:
 
 
 @pytest.mark.timeout(20)
-def test_no_tags_means_nothing_and_at_most_a_burst_once_a_tag_appears(
-        ) -> None:
+def test_no_tags_means_nothing_and_at_most_a_burst_once_a_tag_appears() -> None:
     traffic = TagTraffic(1000.0, burst=5)
     assert traffic.due({}, 0.0) == []
     assert traffic.due({}, 0.5) == []
@@ -260,14 +273,22 @@ def test_a_tag_removed_gets_nothing_more() -> None:
 
 # -- arguments ---------------------------------------------------------------
 
+
 @pytest.mark.timeout(20)
-@pytest.mark.parametrize("kwargs", [
-    {"rate": 0}, {"rate": -1.0}, {"rate": math.nan}, {"rate": -math.inf},
-    {"rate": 10, "payload_size": 3}, {"rate": 10, "payload_size": 0},
-    {"rate": 10, "payload_size": 257}, {"rate": 10, "payload_size": -4},
-])
-def test_bad_arguments_raise_invalid_argument_error(kwargs: dict[str, float]
-                                                    ) -> None:
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"rate": 0},
+        {"rate": -1.0},
+        {"rate": math.nan},
+        {"rate": -math.inf},
+        {"rate": 10, "payload_size": 3},
+        {"rate": 10, "payload_size": 0},
+        {"rate": 10, "payload_size": 257},
+        {"rate": 10, "payload_size": -4},
+    ],
+)
+def test_bad_arguments_raise_invalid_argument_error(kwargs: dict[str, float]) -> None:
     with pytest.raises(InvalidArgumentError) as raised:
         TagTraffic(**kwargs)  # type: ignore[arg-type]
     assert raised.value.name in kwargs
@@ -294,6 +315,7 @@ def test_non_integer_payload_size_is_an_invalid_argument() -> None:
 
 # -- a real board on loopback ------------------------------------------------
 
+
 @pytest.fixture
 def tagged_socket() -> Iterator[socket.socket]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -308,13 +330,13 @@ def tagged_socket() -> Iterator[socket.socket]:
 
 @pytest.mark.timeout(20)
 def test_virtual_board_streams_to_an_ip_tagged_udp_socket(
-        tagged_socket: socket.socket) -> None:
+    tagged_socket: socket.socket,
+) -> None:
     port = tagged_socket.getsockname()[1]
     board = VirtualBoard(2, 2, traffic=TagTraffic(2000)).start()
     try:
         host, board_port = board.address
-        with SCAMPConnection(remote_host=host,
-                             remote_port=board_port) as connection:
+        with SCAMPConnection(remote_host=host, remote_port=board_port) as connection:
             call(connection, IPTagSet(0, 0, "127.0.0.1", port, 1))
         counters = []
         for _ in range(300):
@@ -333,16 +355,14 @@ def test_virtual_board_streams_to_an_ip_tagged_udp_socket(
 
 
 @pytest.mark.timeout(20)
-def test_virtual_board_stream_keeps_its_rate(
-        tagged_socket: socket.socket) -> None:
+def test_virtual_board_stream_keeps_its_rate(tagged_socket: socket.socket) -> None:
     """Over a loopback run the board sends about ``rate`` a second: never
     far ahead of it (the burst allows 64 at once), and not starved."""
     port = tagged_socket.getsockname()[1]
     board = VirtualBoard(2, 2, traffic=TagTraffic(2000)).start()
     try:
         host, board_port = board.address
-        with SCAMPConnection(remote_host=host,
-                             remote_port=board_port) as connection:
+        with SCAMPConnection(remote_host=host, remote_port=board_port) as connection:
             call(connection, IPTagSet(0, 0, "127.0.0.1", port, 1))
         tagged_socket.recvfrom(65535)
         first = time.monotonic()

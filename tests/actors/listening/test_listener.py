@@ -40,8 +40,9 @@ def captured_events() -> Iterator[list[dict[str, Any]]]:
 
     class Keep(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            extra = {key: value for key, value in vars(record).items()
-                     if key not in standard}
+            extra = {
+                key: value for key, value in vars(record).items() if key not in standard
+            }
             events.append({"event": record.getMessage(), **extra})
 
     root, handler = logging.getLogger(), Keep(logging.DEBUG)
@@ -53,6 +54,7 @@ def captured_events() -> Iterator[list[dict[str, Any]]]:
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
+
 
 COUNTER = struct.Struct("<I")
 #: Padding, then an SDP header that expects no reply, from tag 1.
@@ -84,8 +86,9 @@ class Link:
 
     def __init__(self, queue_limit: int = 4096) -> None:
         self.network = transport.MemoryNetwork(queue_limit)
-        self.connection = SDPConnection(endpoint=self.network.endpoint(),
-                                        remote_host=None)
+        self.connection = SDPConnection(
+            endpoint=self.network.endpoint(), remote_host=None
+        )
         self.sender = self.network.endpoint()
 
     def send(self, *numbers: int) -> None:
@@ -116,8 +119,9 @@ class Recorder:
     ``gate`` is set; ``entered`` says it got there.
     """
 
-    def __init__(self, block_at: int | None = None,
-                 raise_on: Callable[[int], bool] | None = None) -> None:
+    def __init__(
+        self, block_at: int | None = None, raise_on: Callable[[int], bool] | None = None
+    ) -> None:
         self.numbers: list[int] = []
         self.threads: set[threading.Thread] = set()
         self.block_at = block_at
@@ -144,8 +148,8 @@ class Recorder:
         """The numbers, once there are at least ``count`` of them."""
         with self._changed:
             assert self._changed.wait_for(
-                lambda: len(self.numbers) >= count, timeout), (
-                f"only {len(self.numbers)} of {count}: {self.numbers[-5:]}")
+                lambda: len(self.numbers) >= count, timeout
+            ), f"only {len(self.numbers)} of {count}: {self.numbers[-5:]}"
             return list(self.numbers)
 
     @property
@@ -161,13 +165,23 @@ def close_quietly(listener: ConnectionListener[Any]) -> None:
 
 # -- the facade's arguments --------------------------------------------------
 
+
 @pytest.mark.timeout(20)
-@pytest.mark.parametrize("kwargs", [
-    {"n_processes": 0}, {"n_processes": -1}, {"n_processes": 1.5},
-    {"n_processes": True}, {"timeout": 0}, {"timeout": -1},
-    {"timeout": "1"}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_processes": 0},
+        {"n_processes": -1},
+        {"n_processes": 1.5},
+        {"n_processes": True},
+        {"timeout": 0},
+        {"timeout": -1},
+        {"timeout": "1"},
+    ],
+)
 def test_bad_arguments_raise_invalid_argument_error(
-        link: Link, kwargs: dict[str, Any]) -> None:
+    link: Link, kwargs: dict[str, Any]
+) -> None:
     with pytest.raises(InvalidArgumentError):
         ConnectionListener(link.connection, **kwargs)
 
@@ -195,11 +209,10 @@ def test_no_stats_before_start_and_start_only_once(link: Link) -> None:
 
 # -- delivery and order -------------------------------------------------------
 
+
 @pytest.mark.timeout(20)
-def test_callbacks_added_before_start_get_every_message_in_order(
-        link: Link) -> None:
-    listener = ConnectionListener(link.connection, n_processes=4,
-                                  timeout=0.2)
+def test_callbacks_added_before_start_get_every_message_in_order(link: Link) -> None:
+    listener = ConnectionListener(link.connection, n_processes=4, timeout=0.2)
     recorders = [Recorder() for _ in range(6)]
     for recorder in recorders:
         listener.add_callback(recorder)
@@ -211,8 +224,7 @@ def test_callbacks_added_before_start_get_every_message_in_order(
             assert recorder.wait_for(1000) == list(range(1000))
         stats = listener.stats()
         assert stats is not None
-        assert (stats.received, stats.dropped, stats.malformed) == (
-            1000, 0, 0)
+        assert (stats.received, stats.dropped, stats.malformed) == (1000, 0, 0)
         assert stats.delivered == 1000 * 4
     finally:
         listener.close()
@@ -221,21 +233,19 @@ def test_callbacks_added_before_start_get_every_message_in_order(
 
 
 @pytest.mark.timeout(20)
-def test_callback_added_after_start_gets_what_arrives_from_then_on(
-        link: Link) -> None:
-    listener = ConnectionListener(link.connection, n_processes=2,
-                                  timeout=0.2)
+def test_callback_added_after_start_gets_what_arrives_from_then_on(link: Link) -> None:
+    listener = ConnectionListener(link.connection, n_processes=2, timeout=0.2)
     first, second = Recorder(), Recorder()
-    listener.add_callback(first)    # slot 0
+    listener.add_callback(first)  # slot 0
     listener.start()
     try:
-        listener.add_callback(second)   # slot 1
+        listener.add_callback(second)  # slot 1
         link.send(*range(10))
         first.wait_for(10)
         second.wait_for(10)
         late, later = Recorder(), Recorder()
-        listener.add_callback(late)     # slot 0, with ``first``
-        listener.add_callback(later)    # slot 1, with ``second``
+        listener.add_callback(late)  # slot 0, with ``first``
+        listener.add_callback(later)  # slot 1, with ``second``
         link.send(*range(10, 30))
         assert first.wait_for(30) == list(range(30))
         assert second.wait_for(30) == list(range(30))
@@ -249,14 +259,12 @@ def test_callback_added_after_start_gets_what_arrives_from_then_on(
 
 
 @pytest.mark.timeout(20)
-def test_callback_added_after_start_gets_no_earlier_messages(
-        link: Link) -> None:
-    listener = ConnectionListener(link.connection, n_processes=2,
-                                  timeout=0.2)
+def test_callback_added_after_start_gets_no_earlier_messages(link: Link) -> None:
+    listener = ConnectionListener(link.connection, n_processes=2, timeout=0.2)
     first = Recorder()
     behind = Recorder(block_at=0)
-    listener.add_callback(first)    # slot 0
-    listener.add_callback(behind)   # slot 1
+    listener.add_callback(first)  # slot 0
+    listener.add_callback(behind)  # slot 1
     listener.start()
     try:
         link.send(*range(10))
@@ -264,7 +272,7 @@ def test_callback_added_after_start_gets_no_earlier_messages(
         first.wait_for(10)  # so slot 1 has been handed 0..9 as well
         late = Recorder()
         listener.add_callback(Recorder())  # slot 0
-        listener.add_callback(late)        # slot 1, behind on 1..9
+        listener.add_callback(late)  # slot 1, behind on 1..9
         behind.gate.set()
         link.send(*range(10, 20))
         assert behind.wait_for(20) == list(range(20))
@@ -275,10 +283,8 @@ def test_callback_added_after_start_gets_no_earlier_messages(
 
 
 @pytest.mark.timeout(20)
-def test_callbacks_are_spread_round_robin_over_n_processes(
-        link: Link) -> None:
-    listener = ConnectionListener(link.connection, n_processes=3,
-                                  timeout=0.2)
+def test_callbacks_are_spread_round_robin_over_n_processes(link: Link) -> None:
+    listener = ConnectionListener(link.connection, n_processes=3, timeout=0.2)
     recorders = [Recorder() for _ in range(7)]
     for recorder in recorders:
         listener.add_callback(recorder)
@@ -299,10 +305,8 @@ def test_callbacks_are_spread_round_robin_over_n_processes(
 
 
 @pytest.mark.timeout(20)
-def test_one_process_runs_every_callback_on_one_thread_in_order(
-        link: Link) -> None:
-    listener = ConnectionListener(link.connection, n_processes=1,
-                                  timeout=0.2)
+def test_one_process_runs_every_callback_on_one_thread_in_order(link: Link) -> None:
+    listener = ConnectionListener(link.connection, n_processes=1, timeout=0.2)
     order: list[tuple[str, int]] = []
     done = threading.Event()
 
@@ -311,6 +315,7 @@ def test_one_process_runs_every_callback_on_one_thread_in_order(
             order.append((name, number_of(message)))
             if name == "b" and number_of(message) == 4:
                 done.set()
+
         return callback
 
     listener.add_callback(named("a"))
@@ -326,13 +331,13 @@ def test_one_process_runs_every_callback_on_one_thread_in_order(
 
 # -- failing and slow callbacks ---------------------------------------------
 
+
 @pytest.mark.timeout(20)
 def test_raising_callback_is_logged_and_disturbs_nothing(link: Link) -> None:
     with captured_events() as logs:
-        listener = ConnectionListener(link.connection, n_processes=2,
-                                      timeout=0.2)
+        listener = ConnectionListener(link.connection, n_processes=2, timeout=0.2)
         raiser = Recorder(raise_on=lambda n: n % 3 == 0)
-        beside = Recorder()     # same callback actor as the raiser
+        beside = Recorder()  # same callback actor as the raiser
         elsewhere = Recorder()  # the other callback actor
         listener.add_callback(raiser)
         listener.add_callback(elsewhere)
@@ -350,7 +355,8 @@ def test_raising_callback_is_logged_and_disturbs_nothing(link: Link) -> None:
             stats = listener.stats()
             assert stats is not None and stats.received == 62
             ref = listener._supervisor.ask(  # type: ignore[union-attr]
-                actors.supervision.supervisor.WhereIs("callback-0"), timeout=5)
+                actors.supervision.supervisor.WhereIs("callback-0"), timeout=5
+            )
             counts = ref.ask(CallbackStats(0, 0), timeout=5)
             assert counts == CallbackStats(handled=62, errors=21)
         finally:
@@ -363,10 +369,8 @@ def test_raising_callback_is_logged_and_disturbs_nothing(link: Link) -> None:
 
 
 @pytest.mark.timeout(20)
-def test_slow_callback_holds_up_neither_listener_nor_other_actors(
-        link: Link) -> None:
-    listener = ConnectionListener(link.connection, n_processes=3,
-                                  timeout=0.2)
+def test_slow_callback_holds_up_neither_listener_nor_other_actors(link: Link) -> None:
+    listener = ConnectionListener(link.connection, n_processes=3, timeout=0.2)
     slow = Recorder(block_at=0)
     others = [Recorder(), Recorder()]
     listener.add_callback(slow)
@@ -393,14 +397,14 @@ def test_slow_callback_holds_up_neither_listener_nor_other_actors(
 
 
 @pytest.mark.timeout(20)
-def test_backpressure_drops_overflow_counts_it_and_keeps_order(
-        link: Link) -> None:
-    listener = ConnectionListener(link.connection, n_processes=2,
-                                  timeout=0.2, backlog=5)
+def test_backpressure_drops_overflow_counts_it_and_keeps_order(link: Link) -> None:
+    listener = ConnectionListener(
+        link.connection, n_processes=2, timeout=0.2, backlog=5
+    )
     blocked = Recorder(block_at=0)
     pacer = Recorder()
-    listener.add_callback(blocked)   # slot 0
-    listener.add_callback(pacer)     # slot 1
+    listener.add_callback(blocked)  # slot 0
+    listener.add_callback(pacer)  # slot 1
     listener.start()
     try:
         # One at a time, so the pacer's own backlog never overflows.
@@ -435,14 +439,13 @@ def test_backpressure_drops_overflow_counts_it_and_keeps_order(
 
 # -- supervision -----------------------------------------------------------
 
+
 @pytest.mark.timeout(20)
-def test_dead_callback_actor_is_restarted_and_its_losses_counted(
-        link: Link) -> None:
-    listener = ConnectionListener(link.connection, n_processes=2,
-                                  timeout=0.2)
+def test_dead_callback_actor_is_restarted_and_its_losses_counted(link: Link) -> None:
+    listener = ConnectionListener(link.connection, n_processes=2, timeout=0.2)
     victim = Recorder(block_at=0)
     observer = Recorder()
-    listener.add_callback(victim)    # slot 0: callback-0
+    listener.add_callback(victim)  # slot 0: callback-0
     listener.add_callback(observer)  # slot 1
     listener.start()
     try:
@@ -450,8 +453,9 @@ def test_dead_callback_actor_is_restarted_and_its_losses_counted(
         assert supervisor is not None
         link.send(0)
         assert victim.entered.wait(WAIT)
-        old = supervisor.ask(actors.supervision.supervisor.WhereIs("callback-0"),
-                             timeout=5)
+        old = supervisor.ask(
+            actors.supervision.supervisor.WhereIs("callback-0"), timeout=5
+        )
         assert old is not None and old.is_alive()
         old.tell(actors.supervision.child.Crash())
         # These reach the old actor's mailbox behind the Crash: lost.
@@ -460,8 +464,9 @@ def test_dead_callback_actor_is_restarted_and_its_losses_counted(
         victim.gate.set()
         victim.thread.join(WAIT)
         assert not victim.thread.is_alive()
-        new = supervisor.ask(actors.supervision.supervisor.WhereIs("callback-0"),
-                             timeout=5)
+        new = supervisor.ask(
+            actors.supervision.supervisor.WhereIs("callback-0"), timeout=5
+        )
         assert new is not None and new.actor_urn != old.actor_urn
         assert new.ask(CallbackStats(0, 0), timeout=5) == CallbackStats(0, 0)
         assert listener.lost == 3
@@ -469,8 +474,9 @@ def test_dead_callback_actor_is_restarted_and_its_losses_counted(
         assert observer.wait_for(10) == list(range(10))
         assert victim.wait_for(7) == [0, 4, 5, 6, 7, 8, 9]
         assert len(victim.threads) == 2  # the old actor's and the new one's
-        stats = supervisor.ask(actors.supervision.supervisor.GetSupervisorStats(),
-                               timeout=5)
+        stats = supervisor.ask(
+            actors.supervision.supervisor.GetSupervisorStats(), timeout=5
+        )
         assert stats.restarts == 1
         assert "callback-0" in stats.running
     finally:
@@ -481,7 +487,8 @@ def test_dead_callback_actor_is_restarted_and_its_losses_counted(
 
 @pytest.mark.timeout(20)
 def test_restart_accounting_does_not_race_the_listener(
-        link: Link, monkeypatch: pytest.MonkeyPatch) -> None:
+    link: Link, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import actors.compat.connection_listener as facade
     from actors.listening.callbacks import CallbackActor
 
@@ -494,17 +501,19 @@ def test_restart_accounting_does_not_race_the_listener(
 
         def on_start(self) -> None:
             watch = self.watch
-            if (watch is not None and watch.child_id == "callback-0"
-                    and watch.incarnation > 1):
+            if (
+                watch is not None
+                and watch.child_id == "callback-0"
+                and watch.incarnation > 1
+            ):
                 starting.set()
                 may_start.wait(WAIT)
             super().on_start()
 
     monkeypatch.setattr(facade, "CallbackActor", LateStart)
-    listener = ConnectionListener(link.connection, n_processes=2,
-                                  timeout=0.2)
+    listener = ConnectionListener(link.connection, n_processes=2, timeout=0.2)
     victim, observer = Recorder(), Recorder()
-    listener.add_callback(victim)    # slot 0
+    listener.add_callback(victim)  # slot 0
     listener.add_callback(observer)  # slot 1
     listener.start()
     try:
@@ -512,8 +521,9 @@ def test_restart_accounting_does_not_race_the_listener(
         assert supervisor is not None
         link.send(0)
         victim.wait_for(1)
-        old = supervisor.ask(actors.supervision.supervisor.WhereIs("callback-0"),
-                             timeout=5)
+        old = supervisor.ask(
+            actors.supervision.supervisor.WhereIs("callback-0"), timeout=5
+        )
         old.tell(actors.supervision.child.Crash())
         victim.thread.join(WAIT)
         assert starting.wait(WAIT)  # restarted; its on_start not yet run
@@ -531,10 +541,8 @@ def test_restart_accounting_does_not_race_the_listener(
 
 
 @pytest.mark.timeout(20)
-def test_dead_callback_actor_with_nothing_waiting_loses_nothing(
-        link: Link) -> None:
-    listener = ConnectionListener(link.connection, n_processes=1,
-                                  timeout=0.2)
+def test_dead_callback_actor_with_nothing_waiting_loses_nothing(link: Link) -> None:
+    listener = ConnectionListener(link.connection, n_processes=1, timeout=0.2)
     recorder = Recorder()
     listener.add_callback(recorder)
     listener.start()
@@ -543,12 +551,14 @@ def test_dead_callback_actor_with_nothing_waiting_loses_nothing(
         assert supervisor is not None
         link.send(0)
         recorder.wait_for(1)
-        old = supervisor.ask(actors.supervision.supervisor.WhereIs("callback-0"),
-                             timeout=5)
+        old = supervisor.ask(
+            actors.supervision.supervisor.WhereIs("callback-0"), timeout=5
+        )
         old.tell(actors.supervision.child.Crash())
         recorder.thread.join(WAIT)
-        new = supervisor.ask(actors.supervision.supervisor.WhereIs("callback-0"),
-                             timeout=5)
+        new = supervisor.ask(
+            actors.supervision.supervisor.WhereIs("callback-0"), timeout=5
+        )
         assert new is not None and new.actor_urn != old.actor_urn
         new.ask(CallbackStats(0, 0), timeout=5)
         link.send(1, 2)
@@ -559,6 +569,7 @@ def test_dead_callback_actor_with_nothing_waiting_loses_nothing(
 
 
 # -- closing -------------------------------------------------------------------
+
 
 @pytest.mark.timeout(20)
 def test_close_returns_once_the_pending_receive_does(link: Link) -> None:
@@ -585,10 +596,8 @@ def test_close_before_start_and_twice_is_harmless(link: Link) -> None:
 
 
 @pytest.mark.timeout(20)
-def test_close_waits_for_callbacks_to_finish_what_they_were_given(
-        link: Link) -> None:
-    listener = ConnectionListener(link.connection, n_processes=2,
-                                  timeout=0.2)
+def test_close_waits_for_callbacks_to_finish_what_they_were_given(link: Link) -> None:
+    listener = ConnectionListener(link.connection, n_processes=2, timeout=0.2)
     busy = Recorder(block_at=0)
     observer = Recorder()
     listener.add_callback(busy)
@@ -639,8 +648,7 @@ def test_run_on_a_thread_returns_when_close_is_called(link: Link) -> None:
 
 
 @pytest.mark.timeout(20)
-def test_run_on_a_thread_returns_when_the_connection_closes(
-        link: Link) -> None:
+def test_run_on_a_thread_returns_when_the_connection_closes(link: Link) -> None:
     listener = ConnectionListener(link.connection, timeout=0.2)
     recorder = Recorder()
     listener.add_callback(recorder)
@@ -662,10 +670,8 @@ def test_run_on_a_thread_returns_when_the_connection_closes(
 
 
 @pytest.mark.timeout(20)
-def test_close_waits_for_callbacks_even_while_run_is_stopping(
-        link: Link) -> None:
-    listener = ConnectionListener(link.connection, n_processes=2,
-                                  timeout=0.2)
+def test_close_waits_for_callbacks_even_while_run_is_stopping(link: Link) -> None:
+    listener = ConnectionListener(link.connection, n_processes=2, timeout=0.2)
     busy = Recorder(block_at=0)
     observer = Recorder()
     listener.add_callback(busy)
@@ -690,7 +696,8 @@ def test_close_waits_for_callbacks_even_while_run_is_stopping(
         assert supervisor.actor_stopped.wait(WAIT)
         closer.start()
         assert not closed.wait(0.3), (
-            "close() returned while a callback still had 4 messages to go")
+            "close() returned while a callback still had 4 messages to go"
+        )
         busy.gate.set()
         closer.join(WAIT)
         assert closed.is_set()
@@ -705,8 +712,7 @@ def test_close_waits_for_callbacks_even_while_run_is_stopping(
 @pytest.mark.timeout(20)
 def test_after_close_no_actor_or_thread_remains(link: Link) -> None:
     before = set(threading.enumerate())
-    listener = ConnectionListener(link.connection, n_processes=4,
-                                  timeout=0.2)
+    listener = ConnectionListener(link.connection, n_processes=4, timeout=0.2)
     recorders = [Recorder() for _ in range(5)]
     for recorder in recorders:
         listener.add_callback(recorder)
@@ -717,31 +723,31 @@ def test_after_close_no_actor_or_thread_remains(link: Link) -> None:
     assert len(pykka.ActorRegistry.get_all()) == 1 + 1 + 4
     listener.close()
     assert pykka.ActorRegistry.get_all() == []
-    left = [thread for thread in threading.enumerate()
-            if thread not in before]
+    left = [thread for thread in threading.enumerate() if thread not in before]
     names = sorted(thread.name.split("-")[0] for thread in left)
     for thread in left:
         thread.join(WAIT)  # exiting, not stuck
         assert not thread.is_alive(), thread.name
-    assert all(name in ("CallbackActor", "ListenerActor", "Supervisor",
-                        "connection") for name in names), names
+    assert all(
+        name in ("CallbackActor", "ListenerActor", "Supervisor", "connection")
+        for name in names
+    ), names
 
 
 # -- malformed input ----------------------------------------------------------
 
+
 @pytest.mark.timeout(20)
-def test_malformed_datagrams_are_counted_and_listening_goes_on(
-        link: Link) -> None:
-    listener = ConnectionListener(link.connection, n_processes=2,
-                                  timeout=0.2)
+def test_malformed_datagrams_are_counted_and_listening_goes_on(link: Link) -> None:
+    listener = ConnectionListener(link.connection, n_processes=2, timeout=0.2)
     recorder = Recorder()
     listener.add_callback(recorder)
     listener.start()
     try:
-        link.raw(b"\x00\x00\x07")               # 3 bytes
+        link.raw(b"\x00\x00\x07")  # 3 bytes
         link.send(0)
-        link.raw(b"")                           # nothing at all
-        link.raw(b"\0\0" + bytes([0x55] * 8))   # unknown SDP flags
+        link.raw(b"")  # nothing at all
+        link.raw(b"\0\0" + bytes([0x55] * 8))  # unknown SDP flags
         link.send(1)
         link.raw(b"\x01\x02\x03")
         link.send(2)
@@ -757,6 +763,7 @@ def test_malformed_datagrams_are_counted_and_listening_goes_on(
 
 # -- other Listenables ------------------------------------------------------
 
+
 @pytest.fixture
 def udp_pair() -> Iterator[tuple[UDPConnection, socket.socket]]:
     connection = UDPConnection(local_host="127.0.0.1")
@@ -771,10 +778,12 @@ def udp_pair() -> Iterator[tuple[UDPConnection, socket.socket]]:
 
 @pytest.mark.timeout(20)
 def test_plain_udp_connection_delivers_bytes(
-        udp_pair: tuple[UDPConnection, socket.socket]) -> None:
+    udp_pair: tuple[UDPConnection, socket.socket],
+) -> None:
     connection, sender = udp_pair
     listener: ConnectionListener[bytes] = ConnectionListener(
-        connection, n_processes=2, timeout=0.2)
+        connection, n_processes=2, timeout=0.2
+    )
     raw: list[Any] = []
     recorders = [Recorder(), Recorder(), Recorder()]
     listener.add_callback(raw.append)
@@ -797,17 +806,16 @@ def test_plain_udp_connection_delivers_bytes(
 
 @pytest.mark.timeout(20)
 def test_plain_udp_run_returns_when_the_connection_closes(
-        udp_pair: tuple[UDPConnection, socket.socket]) -> None:
+    udp_pair: tuple[UDPConnection, socket.socket],
+) -> None:
     connection, sender = udp_pair
-    listener: ConnectionListener[bytes] = ConnectionListener(
-        connection, timeout=0.2)
+    listener: ConnectionListener[bytes] = ConnectionListener(connection, timeout=0.2)
     recorder = Recorder()
     listener.add_callback(recorder)
     runner = threading.Thread(target=listener.run)
     runner.start()
     try:
-        sender.sendto(b"msg-7", (connection.local_ip_address,
-                                 connection.local_port))
+        sender.sendto(b"msg-7", (connection.local_ip_address, connection.local_port))
         assert recorder.wait_for(1) == [7]
         connection.close()
         runner.join(WAIT)
@@ -821,15 +829,17 @@ def test_plain_udp_run_returns_when_the_connection_closes(
 
 @pytest.mark.timeout(20)
 def test_foreign_datagram_does_not_stall_close(
-        udp_pair: tuple[UDPConnection, socket.socket]) -> None:
+    udp_pair: tuple[UDPConnection, socket.socket],
+) -> None:
     _, peer = udp_pair
-    connection = UDPConnection(local_host="127.0.0.1",
-                               remote_host="127.0.0.1",
-                               remote_port=peer.getsockname()[1])
+    connection = UDPConnection(
+        local_host="127.0.0.1",
+        remote_host="127.0.0.1",
+        remote_port=peer.getsockname()[1],
+    )
     foreign = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     foreign.bind(("127.0.0.1", 0))
-    listener: ConnectionListener[bytes] = ConnectionListener(
-        connection, timeout=0.2)
+    listener: ConnectionListener[bytes] = ConnectionListener(connection, timeout=0.2)
     recorder = Recorder()
     listener.add_callback(recorder)
     listener.start()
@@ -875,8 +885,7 @@ class QueueListenable:
 
     def is_ready_to_receive(self, timeout: float = 0) -> bool:
         with self._changed:
-            return self._changed.wait_for(lambda: bool(self._items),
-                                          timeout)
+            return self._changed.wait_for(lambda: bool(self._items), timeout)
 
     def get_receive_method(self) -> Callable[[], Any]:
         return self.receive
@@ -896,7 +905,8 @@ class QueueListenable:
 def test_any_listenable_works_and_ends_with_connection_closed() -> None:
     source = QueueListenable()
     listener: ConnectionListener[int] = ConnectionListener(
-        source, n_processes=2, timeout=0.2)
+        source, n_processes=2, timeout=0.2
+    )
     recorders = [Recorder(), Recorder()]
     for recorder in recorders:
         listener.add_callback(recorder)

@@ -79,11 +79,11 @@ def posted(blobs: list[bytes]) -> list[tuple[Hashable, Job]]:
     return entries
 
 
-def answer_all(book: GroupBook, entries: list[tuple[Hashable, Job]],
-               value: Any = b"reply") -> None:
+def answer_all(
+    book: GroupBook, entries: list[tuple[Hashable, Job]], value: Any = b"reply"
+) -> None:
     """What a worker would send back: one OK outcome per wire key."""
-    book.complete([Outcome(job.key, value=(board, value))
-                   for board, job in entries])
+    book.complete([Outcome(job.key, value=(board, value)) for board, job in entries])
 
 
 # -- each job one outcome, with the caller's key ----------------------------------
@@ -95,10 +95,12 @@ def test_each_job_gets_one_outcome_under_the_callers_key() -> None:
     first, second = Sink(), Sink()
     jobs_a: list[tuple[Hashable, Job]] = [
         ("b0", SCPJob("same", GetVersion(0, 0, 0))),
-        ("b1", ReadJob(("read", 1), 0, 0, 0, BASE, 1000))]
+        ("b1", ReadJob(("read", 1), 0, 0, 0, BASE, 1000)),
+    ]
     jobs_b: list[tuple[Hashable, Job]] = [
         ("b0", SCPJob("same", GetVersion(1, 1, 0))),  # same key, other sink
-        ("b1", WriteJob(7, 1, 0, 0, BASE, b"\x01" * 300))]
+        ("b1", WriteJob(7, 1, 0, 0, BASE, b"\x01" * 300)),
+    ]
     book.put(jobs_a, first)
     book.put(jobs_b, second)
     assert book.open_jobs == 4
@@ -138,9 +140,10 @@ def test_outcome_fields_other_than_the_key_are_kept() -> None:
     sink = Sink()
     error = RequestError("board said no")
     book.put([("b", SCPJob("k", GetVersion(0, 0, 0)))], sink)
-    (_, job), = posted(book.take_incoming())
-    book.complete([Outcome(job.key, error=error, resends=3,
-                           retry_code_resends=2, timeouts=1)])
+    ((_, job),) = posted(book.take_incoming())
+    book.complete(
+        [Outcome(job.key, error=error, resends=3, retry_code_resends=2, timeouts=1)]
+    )
     (outcome,) = sink.outcomes
     assert outcome == Outcome("k", None, error, 3, 2, 1)
 
@@ -156,7 +159,7 @@ def test_a_key_that_cannot_pickle_stays_here_and_is_restored() -> None:
         return None
 
     book.put([("b", SCPJob(key, GetVersion(0, 0, 0)))], sink)
-    (_, job), = posted(book.take_incoming())
+    ((_, job),) = posted(book.take_incoming())
     assert isinstance(job.key, int)
     book.complete([Outcome(job.key, value=b"v")])
     assert [o.key for o in sink.outcomes] == [key]
@@ -169,8 +172,7 @@ def test_a_key_that_cannot_pickle_stays_here_and_is_restored() -> None:
 def test_duplicate_and_late_outcomes_are_counted_stale_not_delivered() -> None:
     book = GroupBook()
     sink = Sink()
-    book.put([("b", SCPJob(("v", i), GetVersion(0, 0, 0)))
-              for i in range(3)], sink)
+    book.put([("b", SCPJob(("v", i), GetVersion(0, 0, 0))) for i in range(3)], sink)
     wire = posted(book.take_incoming())
     answer_all(book, wire)
     assert len(sink.outcomes) == 3
@@ -189,7 +191,7 @@ def test_within_one_batch_a_duplicate_is_stale() -> None:
     book = GroupBook()
     sink = Sink()
     book.put([("b", SCPJob("k", GetVersion(0, 0, 0)))], sink)
-    (_, job), = posted(book.take_incoming())
+    ((_, job),) = posted(book.take_incoming())
     book.complete([Outcome(job.key, value=1), Outcome(job.key, value=2)])
     assert [o.value for o in sink.outcomes] == [1]
     assert book.stale == 1
@@ -214,11 +216,13 @@ def test_new_worker_gets_safe_jobs_again_and_sent_unsafe_ones_fail() -> None:
         ("b1", SCPJob("free", free)),
         ("b1", SCPJob("version", GetVersion(1, 0, 2))),
         ("b0", ReadJob("read", 0, 0, 0, BASE, 5000)),
-        ("b1", WriteJob("write", 0, 0, 0, BASE, b"w" * 700))]
+        ("b1", WriteJob("write", 0, 0, 0, BASE, b"w" * 700)),
+    ]
     book.put(sent, sink)
     first = posted(book.take_incoming())
-    wire_of = {job.key: wired.key
-               for (_, job), (_, wired) in zip(sent, first, strict=True)}
+    wire_of = {
+        job.key: wired.key for (_, job), (_, wired) in zip(sent, first, strict=True)
+    }
     caller_of = {wire: key for key, wire in wire_of.items()}
     # The version was answered by the first worker before it died.
     book.complete([Outcome(wire_of["version"], value=b"version reply")])
@@ -236,8 +240,9 @@ def test_new_worker_gets_safe_jobs_again_and_sent_unsafe_ones_fail() -> None:
     # The rest come back in one batch, under the same wire keys.
     assert len(again) == 1
     resent = posted(again)
-    by_caller = {caller_of.get(job.key, "alloc later"): (board, job)
-                 for board, job in resent}
+    by_caller = {
+        caller_of.get(job.key, "alloc later"): (board, job) for board, job in resent
+    }
     assert set(by_caller) == {"tagged", "read", "write", "alloc later"}
     assert by_caller["read"][0] == "b0"
     assert by_caller["alloc later"][0] == "b1"
@@ -247,11 +252,17 @@ def test_new_worker_gets_safe_jobs_again_and_sent_unsafe_ones_fail() -> None:
 
     # The new worker answers; the old one's late outcomes are stale.
     answer_all(book, resent)
-    answer_all(book, [entry for entry in first
-                      if caller_of[entry[1].key] != "version"])
+    answer_all(book, [entry for entry in first if caller_of[entry[1].key] != "version"])
     outcomes = sink.by_key()
-    assert set(outcomes) == {"alloc", "free", "version", "tagged", "read",
-                             "write", "alloc later"}
+    assert set(outcomes) == {
+        "alloc",
+        "free",
+        "version",
+        "tagged",
+        "read",
+        "write",
+        "alloc later",
+    }
     assert outcomes["version"].value == b"version reply"
     assert outcomes["read"].ok and outcomes["alloc later"].ok
     assert isinstance(outcomes["alloc"].error, RequestError)
@@ -267,9 +278,8 @@ def test_a_job_resent_to_a_new_worker_counts_as_sent_for_the_next() -> None:
     # dies too, it has been sent, and must not go a third time.
     book = GroupBook()
     sink = Sink()
-    book.put([("b", SCPJob("alloc", SDRAMAlloc(0, 0, app_id=1, size=8)))],
-             sink)
-    (_, job), = posted(book.take_for_new_worker())
+    book.put([("b", SCPJob("alloc", SDRAMAlloc(0, 0, app_id=1, size=8)))], sink)
+    ((_, job),) = posted(book.take_for_new_worker())
     assert job.key is not None and sink.outcomes == []
     assert book.take_for_new_worker() == []
     (outcome,) = sink.outcomes
@@ -285,9 +295,14 @@ def test_a_request_holding_a_lambda_is_refused_and_nothing_is_kept() -> None:
     book = GroupBook()
     sink = Sink()
     with pytest.raises(InvalidArgumentError) as raised:
-        book.put([("b0", SCPJob("good", GetVersion(0, 0, 0))),
-                  ("b1", SCPJob("bad", VersionWithHook())),
-                  ("b0", ReadJob("also good", 0, 0, 0, BASE, 10))], sink)
+        book.put(
+            [
+                ("b0", SCPJob("good", GetVersion(0, 0, 0))),
+                ("b1", SCPJob("bad", VersionWithHook())),
+                ("b0", ReadJob("also good", 0, 0, 0, BASE, 10)),
+            ],
+            sink,
+        )
     text = str(raised.value)
     assert "cross" in text
     assert "'b1'" in text  # names the job that cannot cross
@@ -338,8 +353,7 @@ def test_refusal_happens_on_the_callers_thread() -> None:
 def test_fail_all_ends_every_open_job_once_with_the_error() -> None:
     book = GroupBook()
     first, second = Sink(), Sink()
-    book.put([("b", SCPJob(("a", i), GetVersion(0, 0, 0)))
-              for i in range(3)], first)
+    book.put([("b", SCPJob(("a", i), GetVersion(0, 0, 0))) for i in range(3)], first)
     wire = posted(book.take_incoming())
     book.put([("c", ReadJob("r", 0, 0, 0, BASE, 100))], second)  # not taken
     answer_all(book, wire[:1])
@@ -409,9 +423,15 @@ def test_listening_remembers_the_port_for_the_next_worker() -> None:
 @pytest.mark.timeout(10)
 def test_group_messages_round_trip() -> None:
     spec = GroupSpec("g", (), {"window": 4})
-    messages = [Ready(12), Heartbeat(), GetGroupStats(3), GroupFailed("why"),
-                GroupStats(3, {"b": "no stats"}),
-                Outcomes([Outcome(1, b"x")]), Heard(2, [b"a", b"b"])]
+    messages = [
+        Ready(12),
+        Heartbeat(),
+        GetGroupStats(3),
+        GroupFailed("why"),
+        GroupStats(3, {"b": "no stats"}),
+        Outcomes([Outcome(1, b"x")]),
+        Heard(2, [b"a", b"b"]),
+    ]
     assert decode(encode(messages)) == messages
     assert pickle.loads(pickle.dumps(spec)) == spec
     with pytest.raises(InvalidArgumentError):
@@ -427,15 +447,18 @@ class Unpicklable(Exception):
 
 
 @pytest.mark.timeout(10)
-def test_encode_outbound_turns_an_unpicklable_error_into_a_request_error(
-        ) -> None:
+def test_encode_outbound_turns_an_unpicklable_error_into_a_request_error() -> None:
     good = Outcome("good", value=b"data", resends=2)
     failed = Outcome("failed", error=RequestError("timeout"))
     bad = Outcome("bad", error=Unpicklable("lost the plot"))
     with pytest.raises(Exception):  # noqa: B017, PT011 - whatever pickle raises
         encode([Outcomes([good, bad])])
-    batch = [Heartbeat(), Outcomes([good, bad, failed]),
-             Listening(1, ("127.0.0.1", 1)), Heard(1, [b"m"])]
+    batch = [
+        Heartbeat(),
+        Outcomes([good, bad, failed]),
+        Listening(1, ("127.0.0.1", 1)),
+        Heard(1, [b"m"]),
+    ]
     back = decode(encode_outbound(batch))
     assert [type(m) for m in back] == [Heartbeat, Outcomes, Listening, Heard]
     outcomes = back[1].outcomes
@@ -453,11 +476,13 @@ def test_encode_outbound_turns_an_unpicklable_error_into_a_request_error(
 def test_encode_outbound_drops_heard_messages_that_cannot_pickle() -> None:
     """A listener's message that will not pickle is left out (and logged);
     the rest of its batch, and the other messages, still cross."""
-    batch = [Heard(1, [b"a", Unpicklable("x"), b"b"]), Heartbeat(),
-             GroupStats(3, {0: "text"})]
+    batch = [
+        Heard(1, [b"a", Unpicklable("x"), b"b"]),
+        Heartbeat(),
+        GroupStats(3, {0: "text"}),
+    ]
     back = decode(encode_outbound(batch))
-    assert back == [Heard(1, [b"a", b"b"]), Heartbeat(),
-                    GroupStats(3, {0: "text"})]
+    assert back == [Heard(1, [b"a", b"b"]), Heartbeat(), GroupStats(3, {0: "text"})]
 
 
 @pytest.mark.timeout(10)
@@ -473,9 +498,17 @@ def test_encode_outbound_of_a_clean_batch_is_encode() -> None:
 def test_merged_puts_listening_before_heard_and_keeps_message_order() -> None:
     o1, o2, o3 = (Outcome(i, value=i) for i in range(3))
     stats = GroupStats(9, {})
-    batch = [Heard(1, ["a"]), Listening(2, ("h", 2)), Outcomes([o1]),
-             Heard(2, ["x"]), Heard(1, ["b", "c"]), stats,
-             Outcomes([o2, o3]), Heard(2, ["y"]), Heard(1, ["d"])]
+    batch = [
+        Heard(1, ["a"]),
+        Listening(2, ("h", 2)),
+        Outcomes([o1]),
+        Heard(2, ["x"]),
+        Heard(1, ["b", "c"]),
+        stats,
+        Outcomes([o2, o3]),
+        Heard(2, ["y"]),
+        Heard(1, ["d"]),
+    ]
     merged = _merged(batch)
     kinds = [type(m).__name__ for m in merged]
     # A Listening always comes before any Heard (the parent must know the
@@ -502,9 +535,14 @@ def test_a_new_worker_fences_the_writes_the_lost_one_had_sent() -> None:
     # connection fences their ranges before writing anything over them.
     book = GroupBook()
     sink = Sink()
-    book.put([("b1", WriteJob("sent", 1, 2, 0, 0x6000_0000, b"x" * 300)),
-              ("b1", SCPJob("fill", FillRequest(1, 2, 0x7000_0000, 7, 64))),
-              ("b2", ReadJob("read", 0, 0, 0, 0x6000_0000, 64))], sink)
+    book.put(
+        [
+            ("b1", WriteJob("sent", 1, 2, 0, 0x6000_0000, b"x" * 300)),
+            ("b1", SCPJob("fill", FillRequest(1, 2, 0x7000_0000, 7, 64))),
+            ("b2", ReadJob("read", 0, 0, 0, 0x6000_0000, 64)),
+        ],
+        sink,
+    )
     book.take_incoming()
     book.put([("b2", WriteJob("not sent", 0, 0, 0, 0x6000_0000, b"y"))], sink)
     (blob,) = book.take_for_new_worker()
@@ -513,4 +551,5 @@ def test_a_new_worker_fences_the_writes_the_lost_one_had_sent() -> None:
     assert len(message.entries) == 4
     assert sorted(message.fenced) == [
         ("b1", ((1, 2), 0x6000_0000, 0x6000_0000 + 300)),
-        ("b1", ((1, 2), 0x7000_0000, 0x7000_0000 + 64))]
+        ("b1", ((1, 2), 0x7000_0000, 0x7000_0000 + 64)),
+    ]

@@ -31,22 +31,24 @@ class Sink:
 
 
 def memory(address: int, size: int) -> bytes:
-    return bytes((a * 13 + (a >> 8)) & 0xFF
-                 for a in range(address, address + size))
+    return bytes((a * 13 + (a >> 8)) & 0xFF for a in range(address, address + size))
 
 
 def seq_of(datagram: bytes | bytearray) -> int:
     return int(struct.unpack_from("<H", datagram, 12)[0])
 
 
-def reply(datagram: bytes | bytearray, code: SCPResult = OK,
-          extra: int = 0) -> bytes:
+def reply(datagram: bytes | bytearray, code: SCPResult = OK, extra: int = 0) -> bytes:
     """The board's answer: a read gets the memory it asked for."""
     command = struct.unpack_from("<H", datagram, 10)[0]
     address, size = struct.unpack_from("<2I", datagram, 14)
     payload = memory(address, size) if code is OK and command == 2 else b""
-    return (bytes(10) + struct.pack("<2H", code.value, seq_of(datagram))
-            + payload + bytes(extra))
+    return (
+        bytes(10)
+        + struct.pack("<2H", code.value, seq_of(datagram))
+        + payload
+        + bytes(extra)
+    )
 
 
 class Owner:
@@ -97,8 +99,7 @@ class Owner:
 
 
 def read_run(length: int, address: int = BASE) -> JobRun:
-    return JobRun.of(ReadJob("r", 1, 2, 3, address, length), Sink(), 0.0,
-                     SOURCE)
+    return JobRun.of(ReadJob("r", 1, 2, 3, address, length), Sink(), 0.0, SOURCE)
 
 
 @pytest.mark.timeout(10)
@@ -134,10 +135,11 @@ def test_a_clean_read_makes_no_request_and_ends_once() -> None:
 
 @pytest.mark.timeout(10)
 def test_a_lost_piece_expires_and_is_resent_with_its_sequence() -> None:
-    owner = Owner(read_run(512), size=2, initial_rto=0.1, rto_ceiling=0.1,
-                  fast_resend_after=0)
+    owner = Owner(
+        read_run(512), size=2, initial_rto=0.1, rto_ceiling=0.1, fast_resend_after=0
+    )
     owner.pump(0.0)
-    owner.take(0)                      # lost
+    owner.take(0)  # lost
     owner.answer(1, 0.01)
     owner.pump(0.01)
     assert owner.window.next_wakeup() == pytest.approx(0.1)
@@ -155,11 +157,11 @@ def test_a_lost_piece_expires_and_is_resent_with_its_sequence() -> None:
 def test_an_overtaken_piece_is_resent_without_waiting() -> None:
     owner = Owner(read_run(256 * 5), size=5, fast_resend_after=3)
     owner.pump(0.0)
-    owner.take(0)                      # lost
+    owner.take(0)  # lost
     for seq in (1, 2, 3):
         owner.answer(seq, 0.001)
     out = owner.pump(0.001)
-    assert [seq_of(datagram) for datagram in out] == [0, 5][:len(out)]
+    assert [seq_of(datagram) for datagram in out] == [0, 5][: len(out)]
     assert seq_of(out[0]) == 0
     assert owner.window.counters.fast_resent == 1
     owner.answer_all(0.002)
@@ -182,7 +184,7 @@ def test_a_busy_piece_is_parked_and_the_rest_carry_on() -> None:
     owner.answer_all(0.002)
     owner.pump(0.002)
     assert not owner.outcomes
-    assert owner.pump(0.05) == []      # due at 0.051
+    assert owner.pump(0.05) == []  # due at 0.051
     (retry,) = owner.pump(0.06)
     assert seq_of(retry) == 0
     owner.answer_all(0.07)
@@ -197,12 +199,12 @@ def test_bad_lengths_and_duplicates_are_counted_not_taken() -> None:
     owner = Owner(read_run(300), size=2)
     owner.pump(0.0)
     first = owner.take(0)
-    owner.window.receive(reply(first, extra=1), 0.001)   # one byte too many
+    owner.window.receive(reply(first, extra=1), 0.001)  # one byte too many
     assert owner.window.counters.malformed == 1
     assert owner.window.in_flight == 2
     good = reply(first)
     owner.window.receive(good, 0.001)
-    owner.window.receive(good, 0.001)                    # duplicated
+    owner.window.receive(good, 0.001)  # duplicated
     assert owner.window.counters.duplicates == 1
     owner.answer_all(0.002)
     owner.pump(0.002)
@@ -230,7 +232,7 @@ def test_an_error_code_ends_the_job_and_drops_its_unsent_pieces() -> None:
 def test_fail_all_ends_queued_and_flying_pieces() -> None:
     owner = Owner(read_run(256 * 10), size=3)
     owner.pump(0.0)
-    owner.answer(0, 0.001)            # arrived, not yet settled
+    owner.answer(0, 0.001)  # arrived, not yet settled
     owner.window.fail_all(ShutDown("stop"))
     assert owner.window.open_requests == 0
     assert owner.window.in_flight == 0 and owner.window.poll(0.002) == []
@@ -263,7 +265,7 @@ def test_a_restarted_run_asks_again_only_for_what_had_no_reply() -> None:
     owner.window.settle()
     # The window is lost with the actor; its successor asks again.
     assert run.restart() is None
-    assert run.take_span() is None     # pieces to ask again come first
+    assert run.take_span() is None  # pieces to ask again come first
     again = run.take(2)
     assert sorted(request.key[1] for request in again) == [0, 2]  # type: ignore[index]
     # Then the rest, after the last piece done, as a span again.
@@ -323,9 +325,11 @@ def test_one_at_a_time_a_reply_hands_back_the_next_piece() -> None:
         assert owner.window.in_flight == 1
         assert owner.window.poll(now) == []
         owner.window.settle()
-    assert following == [piece_datagram(BASE + 256, 256, 1),
-                         piece_datagram(BASE + 512, 256, 2),
-                         piece_datagram(BASE + 768, 10, 3)]
+    assert following == [
+        piece_datagram(BASE + 256, 256, 1),
+        piece_datagram(BASE + 512, 256, 2),
+        piece_datagram(BASE + 768, 10, 3),
+    ]
     owner.pump(now)
     (outcome,) = owner.outcomes
     assert outcome.ok and bytes(outcome.value) == memory(BASE, 256 * 3 + 10)

@@ -31,25 +31,28 @@ class Board:
 
     def deliver(self, datagram: bytes) -> bytes:
         """Run ``datagram``; the reply the board sends."""
-        command, seq, address, size = struct.unpack_from("<2H2I", datagram,
-                                                         10)
+        command, seq, address, size = struct.unpack_from("<2H2I", datagram, 10)
         start = address - BASE
         payload = b""
         if command == SCPCommand.CMD_WRITE.value:
             data = datagram[26:]
-            self.memory[start:start + len(data)] = data
+            self.memory[start : start + len(data)] = data
         else:
-            payload = bytes(self.memory[start:start + size])
-        return (bytes(10) + struct.pack("<2H", SCPResult.RC_OK.value, seq)
-                + payload)
+            payload = bytes(self.memory[start : start + size])
+        return bytes(10) + struct.pack("<2H", SCPResult.RC_OK.value, seq) + payload
 
     def at(self, offset: int, size: int = 256) -> bytes:
-        return bytes(self.memory[offset:offset + size])
+        return bytes(self.memory[offset : offset + size])
 
 
 def window(**options: object) -> Window:
-    settings = WindowSettings(**{"max_datagram_age": AGE,  # type: ignore[arg-type]
-                                 "initial_rto": 1.0, **options})
+    settings = WindowSettings(
+        **{
+            "max_datagram_age": AGE,  # type: ignore[arg-type]
+            "initial_rto": 1.0,
+            **options,
+        }
+    )
     return Window(settings)
 
 
@@ -72,7 +75,8 @@ def seq_of(datagram: bytes) -> int:
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize("fenced", [True, False])
 def test_a_held_original_after_a_fast_resend_cannot_overwrite_a_later_write(
-        fenced: bool) -> None:
+    fenced: bool,
+) -> None:
     board, w = Board(), window(size=4)
     claim_a = w.claim(CHIP, BASE, BASE + 256) if fenced else None
     first = write("a", A)
@@ -80,9 +84,9 @@ def test_a_held_original_after_a_fast_resend_cannot_overwrite_a_later_write(
     for key in range(3):
         w.add(read(key), 0.0)
     original, *reads = sent(w, 0.0)
-    for datagram in reads:            # three replies overtake the write
+    for datagram in reads:  # three replies overtake the write
         w.receive(board.deliver(datagram), 0.001)
-    (resend,) = sent(w, 0.001)        # the fast resend
+    (resend,) = sent(w, 0.001)  # the fast resend
     assert seq_of(resend) == seq_of(original)
     w.receive(board.deliver(resend), 0.002)
     assert first in w.take_completed() and first.error is None
@@ -97,9 +101,9 @@ def test_a_held_original_after_a_fast_resend_cannot_overwrite_a_later_write(
         board.deliver(original)
         assert board.at(0) == A
         return
-    assert sent(w, 0.003) == []                  # B waits ...
+    assert sent(w, 0.003) == []  # B waits ...
     assert w.next_wakeup() <= 0.002 + AGE
-    board.deliver(original)                       # ... while A's copy lands
+    board.deliver(original)  # ... while A's copy lands
     assert sent(w, 0.002 + AGE / 2) == []
     (datagram,) = sent(w, 0.002 + AGE)
     w.receive(board.deliver(datagram), 0.11)
@@ -109,16 +113,18 @@ def test_a_held_original_after_a_fast_resend_cannot_overwrite_a_later_write(
 
 @pytest.mark.timeout(10)
 def test_a_failed_writes_late_copies_cannot_overwrite_a_later_write() -> None:
-    board, w = Board(), window(size=2, retries=1, initial_rto=0.01,
-                               rto_floor=0.01, rto_ceiling=0.01)
+    board, w = (
+        Board(),
+        window(size=2, retries=1, initial_rto=0.01, rto_floor=0.01, rto_ceiling=0.01),
+    )
     claim_a = w.claim(CHIP, BASE, BASE + 512)
     pieces = [write(("a", 0), A), write(("a", 1), A, 256)]
     w.add_all(pieces, claim_a)
     wire = sent(w, 0.0)
     assert len(wire) == 2
-    wire += sent(w, 0.02)              # both lost; resent once
+    wire += sent(w, 0.02)  # both lost; resent once
     assert len(wire) == 4
-    assert sent(w, 0.04) == []         # out of tries: the job fails
+    assert sent(w, 0.04) == []  # out of tries: the job fails
     done = w.take_completed()
     assert done and all(isinstance(r.error, RequestTimeout) for r in done)
     w.ended(0.04, claim_a, unwanted=lambda r: r.key[0] == "a")  # type: ignore[index]
@@ -127,10 +133,10 @@ def test_a_failed_writes_late_copies_cannot_overwrite_a_later_write() -> None:
     later = [write(("b", 0), B), write(("b", 1), B, 256)]
     w.add_all(later, claim_b)
     assert sent(w, 0.05) == []
-    for datagram in wire:              # every copy of A lands, late
+    for datagram in wire:  # every copy of A lands, late
         w.receive(board.deliver(datagram), 0.06)
     assert board.at(0, 512) == A * 2
-    assert sent(w, 0.04 + AGE) != []   # now B goes
+    assert sent(w, 0.04 + AGE) != []  # now B goes
     for request in later:
         w.receive(board.deliver(bytes(request.datagram)), 0.15)
     assert sorted(r.key for r in w.take_completed()) == [("b", 0), ("b", 1)]
@@ -138,16 +144,18 @@ def test_a_failed_writes_late_copies_cannot_overwrite_a_later_write() -> None:
 
 
 @pytest.mark.timeout(10)
-def test_a_failed_job_sends_nothing_more_and_its_late_replies_are_counted(
-        ) -> None:
+def test_a_failed_job_sends_nothing_more_and_its_late_replies_are_counted() -> None:
     board, w = Board(), window(size=4)
     claim = w.claim(CHIP, BASE, BASE + 512)
     pieces = [write(("a", 0), A), write(("a", 1), A, 256)]
     w.add_all(pieces, claim)
     first, second = sent(w, 0.0)
     # Piece 0 fails with an error code; the job ends while piece 1 flies.
-    w.receive(board.deliver(first)[:10] + struct.pack(
-        "<2H", SCPResult.RC_ARG.value, seq_of(first)), 0.001)
+    w.receive(
+        board.deliver(first)[:10]
+        + struct.pack("<2H", SCPResult.RC_ARG.value, seq_of(first)),
+        0.001,
+    )
     (failed,) = w.take_completed()
     assert failed.key == ("a", 0)
     w.ended(0.001, claim, unwanted=lambda r: r.key[0] == "a")  # type: ignore[index]
@@ -160,25 +168,24 @@ def test_a_failed_job_sends_nothing_more_and_its_late_replies_are_counted(
     assert seq_of(datagram) != seq_of(second)
     w.receive(board.deliver(datagram), 0.004)
     assert [r.key for r in w.take_completed()] == ["r"]
-    assert sent(w, 5.0) == []           # never resent, even past its rto
+    assert sent(w, 5.0) == []  # never resent, even past its rto
     assert w.open_requests == 0
 
 
 @pytest.mark.timeout(10)
-def test_a_successor_window_respects_copies_its_predecessor_had_in_flight(
-        ) -> None:
+def test_a_successor_window_respects_copies_its_predecessor_had_in_flight() -> None:
     board, old = Board(), window()
     claim = old.claim(CHIP, BASE, BASE + 256)
     old.add(write("a", A), 0.0, claim)
     (in_flight,) = sent(old, 0.0)
-    holds = old.holds(0.01)             # the actor failed at 0.01
+    holds = old.holds(0.01)  # the actor failed at 0.01
     assert holds == [(CHIP, BASE, BASE + 256, pytest.approx(0.01 + AGE))]
     new = Window(old.settings, first_sequence=old.next_sequence, holds=holds)
     claim_b = new.claim(CHIP, BASE + 128, BASE + 384)
     second = write("b", B[:256], 128)
     new.add(second, 0.02, claim_b)
     assert sent(new, 0.02) == []
-    board.deliver(in_flight)            # the old copy lands late
+    board.deliver(in_flight)  # the old copy lands late
     (datagram,) = sent(new, 0.01 + AGE)
     new.receive(board.deliver(datagram), 0.12)
     assert new.take_completed() == [second]
@@ -193,7 +200,7 @@ def test_reads_and_writes_elsewhere_never_wait_for_a_fence() -> None:
     (datagram,) = sent(w, 0.0)
     w.receive(Board().deliver(datagram), 0.001)
     w.ended(0.001, claim, clean=False)
-    w.add(read("same place", 0), 0.002)          # a read passes
+    w.add(read("same place", 0), 0.002)  # a read passes
     elsewhere = w.claim(CHIP, BASE + 256, BASE + 512)
     w.add(write("elsewhere", B, 256), 0.002, elsewhere)
     other_chip = w.claim((1, 0), BASE, BASE + 256)
@@ -206,10 +213,9 @@ def test_overlapping_writes_are_granted_in_the_order_they_were_asked() -> None:
     fences = WriteFences(AGE)
     first = fences.claim(CHIP, 0, 100)
     second = fences.claim(CHIP, 50, 150)
-    third = fences.claim(CHIP, 120, 200)   # overlaps only the second
-    assert (first.granted, second.granted, third.granted) == (
-        True, False, False)
-    assert fences.end(first, 1.0, clean=True) == []   # duplicates possible
+    third = fences.claim(CHIP, 120, 200)  # overlaps only the second
+    assert (first.granted, second.granted, third.granted) == (True, False, False)
+    assert fences.end(first, 1.0, clean=True) == []  # duplicates possible
     assert fences.next_release == pytest.approx(1.0 + AGE)
     assert fences.expire(1.0 + AGE / 2) == []
     assert fences.expire(1.0 + AGE) == [second]
@@ -219,8 +225,7 @@ def test_overlapping_writes_are_granted_in_the_order_they_were_asked() -> None:
 
 
 @pytest.mark.timeout(10)
-def test_without_network_duplicates_a_clean_write_frees_its_range_at_once(
-        ) -> None:
+def test_without_network_duplicates_a_clean_write_frees_its_range_at_once() -> None:
     fences = WriteFences(AGE, duplicates=False)
     first = fences.claim(CHIP, 0, 100)
     second = fences.claim(CHIP, 0, 100)

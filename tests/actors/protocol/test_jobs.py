@@ -48,8 +48,7 @@ class Sink:
 
 def memory(address: int, size: int) -> bytes:
     """What the board holds: each byte depends on its own address."""
-    return bytes((a * 13 + (a >> 8)) & 0xFF
-                 for a in range(address, address + size))
+    return bytes((a * 13 + (a >> 8)) & 0xFF for a in range(address, address + size))
 
 
 def seq_of(datagram: bytes | bytearray) -> int:
@@ -65,18 +64,27 @@ def span_of(datagram: bytes | bytearray) -> tuple[int, int]:
     return address, size
 
 
-def reply(datagram: bytes | bytearray, code: SCPResult = OK,
-          payload: bytes | None = None) -> bytes:
+def reply(
+    datagram: bytes | bytearray, code: SCPResult = OK, payload: bytes | None = None
+) -> bytes:
     """The board's answer: a read gets the memory it asked for."""
     if payload is None:
-        payload = (memory(*span_of(datagram))
-                   if code is OK and command_of(datagram) == 2 else b"")
-    return (bytes(10) + struct.pack("<2H", code.value, seq_of(datagram))
-            + payload)
+        payload = (
+            memory(*span_of(datagram))
+            if code is OK and command_of(datagram) == 2
+            else b""
+        )
+    return bytes(10) + struct.pack("<2H", code.value, seq_of(datagram)) + payload
 
 
-def answered(request: Request, code: SCPResult = OK, *, sends: int = 1,
-             code_resends: int = 0, timeouts: int = 0) -> Request:
+def answered(
+    request: Request,
+    code: SCPResult = OK,
+    *,
+    sends: int = 1,
+    code_resends: int = 0,
+    timeouts: int = 0,
+) -> Request:
     """``request`` as the window hands it back after the board answered."""
     request.done = True
     request.sends = sends
@@ -86,8 +94,7 @@ def answered(request: Request, code: SCPResult = OK, *, sends: int = 1,
     return request
 
 
-def failed(request: Request, error: RequestError, *,
-           sends: int = 1) -> Request:
+def failed(request: Request, error: RequestError, *, sends: int = 1) -> Request:
     request.done = True
     request.sends = sends
     request.timeouts = sends
@@ -95,11 +102,19 @@ def failed(request: Request, error: RequestError, *,
     return request
 
 
-def read_run(length: int = 1000, address: int = BASE, *,
-             timeout: float | None = None, now: float = 0.0,
-             x: int = 1, y: int = 2, p: int = 3) -> JobRun:
-    return JobRun.of(ReadJob("job", x, y, p, address, length, timeout),
-                     Sink(), now, SOURCE)
+def read_run(
+    length: int = 1000,
+    address: int = BASE,
+    *,
+    timeout: float | None = None,
+    now: float = 0.0,
+    x: int = 1,
+    y: int = 2,
+    p: int = 3,
+) -> JobRun:
+    return JobRun.of(
+        ReadJob("job", x, y, p, address, length, timeout), Sink(), now, SOURCE
+    )
 
 
 def run_of(request: Request) -> Any:
@@ -114,6 +129,7 @@ def index_of(request: Request) -> int:
 
 # -- reads ---------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
 def test_a_read_of_1000_bytes_is_four_pieces() -> None:
     run = read_run(1000, x=1, y=2, p=3)
@@ -124,8 +140,7 @@ def test_a_read_of_1000_bytes_is_four_pieces() -> None:
     assert [index_of(r) for r in requests] == [0, 1, 2, 3]
     assert all(run_of(r) is run for r in requests)
     builder = ChunkBuilder(1, 2, 3, *SOURCE)
-    spans = [(BASE, 256), (BASE + 256, 256), (BASE + 512, 256),
-             (BASE + 768, 232)]
+    spans = [(BASE, 256), (BASE + 256, 256), (BASE + 512, 256), (BASE + 768, 232)]
     for request, (address, size) in zip(requests, spans, strict=True):
         assert request.datagram == builder.read(address, size)
         assert request.reply_size == 14 + size
@@ -191,13 +206,19 @@ def test_error_code_ends_the_job_once_and_later_pieces_are_ignored() -> None:
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("error", [
-    RequestTimeout("no reply after 3 tries"),
-    RetriesExhausted("no usable reply after 3 tries: RC_P2P_BUSY"),
-    DeadlineExceeded("deadline passed after 2 tries"),
-    ShutDown("stopping")], ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize(
+    "error",
+    [
+        RequestTimeout("no reply after 3 tries"),
+        RetriesExhausted("no usable reply after 3 tries: RC_P2P_BUSY"),
+        DeadlineExceeded("deadline passed after 2 tries"),
+        ShutDown("stopping"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
 def test_a_piece_failed_in_the_window_ends_the_job_with_its_error_type(
-        error: RequestError) -> None:
+    error: RequestError,
+) -> None:
     run = read_run(1000, x=4, y=5, p=6)
     requests = run.take(4)
     run.complete(answered(requests[0]))
@@ -233,8 +254,7 @@ def test_restart_asks_again_only_for_the_pieces_not_done() -> None:
     assert run.has_more
     again = run.take(10)
     assert [index_of(r) for r in again] == [1, 3]
-    assert [r.datagram for r in again] == [requests[1].datagram,
-                                           requests[3].datagram]
+    assert [r.datagram for r in again] == [requests[1].datagram, requests[3].datagram]
     assert not run.has_more
     assert run.complete(answered(again[0])) is None
     outcome = run.complete(answered(again[1]))
@@ -273,8 +293,7 @@ def test_outcome_adds_up_the_resends_and_timeouts_of_the_pieces() -> None:
     run.complete(answered(requests[2], sends=2, timeouts=1))
     outcome = run.complete(answered(requests[3], sends=2, code_resends=1))
     assert outcome is not None
-    assert (outcome.resends, outcome.retry_code_resends,
-            outcome.timeouts) == (4, 2, 2)
+    assert (outcome.resends, outcome.retry_code_resends, outcome.timeouts) == (4, 2, 2)
 
 
 @pytest.mark.timeout(10)
@@ -310,8 +329,7 @@ def test_fail_ends_an_open_job() -> None:
 def test_a_read_through_a_window_on_a_lossy_link() -> None:
     """Pieces go through a real Window that loses every third datagram."""
     run = read_run(4000, address=BASE + 3)
-    window = Window(WindowSettings(size=8, initial_rto=0.01,
-                                   rto_ceiling=0.01))
+    window = Window(WindowSettings(size=8, initial_rto=0.01, rto_ceiling=0.01))
     outcomes: list[Outcome] = []
     now, sent = 0.0, 0
     while not outcomes:
@@ -334,6 +352,7 @@ def test_a_read_through_a_window_on_a_lossy_link() -> None:
 
 # -- writes --------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
 def test_a_write_is_split_like_write_memory() -> None:
     data = bytes(range(256)) * 2 + b"tail"
@@ -343,7 +362,7 @@ def test_a_write_is_split_like_write_memory() -> None:
     assert run.n_pieces == 3
     requests = run.take(3)
     for request, offset in zip(requests, (0, 256, 512), strict=True):
-        piece = data[offset:offset + 256]
+        piece = data[offset : offset + 256]
         expected = WriteMemory((0, 1, 2), BASE + 2 + offset, piece)
         expected.sdp_header.update_for_send(3, 4)
         assert request.datagram == b"\0\0" + expected.bytestring
@@ -377,6 +396,7 @@ def test_a_zero_length_write_has_no_pieces() -> None:
 
 # -- single SCP requests ---------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
 def test_an_scp_job_is_one_request_whose_reply_is_the_value() -> None:
     job = SCPJob("v", GetVersion(1, 2, 3), timeout=1.0)
@@ -405,16 +425,14 @@ def test_an_scp_job_hands_an_error_reply_to_the_caller() -> None:
 
 @pytest.mark.timeout(10)
 def test_an_scp_job_that_must_not_run_twice_says_so() -> None:
-    run = JobRun.of(SCPJob("s", SendSignal(17, Signal.START)), Sink(), 0.0,
-                    SOURCE)
+    run = JobRun.of(SCPJob("s", SendSignal(17, Signal.START)), Sink(), 0.0, SOURCE)
     (request,) = run.take(1)
     assert request.may_resend is False
 
 
 @pytest.mark.timeout(10)
 def test_an_scp_read_knows_its_reply_size() -> None:
-    run = JobRun.of(SCPJob("r", ReadMemory((0, 0, 0), BASE, 100)), Sink(),
-                    0.0, SOURCE)
+    run = JobRun.of(SCPJob("r", ReadMemory((0, 0, 0), BASE, 100)), Sink(), 0.0, SOURCE)
     (request,) = run.take(1)
     assert request.reply_size == 114
 
@@ -432,12 +450,17 @@ def test_an_scp_job_failed_in_the_window_names_the_request() -> None:
 
 # -- exactly one outcome, whatever happens ----------------------------------------------
 
+
 @pytest.mark.timeout(10)
 @settings(max_examples=100, deadline=None, derandomize=True)
-@given(length=st.integers(1, 3000), seed=st.integers(0, 2 ** 32 - 1),
-       fail_at=st.one_of(st.none(), st.floats(0, 1)))
-def test_each_job_gives_exactly_one_outcome(length: int, seed: int,
-                                            fail_at: float | None) -> None:
+@given(
+    length=st.integers(1, 3000),
+    seed=st.integers(0, 2**32 - 1),
+    fail_at=st.one_of(st.none(), st.floats(0, 1)),
+)
+def test_each_job_gives_exactly_one_outcome(
+    length: int, seed: int, fail_at: float | None
+) -> None:
     rng = random.Random(seed)
     run = read_run(length)
     pending: list[Request] = []
@@ -449,7 +472,7 @@ def test_each_job_gives_exactly_one_outcome(length: int, seed: int,
         request = pending.pop()
         steps += 1
         if rng.random() < 0.2:
-            run.restart()              # the window lost what it held
+            run.restart()  # the window lost what it held
             pending.clear()
             continue
         if fail_at is not None and rng.random() < fail_at * 0.1:
@@ -459,7 +482,7 @@ def test_each_job_gives_exactly_one_outcome(length: int, seed: int,
         else:
             answered(request)
         if rng.random() < 0.1:
-            pending.append(request)    # and once more
+            pending.append(request)  # and once more
         outcome = run.complete(request)
         if outcome is not None:
             outcomes.append(outcome)
@@ -483,6 +506,7 @@ def test_an_ended_job_asks_for_nothing_after_restart() -> None:
 
 # -- plain data across boundaries ------------------------------------------------------
 
+
 def _round_trip(value: Any) -> Any:
     return pickle.loads(pickle.dumps(value))
 
@@ -502,21 +526,37 @@ def test_jobs_pickle() -> None:
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("outcome", [
-    Outcome("k", bytearray(b"abc"), None, 1, 2, 3),
-    Outcome(("job", 7), None, None),
-    Outcome("k", None, RequestTimeout("read at 0x0: no reply after 3 tries"),
-            2, 0, 3),
-    Outcome("k", None, RetriesExhausted("busy")),
-    Outcome("k", None, DeadlineExceeded("late")),
-    Outcome("k", None, ShutDown("stop")),
-], ids=["value", "none", "timeout", "exhausted", "deadline", "shutdown"])
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        Outcome("k", bytearray(b"abc"), None, 1, 2, 3),
+        Outcome(("job", 7), None, None),
+        Outcome(
+            "k", None, RequestTimeout("read at 0x0: no reply after 3 tries"), 2, 0, 3
+        ),
+        Outcome("k", None, RetriesExhausted("busy")),
+        Outcome("k", None, DeadlineExceeded("late")),
+        Outcome("k", None, ShutDown("stop")),
+    ],
+    ids=["value", "none", "timeout", "exhausted", "deadline", "shutdown"],
+)
 def test_outcomes_pickle(outcome: Outcome) -> None:
     copy = _round_trip(outcome)
-    assert (copy.key, copy.value, copy.resends, copy.retry_code_resends,
-            copy.timeouts, copy.ok) == (
-        outcome.key, outcome.value, outcome.resends,
-        outcome.retry_code_resends, outcome.timeouts, outcome.ok)
+    assert (
+        copy.key,
+        copy.value,
+        copy.resends,
+        copy.retry_code_resends,
+        copy.timeouts,
+        copy.ok,
+    ) == (
+        outcome.key,
+        outcome.value,
+        outcome.resends,
+        outcome.retry_code_resends,
+        outcome.timeouts,
+        outcome.ok,
+    )
     if outcome.error is not None:
         assert type(copy.error) is type(outcome.error)
         assert str(copy.error) == str(outcome.error)
@@ -535,20 +575,33 @@ def test_an_outcome_with_a_board_error_pickles() -> None:
 
 # -- argument checks ------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("args", [
-    dict(x=0, y=0, p=18, address=BASE, length=4),
-    dict(x=256, y=0, p=0, address=BASE, length=4),
-    dict(x=0, y=-1, p=0, address=BASE, length=4),
-    dict(x=0, y=0, p=0, address=2 ** 32 - 100, length=101),
-    dict(x=0, y=0, p=0, address=2 ** 32, length=0),
-    dict(x=0, y=0, p=0, address=-4, length=4),
-    dict(x=0, y=0, p=0, address=BASE, length=-1),
-    dict(x=0, y=0, p=0, address=BASE, length=True),
-    dict(x=0, y=0, p=0, address=BASE, length=1.5),
-], ids=["core18", "x256", "y-1", "past2**32", "address2**32",
-        "negative-address", "negative-length", "bool-length",
-        "float-length"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        dict(x=0, y=0, p=18, address=BASE, length=4),
+        dict(x=256, y=0, p=0, address=BASE, length=4),
+        dict(x=0, y=-1, p=0, address=BASE, length=4),
+        dict(x=0, y=0, p=0, address=2**32 - 100, length=101),
+        dict(x=0, y=0, p=0, address=2**32, length=0),
+        dict(x=0, y=0, p=0, address=-4, length=4),
+        dict(x=0, y=0, p=0, address=BASE, length=-1),
+        dict(x=0, y=0, p=0, address=BASE, length=True),
+        dict(x=0, y=0, p=0, address=BASE, length=1.5),
+    ],
+    ids=[
+        "core18",
+        "x256",
+        "y-1",
+        "past2**32",
+        "address2**32",
+        "negative-address",
+        "negative-length",
+        "bool-length",
+        "float-length",
+    ],
+)
 def test_bad_read_arguments_are_refused(args: dict[str, Any]) -> None:
     with pytest.raises(InvalidArgumentError):
         ReadJob("bad", **args)
@@ -556,17 +609,21 @@ def test_bad_read_arguments_are_refused(args: dict[str, Any]) -> None:
 
 @pytest.mark.timeout(10)
 def test_reads_up_to_the_top_of_memory_are_fine() -> None:
-    run = read_run(100, address=2 ** 32 - 100)
+    run = read_run(100, address=2**32 - 100)
     assert run.n_pieces == 1
     ReadJob("ok", 255, 255, 17, 0, 0)
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("args", [
-    dict(x=0, y=0, p=18, address=BASE, data=b"x"),
-    dict(x=0, y=0, p=0, address=2 ** 32 - 2, data=b"abc"),
-    dict(x=0, y=0, p=0, address=-1, data=b"abc"),
-], ids=["core18", "past2**32", "negative-address"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        dict(x=0, y=0, p=18, address=BASE, data=b"x"),
+        dict(x=0, y=0, p=0, address=2**32 - 2, data=b"abc"),
+        dict(x=0, y=0, p=0, address=-1, data=b"abc"),
+    ],
+    ids=["core18", "past2**32", "negative-address"],
+)
 def test_bad_write_arguments_are_refused(args: dict[str, Any]) -> None:
     with pytest.raises(InvalidArgumentError):
         WriteJob("bad", **args)
@@ -574,13 +631,17 @@ def test_bad_write_arguments_are_refused(args: dict[str, Any]) -> None:
 
 # -- the chunk builder is ReadMemory / WriteMemory, byte for byte ----------------------
 
+
 @st.composite
 def spans(draw: Any) -> tuple[int, int]:
     size = draw(st.integers(1, 256))
-    address = draw(st.one_of(
-        st.integers(0, (1 << 32) - size),
-        st.integers(0, 64),                                  # low memory
-        st.integers(0, 64).map(lambda gap: (1 << 32) - size - gap)))
+    address = draw(
+        st.one_of(
+            st.integers(0, (1 << 32) - size),
+            st.integers(0, 64),  # low memory
+            st.integers(0, 64).map(lambda gap: (1 << 32) - size - gap),
+        )
+    )
     return address, size
 
 
@@ -592,8 +653,8 @@ cores = st.integers(0, 17)
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(chips, chips, cores, spans(), chips, chips)
 def test_chunk_builder_read_is_read_memory(
-        x: int, y: int, p: int, span: tuple[int, int], source_x: int,
-        source_y: int) -> None:
+    x: int, y: int, p: int, span: tuple[int, int], source_x: int, source_y: int
+) -> None:
     address, size = span
     reference = ReadMemory((x, y, p), address, size)
     reference.sdp_header.update_for_send(source_x, source_y)
@@ -605,12 +666,14 @@ def test_chunk_builder_read_is_read_memory(
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(chips, chips, cores, spans(), st.data())
 def test_chunk_builder_write_is_write_memory(
-        x: int, y: int, p: int, span: tuple[int, int], data: Any) -> None:
+    x: int, y: int, p: int, span: tuple[int, int], data: Any
+) -> None:
     address, size = span
     payload = data.draw(st.binary(min_size=size, max_size=size))
     reference = WriteMemory((x, y, p), address, payload)
     reference.sdp_header.update_for_send(255, 255)
     built = ChunkBuilder(x, y, p).write(address, payload)
     assert bytes(built) == b"\0\0" + reference.bytestring
-    assert bytes(ChunkBuilder(x, y, p).write(address, memoryview(payload))) \
-        == bytes(built)
+    assert bytes(ChunkBuilder(x, y, p).write(address, memoryview(payload))) == bytes(
+        built
+    )

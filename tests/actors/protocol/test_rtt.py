@@ -28,9 +28,9 @@ def within_one_bucket(estimate: float, exact: float) -> bool:
 
 # -- the timeout ------------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize(("floor", "ceiling"), [(0.0, 1.0), (-1.0, 1.0),
-                                               (2.0, 1.0)])
+@pytest.mark.parametrize(("floor", "ceiling"), [(0.0, 1.0), (-1.0, 1.0), (2.0, 1.0)])
 def test_bad_bounds_are_refused(floor: float, ceiling: float) -> None:
     with pytest.raises(ValueError, match="need 0 < floor <= ceiling"):
         RttEstimator(1.0, floor, ceiling)
@@ -81,12 +81,15 @@ def test_steady_round_trips_bring_the_rto_down_to_them() -> None:
 
 
 @pytest.mark.timeout(10)
-@given(st.lists(st.floats(0.0, 100.0), min_size=1, max_size=50),
-       st.floats(0.0001, 1.0), st.floats(1.0, 50.0))
+@given(
+    st.lists(st.floats(0.0, 100.0), min_size=1, max_size=50),
+    st.floats(0.0001, 1.0),
+    st.floats(1.0, 50.0),
+)
 @settings(max_examples=100, deadline=None, derandomize=True)
-def test_rto_stays_between_floor_and_ceiling(samples: list[float],
-                                             floor: float,
-                                             ceiling: float) -> None:
+def test_rto_stays_between_floor_and_ceiling(
+    samples: list[float], floor: float, ceiling: float
+) -> None:
     rtt = RttEstimator(1.0, floor, ceiling)
     for index, sample in enumerate(samples):
         rtt.sample(sample)
@@ -121,6 +124,7 @@ def test_negative_round_trip_counts_as_zero() -> None:
 
 # -- the statistics ---------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
 def test_stats_before_any_sample_are_zeros_and_the_rto() -> None:
     rtt = RttEstimator(0.7, 0.005, 1.0)
@@ -133,14 +137,21 @@ def test_one_sample_is_every_statistic() -> None:
     rtt.sample(0.000123)
     stats = rtt.stats()
     assert stats.count == 1
-    assert (stats.minimum == stats.mean == stats.p50 == stats.p90
-            == stats.p99 == stats.maximum == 0.000123)
+    assert (
+        stats.minimum
+        == stats.mean
+        == stats.p50
+        == stats.p90
+        == stats.p99
+        == stats.maximum
+        == 0.000123
+    )
 
 
 @pytest.mark.timeout(10)
 def test_stats_on_known_samples() -> None:
     rtt = RttEstimator()
-    samples = [i / 1000 for i in range(1, 101)]      # 1..100 ms
+    samples = [i / 1000 for i in range(1, 101)]  # 1..100 ms
     for sample in samples:
         rtt.sample(sample)
     stats = rtt.stats()
@@ -158,8 +169,9 @@ def test_stats_on_known_samples() -> None:
 def test_percentiles_within_one_bucket_on_random_samples(seed: int) -> None:
     rng = random.Random(seed)
     # Round trips from microseconds to seconds, with a long tail.
-    samples = [rng.lognormvariate(math.log(200e-6), 1.5)
-               for _ in range(rng.randint(1, 5000))]
+    samples = [
+        rng.lognormvariate(math.log(200e-6), 1.5) for _ in range(rng.randint(1, 5000))
+    ]
     rtt = RttEstimator()
     for sample in samples:
         rtt.sample(sample)
@@ -168,20 +180,16 @@ def test_percentiles_within_one_bucket_on_random_samples(seed: int) -> None:
     assert stats.minimum == min(samples)
     assert stats.maximum == max(samples)
     assert stats.mean == pytest.approx(sum(samples) / len(samples))
-    for fraction, value in ((0.5, stats.p50), (0.9, stats.p90),
-                            (0.99, stats.p99)):
+    for fraction, value in ((0.5, stats.p50), (0.9, stats.p90), (0.99, stats.p99)):
         exact = exact_percentile(samples, fraction)
         assert within_one_bucket(value, exact), (fraction, value, exact)
-    assert stats.minimum <= stats.p50 <= stats.p90 <= stats.p99 \
-        <= stats.maximum
+    assert stats.minimum <= stats.p50 <= stats.p90 <= stats.p99 <= stats.maximum
 
 
 @pytest.mark.timeout(10)
-@given(st.lists(st.floats(0.0, 600.0, allow_nan=False), min_size=1,
-                max_size=400))
+@given(st.lists(st.floats(0.0, 600.0, allow_nan=False), min_size=1, max_size=400))
 @settings(max_examples=150, deadline=None, derandomize=True)
-def test_percentiles_within_one_bucket_for_any_samples(
-        samples: list[float]) -> None:
+def test_percentiles_within_one_bucket_for_any_samples(samples: list[float]) -> None:
     rtt = RttEstimator()
     for sample in samples:
         rtt.sample(sample)
@@ -189,8 +197,7 @@ def test_percentiles_within_one_bucket_for_any_samples(
     assert stats.minimum == min(samples)
     assert stats.maximum == max(samples)
     assert stats.mean == pytest.approx(sum(samples) / len(samples))
-    for fraction, value in ((0.5, stats.p50), (0.9, stats.p90),
-                            (0.99, stats.p99)):
+    for fraction, value in ((0.5, stats.p50), (0.9, stats.p90), (0.99, stats.p99)):
         exact = exact_percentile(samples, fraction)
         assert within_one_bucket(value, exact), (fraction, value, exact)
 

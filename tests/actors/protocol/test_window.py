@@ -39,9 +39,10 @@ OK = SCPResult.RC_OK
 BUSY = SCPResult.RC_P2P_BUSY
 BASE = 0x6000_0000
 #: Codes a board answers with that mean "your request is wrong", not "busy".
-ERROR_CODES = sorted((code for code in SCPResult
-                      if code is not OK and code not in RETRY_CODES),
-                     key=lambda code: code.value)
+ERROR_CODES = sorted(
+    (code for code in SCPResult if code is not OK and code not in RETRY_CODES),
+    key=lambda code: code.value,
+)
 #: Codes that mean "busy, try again".
 BUSY_CODES = [code for code in SCPResult if code in RETRY_CODES]
 _TIMEOUT_REASON = "timeout"
@@ -49,6 +50,7 @@ _OVERTAKEN_REASON = "overtaken"
 
 
 # -- the test's side of the wire --------------------------------------------
+
 
 def seq_of(datagram: bytes | bytearray) -> int:
     return int(struct.unpack_from("<H", datagram, 12)[0])
@@ -62,25 +64,25 @@ def span_of(datagram: bytes | bytearray) -> tuple[int, int]:
 
 def payload_for(address: int, size: int) -> bytes:
     """What the simulated board's memory holds at ``address``."""
-    return bytes((a * 7 + (a >> 8)) & 0xFF
-                 for a in range(address, address + size))
+    return bytes((a * 7 + (a >> 8)) & 0xFF for a in range(address, address + size))
 
 
-def reply(datagram: bytes | bytearray, code: SCPResult = OK,
-          payload: bytes | None = None) -> bytes:
+def reply(
+    datagram: bytes | bytearray, code: SCPResult = OK, payload: bytes | None = None
+) -> bytes:
     """The board's answer to ``datagram``: padding, SDP header, result code,
     the request's sequence, then (for RC_OK) the data the read asked for."""
     if payload is None:
         payload = payload_for(*span_of(datagram)) if code is OK else b""
-    return (bytes(2) + bytes(8) + struct.pack("<2H", code.value,
-                                              seq_of(datagram)) + payload)
+    return (
+        bytes(2) + bytes(8) + struct.pack("<2H", code.value, seq_of(datagram)) + payload
+    )
 
 
 def read(key: int, size: int = 4, **options: object) -> Request:
     """A read request of ``size`` bytes at an address that depends on key."""
     address = BASE + 0x100 * key
-    return Request(key, BUILDER.read(address, size),
-                   reply_size=14 + size, **options)  # type: ignore[arg-type]
+    return Request(key, BUILDER.read(address, size), reply_size=14 + size, **options)  # type: ignore[arg-type]
 
 
 def expected_reply(request: Request) -> bytes:
@@ -120,16 +122,19 @@ class Link:
     def drop(self, seq: int) -> None:
         self.take(seq)
 
-    def answer(self, seq: int, now: float, code: SCPResult = OK,
-               copies: int = 1) -> None:
+    def answer(
+        self, seq: int, now: float, code: SCPResult = OK, copies: int = 1
+    ) -> None:
         """The board answers one copy; the link may duplicate the reply."""
         answer = reply(self.take(seq), code)
         for _ in range(copies):
             self.window.receive(answer, now)
 
-    def answer_all(self, now: float, order: Callable[[list[bytes]],
-                                                     Iterable[bytes]]
-                   = lambda wire: wire) -> None:
+    def answer_all(
+        self,
+        now: float,
+        order: Callable[[list[bytes]], Iterable[bytes]] = lambda wire: wire,
+    ) -> None:
         wire, self.wire = self.wire, []
         for datagram in order(wire):
             self.window.receive(reply(datagram), now)
@@ -150,12 +155,23 @@ def completed_keys(w: Window) -> list[Any]:
 
 # -- settings ------------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("options", [
-    {"size": 0}, {"size": 65536}, {"size": 4, "refill_at": 4},
-    {"refill_at": -1}, {"retries": -1}, {"rto_floor": 0.0},
-    {"rto_floor": 2.0, "rto_ceiling": 1.0}, {"initial_rto": 0.0},
-    {"retry_pause": -0.1}, {"fast_resend_after": -1}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"size": 0},
+        {"size": 65536},
+        {"size": 4, "refill_at": 4},
+        {"refill_at": -1},
+        {"retries": -1},
+        {"rto_floor": 0.0},
+        {"rto_floor": 2.0, "rto_ceiling": 1.0},
+        {"initial_rto": 0.0},
+        {"retry_pause": -0.1},
+        {"fast_resend_after": -1},
+    ],
+)
 def test_bad_settings_are_refused(options: dict[str, object]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - each case fails its own check
         WindowSettings(**options)  # type: ignore[arg-type]
@@ -168,6 +184,7 @@ def test_initial_rto_is_clamped_to_the_ceiling() -> None:
 
 
 # -- pacing: the window's size and its refill threshold -------------------------
+
 
 @pytest.mark.timeout(10)
 def test_never_more_than_size_in_flight() -> None:
@@ -186,7 +203,7 @@ def test_never_more_than_size_in_flight() -> None:
     while w.open_requests:
         now += 0.001
         rng.shuffle(link.wire)
-        for datagram in link.wire[:rng.randint(1, len(link.wire))]:
+        for datagram in link.wire[: rng.randint(1, len(link.wire))]:
             link.answer(seq_of(datagram), now)
         link.pump(now)
         assert w.in_flight <= 4
@@ -233,9 +250,9 @@ def test_refill_at_between_is_a_hysteresis() -> None:
         w.add(read(key), 0.0)
     first = link.pump(0.0)
     link.answer(seq_of(first[0]), 0.01)
-    assert link.pump(0.01) == []          # 3 outstanding > 2
+    assert link.pump(0.01) == []  # 3 outstanding > 2
     link.answer(seq_of(first[1]), 0.01)
-    assert len(link.pump(0.01)) == 2      # 2 outstanding: fill up again
+    assert len(link.pump(0.01)) == 2  # 2 outstanding: fill up again
     assert w.in_flight == 4
 
 
@@ -252,6 +269,7 @@ def test_budget_limits_what_one_poll_sends() -> None:
 
 # -- loss and the retransmission timeout ------------------------------------------
 
+
 @pytest.mark.timeout(10)
 def test_loss_is_resent_after_the_rto_and_not_before() -> None:
     w, link = window(initial_rto=0.5, rto_ceiling=4.0)
@@ -264,7 +282,7 @@ def test_loss_is_resent_after_the_rto_and_not_before() -> None:
     assert link.pump(0.4999) == []
     assert (w.counters.timeouts, w.counters.resent) == (0, 0)
     (again,) = link.pump(0.5)
-    assert again == datagram                   # same bytes, same sequence
+    assert again == datagram  # same bytes, same sequence
     assert (w.counters.sent, w.counters.resent, w.counters.timeouts) == (2, 1, 1)
     assert (request.sends, request.resends, request.timeouts) == (2, 1, 1)
     assert request.reasons == [_TIMEOUT_REASON]
@@ -305,11 +323,10 @@ def test_fast_resend_after_later_replies_overtake_the_oldest() -> None:
     assert link.pump(0.01) == []
     assert w.next_wakeup() == 1.0
     link.answer(seq_of(sent[3]), 0.02)
-    assert w.next_wakeup() == -math.inf    # something to send right now
-    (again,) = link.pump(0.02)             # long before the RTO
+    assert w.next_wakeup() == -math.inf  # something to send right now
+    (again,) = link.pump(0.02)  # long before the RTO
     assert again == sent[0]
-    assert (w.counters.fast_resent, w.counters.resent,
-            w.counters.timeouts) == (1, 1, 0)
+    assert (w.counters.fast_resent, w.counters.resent, w.counters.timeouts) == (1, 1, 0)
     assert requests[0].reasons == [_OVERTAKEN_REASON]
     assert requests[0].timeouts == 0
     # The resent request now counts as the newest: more replies to older
@@ -331,7 +348,7 @@ def test_fast_resend_after_zero_turns_it_off() -> None:
     link.answer_all(0.01)
     assert link.pump(0.5) == []
     assert w.counters.fast_resent == 0
-    (again,) = link.pump(1.0)              # only the RTO resends it
+    (again,) = link.pump(1.0)  # only the RTO resends it
     assert again == sent[0]
     assert w.counters.timeouts == 1
 
@@ -351,6 +368,7 @@ def test_fast_resend_never_resends_what_may_not_run_twice() -> None:
 
 # -- duplicates, reordering, late answers --------------------------------------------
 
+
 @pytest.mark.timeout(10)
 def test_duplicated_replies_are_counted_and_ignored() -> None:
     w, link = window(size=8)
@@ -360,7 +378,7 @@ def test_duplicated_replies_are_counted_and_ignored() -> None:
     for datagram in link.pump(0.0):
         link.answer(seq_of(datagram), 0.01, copies=3)
     done = w.take_completed()
-    assert done == requests                       # each exactly once, in order
+    assert done == requests  # each exactly once, in order
     assert all(r.reply == expected_reply(r) for r in requests)
     assert w.counters.duplicates == 12
     assert w.counters.completed == 6
@@ -401,15 +419,15 @@ def test_late_reply_to_the_first_copy_completes_once_without_rtt_sample() -> Non
     request = read(0)
     w.add(request, 0.0)
     (first,) = link.pump(0.0)
-    (second,) = link.pump(0.2)           # the first copy is only slow
+    (second,) = link.pump(0.2)  # the first copy is only slow
     assert first == second
-    link.answer(seq_of(first), 0.25)     # answers the first copy
+    link.answer(seq_of(first), 0.25)  # answers the first copy
     assert w.take_completed() == [request]
     assert request.reply == expected_reply(request)
     assert request.sends == 2
-    assert w.rtt.stats().count == 0      # Karn: it may answer either copy
-    assert w.rtt.rto == 0.4              # still backed off
-    link.answer(seq_of(second), 0.3)     # the second copy's answer
+    assert w.rtt.stats().count == 0  # Karn: it may answer either copy
+    assert w.rtt.rto == 0.4  # still backed off
+    link.answer(seq_of(second), 0.3)  # the second copy's answer
     assert w.take_completed() == []
     assert w.counters.duplicates == 1
     assert (w.counters.completed, w.counters.failed) == (1, 0)
@@ -422,21 +440,21 @@ def test_no_rtt_sample_from_a_fast_resent_or_busy_retried_request() -> None:
     for request in (a, b, c):
         w.add(request, 0.0)
     sent = link.pump(0.0)
-    link.answer(seq_of(sent[1]), 0.01)        # overtakes a
+    link.answer(seq_of(sent[1]), 0.01)  # overtakes a
     assert w.rtt.stats().count == 1
-    link.pump(0.01)                            # a again
+    link.pump(0.01)  # a again
     link.answer(seq_of(sent[2]), 0.02, code=BUSY)
-    link.pump(0.03)                            # c again
+    link.pump(0.03)  # c again
     link.answer_all(0.04)
     assert w.open_requests == 0
     assert a.sends == 2 and c.sends == 2
-    assert w.rtt.stats().count == 1            # only b's
+    assert w.rtt.stats().count == 1  # only b's
 
 
 # -- the adaptive timeout -------------------------------------------------------------
 
-def _answer_after(w: Window, link: Link, key: int, now: float,
-                  rtt: float) -> None:
+
+def _answer_after(w: Window, link: Link, key: int, now: float, rtt: float) -> None:
     w.add(read(key), now)
     (datagram,) = link.pump(now)
     link.answer(seq_of(datagram), now + rtt)
@@ -475,14 +493,13 @@ def test_rto_never_below_the_floor() -> None:
 @pytest.mark.timeout(10)
 def test_rto_never_above_the_ceiling() -> None:
     w, link = window(size=1, initial_rto=0.1, rto_floor=0.01, rto_ceiling=0.5)
-    _answer_after(w, link, 0, 0.0, 3.0)       # one very slow answer
+    _answer_after(w, link, 0, 0.0, 3.0)  # one very slow answer
     assert w.rtt.rto == 0.5
 
 
 @pytest.mark.timeout(10)
 def test_rto_doubles_on_each_timeout_up_to_the_ceiling() -> None:
-    w, link = window(initial_rto=0.1, rto_floor=0.01, rto_ceiling=1.0,
-                     retries=10)
+    w, link = window(initial_rto=0.1, rto_floor=0.01, rto_ceiling=1.0, retries=10)
     w.add(read(0), 0.0)
     link.pump(0.0)
     now, expected = 0.0, 0.1
@@ -513,6 +530,7 @@ def test_several_expiries_at_once_back_off_once() -> None:
 
 # -- sequence numbers --------------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
 def test_sequence_numbers_start_where_asked_and_wrap() -> None:
     w = Window(WindowSettings(size=8), first_sequence=65533)
@@ -527,8 +545,7 @@ def test_sequence_numbers_wrap_and_never_reuse_an_outstanding_one() -> None:
     """70,000 requests go through a window of 4 while one request stays on
     the wire (never answered, never expiring) and one stays parked after a
     busy code, across more than one wrap of the 16-bit sequence."""
-    w, link = window(size=4, initial_rto=1.0, retry_pause=1e9,
-                     fast_resend_after=0)
+    w, link = window(size=4, initial_rto=1.0, retry_pause=1e9, fast_resend_after=0)
     lost, parked = read(0), read(1)
     w.add(lost, 0.0)
     w.add(parked, 0.0)
@@ -554,7 +571,7 @@ def test_sequence_numbers_wrap_and_never_reuse_an_outstanding_one() -> None:
             w.receive(reply(datagram), 0.0)
         completed += len(w.take_completed())
     assert completed == n
-    assert len(seen) == 65536 - 2                 # every other seq was used
+    assert len(seen) == 65536 - 2  # every other seq was used
     assert lost.seq == 0 and parked.seq == 1
     assert w.open_requests == 2 and w.counters.resent == 0
     # Both still end normally afterwards.
@@ -568,22 +585,20 @@ def test_sequence_numbers_wrap_and_never_reuse_an_outstanding_one() -> None:
 
 # -- busy codes -------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("code", BUSY_CODES,
-                         ids=lambda c: str(getattr(c, "name", c)))
-def test_busy_code_parks_the_request_while_others_flow(
-        code: SCPResult) -> None:
-    w, link = window(size=2, retry_pause=0.25, initial_rto=4.0,
-                     rto_ceiling=4.0)
+@pytest.mark.parametrize("code", BUSY_CODES, ids=lambda c: str(getattr(c, "name", c)))
+def test_busy_code_parks_the_request_while_others_flow(code: SCPResult) -> None:
+    w, link = window(size=2, retry_pause=0.25, initial_rto=4.0, rto_ceiling=4.0)
     requests = [read(key) for key in range(4)]
     for request in requests:
         w.add(request, 0.0)
     a_dg, b_dg = link.pump(0.0)
     link.answer(seq_of(a_dg), 0.125, code=code)
     assert w.take_completed() == []
-    assert w.in_flight == 1                    # a is parked, not on the wire
+    assert w.in_flight == 1  # a is parked, not on the wire
     assert w.next_wakeup() == 0.375
-    (c_dg,) = link.pump(0.125)                 # c goes out meanwhile
+    (c_dg,) = link.pump(0.125)  # c goes out meanwhile
     assert seq_of(c_dg) not in (seq_of(a_dg), seq_of(b_dg))
     link.answer(seq_of(b_dg), 0.1875)
     link.answer(seq_of(c_dg), 0.1875)
@@ -592,12 +607,15 @@ def test_busy_code_parks_the_request_while_others_flow(
     assert link.pump(0.374) == []
     assert completed_keys(w) == [1, 2, 3]
     (again,) = link.pump(0.375)
-    assert again == a_dg                       # same sequence number
+    assert again == a_dg  # same sequence number
     a = requests[0]
     assert a.code_resends == 1 and a.sends == 2 and a.timeouts == 0
     assert a.reasons == [code.name]
-    assert (w.counters.retry_code_resent, w.counters.resent,
-            w.counters.timeouts) == (1, 1, 0)
+    assert (w.counters.retry_code_resent, w.counters.resent, w.counters.timeouts) == (
+        1,
+        1,
+        0,
+    )
     link.answer(seq_of(again), 0.5)
     assert w.take_completed() == [a]
     assert a.reply == expected_reply(a) and a.error is None
@@ -612,7 +630,7 @@ def test_a_parked_retry_waits_for_room_in_the_window() -> None:
     (a_dg,) = link.pump(0.0)
     link.answer(seq_of(a_dg), 0.0, code=BUSY)
     (b_dg,) = link.pump(0.0)
-    assert link.pump(0.02) == []               # due, but the window is full
+    assert link.pump(0.02) == []  # due, but the window is full
     link.answer(seq_of(b_dg), 0.03)
     assert link.pump(0.03) == [bytes(a_dg)]
     link.answer(seq_of(a_dg), 0.04)
@@ -625,20 +643,19 @@ def test_late_ok_to_an_earlier_copy_completes_a_parked_request() -> None:
     request = read(0)
     w.add(request, 0.0)
     (first,) = link.pump(0.0)
-    link.pump(0.1)                              # resent after a timeout
+    link.pump(0.1)  # resent after a timeout
     link.answer(seq_of(first), 0.15, code=BUSY)  # the second copy: busy
     assert w.open_requests == 1
-    link.answer(seq_of(first), 0.2)             # the first copy: done
+    link.answer(seq_of(first), 0.2)  # the first copy: done
     assert w.take_completed() == [request]
     assert request.reply == expected_reply(request)
-    assert link.pump(0.6) == []                 # no retry after all
+    assert link.pump(0.6) == []  # no retry after all
     assert w.counters.retry_code_resent == 0
 
 
 @pytest.mark.timeout(10)
 def test_retries_exhausted_by_timeouts_is_a_request_timeout() -> None:
-    w, link = window(retries=2, initial_rto=0.125, rto_floor=0.125,
-                     rto_ceiling=0.125)
+    w, link = window(retries=2, initial_rto=0.125, rto_floor=0.125, rto_ceiling=0.125)
     request = read(0)
     w.add(request, 0.0)
     assert len(link.pump(0.0)) == 1
@@ -652,8 +669,13 @@ def test_retries_exhausted_by_timeouts_is_a_request_timeout() -> None:
     assert "3 tries" in str(request.error)
     assert request.reply is None
     assert (request.sends, request.timeouts) == (3, 3)
-    assert (w.counters.sent, w.counters.resent, w.counters.timeouts,
-            w.counters.failed, w.counters.completed) == (3, 2, 3, 1, 0)
+    assert (
+        w.counters.sent,
+        w.counters.resent,
+        w.counters.timeouts,
+        w.counters.failed,
+        w.counters.completed,
+    ) == (3, 2, 3, 1, 0)
     assert w.open_requests == 0 and w.in_flight == 0
 
 
@@ -690,8 +712,9 @@ def test_retries_exhausted_by_busy_codes() -> None:
 
 @pytest.mark.timeout(10)
 def test_non_fail_retry_codes_hand_over_the_last_busy_reply() -> None:
-    w, link = window(retries=1, retry_pause=0.01,
-                     non_fail_retry_codes=frozenset({BUSY}))
+    w, link = window(
+        retries=1, retry_pause=0.01, non_fail_retry_codes=frozenset({BUSY})
+    )
     request = read(0)
     w.add(request, 0.0)
     (datagram,) = link.pump(0.0)
@@ -716,6 +739,7 @@ def test_non_fail_retry_codes_do_not_cover_other_busy_codes() -> None:
 
 
 # -- requests that must not run twice ------------------------------------------
+
 
 @pytest.mark.timeout(10)
 def test_may_resend_false_is_never_resent_after_a_timeout() -> None:
@@ -747,21 +771,22 @@ def test_may_resend_false_is_still_retried_after_a_busy_code() -> None:
 
 # -- deadlines --------------------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
 def test_deadline_ends_a_request_in_flight() -> None:
     w, link = window(initial_rto=1.0)
     request = read(0, deadline=0.3)
     w.add(request, 0.0)
     link.pump(0.0)
-    assert w.next_wakeup() == 0.3             # before the RTO
+    assert w.next_wakeup() == 0.3  # before the RTO
     assert link.pump(0.29) == []
-    assert link.pump(0.3) == []               # no resend at the deadline
+    assert link.pump(0.3) == []  # no resend at the deadline
     assert w.take_completed() == [request]
     assert type(request.error) is DeadlineExceeded
     assert "after 1 tries" in str(request.error)
     assert w.counters.resent == 0 and w.in_flight == 0
     assert w.open_requests == 0
-    link.answer(seq_of(link.wire[0]), 0.4)    # too late
+    link.answer(seq_of(link.wire[0]), 0.4)  # too late
     assert w.take_completed() == []
     assert w.counters.duplicates == 1
 
@@ -780,7 +805,7 @@ def test_deadline_ends_a_request_still_queued() -> None:
     assert "before it could be sent" in str(late.error)
     assert late.sends == 0
     link.answer(seq_of(link.wire[0]), 0.3)
-    assert link.pump(0.3) == []                # the expired one is not sent
+    assert link.pump(0.3) == []  # the expired one is not sent
     assert completed_keys(w) == [0]
     assert w.open_requests == 0 and w.counters.sent == 1
 
@@ -816,7 +841,7 @@ def test_deadline_with_resends_counts_the_tries() -> None:
     link.pump(0.0)
     link.pump(0.1)
     link.pump(0.2)
-    assert w.next_wakeup() == 0.25             # the deadline cuts the expiry
+    assert w.next_wakeup() == 0.25  # the deadline cuts the expiry
     link.pump(0.25)
     assert isinstance(request.error, DeadlineExceeded)
     assert "after 3 tries" in str(request.error)
@@ -824,9 +849,9 @@ def test_deadline_with_resends_counts_the_tries() -> None:
 
 # -- board errors and junk -----------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("code", ERROR_CODES,
-                         ids=lambda c: str(getattr(c, "name", c)))
+@pytest.mark.parametrize("code", ERROR_CODES, ids=lambda c: str(getattr(c, "name", c)))
 def test_board_error_code_completes_with_that_reply(code: SCPResult) -> None:
     w, link = window(retry_pause=0.01)
     request = read(0)
@@ -852,12 +877,11 @@ def three_reads_sent() -> tuple[Window, Link, list[Request], list[bytes]]:
 @pytest.mark.timeout(10)
 def test_unmatched_junk_is_counted_and_changes_nothing() -> None:
     w, link, requests, sent = three_reads_sent()
-    before = (w.in_flight, w.queued, w.open_requests, w.next_wakeup(),
-              w.rtt.stats())
+    before = (w.in_flight, w.queued, w.open_requests, w.next_wakeup(), w.rtt.stats())
     good = reply(sent[0])
     junk = [
         b"",
-        good[:13],                                   # too short
+        good[:13],  # too short
         good[:10] + struct.pack("<2H", 0x90, seq_of(sent[0])),  # no such code
         good[:10] + struct.pack("<2H", 0x7F, seq_of(sent[1])),
     ]
@@ -865,10 +889,19 @@ def test_unmatched_junk_is_counted_and_changes_nothing() -> None:
         w.receive(datagram, 0.01)
     assert w.counters.malformed == len(junk)
     assert w.take_completed() == []
-    assert (w.in_flight, w.queued, w.open_requests, w.next_wakeup(),
-            w.rtt.stats()) == before
-    assert (w.counters.completed, w.counters.duplicates,
-            w.counters.failed, w.counters.resent) == (0, 0, 0, 0)
+    assert (
+        w.in_flight,
+        w.queued,
+        w.open_requests,
+        w.next_wakeup(),
+        w.rtt.stats(),
+    ) == before
+    assert (
+        w.counters.completed,
+        w.counters.duplicates,
+        w.counters.failed,
+        w.counters.resent,
+    ) == (0, 0, 0, 0)
     assert link.pump(0.02) == []
     link.answer_all(0.03)
     assert w.take_completed() == requests
@@ -878,20 +911,21 @@ def test_unmatched_junk_is_counted_and_changes_nothing() -> None:
 @pytest.mark.timeout(10)
 def test_a_malformed_reply_is_a_loss_and_is_resent() -> None:
     w, link, requests, sent = three_reads_sent()
-    wrong = [reply(sent[0]) + b"\0",                 # read of 8, 9 bytes
-             reply(sent[1])[:-1],                     # read of 8, 7 bytes
-             reply(sent[2], payload=b"")]             # read of 8, no data
+    wrong = [
+        reply(sent[0]) + b"\0",  # read of 8, 9 bytes
+        reply(sent[1])[:-1],  # read of 8, 7 bytes
+        reply(sent[2], payload=b""),
+    ]  # read of 8, no data
     for datagram in wrong:
         w.receive(datagram, 0.01)
     assert w.counters.malformed == 3 and w.take_completed() == []
-    again = link.pump(0.01)   # resent at once, not after the rto
+    again = link.pump(0.01)  # resent at once, not after the rto
     assert sorted(map(seq_of, again)) == sorted(map(seq_of, sent))
     assert w.counters.resent == 3
     link.wire = again
     link.answer_all(0.02)
     assert sorted(completed_keys(w)) == [0, 1, 2]
-    assert all(r.reply == expected_reply(r) and r.error is None
-               for r in requests)
+    assert all(r.reply == expected_reply(r) and r.error is None for r in requests)
 
 
 @pytest.mark.timeout(10)
@@ -912,8 +946,9 @@ def test_only_malformed_replies_end_in_malformed_reply_naming_the_tries() -> Non
 @pytest.mark.timeout(10)
 def test_a_check_refusing_a_reply_makes_it_a_loss() -> None:
     w, link = window()
-    request = Request("v", BUILDER.write(BASE, b"abcd"),
-                      check=lambda datagram: len(datagram) > 14)
+    request = Request(
+        "v", BUILDER.write(BASE, b"abcd"), check=lambda datagram: len(datagram) > 14
+    )
     w.add(request, 0.0)
     (datagram,) = link.pump(0.0)
     w.receive(reply(datagram, payload=b""), 0.01)
@@ -936,6 +971,7 @@ def test_any_length_is_accepted_without_a_reply_size() -> None:
 
 # -- the owner's controls ----------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
 def test_drop_queued_forgets_only_unsent_requests() -> None:
     w, link = window(size=2)
@@ -943,7 +979,7 @@ def test_drop_queued_forgets_only_unsent_requests() -> None:
     for request in requests:
         w.add(request, 0.0)
     link.pump(0.0)
-    assert w.drop_queued(lambda r: r.key in (0, 3, 5)) == 2   # 0 is sent
+    assert w.drop_queued(lambda r: r.key in (0, 3, 5)) == 2  # 0 is sent
     assert w.open_requests == 4
     assert w.take_completed() == []
     now = 0.0
@@ -953,7 +989,8 @@ def test_drop_queued_forgets_only_unsent_requests() -> None:
         link.pump(now)
     assert completed_keys(w) == [0, 1, 2, 4]
     assert sorted(span_of(d)[0] for d in link.log) == [
-        BASE + 0x100 * key for key in (0, 1, 2, 4)]
+        BASE + 0x100 * key for key in (0, 1, 2, 4)
+    ]
     assert requests[3].reply is None and requests[3].error is None
     assert w.drop_queued(lambda r: True) == 0
 
@@ -964,12 +1001,12 @@ def test_fail_all_ends_every_open_request_exactly_once() -> None:
     requests = [read(key) for key in range(7)]
     for request in requests:
         w.add(request, 0.0)
-    sent = link.pump(0.0)                      # 0, 1, 2 in flight
-    link.answer(seq_of(sent[0]), 0.01)         # 0 done (not yet taken)
-    link.answer(seq_of(sent[1]), 0.01, code=BUSY)   # 1 parked
-    link.pump(0.01)                            # 3 sent
-    assert link.pump(0.1, budget=0) == []      # 2 expired, waiting to resend
-    w.drop_queued(lambda r: r.key == 6)        # 6 dropped
+    sent = link.pump(0.0)  # 0, 1, 2 in flight
+    link.answer(seq_of(sent[0]), 0.01)  # 0 done (not yet taken)
+    link.answer(seq_of(sent[1]), 0.01, code=BUSY)  # 1 parked
+    link.pump(0.01)  # 3 sent
+    assert link.pump(0.1, budget=0) == []  # 2 expired, waiting to resend
+    w.drop_queued(lambda r: r.key == 6)  # 6 dropped
     error = ShutDown("stopping")
     w.fail_all(error)
     done = w.take_completed()
@@ -1009,21 +1046,20 @@ def test_window_is_usable_after_fail_all() -> None:
 
 @pytest.mark.timeout(10)
 def test_open_requests_and_next_wakeup_through_a_lifetime() -> None:
-    w, link = window(size=1, initial_rto=0.5, rto_ceiling=4.0,
-                     retry_pause=0.0625)
+    w, link = window(size=1, initial_rto=0.5, rto_ceiling=4.0, retry_pause=0.0625)
     assert w.open_requests == 0 and w.next_wakeup() is None
     a, b = read(0), read(1, deadline=3.0)
     w.add(a, 0.0)
     assert w.open_requests == 1
     w.add(b, 0.0)
-    assert w.next_wakeup() == 3.0              # b's deadline
+    assert w.next_wakeup() == 3.0  # b's deadline
     (a_dg,) = link.pump(0.0)
-    assert w.next_wakeup() == 0.5              # a's expiry
+    assert w.next_wakeup() == 0.5  # a's expiry
     assert (w.in_flight, w.queued, w.open_requests) == (1, 1, 2)
     link.answer(seq_of(a_dg), 0.125, code=BUSY)
-    assert w.next_wakeup() == 0.1875           # the retry
+    assert w.next_wakeup() == 0.1875  # the retry
     assert w.in_flight == 0 and w.open_requests == 2
-    (b_dg,) = link.pump(0.125)                 # b takes the free slot
+    (b_dg,) = link.pump(0.125)  # b takes the free slot
     link.answer(seq_of(b_dg), 0.15)
     assert w.open_requests == 1
     assert link.pump(0.1875) == [a_dg]
@@ -1047,13 +1083,14 @@ def test_request_repr_and_resends() -> None:
 
 # -- regressions (bugs found and fixed) ----------------------------------------
 
+
 @pytest.mark.timeout(10)
 def test_resends_while_draining_are_counted_as_sent() -> None:
     w, link = window(size=2, refill_at=0, initial_rto=1.0)
     for key in range(3):
         w.add(read(key), 0.0)
     link.pump(0.0)
-    assert len(link.pump(1.0)) == 2            # both expired: resent
+    assert len(link.pump(1.0)) == 2  # both expired: resent
     assert w.counters.resent == 2
     assert w.counters.sent == len(link.log) == 4
 
@@ -1065,15 +1102,14 @@ def test_wrong_length_reply_to_a_parked_request_is_malformed() -> None:
     w.add(request, 0.0)
     (datagram,) = link.pump(0.0)
     link.answer(seq_of(datagram), 0.01, code=BUSY)
-    w.receive(reply(datagram, payload=b"12345678"), 0.02)   # 8 bytes, not 4
+    w.receive(reply(datagram, payload=b"12345678"), 0.02)  # 8 bytes, not 4
     assert w.counters.malformed == 1
     assert not request.done and w.take_completed() == []
 
 
 @pytest.mark.timeout(10)
 def test_busy_reply_cancels_a_pending_fast_resend() -> None:
-    w, link = window(size=8, fast_resend_after=3, retry_pause=0.5,
-                     initial_rto=1.0)
+    w, link = window(size=8, fast_resend_after=3, retry_pause=0.5, initial_rto=1.0)
     a = read(0)
     w.add(a, 0.0)
     for key in range(1, 4):
@@ -1081,11 +1117,11 @@ def test_busy_reply_cancels_a_pending_fast_resend() -> None:
     sent = link.pump(0.0)
     first_copy_of_a = sent[0]
     for datagram in sent[1:]:
-        link.answer(seq_of(datagram), 0.01)    # overtake a 3 times
+        link.answer(seq_of(datagram), 0.01)  # overtake a 3 times
     # Before the owner polls again, the busy answer to a's first copy comes.
     w.receive(reply(first_copy_of_a, BUSY), 0.01)
     assert w.in_flight == 0
-    assert link.pump(0.02) == []               # parked: wait retry_pause
+    assert link.pump(0.02) == []  # parked: wait retry_pause
     assert a.sends == 1
     assert link.pump(0.51) == [first_copy_of_a]
     assert a.sends == 2
@@ -1097,24 +1133,30 @@ def test_busy_reply_cancels_a_pending_timeout_resend() -> None:
     request = read(0)
     w.add(request, 0.0)
     (datagram,) = link.pump(0.0)
-    assert link.pump(0.1, budget=0) == []      # expired; resend pending
+    assert link.pump(0.1, budget=0) == []  # expired; resend pending
     w.receive(reply(datagram, BUSY), 0.11)
-    assert link.pump(0.12) == []               # parked until 0.61
+    assert link.pump(0.12) == []  # parked until 0.61
     assert request.sends == 1
 
 
 @pytest.mark.timeout(10)
 def test_unanswered_after_a_fast_resend_is_still_a_request_timeout() -> None:
-    w, link = window(size=4, retries=2, fast_resend_after=1,
-                     initial_rto=0.125, rto_floor=0.125, rto_ceiling=0.125)
+    w, link = window(
+        size=4,
+        retries=2,
+        fast_resend_after=1,
+        initial_rto=0.125,
+        rto_floor=0.125,
+        rto_ceiling=0.125,
+    )
     a, b = read(0), read(1)
     w.add(a, 0.0)
     w.add(b, 0.0)
     a_dg, b_dg = link.pump(0.0)
-    link.answer(seq_of(b_dg), 0.0625)          # overtakes a
-    assert link.pump(0.0625) == [a_dg]         # fast resend
-    assert link.pump(0.1875) == [a_dg]         # resend after expiry
-    assert link.pump(0.3125) == []             # 3 tries, none answered
+    link.answer(seq_of(b_dg), 0.0625)  # overtakes a
+    assert link.pump(0.0625) == [a_dg]  # fast resend
+    assert link.pump(0.1875) == [a_dg]  # resend after expiry
+    assert link.pump(0.3125) == []  # 3 tries, none answered
     assert a.sends == 3 and a.error is not None
     assert a.reasons == [_OVERTAKEN_REASON, _TIMEOUT_REASON, _TIMEOUT_REASON]
     assert isinstance(a.error, RequestTimeout), repr(a.error)
@@ -1122,24 +1164,42 @@ def test_unanswered_after_a_fast_resend_is_still_a_request_timeout() -> None:
 
 # -- a lossy link, many seeds ---------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
 @settings(max_examples=60, deadline=None, derandomize=True)
-@given(seed=st.integers(0, 2 ** 32 - 1),
-       drop=st.sampled_from([0.0, 0.05, 0.2]),
-       duplicate=st.sampled_from([0.0, 0.1, 0.3]),
-       busy=st.sampled_from([0.0, 0.05, 0.2]),
-       short=st.sampled_from([0.0, 0.02]),
-       size=st.integers(1, 8),
-       fast=st.sampled_from([0, 1, 3]),
-       n=st.integers(1, 300))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    drop=st.sampled_from([0.0, 0.05, 0.2]),
+    duplicate=st.sampled_from([0.0, 0.1, 0.3]),
+    busy=st.sampled_from([0.0, 0.05, 0.2]),
+    short=st.sampled_from([0.0, 0.02]),
+    size=st.integers(1, 8),
+    fast=st.sampled_from([0, 1, 3]),
+    n=st.integers(1, 300),
+)
 def test_lossy_link_every_request_ends_once_and_counters_add_up(
-        seed: int, drop: float, duplicate: float, busy: float, short: float,
-        size: int, fast: int, n: int) -> None:
+    seed: int,
+    drop: float,
+    duplicate: float,
+    busy: float,
+    short: float,
+    size: int,
+    fast: int,
+    n: int,
+) -> None:
     rng = random.Random(seed)
     retries = 40
-    w = Window(WindowSettings(
-        size=size, retries=retries, initial_rto=0.02, rto_floor=0.002,
-        rto_ceiling=0.1, retry_pause=0.003, fast_resend_after=fast))
+    w = Window(
+        WindowSettings(
+            size=size,
+            retries=retries,
+            initial_rto=0.02,
+            rto_floor=0.002,
+            rto_ceiling=0.1,
+            retry_pause=0.003,
+            fast_resend_after=fast,
+        )
+    )
     requests = [read(key, size=1 + rng.randrange(256)) for key in range(n)]
     for request in requests:
         w.add(request, 0.0)
@@ -1153,22 +1213,24 @@ def test_lossy_link_every_request_ends_once_and_counters_add_up(
             polled += 1
             assert w.in_flight <= size
             if rng.random() < drop:
-                continue                             # request or reply lost
+                continue  # request or reply lost
             code = BUSY if rng.random() < busy else OK
             answer = reply(bytes(datagram), code)
             for _ in range(2 if rng.random() < duplicate else 1):
-                copy = answer[:rng.randrange(14)] if rng.random() < short \
-                    else answer
-                heapq.heappush(transit, (now + rng.uniform(0.0005, 0.03),
-                                         next(tie), copy))
+                copy = answer[: rng.randrange(14)] if rng.random() < short else answer
+                heapq.heappush(
+                    transit, (now + rng.uniform(0.0005, 0.03), next(tie), copy)
+                )
         for request in w.take_completed():
             assert request.key not in ended, f"{request!r} ended twice"
             ended[request.key] = request
         if not w.open_requests:
             break
-        times = [t for t in (w.next_wakeup(),
-                             transit[0][0] if transit else None)
-                 if t is not None]
+        times = [
+            t
+            for t in (w.next_wakeup(), transit[0][0] if transit else None)
+            if t is not None
+        ]
         assert times, "stuck: nothing to wait for"
         now = max(now, min(times))
         while transit and transit[0][0] <= now:
@@ -1196,8 +1258,7 @@ def test_lossy_link_every_request_ends_once_and_counters_add_up(
         if request.error is None:
             assert request.reply == expected_reply(request)
         else:
-            assert isinstance(request.error, (RequestTimeout,
-                                              RetriesExhausted))
+            assert isinstance(request.error, (RequestTimeout, RetriesExhausted))
             assert request.reply is None
             assert request.sends == retries + 1
             assert f"{retries + 1} tries" in str(request.error)
@@ -1215,8 +1276,9 @@ def test_lossy_link_every_request_ends_once_and_counters_add_up(
     busy_notes = reasons.count(BUSY.name)
     # Every reply that arrived was used exactly once: it completed a
     # request, parked (or finally failed) one, or was a duplicate or junk.
-    assert delivered == (counters.duplicates + counters.malformed
-                         + busy_notes + len(ok))
+    assert delivered == (
+        counters.duplicates + counters.malformed + busy_notes + len(ok)
+    )
     if fast == 0:
         assert counters.fast_resent == 0
     # Karn: samples only from requests answered after a single send (at

@@ -38,6 +38,7 @@ def clock() -> FakeClock:
 
 # --- the seed's behaviour -------------------------------------------------
 
+
 @pytest.mark.timeout(10)
 def test_starts_full(clock: FakeClock) -> None:
     bucket = ours(clock, 10, 2)
@@ -74,7 +75,7 @@ def test_blocking_consume_waits_exactly_the_deficit(clock: FakeClock) -> None:
     assert bucket.consume(10)
     assert clock.sleeps == []
     start = clock()
-    assert bucket.consume(4) is True          # 4 tokens at 2/s: 2 seconds
+    assert bucket.consume(4) is True  # 4 tokens at 2/s: 2 seconds
     assert clock() - start == pytest.approx(2.0)
     assert sum(clock.sleeps) == pytest.approx(2.0)
     assert len(clock.sleeps) == 1
@@ -82,10 +83,12 @@ def test_blocking_consume_waits_exactly_the_deficit(clock: FakeClock) -> None:
 
 
 @pytest.mark.timeout(10)
-def test_blocking_consume_with_partial_tokens_waits_only_the_rest(clock: FakeClock) -> None:
+def test_blocking_consume_with_partial_tokens_waits_only_the_rest(
+    clock: FakeClock,
+) -> None:
     bucket = ours(clock, 8, 4)
-    assert bucket.consume(7)                  # 1 left
-    assert bucket.consume(3)                  # 2 more at 4/s: 0.5 s
+    assert bucket.consume(7)  # 1 left
+    assert bucket.consume(3)  # 2 more at 4/s: 0.5 s
     assert sum(clock.sleeps) == pytest.approx(0.5)
 
 
@@ -94,13 +97,14 @@ def test_float_drift_does_not_starve_a_waiter() -> None:
     clock = FakeClock(0.0)
     bucket = ours(clock, 1, 1)
     assert bucket.take_up_to(1) == (1, 0.0)
-    for _ in range(10):                       # ten refills of 0.1 sum to 0.999...
+    for _ in range(10):  # ten refills of 0.1 sum to 0.999...
         clock.advance(0.1)
         assert bucket.tokens < 1
     assert bucket.take_up_to(1) == (1, 0.0)
 
 
 # --- the idle-refill bug, fixed -------------------------------------------
+
 
 class _FakeTimeModule:
     """Stands in for the ``time`` module inside SpiNNMan's token_bucket."""
@@ -110,8 +114,9 @@ class _FakeTimeModule:
         self.sleep = clock.sleep
 
 
-def seed(clock: FakeClock, tokens: float, fill_rate: float,
-         monkeypatch: pytest.MonkeyPatch) -> Bucket:
+def seed(
+    clock: FakeClock, tokens: float, fill_rate: float, monkeypatch: pytest.MonkeyPatch
+) -> Bucket:
     module = pytest.importorskip("spinnman.connections.token_bucket")
     monkeypatch.setattr(module, "time", _FakeTimeModule(clock))
     bucket: Bucket = module.TokenBucket(tokens, fill_rate)
@@ -123,18 +128,23 @@ Factory = Callable[[FakeClock, float, float, pytest.MonkeyPatch], Bucket]
 IMPLEMENTATIONS = [
     pytest.param(lambda c, t, r, m: ours(c, t, r), id="ours"),
     # The same test against SpiNNMan's algorithm must fail: that is the bug.
-    pytest.param(seed, id="spinnman-seed",
-                 marks=pytest.mark.xfail(strict=True,
-                                         reason="seed lets two bucketfuls through after idling")),
+    pytest.param(
+        seed,
+        id="spinnman-seed",
+        marks=pytest.mark.xfail(
+            strict=True, reason="seed lets two bucketfuls through after idling"
+        ),
+    ),
 ]
 
 
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize("make", IMPLEMENTATIONS)
 def test_after_idle_only_one_bucketful_then_real_refill(
-        make: Factory, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    make: Factory, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bucket = make(clock, 10, 1, monkeypatch)
-    clock.advance(100)                        # idle, full the whole time
+    clock.advance(100)  # idle, full the whole time
     assert bucket.consume(10, block=False)
     # No time has passed since: nothing more may go out.
     assert bucket.consume(1, block=False) is False
@@ -148,7 +158,8 @@ def test_after_idle_only_one_bucketful_then_real_refill(
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize("seed_value", [1, 2, 3, 4])
 def test_no_interval_ever_gets_more_than_capacity_plus_refill(
-        clock: FakeClock, seed_value: int) -> None:
+    clock: FakeClock, seed_value: int
+) -> None:
     """Over every interval [t_i, t_j]: granted <= capacity + rate * (t_j - t_i)."""
     rng = random.Random(seed_value)
     capacity, rate = 12, 3.0
@@ -157,7 +168,7 @@ def test_no_interval_ever_gets_more_than_capacity_plus_refill(
     grants: list[int] = []
     for _ in range(200):
         if rng.random() < 0.1:
-            clock.advance(rng.uniform(5, 50))         # idle spells
+            clock.advance(rng.uniform(5, 50))  # idle spells
         else:
             clock.advance(rng.uniform(0, 0.5))
         times.append(clock())
@@ -187,10 +198,12 @@ def test_clock_going_backwards_mints_nothing(clock: FakeClock) -> None:
 
 # --- errors -----------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize("block", [True, False])
 def test_consuming_more_than_capacity_raises_instead_of_hanging(
-        clock: FakeClock, block: bool) -> None:
+    clock: FakeClock, block: bool
+) -> None:
     bucket = ours(clock, 10, 1)
     with pytest.raises(InvalidArgumentError) as caught:
         bucket.consume(11, block=block)
@@ -256,14 +269,17 @@ def test_capacity_and_fill_rate_are_read_only(clock: FakeClock) -> None:
 
 # --- take_up_to -------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
-def test_take_up_to_grants_what_is_there_and_says_when_to_retry(clock: FakeClock) -> None:
+def test_take_up_to_grants_what_is_there_and_says_when_to_retry(
+    clock: FakeClock,
+) -> None:
     bucket = ours(clock, 10, 2)
     assert bucket.take_up_to(4) == (4, 0.0)
-    assert bucket.take_up_to(100) == (6, 0.0)        # capped, not refused
+    assert bucket.take_up_to(100) == (6, 0.0)  # capped, not refused
     granted, retry_after = bucket.take_up_to(1)
     assert granted == 0
-    assert retry_after == pytest.approx(0.5)          # one token at 2/s
+    assert retry_after == pytest.approx(0.5)  # one token at 2/s
     clock.advance(0.25)
     granted, retry_after = bucket.take_up_to(3)
     assert granted == 0
@@ -276,7 +292,7 @@ def test_take_up_to_grants_what_is_there_and_says_when_to_retry(clock: FakeClock
 def test_take_up_to_takes_whole_tokens_only(clock: FakeClock) -> None:
     bucket = ours(clock, 10, 2)
     assert bucket.take_up_to(10) == (10, 0.0)
-    clock.advance(0.75)                                # 1.5 tokens in
+    clock.advance(0.75)  # 1.5 tokens in
     assert bucket.take_up_to(5) == (1, 0.0)
     assert bucket.tokens == pytest.approx(0.5)
     granted, retry_after = bucket.take_up_to(1)
@@ -285,6 +301,7 @@ def test_take_up_to_takes_whole_tokens_only(clock: FakeClock) -> None:
 
 
 # --- threads ----------------------------------------------------------------
+
 
 def _run_threads(n: int, target: Callable[[int], None]) -> None:
     threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
@@ -354,7 +371,8 @@ def test_blocking_consume_does_not_hold_the_lock_while_sleeping() -> None:
         # Another thread must be able to use the bucket meanwhile; if the
         # sleeper held the lock this would time out.
         other = threading.Thread(
-            target=lambda: seen.append(holder.bucket.take_up_to(1)))
+            target=lambda: seen.append(holder.bucket.take_up_to(1))
+        )
         other.start()
         other.join(timeout=5)
         seen.append(other.is_alive())

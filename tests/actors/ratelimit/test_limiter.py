@@ -59,18 +59,18 @@ def stats(ref: pykka.ActorRef[Any]) -> LimiterCounters:
 
 # --- the actor ----------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
 def test_actor_grants_refuses_and_says_when(clock: FakeClock) -> None:
     ref = start(clock, 10, 2)
     assert lease(ref, 4) == Lease(4, 0.0)
-    assert lease(ref, 100) == Lease(6, 0.0)          # capped to what is there
+    assert lease(ref, 100) == Lease(6, 0.0)  # capped to what is there
     refused = lease(ref, 1)
     assert refused.granted == 0
     assert refused.retry_after == pytest.approx(0.5)  # one token at 2/s
     clock.advance(0.5)
     assert lease(ref, 8) == Lease(1, 0.0)
-    assert stats(ref) == LimiterCounters(leases_asked=4, tokens_granted=11,
-                                         refusals=1)
+    assert stats(ref) == LimiterCounters(leases_asked=4, tokens_granted=11, refusals=1)
 
 
 @pytest.mark.timeout(10)
@@ -78,13 +78,15 @@ def test_actor_refills_correctly_after_idle(clock: FakeClock) -> None:
     ref = start(clock, 10, 1)
     clock.advance(3600)
     assert lease(ref, 10) == Lease(10, 0.0)
-    assert lease(ref, 10).granted == 0               # not a second bucketful
+    assert lease(ref, 10).granted == 0  # not a second bucketful
     clock.advance(3)
     assert lease(ref, 10) == Lease(3, 0.0)
 
 
 @pytest.mark.timeout(10)
-def test_actor_with_no_refill_refuses_forever_without_blocking(clock: FakeClock) -> None:
+def test_actor_with_no_refill_refuses_forever_without_blocking(
+    clock: FakeClock,
+) -> None:
     ref = start(clock, 2, 0)
     assert lease(ref, 5) == Lease(2, 0.0)
     assert lease(ref, 1) == Lease(0, math.inf)
@@ -94,7 +96,8 @@ def test_actor_with_no_refill_refuses_forever_without_blocking(clock: FakeClock)
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize(("tokens", "fill_rate"), [(0, 1), (-1, 1), (10, -1), ("x", 1)])
 def test_bad_limiter_arguments_raise_from_start(
-        clock: FakeClock, tokens: Any, fill_rate: Any) -> None:
+    clock: FakeClock, tokens: Any, fill_rate: Any
+) -> None:
     with pytest.raises(InvalidArgumentError):
         RateLimiterActor.start(tokens, fill_rate, clock=clock)
     assert pykka.ActorRegistry.get_by_class(RateLimiterActor) == []
@@ -108,7 +111,9 @@ def test_bad_lease_request_cannot_be_built(tokens: Any) -> None:
 
 
 @pytest.mark.timeout(10)
-def test_unknown_message_is_answered_and_does_not_kill_the_limiter(clock: FakeClock) -> None:
+def test_unknown_message_is_answered_and_does_not_kill_the_limiter(
+    clock: FakeClock,
+) -> None:
     ref = start(clock, 3, 1)
     ref.tell("nonsense")
     assert ref.ask(object(), timeout=5) is None
@@ -117,8 +122,13 @@ def test_unknown_message_is_answered_and_does_not_kill_the_limiter(clock: FakeCl
 
 @pytest.mark.timeout(10)
 def test_messages_are_plain_picklable_frozen_data() -> None:
-    for message in (LeaseRequest(7), Lease(3, 0.25), Lease(0, math.inf),
-                    LimiterStats(), LimiterCounters(1, 2, 3)):
+    for message in (
+        LeaseRequest(7),
+        Lease(3, 0.25),
+        Lease(0, math.inf),
+        LimiterStats(),
+        LimiterCounters(1, 2, 3),
+    ):
         assert pickle.loads(pickle.dumps(message)) == message
     with pytest.raises(AttributeError):
         Lease(1, 0.0).granted = 2  # type: ignore[misc]
@@ -126,21 +136,22 @@ def test_messages_are_plain_picklable_frozen_data() -> None:
 
 # --- RateLimit ------------------------------------------------------------------
 
+
 @pytest.mark.timeout(10)
 def test_rate_limit_spends_its_lease_before_asking_again(clock: FakeClock) -> None:
     ref = start(clock, 10, 1)
     limit = RateLimit(ref, lease_size=4)
     now = clock()
-    assert limit.take(3, now) == 3                   # asks once, holds 1
+    assert limit.take(3, now) == 3  # asks once, holds 1
     assert limit.held == 1
     assert limit.next_ready(now) is None
     assert stats(ref).leases_asked == 1
-    assert limit.take(1, now) == 1                   # from the purse
+    assert limit.take(1, now) == 1  # from the purse
     assert stats(ref).leases_asked == 1
-    assert limit.take(6, now) == 4                   # one new lease of 4
+    assert limit.take(6, now) == 4  # one new lease of 4
     assert limit.held == 0
     assert stats(ref) == LimiterCounters(2, 8, 0)
-    assert limit.take(0, now) == 0                   # wanting nothing asks nothing
+    assert limit.take(0, now) == 0  # wanting nothing asks nothing
     assert stats(ref).leases_asked == 2
 
 
@@ -149,16 +160,16 @@ def test_rate_limit_waits_out_a_refusal_without_asking(clock: FakeClock) -> None
     ref = start(clock, 4, 2)
     limit = RateLimit(ref, lease_size=4)
     assert limit.take(4, clock()) == 4
-    assert limit.take(1, clock()) == 0               # refused: 1 token at 2/s
+    assert limit.take(1, clock()) == 0  # refused: 1 token at 2/s
     assert limit.blocked_until == pytest.approx(clock() + 0.5)
     assert limit.next_ready(clock()) == pytest.approx(clock() + 0.5)
     asked = stats(ref).leases_asked
     clock.advance(0.25)
-    assert limit.take(1, clock()) == 0               # still blocked: no ask
+    assert limit.take(1, clock()) == 0  # still blocked: no ask
     assert stats(ref).leases_asked == asked
     clock.advance(0.25)
     assert limit.next_ready(clock()) == pytest.approx(clock())
-    assert limit.take(3, clock()) == 1               # the one token that is in
+    assert limit.take(3, clock()) == 1  # the one token that is in
     assert stats(ref) == LimiterCounters(3, 5, 1)
 
 
@@ -172,10 +183,13 @@ def test_lease_larger_than_capacity_is_capped_not_refused(clock: FakeClock) -> N
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize(("lease_size", "ask_timeout"),
-                         [(0, 1.0), (-1, 1.0), (2.5, 1.0), (4, 0), (4, -1), (4, math.nan)])
+@pytest.mark.parametrize(
+    ("lease_size", "ask_timeout"),
+    [(0, 1.0), (-1, 1.0), (2.5, 1.0), (4, 0), (4, -1), (4, math.nan)],
+)
 def test_bad_rate_limit_arguments_raise(
-        clock: FakeClock, lease_size: Any, ask_timeout: Any) -> None:
+    clock: FakeClock, lease_size: Any, ask_timeout: Any
+) -> None:
     ref = start(clock, 5, 1)
     with pytest.raises(InvalidArgumentError):
         RateLimit(ref, lease_size=lease_size, ask_timeout=ask_timeout)
@@ -188,8 +202,15 @@ def test_rate_limit_bad_wanted_raises(clock: FakeClock) -> None:
         limit.take(-1, clock())
 
 
-def _simulate(clock: FakeClock, limits: list[RateLimit], seconds: float,
-              step: float, capacity: float, rate: float, seed: int) -> list[int]:
+def _simulate(
+    clock: FakeClock,
+    limits: list[RateLimit],
+    seconds: float,
+    step: float,
+    capacity: float,
+    rate: float,
+    seed: int,
+) -> list[int]:
     """Drive the limits in turn; check the running total against the bound."""
     rng = random.Random(seed)
     start_time = clock()
@@ -207,8 +228,15 @@ def _simulate(clock: FakeClock, limits: list[RateLimit], seconds: float,
 def test_one_user_never_exceeds_capacity_plus_refill(clock: FakeClock) -> None:
     capacity, rate, seconds = 16, 50.0, 20.0
     ref = start(clock, capacity, rate)
-    totals = _simulate(clock, [RateLimit(ref, lease_size=8)], seconds,
-                       step=0.01, capacity=capacity, rate=rate, seed=1)
+    totals = _simulate(
+        clock,
+        [RateLimit(ref, lease_size=8)],
+        seconds,
+        step=0.01,
+        capacity=capacity,
+        rate=rate,
+        seed=1,
+    )
     # The bound holds and the user is not starved either.
     assert sum(totals) >= 0.9 * rate * seconds
 
@@ -218,17 +246,20 @@ def test_users_sharing_one_limiter_never_exceed_it_together(clock: FakeClock) ->
     capacity, rate, seconds = 32, 200.0, 10.0
     ref = start(clock, capacity, rate)
     limits = [RateLimit(ref, lease_size=size) for size in (4, 8, 16, 64)]
-    totals = _simulate(clock, limits, seconds, step=0.01,
-                       capacity=capacity, rate=rate, seed=2)
+    totals = _simulate(
+        clock, limits, seconds, step=0.01, capacity=capacity, rate=rate, seed=2
+    )
     assert all(total > 0 for total in totals)
     assert sum(totals) >= 0.9 * rate * seconds
     assert stats(ref).tokens_granted >= sum(totals)
 
 
 @pytest.mark.timeout(10)
-def test_users_on_their_own_threads_never_exceed_a_fixed_budget(clock: FakeClock) -> None:
+def test_users_on_their_own_threads_never_exceed_a_fixed_budget(
+    clock: FakeClock,
+) -> None:
     budget = 3000
-    ref = start(clock, budget, 0)                   # no refill: a fixed budget
+    ref = start(clock, budget, 0)  # no refill: a fixed budget
     totals: list[int] = []
     lock = threading.Lock()
     go = threading.Barrier(6)

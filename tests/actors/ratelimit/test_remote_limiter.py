@@ -40,6 +40,7 @@ def in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
             result.append(call())
         except Exception as error:  # noqa: BLE001 - the test looks at it
             result.append(error)
+
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread, result
@@ -48,8 +49,7 @@ def in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
 @pytest.mark.timeout(10)
 def test_an_ask_crosses_as_a_lease_ask_and_returns_the_grant() -> None:
     parent = Parent()
-    thread, result = in_thread(
-        lambda: parent.limiter.ask(LeaseRequest(32), timeout=5))
+    thread, result = in_thread(lambda: parent.limiter.ask(LeaseRequest(32), timeout=5))
     ask = parent.next_ask()
     assert ask.tokens == 32
     parent.limiter.answer(LeaseGrant(ask.ticket, Lease(20, 0.0)))
@@ -61,8 +61,14 @@ def test_an_ask_crosses_as_a_lease_ask_and_returns_the_grant() -> None:
 @pytest.mark.timeout(10)
 def test_concurrent_asks_each_get_their_own_answer() -> None:
     parent = Parent()
-    threads = [in_thread(lambda n=n: parent.limiter.ask(  # type: ignore[misc]
-        LeaseRequest(n), timeout=5)) for n in (1, 2, 3)]
+    threads = [
+        in_thread(
+            lambda n=n: parent.limiter.ask(  # type: ignore[misc]
+                LeaseRequest(n), timeout=5
+            )
+        )
+        for n in (1, 2, 3)
+    ]
     asks = [parent.next_ask() for _ in threads]
     for ask in reversed(asks):  # answered out of order
         parent.limiter.answer(LeaseGrant(ask.ticket, Lease(ask.tokens, 0.0)))
@@ -85,11 +91,9 @@ def test_no_answer_in_time_is_a_timeout_and_a_late_one_is_dropped() -> None:
 @pytest.mark.timeout(10)
 def test_a_limiter_that_has_gone_is_an_actor_dead_error() -> None:
     parent = Parent()
-    thread, result = in_thread(
-        lambda: parent.limiter.ask(LeaseRequest(8), timeout=5))
+    thread, result = in_thread(lambda: parent.limiter.ask(LeaseRequest(8), timeout=5))
     ask = parent.next_ask()
-    parent.limiter.answer(LeaseGrant(ask.ticket, None,
-                                     "the rate limiter has stopped"))
+    parent.limiter.answer(LeaseGrant(ask.ticket, None, "the rate limiter has stopped"))
     thread.join(5)
     (error,) = result
     assert isinstance(error, pykka.ActorDeadError)
@@ -99,8 +103,7 @@ def test_a_limiter_that_has_gone_is_an_actor_dead_error() -> None:
 @pytest.mark.timeout(10)
 def test_close_wakes_waiting_asks_and_refuses_new_ones() -> None:
     parent = Parent()
-    thread, result = in_thread(
-        lambda: parent.limiter.ask(LeaseRequest(8), timeout=5))
+    thread, result = in_thread(lambda: parent.limiter.ask(LeaseRequest(8), timeout=5))
     parent.next_ask()
     parent.limiter.close()
     thread.join(5)
@@ -124,7 +127,8 @@ def shared() -> Iterator[pykka.ActorRef[Any]]:
 
 @pytest.mark.timeout(10)
 def test_rate_limits_over_remote_limiters_share_one_bucket(
-        shared: pykka.ActorRef[Any]) -> None:
+    shared: pykka.ActorRef[Any],
+) -> None:
     """Two groups' purses, each over its own RemoteLimiter, answered by
     one RateLimiterActor as a parent does: together they get its ten
     tokens and no more."""
@@ -140,13 +144,14 @@ def test_rate_limits_over_remote_limiters_share_one_bucket(
             lease = shared.ask(LeaseRequest(ask.tokens), timeout=5)
             parent.limiter.answer(LeaseGrant(ask.ticket, lease))
 
-    servers = [threading.Thread(target=serve, args=(parent,), daemon=True)
-               for parent in parents]
+    servers = [
+        threading.Thread(target=serve, args=(parent,), daemon=True)
+        for parent in parents
+    ]
     for server in servers:
         server.start()
     try:
-        purses = [RateLimit(parent.limiter, lease_size=4)
-                  for parent in parents]
+        purses = [RateLimit(parent.limiter, lease_size=4) for parent in parents]
         taken = 0
         for now in range(6):
             for purse in purses:

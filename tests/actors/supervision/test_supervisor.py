@@ -53,8 +53,7 @@ class Events:
     the time it happened; and the latest ref each factory started."""
 
     def __init__(self) -> None:
-        self._queue: queue.Queue[tuple[float, tuple[Any, ...]]] = (
-            queue.Queue())
+        self._queue: queue.Queue[tuple[float, tuple[Any, ...]]] = queue.Queue()
         self.refs: dict[str, Ref] = {}
 
     def put(self, *event: Any) -> None:
@@ -96,10 +95,15 @@ class Child(Supervised):
     ``hold_failure`` make on_stop or on_failure wait (after recording
     "stopping"/"failing") until they are set."""
 
-    def __init__(self, name: str, events: Events, *,
-                 watch: Watch | None = None,
-                 hold_stop: threading.Event | None = None,
-                 hold_failure: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        events: Events,
+        *,
+        watch: Watch | None = None,
+        hold_stop: threading.Event | None = None,
+        hold_failure: threading.Event | None = None,
+    ) -> None:
         super().__init__(watch=watch)
         self.name, self.events = name, events
         self.hold_stop, self.hold_failure = hold_stop, hold_failure
@@ -121,9 +125,12 @@ class Child(Supervised):
         super().on_stop()
         self.events.put("stop", self.name)
 
-    def on_failure(self, exception_type: type[BaseException] | None,
-                   exception_value: BaseException | None,
-                   traceback: TracebackType | None) -> None:
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         if self.hold_failure is not None:
             self.events.put("failing", self.name)
             self.hold_failure.wait(4 * WAIT)
@@ -138,8 +145,13 @@ class Mute(pykka.ThreadingActor):
         return "pong"
 
 
-def child(name: str, events: Events, restart: str = "permanent",
-          shutdown: float = 5.0, **options: Any) -> ChildSpec:
+def child(
+    name: str,
+    events: Events,
+    restart: str = "permanent",
+    shutdown: float = 5.0,
+    **options: Any,
+) -> ChildSpec:
     """A spec for a Child that records each start (with its incarnation)."""
 
     def start(watch: Watch) -> Ref:
@@ -174,8 +186,9 @@ class Parent(pykka.ThreadingActor):
         return None
 
 
-def start_supervisor(specs: Sequence[ChildSpec], **options: Any
-                     ) -> tuple[Ref, Supervisor]:
+def start_supervisor(
+    specs: Sequence[ChildSpec], **options: Any
+) -> tuple[Ref, Supervisor]:
     """A Supervisor's ref and the actor itself (to look at ``gave_up``)."""
     made: list[Supervisor] = []
 
@@ -189,8 +202,7 @@ def start_supervisor(specs: Sequence[ChildSpec], **options: Any
 
 
 def where(supervisor: Ref, child_id: str) -> Ref | None:
-    return cast("Ref | None", supervisor.ask(WhereIs(child_id),
-                                             timeout=WAIT))
+    return cast("Ref | None", supervisor.ask(WhereIs(child_id), timeout=WAIT))
 
 
 def running(supervisor: Ref, child_id: str) -> Ref:
@@ -201,8 +213,7 @@ def running(supervisor: Ref, child_id: str) -> Ref:
 
 
 def stats(supervisor: Ref) -> SupervisorStats:
-    return cast(SupervisorStats, supervisor.ask(GetSupervisorStats(),
-                                                timeout=WAIT))
+    return cast(SupervisorStats, supervisor.ask(GetSupervisorStats(), timeout=WAIT))
 
 
 def check_liveness_now(supervisor: Ref) -> None:
@@ -212,8 +223,7 @@ def check_liveness_now(supervisor: Ref) -> None:
     stats(supervisor)
 
 
-def eventually(condition: Callable[[], bool], what: str,
-               limit: float = WAIT) -> None:
+def eventually(condition: Callable[[], bool], what: str, limit: float = WAIT) -> None:
     """Poll ``condition`` until a deadline: only for what sends no event
     (threads ending, file descriptors closing)."""
     deadline = time.monotonic() + limit
@@ -244,7 +254,8 @@ def quiet_logs() -> Iterator[None]:
     pykka_log = logging.getLogger("pykka")
     level = pykka_log.level
     structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+        wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL)
+    )
     pykka_log.setLevel(logging.CRITICAL)
     try:
         yield
@@ -258,10 +269,10 @@ def quiet_logs() -> Iterator[None]:
 
 @pytest.mark.timeout(20)
 def test_one_for_one_restarts_only_the_failed_child(events: Events) -> None:
-    sup = Supervisor.start([child(n, events) for n in "abc"],
-                           strategy="one_for_one", max_restarts=5)
-    assert events.take(3) == [("start", "a", 1), ("start", "b", 1),
-                              ("start", "c", 1)]
+    sup = Supervisor.start(
+        [child(n, events) for n in "abc"], strategy="one_for_one", max_restarts=5
+    )
+    assert events.take(3) == [("start", "a", 1), ("start", "b", 1), ("start", "c", 1)]
     a, b, c = (where(sup, n) for n in "abc")
     assert a is not None and b is not None and c is not None
 
@@ -282,17 +293,23 @@ def test_one_for_one_restarts_only_the_failed_child(events: Events) -> None:
 
 @pytest.mark.timeout(20)
 def test_one_for_all_stops_the_others_in_reverse_then_starts_all_in_order(
-        events: Events) -> None:
-    sup = Supervisor.start([child(n, events) for n in "abc"],
-                           strategy="one_for_all", max_restarts=5)
+    events: Events,
+) -> None:
+    sup = Supervisor.start(
+        [child(n, events) for n in "abc"], strategy="one_for_all", max_restarts=5
+    )
     events.take(3)
     old = {n: running(sup, n) for n in "abc"}
 
     old["b"].tell(Crash())
     happened = events.take(6)
     assert without_fails(happened) == [
-        ("stop", "c"), ("stop", "a"),
-        ("start", "a", 2), ("start", "b", 2), ("start", "c", 2)]
+        ("stop", "c"),
+        ("stop", "a"),
+        ("start", "a", 2),
+        ("start", "b", 2),
+        ("start", "c", 2),
+    ]
     assert fails(happened) == [("fail", "b", "CrashInjected")]
     for name in "abc":
         new = where(sup, name)
@@ -305,9 +322,11 @@ def test_one_for_all_stops_the_others_in_reverse_then_starts_all_in_order(
 
 @pytest.mark.timeout(20)
 def test_rest_for_one_restarts_the_failed_child_and_those_after_it(
-        events: Events) -> None:
-    sup = Supervisor.start([child(n, events) for n in "abcd"],
-                           strategy="rest_for_one", max_restarts=5)
+    events: Events,
+) -> None:
+    sup = Supervisor.start(
+        [child(n, events) for n in "abcd"], strategy="rest_for_one", max_restarts=5
+    )
     events.take(4)
     a = running(sup, "a")
     b = running(sup, "b")
@@ -315,8 +334,12 @@ def test_rest_for_one_restarts_the_failed_child_and_those_after_it(
     b.tell(Crash())
     happened = events.take(6)
     assert without_fails(happened) == [
-        ("stop", "d"), ("stop", "c"),
-        ("start", "b", 2), ("start", "c", 2), ("start", "d", 2)]
+        ("stop", "d"),
+        ("stop", "c"),
+        ("start", "b", 2),
+        ("start", "c", 2),
+        ("start", "d", 2),
+    ]
     assert running(sup, "a").actor_urn == a.actor_urn
     assert stats(sup).restarts == 1
     assert events.pending() == []
@@ -333,8 +356,7 @@ def test_rest_for_one_restarts_the_failed_child_and_those_after_it(
 
 
 @pytest.mark.timeout(20)
-def test_permanent_child_is_restarted_even_after_a_normal_exit(
-        events: Events) -> None:
+def test_permanent_child_is_restarted_even_after_a_normal_exit(events: Events) -> None:
     sup = Supervisor.start([child("p", events, "permanent")])
     events.take(1)
     running(sup, "p").tell("exit")
@@ -344,9 +366,9 @@ def test_permanent_child_is_restarted_even_after_a_normal_exit(
 
 @pytest.mark.timeout(20)
 def test_transient_child_is_restarted_after_a_crash_not_a_normal_exit(
-        events: Events) -> None:
-    sup = Supervisor.start([child("t", events, "transient")],
-                           max_restarts=5)
+    events: Events,
+) -> None:
+    sup = Supervisor.start([child("t", events, "transient")], max_restarts=5)
     events.take(1)
 
     running(sup, "t").tell(Crash())
@@ -366,11 +388,14 @@ def test_transient_child_is_restarted_after_a_crash_not_a_normal_exit(
 
 
 @pytest.mark.timeout(20)
-def test_temporary_child_is_never_restarted_and_is_removed(
-        events: Events) -> None:
-    sup = Supervisor.start([child("a", events),
-                            child("t", events, "temporary"),
-                            child("u", events, "temporary")])
+def test_temporary_child_is_never_restarted_and_is_removed(events: Events) -> None:
+    sup = Supervisor.start(
+        [
+            child("a", events),
+            child("t", events, "temporary"),
+            child("u", events, "temporary"),
+        ]
+    )
     events.take(3)
 
     running(sup, "t").tell(Crash())
@@ -390,11 +415,15 @@ def test_temporary_child_is_never_restarted_and_is_removed(
 
 @pytest.mark.timeout(20)
 def test_too_many_restarts_stop_all_children_in_reverse_and_fail(
-        events: Events) -> None:
+    events: Events,
+) -> None:
     parent = Parent.start(events)
     sup, actor = start_supervisor(
-        [child(n, events) for n in "abc"], max_restarts=2, period=30,
-        watch=Watch(parent, "top", 1))
+        [child(n, events) for n in "abc"],
+        max_restarts=2,
+        period=30,
+        watch=Watch(parent, "top", 1),
+    )
     events.take(3)
 
     for incarnation in (2, 3):
@@ -407,7 +436,10 @@ def test_too_many_restarts_stop_all_children_in_reverse_and_fail(
     running(sup, "b").tell(Crash())
     happened = events.take(4)
     assert without_fails(happened) == [
-        ("stop", "c"), ("stop", "a"), ("exited", "top", happened[-1][2])]
+        ("stop", "c"),
+        ("stop", "a"),
+        ("exited", "top", happened[-1][2]),
+    ]
     assert isinstance(happened[-1][2], SupervisorGaveUp)
     assert "'b'" in str(happened[-1][2])
     assert actor.gave_up.is_set()
@@ -418,8 +450,9 @@ def test_too_many_restarts_stop_all_children_in_reverse_and_fail(
 @pytest.mark.timeout(20)
 def test_restarts_outside_the_period_do_not_count(events: Events) -> None:
     now = [1000.0]
-    sup, actor = start_supervisor([child("a", events)], max_restarts=1,
-                                  period=5, clock=lambda: now[0])
+    sup, actor = start_supervisor(
+        [child("a", events)], max_restarts=1, period=5, clock=lambda: now[0]
+    )
     events.take(1)
     for incarnation in range(2, 6):
         now[0] += 5.1
@@ -431,15 +464,15 @@ def test_restarts_outside_the_period_do_not_count(events: Events) -> None:
     assert actor.gave_up.is_set()
 
 
-def nested(events: Events, sub_options: dict[str, Any],
-           grandchildren: Sequence[ChildSpec]) -> ChildSpec:
+def nested(
+    events: Events, sub_options: dict[str, Any], grandchildren: Sequence[ChildSpec]
+) -> ChildSpec:
     """A child supervisor "sub" over ``grandchildren``."""
 
     def start(watch: Watch) -> Ref:
         # Recorded first: the sub starts its children in its own thread.
         events.put("start", "sub", watch.incarnation)
-        ref = Supervisor.start(grandchildren, watch=watch, name="sub",
-                               **sub_options)
+        ref = Supervisor.start(grandchildren, watch=watch, name="sub", **sub_options)
         events.refs["sub"] = ref
         return ref
 
@@ -447,15 +480,26 @@ def nested(events: Events, sub_options: dict[str, Any],
 
 
 @pytest.mark.timeout(20)
-def test_child_supervisor_giving_up_is_restarted_by_its_parent(
-        events: Events) -> None:
+def test_child_supervisor_giving_up_is_restarted_by_its_parent(events: Events) -> None:
     parent = Supervisor.start(
-        [child("x", events),
-         nested(events, {"max_restarts": 1, "period": 30},
-                [child("g1", events), child("g2", events)])],
-        max_restarts=1, period=30, name="parent")
-    assert events.take(4) == [("start", "x", 1), ("start", "sub", 1),
-                              ("start", "g1", 1), ("start", "g2", 1)]
+        [
+            child("x", events),
+            nested(
+                events,
+                {"max_restarts": 1, "period": 30},
+                [child("g1", events), child("g2", events)],
+            ),
+        ],
+        max_restarts=1,
+        period=30,
+        name="parent",
+    )
+    assert events.take(4) == [
+        ("start", "x", 1),
+        ("start", "sub", 1),
+        ("start", "g1", 1),
+        ("start", "g2", 1),
+    ]
     x = running(parent, "x")
     first_sub = where(parent, "sub")
     assert first_sub is not None
@@ -469,11 +513,14 @@ def test_child_supervisor_giving_up_is_restarted_by_its_parent(
     # starts its children afresh. (Whether "stop g2" comes first is what
     # test_a_failed_child_supervisor_is_replaced_only_after_it_has_stopped
     # is about.)
-    assert sorted(happened) == sorted([
-        ("stop", "g2"), ("start", "sub", 2), ("start", "g1", 1),
-        ("start", "g2", 1)])
+    assert sorted(happened) == sorted(
+        [("stop", "g2"), ("start", "sub", 2), ("start", "g1", 1), ("start", "g2", 1)]
+    )
     assert [e for e in happened if e[0] == "start"] == [
-        ("start", "sub", 2), ("start", "g1", 1), ("start", "g2", 1)]
+        ("start", "sub", 2),
+        ("start", "g1", 1),
+        ("start", "g2", 1),
+    ]
     assert first_sub.actor_stopped.is_set()
     new_sub = where(parent, "sub")
     assert new_sub is not None and new_sub.actor_urn != first_sub.actor_urn
@@ -484,21 +531,23 @@ def test_child_supervisor_giving_up_is_restarted_by_its_parent(
 
 
 @pytest.mark.timeout(20)
-def test_escalation_reaches_a_parent_with_no_restarts_left(
-        events: Events) -> None:
+def test_escalation_reaches_a_parent_with_no_restarts_left(events: Events) -> None:
     grandparent = Parent.start(events)
     parent, parent_actor = start_supervisor(
-        [child("x", events),
-         nested(events, {"max_restarts": 0},
-                [child("g", events)])],
-        max_restarts=0, name="parent", watch=Watch(grandparent, "parent", 1))
+        [child("x", events), nested(events, {"max_restarts": 0}, [child("g", events)])],
+        max_restarts=0,
+        name="parent",
+        watch=Watch(grandparent, "parent", 1),
+    )
     events.take(3)
     sub = running(parent, "sub")
 
     running(sub, "g").tell(Crash())
     happened = events.take(3)
-    assert without_fails(happened) == [("stop", "x"),
-                                       ("exited", "parent", happened[-1][2])]
+    assert without_fails(happened) == [
+        ("stop", "x"),
+        ("exited", "parent", happened[-1][2]),
+    ]
     assert isinstance(happened[-1][2], SupervisorGaveUp)
     assert "'sub'" in str(happened[-1][2])
     assert parent_actor.gave_up.is_set()
@@ -512,15 +561,22 @@ def test_escalation_reaches_a_parent_with_no_restarts_left(
 
 @pytest.mark.timeout(20)
 def test_backoff_delays_grow_to_the_maximum_and_reset_after_clean_running(
-        events: Events) -> None:
+    events: Events,
+) -> None:
     backoff = Backoff(minimum=0.02, maximum=0.1, jitter=0.2, reset_after=0.3)
     skew = [0.0]  # clean running time is simulated by moving this clock
 
     def clock() -> float:
         return time.monotonic() + skew[0]
 
-    sup = Supervisor.start([child("a", events)], backoff=backoff,
-                           max_restarts=100, period=60, seed=7, clock=clock)
+    sup = Supervisor.start(
+        [child("a", events)],
+        backoff=backoff,
+        max_restarts=100,
+        period=60,
+        seed=7,
+        clock=clock,
+    )
     events.take(1)
     # The supervisor's only use of its random numbers is the jitter.
     rng = random.Random(7)
@@ -552,8 +608,9 @@ def test_backoff_delays_grow_to_the_maximum_and_reset_after_clean_running(
 
 @pytest.mark.timeout(20)
 def test_while_backing_off_the_child_is_not_there(events: Events) -> None:
-    sup = Supervisor.start([child("a", events)], max_restarts=5,
-                           backoff=Backoff(minimum=0.5, maximum=1.0))
+    sup = Supervisor.start(
+        [child("a", events)], max_restarts=5, backoff=Backoff(minimum=0.5, maximum=1.0)
+    )
     events.take(1)
     running(sup, "a").tell(Crash())
     assert events.next() == ("fail", "a", "CrashInjected")
@@ -567,10 +624,8 @@ def test_while_backing_off_the_child_is_not_there(events: Events) -> None:
 
 
 @pytest.mark.timeout(20)
-def test_child_that_dies_without_reporting_is_restarted(
-        events: Events) -> None:
-    sup = Supervisor.start([mute("m", events), child("a", events)],
-                           max_restarts=5)
+def test_child_that_dies_without_reporting_is_restarted(events: Events) -> None:
+    sup = Supervisor.start([mute("m", events), child("a", events)], max_restarts=5)
     events.take(2)
     old = events.refs["m"]
     assert old.ask("hello", timeout=WAIT) == "pong"
@@ -585,7 +640,8 @@ def test_child_that_dies_without_reporting_is_restarted(
 
 @pytest.mark.timeout(20)
 def test_child_failing_in_on_start_is_restarted_until_the_supervisor_gives_up(
-        events: Events) -> None:
+    events: Events,
+) -> None:
     class FailsToStart(Supervised):
         def on_start(self) -> None:
             raise OSError("no socket for you")
@@ -595,10 +651,17 @@ def test_child_failing_in_on_start_is_restarted_until_the_supervisor_gives_up(
         return FailsToStart.start(watch=watch)
 
     parent = Parent.start(events)
-    sup, actor = start_supervisor([ChildSpec("f", start)], max_restarts=2,
-                                  period=30, watch=Watch(parent, "top", 1))
-    assert events.take(4)[:3] == [("start", "f", 1), ("start", "f", 2),
-                                  ("start", "f", 3)]
+    sup, actor = start_supervisor(
+        [ChildSpec("f", start)],
+        max_restarts=2,
+        period=30,
+        watch=Watch(parent, "top", 1),
+    )
+    assert events.take(4)[:3] == [
+        ("start", "f", 1),
+        ("start", "f", 2),
+        ("start", "f", 3),
+    ]
     assert actor.gave_up.is_set()
     assert sup.actor_stopped.wait(WAIT)
 
@@ -616,8 +679,12 @@ def test_stop_stops_children_in_reverse_start_order(events: Events) -> None:
     assert refs[3].actor_urn == ref.actor_urn
 
     assert sup.stop(block=True, timeout=WAIT)
-    assert events.take(4) == [("stop", "d"), ("stop", "c"), ("stop", "b"),
-                              ("stop", "a")]
+    assert events.take(4) == [
+        ("stop", "d"),
+        ("stop", "c"),
+        ("stop", "b"),
+        ("stop", "a"),
+    ]
     assert not any(r.is_alive() for r in refs)
     assert pykka.ActorRegistry.get_all() == []
     assert events.pending() == []
@@ -625,13 +692,17 @@ def test_stop_stops_children_in_reverse_start_order(events: Events) -> None:
 
 @pytest.mark.timeout(20)
 def test_child_that_will_not_stop_is_abandoned_after_its_shutdown(
-        events: Events) -> None:
+    events: Events,
+) -> None:
     hold = threading.Event()
     shutdown = 0.3
-    sup = Supervisor.start([child("a", events),
-                            child("slow", events, shutdown=shutdown,
-                                  hold_stop=hold),
-                            child("c", events)])
+    sup = Supervisor.start(
+        [
+            child("a", events),
+            child("slow", events, shutdown=shutdown, hold_stop=hold),
+            child("c", events),
+        ]
+    )
     events.take(3)
     slow = running(sup, "slow")
     try:
@@ -639,8 +710,7 @@ def test_child_that_will_not_stop_is_abandoned_after_its_shutdown(
         assert sup.stop(block=True, timeout=10)
         elapsed = time.monotonic() - started
         assert shutdown <= elapsed < shutdown + 0.5
-        assert events.take(3) == [("stop", "c"), ("stopping", "slow"),
-                                  ("stop", "a")]
+        assert events.take(3) == [("stop", "c"), ("stopping", "slow"), ("stop", "a")]
         # Abandoned: no longer registered, though its thread still runs.
         assert pykka.ActorRegistry.get_all() == []
     finally:
@@ -656,8 +726,7 @@ def test_child_that_will_not_stop_is_abandoned_after_its_shutdown(
 def test_start_child_adds_a_supervised_child(events: Events) -> None:
     sup = Supervisor.start([child("a", events)], max_restarts=5)
     events.take(1)
-    ref = cast(Ref, sup.ask(StartChild(child("b", events, "transient")),
-                        timeout=WAIT))
+    ref = cast(Ref, sup.ask(StartChild(child("b", events, "transient")), timeout=WAIT))
     assert events.next() == ("start", "b", 1)
     assert ref.ask("ping", timeout=WAIT) == "b"
     assert stats(sup).children == ("a", "b")
@@ -673,25 +742,26 @@ def test_start_child_adds_a_supervised_child(events: Events) -> None:
 
 @pytest.mark.timeout(20)
 def test_supervisor_stats(events: Events) -> None:
-    sup = Supervisor.start([child("a", events), child("b", events),
-                            child("t", events, "temporary")],
-                           max_restarts=5)
+    sup = Supervisor.start(
+        [child("a", events), child("b", events), child("t", events, "temporary")],
+        max_restarts=5,
+    )
     events.take(3)
     assert stats(sup) == SupervisorStats(
-        children=("a", "b", "t"), running=("a", "b", "t"), restarts=0,
-        gave_up=False)
+        children=("a", "b", "t"), running=("a", "b", "t"), restarts=0, gave_up=False
+    )
     running(sup, "a").tell(Crash())
     assert without_fails(events.take(2)) == [("start", "a", 2)]
     running(sup, "t").tell(Crash())
     assert events.next() == ("fail", "t", "CrashInjected")
     check_liveness_now(sup)
     assert stats(sup) == SupervisorStats(
-        children=("a", "b"), running=("a", "b"), restarts=1, gave_up=False)
+        children=("a", "b"), running=("a", "b"), restarts=1, gave_up=False
+    )
 
 
 @pytest.mark.timeout(20)
-def test_crash_makes_a_supervised_actor_fail_and_report_why(
-        events: Events) -> None:
+def test_crash_makes_a_supervised_actor_fail_and_report_why(events: Events) -> None:
     parent = Parent.start(events)
     ref = Child.start("x", events, watch=Watch(parent, "x", 7))
     assert ref.ask("ping", timeout=WAIT) == "x"
@@ -717,7 +787,8 @@ def test_normal_stop_reports_no_reason(events: Events) -> None:
     ref = Child.start("x", events, watch=Watch(parent, "x", 1))
     ref.stop(block=True, timeout=WAIT)
     assert sorted(events.take(2), key=str) == sorted(
-        [("stop", "x"), ("exited", "x", None)], key=str)
+        [("stop", "x"), ("exited", "x", None)], key=str
+    )
 
 
 @pytest.mark.timeout(20)
@@ -755,9 +826,12 @@ def open_fds() -> int:
 
 
 def actor_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate()
-            if t is not threading.current_thread()
-            and t.name.split("-")[0] in ("Trivial", "Supervisor", "leak")]
+    return [
+        t
+        for t in threading.enumerate()
+        if t is not threading.current_thread()
+        and t.name.split("-")[0] in ("Trivial", "Supervisor", "leak")
+    ]
 
 
 #: Restarts in the leak test; bench/supervision.py does 10,000 with a
@@ -768,9 +842,11 @@ LEAK_RESTARTS = 10_000
 
 @pytest.mark.timeout(20)
 def test_ten_thousand_restarts_leak_nothing(quiet_logs: None) -> None:
-    threads, registered, fds = (threading.active_count(),
-                                len(pykka.ActorRegistry.get_all()),
-                                open_fds())
+    threads, registered, fds = (
+        threading.active_count(),
+        len(pykka.ActorRegistry.get_all()),
+        open_fds(),
+    )
     refs: queue.SimpleQueue[Ref] = queue.SimpleQueue()
 
     class Trivial(Supervised):
@@ -781,8 +857,9 @@ def test_ten_thousand_restarts_leak_nothing(quiet_logs: None) -> None:
         refs.put(ref)
         return ref
 
-    sup = Supervisor.start([ChildSpec("t", start)], max_restarts=10**9,
-                           period=1, name="leak")
+    sup = Supervisor.start(
+        [ChildSpec("t", start)], max_restarts=10**9, period=1, name="leak"
+    )
     ref = refs.get(timeout=WAIT)
     started = time.monotonic()
     for _ in range(LEAK_RESTARTS):
@@ -792,9 +869,10 @@ def test_ten_thousand_restarts_leak_nothing(quiet_logs: None) -> None:
     assert stats(sup).restarts == LEAK_RESTARTS
     assert sup.stop(block=True, timeout=WAIT)
 
-    eventually(lambda: threading.active_count() <= threads,
-               f"threads back to {threads} "
-               f"(left: {[t.name for t in actor_threads()]})")
+    eventually(
+        lambda: threading.active_count() <= threads,
+        f"threads back to {threads} (left: {[t.name for t in actor_threads()]})",
+    )
     assert len(pykka.ActorRegistry.get_all()) == registered
     assert abs(open_fds() - fds) <= 2
     assert elapsed < 15, f"{LEAK_RESTARTS} restarts took {elapsed:.1f} s"
@@ -804,11 +882,11 @@ def test_ten_thousand_restarts_leak_nothing(quiet_logs: None) -> None:
 
 
 @pytest.mark.timeout(20)
-def test_transient_child_with_a_slow_on_stop_is_not_restarted(
-        events: Events) -> None:
+def test_transient_child_with_a_slow_on_stop_is_not_restarted(events: Events) -> None:
     hold = threading.Event()
-    sup = Supervisor.start([child("t", events, "transient", hold_stop=hold)],
-                           max_restarts=5)
+    sup = Supervisor.start(
+        [child("t", events, "transient", hold_stop=hold)], max_restarts=5
+    )
     events.take(1)
     try:
         running(sup, "t").tell("exit")
@@ -824,11 +902,15 @@ def test_transient_child_with_a_slow_on_stop_is_not_restarted(
 
 @pytest.mark.timeout(20)
 def test_one_crash_counts_once_when_the_liveness_check_sees_it_first(
-        events: Events) -> None:
+    events: Events,
+) -> None:
     hold = threading.Event()
     sup, actor = start_supervisor(
-        [child("a", events, hold_failure=hold)], max_restarts=1, period=30,
-        backoff=Backoff(minimum=0.3, maximum=0.3, jitter=0))
+        [child("a", events, hold_failure=hold)],
+        max_restarts=1,
+        period=30,
+        backoff=Backoff(minimum=0.3, maximum=0.3, jitter=0),
+    )
     events.take(1)
     try:
         running(sup, "a").tell(Crash())
@@ -843,12 +925,20 @@ def test_one_crash_counts_once_when_the_liveness_check_sees_it_first(
 
 @pytest.mark.timeout(20)
 def test_a_failed_child_supervisor_is_replaced_only_after_it_has_stopped(
-        events: Events) -> None:
+    events: Events,
+) -> None:
     hold = threading.Event()
     parent = Supervisor.start(
-        [nested(events, {"max_restarts": 0},
-                [child("g1", events), child("g2", events, hold_stop=hold)])],
-        max_restarts=5, name="parent")
+        [
+            nested(
+                events,
+                {"max_restarts": 0},
+                [child("g1", events), child("g2", events, hold_stop=hold)],
+            )
+        ],
+        max_restarts=5,
+        name="parent",
+    )
     events.take(3)
     try:
         running(running(parent, "sub"), "g1").tell(Crash())
@@ -864,11 +954,12 @@ def test_a_failed_child_supervisor_is_replaced_only_after_it_has_stopped(
 
 
 @pytest.mark.timeout(20)
-def test_one_for_all_does_not_restart_a_temporary_sibling(
-        events: Events) -> None:
-    sup = Supervisor.start([child("a", events),
-                            child("t", events, "temporary")],
-                           strategy="one_for_all", max_restarts=5)
+def test_one_for_all_does_not_restart_a_temporary_sibling(events: Events) -> None:
+    sup = Supervisor.start(
+        [child("a", events), child("t", events, "temporary")],
+        strategy="one_for_all",
+        max_restarts=5,
+    )
     events.take(2)
     running(sup, "a").tell(Crash())
     happened = events.take(3)
@@ -878,7 +969,8 @@ def test_one_for_all_does_not_restart_a_temporary_sibling(
 
 @pytest.mark.timeout(20)
 def test_a_child_failing_to_start_stops_the_ones_already_started(
-        events: Events) -> None:
+    events: Events,
+) -> None:
     def broken(watch: Watch) -> Ref:
         raise OSError("cannot start")
 
