@@ -358,24 +358,32 @@ class ConnectionActor(Supervised):
         except ReceiveTimeout:
             return self._clock()
         now = self._clock()
-        following = self._take(data, sender, now, self._rate is None)
+        following = self._take(((data, sender),), now, self._rate is None)
         if following is not None:
             # The next piece goes before any bookkeeping: one request at a
             # time, the board waits for nothing else.
             self._send((following,))
         elif self._window.in_flight:
-            for data, sender in self._receive_waiting(self._settings.size):
-                self._take(data, sender, now)
+            self._take(self._receive_waiting(self._settings.size), now)
         return now
 
     def _take(
-        self, data: bytes, sender: Address, now: float, send_next: bool = False
+        self,
+        datagrams: Iterable[tuple[bytes, Address]],
+        now: float,
+        send_next: bool = False,
     ) -> bytearray | None:
-        """Give the window a datagram from the board; count any other
-        sender's (an unconnected socket lets them through)."""
-        if sender == self._remote:
-            return self._window.receive(data, now, send_next)
-        self._foreign += 1
+        """Give the window the datagrams from the board, and count any
+        other sender's (an unconnected socket lets them through). With
+        ``send_next``, the next piece the window hands back, to send now."""
+        receive, remote = self._window.receive, self._remote
+        for data, sender in datagrams:
+            if sender == remote:
+                following = receive(data, now, send_next)
+                if following is not None:
+                    return following
+            else:
+                self._foreign += 1
         return None
 
     def _send(self, datagrams: Iterable[bytearray]) -> None:
