@@ -29,6 +29,7 @@ from actors.protocol.window import WindowSettings
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.scp.enums import SCPResult
+from transport.driven import BoardConnection, DrivenConnection, has_no_remote, is_plain
 from transport.logs import get_logger
 from transport.scamp import SCAMPConnection
 
@@ -54,14 +55,14 @@ class _SharedActors:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._actors: dict[int, tuple[pykka.ActorRef[Any], int]] = {}
-        #: One per connection, for as long as the connection lives.
-        self._books: weakref.WeakKeyDictionary[SCAMPConnection, JobBook] = (
+        #: One per connection, for as long as the connection lives (by id,
+        #: for good, for connections that cannot be weakly referenced).
+        self._books: weakref.WeakKeyDictionary[Any, JobBook] = (
             weakref.WeakKeyDictionary()
         )
+        self._books_by_id: dict[int, JobBook] = {}
 
-    def acquire(
-        self, connection: SCAMPConnection, settings: WindowSettings
-    ) -> pykka.ActorRef[Any]:
+    def acquire(self, connection: Any, settings: WindowSettings) -> pykka.ActorRef[Any]:
         with self._lock:
             entry = self._actors.get(id(connection))
             if entry is not None and entry[0].is_alive():
@@ -69,14 +70,26 @@ class _SharedActors:
                 return entry[0]
             # Sequence numbers carry on from the connection's last actor:
             # a late reply to its requests must not answer ours.
-            book = self._books.setdefault(connection, JobBook())
+            book = self._book(connection)
+            # Our own connection, unmodified, is driven through its socket;
+            # anything else (SpiNNMan's, a subclass, a wrapper, a mock)
+            # through its own methods.
+            board: BoardConnection = (
+                connection if is_plain(connection) else DrivenConnection(connection)
+            )
             actor = ConnectionActor.start(
-                lambda: connection, settings, owns_connection=False, book=book
+                lambda: board, settings, owns_connection=False, book=book
             )
             self._actors[id(connection)] = (actor, 1)
             return actor
 
-    def release(self, connection: SCAMPConnection) -> None:
+    def _book(self, connection: Any) -> JobBook:
+        try:
+            return self._books.setdefault(connection, JobBook())
+        except TypeError:  # e.g. SpiNNMan's connections have no __weakref__
+            return self._books_by_id.setdefault(id(connection), JobBook())
+
+    def release(self, connection: Any) -> None:
         with self._lock:
             entry = self._actors.get(id(connection))
             if entry is None:
@@ -103,6 +116,13 @@ class SCPRequestPipeLine(Generic[R]):
     longest wait for a reply (the actual wait adapts to the round trips
     seen). A result in ``non_fail_retry_codes`` that persists past the
     retries is handed to the callback instead of failing.
+
+    ``connection`` is any object with SpiNNMan's connection surface
+    (``send``, ``receive_scp_response`` or ``receive``,
+    ``is_ready_to_receive``, ``close``): SpiNNMan's own SCAMPConnection, a
+    subclass or wrapper that logs or counts, a mock. It is driven through
+    those methods; only an unmodified SCAMPConnection of ours has its
+    socket used directly (the fast path). It must have a remote address.
     """
 
     def __init__(
@@ -147,6 +167,13 @@ class SCPRequestPipeLine(Generic[R]):
         if not isinstance(packet_timeout, (int, float)) or packet_timeout <= 0:
             raise InvalidArgumentError(
                 "packet_timeout", packet_timeout, "must be a positive number of seconds"
+            )
+        if has_no_remote(connection):
+            raise InvalidArgumentError(
+                "connection",
+                connection,
+                "has no remote address: a pipeline must be able to send "
+                "(give the connection a remote_host)",
             )
         self._connection = connection
         self._n_channels = n_channels

@@ -29,10 +29,10 @@ from actors.protocol.window import Window, WindowSettings
 from actors.ratelimit.lease import RateLimit
 from actors.ratelimit.limiter import Limiter
 from actors.supervision.child import Supervised, Watch
+from transport.driven import BoardConnection
 from transport.endpoint import Address
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 from transport.logs import get_logger
-from transport.scamp import SCAMPConnection
 
 log = get_logger(__name__)
 
@@ -98,7 +98,8 @@ class ConnectionStats:
 
 
 class ConnectionActor(Supervised):
-    """Runs jobs over one SCAMPConnection through one Window.
+    """Runs jobs over one connection (a SCAMPConnection, or any other
+    object as a transport.driven.DrivenConnection) through one Window.
 
     ``connect`` makes the connection when the actor starts (and, under a
     supervisor, again after a restart). ``owns_connection`` False leaves a
@@ -110,7 +111,7 @@ class ConnectionActor(Supervised):
 
     def __init__(
         self,
-        connect: Callable[[], SCAMPConnection],
+        connect: Callable[[], BoardConnection],
         settings: WindowSettings | None = None,
         *,
         limiter: Limiter | None = None,
@@ -129,7 +130,7 @@ class ConnectionActor(Supervised):
         self._settings = settings or WindowSettings()
         self._owns_connection = owns_connection
         self._clock = clock
-        self._connection: SCAMPConnection | None = None
+        self._connection: BoardConnection | None = None
         self._window = Window(
             self._settings,
             first_sequence=self._book.next_sequence,
@@ -240,7 +241,8 @@ class ConnectionActor(Supervised):
             completed=counters.completed,
             failed=counters.failed,
             duplicates=counters.duplicates,
-            malformed=counters.malformed,
+            malformed=counters.malformed
+            + (0 if connection is None else getattr(connection, "n_unreadable", 0)),
             foreign=self._foreign + (0 if connection is None else connection.n_foreign),
             send_errors=self._send_errors,
             open_jobs=len(self._book.open),

@@ -1,0 +1,233 @@
+"""Any connection object, driven through its own methods.
+
+SpiNNMan's pipeline talks to a connection only through ``send``,
+``receive_scp_response`` (or ``receive``) and ``is_ready_to_receive``, and
+people rely on that: they subclass, wrap or mock connections to log or
+count traffic, or hand over SpiNNMan's own SCAMPConnection. A
+DrivenConnection gives such an object the shape the connection actor
+needs (an endpoint, the board's address, the chip it stamps requests
+with) while every datagram still goes through the object's own methods.
+Only an unmodified connection of ours is driven through its socket
+directly (see ``is_plain``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from transport.endpoint import Address, Datagram, DatagramEndpoint
+from transport.errors import ConnectionClosed, ReceiveTimeout
+from transport.logs import get_logger
+from transport.scamp import SCAMPConnection
+
+log = get_logger(__name__)
+
+#: The methods through which SpiNNMan's pipeline uses a connection.
+SURFACE = (
+    "send",
+    "receive",
+    "receive_scp_response",
+    "is_ready_to_receive",
+    "get_scp_data",
+    "close",
+)
+#: How long a receive may take once the connection said a datagram waits.
+_READY_RECEIVE_TIMEOUT = 1.0
+
+
+class BoardConnection(Protocol):
+    """What the connection actor needs of a connection: SCAMPConnection
+    has it, and so has a DrivenConnection around anything else."""
+
+    @property
+    def endpoint(self) -> DatagramEndpoint: ...
+
+    @property
+    def remote_ip_address(self) -> str | None: ...
+
+    @property
+    def remote_port(self) -> int | None: ...
+
+    @property
+    def chip_x(self) -> int: ...
+
+    @property
+    def chip_y(self) -> int: ...
+
+    @property
+    def n_foreign(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def is_plain(connection: object) -> bool:
+    """Whether ``connection`` is one of ours, unmodified: only then may its
+    socket be used directly, bypassing its methods."""
+    if type(connection) is not SCAMPConnection:
+        return False
+    overridden = vars(connection).keys() & set(SURFACE)
+    return not overridden
+
+
+def _is_timeout(error: BaseException) -> bool:
+    return isinstance(error, TimeoutError) or "Timeout" in type(error).__name__
+
+
+def _is_closed(error: BaseException) -> bool:
+    name = type(error).__name__
+    return isinstance(error, EOFError) or "EOF" in name or "Closed" in name
+
+
+class MethodEndpoint:
+    """A DatagramEndpoint that sends and receives through a connection
+    object's methods. Every datagram comes from the connection's board
+    (the connection is connected to it), so the sender is its remote."""
+
+    def __init__(self, connection: Any, remote: Address) -> None:
+        self._connection = connection
+        self._remote = remote
+        self._closed = False
+        self._receive = self._receive_method(connection)
+        #: Datagrams the connection could not hand over (it raised while
+        #: parsing them): dropped, counted.
+        self.n_unreadable = 0
+
+    @staticmethod
+    def _receive_method(connection: Any) -> Callable[[], bytes]:
+        if hasattr(connection, "receive_scp_response"):
+
+            def receive_scp() -> bytes:
+                reply = connection.receive_scp_response(_READY_RECEIVE_TIMEOUT)
+                return bytes(reply[2])  # (result, sequence, data, offset)
+
+            return receive_scp
+
+        def receive() -> bytes:
+            return bytes(connection.receive(_READY_RECEIVE_TIMEOUT))
+
+        return receive
+
+    @property
+    def address(self) -> Address:
+        host = getattr(self._connection, "local_ip_address", None)
+        port = getattr(self._connection, "local_port", None)
+        return (str(host or ""), int(port or 0))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def resolve(self, host: str) -> str:
+        return host
+
+    def send_to(self, data: Datagram, address: Address) -> None:
+        """Send through the connection's own ``send`` (it knows where)."""
+        if self._closed:
+            raise ConnectionClosed("the endpoint is closed")
+        try:
+            self._connection.send(bytes(data))
+        except Exception as error:
+            if _is_closed(error):
+                raise ConnectionClosed(
+                    f"the connection is closed: {error!r}"
+                ) from error
+            raise
+
+    def receive_from(self, timeout: float | None) -> tuple[bytes, Address]:
+        if self._closed:
+            raise ConnectionClosed("the endpoint is closed")
+        ready = self._connection.is_ready_to_receive(
+            3600.0 if timeout is None else timeout
+        )
+        if not ready:
+            raise ReceiveTimeout(f"nothing received within {timeout} s")
+        data = self._take()
+        if data is None:
+            raise ReceiveTimeout("only an unreadable datagram arrived")
+        return data, self._remote
+
+    def receive_waiting(self, limit: int) -> list[tuple[bytes, Address]]:
+        out: list[tuple[bytes, Address]] = []
+        while len(out) < limit and self._connection.is_ready_to_receive(0):
+            data = self._take()
+            if data is not None:
+                out.append((data, self._remote))
+        return out
+
+    def wait_readable(self, timeout: float) -> bool:
+        return bool(self._connection.is_ready_to_receive(timeout))
+
+    def close(self) -> None:
+        """Stop using the connection; closing it is its owner's business."""
+        self._closed = True
+
+    def _take(self) -> bytes | None:
+        """One datagram from the connection; None (counted) if it raised
+        over one it could not parse."""
+        try:
+            return self._receive()
+        except Exception as error:
+            if _is_closed(error):
+                raise ConnectionClosed(
+                    f"the connection is closed: {error!r}"
+                ) from error
+            if _is_timeout(error):
+                return None
+            self.n_unreadable += 1
+            log.debug("connection.unreadable", error=repr(error))
+            return None
+
+
+class DrivenConnection:
+    """``connection`` as the connection actor sees it, every datagram going
+    through the connection's own methods; closing is left to its owner."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        host = getattr(connection, "remote_ip_address", None)
+        port = getattr(connection, "remote_port", None)
+        self.remote_ip_address: str | None = (
+            str(host) if host else type(connection).__name__
+        )
+        self.remote_port: int | None = int(port) if port else 0
+        self._endpoint = MethodEndpoint(
+            connection, (self.remote_ip_address, self.remote_port)
+        )
+
+    @property
+    def endpoint(self) -> MethodEndpoint:
+        return self._endpoint
+
+    @property
+    def chip_x(self) -> int:
+        return int(getattr(self._connection, "chip_x", 255))
+
+    @property
+    def chip_y(self) -> int:
+        return int(getattr(self._connection, "chip_y", 255))
+
+    @property
+    def n_foreign(self) -> int:
+        """None seen: the connection filters other senders itself, if it
+        does."""
+        return 0
+
+    @property
+    def n_unreadable(self) -> int:
+        """Datagrams the connection raised over (dropped, counted)."""
+        return self._endpoint.n_unreadable
+
+    def close(self) -> None:
+        self._endpoint.close()
+
+    def __repr__(self) -> str:
+        return f"DrivenConnection({self._connection!r})"
+
+
+def has_no_remote(connection: object) -> bool:
+    """Whether ``connection`` says it has no board to send to."""
+    return (
+        hasattr(connection, "remote_ip_address")
+        and connection.remote_ip_address is None
+    )
