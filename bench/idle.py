@@ -12,6 +12,9 @@ instead of stalling the rest.
 
     python bench/idle.py [--boards 16,256,1024] [--idle 5] [--limit 180]
                          [--settings clients,machine-w0,machine-w2]
+
+With SPINNACTORS_TREE=PATH in the environment the clients come from the
+project as checked out at PATH (for before and after figures).
 """
 
 from __future__ import annotations
@@ -89,6 +92,11 @@ def fds_of(pids: list[int]) -> int:
 
 
 def child_main(setting: str, k: int, host: str, port: int, idle: float) -> None:
+    tree = os.environ.get("SPINNACTORS_TREE")
+    if tree:  # this project as checked out there (e.g. an older commit)
+        sys.path.insert(0, tree)
+        for name in [name for name in sys.modules if name.split(".")[0] == "transport"]:
+            del sys.modules[name]
     import structlog
 
     structlog.configure(

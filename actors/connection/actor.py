@@ -157,8 +157,7 @@ class ConnectionActor(Supervised):
         except Exception as error:
             # pykka does not call on_failure for on_start: say why here.
             self._log.error("connection.start_failed", error=repr(error))
-            if self.watch is not None:
-                self.watch.exited(error)
+            self.report_exit(error)
             raise
         host, port = connection.remote_ip_address, connection.remote_port
         assert host is not None

@@ -52,12 +52,23 @@ class CrashInjected(RuntimeError):
 class Supervised(pykka.ThreadingActor):
     """An actor that reports its exit to its supervisor, with the reason.
 
-    Subclasses that override on_stop or on_failure call super() last.
+    Whatever ends it (a stop, a failure, a failed on_start, which pykka
+    reports to no hook) is reported exactly once, from its own thread as
+    it ends, so a supervisor never has to poll for it. Subclasses that
+    override on_stop or on_failure call super() last.
     """
 
     def __init__(self, *, watch: Watch | None = None) -> None:
         super().__init__()
         self.watch = watch
+        self._exit_reported = False
+
+    def report_exit(self, reason: BaseException | None) -> None:
+        """Tell the supervisor this actor is ending (None: normally); only
+        the first report counts."""
+        if self.watch is not None and not self._exit_reported:
+            self._exit_reported = True
+            self.watch.exited(reason)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Crash):
@@ -65,8 +76,7 @@ class Supervised(pykka.ThreadingActor):
         return super().on_receive(message)
 
     def on_stop(self) -> None:
-        if self.watch is not None:
-            self.watch.exited(None)
+        self.report_exit(None)
 
     def on_failure(
         self,
@@ -74,5 +84,12 @@ class Supervised(pykka.ThreadingActor):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self.watch is not None:
-            self.watch.exited(exception_value or RuntimeError("failed"))
+        self.report_exit(exception_value or RuntimeError("failed"))
+
+    def _actor_loop(self) -> None:
+        # pykka's loop; then, if no hook reported why it ended (on_start
+        # failed, or a hook itself raised), say so now.
+        try:
+            super()._actor_loop()
+        finally:
+            self.report_exit(RuntimeError("ended without a word"))

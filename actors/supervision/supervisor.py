@@ -13,9 +13,9 @@ from a minimum doubling to a maximum, with random jitter, and reset once a
 child has run cleanly for a while.
 
 A child learns of its supervisor through the Watch it is started with; a
-Supervised actor reports its exit through it (with the reason), and the
-supervisor also checks its children's liveness, so one that dies without
-reporting is noticed too.
+Supervised actor reports its exit through it (with the reason), whatever
+ended it. Only children that are not Supervised are polled for liveness,
+so a supervisor of Supervised children sleeps until something happens.
 """
 
 from __future__ import annotations
@@ -40,14 +40,10 @@ from transport.logs import get_logger
 log = get_logger(__name__)
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
-#: How often the supervisor checks that its children are alive, for those
-#: that die without reporting.
+#: How often the supervisor checks that its children are alive, for
+#: children that are not Supervised (a Supervised child reports its own
+#: end, so a supervisor of only those never wakes up on its own).
 CHILD_LIVENESS_CHECK = 0.05
-#: How long a Supervised child may look stopped before its own report is
-#: given up on (pykka marks an actor stopped before on_stop/on_failure run,
-#: and a Supervised child reports at their end; one that failed in on_start
-#: never reports).
-LIVENESS_GRACE = 1.0
 
 
 # -- messages ----------------------------------------------------------------------
@@ -137,8 +133,6 @@ class _Child:
     stopping: bool = False
     #: The last incarnation whose exit was dealt with.
     handled: int = 0
-    #: When the liveness check first saw this incarnation stopped.
-    dead_since: float | None = None
 
 
 @dataclass
@@ -204,9 +198,8 @@ class Supervisor(Supervised):
         self.gave_up = threading.Event()
         self._log = log.bind(actor="supervisor", supervisor=name)
         self._ticking = threading.Event()
-        self._ticker = threading.Thread(
-            target=self._tick, daemon=True, name=f"{name}-liveness"
-        )
+        #: Started with the first child that cannot report its own end.
+        self._ticker: threading.Thread | None = None
 
     # -- pykka hooks ---------------------------------------------------------
 
@@ -220,10 +213,8 @@ class Supervisor(Supervised):
             self._log.error("supervisor.start_failed", error=repr(error))
             self._closing = True
             self._stop_children([c for c in self._children if c.ref is not None])
-            if self.watch is not None:
-                self.watch.exited(error)
+            self.report_exit(error)
             raise
-        self._ticker.start()
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, ChildExited):
@@ -292,6 +283,11 @@ class Supervisor(Supervised):
         watch = Watch(self.actor_ref, child.spec.id, child.incarnation)
         child.ref = child.spec.start(watch)
         child.started_at = self._clock()
+        if self._ticker is None and not issubclass(child.ref.actor_class, Supervised):
+            self._ticker = threading.Thread(
+                target=self._tick, daemon=True, name=f"{self._name}-liveness"
+            )
+            self._ticker.start()
         self._log.debug(
             "actor.start", child=child.spec.id, incarnation=child.incarnation
         )
@@ -399,24 +395,20 @@ class Supervisor(Supervised):
         )
 
     def _check_liveness(self) -> None:
-        """Children that died without reporting (a failed start, a
-        BaseException, an actor that is not Supervised) count as failed;
-        a Supervised one is first given LIVENESS_GRACE to report."""
-        now = self._clock()
+        """Children that are not Supervised and died (they cannot say so)
+        count as failed."""
         for child in list(self._children):
             ref = child.ref
-            if ref is None or child.stopping or ref.is_alive():
-                child.dead_since = None
+            if (
+                ref is None
+                or child.stopping
+                or issubclass(ref.actor_class, Supervised)
+                or ref.is_alive()
+            ):
                 continue
-            if child.dead_since is None:
-                child.dead_since = now
-            grace = LIVENESS_GRACE if issubclass(ref.actor_class, Supervised) else 0.0
-            if now - child.dead_since >= grace:
-                self._exited(
-                    child.spec.id,
-                    child.incarnation,
-                    RuntimeError("died without a word"),
-                )
+            self._exited(
+                child.spec.id, child.incarnation, RuntimeError("died without a word")
+            )
 
     def _clean_up(self, child: _Child) -> None:
         cleanup = child.spec.cleanup
@@ -455,8 +447,9 @@ class Supervisor(Supervised):
 
     def _cancel_timers(self) -> None:
         self._ticking.set()
-        if self._ticker.is_alive() and self._ticker is not threading.current_thread():
-            self._ticker.join(1)
+        ticker = self._ticker
+        if ticker is not None and ticker is not threading.current_thread():
+            ticker.join(1)
         for timer in self._timers:
             timer.cancel()
         for timer in self._timers:

@@ -666,6 +666,53 @@ def test_child_failing_in_on_start_is_restarted_until_the_supervisor_gives_up(
     assert sup.actor_stopped.wait(WAIT)
 
 
+def liveness_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.endswith("-liveness")]
+
+
+@pytest.mark.timeout(20)
+def test_a_supervisor_of_supervised_children_never_polls(events: Events) -> None:
+    """Supervised children report their own end, whatever it was, so no
+    thread wakes up to look for them while nothing happens."""
+    before = liveness_threads()
+    sup = Supervisor.start([child(n, events) for n in "ab"], name="quiet")
+    events.take(2)
+    assert liveness_threads() == before
+    events.refs["a"].tell(Crash())
+    assert events.next() == ("fail", "a", "CrashInjected")
+    assert events.next() == ("start", "a", 2)
+    assert liveness_threads() == before
+    assert sup.stop(block=True, timeout=WAIT)
+
+
+@pytest.mark.timeout(20)
+def test_a_supervised_child_whose_hook_raises_still_reports(events: Events) -> None:
+    """on_failure itself raising leaves pykka with no hook to call: the
+    actor's loop reports the end anyway, and the child is restarted."""
+
+    class BrokenHook(Supervised):
+        def on_receive(self, message: Any) -> Any:
+            raise RuntimeError("first failure")
+
+        def on_failure(self, *failure: Any) -> None:
+            raise RuntimeError("and the hook fails too")
+
+    def start(watch: Watch) -> Ref:
+        ref = BrokenHook.start(watch=watch)
+        events.refs["b"] = ref
+        events.put("start", "b", watch.incarnation)
+        return ref
+
+    before = liveness_threads()
+    sup = Supervisor.start([ChildSpec("b", start)], max_restarts=5, name="broken")
+    assert events.next() == ("start", "b", 1)
+    assert liveness_threads() == before
+    events.refs["b"].tell("anything")
+    assert events.next() == ("start", "b", 2)
+    assert stats(sup).restarts == 1
+    assert sup.stop(block=True, timeout=WAIT)
+
+
 # -- orderly stop -------------------------------------------------------------
 
 
