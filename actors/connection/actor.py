@@ -39,6 +39,9 @@ log = get_logger(__name__)
 #: How long one blocking receive lasts at most: how late a message in the
 #: inbox, or a timer, can be noticed while replies are awaited.
 MAX_BLOCK = 0.002
+#: A receive that returns sooner than this found its reply already waiting,
+#: so more may be: a burst worth taking before sending again.
+ALREADY_WAITING = 20e-6
 #: The longest one pump runs before letting the inbox in.
 PUMP_SLICE = 0.02
 #: Outcomes are held back to go in one batch, but no more than this many
@@ -349,23 +352,29 @@ class ConnectionActor(Supervised):
             self._send(datagrams)
 
     def _await_replies(self) -> float:
-        """Wait up to MAX_BLOCK for a reply, then take every reply already
-        waiting (so the board gets its next requests in a burst); the time
-        after."""
+        """Wait up to MAX_BLOCK for a reply; if it was already waiting, take
+        every other reply waiting too (so the board gets its next requests
+        in a burst). The time after."""
+        clock = self._clock
+        waited_from = clock()
         try:
             # Always the same wait, so the socket's timeout is set once;
             # timers fire up to MAX_BLOCK late.
             data, sender = self._receive(MAX_BLOCK)
         except ReceiveTimeout:
-            return self._clock()
-        now = self._clock()
+            return clock()
+        now = clock()
         following = self._take(((data, sender),), now, self._rate is None)
         if following is not None:
             # The next piece goes before any bookkeeping: one request at a
             # time, the board waits for nothing else.
             self._send((following,))
-        elif self._window.in_flight:
-            self._take(self._receive_waiting(self._settings.size), now)
+            return now
+        in_flight = self._window.in_flight
+        if in_flight and now - waited_from < ALREADY_WAITING:
+            # A reply that had to be waited for came alone (a paced board):
+            # looking for more would only cost a receive that fails.
+            self._take(self._receive_waiting(in_flight), now)
         return now
 
     def _take(
