@@ -78,7 +78,7 @@ class SDRAMAlloc(AbstractSCPRequest[SDRAMAllocResponse]):
 class SDRAMDeAllocResponse(AbstractSCPResponse):
     __slots__ = ("read_n_blocks_freed", "number_of_blocks_freed")
 
-    def __init__(self, read_n_blocks_freed: bool) -> None:
+    def __init__(self, read_n_blocks_freed: bool = False) -> None:
         super().__init__()
         self.read_n_blocks_freed = read_n_blocks_freed
         self.number_of_blocks_freed = 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
+from typing import Any, overload
 
 from messages.errors import MalformedDatagramError
 from messages.scp.base import (
@@ -22,8 +24,14 @@ _VERSION_ARGS = struct.Struct("<BBBBHHI")
 _VERSION_IN_STRING = 0xFFFF
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class VersionInfo:
+    """Who and what a core is, as its monitor answers CMD_VER.
+
+    Made from the fields, or from a reply's data as SpiNNMan makes it:
+    ``VersionInfo(version_data, offset=0)``, parsed as SpiNNMan parses it.
+    """
+
     name: str
     hardware: str
     version_number: tuple[int, int, int]
@@ -34,6 +42,35 @@ class VersionInfo:
     p: int
     physical_cpu_id: int = 0
     buffer_size: int = 256
+
+    @overload
+    def __init__(
+        self, version_data: bytes | bytearray | memoryview, offset: int = 0
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        name: str,
+        hardware: str,
+        version_number: tuple[int, int, int],
+        version_string: str,
+        build_date: int,
+        x: int,
+        y: int,
+        p: int,
+        physical_cpu_id: int = 0,
+        buffer_size: int = 256,
+    ) -> None: ...
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if "version_data" in kwargs or (args and isinstance(args[0], _DATA)):
+            values = _parse(*args, **kwargs)
+        else:
+            values = _FIELDS.bind(*args, **kwargs)
+            values.apply_defaults()
+        for name, value in values.arguments.items():
+            object.__setattr__(self, name, value)
 
     def to_bytes(self) -> bytes:
         """The reply data a monitor sends (the modern string form)."""
@@ -46,49 +83,77 @@ class VersionInfo:
             self.buffer_size,
             _VERSION_IN_STRING,
             self.build_date,
-        ) + text.encode("ascii")
+        ) + text.encode("utf-8")
 
     @staticmethod
-    def from_bytes(data: bytes, offset: int = 0) -> VersionInfo:
-        if len(data) - offset < _VERSION_ARGS.size + 1:
-            raise MalformedDatagramError(
-                f"version reply too short ({len(data) - offset} bytes)"
-            )
-        (p, physical, y, x, buffer_size, number, build_date) = (
-            _VERSION_ARGS.unpack_from(data, offset)
+    def from_bytes(
+        data: bytes | bytearray | memoryview, offset: int = 0
+    ) -> VersionInfo:
+        """Parse a version reply's data (the same as ``VersionInfo(data, offset)``)."""
+        return VersionInfo(data, offset)
+
+
+_DATA = (bytes, bytearray, memoryview)
+#: The field form of the constructor, as a dataclass would make it.
+_FIELDS = inspect.Signature(
+    [
+        inspect.Parameter(
+            field.name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=(
+                inspect.Parameter.empty if field.default is MISSING else field.default
+            ),
         )
-        try:
-            text = bytes(data[offset + _VERSION_ARGS.size : -1]).decode("ascii")
-        except UnicodeDecodeError as error:
-            raise MalformedDatagramError(
-                f"version string is not ASCII: {error}"
-            ) from None
-        if number < _VERSION_IN_STRING:
-            version = (number // 100, number % 100, 0)
-            version_string, name_hardware = text, text
-        else:
-            name_hardware, _, version_string = text.partition("\0")
-            match = re.match(r"(\d+)\.(\d+)\.(\d+)", version_string)
-            if match is None:
-                raise MalformedDatagramError(f"version {version_string!r} is not N.N.N")
-            version = (int(match[1]), int(match[2]), int(match[3]))
-        name, slash, hardware = name_hardware.rstrip("\0").partition("/")
-        if not slash:
-            raise MalformedDatagramError(
-                f"version name {name_hardware!r} is not NAME/HARDWARE"
-            )
-        return VersionInfo(
-            name,
-            hardware,
-            version,
-            version_string,
-            build_date,
-            x,
-            y,
-            p,
-            physical,
-            buffer_size,
+        for field in fields(VersionInfo)
+    ]
+)
+
+
+def _parse(
+    version_data: bytes | bytearray | memoryview, offset: int = 0
+) -> inspect.BoundArguments:
+    """The fields of a version reply's data, read as SpiNNMan reads them:
+    the string is all after the arguments but the last byte, NAME/HARDWARE
+    (exactly one slash) and, in the modern form, a NUL and N.N.N..."""
+    data = bytes(version_data)
+    if len(data) - offset < _VERSION_ARGS.size + 1:
+        raise MalformedDatagramError(
+            f"version reply too short ({len(data) - offset} bytes)"
         )
+    (p, physical, y, x, buffer_size, number, build_date) = _VERSION_ARGS.unpack_from(
+        data, offset
+    )
+    try:
+        text = data[offset + _VERSION_ARGS.size : -1].decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise MalformedDatagramError(f"version string is not UTF-8: {error}") from None
+    if number < _VERSION_IN_STRING:
+        version = (number // 100, number % 100, 0)
+        version_string = name_hardware = text
+    else:
+        name_hardware, _, version_string = text.partition("\0")
+        name_hardware = name_hardware.rstrip("\0")
+        match = re.match(r"(\d+)\.(\d+)\.(\d+)", version_string)
+        if match is None:
+            raise MalformedDatagramError(f"version {version_string!r} is not N.N.N")
+        version = (int(match[1]), int(match[2]), int(match[3]))
+    if name_hardware.count("/") != 1:
+        raise MalformedDatagramError(
+            f"version name {name_hardware!r} is not NAME/HARDWARE"
+        )
+    name, _, hardware = name_hardware.partition("/")
+    return _FIELDS.bind(
+        name,
+        hardware,
+        version,
+        version_string,
+        build_date,
+        x,
+        y,
+        p,
+        physical,
+        buffer_size,
+    )
 
 
 class GetVersionResponse(AbstractSCPResponse):

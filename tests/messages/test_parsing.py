@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import pickle
 import struct
 
 import pytest
@@ -113,7 +114,33 @@ def test_version_info_round_trip() -> None:
     assert VersionInfo.from_bytes(info.to_bytes()) == info
 
 
-@pytest.mark.parametrize("text", [b"no-slash\0" + b"4.0.0\0", b"A/B\0x.y\0"])
+def test_version_info_is_made_from_fields_or_from_reply_data() -> None:
+    """SpiNNMan's form, VersionInfo(version_data, offset=0), beside the fields."""
+    info = VersionInfo(
+        name="SC&MP",
+        hardware="SpiNNaker",
+        version_number=(4, 0, 0),
+        version_string="4.0.0",
+        build_date=12345,
+        x=1,
+        y=2,
+        p=0,
+    )
+    data = info.to_bytes()
+    assert VersionInfo(data) == info
+    assert VersionInfo(b"\xff" * 5 + data, 5) == info
+    assert VersionInfo(version_data=bytearray(data), offset=0) == info
+    assert VersionInfo(memoryview(b"\0\0" + data), offset=2) == info
+    assert pickle.loads(pickle.dumps(info)) == info
+    with pytest.raises(TypeError):
+        VersionInfo("SC&MP", "SpiNNaker")  # type: ignore[call-overload]
+    with pytest.raises(TypeError):
+        VersionInfo(data, 0, 1)  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize(
+    "text", [b"no-slash\0" + b"4.0.0\0", b"A/B\0x.y\0", b"A/B/C\0" + b"4.0.0\0"]
+)
 def test_bad_version_strings_are_malformed(text: bytes) -> None:
     data = struct.pack("<BBBBHHI", 0, 0, 0, 0, 256, 0xFFFF, 0) + text
     with pytest.raises(MalformedDatagramError):
@@ -121,8 +148,6 @@ def test_bad_version_strings_are_malformed(text: bytes) -> None:
 
 
 def test_requests_pickle() -> None:
-    import pickle
-
     request = ReadMemory((1, 2, 3), 0x60000000, 256)
     request.sdp_header.update_for_send(0, 0)
     copy = pickle.loads(pickle.dumps(request))
