@@ -313,7 +313,9 @@ def test_operations_on_every_board(boards: list[VirtualBoard], workers: int) -> 
             entry = stats[b]
             assert isinstance(entry, ConnectionStats), entry
             assert entry.remote == board.address_text
-            assert entry.sent > 2000 and entry.completed >= entry.sent - 8
+            # (sent counts resends too: a busy moment may make a few)
+            assert entry.sent > 2000
+            assert entry.completed >= entry.sent - entry.resent - 8
             assert entry.failed == 0
 
         with pytest.raises(InvalidArgumentError):
