@@ -11,6 +11,7 @@ from actors.compat import ConnectionListener, SCPRequestPipeLine
 from actors.connecting import connect
 from actors.errors import (
     DeadlineExceeded,
+    NoAnswer,
     RequestError,
     RequestTimeout,
     RetriesExhausted,
@@ -25,6 +26,7 @@ __all__ = [
     "Client",
     "ConnectionListener",
     "DeadlineExceeded",
+    "NoAnswer",
     "RateLimiterActor",
     "RequestError",
     "RequestTimeout",

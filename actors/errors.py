@@ -6,6 +6,10 @@ carries only a message so that it pickles across process boundaries.
 
 from __future__ import annotations
 
+from typing import Any
+
+import pykka
+
 from messages.errors import MalformedDatagramError, SpinnactorsError
 
 
@@ -31,3 +35,19 @@ class MalformedReply(RequestError, MalformedDatagramError):
 
 class ShutDown(RequestError):
     """The connection stopped before the request was answered."""
+
+
+class NoAnswer(RequestError, TimeoutError):
+    """An actor of ours did not answer in time (busy starting, or stuck)."""
+
+
+def ask(ref: pykka.ActorRef[Any], message: Any, *, timeout: float, what: str) -> Any:
+    """``ref.ask`` that raises only our errors: ShutDown if the actor has
+    stopped, NoAnswer if it does not answer within ``timeout`` (a raw
+    pykka.Timeout means nothing to a caller)."""
+    try:
+        return ref.ask(message, timeout=timeout)
+    except pykka.ActorDeadError:
+        raise ShutDown(f"{what}: it has stopped") from None
+    except pykka.Timeout:
+        raise NoAnswer(f"{what}: no answer within {timeout:g} s") from None

@@ -24,7 +24,7 @@ from actors.connection.actor import (
     Wake,
 )
 from actors.connection.book import JobBook
-from actors.errors import ShutDown
+from actors.errors import ShutDown, ask
 from actors.protocol.fences import Span
 from actors.protocol.jobs import Job, OutcomeSink
 from actors.protocol.window import WindowSettings
@@ -44,6 +44,9 @@ from transport.endpoint import DatagramEndpoint, UDPEndpoint
 from transport.scamp import SCP_SCAMP_PORT, SCAMPConnection
 
 R = TypeVar("R", bound=AbstractSCPResponse)
+
+#: How long a question to the client's own actors may wait.
+ASK_TIMEOUT = 10.0
 
 
 class Client(BoardOperations):
@@ -173,10 +176,16 @@ class Client(BoardOperations):
             if actor is not None:
                 try:
                     return cast(
-                        ConnectionStats, actor.ask(GetConnectionStats(), timeout=10)
+                        ConnectionStats,
+                        ask(
+                            actor,
+                            GetConnectionStats(),
+                            timeout=ASK_TIMEOUT,
+                            what=f"{self!r} stats",
+                        ),
                     )
-                except pykka.ActorDeadError:
-                    pass
+                except ShutDown:
+                    pass  # it has just stopped: ask its successor
             self._supervisor_alive_or_raise()
             time.sleep(0.01)  # restarting: ask again shortly
         raise ShutDown("the connection did not come back")
@@ -184,12 +193,15 @@ class Client(BoardOperations):
     def supervision(self) -> SupervisorStats:
         """How the connection's supervisor is doing (restarts so far)."""
         try:
-            stats = cast(
-                SupervisorStats, self._supervisor.ask(GetSupervisorStats(), timeout=10)
+            stats = ask(
+                self._supervisor,
+                GetSupervisorStats(),
+                timeout=ASK_TIMEOUT,
+                what=f"{self!r} supervision",
             )
-        except pykka.ActorDeadError:
+        except ShutDown:
             raise ShutDown("the client is closed") from None
-        return stats
+        return cast(SupervisorStats, stats)
 
     @property
     def connection_actor(self) -> pykka.ActorRef[Any] | None:

@@ -29,7 +29,7 @@ from actors.board.client import Client
 from actors.board.operations import BoardOperations, run_jobs
 from actors.compat.connection_listener import ConnectionListener
 from actors.connection.actor import ConnectionStats
-from actors.errors import ShutDown
+from actors.errors import ShutDown, ask
 from actors.placement.book import NO_ANSWER, GroupBook
 from actors.placement.links import GroupLink, ProcessLink
 from actors.placement.parent import (
@@ -132,13 +132,14 @@ class _Group:
         return True
 
     def ask_actor(self, message: Any) -> Any:
-        """Ask the running incarnation (None if none runs just now)."""
+        """Ask the running incarnation (None if none runs just now, or if it
+        is still starting its worker and cannot answer yet)."""
         actor = self.current()
         if actor is None:
             return None
         try:
             return actor.ask(message, timeout=ASK_TIMEOUT)
-        except pykka.ActorDeadError:
+        except (pykka.ActorDeadError, pykka.Timeout):
             return None
 
     def ask(self, send: Callable[[int], Any], what: str) -> Any:
@@ -302,9 +303,11 @@ class Machine:
         try:
             for index, spec in enumerate(specs):
                 group = _Group(index, spec, supervisor)
-                supervisor.ask(
+                ask(
+                    supervisor,
                     _start_child(group, link, heartbeat_deadline, limiter),
                     timeout=ASK_TIMEOUT,
+                    what=f"starting {group.child_id}",
                 )
                 self._groups.append(group)
                 for board in spec.boards:
@@ -400,12 +403,15 @@ class Machine:
         if self._supervisor is None:
             return None
         try:
-            return cast(
-                SupervisorStats,
-                self._supervisor.ask(GetSupervisorStats(), timeout=ASK_TIMEOUT),
+            stats = ask(
+                self._supervisor,
+                GetSupervisorStats(),
+                timeout=ASK_TIMEOUT,
+                what="the machine's supervisor",
             )
-        except pykka.ActorDeadError:
+        except ShutDown:
             raise ShutDown("the machine is closed") from None
+        return cast(SupervisorStats, stats)
 
     def listen(
         self,
