@@ -9,6 +9,8 @@ come from several threads at once; each waits only for its own outcome.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -34,6 +36,8 @@ from actors.supervision.spec import Backoff, ChildSpec
 from actors.supervision.supervisor import (
     ChildLookup,
     GetSupervisorStats,
+    StartChild,
+    StopChild,
     Supervisor,
     SupervisorStats,
 )
@@ -47,6 +51,8 @@ R = TypeVar("R", bound=AbstractSCPResponse)
 
 #: How long a question to the client's own actors may wait.
 ASK_TIMEOUT = 10.0
+#: Tells apart the children of clients sharing one supervisor.
+_SERIALS = itertools.count()
 
 
 class Client(BoardOperations):
@@ -69,6 +75,12 @@ class Client(BoardOperations):
     the requests that had no reply, each still answered exactly once. More
     than ``max_restarts`` failures within ``period`` seconds end every open
     request with ShutDown.
+
+    ``supervisor`` (a Supervisor started with ``per_child=True``) runs the
+    connection actor as one of its children instead of under a supervisor
+    of the client's own: many clients then share one thread for their
+    supervision (as a Machine's group does), each child still restarted
+    and given up on alone, by that supervisor's intensity and backoff.
     """
 
     CHILD = "connection"
@@ -90,6 +102,7 @@ class Client(BoardOperations):
         max_restarts: int = 3,
         period: float = 5.0,
         backoff: Backoff | None = None,
+        supervisor: pykka.ActorRef[Any] | None = None,
     ) -> None:
         check_int("window", window, 1, 65535)
         check_int("retries", retries, 0, 1000)
@@ -145,18 +158,39 @@ class Client(BoardOperations):
             )
 
         def give_up() -> None:
+            if not self._gone:  # (a close runs this too, as it forgets us)
+                self.gave_up.set()
+            self._gone = True
             book.fail_all(
                 ShutDown("the connection kept failing; its supervisor gave up")
             )
 
-        self._supervisor = Supervisor.start(
-            [ChildSpec(self.CHILD, start_connection, cleanup=give_up)],
-            max_restarts=max_restarts,
-            period=period,
-            backoff=backoff,
-            name=f"client-{host}:{port}",
-        )
-        self._current = ChildLookup(self._supervisor, self.CHILD)
+        #: Set once the connection is gone for good (closed, or given up on
+        #: by a shared supervisor, which itself carries on).
+        self._gone = False
+        #: Set when the connection's supervisor gives up on it.
+        self.gave_up = threading.Event()
+        if supervisor is None:
+            self._child = self.CHILD
+            self._supervisor = Supervisor.start(
+                [ChildSpec(self._child, start_connection, cleanup=give_up)],
+                max_restarts=max_restarts,
+                period=period,
+                backoff=backoff,
+                name=f"client-{host}:{port}",
+            )
+            self._shared = False
+        else:
+            self._child = f"{self.CHILD}-{host}:{port}-{next(_SERIALS)}"
+            self._supervisor = supervisor
+            self._shared = True
+            ask(
+                supervisor,
+                StartChild(ChildSpec(self._child, start_connection, cleanup=give_up)),
+                timeout=ASK_TIMEOUT,
+                what=f"starting {self._child}",
+            )
+        self._current = ChildLookup(self._supervisor, self._child)
         self._current()
 
     def fence(self, span: Span) -> None:
@@ -213,12 +247,24 @@ class Client(BoardOperations):
     def close(self) -> None:
         """Stop the actor: open requests end with ShutDown, the socket is
         closed and the actor's thread has ended when this returns."""
+        if self._shared:
+            if not self._gone:
+                self._gone = True
+                with contextlib.suppress(ShutDown):
+                    ask(
+                        self._supervisor,
+                        StopChild(self._child),
+                        timeout=ASK_TIMEOUT,
+                        what=f"stopping {self._child}",
+                    )
+            return
+        self._gone = True
         with contextlib.suppress(pykka.ActorDeadError):
             self._supervisor.stop(block=True, timeout=30)
 
     @property
     def closed(self) -> bool:
-        return not self._supervisor.is_alive()
+        return self._gone or not self._supervisor.is_alive()
 
     def __enter__(self) -> Client:
         return self
@@ -255,8 +301,8 @@ class Client(BoardOperations):
                 pass
 
     def _serving(self) -> bool:
-        return self._supervisor.is_alive()
+        return not self.closed
 
     def _supervisor_alive_or_raise(self) -> None:
-        if not self._supervisor.is_alive():
+        if self._gone or not self._supervisor.is_alive():
             raise ShutDown("the client is closed")

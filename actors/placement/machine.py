@@ -261,16 +261,22 @@ class Machine:
         self._listeners: list[RemoteListener] = []
         self._supervisor: pykka.ActorRef[Any] | None = None
         self._closed = False
+        #: In-process, the boards' connection actors share one supervisor
+        #: (one thread), each restarted and given up on alone.
+        self._local: pykka.ActorRef[Any] | None = None
         if not workers:
             try:
+                self._local = Supervisor.start(
+                    [],
+                    per_child=True,
+                    max_restarts=max_restarts,
+                    period=period,
+                    backoff=backoff,
+                    name="machine-boards",
+                )
                 for name, (host, port) in self.addresses.items():
                     self._clients[name] = Client(
-                        host,
-                        port,
-                        max_restarts=max_restarts,
-                        period=period,
-                        backoff=backoff,
-                        **options,
+                        host, port, supervisor=self._local, **options
                     )
             except BaseException:
                 self.close()
@@ -486,6 +492,9 @@ class Machine:
         self._listeners.clear()
         for client in self._clients.values():
             client.close()
+        if self._local is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self._local.stop(block=True, timeout=60)
         if self._supervisor is not None:
             with contextlib.suppress(pykka.ActorDeadError):
                 self._supervisor.stop(block=True, timeout=60)

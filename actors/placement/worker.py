@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
+import pykka
+
 from actors.board.client import Client
 from actors.compat.connection_listener import ConnectionListener
 from actors.connection.actor import ConnectionStats
@@ -44,6 +46,7 @@ from actors.placement.wire import (
 )
 from actors.protocol.jobs import Job, Outcome
 from actors.ratelimit.remote import LeaseGrant, RemoteLimiter
+from actors.supervision.supervisor import Supervisor
 from messages.errors import InvalidArgumentError
 from transport.logs import get_logger
 
@@ -105,10 +108,27 @@ class GroupServer:
         self._clients: dict[Hashable, Client] = {}
         self._listeners: dict[int, ConnectionListener[Any]] = {}
         self._limiter = RemoteLimiter(outbox.put) if spec.limited else None
+        options = dict(spec.options)
+        # One supervisor (one thread) for the group's connection actors,
+        # each restarted and given up on alone, as with one per board.
+        self._supervisor = Supervisor.start(
+            [],
+            per_child=True,
+            name=f"group-{spec.name}",
+            **{
+                key: options.pop(key)
+                for key in ("max_restarts", "period", "backoff")
+                if key in options
+            },
+        )
         try:
             for board in spec.boards:
                 self._clients[board.name] = Client(
-                    board.host, board.port, limiter=self._limiter, **spec.options
+                    board.host,
+                    board.port,
+                    limiter=self._limiter,
+                    supervisor=self._supervisor,
+                    **options,
                 )
         except BaseException:
             self.close()
@@ -154,6 +174,8 @@ class GroupServer:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+        with contextlib.suppress(pykka.ActorDeadError):
+            self._supervisor.stop(block=True, timeout=60)
 
     def _post(self, entries: list[tuple[Hashable, Job]]) -> None:
         by_board: dict[Hashable, list[Job]] = {}

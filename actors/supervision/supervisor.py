@@ -92,6 +92,15 @@ class StartChild:
 
 
 @dataclass(frozen=True)
+class StopChild:
+    """Stop a child for good (within its shutdown time), run its cleanup
+    and forget it, as OTP's terminate_child and delete_child; answers
+    whether there was such a child."""
+
+    child_id: str
+
+
+@dataclass(frozen=True)
 class GetSupervisorStats:
     pass
 
@@ -133,6 +142,8 @@ class _Child:
     stopping: bool = False
     #: The last incarnation whose exit was dealt with.
     handled: int = 0
+    #: Its own restart intensity, when the supervisor counts per child.
+    intensity: _Intensity | None = None
 
 
 @dataclass
@@ -155,7 +166,10 @@ class Supervisor(Supervised):
     Start it with ``Supervisor.start(specs, strategy=..., ...)``; nest it by
     giving a parent supervisor a ChildSpec whose start passes ``watch``.
     ``gave_up`` is set (and the actor fails) when the restart intensity is
-    exceeded.
+    exceeded. With ``per_child`` (one_for_one only) each child has its own
+    intensity instead, and one that exceeds it is given up on alone: it is
+    stopped, cleaned up and forgotten while its siblings carry on, as if
+    each had a supervisor of its own, at the cost of one thread for all.
     """
 
     def __init__(
@@ -170,8 +184,13 @@ class Supervisor(Supervised):
         watch: Watch | None = None,
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        per_child: bool = False,
     ) -> None:
         super().__init__(watch=watch)
+        if per_child and strategy != "one_for_one":
+            raise InvalidArgumentError(
+                "per_child", per_child, "needs the one_for_one strategy"
+            )
         if strategy not in ("one_for_one", "one_for_all", "rest_for_one"):
             raise InvalidArgumentError(
                 "strategy", strategy, "must be one_for_one, one_for_all or rest_for_one"
@@ -188,6 +207,10 @@ class Supervisor(Supervised):
         self._children = [_Child(spec) for spec in specs]
         self._strategy = strategy
         self._intensity = _Intensity(max_restarts, period)
+        #: Count restarts per child and give up on a child alone (as Akka's
+        #: OneForOneStrategy does), instead of on every child at once: for
+        #: many independent children (a group's boards) under one thread.
+        self._per_child = per_child
         self._backoff = backoff
         self._rng = random.Random(seed)
         self._clock = clock
@@ -228,6 +251,14 @@ class Supervisor(Supervised):
         elif isinstance(message, WhereIs):
             child = self._find(message.child_id)
             return None if child is None else child.ref
+        elif isinstance(message, StopChild):
+            child = self._find(message.child_id)
+            if child is None:
+                return False
+            self._stop_child(child)
+            self._children.remove(child)
+            self._clean_up(child)
+            return True
         elif isinstance(message, StartChild):
             if self._find(message.spec.id) is not None:
                 raise InvalidArgumentError(
@@ -338,7 +369,23 @@ class Supervisor(Supervised):
             self._clean_up(child)
             return
         now = self._clock()
-        if self._intensity.exceeded_after(now):
+        if self._per_child:
+            if child.intensity is None:
+                child.intensity = _Intensity(
+                    self._intensity.max_restarts, self._intensity.period
+                )
+            if child.intensity.exceeded_after(now):
+                self._log.error(
+                    "actor.gave_up",
+                    child=child_id,
+                    reason=repr(reason),
+                    max_restarts=self._intensity.max_restarts,
+                    period=self._intensity.period,
+                )
+                self._children.remove(child)
+                self._clean_up(child)
+                return
+        elif self._intensity.exceeded_after(now):
             self._clean_up(child)
             self._give_up(child_id, reason)
             return

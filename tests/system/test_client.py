@@ -446,3 +446,66 @@ def test_a_version_asked_during_a_large_read_does_not_wait_for_it() -> None:
             assert not read.done()
             assert len(read.result(timeout=50)) == 1 << 20
         assert answered < 4096 / 2, answered
+
+
+# -- clients sharing one supervisor ---------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_clients_sharing_a_supervisor_fail_and_close_alone(
+    board: VirtualBoard,
+) -> None:
+    """One thread supervises many boards' connection actors (as in a
+    Machine's group), and each is still restarted, given up on and closed
+    on its own: the others keep reading what the board holds."""
+    from actors.supervision import Supervisor
+    from tests.system.test_restart_without_loss import kill
+
+    supervisor = Supervisor.start([], per_child=True, max_restarts=1, period=30)
+    threads_before = threading.active_count()
+    clients = [Client(*board.address, supervisor=supervisor) for _ in range(4)]
+    try:
+        # One thread per board: its connection actor.
+        assert threading.active_count() - threads_before == len(clients)
+        for index, client in enumerate(clients):
+            client.write(0, 0, ADDRESS + 64 * index, bytes([index]) * 64)
+        doomed, closing, *others = clients
+        first = kill(doomed, None)
+        kill(doomed, first)  # one restart allowed: the second failure ends it
+        # Given up on: cleaned up and forgotten by the shared supervisor.
+        assert doomed.gave_up.wait(10)
+        assert doomed.closed
+        with pytest.raises(ShutDown):
+            doomed.read(0, 0, ADDRESS, 64)
+        assert doomed.closed
+        closing.close()
+        assert closing.closed
+        with pytest.raises(ShutDown):
+            closing.read(0, 0, ADDRESS, 64)
+        for index, client in enumerate(others, start=2):
+            assert not client.closed
+            got = client.read(0, 0, ADDRESS + 64 * index, 64)
+            assert got == bytes([index]) * 64
+        assert supervisor.is_alive()
+    finally:
+        for client in clients:
+            client.close()
+        supervisor.stop(block=True, timeout=30)
+
+
+@pytest.mark.timeout(30)
+def test_a_closed_client_has_not_been_given_up_on(board: VirtualBoard) -> None:
+    from actors.supervision import Supervisor
+
+    supervisor = Supervisor.start([], per_child=True)
+    try:
+        for client in (
+            Client(*board.address),
+            Client(*board.address, supervisor=supervisor),
+        ):
+            assert client.version().name == "SC&MP"
+            client.close()
+            assert client.closed
+            assert not client.gave_up.is_set()
+    finally:
+        supervisor.stop(block=True, timeout=30)

@@ -34,6 +34,7 @@ from actors.supervision.spec import Backoff, ChildSpec
 from actors.supervision.supervisor import (
     GetSupervisorStats,
     StartChild,
+    StopChild,
     Supervisor,
     SupervisorGaveUp,
     SupervisorStats,
@@ -711,6 +712,70 @@ def test_a_supervised_child_whose_hook_raises_still_reports(events: Events) -> N
     assert events.next() == ("start", "b", 2)
     assert stats(sup).restarts == 1
     assert sup.stop(block=True, timeout=WAIT)
+
+
+# -- per-child intensity and StopChild ------------------------------------------
+
+
+@pytest.mark.timeout(20)
+def test_per_child_gives_up_on_one_child_alone(events: Events) -> None:
+    """As if each child had a supervisor of its own: the one that keeps
+    failing is stopped, cleaned up and forgotten; its sibling and the
+    supervisor carry on."""
+    cleaned: list[str] = []
+
+    def spec(name: str) -> ChildSpec:
+        base = child(name, events)
+        return ChildSpec(name, base.start, cleanup=lambda: cleaned.append(name))
+
+    sup = Supervisor.start(
+        [spec("a"), spec("b")], per_child=True, max_restarts=2, period=30
+    )
+    events.take(2)
+    for incarnation in (2, 3):
+        events.refs["a"].tell(Crash())
+        assert events.next() == ("fail", "a", "CrashInjected")
+        assert events.next() == ("start", "a", incarnation)
+    events.refs["b"].tell(Crash())  # b's own count: one restart
+    assert events.next() == ("fail", "b", "CrashInjected")
+    assert events.next() == ("start", "b", 2)
+    events.refs["a"].tell(Crash())  # a's third failure in the period
+    assert events.next() == ("fail", "a", "CrashInjected")
+    assert stats(sup).children == ("b",)
+    assert cleaned == ["a"]
+    assert sup.is_alive()
+    assert not stats(sup).gave_up
+    assert running(sup, "b").ask("ping", timeout=WAIT) == "b"
+    assert sup.stop(block=True, timeout=WAIT)
+    assert cleaned == ["a", "b"]
+
+
+@pytest.mark.timeout(20)
+def test_stop_child_stops_cleans_up_and_forgets_one_child(events: Events) -> None:
+    cleaned: list[str] = []
+    base = child("a", events)
+    sup = Supervisor.start(
+        [
+            ChildSpec("a", base.start, cleanup=lambda: cleaned.append("a")),
+            child("b", events),
+        ]
+    )
+    events.take(2)
+    old = events.refs["a"]
+    assert sup.ask(StopChild("a"), timeout=WAIT) is True
+    assert events.next() == ("stop", "a")
+    assert not old.is_alive()
+    assert cleaned == ["a"]
+    assert stats(sup).children == ("b",)
+    assert sup.ask(StopChild("a"), timeout=WAIT) is False
+    assert stats(sup).restarts == 0
+    assert sup.stop(block=True, timeout=WAIT)
+
+
+@pytest.mark.timeout(20)
+def test_per_child_needs_one_for_one() -> None:
+    with pytest.raises(InvalidArgumentError, match="one_for_one"):
+        Supervisor(per_child=True, strategy="one_for_all")
 
 
 # -- orderly stop -------------------------------------------------------------
