@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.compat.connection_listener import ConnectionListener  # noqa: E402
+from actors.listening.listener import ListenerStats  # noqa: E402
 from messages.scp import IPTagSet  # noqa: E402
 from messages.sdp import SDPMessage  # noqa: E402
 from transport import SCAMPConnection, SDPConnection, VirtualBoard  # noqa: E402
@@ -59,6 +60,26 @@ class Counter:
         self.count += 1
 
 
+def _settled(listener: ConnectionListener[SDPMessage]) -> ListenerStats | None:
+    """The listener's counts once it has read what the board sent and the
+    callbacks have caught up (close() drops what is still queued), or
+    after 5 s."""
+    deadline = time.monotonic() + 5.0
+    last = listener.stats()
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+        stats = listener.stats()
+        if (
+            stats is not None
+            and last is not None
+            and stats.received == last.received
+            and not any(stats.backlogs)
+        ):
+            return stats
+        last = stats
+    return last
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=60_000)
@@ -82,7 +103,7 @@ def main() -> int:
     pipe.send("stop")
     sent = pipe.recv().get(1, 0)
     elapsed = time.monotonic() - start
-    stats = listener.stats()
+    stats = _settled(listener)
     done = threading.Event()
     listener.close()
     done.set()
@@ -98,7 +119,7 @@ def main() -> int:
         f"delivered to each of 4 callbacks: {delivered} "
         f"(out of order: {[c.out_of_order for c in counters]})"
     )
-    print(f"listener: {stats}")
+    print(f"listener: {stats}; dropped on close: {listener.dropped_on_close}")
     rate = min(delivered) / elapsed
     lost = sent - min(delivered)
     print(

@@ -1,14 +1,24 @@
 """ConnectionListener: SpiNNMan's listener thread, as supervised actors.
 
-Same constructor and methods as SpiNNMan's; behind them a Supervisor runs
-one ListenerActor and ``n_processes`` CallbackActors. Callbacks run on the
-callback actors' threads, each seeing messages in arrival order.
+Same constructor and methods as SpiNNMan's, and like SpiNNMan's it is a
+``threading.Thread`` (a daemon unless told otherwise): start(), run(),
+is_alive(), join(), name, daemon. Behind it a Supervisor runs one
+ListenerActor and ``n_processes`` CallbackActors; the thread itself only
+waits for the end and then stops them. Callbacks run on the callback
+actors' threads, each seeing messages in arrival order.
+
+Close means closed: close() returns within ``shutdown`` seconds however
+many callback actors there are. One flag stops the listener reading and
+every callback actor handing out messages, so what is still queued is
+dropped at once (and counted); the callbacks already running are waited
+for on all actors together, and one still running at the deadline is
+abandoned (logged). After close() no callback of the listener starts.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
 
@@ -26,20 +36,34 @@ from actors.supervision.child import Watch
 from actors.supervision.spec import ChildSpec
 from actors.supervision.supervisor import Supervisor, WhereIs
 from messages.errors import InvalidArgumentError
+from transport.logs import get_logger
+
+log = get_logger(__name__)
 
 T = TypeVar("T")
 
 _CALLBACK = "callback-"
 _LISTENER = "listener"
 
+#: How long close() may take, unless told otherwise (as a ChildSpec's
+#: shutdown): the whole close, not each callback actor's share of it.
+DEFAULT_SHUTDOWN = 5.0
+#: What each actor is given to stop once close() has waited for the running
+#: callbacks (it is idle by then, or abandoned). Set aside from the
+#: shutdown budget, one per actor, so that the total stays within it.
+STOP_GRACE = 0.1
+#: How long a closer waits for the listener's own thread to return once the
+#: actors are stopped (it has nothing left to do but return).
+_THREAD_EXIT = 1.0
 
-class ConnectionListener(Generic[T]):
+
+class ConnectionListener(threading.Thread, Generic[T]):
     """Listens to ``connection`` and calls every callback with each message.
 
-    ``timeout`` is how long one wait for a message lasts: close() takes
-    effect when the pending wait returns. ``backlog`` bounds the messages
-    each callback actor may have waiting; beyond it they are dropped and
-    counted (see stats()).
+    ``timeout`` is how long one wait for a message lasts. ``backlog``
+    bounds the messages each callback actor may have waiting; beyond it
+    they are dropped and counted (see stats()). ``shutdown`` bounds
+    close(): a callback still running after it is abandoned.
     """
 
     def __init__(
@@ -49,6 +73,9 @@ class ConnectionListener(Generic[T]):
         timeout: float = 1,
         *,
         backlog: int = DEFAULT_BACKLOG,
+        shutdown: float = DEFAULT_SHUTDOWN,
+        name: str | None = None,
+        daemon: bool = True,
     ) -> None:
         if (
             isinstance(n_processes, bool)
@@ -58,23 +85,40 @@ class ConnectionListener(Generic[T]):
             raise InvalidArgumentError(
                 "n_processes", n_processes, "must be a positive integer"
             )
-        if not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise InvalidArgumentError(
-                "timeout", timeout, "must be a positive number of seconds"
-            )
+        for argument, value in (("timeout", timeout), ("shutdown", shutdown)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not value > 0
+            ):
+                raise InvalidArgumentError(
+                    argument, value, "must be a positive number of seconds"
+                )
+        super().__init__(
+            name=name or f"Connection listener for connection {connection}",
+            daemon=daemon,
+        )
         self._connection = connection
         self._timeout = float(timeout)
+        self._shutdown = float(shutdown)
+        self._stop_grace = min(STOP_GRACE, self._shutdown / (2 * (n_processes + 1)))
         self._callbacks: list[list[Callable[[Any], None]]] = [
             [] for _ in range(n_processes)
         ]
         self._backlogs = [Backlog(backlog) for _ in range(n_processes)]
         self._added = 0
+        #: The one flag of a close: the listener stops reading, the callback
+        #: actors stop handing out messages.
         self._closing = threading.Event()
+        #: Set once the listener actor has stopped, or everything has.
         self._finished = threading.Event()
+        self._final_stats: ListenerStats | None = None
         self._supervisor: pykka.ActorRef[Any] | None = None
         self._lock = threading.Lock()
-        self._stopping = False
-        self._stopped = threading.Event()
+        self._deadline: float | None = None
+        self._shutting_down = False
+        self._shut = threading.Event()
+        self._log = log.bind(actor="connection-listener")
 
     def add_callback(self, callback: Callable[[T], None]) -> None:
         """Call ``callback(message)`` for every message from now on."""
@@ -87,42 +131,55 @@ class ConnectionListener(Generic[T]):
             self._callbacks[slot].append(callback)
 
     def start(self) -> None:
-        """Start listening in the background."""
-        with self._lock:
-            if self._supervisor is not None:
-                raise RuntimeError("the listener has already started")
-            specs = [self._callback_spec(slot) for slot in range(len(self._callbacks))]
-            specs.append(
-                ChildSpec(_LISTENER, self._start_listener, restart="transient")
-            )
-            self._supervisor = Supervisor.start(
-                specs,
-                strategy="one_for_one",
-                max_restarts=10,
-                period=1.0,
-                name="connection-listener",
-            )
+        """Start listening in the background: the actors, then this thread,
+        which waits for the end (see run())."""
+        refused = self._start_actors()
+        if refused is not None:
+            raise RuntimeError(refused)
+        try:
+            super().start()
+        except BaseException:
+            self.close()
+            raise
 
     def run(self) -> None:
-        """Listen on this thread until closed (or the connection closes)."""
+        """Listen until closed, or until the connection closes and the
+        callbacks have handled what they were given; then stop the actors.
+
+        start() runs this on the listener's own thread; called directly, it
+        listens on the caller's (as a Thread's run() would).
+        """
+        self._start_actors()
         if self._supervisor is None:
-            self.start()
+            return  # closed before it started
         self._finished.wait()
-        self._stop_actors()
+        self._drain()
+        self._shut_down()
 
     def close(self) -> None:
-        """Stop after the pending receive returns, let the callbacks finish
-        what they were given, and wait for all of it."""
+        """Stop listening and drop what is still queued, within ``shutdown``
+        seconds; afterwards no callback of this listener runs again (one
+        still running then is abandoned, and logged). The connection stays
+        open, as in SpiNNMan."""
+        with self._lock:
+            if self._deadline is None:
+                self._deadline = time.monotonic() + self._shutdown
+            deadline = self._deadline
         self._closing.set()
-        if self._supervisor is not None:
-            self._finished.wait(self._timeout + 10)
-        self._stop_actors()
+        for backlog in self._backlogs:
+            backlog.wake()
+        self._shut_down(deadline)
+        if self.ident is not None and self is not threading.current_thread():
+            self.join(max(0.0, deadline - time.monotonic()) + _THREAD_EXIT)
 
     def stats(self) -> ListenerStats | None:
-        """The listener's counters (None before start)."""
+        """The listener's counters: None before start, the last ones once
+        it has stopped."""
         supervisor = self._supervisor
         if supervisor is None:
             return None
+        if self._finished.is_set():
+            return self._final_stats
         try:
             listener = cast(
                 "pykka.ActorRef[Any] | None",
@@ -132,20 +189,58 @@ class ConnectionListener(Generic[T]):
                 return None
             return cast(ListenerStats, listener.ask(GetListenerStats(), timeout=5))
         except (pykka.ActorDeadError, pykka.Timeout):
-            return None
+            return self._final_stats if self._finished.is_set() else None
 
     @property
     def lost(self) -> int:
         """Messages lost with a callback actor that died holding them."""
         return sum(backlog.lost for backlog in self._backlogs)
 
+    @property
+    def dropped_on_close(self) -> int:
+        """Messages handed to a callback actor and dropped unhandled because
+        the listener was closed (counted once per callback actor, as
+        stats().delivered is). An abandoned callback's actor drops the rest
+        of its queue, and counts it, when that callback returns."""
+        return sum(backlog.dropped_on_close for backlog in self._backlogs)
+
     # -- inside ----------------------------------------------------------------
+
+    def _start_actors(self) -> str | None:
+        """Start the supervisor and its children, or say why not."""
+        with self._lock:
+            if self._closing.is_set():
+                return "the listener is closed"
+            if self._supervisor is not None:
+                return "the listener has already started"
+            specs = [self._callback_spec(slot) for slot in range(len(self._callbacks))]
+            specs.append(
+                ChildSpec(
+                    _LISTENER,
+                    self._start_listener,
+                    restart="transient",
+                    shutdown=self._stop_grace,
+                    # Gone for good (the supervisor gave up, say): run() ends.
+                    cleanup=self._finished.set,
+                )
+            )
+            self._supervisor = Supervisor.start(
+                specs,
+                strategy="one_for_one",
+                max_restarts=10,
+                period=1.0,
+                name="connection-listener",
+            )
+            return None
 
     def _callback_spec(self, slot: int) -> ChildSpec:
         def start(watch: Watch) -> pykka.ActorRef[Any]:
-            return CallbackActor.start(self._backlogs[slot], watch=watch)
+            return CallbackActor.start(
+                self._backlogs[slot], closed=self._closing, watch=watch
+            )
 
-        return ChildSpec(f"{_CALLBACK}{slot}", start)
+        # Stopped only once close has waited for it (see _wind_down).
+        return ChildSpec(f"{_CALLBACK}{slot}", start, shutdown=self._stop_grace)
 
     def _start_listener(self, watch: Watch) -> pykka.ActorRef[Any]:
         return ListenerActor.start(
@@ -156,20 +251,71 @@ class ConnectionListener(Generic[T]):
             timeout=self._timeout,
             closing=self._closing,
             finished=self._finished,
+            report=self._keep_stats,
             watch=watch,
         )
 
-    def _stop_actors(self) -> None:
-        """Stop the actors (callbacks first finish what they were given);
-        whoever comes second waits for whoever came first."""
+    def _keep_stats(self, stats: ListenerStats) -> None:
+        self._final_stats = stats
+
+    def _drain(self) -> None:
+        """The listener has stopped by itself: let the callbacks handle what
+        they were given, unless close() comes first."""
+        for backlog in self._backlogs:
+            backlog.wait_empty(None, unless=self._closing.is_set)
+
+    def _shut_down(self, deadline: float | None = None) -> None:
+        """Stop the actors, once; whoever comes second waits for whoever
+        came first (a closer no longer than its deadline)."""
         with self._lock:
+            first = not self._shutting_down
+            self._shutting_down = True
             supervisor = self._supervisor
-            first = not self._stopping
-            self._stopping = True
-        if supervisor is None:
+            if deadline is None:
+                deadline = self._deadline
+        if not first:
+            if deadline is None:
+                self._shut.wait()
+            else:
+                self._shut.wait(max(0.0, deadline - time.monotonic()) + _THREAD_EXIT)
             return
-        if first:
-            with contextlib.suppress(pykka.ActorDeadError):
-                supervisor.stop(block=True, timeout=30)
-            self._stopped.set()
-        self._stopped.wait(30)
+        try:
+            if supervisor is not None:
+                self._wind_down(
+                    supervisor, deadline or time.monotonic() + self._shutdown
+                )
+        finally:
+            self._shut.set()
+            self._finished.set()
+
+    def _wind_down(self, supervisor: pykka.ActorRef[Any], deadline: float) -> None:
+        """Drop what is queued, give the running callbacks until the
+        deadline (less each actor's stop grace), abandon any still running,
+        then stop the actors."""
+        begun = time.monotonic()
+        self._closing.set()
+        for backlog in self._backlogs:
+            backlog.wake()
+        wait_until = deadline - (len(self._backlogs) + 1) * self._stop_grace
+        self._finished.wait(max(0.0, wait_until - time.monotonic()))
+        for backlog in self._backlogs:
+            backlog.wait_empty(max(0.0, wait_until - time.monotonic()))
+        abandoned = [slot for slot, b in enumerate(self._backlogs) if b.waiting]
+        for slot in abandoned:
+            self._log.error(
+                "callback.abandoned",
+                slot=slot,
+                queued=self._backlogs[slot].waiting,
+                waited=round(time.monotonic() - begun, 3),
+            )
+        self._log.info(
+            "listener.shut_down",
+            dropped_on_close=self.dropped_on_close,
+            abandoned=abandoned,
+        )
+        try:
+            supervisor.stop(block=True, timeout=30)
+        except pykka.ActorDeadError:
+            pass  # its supervisor gave up and stopped it already
+        except pykka.Timeout:
+            self._log.error("listener.stop_timeout", supervisor="connection-listener")

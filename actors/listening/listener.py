@@ -80,7 +80,9 @@ class ListenerActor(Supervised, Generic[T]):
     ``callback_actors`` find the current CallbackActor for slot i (they may
     have been restarted); ``backlogs[i]`` bounds what slot i may have
     waiting. ``timeout`` is how long one wait for a message lasts, so how
-    soon a stop is noticed while nothing arrives.
+    soon a stop is noticed while nothing arrives. ``report``, if given, is
+    told the counts once the listener stops, when it can no longer be
+    asked.
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class ListenerActor(Supervised, Generic[T]):
         timeout: float = 1.0,
         closing: threading.Event | None = None,
         finished: threading.Event | None = None,
+        report: Callable[[ListenerStats], None] | None = None,
         watch: Watch | None = None,
     ) -> None:
         super().__init__(watch=watch)
@@ -100,6 +103,7 @@ class ListenerActor(Supervised, Generic[T]):
         self._closing = closing or threading.Event()
         #: Set once the listener has stopped (closed, or stopped).
         self._finished = finished or threading.Event()
+        self._report = report
         self._connection = connection
         self._receive = _without_waiting(connection.get_receive_method())
         self._callback_actors = callback_actors
@@ -121,19 +125,24 @@ class ListenerActor(Supervised, Generic[T]):
             self._pump()
             return None
         if isinstance(message, GetListenerStats):
-            return ListenerStats(
-                self._received,
-                self._delivered,
-                self._dropped,
-                self._malformed,
-                self._receive_errors,
-                tuple(backlog.waiting for backlog in self._backlogs),
-            )
+            return self._stats()
         return super().on_receive(message)
 
     def on_stop(self) -> None:
+        if self._report is not None:
+            self._report(self._stats())
         self._finished.set()
         super().on_stop()
+
+    def _stats(self) -> ListenerStats:
+        return ListenerStats(
+            self._received,
+            self._delivered,
+            self._dropped,
+            self._malformed,
+            self._receive_errors,
+            tuple(backlog.waiting for backlog in self._backlogs),
+        )
 
     def _pump(self) -> None:
         """Read for one slice (or until a message waits in the inbox), then

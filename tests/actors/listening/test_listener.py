@@ -43,7 +43,9 @@ def captured_events() -> Iterator[list[dict[str, Any]]]:
             extra = {
                 key: value for key, value in vars(record).items() if key not in standard
             }
-            events.append({"event": record.getMessage(), **extra})
+            events.append(
+                {"event": record.getMessage(), "level": record.levelname, **extra}
+            )
 
     root, handler = logging.getLogger(), Keep(logging.DEBUG)
     level = root.level
@@ -596,7 +598,7 @@ def test_close_before_start_and_twice_is_harmless(link: Link) -> None:
 
 
 @pytest.mark.timeout(20)
-def test_close_waits_for_callbacks_to_finish_what_they_were_given(link: Link) -> None:
+def test_close_waits_for_the_running_callback_and_drops_the_queue(link: Link) -> None:
     listener = ConnectionListener(link.connection, n_processes=2, timeout=0.2)
     busy = Recorder(block_at=0)
     observer = Recorder()
@@ -615,15 +617,17 @@ def test_close_waits_for_callbacks_to_finish_what_they_were_given(link: Link) ->
         assert busy.entered.wait(WAIT)
         observer.wait_for(5)  # so the busy one has been handed all 5
         closer.start()
-        assert not closed.wait(0.3), "close() did not wait for the callback"
+        assert not closed.wait(0.3), "close() did not wait for the running callback"
         busy.gate.set()
         closer.join(WAIT)
         assert closed.is_set()
-        assert busy.numbers == [0, 1, 2, 3, 4]
+        assert busy.numbers == [0]  # 1..4 were still queued: dropped
         assert observer.numbers == [0, 1, 2, 3, 4]
+        assert listener.dropped_on_close == 4
+        assert not listener.is_alive()
     finally:
         busy.gate.set()
-        if closer.is_alive():
+        if closer.ident is not None:
             closer.join(WAIT)
 
 
@@ -670,7 +674,35 @@ def test_run_on_a_thread_returns_when_the_connection_closes(link: Link) -> None:
 
 
 @pytest.mark.timeout(20)
-def test_close_waits_for_callbacks_even_while_run_is_stopping(link: Link) -> None:
+def test_when_the_connection_closes_run_drains_what_was_given(link: Link) -> None:
+    listener = ConnectionListener(link.connection, n_processes=2, timeout=0.2)
+    busy = Recorder(block_at=0)
+    observer = Recorder()
+    listener.add_callback(busy)
+    listener.add_callback(observer)
+    runner = threading.Thread(target=listener.run)
+    runner.start()
+    try:
+        link.send(*range(5))
+        assert busy.entered.wait(WAIT)
+        observer.wait_for(5)
+        link.connection.close()
+        assert listener._finished.wait(WAIT)  # the listener actor has stopped
+        runner.join(0.3)
+        assert runner.is_alive(), "run() returned before the callbacks were done"
+        busy.gate.set()
+        runner.join(WAIT)
+        assert not runner.is_alive()
+        assert busy.numbers == [0, 1, 2, 3, 4]
+        assert listener.dropped_on_close == 0
+    finally:
+        busy.gate.set()
+        runner.join(WAIT)
+    assert pykka.ActorRegistry.get_all() == []
+
+
+@pytest.mark.timeout(20)
+def test_close_while_run_drains_drops_the_rest(link: Link) -> None:
     listener = ConnectionListener(link.connection, n_processes=2, timeout=0.2)
     busy = Recorder(block_at=0)
     observer = Recorder()
@@ -689,24 +721,23 @@ def test_close_waits_for_callbacks_even_while_run_is_stopping(link: Link) -> Non
         link.send(*range(5))
         assert busy.entered.wait(WAIT)
         observer.wait_for(5)
-        supervisor = listener._supervisor
-        assert supervisor is not None
         link.connection.close()
-        # run() has taken the supervisor and is stopping it.
-        assert supervisor.actor_stopped.wait(WAIT)
+        assert listener._finished.wait(WAIT)  # run() is draining now
         closer.start()
-        assert not closed.wait(0.3), (
-            "close() returned while a callback still had 4 messages to go"
-        )
+        assert not closed.wait(0.3), "close() did not wait for the running callback"
         busy.gate.set()
         closer.join(WAIT)
         assert closed.is_set()
-        assert busy.numbers == [0, 1, 2, 3, 4]
+        runner.join(WAIT)
+        assert not runner.is_alive()
+        assert busy.numbers == [0]
+        assert listener.dropped_on_close == 4
     finally:
         busy.gate.set()
         runner.join(WAIT)
         if closer.ident is not None:
             closer.join(WAIT)
+    assert pykka.ActorRegistry.get_all() == []
 
 
 @pytest.mark.timeout(20)
@@ -723,7 +754,12 @@ def test_after_close_no_actor_or_thread_remains(link: Link) -> None:
     assert len(pykka.ActorRegistry.get_all()) == 1 + 1 + 4
     listener.close()
     assert pykka.ActorRegistry.get_all() == []
-    left = [thread for thread in threading.enumerate() if thread not in before]
+    assert not listener.is_alive()
+    left = [
+        thread
+        for thread in threading.enumerate()
+        if thread not in before and thread is not listener
+    ]
     names = sorted(thread.name.split("-")[0] for thread in left)
     for thread in left:
         thread.join(WAIT)  # exiting, not stuck
