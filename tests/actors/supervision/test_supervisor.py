@@ -952,7 +952,7 @@ def actor_threads() -> list[threading.Thread]:
 LEAK_RESTARTS = 10_000
 
 
-@pytest.mark.timeout(20)
+@pytest.mark.timeout(120)  # a few seconds; far more on a loaded machine
 def test_ten_thousand_restarts_leak_nothing(quiet_logs: None) -> None:
     threads, registered, fds = (
         threading.active_count(),
@@ -986,8 +986,7 @@ def test_ten_thousand_restarts_leak_nothing(quiet_logs: None) -> None:
         f"threads back to {threads} (left: {[t.name for t in actor_threads()]})",
     )
     assert len(pykka.ActorRegistry.get_all()) == registered
-    assert abs(open_fds() - fds) <= 2
-    assert elapsed < 15, f"{LEAK_RESTARTS} restarts took {elapsed:.1f} s"
+    assert abs(open_fds() - fds) <= 2, f"{LEAK_RESTARTS} restarts in {elapsed:.1f} s"
 
 
 # -- known bugs ---------------------------------------------------------------
