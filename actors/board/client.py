@@ -25,6 +25,7 @@ from actors.connection.actor import (
 )
 from actors.connection.book import JobBook
 from actors.errors import ShutDown
+from actors.lifetime import track
 from actors.protocol.fences import Span
 from actors.protocol.jobs import Job, OutcomeSink
 from actors.protocol.window import WindowSettings
@@ -153,6 +154,7 @@ class Client(BoardOperations):
             backoff=backoff,
             name=f"client-{host}:{port}",
         )
+        track(self.close)  # closed at exit if still open
         self._current = ChildLookup(self._supervisor, self.CHILD)
         self._current()
 

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar, cast
 
 import pykka
 
+from actors.lifetime import track
 from actors.listening.callbacks import DEFAULT_BACKLOG, Backlog, CallbackActor
 from actors.listening.listener import (
     GetListenerStats,
@@ -75,6 +76,7 @@ class ConnectionListener(Generic[T]):
         self._lock = threading.Lock()
         self._stopping = False
         self._stopped = threading.Event()
+        track(self.close)  # closed at exit if still open (actors/lifetime.py)
 
     def add_callback(self, callback: Callable[[T], None]) -> None:
         """Call ``callback(message)`` for every message from now on."""

@@ -30,6 +30,7 @@ from actors.board.operations import BoardOperations, run_jobs
 from actors.compat.connection_listener import ConnectionListener
 from actors.connection.actor import ConnectionStats
 from actors.errors import ShutDown
+from actors.lifetime import track
 from actors.placement.book import NO_ANSWER, GroupBook
 from actors.placement.links import GroupLink, ProcessLink
 from actors.placement.parent import (
@@ -260,6 +261,7 @@ class Machine:
         self._listeners: list[RemoteListener] = []
         self._supervisor: pykka.ActorRef[Any] | None = None
         self._closed = False
+        track(self.close)  # closed at exit if still open
         if not workers:
             try:
                 for name, (host, port) in self.addresses.items():

@@ -53,7 +53,11 @@ class Supervised(pykka.ThreadingActor):
     """An actor that reports its exit to its supervisor, with the reason.
 
     Subclasses that override on_stop or on_failure call super() last.
+    Its thread is a daemon: a script that never stops it still exits (and
+    actors/lifetime.py stops what is still open at exit).
     """
+
+    use_daemon_thread = True
 
     def __init__(self, *, watch: Watch | None = None) -> None:
         super().__init__()
