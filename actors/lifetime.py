@@ -118,5 +118,13 @@ class Closables:
 closables = Closables()
 track = closables.track
 
+
+def close_first() -> None:
+    """Make the hook run before every atexit hook registered so far (hooks
+    run last registered first): e.g. before ``ray.shutdown``, so that a
+    Machine's Ray actors are told to stop while Ray still runs."""
+    atexit.unregister(closables.close_open)
+    atexit.register(closables.close_open)
+
 os.register_at_fork(after_in_child=closables.forget)
 atexit.register(closables.close_open)

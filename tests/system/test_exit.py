@@ -159,10 +159,13 @@ def end_script(script: subprocess.Popen[str], workers: list[int]) -> None:
 
 
 def run_to_exit(
-    body: str, ending: str, boards: list[VirtualBoard]
+    body: str,
+    ending: str,
+    boards: list[VirtualBoard],
+    within: float = AFTER_LAST_LINE,
 ) -> tuple[list[str], list[str], str]:
     """Run the script; its lines before LAST, its lines after (from its
-    exit), and its stderr. Fails if it outlives LAST by AFTER_LAST_LINE."""
+    exit), and its stderr. Fails if it outlives LAST by ``within`` s."""
     script = start_script(body + ENDINGS[ending], boards)
     try:
         assert script.stdout is not None
@@ -175,10 +178,10 @@ def run_to_exit(
             _, error = script.communicate(timeout=30)
             raise AssertionError(f"the script failed before its end: {error}")
         try:
-            script.wait(timeout=AFTER_LAST_LINE)
+            script.wait(timeout=within)
         except subprocess.TimeoutExpired:
             raise AssertionError(
-                f"the script was still alive {AFTER_LAST_LINE} s after its last line"
+                f"the script was still alive {within} s after its last line"
             ) from None
         # (Its workers hold its stdout too: this also waits for them.)
         after, error = script.communicate(timeout=30)
@@ -230,6 +233,39 @@ def test_a_machine_never_closed_lets_the_script_exit_and_its_workers_end(
         lambda: not any(process_running(pid) for pid in workers),
         f"the workers {workers} ended",
         limit=AFTER_PARENT,
+    )
+
+
+RAY_MACHINE = """\
+import os
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+import ray
+from actors import connect
+
+ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+         logging_level="ERROR", object_store_memory=100 << 20)
+machine = connect([(host, port) for port in ports], workers=2, placement="ray")
+assert machine.read(0, 0, 0, 0x6000_0000, 256) == bytes(256)
+assert machine.read(1, 0, 0, 0x6000_0000, 256) == bytes(256)
+print("workers", *machine.worker_pids, flush=True)
+"""
+#: ray.shutdown(), Ray's own atexit hook (after ours), takes about 2 s here.
+RAY_SHUTDOWN = 15.0
+
+
+@pytest.mark.timeout(180)
+def test_a_ray_machine_never_closed_lets_the_script_exit_and_its_actors_end(
+    boards: list[VirtualBoard],
+) -> None:
+    pytest.importorskip("ray")
+    before, _, _ = run_to_exit(RAY_MACHINE, "returns", boards, within=RAY_SHUTDOWN)
+    (line,) = before
+    actors = [int(pid) for pid in line.split()[1:]]
+    assert len(actors) == 2
+    wait_until(
+        lambda: not any(process_running(pid) for pid in actors),
+        f"the Ray actors' processes {actors} ended",
+        limit=RAY_SHUTDOWN,
     )
 
 
