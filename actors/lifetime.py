@@ -126,5 +126,6 @@ def close_first() -> None:
     atexit.unregister(closables.close_open)
     atexit.register(closables.close_open)
 
+
 os.register_at_fork(after_in_child=closables.forget)
 atexit.register(closables.close_open)
