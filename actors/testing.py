@@ -24,6 +24,7 @@ from typing import Any, cast
 import pykka
 import pytest
 
+from actors.placement.spawner import is_spawner
 from actors.supervision.child import Watch
 from actors.supervision.spec import ChildSpec
 from actors.supervision.supervisor import Supervisor, WhereIs
@@ -146,8 +147,11 @@ def actor_system() -> Iterator[ActorSystem]:
     ]
     for ref in leaked_actors:
         ref.stop(block=False)
+    # The spawner that starts worker processes lasts as long as the process.
     new_threads = [
-        thread for thread in threading.enumerate() if thread not in threads_before
+        thread
+        for thread in threading.enumerate()
+        if thread not in threads_before and not is_spawner(thread)
     ]
     for thread in new_threads:
         thread.join(_JOIN)

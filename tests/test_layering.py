@@ -35,6 +35,7 @@ PACKAGES = ("actors", "messages", "transport")
 ACTORS_LAYERS = [
     "errors",
     "logs",
+    "lifetime",
     "protocol",
     "supervision",
     "ratelimit",

@@ -27,6 +27,7 @@ from actors.connection.actor import (
 )
 from actors.connection.book import JobBook
 from actors.errors import ShutDown, ask
+from actors.lifetime import track
 from actors.protocol.fences import Span
 from actors.protocol.jobs import Job, OutcomeSink
 from actors.protocol.window import WindowSettings
@@ -150,6 +151,11 @@ class Client(BoardOperations):
                 endpoint=given,
             )
 
+        #: Set once the connection is gone for good (closed, or given up on
+        #: by a shared supervisor, which itself carries on).
+        self._gone = False
+        #: Set when the connection's supervisor gives up on it.
+        self.gave_up = threading.Event()
         self._book = book = JobBook()
 
         def start_connection(watch: Watch) -> pykka.ActorRef[Any]:
@@ -165,11 +171,6 @@ class Client(BoardOperations):
                 ShutDown("the connection kept failing; its supervisor gave up")
             )
 
-        #: Set once the connection is gone for good (closed, or given up on
-        #: by a shared supervisor, which itself carries on).
-        self._gone = False
-        #: Set when the connection's supervisor gives up on it.
-        self.gave_up = threading.Event()
         if supervisor is None:
             self._child = self.CHILD
             self._supervisor = Supervisor.start(
@@ -190,6 +191,7 @@ class Client(BoardOperations):
                 timeout=ASK_TIMEOUT,
                 what=f"starting {self._child}",
             )
+        track(self.close)  # closed at exit if still open
         self._current = ChildLookup(self._supervisor, self._child)
         self._current()
 

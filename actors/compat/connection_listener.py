@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar, cast
 
 import pykka
 
+from actors.lifetime import track
 from actors.listening.callbacks import DEFAULT_BACKLOG, Backlog, CallbackActor
 from actors.listening.listener import (
     GetListenerStats,
@@ -119,6 +120,7 @@ class ConnectionListener(threading.Thread, Generic[T]):
         self._shutting_down = False
         self._shut = threading.Event()
         self._log = log.bind(actor="connection-listener")
+        track(self.close)  # closed at exit if still open (actors/lifetime.py)
 
     def add_callback(self, callback: Callable[[T], None]) -> None:
         """Call ``callback(message)`` for every message from now on."""

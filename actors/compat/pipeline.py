@@ -24,6 +24,7 @@ import pykka
 from actors.connection.actor import ConnectionActor, Submit
 from actors.connection.book import JobBook, next_outcomes
 from actors.errors import ShutDown
+from actors.lifetime import track
 from actors.protocol.jobs import Outcome, SCPJob
 from actors.protocol.window import WindowSettings
 from messages.errors import InvalidArgumentError
@@ -199,6 +200,7 @@ class SCPRequestPipeLine(Generic[R]):
         self._n_resent = 0
         self._n_retry_code_resent = 0
         self._n_timeouts = 0
+        track(self._abandon)  # let go of at exit if finish() never came
 
     # -- SpiNNMan's API --------------------------------------------------------
 
@@ -263,6 +265,19 @@ class SCPRequestPipeLine(Generic[R]):
         return self._n_timeouts
 
     # -- inside ----------------------------------------------------------------
+
+    def _abandon(self) -> None:
+        """At exit, without finish(): the caller has gone, so no callback
+        runs; requests not yet handed over end with ShutDown here, and
+        letting go of the connection actor (the last user stops it) ends
+        the rest with ShutDown and closes nothing it does not own."""
+        batch, self._batch = self._batch, []
+        if batch:
+            error = ShutDown("the interpreter is exiting")
+            self._outcomes.put([Outcome(job.key, error=error) for job in batch])
+        if self._actor is not None:
+            self._actor = None
+            _shared.release(self._connection)
 
     def _flush(self) -> None:
         if not self._batch:

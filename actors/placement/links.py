@@ -1,19 +1,25 @@
 """Process placement: a board group in a spawned worker process.
 
 The parent talks to the worker over a multiprocessing pipe, a pickled
-batch of group messages per transmission (see actors/group.py). The
-worker ignores SIGINT (the parent decides when it stops) and exits when
-its pipe closes, so a parent that dies leaves no orphan behind.
+batch of group messages per transmission (see wire.py). The worker ignores
+SIGINT (the parent decides when it stops) and dies with its parent at
+every stage: a death signal from the start, a check of its parent's pid
+and its pipe closing in its loop (orphans.py); the spawner thread starts
+it (spawner.py). It is a daemonic process, so multiprocessing's own exit
+hook terminates one still running when the parent exits.
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import signal
 from multiprocessing.connection import Connection
 from typing import Protocol
 
+from actors.placement.orphans import die_with_parent, parent_alive
+from actors.placement.spawner import start_process
 from actors.placement.wire import GroupFailed, GroupSpec, Ready, decode, encode
 from actors.placement.worker import serve
 
@@ -63,10 +69,13 @@ def ready_pid(first: bytes, where: str) -> int:
     raise GroupLost(f"{where} did not start: {messages!r}")
 
 
-def _worker_main(spec: GroupSpec, pipe: Connection) -> None:
+def _worker_main(spec: GroupSpec, pipe: Connection, parent: int) -> None:
+    die_with_parent(parent)  # first: the parent may die while we start
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def receive(timeout: float) -> bytes | None:
+        if not parent_alive(parent):
+            raise EOFError(f"the parent (pid {parent}) has gone")
         return pipe.recv_bytes() if pipe.poll(timeout) else None
 
     try:
@@ -88,12 +97,12 @@ class ProcessLink:
         self._pipe, child_end = context.Pipe()
         self._process = context.Process(
             target=_worker_main,
-            args=(spec, child_end),
+            args=(spec, child_end, os.getpid()),
             name=f"spinnactors-{spec.name}",
             daemon=True,
         )
         try:
-            self._process.start()
+            start_process(self._process)
         finally:
             child_end.close()  # the worker has its own copy
         self.pid: int | None = self._process.pid

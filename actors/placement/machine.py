@@ -30,6 +30,7 @@ from actors.board.operations import BoardOperations, run_jobs
 from actors.compat.connection_listener import ConnectionListener
 from actors.connection.actor import ConnectionStats
 from actors.errors import ShutDown, ask
+from actors.lifetime import track
 from actors.placement.book import NO_ANSWER, GroupBook
 from actors.placement.links import GroupLink, ProcessLink
 from actors.placement.parent import (
@@ -264,6 +265,7 @@ class Machine:
         #: In-process, the boards' connection actors share one supervisor
         #: (one thread), each restarted and given up on alone.
         self._local: pykka.ActorRef[Any] | None = None
+        track(self.close)  # closed at exit if still open
         if not workers:
             try:
                 self._local = Supervisor.start(

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from actors.lifetime import close_first
 from actors.placement.links import GroupLost, ready_pid
 from actors.placement.wire import GroupFailed, GroupSpec, encode
 from actors.placement.worker import Outbox, serve
@@ -135,6 +136,7 @@ def start_ray() -> Any:
         if not ray.is_initialized():
             log.info("ray.start_local")
             ray.init()
+        close_first()  # ray.init registered ray.shutdown at exit: ours first
         if _remote_class is None:
             _remote_class = ray.remote(concurrency_groups=_GROUPS)(RayGroup)
     return ray

@@ -272,7 +272,11 @@ def _serve(
     stopping: threading.Event,
 ) -> None:
     server = GroupServer(spec, outbox)
-    send(encode([Ready(os.getpid())]))
+    try:
+        send(encode([Ready(os.getpid())]))
+    except BaseException:
+        server.close()  # the parent has gone already: close what started
+        raise
 
     def send_loop() -> None:
         while not stopping.is_set():

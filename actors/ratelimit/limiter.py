@@ -81,8 +81,11 @@ class RateLimiterActor(pykka.ThreadingActor):
     """Owns the shared bucket and answers :class:`LeaseRequest` with
     :class:`Lease` and :class:`LimiterStats` with :class:`LimiterCounters`.
 
-    It never sleeps: a blocked actor would hold up every user's asks.
+    It never sleeps: a blocked actor would hold up every user's asks. Its
+    thread is a daemon, so a limiter never stopped does not hold up exit.
     """
+
+    use_daemon_thread = True
 
     def __init__(
         self,

@@ -56,7 +56,11 @@ class Supervised(pykka.ThreadingActor):
     reports to no hook) is reported exactly once, from its own thread as
     it ends, so a supervisor never has to poll for it. Subclasses that
     override on_stop or on_failure call super() last.
+    Its thread is a daemon: a script that never stops it still exits (and
+    actors/lifetime.py stops what is still open at exit).
     """
+
+    use_daemon_thread = True
 
     def __init__(self, *, watch: Watch | None = None) -> None:
         super().__init__()
