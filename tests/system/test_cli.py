@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -112,7 +113,9 @@ def test_bench_measures_a_board_of_its_own() -> None:
     assert lines[0].startswith("a virtual board at 127.0.0.1:")
     assert [line.split(":")[0] for line in lines[1:3]] == ["round 1", "round 2"]
     median = float(lines[-1].split()[1])
-    assert median > 0 and "resent 0, timeouts 0" in lines[-1]
+    # A clean link, but a reply held up past the 5 ms RTO floor by a busy
+    # machine is resent: the counts are reported, not assumed zero.
+    assert median > 0 and re.search(r"; resent \d+, timeouts \d+; ", lines[-1])
 
 
 @pytest.mark.timeout(60)
