@@ -99,6 +99,15 @@ def new_incarnation(client: Client, last: Ref | None, limit: float = 10.0) -> Re
         time.sleep(0.001)
 
 
+def wait_closed(client: Client, limit: float = 10.0) -> None:
+    """Until the supervisor that gave up has ended: its children end the
+    open jobs (ShutDown) before it does, and it sends no event."""
+    deadline = time.monotonic() + limit
+    while not client.closed:
+        assert time.monotonic() < deadline, "the client never closed"
+        time.sleep(0.001)
+
+
 def kill(client: Client, last: Ref | None) -> Ref:
     """Crash the next incarnation; the one killed."""
     while True:
@@ -411,7 +420,7 @@ def test_restart_intensity_exceeded_ends_everything_with_shutdown() -> None:
                 assert len(outcomes) == 20
                 assert all(o.ok or isinstance(o.error, ShutDown) for o in outcomes)
             assert first is not None
-            assert client.closed
+            wait_closed(client)
             with pytest.raises(ShutDown):
                 client.version()
             with pytest.raises(ShutDown):
@@ -435,9 +444,7 @@ def test_after_giving_up_every_open_job_gets_a_shutdown_outcome() -> None:
             client.post(jobs, sink)
             first = new_incarnation(client, None)
             first.tell(Crash())  # max_restarts=0: gives up at once
-            deadline = time.monotonic() + 10
-            while not client.closed:  # no event for the supervisor's end
-                assert time.monotonic() < deadline
+            wait_closed(client)
             outcomes: list[Outcome] = []
             while len(outcomes) < len(jobs):
                 outcomes += sink.get(timeout=10)  # buggy: queue.Empty
