@@ -11,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ["actors", "messages", "transport"]
+#: What ruff checks and formats.
+LINTED = [*PACKAGES, "tests", "bench", "noxfile.py"]
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:
@@ -31,15 +33,15 @@ def test_mypy_strict_is_clean() -> None:
 
 @pytest.mark.timeout(120)
 def test_ruff_is_clean() -> None:
-    result = run("ruff", "check", *PACKAGES, "tests", "bench")
+    result = run("ruff", "check", *LINTED)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.timeout(120)
 def test_ruff_format_is_applied() -> None:
-    result = run("ruff", "format", "--check", *PACKAGES, "tests", "bench")
+    result = run("ruff", "format", "--check", *LINTED)
     assert result.returncode == 0, (
-        "run `ruff format actors messages transport tests bench`:\n"
+        "run `ruff format actors messages transport tests bench noxfile.py`:\n"
         + result.stdout
         + result.stderr
     )

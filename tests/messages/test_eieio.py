@@ -24,7 +24,9 @@ from messages.eieio import (
 )
 from messages.errors import InvalidArgumentError, MalformedDatagramError
 
-pytestmark = pytest.mark.timeout(10)
+# Hundreds of examples each through SpiNNMan's codecs: 3 s on a quiet machine,
+# three times that with a second suite running beside it.
+pytestmark = pytest.mark.timeout(60)
 common = settings(max_examples=300, deadline=None)
 
 

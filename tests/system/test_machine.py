@@ -313,9 +313,10 @@ def test_operations_on_every_board(boards: list[VirtualBoard], workers: int) -> 
             entry = stats[b]
             assert isinstance(entry, ConnectionStats), entry
             assert entry.remote == board.address_text
-            # (sent counts resends too: a busy moment may make a few)
+            # Each request sent once and completed once; what else was sent
+            # was resent (a busy machine holds replies past the RTO floor).
             assert entry.sent > 2000
-            assert entry.completed >= entry.sent - entry.resent - 8
+            assert entry.completed == entry.sent - entry.resent
             assert entry.failed == 0
 
         with pytest.raises(InvalidArgumentError):

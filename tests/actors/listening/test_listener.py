@@ -580,7 +580,8 @@ def test_close_returns_once_the_pending_receive_does(link: Link) -> None:
     listener.start()
     started = time.monotonic()
     listener.close()
-    assert time.monotonic() - started < 0.2 + 1.0
+    # Well before close's fallback of timeout + 10 s, however busy the machine.
+    assert time.monotonic() - started < 0.2 + 5.0
     assert pykka.ActorRegistry.get_all() == []
     # The connection itself stays open (as in SpiNNMan).
     assert not link.connection.closed

@@ -562,56 +562,50 @@ def test_escalation_reaches_a_parent_with_no_restarts_left(events: Events) -> No
 
 @pytest.mark.timeout(20)
 def test_backoff_delays_grow_to_the_maximum_and_reset_after_clean_running(
-    events: Events,
+    events: Events, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="actors.supervision.supervisor")
     backoff = Backoff(minimum=0.02, maximum=0.1, jitter=0.2, reset_after=0.3)
-    skew = [0.0]  # clean running time is simulated by moving this clock
-
-    def clock() -> float:
-        return time.monotonic() + skew[0]
-
+    # The supervisor's clock (start times, resets) moves only when the test
+    # says: a busy machine cannot make a child seem to have run cleanly.
+    now = [0.0]
     sup = Supervisor.start(
         [child("a", events)],
         backoff=backoff,
         max_restarts=100,
         period=60,
         seed=7,
-        clock=clock,
+        clock=lambda: now[0],
     )
     events.take(1)
-    # The supervisor's only use of its random numbers is the jitter.
-    rng = random.Random(7)
     bases = [0.02, 0.04, 0.08, 0.1, 0.1, 0.02]
-    measured = []
-    slack = 0.05  # message passing and thread start-up on a busy machine
-    for number, base in enumerate(bases, start=2):
+    waited = []
+    for number in range(2, len(bases) + 2):
         if number == len(bases) + 1:
-            skew[0] += backoff.reset_after  # ran cleanly for reset_after
-        ref = events.refs["a"]
+            now[0] += backoff.reset_after + 1  # ran cleanly for longer
         sent = time.monotonic()
-        ref.tell(Crash())
+        events.refs["a"].tell(Crash())
         while True:  # the "fail" event may come before or after
             at, event = events.timed()
             if event[0] == "start":
                 break
         assert event == ("start", "a", number)
-        delay = at - sent
-        expected = base * (1 + backoff.jitter * rng.random())
-        assert base <= expected <= base * (1 + backoff.jitter)
-        assert expected <= delay < expected + slack, (number, delay, expected)
-        measured.append(delay)
-    assert measured[1] > measured[0]
-    assert measured[2] > measured[1]
-    assert max(measured) < backoff.maximum * (1 + backoff.jitter) + slack
-    assert measured[-1] < bases[1]  # back to the minimum
+        waited.append(at - sent)
+    # The supervisor's only use of its random numbers is the jitter.
+    rng = random.Random(7)
+    expected = [base * (1 + backoff.jitter * rng.random()) for base in bases]
+    chosen = [r.delay for r in caplog.records if r.msg == "actor.backoff"]
+    assert chosen == pytest.approx(expected)
+    # Never restarted before its delay; how much later depends on the load.
+    assert all(w >= d for w, d in zip(waited, chosen, strict=True)), waited
     assert stats(sup).restarts == len(bases)
 
 
 @pytest.mark.timeout(20)
 def test_while_backing_off_the_child_is_not_there(events: Events) -> None:
-    sup = Supervisor.start(
-        [child("a", events)], max_restarts=5, backoff=Backoff(minimum=0.5, maximum=1.0)
-    )
+    # Two seconds away is time enough for the two asks on a busy machine.
+    backoff = Backoff(minimum=2.0, maximum=2.0, jitter=0)
+    sup = Supervisor.start([child("a", events)], max_restarts=5, backoff=backoff)
     events.take(1)
     running(sup, "a").tell(Crash())
     assert events.next() == ("fail", "a", "CrashInjected")
@@ -821,7 +815,8 @@ def test_child_that_will_not_stop_is_abandoned_after_its_shutdown(
         started = time.monotonic()
         assert sup.stop(block=True, timeout=10)
         elapsed = time.monotonic() - started
-        assert shutdown <= elapsed < shutdown + 0.5
+        # Not kept waiting for the slow child (held for 4 * WAIT).
+        assert shutdown <= elapsed < shutdown + WAIT
         assert events.take(3) == [("stop", "c"), ("stopping", "slow"), ("stop", "a")]
         # Abandoned: no longer registered, though its thread still runs.
         assert pykka.ActorRegistry.get_all() == []
@@ -973,11 +968,9 @@ def test_ten_thousand_restarts_leak_nothing(quiet_logs: None) -> None:
         [ChildSpec("t", start)], max_restarts=10**9, period=1, name="leak"
     )
     ref = refs.get(timeout=WAIT)
-    started = time.monotonic()
     for _ in range(LEAK_RESTARTS):
         ref.tell(Crash())
         ref = refs.get(timeout=WAIT)
-    elapsed = time.monotonic() - started
     assert stats(sup).restarts == LEAK_RESTARTS
     assert sup.stop(block=True, timeout=WAIT)
 
@@ -1029,7 +1022,7 @@ def test_one_crash_counts_once_when_the_liveness_check_sees_it_first(
         check_liveness_now(sup)  # the periodic check would do it too
     finally:
         hold.set()
-    happened = events.take(2, timeout=2)
+    happened = events.take(2)
     assert without_fails(happened) == [("start", "a", 2)]
     assert not actor.gave_up.is_set()
 
@@ -1088,4 +1081,4 @@ def test_a_child_failing_to_start_stops_the_ones_already_started(
     sup = Supervisor.start([child("a", events), ChildSpec("bad", broken)])
     assert events.next() == ("start", "a", 1)
     assert sup.actor_stopped.wait(WAIT)
-    assert events.next(timeout=1.0) == ("stop", "a")
+    assert events.next() == ("stop", "a")

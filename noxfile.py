@@ -1,0 +1,53 @@
+"""The suite on every Python that pyproject.toml claims.
+
+``nox`` runs the fast part of the suite (everything but tests/system) on
+3.10, 3.11, 3.12 and 3.13, each in a fresh venv with the ``test-core``
+extra: no Ray, whose 240 MB install only the placement system tests use
+(they skip without it). ``nox -s tests-3.10 -- tests/system`` runs other tests
+instead. A Python that is not on this machine is skipped with a message,
+never an error, also where ``CI`` is set; none is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import nox
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+nox.options.sessions = ["tests"]
+nox.options.error_on_missing_interpreters = False
+nox.options.download_python = "never"
+
+
+def pyenv_bins(versions: list[str]) -> list[str]:
+    """The bin folder of pyenv's newest X.Y.Z for each X.Y it has.
+
+    pyenv's shims answer only for the versions it has activated, so nox
+    would not find, say, python3.10 beside a global 3.11 without these."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    bins = []
+    for version in versions:
+        patches = [
+            (int(folder.name.rsplit(".", 1)[1]), folder / "bin")
+            for folder in root.glob(f"{version}.*")
+            if re.fullmatch(rf"{re.escape(version)}\.\d+", folder.name)
+            and (folder / "bin" / f"python{version}").exists()
+        ]
+        if patches:
+            bins.append(str(max(patches)[1]))
+    return bins
+
+
+os.environ["PATH"] = os.pathsep.join([*pyenv_bins(PYTHONS), os.environ["PATH"]])
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The fast suite on one Python (arguments after -- replace the paths)."""
+    session.install(".[test-core]")
+    paths = session.posargs or ["--ignore=tests/system"]
+    session.run("python", "-m", "pytest", "-q", *paths)
