@@ -133,7 +133,16 @@ class GroupActor(Supervised):
     # -- lifetime ------------------------------------------------------------
 
     def on_start(self) -> None:
-        self._link = link = self._start_link(self.spec)
+        try:
+            self._link = link = self._start_link(self.spec)
+        except GroupLost as error:
+            # A group that cannot start: its open jobs end with why, now,
+            # rather than wait through restart after restart.
+            self._log.error("group.start_failed", error=str(error))
+            self._book.fail_all(
+                GroupLost(f"group {self.spec.name!r} could not start: {error}")
+            )
+            raise
         self._log = self._log.bind(where=link.where)
         blobs = self._book.take_for_new_worker()
         listens = [listen for listen, _ in list(self._book.listeners.values())]

@@ -901,6 +901,29 @@ def test_a_group_that_cannot_start_says_why() -> None:
 
 
 @pytest.mark.timeout(60)
+def test_jobs_for_a_group_that_cannot_start_end_saying_why(
+    boards: list[VirtualBoard],
+) -> None:
+    """A worker that cannot start its group (here: never ready in time)
+    ends the group's open jobs with why, at once, instead of leaving them
+    waiting through restart after restart; no raw pykka.Timeout either."""
+    starts: list[str] = []
+
+    def never_ready(spec: GroupSpec) -> GroupLink:
+        starts.append(spec.name)
+        raise GroupLost(f"worker {spec.name} did not start within 30 s")
+
+    machine = Machine(boards[:1], workers=1, start_link=never_ready)
+    try:
+        with pytest.raises(GroupLost, match="could not start: worker .* did not start"):
+            machine.read(0, 0, 0, BASE, 256)
+        assert starts  # it was tried, and the error says so
+        assert machine.worker_pids == [None]
+    finally:
+        machine.close()
+
+
+@pytest.mark.timeout(60)
 def test_wrong_arguments_are_refused_at_once(boards: list[VirtualBoard]) -> None:
     board = boards[0]
     for bad in ([], [("127.0.0.1",)], [("127.0.0.1", "port")], [42]):
