@@ -31,6 +31,8 @@ log = get_logger(__name__)
 TRANSIENT_TAGS = 8
 #: Service time per request that matches a real board's few MB/s.
 REALISTIC_SERVICE_TIME = 70e-6
+#: Waits shorter than this go through select(), not a receive timeout.
+_COARSE_WAIT = 0.005
 _BUSY_CODES = (SCPResult.RC_P2P_BUSY, SCPResult.RC_TIMEOUT)
 #: How long the loop sleeps in receive when it owes nothing.
 _IDLE_WAIT = 0.5
@@ -158,6 +160,13 @@ class VirtualBoard:
                     self._send_traffic(clock())
                     wait = min(wait, max(0.0, self.traffic.next_due(clock()) - clock()))
                 try:
+                    if 0.0 < wait < _COARSE_WAIT:
+                        # A socket's receive timeout counts in the kernel's
+                        # ticks (1-4 ms): a paced board's next answer is due
+                        # sooner, so wait for it at select's resolution.
+                        if not endpoint.wait_readable(wait):
+                            raise ReceiveTimeout("nothing yet")
+                        wait = 0.0
                     data, sender = endpoint.receive_from(wait)
                 except ReceiveTimeout:
                     pass
