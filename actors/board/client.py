@@ -8,7 +8,6 @@ come from several threads at once; each waits only for its own outcome.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -29,7 +28,7 @@ from actors.protocol.fences import Span
 from actors.protocol.jobs import Job, OutcomeSink
 from actors.protocol.window import WindowSettings
 from actors.ratelimit.limiter import Limiter
-from actors.supervision.child import Watch
+from actors.supervision.child import Watch, stop_and_join
 from actors.supervision.spec import Backoff, ChildSpec
 from actors.supervision.supervisor import (
     ChildLookup,
@@ -201,8 +200,7 @@ class Client(BoardOperations):
     def close(self) -> None:
         """Stop the actor: open requests end with ShutDown, the socket is
         closed and the actor's thread has ended when this returns."""
-        with contextlib.suppress(pykka.ActorDeadError):
-            self._supervisor.stop(block=True, timeout=30)
+        stop_and_join(self._supervisor, 30)
 
     @property
     def closed(self) -> bool:

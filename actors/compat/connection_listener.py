@@ -7,7 +7,6 @@ callback actors' threads, each seeing messages in arrival order.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar, cast
@@ -22,7 +21,7 @@ from actors.listening.listener import (
     ListenerStats,
     where_is,
 )
-from actors.supervision.child import Watch
+from actors.supervision.child import Watch, stop_and_join
 from actors.supervision.spec import ChildSpec
 from actors.supervision.supervisor import Supervisor, WhereIs
 from messages.errors import InvalidArgumentError
@@ -169,7 +168,6 @@ class ConnectionListener(Generic[T]):
         if supervisor is None:
             return
         if first:
-            with contextlib.suppress(pykka.ActorDeadError):
-                supervisor.stop(block=True, timeout=30)
+            stop_and_join(supervisor, 30)
             self._stopped.set()
         self._stopped.wait(30)

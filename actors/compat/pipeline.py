@@ -10,7 +10,6 @@ window.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import queue
 import threading
@@ -26,6 +25,7 @@ from actors.connection.book import JobBook, next_outcomes
 from actors.errors import ShutDown
 from actors.protocol.jobs import Outcome, SCPJob
 from actors.protocol.window import WindowSettings
+from actors.supervision.child import stop_and_join
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.scp.enums import SCPResult
@@ -86,8 +86,7 @@ class _SharedActors:
                 self._actors[id(connection)] = (actor, users - 1)
                 return
             del self._actors[id(connection)]
-        with contextlib.suppress(pykka.ActorDeadError):
-            actor.stop(block=True, timeout=10)
+        stop_and_join(actor, 10)
 
 
 _shared = _SharedActors()
