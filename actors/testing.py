@@ -15,7 +15,6 @@ Each is torn down after its test, whatever the test did.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ import pykka
 import pytest
 
 from actors.placement.spawner import is_spawner
-from actors.supervision.child import Watch
+from actors.supervision.child import Watch, stop_and_join
 from actors.supervision.spec import ChildSpec
 from actors.supervision.supervisor import Supervisor, WhereIs
 from transport import FaultPlan, MemoryNetwork, VirtualBoard
@@ -126,8 +125,7 @@ class ActorSystem:
 
     def stop(self) -> None:
         for supervisor in reversed(self._supervisors):
-            with contextlib.suppress(pykka.ActorDeadError):
-                supervisor.stop(block=True, timeout=30)
+            stop_and_join(supervisor, 30)
         self._supervisors.clear()
 
 

@@ -32,7 +32,7 @@ from actors.protocol.fences import Span
 from actors.protocol.jobs import Job, OutcomeSink
 from actors.protocol.window import WindowSettings
 from actors.ratelimit.limiter import Limiter
-from actors.supervision.child import Watch
+from actors.supervision.child import Watch, stop_and_join
 from actors.supervision.spec import Backoff, ChildSpec
 from actors.supervision.supervisor import (
     ChildLookup,
@@ -261,8 +261,7 @@ class Client(BoardOperations):
                     )
             return
         self._gone = True
-        with contextlib.suppress(pykka.ActorDeadError):
-            self._supervisor.stop(block=True, timeout=30)
+        stop_and_join(self._supervisor, 30)
 
     @property
     def closed(self) -> bool:

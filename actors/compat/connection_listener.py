@@ -33,7 +33,7 @@ from actors.listening.listener import (
     ListenerStats,
     where_is,
 )
-from actors.supervision.child import Watch
+from actors.supervision.child import Watch, stop_and_join
 from actors.supervision.spec import ChildSpec
 from actors.supervision.supervisor import Supervisor, WhereIs
 from messages.errors import InvalidArgumentError
@@ -315,9 +315,7 @@ class ConnectionListener(threading.Thread, Generic[T]):
             dropped_on_close=self.dropped_on_close,
             abandoned=abandoned,
         )
-        try:
-            supervisor.stop(block=True, timeout=30)
-        except pykka.ActorDeadError:
-            pass  # its supervisor gave up and stopped it already
+        try:  # (an actor its supervisor gave up on and stopped is no error)
+            stop_and_join(supervisor, 30)
         except pykka.Timeout:
             self._log.error("listener.stop_timeout", supervisor="connection-listener")

@@ -10,7 +10,6 @@ window.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import queue
 import threading
@@ -27,6 +26,7 @@ from actors.errors import ShutDown
 from actors.lifetime import track
 from actors.protocol.jobs import Outcome, SCPJob
 from actors.protocol.window import WindowSettings
+from actors.supervision.child import stop_and_join
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.scp.enums import SCPResult
@@ -100,8 +100,7 @@ class _SharedActors:
                 self._actors[id(connection)] = (actor, users - 1)
                 return
             del self._actors[id(connection)]
-        with contextlib.suppress(pykka.ActorDeadError):
-            actor.stop(block=True, timeout=10)
+        stop_and_join(actor, 10)
 
 
 _shared = _SharedActors()

@@ -13,7 +13,6 @@ new one runs the jobs the old one left open: each still ends exactly once.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
@@ -51,7 +50,7 @@ from actors.placement.wire import (
 )
 from actors.placement.worker import LOGGERS
 from actors.protocol.jobs import Job, Outcome, OutcomeSink
-from actors.supervision.child import Watch
+from actors.supervision.child import Watch, stop_and_join
 from actors.supervision.spec import Backoff, ChildSpec
 from actors.supervision.supervisor import (
     ChildLookup,
@@ -495,11 +494,9 @@ class Machine:
         for client in self._clients.values():
             client.close()
         if self._local is not None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                self._local.stop(block=True, timeout=60)
+            stop_and_join(self._local, 60)
         if self._supervisor is not None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                self._supervisor.stop(block=True, timeout=60)
+            stop_and_join(self._supervisor, 60)
 
     @property
     def closed(self) -> bool:

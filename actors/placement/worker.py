@@ -17,8 +17,6 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
-import pykka
-
 from actors.board.client import Client
 from actors.compat.connection_listener import ConnectionListener
 from actors.connection.actor import ConnectionStats
@@ -46,6 +44,7 @@ from actors.placement.wire import (
 )
 from actors.protocol.jobs import Job, Outcome
 from actors.ratelimit.remote import LeaseGrant, RemoteLimiter
+from actors.supervision.child import stop_and_join
 from actors.supervision.supervisor import Supervisor
 from messages.errors import InvalidArgumentError
 from transport.logs import get_logger
@@ -174,8 +173,7 @@ class GroupServer:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
-        with contextlib.suppress(pykka.ActorDeadError):
-            self._supervisor.stop(block=True, timeout=60)
+        stop_and_join(self._supervisor, 60)
 
     def _post(self, entries: list[tuple[Hashable, Job]]) -> None:
         by_board: dict[Hashable, list[Job]] = {}

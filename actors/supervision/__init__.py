@@ -2,7 +2,13 @@
 children's side that reports exits.
 """
 
-from actors.supervision.child import Crash, CrashInjected, Supervised, Watch
+from actors.supervision.child import (
+    Crash,
+    CrashInjected,
+    Supervised,
+    Watch,
+    stop_and_join,
+)
 from actors.supervision.spec import Backoff, ChildSpec, Restart
 from actors.supervision.supervisor import (
     ChildLookup,
@@ -33,4 +39,5 @@ __all__ = [
     "SupervisorStats",
     "Watch",
     "WhereIs",
+    "stop_and_join",
 ]

@@ -2,17 +2,27 @@
 
 A child learns of its supervisor through the Watch it is started with; a
 Supervised actor reports its exit through it, with the reason. Crash makes
-one fail on purpose, for chaos tests.
+one fail on purpose, for chaos tests. stop_and_join stops one and waits
+for its thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
+import weakref
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import pykka
+
+#: The thread each Supervised actor ran in, noted as it ends, for
+#: stop_and_join (weak: an ended thread nobody joins is forgotten).
+_threads: weakref.WeakValueDictionary[str, threading.Thread] = (
+    weakref.WeakValueDictionary()
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,7 @@ class Supervised(pykka.ThreadingActor):
         return super().on_receive(message)
 
     def on_stop(self) -> None:
+        _threads[self.actor_urn] = threading.current_thread()
         self.report_exit(None)
 
     def on_failure(
@@ -88,6 +99,7 @@ class Supervised(pykka.ThreadingActor):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        _threads[self.actor_urn] = threading.current_thread()
         self.report_exit(exception_value or RuntimeError("failed"))
 
     def _actor_loop(self) -> None:
@@ -97,3 +109,18 @@ class Supervised(pykka.ThreadingActor):
             super()._actor_loop()
         finally:
             self.report_exit(RuntimeError("ended without a word"))
+
+
+def stop_and_join(ref: pykka.ActorRef[Any], timeout: float) -> None:
+    """Stop an actor and wait for its thread to end, both within
+    ``timeout``: pykka's stop(block=True) returns once on_stop has run,
+    while the thread is still winding down, and whoever closes a client
+    promises that its threads have ended. An actor already dead is no
+    error; one that does not stop in time raises pykka.Timeout. Only a
+    Supervised actor's thread is known, and so waited for."""
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.stop(block=True, timeout=timeout)
+    thread = _threads.pop(ref.actor_urn, None)
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(max(deadline - time.monotonic(), 0.0))

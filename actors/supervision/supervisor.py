@@ -32,7 +32,7 @@ from typing import Any, Literal, cast
 
 import pykka
 
-from actors.supervision.child import ChildExited, Supervised, Watch
+from actors.supervision.child import ChildExited, Supervised, Watch, stop_and_join
 from actors.supervision.spec import Backoff, ChildSpec
 from messages.errors import InvalidArgumentError
 from transport.logs import get_logger
@@ -330,14 +330,12 @@ class Supervisor(Supervised):
         if ref is None or not ref.is_alive():
             return
         try:
-            ref.stop(block=True, timeout=child.spec.shutdown)
+            stop_and_join(ref, child.spec.shutdown)
         except pykka.Timeout:
             self._log.error(
                 "actor.kill", child=child.spec.id, shutdown=child.spec.shutdown
             )
             pykka.ActorRegistry.unregister(ref)
-        except pykka.ActorDeadError:
-            pass
 
     def _stop_children(self, children: Sequence[_Child]) -> None:
         for child in reversed(children):

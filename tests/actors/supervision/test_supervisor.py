@@ -22,6 +22,7 @@ from typing import Any, cast
 import pykka
 import pytest
 import structlog
+from pykka._envelope import Envelope
 
 from actors.supervision.child import (
     ChildExited,
@@ -29,6 +30,7 @@ from actors.supervision.child import (
     CrashInjected,
     Supervised,
     Watch,
+    stop_and_join,
 )
 from actors.supervision.spec import Backoff, ChildSpec
 from actors.supervision.supervisor import (
@@ -824,6 +826,49 @@ def test_child_that_will_not_stop_is_abandoned_after_its_shutdown(
         hold.set()
     assert events.next() == ("stop", "slow")
     assert slow.actor_stopped.is_set()
+
+
+@pytest.mark.timeout(20)
+def test_stop_and_join_returns_once_the_actors_thread_has_ended() -> None:
+    """pykka's stop(block=True) returns while the thread still winds down
+    (it fails what is left in the inbox): here that is held up, and
+    stop_and_join waits it out."""
+    go, in_teardown, release = threading.Event(), threading.Event(), threading.Event()
+
+    class Holding(Supervised):
+        def on_receive(self, message: Any) -> Any:
+            if message == "hold":
+                go.wait(WAIT)
+                return threading.current_thread()
+            return super().on_receive(message)
+
+    class Slow(pykka.ThreadingFuture[Any]):
+        """Failed in the actor's teardown, after the stop's reply."""
+
+        def set_exception(self, exc_info: Any = None) -> None:
+            in_teardown.set()
+            release.wait(WAIT)
+            super().set_exception(exc_info)
+
+    ref = Holding.start()
+    held = ref.ask("hold", block=False)
+    alive_after: list[bool] = []
+
+    def stop() -> None:
+        stop_and_join(ref, WAIT)
+        alive_after.append(held.get(timeout=WAIT).is_alive())
+
+    stopper = threading.Thread(target=stop)
+    stopper.start()
+    eventually(lambda: ref.actor_inbox.qsize() == 1, "the stop in the inbox")
+    # Behind the stop (pykka's Envelope: no public way to queue a reply_to).
+    ref.actor_inbox.put(Envelope("late", reply_to=Slow()))
+    go.set()
+    assert in_teardown.wait(WAIT)
+    stopper.join(0.5)  # without the join it has returned by now
+    release.set()
+    stopper.join(WAIT)
+    assert alive_after == [False]
 
 
 # -- messages -----------------------------------------------------------------
