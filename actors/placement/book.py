@@ -67,6 +67,12 @@ class GroupBook:
         self.listeners: dict[int, tuple[Listen, Callable[[list[Any]], None]]] = {}
         #: Outcomes that came for jobs already answered (from an old worker).
         self.stale = 0
+        #: Starts of the group that failed one after another (a start that
+        #: works sets it back to 0): the GroupActor gives up past a limit.
+        self.failed_starts = 0
+        #: Why the group will never run again (set by ``close``); jobs put
+        #: after that end with it at once.
+        self.closed_by: BaseException | None = None
 
     def put(self, entries: Sequence[tuple[Hashable, Job]], sink: OutcomeSink) -> None:
         """Take jobs for the group (see prepare)."""
@@ -100,8 +106,15 @@ class GroupBook:
 
     def take(self, prepared: Prepared) -> None:
         with self._lock:
-            self._open.update(prepared.opened)
-            self._incoming.append((prepared.blob, [key for key, _ in prepared.opened]))
+            error = self.closed_by
+            if error is None:
+                self._open.update(prepared.opened)
+                keys = [key for key, _ in prepared.opened]
+                self._incoming.append((prepared.blob, keys))
+                return
+        self._deliver(
+            [(entry, Outcome(entry.key, error=error)) for _, entry in prepared.opened]
+        )
 
     def take_incoming(self) -> list[bytes]:
         """Batches put since the last look, marked as sent."""
@@ -159,6 +172,13 @@ class GroupBook:
             self._open.clear()
             self._incoming.clear()
         self._deliver([(entry, Outcome(entry.key, error=error)) for entry in entries])
+
+    def close(self, error: BaseException) -> None:
+        """No worker will ever run this group's jobs: end the open ones,
+        and every one put from now on, with ``error``."""
+        with self._lock:
+            self.closed_by = error
+        self.fail_all(error)
 
     @property
     def open_jobs(self) -> int:

@@ -34,6 +34,7 @@ from actors.placement.book import NO_ANSWER, GroupBook
 from actors.placement.links import GroupLink, ProcessLink
 from actors.placement.parent import (
     HEARTBEAT_DEADLINE,
+    START_ATTEMPTS,
     Forward,
     GetWorkerPid,
     GroupActor,
@@ -145,6 +146,7 @@ class _Group:
     def ask(self, send: Callable[[int], Any], what: str) -> Any:
         """Send ``send(ticket)`` to the group and wait for the answer,
         asking again if the worker is lost meanwhile (until ASK_TIMEOUT)."""
+        self._check_open()
         deadline = time.monotonic() + ASK_TIMEOUT
         while self._supervisor.is_alive():
             left = deadline - time.monotonic()
@@ -165,9 +167,16 @@ class _Group:
                 self.book.forget(ticket)
         raise ShutDown(f"{self.child_id} did not answer {what}")
 
+    def _check_open(self) -> None:
+        """ShutDown at once for a group given up for good (no worker will
+        ever answer)."""
+        if self.book.closed_by is not None:
+            raise ShutDown(f"{self.child_id}: {self.book.closed_by}")
+
     def listen(self, listen: Listen, heard: Callable[[list[Any]], None]) -> Listening:
         """Open a listener in the group; each new worker opens it again
         (on the port the first one bound)."""
+        self._check_open()
         listen_id, answer = self.book.new_ticket(lost_with_group=False)
         listen = replace(listen, listen_id=listen_id)
         self.book.listeners[listen_id] = (listen, heard)
@@ -226,7 +235,8 @@ class Machine:
     under one Supervisor (``strategy``, ``max_restarts`` in ``period``,
     ``backoff``, which also bound each board's connection restarts); a
     group silent for ``heartbeat_deadline`` seconds is taken for hung and
-    restarted.
+    restarted; one whose worker fails to start ``start_attempts`` times in
+    a row is given up (its jobs end with GroupLost saying so).
     """
 
     def __init__(
@@ -236,6 +246,7 @@ class Machine:
         workers: int | None = None,
         placement: Placement = "process",
         heartbeat_deadline: float = HEARTBEAT_DEADLINE,
+        start_attempts: int = START_ATTEMPTS,
         max_restarts: int = 3,
         period: float = 5.0,
         backoff: Backoff | None = None,
@@ -312,7 +323,9 @@ class Machine:
                 group = _Group(index, spec, supervisor)
                 ask(
                     supervisor,
-                    _start_child(group, link, heartbeat_deadline, limiter),
+                    _start_child(
+                        group, link, heartbeat_deadline, start_attempts, limiter
+                    ),
                     timeout=ASK_TIMEOUT,
                     what=f"starting {group.child_id}",
                 )
@@ -402,7 +415,11 @@ class Machine:
         for name, client in self._clients.items():
             out[name] = client.stats()
         for group in self._groups:
-            out.update(group.ask(SendStats, "stats"))
+            if group.book.closed_by is not None:
+                why = str(group.book.closed_by)
+                out.update((board.name, why) for board in group.spec.boards)
+            else:
+                out.update(group.ask(SendStats, "stats"))
         return {name: out[name] for name in self.addresses if name in out}
 
     def supervision(self) -> SupervisorStats | None:
@@ -550,6 +567,7 @@ def _start_child(
     group: _Group,
     link: Callable[[GroupSpec], GroupLink],
     heartbeat_deadline: float,
+    start_attempts: int,
     limiter: pykka.ActorRef[Any] | None,
 ) -> StartChild:
     def start(watch: Watch) -> pykka.ActorRef[Any]:
@@ -558,16 +576,20 @@ def _start_child(
             link,
             group.book,
             heartbeat_deadline=heartbeat_deadline,
+            start_attempts=start_attempts,
             limiter=limiter,
             watch=watch,
         )
 
     def give_up() -> None:
-        group.book.fail_all(
-            ShutDown(f"{group.child_id} kept failing; its supervisor gave up")
-        )
+        if group.book.closed_by is None:  # (else it gave up itself)
+            group.book.close(
+                ShutDown(f"{group.child_id} kept failing; its supervisor gave up")
+            )
 
-    return StartChild(ChildSpec(group.child_id, start, cleanup=give_up, shutdown=30.0))
+    # transient: a group ends normally only when it gives up on starting
+    spec = ChildSpec(group.child_id, start, "transient", shutdown=30.0, cleanup=give_up)
+    return StartChild(spec)
 
 
 def _link_for(placement: Placement) -> Callable[[GroupSpec], GroupLink]:

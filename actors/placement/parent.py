@@ -54,6 +54,10 @@ HEARTBEAT_DEADLINE = 2.0
 LEASE_ASK_TIMEOUT = 1.0
 #: How long a stopping group may take to end on its own before it is killed.
 STOP_GRACE = 5.0
+#: A group whose worker fails to start this many times in a row is given
+#: up: each start may take a link's whole start timeout, so the restart
+#: intensity alone would restart it for ever.
+START_ATTEMPTS = 3
 #: How often the reader looks up from the link to see if it should stop.
 _READ_SLICE = 0.05
 
@@ -114,11 +118,13 @@ class GroupActor(Supervised):
         book: GroupBook,
         *,
         heartbeat_deadline: float = HEARTBEAT_DEADLINE,
+        start_attempts: int = START_ATTEMPTS,
         limiter: Limiter | None = None,
         watch: Watch | None = None,
     ) -> None:
         super().__init__(watch=watch)
         self.spec = spec
+        self._start_attempts = start_attempts
         self._limiter = limiter
         self._start_link = start_link
         self._book = book
@@ -133,19 +139,35 @@ class GroupActor(Supervised):
     # -- lifetime ------------------------------------------------------------
 
     def on_start(self) -> None:
+        book = self._book
         try:
             self._link = link = self._start_link(self.spec)
         except GroupLost as error:
             # A group that cannot start: its open jobs end with why, now,
             # rather than wait through restart after restart.
-            self._log.error("group.start_failed", error=str(error))
-            self._book.fail_all(
-                GroupLost(f"group {self.spec.name!r} could not start: {error}")
+            book.failed_starts += 1
+            failed = book.failed_starts
+            self._log.error("group.start_failed", error=str(error), attempt=failed)
+            if failed < self._start_attempts:
+                book.fail_all(
+                    GroupLost(f"group {self.spec.name!r} could not start: {error}")
+                )
+                raise
+            # Given up: a normal end, which its (transient) spec does not
+            # restart; every job for it from now on ends with this error.
+            self._log.error("group.gave_up", attempts=failed)
+            book.close(
+                GroupLost(
+                    f"group {self.spec.name!r} could not start "
+                    f"{failed} times in a row, and was given up: {error}"
+                )
             )
-            raise
+            self.actor_ref.stop(block=False)
+            return
+        book.failed_starts = 0
         self._log = self._log.bind(where=link.where)
-        blobs = self._book.take_for_new_worker()
-        listens = [listen for listen, _ in list(self._book.listeners.values())]
+        blobs = book.take_for_new_worker()
+        listens = [listen for listen, _ in list(book.listeners.values())]
         self._listened = {listen.listen_id for listen in listens}
         if listens:
             blobs.insert(0, encode(listens))
@@ -159,7 +181,7 @@ class GroupActor(Supervised):
             daemon=True,
         )
         self._reader.start()
-        self._log.info("group.serving", resent=self._book.open_jobs)
+        self._log.info("group.serving", resent=book.open_jobs)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Forward):

@@ -915,10 +915,58 @@ def test_jobs_for_a_group_that_cannot_start_end_saying_why(
 
     machine = Machine(boards[:1], workers=1, start_link=never_ready)
     try:
-        with pytest.raises(GroupLost, match="could not start: worker .* did not start"):
+        with pytest.raises(GroupLost, match="could not start.*worker .* did not start"):
             machine.read(0, 0, 0, BASE, 256)
         assert starts  # it was tried, and the error says so
         assert machine.worker_pids == [None]
+    finally:
+        machine.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_group_that_never_starts_is_given_up_not_restarted_for_ever(
+    boards: list[VirtualBoard],
+) -> None:
+    """Each start may take a whole start timeout (30 s), so the restart
+    intensity (here: far from reached) would restart a group that cannot
+    start for ever; after ``start_attempts`` failed starts in a row it is
+    given up instead: its jobs, and any sent later, end at once saying so,
+    while the machine's other groups carry on."""
+    starts: list[str] = []
+
+    def first_never_ready(spec: GroupSpec) -> GroupLink:
+        if spec.name == "group-0":
+            starts.append(spec.name)
+            raise GroupLost(f"worker {spec.name} did not start within 30 s")
+        return ProcessLink(spec)
+
+    machine = Machine(
+        boards[:2],
+        workers=2,
+        start_link=first_never_ready,
+        start_attempts=3,
+        max_restarts=1000,
+    )
+    try:
+        given_up = "could not start 3 times in a row, and was given up"
+        errors = []
+        while not errors or given_up not in errors[-1]:
+            with pytest.raises(GroupLost) as caught:
+                machine.read(0, 0, 0, BASE, 256)
+            errors.append(str(caught.value))
+        assert len(starts) == 3  # and never again:
+        for _ in range(3):
+            with pytest.raises(GroupLost, match=given_up):
+                machine.read(0, 0, 0, BASE, 256)
+        assert len(starts) == 3
+        assert given_up in str(machine.stats()[0])
+        supervision = machine.supervision()
+        assert supervision is not None and not supervision.gave_up
+        assert machine.worker_pids[0] is None
+        # The other group serves, and what it writes is there.
+        machine.write(1, 0, 0, BASE, b"\x5a" * 300)
+        assert machine.read(1, 0, 0, BASE, 300) == b"\x5a" * 300
+        assert boards[1].monitor.memory.read(0, BASE, 300) == b"\x5a" * 300
     finally:
         machine.close()
 

@@ -376,6 +376,29 @@ def test_fail_all_ends_every_open_job_once_with_the_error() -> None:
     assert len(first.outcomes) == 3
 
 
+@pytest.mark.timeout(10)
+def test_a_closed_book_ends_its_jobs_and_every_later_one_at_once() -> None:
+    """A group given up for good: what it holds ends with the error, and a
+    job put later gets it at once instead of waiting for a worker."""
+    book = GroupBook()
+    early, late = Sink(), Sink()
+    book.put([("b", SCPJob("v", GetVersion(0, 0, 0)))], early)
+    error = ShutDown("given up")
+    book.close(error)
+    assert book.closed_by is error
+    assert [(o.key, o.error) for o in early.outcomes] == [("v", error)]
+    book.put([("b", ReadJob(i, 0, 0, 0, BASE, 100)) for i in range(3)], late)
+    assert [(o.key, o.error) for o in late.outcomes] == [
+        (0, error),
+        (1, error),
+        (2, error),
+    ]
+    assert len(late.batches) == 1
+    assert book.open_jobs == 0
+    assert book.take_incoming() == []
+    assert book.take_for_new_worker() == []
+
+
 # -- tickets and listeners ----------------------------------------------------------
 
 
