@@ -34,7 +34,7 @@ def connect(
     """A Client for the board at ``host:port``; use it as a context manager.
 
     Options: window, timeout, retries, rto_floor, limiter, local_host,
-    endpoint (see Client).
+    connected, endpoint (see Client).
 
     Given many boards instead (a list of hosts, (host, port) pairs or
     VirtualBoards, or a mapping of names to them), a Machine that spreads

@@ -31,8 +31,10 @@ _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 #: A kernel receive timeout, where the platform has one.
 _RCVTIMEO: int | None = getattr(socket, "SO_RCVTIMEO", None) if _DONTWAIT else None
 _TIMEVAL = struct.Struct("@ll")
+#: (ECONNREFUSED: a connected socket's send reports the ICMP "port
+#: unreachable" left by an earlier one, once; sent again, it goes.)
 _TRANSIENT_SEND_ERRORS = frozenset(
-    {errno.ENOBUFS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR}
+    {errno.ENOBUFS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.ECONNREFUSED}
 )
 
 
@@ -79,10 +81,13 @@ class DatagramEndpoint(Protocol):
 class UDPEndpoint:
     """A UDP socket bound to ``host:port`` (port 0: the OS picks one).
 
-    The socket stays unconnected so that a sender other than the expected
-    peer can be seen and counted instead of being filtered silently, and so
-    that ICMP errors from a dead peer do not surface as spurious receive
-    errors.
+    The socket is unconnected unless ``connect`` is called, so that a
+    sender other than the expected peer can be seen and counted. Connected
+    to one peer (the fast path of a board's connection, as the bare loop
+    and SpiNNMan's UDPConnection are), the kernel drops every other
+    sender's datagrams unseen and uncounted, and each send and receive is
+    a little cheaper; an ICMP "port unreachable" from the peer then shows
+    as a receive that ends early, counted in ``refused``.
     """
 
     def __init__(
@@ -102,10 +107,27 @@ class UDPEndpoint:
         self._socket.settimeout(None)
         self._closed = False
         self._close_lock = threading.Lock()
+        #: The one peer of a connected socket (None: unconnected).
+        self.peer: Address | None = None
+        #: Receives a connected socket ended early: the peer's port was
+        #: closed (an ICMP "port unreachable" for an earlier send).
+        self.refused = 0
 
     @property
     def address(self) -> Address:
         return self._address
+
+    def connect(self, peer: Address) -> None:
+        """Take datagrams from ``peer`` only (the kernel drops the rest)."""
+        try:
+            self._socket.connect(peer)
+        except OSError as error:
+            raise TransportError(
+                f"cannot connect UDP {self._text()} to {peer[0]}:{peer[1]}: "
+                f"{error.strerror or error}"
+            ) from error
+        self.peer = peer
+        self._address = self._socket.getsockname()
 
     @property
     def closed(self) -> bool:
@@ -124,7 +146,10 @@ class UDPEndpoint:
 
     def send_to(self, data: Datagram, address: Address) -> None:
         try:
-            self._socket.sendto(data, address)
+            if address == self.peer:
+                self._socket.send(data)
+            else:
+                self._socket.sendto(data, address)
         except OSError:
             self._send_again(data, address)
 
@@ -148,8 +173,17 @@ class UDPEndpoint:
                 time.sleep(0.0001 * (attempt + 1))
 
     def receive_from(self, timeout: float | None) -> tuple[bytes, Address]:
-        sock = self._socket
+        sock, peer = self._socket, self.peer
         try:
+            if peer is not None and _RCVTIMEO is not None:
+                if timeout is not None and timeout <= 0:
+                    return sock.recv(MAX_DATAGRAM, _DONTWAIT), peer
+                if timeout != self._timeout:
+                    self._set_receive_timeout(timeout)
+                data = sock.recv(MAX_DATAGRAM)
+                if self._closed:
+                    raise ConnectionClosed(f"UDP {self._text()} is closed")
+                return data, peer
             if _RCVTIMEO is None:
                 if timeout != self._timeout:
                     self._timeout = timeout
@@ -167,6 +201,13 @@ class UDPEndpoint:
             raise ReceiveTimeout(
                 f"nothing received on {self._text()} in {timeout} s"
             ) from None
+        except ConnectionRefusedError:
+            if self._closed:
+                raise ConnectionClosed(f"UDP {self._text()} is closed") from None
+            self.refused += 1
+            raise ReceiveTimeout(
+                f"{self._text()}: the peer's port is closed (ICMP refused)"
+            ) from None
         except OSError as error:
             if self._closed:
                 raise ConnectionClosed(f"UDP {self._text()} is closed") from None
@@ -181,10 +222,18 @@ class UDPEndpoint:
         out: list[tuple[bytes, Address]] = []
         if not _DONTWAIT or self._closed:
             return out
-        receive = self._socket.recvfrom
+        peer = self.peer
         try:
-            while len(out) < limit:
-                out.append(receive(MAX_DATAGRAM, _DONTWAIT))
+            if peer is None:
+                receive_from = self._socket.recvfrom
+                while len(out) < limit:
+                    out.append(receive_from(MAX_DATAGRAM, _DONTWAIT))
+            else:
+                receive = self._socket.recv
+                while len(out) < limit:
+                    out.append((receive(MAX_DATAGRAM, _DONTWAIT), peer))
+        except ConnectionRefusedError:
+            self.refused += 1
         except OSError:
             pass  # nothing more waiting (or closed: the next receive says)
         return out

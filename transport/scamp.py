@@ -42,6 +42,7 @@ class SCAMPConnection(SDPConnection):
         remote_port: int | None = None,
         *,
         endpoint: DatagramEndpoint | None = None,
+        connected: bool = False,
     ) -> None:
         if remote_port is None:
             remote_port = SCP_SCAMP_PORT
@@ -53,6 +54,7 @@ class SCAMPConnection(SDPConnection):
             remote_host,
             remote_port,
             endpoint=endpoint,
+            connected=connected,
         )
 
     def update_chip_coordinates(self, x: int, y: int) -> None:

@@ -29,9 +29,15 @@ class SDPConnection(UDPConnection):
         remote_port: int | None = None,
         *,
         endpoint: DatagramEndpoint | None = None,
+        connected: bool = False,
     ) -> None:
         super().__init__(
-            local_host, local_port, remote_host, remote_port, endpoint=endpoint
+            local_host,
+            local_port,
+            remote_host,
+            remote_port,
+            endpoint=endpoint,
+            connected=connected,
         )
         self._chip_x = chip_x
         self._chip_y = chip_y

@@ -66,6 +66,11 @@ class Client(BoardOperations):
     RateLimiterActor shared with other clients. ``endpoint`` runs over an
     in-memory or fault-injecting link instead of UDP.
 
+    The UDP socket is ``connected`` to the board (as SpiNNMan's is): the
+    kernel drops datagrams from anyone else before they cost anything, and
+    they are not counted. ``connected=False`` keeps an unconnected socket
+    that sees them, counts them in ``stats().foreign`` and ignores them.
+
     A write waits until no copy of an earlier overlapping write can still
     land: ``max_datagram_age`` seconds after that write's job ended (see
     actors/fences.py); ``network_duplicates`` False (a network known never
@@ -100,6 +105,7 @@ class Client(BoardOperations):
         limiter: Limiter | None = None,
         local_host: str | None = None,
         endpoint: DatagramEndpoint | None = None,
+        connected: bool = True,
         max_restarts: int = 3,
         period: float = 5.0,
         backoff: Backoff | None = None,
@@ -149,6 +155,7 @@ class Client(BoardOperations):
                 remote_host=host,
                 remote_port=port,
                 endpoint=given,
+                connected=bool(connected),
             )
 
         #: Set once the connection is gone for good (closed, or given up on

@@ -30,7 +30,7 @@ from actors.ratelimit.lease import RateLimit
 from actors.ratelimit.limiter import Limiter
 from actors.supervision.child import Supervised, Watch
 from transport.driven import BoardConnection
-from transport.endpoint import Address
+from transport.endpoint import Address, DatagramEndpoint
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 from transport.logs import get_logger
 
@@ -98,6 +98,10 @@ class ConnectionStats:
     #: late replies to them that were dropped.
     retired: int = 0
     late: int = 0
+    #: Receives ended early by an ICMP "port unreachable" (a connected
+    #: socket whose board's port is closed), and this end's address.
+    refused: int = 0
+    local: str = ""
 
 
 class ConnectionActor(Supervised):
@@ -134,6 +138,7 @@ class ConnectionActor(Supervised):
         self._owns_connection = owns_connection
         self._clock = clock
         self._connection: BoardConnection | None = None
+        self._endpoint: DatagramEndpoint | None = None
         self._window = Window(
             self._settings,
             first_sequence=self._book.next_sequence,
@@ -166,7 +171,7 @@ class ConnectionActor(Supervised):
         assert host is not None
         assert port is not None
         self._remote = (host, port)
-        endpoint = connection.endpoint
+        self._endpoint = endpoint = connection.endpoint
         self._send_to = endpoint.send_to
         self._receive = endpoint.receive_from
         self._receive_waiting = endpoint.receive_waiting
@@ -251,6 +256,8 @@ class ConnectionActor(Supervised):
             rtt=self._window.rtt.stats(),
             retired=counters.retired,
             late=counters.late,
+            refused=getattr(self._endpoint, "refused", 0),
+            local=_text(None if connection is None else self._endpoint),
         )
 
     def _take_jobs(self) -> None:
@@ -470,6 +477,10 @@ class ConnectionActor(Supervised):
         self._book.hold(self._window.holds(self._clock()))
         if self._connection is not None and self._owns_connection:
             self._connection.close()
+
+
+def _text(endpoint: DatagramEndpoint | None) -> str:
+    return "" if endpoint is None else "{}:{}".format(*endpoint.address)
 
 
 def _of_run(run: JobRun) -> Callable[[Request], bool]:

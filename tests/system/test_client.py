@@ -321,6 +321,49 @@ def test_a_foreign_sender_is_counted_and_ignored(
     assert stats.failed == 0
 
 
+@pytest.mark.timeout(30)
+def test_a_connected_socket_never_sees_a_foreign_sender(board: VirtualBoard) -> None:
+    """By default the client's socket is connected to the board: the
+    kernel drops another sender's datagrams before they cost anything (and
+    they are not counted); the transfer is untouched."""
+    data = os.urandom(64 << 10)
+    rng = random.Random(7)
+    with (
+        connect(*board.address, timeout=0.5) as client,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as intruder,
+    ):
+        host, port = client.stats().local.rsplit(":", 1)
+        sprayed = 0
+        for _ in range(20):
+            for datagram in spray_datagrams(rng, REPLY_DATA_OFFSET + 256):
+                intruder.sendto(datagram, (host, int(port)))
+                sprayed += 1
+        # Unconnected, the sprayed datagrams would be queued ahead of these
+        # replies, and counted as foreign by the time they are taken.
+        client.write(1, 1, ADDRESS, data)
+        assert client.read(1, 1, ADDRESS, len(data)) == data
+        stats = client.stats()
+    assert sprayed > 0
+    assert stats.foreign == 0
+    assert stats.failed == 0
+    assert board.monitor.memory.read((1 << 8) | 1, ADDRESS, len(data)) == data
+
+
+@pytest.mark.timeout(30)
+def test_a_closed_port_is_counted_as_refused(board: VirtualBoard) -> None:
+    """A connected socket hears the ICMP "port unreachable" of a board port
+    that is closed: counted, and the request still ends as a timeout."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
+        gone.bind(("127.0.0.1", 0))
+        port = gone.getsockname()[1]
+    with connect("127.0.0.1", port, timeout=0.05, retries=2) as client:
+        with pytest.raises(RequestTimeout, match="after 3 tries"):
+            client.version()
+        stats = client.stats()
+    assert stats.refused >= 1
+    assert (stats.sent, stats.timeouts, stats.failed) == (3, 3, 1)
+
+
 class InjectingEndpoint:
     """Before every ``every``-th datagram from the board, hands up broken
     copies of it from the board's own address: truncated, too short to be
