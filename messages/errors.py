@@ -29,7 +29,9 @@ class UnexpectedResponseCodeError(SpinnactorsError):
 
     def __init__(self, operation: str, command: str, result: object) -> None:
         name = getattr(result, "name", result)
-        super().__init__(f"{operation} ({command}) failed: board answered {name}")
+        meaning = getattr(result, "meaning", None)
+        why = "" if meaning is None else f" ({meaning})"
+        super().__init__(f"{operation} ({command}) failed: board answered {name}{why}")
         self.operation = operation
         self.command = command
         self.result = result

@@ -14,12 +14,12 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
 from actors.connection.book import JobBook
-from actors.errors import ShutDown
+from actors.errors import RequestTimeout, ShutDown
 from actors.protocol.fences import Claim
 from actors.protocol.jobs import Job, Outcome, OutcomeSink, deliver, written_span
 from actors.protocol.requests import Request
@@ -437,6 +437,8 @@ class ConnectionActor(Supervised):
             self._flush_by = now + FLUSH_DELAY
         del self._book.open[run]
         fence = self._fences.pop(run, None)
+        if type(outcome.error) is RequestTimeout:
+            outcome = replace(outcome, error=self._unanswered(outcome.error, run, now))
         if outcome.error is not None:
             # Nothing of a failed job is sent again: its pieces on the wire
             # are retired, and its fence held until no copy can land.
@@ -451,6 +453,20 @@ class ConnectionActor(Supervised):
                 now, fence, clean=not (outcome.resends or outcome.timeouts)
             )
         self._pending.append((run.sink, outcome))
+
+    def _unanswered(
+        self, error: RequestTimeout, run: JobRun, now: float
+    ) -> RequestTimeout:
+        """A timeout that says where, how long, and what to check."""
+        host, port = self._remote
+        hint = (
+            "check the address, or that a board answers there "
+            "(spinnactors board serves a virtual one)"
+            if self._endpoint is None or not getattr(self._endpoint, "refused", 0)
+            else "its port is closed (ICMP refused): is a board there?"
+        )
+        text = str(error).replace("no reply", f"no reply from {host}:{port}", 1)
+        return RequestTimeout(f"{text} in {now - run.started:.1f} s; {hint}")
 
     def _flush(self) -> None:
         """Hand the outcomes held back to their sinks, a batch per sink."""

@@ -36,6 +36,7 @@ class JobRun:
     __slots__ = (
         "job",
         "sink",
+        "started",
         "deadline",
         "n_pieces",
         "ended",
@@ -52,6 +53,7 @@ class JobRun:
     def __init__(self, job: Job, sink: OutcomeSink, now: float, n_pieces: int) -> None:
         self.job = job
         self.sink = sink
+        self.started = now
         self.deadline = None if job.timeout is None else now + job.timeout
         self.n_pieces = n_pieces
         self.ended = False

@@ -869,9 +869,10 @@ class Window:
             if not request.done:
                 self._flight.pop(request.seq, None)
                 self._held.pop(request.seq, None)
+                sends = request.sends
                 what = (
-                    f"after {request.sends} tries"
-                    if request.sends
+                    f"after {sends} {'try' if sends == 1 else 'tries'}"
+                    if sends
                     else "before it could be sent"
                 )
                 self._finish(request, None, DeadlineExceeded(f"deadline passed {what}"))
@@ -922,19 +923,16 @@ class Window:
     def _exhausted(self, request: Request) -> RequestError:
         tries = request.sends
         reasons = request.reasons or []
+        after = f"after {tries} {'try' if tries == 1 else 'tries'}"
         if reasons and reasons[-1] == _MALFORMED:
-            return MalformedReply(
-                f"malformed reply after {tries} {'try' if tries == 1 else 'tries'}"
-            )
+            return MalformedReply(f"malformed reply {after}")
         if all(reason in _UNANSWERED for reason in reasons):
             if not request.may_resend:
                 return RequestTimeout(
-                    "no reply after 1 try (not resent: running it twice is not safe)"
+                    f"no reply {after} (not resent: running it twice is not safe)"
                 )
-            return RequestTimeout(f"no reply after {tries} tries")
-        return RetriesExhausted(
-            f"no usable reply after {tries} tries: {', '.join(reasons)}"
-        )
+            return RequestTimeout(f"no reply {after}")
+        return RetriesExhausted(f"no usable reply {after}: {', '.join(reasons)}")
 
     def _finish(
         self, request: Request, reply: bytes | None, error: RequestError | None

@@ -61,6 +61,31 @@ class SCPResult(Enum):
     RC_P2P_TIMEOUT = 0x8E
     RC_PKT_TX = 0x8F
 
+    @property
+    def meaning(self) -> str:
+        """What the code says, in a plain sentence (SCP specification)."""
+        return RESULT_MEANINGS[self]
+
+
+RESULT_MEANINGS: dict[SCPResult, str] = {
+    SCPResult.RC_OK: "the command succeeded",
+    SCPResult.RC_LEN: "the packet's length was wrong for the command",
+    SCPResult.RC_SUM: "the packet's checksum was wrong",
+    SCPResult.RC_CMD: "the board does not know that command",
+    SCPResult.RC_ARG: "an argument was out of range (address, length or type)",
+    SCPResult.RC_PORT: "no application listens on that SDP port",
+    SCPResult.RC_TIMEOUT: "the core's mailbox stayed busy (worth trying again)",
+    SCPResult.RC_ROUTE: "no route to that chip: is it on this board?",
+    SCPResult.RC_CPU: "no such core on that chip",
+    SCPResult.RC_DEAD: "the destination core is not running",
+    SCPResult.RC_BUF: "the board had no free buffer for the packet",
+    SCPResult.RC_P2P_NOREPLY: "the chip did not answer over the P2P network",
+    SCPResult.RC_P2P_REJECT: "the chip refused the P2P connection",
+    SCPResult.RC_P2P_BUSY: "the chip's P2P link was busy (worth trying again)",
+    SCPResult.RC_P2P_TIMEOUT: "the chip stopped answering over the P2P network",
+    SCPResult.RC_PKT_TX: "the board could not send the packet on",
+}
+
 
 #: Codes that mean "the board was busy, send it again".
 RETRY_CODES = frozenset(

@@ -152,3 +152,15 @@ def test_requests_pickle() -> None:
     request.sdp_header.update_for_send(0, 0)
     copy = pickle.loads(pickle.dumps(request))
     assert copy.bytestring == request.bytestring
+
+
+@pytest.mark.timeout(10)
+def test_every_result_code_has_a_plain_meaning_in_its_error() -> None:
+    for result in SCPResult:
+        assert result.meaning and result.meaning[0].islower()
+        error = UnexpectedResponseCodeError("read at 0x0 on 0,0,0", "CMD_READ", result)
+        assert f"board answered {result.name} ({result.meaning})" in str(error)
+    # A code given as a bare value (no meaning known) still reads.
+    assert str(UnexpectedResponseCodeError("op", "CMD_READ", 0x99)).endswith(
+        "board answered 153"
+    )

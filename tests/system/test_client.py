@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 import struct
 import threading
@@ -357,11 +358,45 @@ def test_a_closed_port_is_counted_as_refused(board: VirtualBoard) -> None:
         gone.bind(("127.0.0.1", 0))
         port = gone.getsockname()[1]
     with connect("127.0.0.1", port, timeout=0.05, retries=2) as client:
-        with pytest.raises(RequestTimeout, match="after 3 tries"):
+        with pytest.raises(RequestTimeout) as caught:
             client.version()
         stats = client.stats()
     assert stats.refused >= 1
     assert (stats.sent, stats.timeouts, stats.failed) == (3, 3, 1)
+    # Where, how many tries, how long, and what to check.
+    assert re.fullmatch(
+        rf"GetVersion\(0,0,0\) seq=0: no reply from 127\.0\.0\.1:{port} after 3 "
+        r"tries in \d+\.\d s; its port is closed \(ICMP refused\): is a board there\?",
+        str(caught.value),
+    ), str(caught.value)
+
+
+@pytest.mark.timeout(30)
+def test_a_silent_board_is_named_with_tries_and_a_hint(board: VirtualBoard) -> None:
+    """A board that does not answer (here: every request dropped): the
+    error names host:port, says "1 try" for one, and what to check."""
+    endpoint = FaultyEndpoint(UDPEndpoint("127.0.0.1", 0), FaultPlan(drop=1.0, seed=1))
+    with (
+        connect(*board.address, endpoint=endpoint, timeout=0.05, retries=0) as client,
+        pytest.raises(RequestTimeout) as caught,
+    ):
+        client.read(0, 0, ADDRESS, 16)
+    host, port = board.address
+    text = str(caught.value)
+    assert f"no reply from {host}:{port} after 1 try in " in text, text
+    assert text.endswith(
+        "check the address, or that a board answers there "
+        "(spinnactors board serves a virtual one)"
+    ), text
+
+
+@pytest.mark.timeout(30)
+def test_an_error_code_is_explained(client: Client) -> None:
+    with pytest.raises(UnexpectedResponseCodeError) as caught:
+        client.read(9, 9, ADDRESS, 16)
+    assert "board answered RC_ROUTE (no route to that chip: is it on this board?)" in (
+        str(caught.value)
+    )
 
 
 class InjectingEndpoint:

@@ -783,7 +783,7 @@ def test_deadline_ends_a_request_in_flight() -> None:
     assert link.pump(0.3) == []  # no resend at the deadline
     assert w.take_completed() == [request]
     assert type(request.error) is DeadlineExceeded
-    assert "after 1 tries" in str(request.error)
+    assert "after 1 try" in str(request.error)
     assert w.counters.resent == 0 and w.in_flight == 0
     assert w.open_requests == 0
     link.answer(seq_of(link.wire[0]), 0.4)  # too late
