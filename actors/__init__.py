@@ -12,6 +12,7 @@ from actors.connecting import connect
 from actors.errors import (
     DeadlineExceeded,
     NoAnswer,
+    PortRefused,
     RequestError,
     RequestTimeout,
     RetriesExhausted,
@@ -27,6 +28,7 @@ __all__ = [
     "ConnectionListener",
     "DeadlineExceeded",
     "NoAnswer",
+    "PortRefused",
     "RateLimiterActor",
     "RequestError",
     "RequestTimeout",

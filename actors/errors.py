@@ -21,6 +21,12 @@ class RequestTimeout(RequestError, TimeoutError):
     """Every try went unanswered."""
 
 
+class PortRefused(RequestError, ConnectionRefusedError):
+    """The board's host said nothing listens on its port (an ICMP "port
+    unreachable" to a connected socket), and the client was told to fail
+    at once on that rather than try again."""
+
+
 class RetriesExhausted(RequestError):
     """The board kept answering "busy" until the retry budget ran out."""
 

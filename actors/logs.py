@@ -15,11 +15,25 @@ import structlog
 LogFormat = Literal["console", "json"]
 
 
+#: Our own loggers: ``-v`` and ``-vv`` open these; ``-vvv`` all the others.
+OWN_LOGGERS = ("actors", "transport", "messages", "spinnactors")
+
+
 def configure_logging(
-    log_format: LogFormat = "console", verbosity: int = 0, stream: TextIO | None = None
+    log_format: LogFormat = "console",
+    verbosity: int = 0,
+    stream: TextIO | None = None,
+    *,
+    colors: bool = False,
 ) -> None:
-    """Route structlog through stdlib logging to ``stream`` (stderr)."""
+    """Route structlog through stdlib logging to ``stream`` (stderr).
+
+    Verbosity 0 shows warnings and errors; 1 adds our info events, 2 our
+    debug events, 3 the debug events of third-party libraries (pykka) too.
+    """
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level)
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         # Our library's context arrives as a record's extra attributes.
@@ -31,7 +45,7 @@ def configure_logging(
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else structlog.dev.ConsoleRenderer(colors=colors)
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -52,4 +66,4 @@ def configure_logging(
     root.handlers = [h for h in root.handlers if not getattr(h, "_spinnactors", False)]
     handler._spinnactors = True  # type: ignore[attr-defined]
     root.addHandler(handler)
-    root.setLevel(level)
+    root.setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)

@@ -70,6 +70,10 @@ class Client(BoardOperations):
     kernel drops datagrams from anyone else before they cost anything, and
     they are not counted. ``connected=False`` keeps an unconnected socket
     that sees them, counts them in ``stats().foreign`` and ignores them.
+    On a connected socket, a board port that is closed (an ICMP "port
+    unreachable") is counted in ``stats().refused`` and tried again as a
+    loss (a restarting board comes back); ``fail_refused`` ends the open
+    requests at once with PortRefused instead (what a command line wants).
 
     A write waits until no copy of an earlier overlapping write can still
     land: ``max_datagram_age`` seconds after that write's job ended (see
@@ -106,6 +110,7 @@ class Client(BoardOperations):
         local_host: str | None = None,
         endpoint: DatagramEndpoint | None = None,
         connected: bool = True,
+        fail_refused: bool = False,
         max_restarts: int = 3,
         period: float = 5.0,
         backoff: Backoff | None = None,
@@ -167,7 +172,12 @@ class Client(BoardOperations):
 
         def start_connection(watch: Watch) -> pykka.ActorRef[Any]:
             return ConnectionActor.start(
-                open_connection, settings, limiter=limiter, book=book, watch=watch
+                open_connection,
+                settings,
+                limiter=limiter,
+                book=book,
+                fail_refused=bool(fail_refused),
+                watch=watch,
             )
 
         def give_up() -> None:

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from actors.connection.book import JobBook
-from actors.errors import RequestTimeout, ShutDown
+from actors.errors import PortRefused, RequestTimeout, ShutDown
 from actors.protocol.fences import Claim
 from actors.protocol.jobs import Job, Outcome, OutcomeSink, deliver, written_span
 from actors.protocol.requests import Request
@@ -110,7 +110,9 @@ class ConnectionActor(Supervised):
 
     ``connect`` makes the connection when the actor starts (and, under a
     supervisor, again after a restart). ``owns_connection`` False leaves a
-    caller's connection open when the actor stops. Jobs live in ``book``:
+    caller's connection open when the actor stops. ``fail_refused`` ends
+    every open job with PortRefused as soon as a receive is refused (the
+    board's port is closed) instead of trying again. Jobs live in ``book``:
     under a supervisor (``watch`` given) a failed actor leaves its open
     jobs there for the next incarnation, which resends what had no reply;
     otherwise they end with ShutDown.
@@ -125,10 +127,12 @@ class ConnectionActor(Supervised):
         lease_size: int = 32,
         owns_connection: bool = True,
         book: JobBook | None = None,
+        fail_refused: bool = False,
         watch: Watch | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(watch=watch)
+        self._fail_refused = fail_refused
         self._book = book if book is not None else JobBook()
         self._rate = (
             None if limiter is None else RateLimit(limiter, lease_size=lease_size)
@@ -256,7 +260,7 @@ class ConnectionActor(Supervised):
             rtt=self._window.rtt.stats(),
             retired=counters.retired,
             late=counters.late,
-            refused=getattr(self._endpoint, "refused", 0),
+            refused=self._refused(),
             local=_text(None if connection is None else self._endpoint),
         )
 
@@ -369,6 +373,15 @@ class ConnectionActor(Supervised):
             # timers fire up to MAX_BLOCK late.
             data, sender = self._receive(MAX_BLOCK)
         except ReceiveTimeout:
+            if self._fail_refused and self._refused() > 0:
+                host, port = self._remote
+                self._end_all(
+                    PortRefused(
+                        f"{host}:{port} refused: nothing listens on that port "
+                        f"(ICMP port unreachable); check the address, or that "
+                        f"a board is there (spinnactors board serves a virtual one)"
+                    )
+                )
             return clock()
         now = clock()
         following = self._take(((data, sender),), now, self._rate is None)
@@ -454,6 +467,10 @@ class ConnectionActor(Supervised):
             )
         self._pending.append((run.sink, outcome))
 
+    def _refused(self) -> int:
+        """Receives refused so far (only a connected UDP socket counts)."""
+        return int(getattr(self._endpoint, "refused", 0))
+
     def _unanswered(
         self, error: RequestTimeout, run: JobRun, now: float
     ) -> RequestTimeout:
@@ -462,7 +479,7 @@ class ConnectionActor(Supervised):
         hint = (
             "check the address, or that a board answers there "
             "(spinnactors board serves a virtual one)"
-            if self._endpoint is None or not getattr(self._endpoint, "refused", 0)
+            if not self._refused()
             else "its port is closed (ICMP refused): is a board there?"
         )
         text = str(error).replace("no reply", f"no reply from {host}:{port}", 1)

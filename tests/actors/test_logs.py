@@ -10,15 +10,18 @@ import logging
 import pytest
 import structlog
 
-from actors.logs import configure_logging
+from actors.logs import OWN_LOGGERS, configure_logging
 
 
 @pytest.fixture(autouse=True)
 def restore_logging() -> object:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    own = {name: logging.getLogger(name).level for name in OWN_LOGGERS}
     yield None
     root.handlers, root.level = handlers, level
+    for name, was in own.items():
+        logging.getLogger(name).setLevel(was)
     structlog.reset_defaults()
 
 
@@ -72,3 +75,39 @@ def test_verbosity_picks_the_level() -> None:
     structlog.get_logger("x").warning("loud.warning")
     text = stream.getvalue()
     assert "loud.warning" in text and "quiet.info" not in text
+
+
+@pytest.mark.timeout(10)
+def test_v_opens_our_info_vv_our_debug_vvv_everyone_s_debug() -> None:
+    def shown(verbosity: int) -> set[str]:
+        stream = io.StringIO()
+        configure_logging("console", verbosity=verbosity, stream=stream)
+        ours, theirs = structlog.get_logger("actors.x"), logging.getLogger("pykka")
+        ours.info("our.info")
+        ours.debug("our.debug")
+        theirs.info("their.info")
+        theirs.debug("their.debug")
+        theirs.warning("their.warning")
+        text = stream.getvalue()
+        return {
+            event
+            for event in (
+                "our.info",
+                "our.debug",
+                "their.info",
+                "their.debug",
+                "their.warning",
+            )
+            if event in text
+        }
+
+    assert shown(0) == {"their.warning"}
+    assert shown(1) == {"our.info", "their.warning"}
+    assert shown(2) == {"our.info", "our.debug", "their.warning"}
+    assert shown(3) == {
+        "our.info",
+        "our.debug",
+        "their.info",
+        "their.debug",
+        "their.warning",
+    }

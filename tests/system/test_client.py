@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from actors import Client, RequestTimeout, ShutDown, connect
+from actors import Client, PortRefused, RequestTimeout, ShutDown, connect
 from messages.errors import InvalidArgumentError, UnexpectedResponseCodeError
 from transport import (
     Address,
@@ -369,6 +369,22 @@ def test_a_closed_port_is_counted_as_refused(board: VirtualBoard) -> None:
         r"tries in \d+\.\d s; its port is closed \(ICMP refused\): is a board there\?",
         str(caught.value),
     ), str(caught.value)
+
+
+@pytest.mark.timeout(30)
+def test_fail_refused_ends_requests_at_once_on_a_closed_port() -> None:
+    """With fail_refused (what the command line uses) a closed port ends
+    the open requests on the first refusal: one try, not eleven."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
+        gone.bind(("127.0.0.1", 0))
+        port = gone.getsockname()[1]
+    with connect("127.0.0.1", port, fail_refused=True, retries=10) as client:
+        with pytest.raises(PortRefused, match=f"127.0.0.1:{port} refused"):
+            client.read(0, 0, ADDRESS, 4096)  # 16 requests in the window
+        stats = client.stats()
+    assert stats.refused >= 1
+    assert stats.resent == 0 and stats.timeouts == 0
+    assert stats.open_jobs == 0
 
 
 @pytest.mark.timeout(30)
