@@ -49,6 +49,7 @@ ACTORS_LAYERS = [
     "metrics",
     "app",
     "testing",
+    "__main__",
 ]
 
 TOP_LEVEL = "top-level"

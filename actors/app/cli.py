@@ -9,15 +9,20 @@ import signal
 import socket
 import statistics
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
-from typing import Any, BinaryIO, NoReturn, TextIO
+from typing import Any, BinaryIO, NoReturn, TextIO, cast
+
+from rich.console import Console
 
 from actors.app.demo import run_demo
 from actors.app.progress import read_with_progress, write_with_progress
+from actors.app.terminal import ConsoleLines, make_console
 from actors.board.client import Client
 from actors.connecting import connect
 from actors.logs import configure_logging
@@ -33,11 +38,33 @@ log = get_logger("spinnactors.cli")
 _DEMO_ADDRESS = 0x6000_0000
 
 
+#: The defaults of the options common to every command.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 17893
+
+
+class _Help(
+    argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter
+):
+    """Shows each option's default (once), and keeps the examples' layout."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "(default" in text or action.default is None or action.default is False:
+            return text
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line on stderr and exit 2."""
+    """argparse, but a bad argument is one line on stderr, with where to
+    look, and exit 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
 
 
 def _ranged(
@@ -77,18 +104,36 @@ _address = _ranged(_integer, 0, 0xFFFF_FFFF, "an address")
 _length = _ranged(_integer, 0, 1 << 32, "a length in bytes")
 
 
-def _common(parser: argparse.ArgumentParser, port_default: int) -> None:
+def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """The options every command takes, before or after its name: given
+    on the top parser they are defaults, after the command they win."""
+    unset: Any = None if top else argparse.SUPPRESS
     parser.add_argument(
-        "--host", default="127.0.0.1", help="board address (default: %(default)s)"
+        "--host",
+        default=unset,
+        help=f"the board's address (default: {DEFAULT_HOST})",
     )
     parser.add_argument(
         "--port",
         type=_port,
-        default=port_default,
-        help="UDP port (default: %(default)s)",
+        default=unset,
+        help=f"the board's UDP port (default: {DEFAULT_PORT})",
     )
-    parser.add_argument("--log-format", choices=("console", "json"), default="console")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument(
+        "--log-format",
+        choices=("console", "json"),
+        default="console" if top else argparse.SUPPRESS,
+        help="log lines for people, or one JSON object per line and no "
+        "bars (default: console)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0 if top else argparse.SUPPRESS,
+        help="-v: what happens (info), -vv: our debug events, "
+        "-vvv: third-party libraries' too (default: warnings only)",
+    )
 
 
 def _link(parser: argparse.ArgumentParser) -> None:
@@ -97,55 +142,95 @@ def _link(parser: argparse.ArgumentParser) -> None:
         "--window",
         type=_ranged(int, 1, 65535, "a count"),
         default=8,
-        help="requests on the wire at once (default: %(default)s)",
+        help="requests on the wire at once (a board holds 8)",
     )
     parser.add_argument(
         "--timeout",
         type=_ranged(float, 0.001, 600, "seconds"),
         default=1.0,
-        help="longest wait for one reply, in seconds (default: %(default)s)",
+        help="longest wait for one reply, in seconds",
     )
     parser.add_argument(
         "--retries",
         type=_ranged(int, 0, 1000, "a count"),
         default=10,
-        help="resends of one request (default: %(default)s)",
+        help="resends of one request",
     )
 
 
-def _transfer(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
+def _command(
+    commands: Any, name: str, summary: str, description: str, *examples: str
+) -> argparse.ArgumentParser:
+    """A subcommand with its one-line summary, description and examples."""
+    epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary, description=textwrap.fill(description, 78), epilog=epilog
+    )
+    _common(parser)
+    return parser
+
+
+def _transfer(
+    commands: Any, name: str, summary: str, description: str, *examples: str
+) -> argparse.ArgumentParser:
     """A read or write command: X Y ADDRESS, -p, and the link options."""
-    parser: argparse.ArgumentParser = commands.add_parser(name, help=summary)
-    _common(parser, 17893)
+    parser = _command(commands, name, summary, description, *examples)
     _link(parser)
-    parser.add_argument("x", type=_chip_x)
-    parser.add_argument("y", type=_chip_y)
+    parser.add_argument("x", type=_chip_x, help="the chip's x (decimal or 0x-hex)")
+    parser.add_argument("y", type=_chip_y, help="the chip's y (decimal or 0x-hex)")
     parser.add_argument(
         "address", type=_address, help="where to start (decimal or 0x-hex)"
     )
     parser.add_argument(
-        "-p",
-        "--core",
-        dest="p",
-        type=_core,
-        default=0,
-        help="core to ask (default: %(default)s)",
+        "-p", "--core", dest="p", type=_core, default=0, help="the core to ask"
     )
     return parser
 
 
+def _package_version() -> str:
+    try:
+        return version("spinnactors")
+    except PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="spinnactors", description="Drive SpiNNaker boards over SCP/UDP."
+        prog="spinnactors",
+        description=textwrap.fill(
+            "Drive SpiNNaker boards over SCP/UDP, or serve a virtual one. "
+            "Options common to every command (--host, --port, --log-format, "
+            "-v) may come before or after the command's name.",
+            78,
+        ),
+        epilog="examples:\n  spinnactors demo\n  spinnactors board --port 17893"
+        "\n  spinnactors version --host 192.168.240.253\n"
+        "  spinnactors read 0 0 0x60000000 1024 -o data.bin",
     )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"spinnactors {_package_version()}",
+    )
+    _common(parser, top=True)
     commands = parser.add_subparsers(
-        dest="command", required=True, parser_class=_Parser
+        dest="command", required=True, parser_class=_Parser, metavar="COMMAND"
     )
 
-    board = commands.add_parser("board", help="serve a virtual board")
-    _common(board, 17893)
-    board.add_argument("--width", type=_side, default=8)
-    board.add_argument("--height", type=_side, default=8)
+    board = _command(
+        commands,
+        "board",
+        "serve a virtual board",
+        "Serve a virtual SpiNNaker board (its monitor's SCP: memory, version, "
+        "IP tags...) on UDP until interrupted (Ctrl-C or SIGTERM). It prints "
+        "'listening on HOST:PORT' first and a one-line summary when it stops. "
+        "Port 0 picks a free port.",
+        "spinnactors board",
+        "spinnactors board --port 0 --drop 0.01 --dup 0.01 --seed 7",
+        "spinnactors board --realistic",
+    )
+    board.add_argument("--width", type=_side, default=8, help="chips across")
+    board.add_argument("--height", type=_side, default=8, help="chips down")
     board.add_argument(
         "--drop", type=_rate, default=0.0, help="chance to drop each datagram, each way"
     )
@@ -177,14 +262,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--delay-ms",
         type=_millis,
         default=0.0,
-        help="extra latency, uniform in 0..this",
+        help="extra latency in milliseconds, uniform in 0..this",
     )
-    board.add_argument("--seed", type=int, default=None)
+    board.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the faults' random choices, to replay a run (default: "
+        "a new one each run)",
+    )
     board.add_argument(
         "--service-us",
         type=_ranged(float, 0, 1e6, "a number"),
         default=0.0,
-        help="time to serve one request",
+        help="time to serve one request, in microseconds",
     )
     board.add_argument(
         "--realistic",
@@ -192,25 +283,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve at a real board's pace (a few MB/s)",
     )
 
-    version = commands.add_parser("version", help="ask a core who it is")
-    _common(version, 17893)
-    _link(version)
-    version.add_argument("x", type=_chip_x, nargs="?", default=0)
-    version.add_argument("y", type=_chip_y, nargs="?", default=0)
-    version.add_argument("p", type=_core, nargs="?", default=0)
+    version_ = _command(
+        commands,
+        "version",
+        "ask a core who it is",
+        "Ask core X,Y,P of a board for its software version (SC&MP on the "
+        "monitor core 0,0,0, SARK on the others).",
+        "spinnactors version",
+        "spinnactors version 1 0 3 --host 192.168.240.253",
+    )
+    _link(version_)
+    version_.add_argument("x", type=_chip_x, nargs="?", default=0, help="the chip's x")
+    version_.add_argument("y", type=_chip_y, nargs="?", default=0, help="the chip's y")
+    version_.add_argument("p", type=_core, nargs="?", default=0, help="the core")
 
-    read = _transfer(commands, "read", "read memory of a chip (to stdout, or -o FILE)")
+    read = _transfer(
+        commands,
+        "read",
+        "read memory of a chip (to a file or a pipe)",
+        "Read LENGTH bytes of chip X,Y's memory from ADDRESS, pipelined in "
+        "256-byte SCP requests, to -o FILE or to stdout when it is a pipe "
+        "(to write binary to a terminal, say -o -).",
+        "spinnactors read 0 0 0x60000000 1024 -o data.bin",
+        "spinnactors read 0 0 0x60000000 0x100000 | xxd | head",
+    )
     read.add_argument("length", type=_length, help="how many bytes (decimal or 0x-hex)")
     read.add_argument(
         "-o",
         "--output",
         metavar="FILE",
         default=None,
-        help="write the bytes to FILE (default: stdout)",
+        help="write the bytes to FILE; - for stdout even on a terminal "
+        "(default: stdout, if it is not a terminal)",
     )
 
     write = _transfer(
-        commands, "write", "write memory of a chip (from stdin, or -i FILE)"
+        commands,
+        "write",
+        "write memory of a chip (from a file or stdin)",
+        "Write the bytes of -i FILE (or stdin) to chip X,Y's memory from "
+        "ADDRESS, pipelined in 256-byte SCP requests.",
+        "spinnactors write 0 0 0x60000000 -i data.bin",
+        "head -c 4096 /dev/urandom | spinnactors write 1 0 0x60000000",
     )
     write.add_argument(
         "-i",
@@ -220,50 +334,77 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the bytes from FILE (default: stdin)",
     )
 
-    demo = commands.add_parser(
-        "demo", help="start a board in-process and move data through it"
+    demo = _command(
+        commands,
+        "demo",
+        "a supervised transfer through a lossy board, explained",
+        "Start a virtual board in this process that drops and duplicates 1% "
+        "of the datagrams each way; write a pattern over 4 chips, kill the "
+        "connection actor half-way on purpose, read everything back and "
+        "verify every byte; then explain the figures. With --host or --port, "
+        "talk to that board instead.",
+        "spinnactors demo",
+        "spinnactors demo --kib 4096",
     )
-    demo.add_argument("--log-format", choices=("console", "json"), default="console")
-    demo.add_argument("-v", "--verbose", action="count", default=0)
     demo.add_argument(
         "--kib",
         type=_ranged(int, 1, 1 << 20, "KiB"),
         default=1024,
-        help="data per chip (default: %(default)s)",
+        help="data per chip, in KiB",
     )
-    demo.add_argument(
-        "--host", default=None, help="a real board (default: a virtual one in-process)"
-    )
-    demo.add_argument("--port", type=_port, default=17893)
 
-    bench = commands.add_parser(
+    bench = _command(
+        commands,
         "bench",
-        help="measure read throughput from a board (default: a "
-        "virtual one in a process of its own)",
+        "measure read throughput from a board",
+        "Read --mib MiB --rounds times from a board and report MB/s of each "
+        "round, the median, resends and round trips. With neither --host nor "
+        "--port, it starts a virtual board in a process of its own.",
+        "spinnactors bench",
+        "spinnactors bench --host 192.168.240.253 --mib 64 --window 8",
     )
-    _common(bench, 17893)
     _link(bench)
-    bench.set_defaults(host=None)
-    for action in bench._actions:
-        if action.dest == "host":
-            action.help = (
-                "board address (default: start a virtual board in a process of its own)"
-            )
     bench.add_argument(
         "--mib",
         type=_ranged(float, 0.001, 4096, "MiB"),
         default=16.0,
-        help="MiB read per round (default: %(default)s)",
+        help="MiB read per round",
     )
     bench.add_argument(
         "--rounds",
         type=_ranged(int, 1, 1000, "a count"),
         default=5,
-        help="rounds (default: %(default)s)",
+        help="rounds",
     )
-    bench.add_argument("--chip", type=int, nargs=2, default=(0, 0), metavar=("X", "Y"))
-    bench.add_argument("--address", type=_address, default=0x6000_0000)
+    bench.add_argument(
+        "--chip",
+        type=int,
+        nargs=2,
+        default=(0, 0),
+        metavar=("X", "Y"),
+        help="the chip to read from",
+    )
+    bench.add_argument(
+        "--address",
+        type=_address,
+        default=0x6000_0000,
+        help="where to read from (default: 0x60000000, user SDRAM)",
+    )
     return parser
+
+
+def _host(args: argparse.Namespace) -> str:
+    return DEFAULT_HOST if args.host is None else str(args.host)
+
+
+def _port_of(args: argparse.Namespace) -> int:
+    return DEFAULT_PORT if args.port is None else int(args.port)
+
+
+def _board_given(args: argparse.Namespace) -> bool:
+    """Whether --host or --port names a board (else bench and demo start
+    their own)."""
+    return args.host is not None or args.port is not None
 
 
 def _serve_board(args: argparse.Namespace, out: TextIO) -> int:
@@ -280,8 +421,8 @@ def _serve_board(args: argparse.Namespace, out: TextIO) -> int:
     board = VirtualBoard(
         args.width,
         args.height,
-        host=args.host,
-        port=args.port,
+        host=_host(args),
+        port=_port_of(args),
         faults=faults,
         service_time=service,
     )
@@ -293,28 +434,50 @@ def _serve_board(args: argparse.Namespace, out: TextIO) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     board.start()
+    started = time.monotonic()
     host, port = board.address
     print(f"listening on {host}:{port}", file=out, flush=True)
     while not stop.wait(0.5):
         pass
     board.stop()
+    print(_board_summary(board, time.monotonic() - started), file=out, flush=True)
     return 0
+
+
+def _board_summary(board: VirtualBoard, seconds: float) -> str:
+    """The one line a board says when it stops."""
+    stats = board.stats
+    host, port = board.address
+    errors = sum(stats.errors.values())
+    return (
+        f"stopped {host}:{port} after {seconds:.1f} s: {stats.received} "
+        f"requests, {stats.replies} replies ({errors} with an error code), "
+        f"{stats.malformed} malformed, {stats.tag_drops + stats.queue_drops} "
+        f"dropped when full, {stats.busy} busy answers"
+    )
 
 
 def _client(args: argparse.Namespace) -> Client:
     """A client for ``--host:--port`` with the command's link options.
 
     The host is resolved here so that a bad name is a plain error now,
-    not a connection actor that fails to start.
+    not a connection actor that fails to start. A closed port ends the
+    command at once (fail_refused), rather than after every retry.
     """
+    name = _host(args)
     try:
-        host = socket.gethostbyname(args.host)
+        host = socket.gethostbyname(name)
     except OSError as error:
         raise OSError(
-            f"cannot resolve host {args.host!r}: {error.strerror or error}"
+            f"cannot resolve host {name!r}: {error.strerror or error}"
         ) from None
     return connect(
-        host, args.port, window=args.window, timeout=args.timeout, retries=args.retries
+        host,
+        _port_of(args),
+        window=args.window,
+        timeout=args.timeout,
+        retries=args.retries,
+        fail_refused=True,
     )
 
 
@@ -333,7 +496,7 @@ def _rate_text(size: int, seconds: float) -> float:
     return round(size / seconds / 1e6, 3) if seconds > 0 else 0.0
 
 
-def _read(args: argparse.Namespace, out: BinaryIO) -> int:
+def _read(args: argparse.Namespace, out: BinaryIO, bars: Console | None) -> int:
     """LENGTH bytes from ADDRESS on chip (X, Y) to a file or ``out``."""
     target: BinaryIO = out
     path = None if args.output in (None, "-") else Path(args.output)
@@ -348,7 +511,7 @@ def _read(args: argparse.Namespace, out: BinaryIO) -> int:
         start = time.perf_counter()
         with _client(args) as client:
             data = read_with_progress(
-                client, args.x, args.y, args.p, args.address, args.length, sys.stderr
+                client, args.x, args.y, args.p, args.address, args.length, bars
             )
         elapsed = time.perf_counter() - start
         _write_all(target, data)
@@ -381,7 +544,7 @@ def _write_all(stream: BinaryIO, data: bytes | bytearray) -> None:
     stream.flush()
 
 
-def _write(args: argparse.Namespace, source: BinaryIO) -> int:
+def _write(args: argparse.Namespace, source: BinaryIO, bars: Console | None) -> int:
     """Bytes from a file or ``source`` to ADDRESS on chip (X, Y)."""
     if args.input in (None, "-"):
         data = source.read()
@@ -390,9 +553,7 @@ def _write(args: argparse.Namespace, source: BinaryIO) -> int:
             data = file.read()
     start = time.perf_counter()
     with _client(args) as client:
-        write_with_progress(
-            client, args.x, args.y, args.p, args.address, data, sys.stderr
-        )
+        write_with_progress(client, args.x, args.y, args.p, args.address, data, bars)
     elapsed = time.perf_counter() - start
     log.info(
         "cli.write",
@@ -405,17 +566,17 @@ def _write(args: argparse.Namespace, source: BinaryIO) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace, out: TextIO) -> int:
-    """A supervised transfer through a lossy board (see actors/demo.py)."""
-    address = None if args.host is None else (args.host, args.port)
-    return run_demo(out, sys.stderr, args.kib, address=address)
+def _demo(args: argparse.Namespace, out: TextIO, bars: Console | None) -> int:
+    """A supervised transfer through a lossy board (see actors/app/demo.py)."""
+    address = (_host(args), _port_of(args)) if _board_given(args) else None
+    return run_demo(out, bars, args.kib, address=address)
 
 
-def _bench(args: argparse.Namespace, out: TextIO) -> int:
+def _bench(args: argparse.Namespace, out: TextIO, bars: Console | None) -> int:
     """Read --mib MiB --rounds times; MB/s of each, the median, and what
     the connection saw (resends, timeouts, round trips)."""
     board = None
-    if args.host is None:
+    if not _board_given(args):
         board = BoardProcess(8, 8)
         args.host, args.port = board.address
         print(
@@ -448,9 +609,13 @@ def _bench(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-_TEXT_COMMANDS = {
+_TEXT_COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "board": _serve_board,
     "version": _version,
+}
+_SHOWN_COMMANDS: dict[
+    str, Callable[[argparse.Namespace, TextIO, Console | None], int]
+] = {
     "demo": _demo,
     "bench": _bench,
 }
@@ -470,40 +635,63 @@ def main(
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "read" and args.address + args.length > 0xFFFF_FFFF + 1:
-        parser.error(
-            f"read: {args.length} bytes from 0x{args.address:08x} "
-            f"run past the end of 32-bit memory"
-        )
-    configure_logging(args.log_format, args.verbose)
-    if args.verbose < 2:
+    where = f"spinnactors {args.command}"
+    if args.command == "read":
+        if args.address + args.length > 0xFFFF_FFFF + 1:
+            return _usage_error(
+                where,
+                f"{args.length} bytes from 0x{args.address:08x} run past the "
+                f"end of 32-bit memory",
+            )
+        if binary_out is None and args.output is None and sys.stdout.isatty():
+            return _usage_error(
+                where,
+                "will not write binary data to a terminal: give -o FILE, "
+                "pipe it on, or say -o - to write it here anyway",
+            )
+    plain = args.log_format == "json"
+    errors = make_console(sys.stderr, plain=plain)
+    on_terminal = not plain and errors.is_terminal
+    configure_logging(
+        args.log_format,
+        args.verbose,
+        cast(TextIO, ConsoleLines(errors)) if on_terminal else sys.stderr,
+        colors=on_terminal,
+    )
+    if args.verbose < 3:
         # pykka's own error lines repeat what our supervisor logs.
         _quiet_tracebacks(logging.getLogger("pykka"))
         logging.getLogger("pykka").setLevel(logging.CRITICAL)
+    bars = errors if on_terminal else None
     to_stdout = False
     try:
         if args.command == "read":
             to_stdout = binary_out is None and args.output in (None, "-")
-            return _read(args, binary_out or _std_buffer(sys.stdout))
+            return _read(args, binary_out or _std_buffer(sys.stdout), bars)
         if args.command == "write":
-            return _write(args, binary_in or _std_buffer(sys.stdin))
+            return _write(args, binary_in or _std_buffer(sys.stdin), bars)
+        if args.command in _SHOWN_COMMANDS:
+            return _SHOWN_COMMANDS[args.command](args, out or sys.stdout, bars)
         return _TEXT_COMMANDS[args.command](args, out or sys.stdout)
     except BrokenPipeError as error:
         if not to_stdout:
-            print(
-                f"spinnactors {args.command}: error: {_one_line(error)}",
-                file=sys.stderr,
-            )
+            print(f"{where}: error: {_one_line(error)}", file=sys.stderr)
             return 1
         # Whoever read our output went away (`| head`): not worth a word,
         # and nothing must try to flush into the closed pipe at exit.
         _silence_stdout()
         return 1
     except (SpinnactorsError, OSError) as error:
-        print(f"spinnactors {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        print(f"{where}: error: {_one_line(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _usage_error(where: str, message: str) -> int:
+    """A mistake in the command line: one line, where to look, exit 2."""
+    print(f"{where}: error: {message} (see: {where} --help)", file=sys.stderr)
+    return 2
 
 
 def _std_buffer(stream: TextIO | None) -> BinaryIO:

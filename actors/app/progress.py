@@ -1,4 +1,4 @@
-"""Progress of a long transfer: a bar on a terminal, silence in a pipe.
+"""Progress of a long transfer: a rich bar on a terminal, silence in a pipe.
 
 A large read or write goes to the client as pieces (jobs of PIECE bytes,
 pipelined together) so that their outcomes, as they come, can move a bar.
@@ -6,47 +6,66 @@ pipelined together) so that their outcomes, as they come, can move a bar.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from typing import TextIO
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.progress import Progress as RichProgress
+
+from actors.app.terminal import shows_bars
 from actors.board.client import Client
 from actors.protocol.jobs import Job, Outcome, ReadJob, WriteJob
 
 #: Bytes a piece: small enough for a smooth bar, large enough to pipeline.
 PIECE = 256 * 1024
+#: Transfers smaller than this draw no bar: they are over before it shows.
+MIN_BAR = 1 << 20
 
 
 class Progress:
-    """A one-line bar (bytes, MB/s, resends) when ``stream`` is a
-    terminal; nothing otherwise."""
+    """A bar (bytes, MB/s, time left, resends and restarts) on a terminal
+    console; nothing on a pipe, with JSON logs, or for a small transfer."""
 
-    def __init__(self, stream: TextIO, total: int, label: str) -> None:
-        self._stream = stream
-        self._live = stream.isatty()
-        self._total = total
-        self._label = label
-        self._start = time.perf_counter()
+    def __init__(self, console: Console | None, total: int, label: str) -> None:
         self.done = 0
+        self._bar: RichProgress | None = None
+        if console is None or not shows_bars(console) or total < MIN_BAR:
+            return
+        self._bar = RichProgress(
+            TextColumn("{task.description:<6}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("resends {task.fields[resends]}"),
+            TextColumn("restarts {task.fields[restarts]}"),
+            console=console,
+        )
+        self._task = self._bar.add_task(label, total=total, resends=0, restarts=0)
+        self._bar.start()
 
     def advance(self, count: int, client: Client) -> None:
         self.done += count
-        if not self._live:
-            return
-        elapsed = max(time.perf_counter() - self._start, 1e-9)
-        resent = client.stats().resent
-        filled = int(30 * self.done / max(self._total, 1))
-        self._stream.write(
-            f"\r{self._label:<6}[{'#' * filled}{'.' * (30 - filled)}] "
-            f"{self.done / 2**20:6.2f}/{self._total / 2**20:.2f} MiB "
-            f"{self.done / elapsed / 1e6:6.2f} MB/s  resends {resent}"
-        )
-        self._stream.flush()
+        if self._bar is not None:
+            self._bar.update(
+                self._task,
+                advance=count,
+                resends=client.stats().resent,
+                restarts=client.supervision().restarts,
+            )
 
-    def finish(self) -> None:
-        if self._live:
-            self._stream.write("\n")
-            self._stream.flush()
+    def finish(self, completed: bool = True) -> None:
+        """Stop drawing; a bar that did not complete is taken off screen."""
+        bar, self._bar = self._bar, None
+        if bar is not None:
+            bar.live.transient = not completed
+            bar.stop()
 
 
 def read_pieces(
@@ -90,22 +109,30 @@ def run_pieces(client: Client, jobs: list[Job], bar: Progress) -> Iterator[Outco
         )
         for job in jobs
     }
+    completed = False
     try:
         for outcome in client.stream(jobs):
             if outcome.error is not None:
                 raise outcome.error
             bar.advance(sizes[outcome.key], client)
             yield outcome
+        completed = True
     finally:
-        bar.finish()
+        bar.finish(completed)
 
 
 def read_with_progress(
-    client: Client, x: int, y: int, p: int, address: int, length: int, stream: TextIO
+    client: Client,
+    x: int,
+    y: int,
+    p: int,
+    address: int,
+    length: int,
+    console: Console | None,
 ) -> bytearray:
-    """client.read(), in pieces, with a bar on ``stream``."""
+    """client.read(), in pieces, with a bar on ``console``."""
     data = bytearray(length)
-    bar = Progress(stream, length, "read")
+    bar = Progress(console, length, "read")
     for outcome in run_pieces(client, read_pieces(x, y, p, address, length), bar):
         start = piece_offset(outcome)
         data[start : start + len(outcome.value)] = outcome.value
@@ -113,9 +140,15 @@ def read_with_progress(
 
 
 def write_with_progress(
-    client: Client, x: int, y: int, p: int, address: int, data: bytes, stream: TextIO
+    client: Client,
+    x: int,
+    y: int,
+    p: int,
+    address: int,
+    data: bytes,
+    console: Console | None,
 ) -> None:
-    """client.write(), in pieces, with a bar on ``stream``."""
-    bar = Progress(stream, len(data), "write")
+    """client.write(), in pieces, with a bar on ``console``."""
+    bar = Progress(console, len(data), "write")
     for _ in run_pieces(client, write_pieces(x, y, p, address, data), bar):
         pass

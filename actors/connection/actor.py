@@ -28,7 +28,7 @@ from actors.protocol.runs import JobRun, MemoryRun
 from actors.protocol.window import Window, WindowSettings
 from actors.ratelimit.lease import RateLimit
 from actors.ratelimit.limiter import Limiter
-from actors.supervision.child import Supervised, Watch
+from actors.supervision.child import CrashInjected, Supervised, Watch
 from transport.driven import BoardConnection
 from transport.endpoint import Address, DatagramEndpoint
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
@@ -224,7 +224,10 @@ class ConnectionActor(Supervised):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._log.error("connection.failed", error=repr(exception_value))
+        if isinstance(exception_value, CrashInjected):  # asked for: no error
+            self._log.info("connection.crash_injected", error=str(exception_value))
+        else:
+            self._log.error("connection.failed", error=repr(exception_value))
         if self.watch is None:
             self._end_all(ShutDown(f"the connection failed: {exception_value!r}"))
         else:

@@ -32,7 +32,13 @@ from typing import Any, Literal, cast
 
 import pykka
 
-from actors.supervision.child import ChildExited, Supervised, Watch, stop_and_join
+from actors.supervision.child import (
+    ChildExited,
+    CrashInjected,
+    Supervised,
+    Watch,
+    stop_and_join,
+)
 from actors.supervision.spec import Backoff, ChildSpec
 from messages.errors import InvalidArgumentError
 from transport.logs import get_logger
@@ -358,8 +364,10 @@ class Supervisor(Supervised):
         child.handled = incarnation
         abnormal = reason is not None
         child.ref = None
+        # (an injected crash was asked for: worth a word, not an error)
+        loud = abnormal and not isinstance(reason, CrashInjected)
         self._log.log(
-            40 if abnormal else 20, "actor.exit", child=child_id, reason=repr(reason)
+            40 if loud else 20, "actor.exit", child=child_id, reason=repr(reason)
         )
         restart = child.spec.restart
         if restart == "temporary" or (restart == "transient" and not abnormal):
