@@ -386,8 +386,7 @@ class AsyncMachine(Opened):
     def _closed(self, error: ShutDown) -> None:
         self._jobs.end(error)
         for board in self._boards.values():
-            board._closed(error)
-            board._released.set()  # its guard has nothing left to do
+            board.closed_with(error)
 
     def __repr__(self) -> str:
         return f"AsyncMachine({self.machine!r})"

@@ -125,6 +125,15 @@ class Opened:
     def closed(self) -> bool:
         return self._closing is not None
 
+    def closed_with(self, error: ShutDown) -> None:
+        """Closed by whatever owns it (a Machine's board, closed with its
+        Machine): end what still awaits, and let the guard go."""
+        if self._closing is None:
+            self._closing = self.loop.create_future()
+            self._closing.set_result(None)
+            self._released.set()
+            self._closed(error)
+
     async def _guard_loop(self) -> None:
         try:
             await self._released.wait()
