@@ -16,8 +16,9 @@ in whole milliseconds. Target (issue 16): p99 lag at most 5 ms with
 actors.aio.
 
 Throughput: ``await board.read`` of 16 MiB against the blocking
-``client.read`` of 16 MiB, interleaved rounds, medians and their ratio
-(target at least 0.9x). The read board runs in a process of its own.
+``client.read`` of 16 MiB, each round in the order aio, blocking,
+blocking, aio; medians, and the median of the in-round ratios (target at
+least 0.9x). The read board runs in a process of its own.
 
     python bench/aio_lag.py [--rounds 5] [--mib 64] [--throughput-mib 16]
 """
@@ -29,6 +30,7 @@ import asyncio
 import multiprocessing
 import statistics
 import sys
+import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -67,12 +69,18 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+#: The most threads this process had while a ticker ran.
+THREADS = [0]
+
+
 async def ticker(lags: list[float], running: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
+    THREADS[0] = 0
     while not running.is_set():
         start = loop.time()
         await asyncio.sleep(TICK)
         lags.append(loop.time() - start - TICK)
+        THREADS[0] = max(THREADS[0], threading.active_count())
 
 
 async def idle_round(seconds: float) -> dict[str, Any]:
@@ -82,7 +90,7 @@ async def idle_round(seconds: float) -> dict[str, Any]:
     await asyncio.sleep(seconds)
     done.set()
     await tick
-    return {"lags": lags, "messages": 0, "seconds": seconds}
+    return {"lags": lags, "messages": 0, "seconds": seconds, "threads": THREADS[0]}
 
 
 def tag_to(streamer: Address, port: int) -> None:
@@ -121,6 +129,7 @@ async def aio_round(board: Address, streamer: Address, size: int) -> dict[str, A
         "messages": count,
         "seconds": elapsed,
         "dropped": stats.dropped if stats else -1,
+        "threads": THREADS[0],
     }
 
 
@@ -166,6 +175,7 @@ async def thread_round(board: Address, streamer: Address, size: int) -> dict[str
         "messages": count,
         "seconds": elapsed,
         "dropped": stats.dropped if stats else -1,
+        "threads": THREADS[0],
     }
 
 
@@ -191,16 +201,14 @@ def blocking_read(board: Address, size: int) -> float:
     return rate
 
 
-def throughput_round(board: Address, size: int, first: str) -> tuple[float, float]:
-    """MB/s of ``await board.read`` and of the blocking read, one after
-    the other (``first`` says which goes first: rounds alternate)."""
-    if first == "aio":
-        awaited = asyncio.run(awaited_read(board, size))
-        plain = blocking_read(board, size)
-    else:
-        plain = blocking_read(board, size)
-        awaited = asyncio.run(awaited_read(board, size))
-    return awaited, plain
+def throughput_round(board: Address, size: int) -> tuple[float, float]:
+    """MB/s of ``await board.read`` and of the blocking read, each the mean
+    of two reads in the order aio, blocking, blocking, aio (so that a load
+    that rises or falls through the round hurts both alike)."""
+    first = asyncio.run(awaited_read(board, size))
+    plain = blocking_read(board, size) + blocking_read(board, size)
+    awaited = first + asyncio.run(awaited_read(board, size))
+    return awaited / 2, plain / 2
 
 
 def summary(rounds: list[dict[str, Any]]) -> dict[str, float]:
@@ -213,6 +221,7 @@ def summary(rounds: list[dict[str, Any]]) -> dict[str, float]:
         "rate": statistics.median(r["messages"] / r["seconds"] for r in rounds),
         "dropped": sum(r.get("dropped", 0) for r in rounds),
         "ticks": statistics.median(len(r["lags"]) for r in rounds),
+        "threads": max(r["threads"] for r in rounds),
     }
 
 
@@ -241,9 +250,7 @@ def main() -> int:
             for number in range(args.rounds):
                 if args.throughput_only:
                     awaited, plain = throughput_round(
-                        board.address,
-                        args.throughput_mib * MIB,
-                        "aio" if number % 2 else "blocking",
+                        board.address, args.throughput_mib * MIB
                     )
                     awaited_rates.append(awaited)
                     plain_rates.append(plain)
@@ -258,9 +265,7 @@ def main() -> int:
                         asyncio.run(run(board.address, stream_address, size))
                     )
                 awaited, plain = throughput_round(
-                    board.address,
-                    args.throughput_mib * MIB,
-                    "aio" if number % 2 else "blocking",
+                    board.address, args.throughput_mib * MIB
                 )
                 awaited_rates.append(awaited)
                 plain_rates.append(plain)
@@ -296,8 +301,11 @@ def print_lags(rows: dict[str, list[dict[str, Any]]], args: Any) -> None:
         f"loop lag, ticker every {TICK * 1e3:g} ms, while a {args.mib} MiB read and "
         f"a listener at {args.rate:,.0f} msg/s run (medians of {args.rounds} rounds)"
     )
-    print("| setting | p50 lag | p99 lag | max lag | ticks | messages/s | dropped |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| setting | p50 lag | p99 lag | max lag | ticks | messages/s | dropped "
+        "| threads |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     names = {
         "idle": "ticker alone (floor)",
         "aio": "actors.aio (await read, async for)",
@@ -308,7 +316,7 @@ def print_lags(rows: dict[str, list[dict[str, Any]]], args: Any) -> None:
         print(
             f"| {label} | {row['p50']:.2f} ms | {row['p99']:.2f} ms | "
             f"{row['max']:.2f} ms | {row['ticks']:.0f} | {row['rate']:,.0f} | "
-            f"{row['dropped']} |"
+            f"{row['dropped']} | {row['threads']} |"
         )
     aio_p99 = summary(rows["aio"])["p99"]
     print(
