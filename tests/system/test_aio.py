@@ -10,6 +10,7 @@ never on sleep; the leak checks are the actor_system fixture's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Iterator
 
@@ -172,6 +173,27 @@ def test_cancel_during_a_long_transfer_leaves_nothing_open(
         asyncio.run(main())
     finally:
         relay.close()
+
+
+def test_leaving_a_stream_early_gives_its_other_jobs_up(
+    board: VirtualBoard, actor_system: object
+) -> None:
+    async def main() -> None:
+        async with aio.connect(*board.address) as client:
+            jobs = [
+                ReadJob("small", 0, 0, 0, BASE, 4),
+                ReadJob("big", 0, 0, 0, 0, 64 << 20),
+            ]
+            async with contextlib.aclosing(client.stream(jobs)) as outcomes:
+                async for outcome in outcomes:
+                    assert outcome.key == "small" and outcome.ok
+                    break
+            await client.settled()
+            stats = client.stats()
+            assert stats.cancelled == 1 and stats.open_jobs == 0
+            assert client.pending == 0
+
+    asyncio.run(main())
 
 
 def test_a_timeout_around_an_await_gives_the_job_up(
