@@ -43,6 +43,11 @@ class ShutDown(RequestError):
     """The connection stopped before the request was answered."""
 
 
+class Cancelled(RequestError):
+    """The caller gave up on the request (an asyncio task was cancelled):
+    nothing more of it is sent, and late replies to it are dropped."""
+
+
 class NoAnswer(RequestError, TimeoutError):
     """An actor of ours did not answer in time (busy starting, or stuck)."""
 

@@ -9,15 +9,19 @@ suite these fixtures:
 ``fake_clock``     a FakeClock that moves only when told
 ``actor_system``   starts actors under a Supervisor, stops them after the
                    test, and fails the test if any thread or actor is left
+``run_async``      runs a coroutine on a fresh event loop (``asyncio.run``)
+                   with a time limit: the pattern for testing code that
+                   uses ``actors.aio``, no async pytest plugin needed
 
 Each is torn down after its test, whatever the test did.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, cast
 
 import pykka
@@ -66,6 +70,35 @@ def fault_plan(request: pytest.FixtureRequest) -> Callable[..., FaultPlan]:
 def fake_clock() -> FakeClock:
     """A clock at 0.0 that moves only with ``advance`` or ``sleep``."""
     return FakeClock()
+
+
+#: How long run_async lets a coroutine run unless told otherwise.
+ASYNC_TIMEOUT = 30.0
+
+
+def run_coroutine(
+    coroutine: Coroutine[Any, Any, Any], timeout: float = ASYNC_TIMEOUT
+) -> Any:
+    """``asyncio.run(coroutine)``, failing with a clear message if it has
+    not finished after ``timeout`` seconds (an await that never ends
+    should fail the test, not hang it). A board or listener opened inside
+    and left open is closed when the loop ends."""
+
+    async def bounded() -> Any:
+        try:
+            return await asyncio.wait_for(coroutine, timeout)
+        except asyncio.TimeoutError:
+            pytest.fail(f"the coroutine did not finish in {timeout:g} s", False)
+
+    return asyncio.run(bounded())
+
+
+@pytest.fixture
+def run_async() -> Callable[..., Any]:
+    """``run_async(coroutine, timeout=30)``: run a test's coroutine to its
+    end on a fresh event loop (see run_coroutine); use it with
+    ``actor_system`` to check that nothing was left running."""
+    return run_coroutine
 
 
 class ActorSystem:

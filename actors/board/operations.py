@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import queue
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from actors.connection.book import next_outcomes
@@ -38,6 +38,11 @@ class BoardOperations:
     def post(self, jobs: Sequence[Job], sink: OutcomeSink) -> None:
         """Hand ``jobs`` over without waiting: each one's Outcome goes to
         ``sink`` in batches as they end."""
+        raise NotImplementedError
+
+    def cancel(self, sink: OutcomeSink, keys: Sequence[Hashable]) -> None:
+        """Give up on jobs posted with ``sink`` under ``keys``: each not
+        ended yet ends with Cancelled, without waiting."""
         raise NotImplementedError
 
     def _serving(self) -> bool:

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from actors.connection.book import JobBook
-from actors.errors import PortRefused, RequestTimeout, ShutDown
+from actors.errors import Cancelled, PortRefused, RequestTimeout, ShutDown
 from actors.protocol.fences import Claim
 from actors.protocol.jobs import Job, Outcome, OutcomeSink, deliver, written_span
 from actors.protocol.requests import Request
@@ -102,6 +102,8 @@ class ConnectionStats:
     #: socket whose board's port is closed), and this end's address.
     refused: int = 0
     local: str = ""
+    #: Jobs ended because their callers gave up on them (see Cancel).
+    cancelled: int = 0
 
 
 class ConnectionActor(Supervised):
@@ -159,6 +161,7 @@ class ConnectionActor(Supervised):
         self._foreign = 0
         self._pump_posted = False
         self._send_errors = 0
+        self._cancelled = 0
         self._log = log.bind(actor="connection")
 
     # -- pykka hooks -----------------------------------------------------------
@@ -265,6 +268,7 @@ class ConnectionActor(Supervised):
             late=counters.late,
             refused=self._refused(),
             local=_text(None if connection is None else self._endpoint),
+            cancelled=self._cancelled,
         )
 
     def _take_jobs(self) -> None:
@@ -291,6 +295,9 @@ class ConnectionActor(Supervised):
         wanted = _QUEUE_WINDOWS * self._settings.size - window.queued
         while wanted > 0 and runs:
             run = runs[0]
+            if run.ended:  # (cancelled, or failed before all was fed)
+                runs.popleft()
+                continue
             fence = self._fence(run)
             span = run.take_span()
             if span is not None:
@@ -328,6 +335,8 @@ class ConnectionActor(Supervised):
         if self._book.has_incoming:
             self._take_jobs()
         now = clock()
+        if self._book.has_cancels:
+            self._cancel(now)
         slice_end = now + PUMP_SLICE
         while True:
             self._send_due(now)
@@ -487,6 +496,18 @@ class ConnectionActor(Supervised):
         )
         text = str(error).replace("no reply", f"no reply from {host}:{port}", 1)
         return RequestTimeout(f"{text} in {now - run.started:.1f} s; {hint}")
+
+    def _cancel(self, now: float) -> None:
+        """End the jobs their callers gave up on: what of them is queued
+        leaves the window, what is on the wire is retired (its late
+        replies counted and dropped), and each gets its one outcome,
+        Cancelled, which its sink then discards."""
+        wanted = self._book.take_cancels()
+        for run in [
+            run for run in self._book.open if (id(run.sink), run.job.key) in wanted
+        ]:
+            self._cancelled += 1
+            self._ended(run, run.fail(Cancelled(f"job {run.job.key!r}")), now)
 
     def _flush(self) -> None:
         """Hand the outcomes held back to their sinks, a batch per sink."""

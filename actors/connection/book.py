@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from actors.protocol.fences import Hold
 from actors.protocol.jobs import Job, Outcome, OutcomeSink, deliver
@@ -54,6 +54,8 @@ class JobBook:
         #: Write ranges that copies sent by an earlier incarnation (or an
         #: earlier worker) may still land in, until when (time.monotonic).
         self._holds: list[Hold] = []
+        #: Jobs their callers gave up on: (id of the sink, key) pairs.
+        self._cancels: set[tuple[int, Hashable]] = set()
 
     def hold(self, holds: Iterable[Hold]) -> None:
         """Fence these ranges for whichever incarnation runs next."""
@@ -77,6 +79,21 @@ class JobBook:
     @property
     def has_incoming(self) -> bool:
         return bool(self._incoming)
+
+    def cancel(self, sink: OutcomeSink, keys: Iterable[Hashable]) -> None:
+        """Mark the jobs put with ``sink`` under ``keys`` as given up on:
+        the live actor ends each (if it has not ended yet) with Cancelled."""
+        with self._lock:
+            self._cancels.update((id(sink), key) for key in keys)
+
+    def take_cancels(self) -> set[tuple[int, Hashable]]:
+        with self._lock:
+            cancels, self._cancels = self._cancels, set()
+        return cancels
+
+    @property
+    def has_cancels(self) -> bool:
+        return bool(self._cancels)
 
     def fail_all(self, error: BaseException) -> None:
         """End every job left here with ``error``: for when no actor will

@@ -40,6 +40,13 @@ T_co = TypeVar("T_co", covariant=True)
 READ_SLICE = 0.02
 
 
+class Outlet(Protocol):
+    """Where the listener tells a slot's batches (Deliver): a
+    CallbackActor's ref, or another taker that releases their backlog."""
+
+    def tell(self, message: Any) -> None: ...
+
+
 class Listenable(Protocol[T_co]):
     """What a listener can read: SpiNNMan's Listenable."""
 
@@ -82,13 +89,14 @@ class ListenerActor(Supervised, Generic[T]):
     waiting. ``timeout`` is how long one wait for a message lasts, so how
     soon a stop is noticed while nothing arrives. ``report``, if given, is
     told the counts once the listener stops, when it can no longer be
-    asked.
+    asked; ``ended``, if given, is told why it stopped: the
+    ConnectionClosed that ended it, or None (stopped, or closing).
     """
 
     def __init__(
         self,
         connection: Listenable[T],
-        callback_actors: Callable[[int], pykka.ActorRef[Any] | None],
+        callback_actors: Callable[[int], Outlet | None],
         backlogs: list[Backlog],
         callbacks: list[list[Callable[[Any], None]]],
         *,
@@ -96,6 +104,7 @@ class ListenerActor(Supervised, Generic[T]):
         closing: threading.Event | None = None,
         finished: threading.Event | None = None,
         report: Callable[[ListenerStats], None] | None = None,
+        ended: Callable[[BaseException | None], None] | None = None,
         watch: Watch | None = None,
     ) -> None:
         super().__init__(watch=watch)
@@ -104,6 +113,8 @@ class ListenerActor(Supervised, Generic[T]):
         #: Set once the listener has stopped (closed, or stopped).
         self._finished = finished or threading.Event()
         self._report = report
+        self._ended = ended
+        self._closed_by: BaseException | None = None
         self._connection = connection
         self._receive = _without_waiting(connection.get_receive_method())
         self._callback_actors = callback_actors
@@ -131,6 +142,8 @@ class ListenerActor(Supervised, Generic[T]):
     def on_stop(self) -> None:
         if self._report is not None:
             self._report(self._stats())
+        if self._ended is not None:
+            self._ended(self._closed_by)
         self._finished.set()
         super().on_stop()
 
@@ -169,8 +182,9 @@ class ListenerActor(Supervised, Generic[T]):
                     raise
                 except (TransportError, TimeoutError):
                     self._receive_errors += 1
-        except ConnectionClosed:
+        except ConnectionClosed as error:
             self._closed = True
+            self._closed_by = error
         finally:
             self._received += len(batch)
             if batch:

@@ -17,8 +17,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from actors.errors import RequestError
-from actors.placement.wire import Listen, Listening, Post, encode
+from actors.errors import Cancelled, RequestError
+from actors.placement.wire import Cancel, Listen, Listening, Post, encode
 from actors.protocol.fences import Span
 from actors.protocol.jobs import (
     Job,
@@ -41,6 +41,8 @@ class _Open:
     key: Hashable  # the caller's key
     sink: OutcomeSink
     sent: bool = False
+    #: Given up on by its caller: not sent to a new worker.
+    cancelled: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,26 @@ class GroupBook:
             [(entry, Outcome(entry.key, error=error)) for _, entry in prepared.opened]
         )
 
+    def cancel(self, sink: OutcomeSink, keys: Sequence[Hashable]) -> bool:
+        """Give up on the open jobs put with ``sink`` under ``keys``: a
+        Cancel for them joins what goes to the group next (after the jobs
+        themselves); True if there is one to send."""
+        wanted = set(keys)
+        with self._lock:
+            found = [
+                (wire, entry)
+                for wire, entry in self._open.items()
+                if entry.sink is sink and entry.key in wanted and not entry.cancelled
+            ]
+            if not found:
+                return False
+            for _, entry in found:
+                entry.cancelled = True
+            self._incoming.append(
+                (encode([Cancel([(entry.board, wire) for wire, entry in found])]), [])
+            )
+        return True
+
     def take_incoming(self) -> list[bytes]:
         """Batches put since the last look, marked as sent."""
         with self._lock:
@@ -135,9 +157,13 @@ class GroupBook:
             self._incoming.clear()
             again: list[tuple[Hashable, Job]] = []
             refused: list[_Open] = []
+            given_up: list[_Open] = []
             fenced: list[tuple[Hashable, Span]] = []
             for key, entry in list(self._open.items()):
                 job = entry.job
+                if entry.cancelled:
+                    given_up.append(self._open.pop(key))
+                    continue
                 if (
                     entry.sent
                     and isinstance(job, SCPJob)
@@ -151,6 +177,12 @@ class GroupBook:
                 entry.sent = True
                 again.append((entry.board, job))
         self._deliver([(entry, _not_resent(entry)) for entry in refused])
+        self._deliver(
+            [
+                (entry, Outcome(entry.key, error=Cancelled(f"job {entry.key!r}")))
+                for entry in given_up
+            ]
+        )
         return [encode([Post(again, fenced)])] if again else []
 
     def complete(self, outcomes: list[Outcome]) -> None:

@@ -204,6 +204,9 @@ class MachineBoard(BoardOperations):
     def post(self, jobs: Sequence[Job], sink: OutcomeSink) -> None:
         self.machine.post([(self.name, job) for job in jobs], sink)
 
+    def cancel(self, sink: OutcomeSink, keys: Sequence[Hashable]) -> None:
+        self.machine.cancel(sink, [(self.name, key) for key in keys])
+
     def _serving(self) -> bool:
         return not self.machine.closed
 
@@ -399,6 +402,25 @@ class Machine:
         for target, items in by_target.values():
             if isinstance(target, Client):
                 target.post(items, sink)
+
+    def cancel(
+        self, sink: OutcomeSink, entries: Sequence[tuple[Hashable, Hashable]]
+    ) -> None:
+        """Give up on jobs posted with ``sink``, as (board, key) pairs: each
+        not ended yet ends with Cancelled, in its worker (the cancel
+        crosses as plain data), without waiting."""
+        if self.closed:
+            return
+        by_target: dict[int, tuple[Client | _Group, list[Hashable]]] = {}
+        for board, key in entries:
+            self._check_board(board)
+            target: Client | _Group = self._clients.get(board) or self._group_of[board]
+            by_target.setdefault(id(target), (target, []))[1].append(key)
+        for target, keys in by_target.values():
+            if isinstance(target, Client):
+                target.cancel(sink, keys)
+            elif target.book.cancel(sink, keys):
+                target.tell(Forward())
 
     def submit(self, entries: Sequence[tuple[Hashable, Job]]) -> list[Outcome]:
         """Run (board, job) pairs together; outcomes in the same order

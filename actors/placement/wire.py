@@ -96,6 +96,14 @@ class Post:
 
 
 @dataclass(frozen=True)
+class Cancel:
+    """Give up on these jobs, each on its board (the parent's job keys):
+    each not ended yet ends with Cancelled."""
+
+    entries: list[tuple[Hashable, Hashable]]
+
+
+@dataclass(frozen=True)
 class GetGroupStats:
     ticket: int
 

@@ -23,6 +23,7 @@ from actors.connection.actor import ConnectionStats
 from actors.placement.wire import (
     HEARTBEAT,
     LISTEN_KINDS,
+    Cancel,
     GetGroupStats,
     GroupFailed,
     GroupSpec,
@@ -140,6 +141,13 @@ class GroupServer:
                 if board in self._clients:
                     self._clients[board].fence(span)
             self._post(message.entries)
+        elif isinstance(message, Cancel):
+            by_board: dict[Hashable, list[Hashable]] = {}
+            for board, key in message.entries:
+                by_board.setdefault(board, []).append(key)
+            for board, keys in by_board.items():
+                if board in self._clients:
+                    self._clients[board].cancel(self._sink, keys)
         elif isinstance(message, GetGroupStats):
             self.outbox.put(GroupStats(message.ticket, self._stats()))
         elif isinstance(message, Listen):

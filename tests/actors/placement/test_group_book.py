@@ -576,3 +576,27 @@ def test_a_new_worker_fences_the_writes_the_lost_one_had_sent() -> None:
         ("b1", ((1, 2), 0x6000_0000, 0x6000_0000 + 300)),
         ("b1", ((1, 2), 0x7000_0000, 0x7000_0000 + 64)),
     ]
+
+
+def test_a_cancel_crosses_after_its_jobs_and_a_new_worker_does_not_run_it() -> None:
+    from actors.errors import Cancelled
+    from actors.placement.wire import Cancel
+
+    book, sink, other = GroupBook(), Sink(), Sink()
+    book.put([("a", ReadJob("r", 0, 0, 0, BASE, 8))], sink)
+    book.put([("a", ReadJob("r", 0, 0, 0, BASE, 8))], other)  # same key, other sink
+    assert book.cancel(sink, ["r"])
+    assert not book.cancel(sink, ["r"])  # once is enough
+    assert not book.cancel(sink, ["unknown"])
+    messages = [message for blob in book.take_incoming() for message in decode(blob)]
+    assert [type(m) for m in messages] == [Post, Post, Cancel]
+    (cancel,) = [m for m in messages if isinstance(m, Cancel)]
+    (posted,) = messages[0].entries
+    assert cancel.entries == [("a", posted[1].key)]  # the wire key, not "r"
+    # The worker is lost before answering: the cancelled job ends here,
+    # the other goes to the new worker.
+    (again,) = [m for blob in book.take_for_new_worker() for m in decode(blob)]
+    assert isinstance(again, Post) and len(again.entries) == 1
+    (outcome,) = sink.outcomes
+    assert outcome.key == "r" and isinstance(outcome.error, Cancelled)
+    assert not other.outcomes and book.open_jobs == 1
