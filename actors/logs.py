@@ -33,7 +33,8 @@ def configure_logging(
     """
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
     for name in OWN_LOGGERS:
-        logging.getLogger(name).setLevel(level)
+        # (0: left to the root's WARNING, as a host that sets nothing has)
+        logging.getLogger(name).setLevel(level if verbosity else logging.NOTSET)
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         # Our library's context arrives as a record's extra attributes.

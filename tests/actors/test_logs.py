@@ -17,7 +17,8 @@ from actors.logs import OWN_LOGGERS, configure_logging
 def restore_logging() -> object:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    own = {name: logging.getLogger(name).level for name in OWN_LOGGERS}
+    own = {name: logging.getLogger(name).level for name in (*OWN_LOGGERS, "pykka")}
+    logging.getLogger("pykka").setLevel(logging.NOTSET)  # (the CLI quiets it)
     yield None
     root.handlers, root.level = handlers, level
     for name, was in own.items():
