@@ -3,88 +3,47 @@ passes under the installed plugin's fixtures."""
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.markdown_blocks import ROOT, fenced_blocks, run_python
+
+PYTEST = ("-m", "pytest", "-q", "-p", "no:cacheprovider")
 
 
 def example(marker: str = "example-test") -> str:
-    text = (ROOT / "README.md").read_text()
-    match = re.search(rf"<!-- {marker} -->\n```python\n(.*?)```", text, re.S)
-    assert match, f"the README has no {marker}"
-    return match.group(1)
+    marked = [
+        block
+        for block in fenced_blocks(ROOT / "README.md")
+        if block.marker == marker and block.language == "python"
+    ]
+    assert marked, f"the README has no {marker}"
+    return marked[0].code
 
 
 @pytest.mark.timeout(120)
 def test_the_readme_example_passes_in_a_new_file(tmp_path: Path) -> None:
-    (tmp_path / "test_my_actor.py").write_text(example())
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "test_my_actor.py",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=110,
-    )
+    result = run_python(example(), tmp_path, 110, *PYTEST, name="test_my_actor.py")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
 
 
 @pytest.mark.timeout(120)
 def test_a_leak_fails_the_test(tmp_path: Path) -> None:
-    (tmp_path / "test_leak.py").write_text(
+    leak = (
         "from actors import connect\n"
         "def test_leaves_a_client_open(virtual_board, actor_system):\n"
         "    connect(*virtual_board.address)\n"
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "test_leak.py",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=110,
-    )
+    result = run_python(leak, tmp_path, 110, *PYTEST, name="test_leak.py")
     assert result.returncode != 0
     assert "left actors" in result.stdout
 
 
 @pytest.mark.timeout(120)
 def test_the_readme_async_example_passes_in_a_new_file(tmp_path: Path) -> None:
-    (tmp_path / "test_my_async.py").write_text(example("example-async-test"))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "test_my_async.py",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=110,
-    )
+    code = example("example-async-test")
+    result = run_python(code, tmp_path, 110, *PYTEST, name="test_my_async.py")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
