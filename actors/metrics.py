@@ -20,7 +20,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pykka
@@ -387,8 +387,8 @@ class MetricsServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass  # (http.server prints each request to stderr)
 
-        self._http = ThreadingHTTPServer((host, port), Handler)
-        self._http.daemon_threads = True
+        # One scrape at a time, on one thread: no thread started per request.
+        self._http = HTTPServer((host, port), Handler)
         bound = self._http.server_address
         self.host, self.port = str(bound[0]), int(bound[1])
         self._thread = threading.Thread(
