@@ -21,6 +21,7 @@ from typing import Any, BinaryIO, NoReturn, TextIO, cast
 from rich.console import Console
 
 from actors.app.demo import run_demo
+from actors.app.plot import plot_bench
 from actors.app.progress import read_with_progress, write_with_progress
 from actors.app.terminal import ConsoleLines, make_console
 from actors.app.watching import WATCHED, add_metrics_port, serving_metrics
@@ -391,6 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0x6000_0000,
         help="where to read from (default: 0x60000000, user SDRAM)",
     )
+    bench.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        default=None,
+        help="draw MB/s per round and the round-trip distribution into FILE "
+        "(needs matplotlib: the bench extra; default: no picture)",
+    )
     for name in WATCHED:
         add_metrics_port(commands.choices[name], _port)
     return parser
@@ -609,6 +617,12 @@ def _bench(args: argparse.Namespace, out: TextIO, bars: Console | None) -> int:
         f"{rtt.p50 * 1e6:.0f} us, p99 {rtt.p99 * 1e6:.0f} us",
         file=out,
     )
+    if args.plot is not None:
+        title = (
+            f"{args.mib:g} MiB reads from {args.host}:{args.port}, window {args.window}"
+        )
+        plot_bench(args.plot, rates, rtt, title)
+        print(f"plot written to {args.plot}", file=out)
     return 0
 
 

@@ -5,18 +5,21 @@ serves a board's own figures with --metrics-port."""
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from actors import connect
+from actors.app.cli import main
 from actors.board.client import Client
 from actors.metrics import MetricsServer, serve
 from actors.placement.machine import Machine
@@ -196,3 +199,47 @@ def test_serve_closes_its_port_and_thread() -> None:
     ):
         pass
     assert {thread.name for thread in threading.enumerate()} <= before
+
+
+@pytest.mark.timeout(60)
+def test_bench_draws_its_plot(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="bench --plot needs matplotlib")
+    picture = tmp_path / "bench.png"
+    out = io.StringIO()
+    with VirtualBoard(2, 2) as board:
+        host, port = board.address
+        status = main(
+            [
+                "bench",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--mib",
+                "0.25",
+                "--rounds",
+                "3",
+                "--plot",
+                str(picture),
+            ],
+            out=out,
+        )
+    assert status == 0, out.getvalue()
+    assert f"plot written to {picture}" in out.getvalue()
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert picture.stat().st_size > 10_000  # two panels drawn, not a blank
+
+
+@pytest.mark.timeout(60)
+def test_in_process_machine_health_names_each_board() -> None:
+    with VirtualBoard(2, 2) as first, VirtualBoard(2, 2) as second:
+        names = {"a": first.address, "b": second.address}
+        with connect(names, workers=0) as machine:
+            assert isinstance(machine, Machine)
+            machine.board("a").write(0, 0, ADDRESS, b"x")
+            health = machine.health()
+    assert set(health) == {"a", "b"}
+    assert health["a"].board == f"{first.address[0]}:{first.address[1]}"
+    assert health["a"].state == "serving" and health["a"].last_reply_age is not None
+    # Nothing asked of b yet: served, but it has never answered.
+    assert health["b"].state == "serving" and health["b"].last_reply_age is None
