@@ -21,11 +21,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from actors import connect
 from actors.app.cli import main
 from actors.board.client import Client
+from actors.compat.connection_listener import ConnectionListener
 from actors.metrics import MetricsServer, serve
 from actors.placement.machine import Machine
+from actors.ratelimit.limiter import RateLimiterActor
 from tests.system.conftest import start_board, stop_board
 from tests.system.test_restart_without_loss import kill
 from transport import FaultPlan, VirtualBoard
+from transport.udp import UDPConnection
 
 ADDRESS = 0x7000_0000
 
@@ -243,3 +246,45 @@ def test_in_process_machine_health_names_each_board() -> None:
     assert health["a"].state == "serving" and health["a"].last_reply_age is not None
     # Nothing asked of b yet: served, but it has never answered.
     assert health["b"].state == "serving" and health["b"].last_reply_age is None
+
+
+@pytest.mark.timeout(60)
+def test_listeners_and_rate_limiters_are_exported() -> None:
+    connection = UDPConnection(local_host="127.0.0.1")
+    listener: ConnectionListener[bytes] = ConnectionListener(connection)
+    heard: list[bytes] = []
+    all_heard = threading.Event()
+
+    def note(message: bytes) -> None:
+        heard.append(message)
+        if len(heard) == 25:
+            all_heard.set()
+
+    listener.add_callback(note)
+    listener.start()
+    limiter = RateLimiterActor.start(500.0, 100.0)
+    try:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+            serve(0, registry=CollectorRegistry()) as server,
+        ):
+            for number in range(25):
+                sender.sendto(
+                    b"event-%d" % number,
+                    (connection.local_ip_address, connection.local_port),
+                )
+            assert all_heard.wait(10)
+            samples = scrape(server)
+    finally:
+        limiter.stop()
+        listener.close()
+        connection.close()
+    local = f"{connection.local_ip_address}:{connection.local_port}"
+    assert of(samples, "spinnactors_listener_messages_total", listener=local) == 25
+    assert of(samples, "spinnactors_listener_dropped_total", listener=local) == 0
+    (tokens,) = [
+        value
+        for (name, _), value in samples.items()
+        if name == "spinnactors_limiter_tokens"
+    ]
+    assert 499 <= tokens <= 500  # full, nothing taken yet
