@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,17 @@ class BoardStats:
     queue_drops: int
     busy: int
     send_failures: int
+    #: Datagrams its fault plan dropped (requests or replies).
+    fault_drops: int = 0
+
+
+#: The boards serving now in this process (weakly held), for metrics.
+_SERVING: weakref.WeakSet[VirtualBoard] = weakref.WeakSet()
+
+
+def serving_boards() -> list[VirtualBoard]:
+    """The virtual boards of this process that are serving now."""
+    return list(_SERVING)
 
 
 class VirtualBoard:
@@ -133,6 +145,7 @@ class VirtualBoard:
             queue_drops=self._queue_drops,
             busy=self._busy,
             send_failures=self._send_failures,
+            fault_drops=self.faults.counts.dropped,
         )
 
     # -- running -------------------------------------------------------------
@@ -149,6 +162,7 @@ class VirtualBoard:
 
     def serve_forever(self) -> None:
         """Answer datagrams until stop() or the endpoint closes."""
+        _SERVING.add(self)
         self._log.info("board.serve")
         endpoint, clock, queue = self._endpoint, self._clock, self._queue
         try:
@@ -177,6 +191,7 @@ class VirtualBoard:
         except ConnectionClosed:
             pass
         finally:
+            _SERVING.discard(self)
             self._log.info("board.stopped", **self._summary())
 
     def stop(self) -> None:

@@ -21,8 +21,10 @@ from typing import Any, BinaryIO, NoReturn, TextIO, cast
 from rich.console import Console
 
 from actors.app.demo import run_demo
+from actors.app.plot import plot_bench
 from actors.app.progress import read_with_progress, write_with_progress
 from actors.app.terminal import ConsoleLines, make_console
+from actors.app.watching import WATCHED, add_metrics_port, serving_metrics
 from actors.board.client import Client
 from actors.connecting import connect
 from actors.logs import configure_logging
@@ -390,6 +392,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=0x6000_0000,
         help="where to read from (default: 0x60000000, user SDRAM)",
     )
+    bench.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        default=None,
+        help="draw MB/s per round and the round-trip distribution into FILE "
+        "(needs matplotlib: the bench extra; default: no picture)",
+    )
+    for name in WATCHED:
+        add_metrics_port(commands.choices[name], _port)
     return parser
 
 
@@ -606,6 +617,12 @@ def _bench(args: argparse.Namespace, out: TextIO, bars: Console | None) -> int:
         f"{rtt.p50 * 1e6:.0f} us, p99 {rtt.p99 * 1e6:.0f} us",
         file=out,
     )
+    if args.plot is not None:
+        title = (
+            f"{args.mib:g} MiB reads from {args.host}:{args.port}, window {args.window}"
+        )
+        plot_bench(args.plot, rates, rtt, title)
+        print(f"plot written to {args.plot}", file=out)
     return 0
 
 
@@ -663,18 +680,11 @@ def main(
         _quiet_tracebacks(logging.getLogger("pykka"))
         logging.getLogger("pykka").setLevel(logging.CRITICAL)
     bars = errors if on_terminal else None
-    to_stdout = False
     try:
-        if args.command == "read":
-            to_stdout = binary_out is None and args.output in (None, "-")
-            return _read(args, binary_out or _std_buffer(sys.stdout), bars)
-        if args.command == "write":
-            return _write(args, binary_in or _std_buffer(sys.stdin), bars)
-        if args.command in _SHOWN_COMMANDS:
-            return _SHOWN_COMMANDS[args.command](args, out or sys.stdout, bars)
-        return _TEXT_COMMANDS[args.command](args, out or sys.stdout)
+        with serving_metrics(args):
+            return _run(args, out, binary_out, binary_in, bars)
     except BrokenPipeError as error:
-        if not to_stdout:
+        if not _stdout_is_output(args, binary_out):
             print(f"{where}: error: {_one_line(error)}", file=sys.stderr)
             return 1
         # Whoever read our output went away (`| head`): not worth a word,
@@ -686,6 +696,28 @@ def main(
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _stdout_is_output(args: argparse.Namespace, binary_out: BinaryIO | None) -> bool:
+    """Whether ``read`` writes its bytes to stdout."""
+    return args.command == "read" and binary_out is None and args.output in (None, "-")
+
+
+def _run(
+    args: argparse.Namespace,
+    out: TextIO | None,
+    binary_out: BinaryIO | None,
+    binary_in: BinaryIO | None,
+    bars: Console | None,
+) -> int:
+    """Run the command itself."""
+    if args.command == "read":
+        return _read(args, binary_out or _std_buffer(sys.stdout), bars)
+    if args.command == "write":
+        return _write(args, binary_in or _std_buffer(sys.stdin), bars)
+    if args.command in _SHOWN_COMMANDS:
+        return _SHOWN_COMMANDS[args.command](args, out or sys.stdout, bars)
+    return _TEXT_COMMANDS[args.command](args, out or sys.stdout)
 
 
 def _usage_error(where: str, message: str) -> int:

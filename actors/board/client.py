@@ -12,12 +12,15 @@ import contextlib
 import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Hashable, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
 import pykka
 
+from actors.board.health import BoardHealth
 from actors.board.operations import BoardOperations
 from actors.connection.actor import (
     ConnectionActor,
@@ -169,8 +172,16 @@ class Client(BoardOperations):
         #: Set when the connection's supervisor gives up on it.
         self.gave_up = threading.Event()
         self._book = book = JobBook()
+        #: When the connection actor was last restarted (the last few),
+        #: for health()'s recent restarts.
+        self._period = period
+        self._restarts: deque[float] = deque(maxlen=64)
+        self._started = False
 
         def start_connection(watch: Watch) -> pykka.ActorRef[Any]:
+            if self._started:
+                self._restarts.append(time.monotonic())
+            self._started = True
             return ConnectionActor.start(
                 open_connection,
                 settings,
@@ -242,6 +253,49 @@ class Client(BoardOperations):
             self._supervisor_alive_or_raise()
             time.sleep(0.01)  # restarting: ask again shortly
         raise ShutDown("the connection did not come back")
+
+    def health(self) -> BoardHealth:
+        """Whether the board is served now, without waiting for a restart:
+        its state, the age of its last reply, what is open, and its
+        connection's restarts within the last ``period`` seconds."""
+        now = time.monotonic()
+        health = BoardHealth(
+            f"{self.host}:{self.port}",
+            "restarting",
+            open_jobs=len(self._book.open),
+            recent_restarts=sum(
+                1 for at in list(self._restarts) if now - at <= self._period
+            ),
+            period=self._period,
+            reason="its connection is restarting",
+        )
+        if self.gave_up.is_set():
+            return replace(
+                health,
+                state="given_up",
+                reason="the connection kept failing; its supervisor gave up",
+            )
+        if self.closed:
+            return replace(health, state="closed", reason="the client is closed")
+        actor = self._current()
+        if actor is None:
+            return health
+        try:
+            stats = cast(
+                ConnectionStats,
+                ask(actor, GetConnectionStats(), timeout=ASK_TIMEOUT, what="health"),
+            )
+        except ShutDown:
+            return health  # it has just stopped
+        return replace(
+            health,
+            state="serving",
+            last_reply_age=stats.last_reply_age,
+            open_jobs=stats.open_jobs,
+            in_flight=stats.in_flight,
+            reason="",
+            stats=stats,
+        )
 
     def supervision(self) -> SupervisorStats:
         """How the connection's supervisor is doing (restarts so far)."""

@@ -11,10 +11,11 @@ stop and stats are never stuck behind I/O.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
@@ -104,6 +105,12 @@ class ConnectionStats:
     local: str = ""
     #: Jobs ended because their callers gave up on them (see Cancel).
     cancelled: int = 0
+    #: Requests on the wire now, and those the board ended with an error
+    #: code, by the code's name.
+    in_flight: int = 0
+    error_codes: dict[str, int] = field(default_factory=dict)
+    #: Seconds since a datagram last came from the board (None: none yet).
+    last_reply_age: float | None = None
 
 
 class ConnectionActor(Supervised):
@@ -269,6 +276,13 @@ class ConnectionActor(Supervised):
             refused=self._refused(),
             local=_text(None if connection is None else self._endpoint),
             cancelled=self._cancelled,
+            in_flight=self._window.in_flight,
+            error_codes=dict(counters.error_codes),
+            last_reply_age=(
+                None
+                if counters.last_heard == -math.inf
+                else max(0.0, self._clock() - counters.last_heard)
+            ),
         )
 
     def _take_jobs(self) -> None:

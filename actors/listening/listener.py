@@ -79,6 +79,8 @@ class ListenerStats:
     malformed: int
     receive_errors: int
     backlogs: tuple[int, ...]
+    #: Where it listens ("host:port"; "" if its connection does not say).
+    local: str = ""
 
 
 class ListenerActor(Supervised, Generic[T]):
@@ -155,6 +157,7 @@ class ListenerActor(Supervised, Generic[T]):
             self._malformed,
             self._receive_errors,
             tuple(backlog.waiting for backlog in self._backlogs),
+            _local(self._connection),
         )
 
     def _pump(self) -> None:
@@ -241,3 +244,9 @@ def where_is(
         return lookup()
 
     return find
+
+
+def _local(connection: object) -> str:
+    host = getattr(connection, "local_ip_address", None)
+    port = getattr(connection, "local_port", None)
+    return "" if host is None or port is None else f"{host}:{port}"

@@ -25,6 +25,7 @@ from typing import Any, Literal, cast
 import pykka
 
 from actors.board.client import Client
+from actors.board.health import BoardHealth, BoardState
 from actors.board.operations import BoardOperations, run_jobs
 from actors.compat.connection_listener import ConnectionListener
 from actors.connection.actor import ConnectionStats
@@ -106,6 +107,10 @@ def board_addresses(
     return out
 
 
+def _label(address: tuple[str, int]) -> str:
+    return f"{address[0]}:{address[1]}"
+
+
 class _Group:
     """The parent's handle on one placed group."""
 
@@ -166,6 +171,33 @@ class _Group:
             finally:
                 self.book.forget(ticket)
         raise ShutDown(f"{self.child_id} did not answer {what}")
+
+    def health(
+        self, addresses: Mapping[Hashable, tuple[str, int]]
+    ) -> dict[Hashable, BoardHealth]:
+        """Its boards' health from the worker; if it has none running just
+        now (or it is given up), each board says so."""
+        names = [board.name for board in self.spec.boards]
+
+        def each(state: BoardState, reason: str) -> dict[Hashable, BoardHealth]:
+            return {
+                name: BoardHealth(_label(addresses[name]), state, reason=reason)
+                for name in names
+            }
+
+        if self.book.closed_by is not None:
+            return each("given_up", f"{self.child_id}: {self.book.closed_by}")
+        if not self._supervisor.is_alive():
+            return each("closed", "the machine is closed")
+        if self.current() is not None:
+            try:
+                return cast(
+                    "dict[Hashable, BoardHealth]",
+                    self.ask(lambda ticket: SendStats(ticket, health=True), "health"),
+                )
+            except ShutDown:
+                pass
+        return each("restarting", f"{self.child_id}'s worker is restarting")
 
     def _check_open(self) -> None:
         """ShutDown at once for a group given up for good (no worker will
@@ -443,6 +475,21 @@ class Machine:
             else:
                 out.update(group.ask(SendStats, "stats"))
         return {name: out[name] for name in self.addresses if name in out}
+
+    def health(self) -> dict[Hashable, BoardHealth]:
+        """Each board's health (see Client.health), without waiting for a
+        group that is restarting its worker: its boards say so."""
+        out: dict[Hashable, BoardHealth] = {
+            name: client.health() for name, client in self._clients.items()
+        }
+        for group in self._groups:
+            out.update(group.health(self.addresses))
+        return {name: out[name] for name in self.addresses if name in out}
+
+    @property
+    def local_clients(self) -> tuple[Client, ...]:
+        """The Clients of the boards run in this process (workers=0)."""
+        return tuple(self._clients.values())
 
     def supervision(self) -> SupervisorStats | None:
         """How the groups' supervisor is doing (None in-process)."""

@@ -84,6 +84,7 @@ class Forward:
 @dataclass(frozen=True)
 class SendStats:
     ticket: int
+    health: bool = False
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ class GroupActor(Supervised):
         if isinstance(message, Forward):
             self._send_incoming()
         elif isinstance(message, SendStats):
-            self._send(encode([GetGroupStats(message.ticket)]))
+            self._send(encode([GetGroupStats(message.ticket, message.health)]))
         elif isinstance(message, Unlisten):
             if message.listen_id in self._listened:
                 self._listened.discard(message.listen_id)

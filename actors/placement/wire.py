@@ -13,7 +13,6 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.connection.actor import ConnectionStats
 from actors.errors import RequestError
 from actors.protocol.fences import Span
 from actors.protocol.jobs import Job, Outcome
@@ -105,7 +104,10 @@ class Cancel:
 
 @dataclass(frozen=True)
 class GetGroupStats:
+    """Ask for each board's ConnectionStats (``health``: its BoardHealth)."""
+
     ticket: int
+    health: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,8 @@ class Heartbeat:
 @dataclass(frozen=True)
 class GroupStats:
     ticket: int
-    stats: dict[Hashable, ConnectionStats | str]
+    #: ConnectionStats or a text saying why none (BoardHealth if asked).
+    stats: dict[Hashable, Any]
 
 
 @dataclass(frozen=True)

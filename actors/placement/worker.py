@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from actors.board.client import Client
+from actors.board.health import BoardHealth
 from actors.compat.connection_listener import ConnectionListener
 from actors.connection.actor import ConnectionStats
 from actors.placement.wire import (
@@ -149,7 +150,8 @@ class GroupServer:
                 if board in self._clients:
                     self._clients[board].cancel(self._sink, keys)
         elif isinstance(message, GetGroupStats):
-            self.outbox.put(GroupStats(message.ticket, self._stats()))
+            answer = self._health() if message.health else self._stats()
+            self.outbox.put(GroupStats(message.ticket, answer))
         elif isinstance(message, Listen):
             self._listen(message)
         elif isinstance(message, Unlisten):
@@ -217,6 +219,9 @@ class GroupServer:
             except Exception as error:  # noqa: BLE001
                 stats[name] = f"no stats: {error}"
         return stats
+
+    def _health(self) -> dict[Hashable, BoardHealth]:
+        return {name: client.health() for name, client in self._clients.items()}
 
     def _listen(self, message: Listen) -> None:
         opener = LISTEN_KINDS.get(message.kind)

@@ -53,6 +53,9 @@ class RttStats:
     p99: float
     maximum: float
     rto: float
+    #: The samples by bucket: (the bucket's upper edge in seconds, how
+    #: many), buckets with none left out, shortest first.
+    buckets: tuple[tuple[float, int], ...] = ()
 
 
 class RttEstimator:
@@ -142,6 +145,11 @@ class RttEstimator:
             self._percentile(0.99),
             self._maximum,
             self.rto,
+            tuple(
+                (_upper_edge(bucket), count)
+                for bucket, count in enumerate(self._buckets)
+                if count
+            ),
         )
 
     def _percentile(self, fraction: float) -> float:

@@ -45,7 +45,7 @@ import itertools
 import math
 import struct
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from actors.errors import (
     DeadlineExceeded,
@@ -147,6 +147,11 @@ class WindowCounters:
     retired: int = 0
     #: Replies to retired pieces, dropped.
     late: int = 0
+    #: Requests the board ended with an error code, by the code's name.
+    error_codes: dict[str, int] = field(default_factory=dict)
+    #: When a datagram last came from the board (the clock's time; -inf
+    #: before the first).
+    last_heard: float = -math.inf
 
 
 class Window:
@@ -368,6 +373,7 @@ class Window:
         counted as sent, for the owner to send at once. One request at a
         time, this is all that lies between a reply and the next request.
         Otherwise None: poll() says what to send, as usual."""
+        self._counters.last_heard = now
         try:
             code, seq = _RESULT_AND_SEQUENCE.unpack_from(datagram, _RESULT_OFFSET)
         except struct.error:  # shorter than MIN_REPLY
@@ -845,6 +851,9 @@ class Window:
             return
         del self._flight[seq]
         if code not in self._retry_codes:
+            if code != _RC_OK:
+                codes = self._counters.error_codes
+                codes[_NAMES[code]] = codes.get(_NAMES[code], 0) + 1
             self._finish(request, datagram, None)
             return
         request.note(_NAMES[code])

@@ -68,6 +68,8 @@ class LimiterCounters:
     tokens_granted: int
     #: Lease requests answered with nothing.
     refusals: int
+    #: Tokens in the bucket now.
+    tokens: float = 0.0
 
 
 class Limiter(Protocol):
@@ -112,7 +114,10 @@ class RateLimiterActor(pykka.ThreadingActor):
             return self._lease(message.tokens)
         if isinstance(message, LimiterStats):
             return LimiterCounters(
-                self._leases_asked, self._tokens_granted, self._refusals
+                self._leases_asked,
+                self._tokens_granted,
+                self._refusals,
+                self._bucket.tokens,
             )
         # A stray tell must not kill a limiter many connections share, so
         # this is logged and answered with None rather than raised.

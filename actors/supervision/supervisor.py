@@ -117,6 +117,8 @@ class SupervisorStats:
     running: tuple[str, ...]
     restarts: int
     gave_up: bool
+    #: The name it was started with.
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -284,6 +286,7 @@ class Supervisor(Supervised):
                 ),
                 restarts=self._restarts,
                 gave_up=self.gave_up.is_set(),
+                name=self._name,
             )
         else:
             return super().on_receive(message)

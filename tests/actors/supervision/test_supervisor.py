@@ -897,10 +897,15 @@ def test_supervisor_stats(events: Events) -> None:
     sup = Supervisor.start(
         [child("a", events), child("b", events), child("t", events, "temporary")],
         max_restarts=5,
+        name="counted",
     )
     events.take(3)
     assert stats(sup) == SupervisorStats(
-        children=("a", "b", "t"), running=("a", "b", "t"), restarts=0, gave_up=False
+        children=("a", "b", "t"),
+        running=("a", "b", "t"),
+        restarts=0,
+        gave_up=False,
+        name="counted",
     )
     running(sup, "a").tell(Crash())
     assert without_fails(events.take(2)) == [("start", "a", 2)]
@@ -908,7 +913,11 @@ def test_supervisor_stats(events: Events) -> None:
     assert events.next() == ("fail", "t", "CrashInjected")
     check_liveness_now(sup)
     assert stats(sup) == SupervisorStats(
-        children=("a", "b"), running=("a", "b"), restarts=1, gave_up=False
+        children=("a", "b"),
+        running=("a", "b"),
+        restarts=1,
+        gave_up=False,
+        name="counted",
     )
 
 

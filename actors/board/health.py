@@ -1,0 +1,47 @@
+"""How a board is doing, in the few words a health check or a dashboard
+wants: is it serving, when did it last answer, what is open, how often
+has its connection restarted lately."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+from actors.connection.actor import ConnectionStats
+
+#: serving: a connection is up; restarting: its supervisor is bringing it
+#: back; given_up: its supervisor gave up (or its group was lost);
+#: closed: closed by its owner.
+BoardState = Literal["serving", "restarting", "given_up", "closed"]
+
+
+@dataclass(frozen=True)
+class BoardHealth:
+    """One board's health (plain data, crosses processes)."""
+
+    board: str
+    state: BoardState
+    #: Seconds since a datagram last came from the board (None: none yet,
+    #: or not known while it restarts).
+    last_reply_age: float | None = None
+    open_jobs: int = 0
+    in_flight: int = 0
+    #: Restarts of its connection within the last ``period`` seconds.
+    recent_restarts: int = 0
+    period: float = 0.0
+    #: Why it is not serving, if it is not.
+    reason: str = ""
+    #: Its connection's counters, when serving (what metrics export).
+    stats: ConnectionStats | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.state == "serving"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The health fields (not the counters), e.g. for JSON."""
+        return {
+            field.name: getattr(self, field.name)
+            for field in fields(self)
+            if field.name != "stats"
+        }

@@ -1,0 +1,462 @@
+"""Prometheus metrics and a health check, read from the live objects.
+
+Nothing here runs on the hot path: the counters are the ones ``stats()``
+already keeps, and they are read only when someone scrapes. ``enable()``
+registers one collector that, at each scrape, finds what is open in this
+process (clients and Machines, whose workers send their boards' figures
+back, listeners, supervisors, rate limiters and virtual boards) and asks
+each for a snapshot. ``serve()`` answers ``/metrics`` and ``/healthz``.
+
+A connection's counters start again from 0 when its actor restarts;
+Prometheus's ``rate()`` and ``increase()`` take that as a counter reset.
+
+Needs the ``metrics`` extra (``prometheus_client``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pykka
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+from actors.board.client import Client
+from actors.board.health import BoardHealth
+from actors.lifetime import closables, track
+from actors.listening.listener import GetListenerStats, ListenerActor, ListenerStats
+from actors.placement.machine import Machine
+from actors.ratelimit.limiter import LimiterCounters, LimiterStats, RateLimiterActor
+from actors.supervision.supervisor import (
+    GetSupervisorStats,
+    Supervisor,
+    SupervisorStats,
+)
+from transport.board import BoardStats, serving_boards
+from transport.logs import get_logger
+
+log = get_logger(__name__)
+
+#: The RTT histogram's bucket edges (seconds): a board on a LAN answers in
+#: 100 us to a few ms; a resend waits up to a second.
+RTT_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+)
+#: How long a scrape waits for one actor's answer before leaving it out.
+ASK_TIMEOUT = 2.0
+
+
+# -- what a scrape sees ------------------------------------------------------------
+
+
+@dataclass
+class Snapshot:
+    """Everything one scrape reads, taken once."""
+
+    #: Each board's health, by its "host:port" (a board two clients talk
+    #: to has two entries).
+    boards: dict[str, list[BoardHealth]] = field(default_factory=dict)
+    supervisors: list[SupervisorStats] = field(default_factory=list)
+    listeners: list[ListenerStats] = field(default_factory=list)
+    limiters: list[tuple[str, LimiterCounters]] = field(default_factory=list)
+    virtual_boards: list[tuple[str, BoardStats]] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return all(h.up for healths in self.boards.values() for h in healths)
+
+
+def _open_objects() -> tuple[list[Client], list[Machine]]:
+    """The clients and machines of this process still open, each Machine's
+    own in-process clients left to the Machine."""
+    owners = [getattr(close, "__self__", None) for close in closables.tracked()]
+    machines = [o for o in owners if isinstance(o, Machine) and not o.closed]
+    inside = {id(client) for machine in machines for client in machine.local_clients}
+    clients = [
+        o
+        for o in owners
+        if isinstance(o, Client)
+        and id(o) not in inside
+        and (not o.closed or o.gave_up.is_set())
+    ]
+    return clients, machines
+
+
+def _ask_all(cls: type[pykka.Actor], message: Any) -> Iterator[tuple[str, Any]]:
+    """Ask every running actor of ``cls`` at once; (urn, answer) of those
+    that answered in time."""
+    asked = []
+    for ref in pykka.ActorRegistry.get_by_class(cls):
+        try:
+            asked.append((ref.actor_urn, ref.ask(message, block=False)))
+        except pykka.ActorDeadError:
+            continue
+    for urn, future in asked:
+        try:
+            yield urn, future.get(timeout=ASK_TIMEOUT)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            continue
+
+
+def snapshot() -> Snapshot:
+    """Read every open client, Machine, listener, supervisor, limiter and
+    virtual board of this process now."""
+    shot = Snapshot()
+    clients, machines = _open_objects()
+    healths: list[BoardHealth] = []
+    for machine in machines:
+        try:
+            healths.extend(machine.health().values())
+        except Exception as error:  # noqa: BLE001 - closed meanwhile
+            log.debug("metrics.machine_skipped", error=repr(error))
+    for client in clients:
+        try:
+            healths.append(client.health())
+        except Exception as error:  # noqa: BLE001 - closed meanwhile
+            log.debug("metrics.client_skipped", error=repr(error))
+    for health in healths:
+        if health.state != "closed":
+            shot.boards.setdefault(health.board, []).append(health)
+    shot.supervisors = [s for _, s in _ask_all(Supervisor, GetSupervisorStats())]
+    shot.listeners = [s for _, s in _ask_all(ListenerActor, GetListenerStats())]
+    shot.limiters = list(_ask_all(RateLimiterActor, LimiterStats()))
+    shot.virtual_boards = [
+        (board.address_text, board.stats) for board in serving_boards()
+    ]
+    return shot
+
+
+def health() -> tuple[bool, dict[str, Any]]:
+    """Whether every board of this process is served, and the details
+    (what ``/healthz`` answers)."""
+    shot = snapshot()
+    return shot.healthy, {
+        "status": "ok" if shot.healthy else "failing",
+        "boards": [h.as_dict() for healths in shot.boards.values() for h in healths],
+    }
+
+
+# -- the collector -----------------------------------------------------------------
+
+
+def _counter(name: str, text: str, labels: Iterable[str]) -> CounterMetricFamily:
+    return CounterMetricFamily(name, text, labels=list(labels))
+
+
+def _gauge(name: str, text: str, labels: Iterable[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, text, labels=list(labels))
+
+
+def _rtt_buckets(healths: list[BoardHealth]) -> tuple[list[tuple[str, float]], float]:
+    """Cumulative Prometheus buckets and the sum, from the estimators'
+    finer buckets (each sample counted at its bucket's upper edge)."""
+    counts = [0] * (len(RTT_BUCKETS) + 1)
+    total = 0.0
+    for h in healths:
+        assert h.stats is not None
+        rtt = h.stats.rtt
+        total += rtt.mean * rtt.count
+        for edge, count in rtt.buckets:
+            slot = next(
+                (i for i, le in enumerate(RTT_BUCKETS) if edge <= le * 1.000001),
+                len(RTT_BUCKETS),
+            )
+            counts[slot] += count
+    out: list[tuple[str, float]] = []
+    running = 0
+    for le, count in zip((*RTT_BUCKETS, float("inf")), counts, strict=True):
+        running += count
+        out.append(("+Inf" if le == float("inf") else repr(le), running))
+    return out, total
+
+
+def collect(shot: Snapshot) -> list[Metric]:
+    """The metric families of one snapshot (names pinned: dashboards use
+    them)."""
+    board = ["board"]
+    requests = _counter(
+        "spinnactors_requests",
+        "SCP requests sent to the board, each counted once however often resent",
+        board,
+    )
+    resends = _counter("spinnactors_resends", "Requests sent again", board)
+    timeouts = _counter(
+        "spinnactors_timeouts", "Waits for a reply that ran out (each resent)", board
+    )
+    completed = _counter("spinnactors_completed", "Requests answered", board)
+    failed = _counter("spinnactors_failed", "Requests ended with an error", board)
+    duplicates = _counter(
+        "spinnactors_duplicates", "Replies seen twice (and ignored)", board
+    )
+    errors = _counter(
+        "spinnactors_errors",
+        "Requests the board ended with an error code",
+        ["board", "code"],
+    )
+    rtt = HistogramMetricFamily(
+        "spinnactors_rtt_seconds", "Round trips of first sends", labels=board
+    )
+    in_flight = _gauge("spinnactors_in_flight", "Requests on the wire now", board)
+    open_jobs = _gauge("spinnactors_open_jobs", "Jobs not ended yet", board)
+    up = _gauge("spinnactors_board_up", "1 while the board is served, else 0", board)
+    age = _gauge(
+        "spinnactors_last_reply_age_seconds",
+        "Seconds since the board last answered",
+        board,
+    )
+    for name, healths in sorted(shot.boards.items()):
+        label = [name]
+        up.add_metric(label, 1.0 if all(h.up for h in healths) else 0.0)
+        served = [h for h in healths if h.stats is not None]
+        if not served:
+            continue
+        stats = [h.stats for h in served if h.stats is not None]
+        requests.add_metric(label, sum(s.sent - s.resent for s in stats))
+        resends.add_metric(label, sum(s.resent for s in stats))
+        timeouts.add_metric(label, sum(s.timeouts for s in stats))
+        completed.add_metric(label, sum(s.completed for s in stats))
+        failed.add_metric(label, sum(s.failed for s in stats))
+        duplicates.add_metric(label, sum(s.duplicates for s in stats))
+        codes: dict[str, int] = {}
+        for s in stats:
+            for code, count in s.error_codes.items():
+                codes[code] = codes.get(code, 0) + count
+        for code, count in sorted(codes.items()):
+            errors.add_metric([name, code], count)
+        buckets, total = _rtt_buckets(served)
+        rtt.add_metric(label, buckets, total)
+        in_flight.add_metric(label, sum(s.in_flight for s in stats))
+        open_jobs.add_metric(label, sum(s.open_jobs for s in stats))
+        ages = [s.last_reply_age for s in stats if s.last_reply_age is not None]
+        if ages:
+            age.add_metric(label, min(ages))
+
+    restarts = _counter("spinnactors_restarts", "Children restarted", ["supervisor"])
+    gave_up = _gauge(
+        "spinnactors_supervisor_gave_up", "1 once it has given up", ["supervisor"]
+    )
+    by_name: dict[str, list[SupervisorStats]] = {}
+    for supervision in shot.supervisors:
+        by_name.setdefault(supervision.name, []).append(supervision)
+    for name, group in sorted(by_name.items()):
+        restarts.add_metric([name], sum(s.restarts for s in group))
+        gave_up.add_metric([name], 1.0 if any(s.gave_up for s in group) else 0.0)
+
+    listener = ["listener"]
+    heard = _counter(
+        "spinnactors_listener_messages", "Messages a listener received", listener
+    )
+    dropped = _counter(
+        "spinnactors_listener_dropped",
+        "Messages dropped: a callback's backlog was full",
+        listener,
+    )
+    by_local: dict[str, list[ListenerStats]] = {}
+    for listened in shot.listeners:
+        by_local.setdefault(listened.local, []).append(listened)
+    for local, heard_by in sorted(by_local.items()):
+        heard.add_metric([local], sum(s.received for s in heard_by))
+        dropped.add_metric([local], sum(s.dropped for s in heard_by))
+
+    tokens = _gauge(
+        "spinnactors_limiter_tokens", "Tokens in a rate limiter's bucket", ["limiter"]
+    )
+    for urn, counters in shot.limiters:
+        tokens.add_metric([urn], counters.tokens)
+
+    families: list[Metric] = [
+        requests,
+        resends,
+        timeouts,
+        completed,
+        failed,
+        duplicates,
+        errors,
+        rtt,
+        in_flight,
+        open_jobs,
+        up,
+        age,
+        restarts,
+        gave_up,
+        heard,
+        dropped,
+        tokens,
+    ]
+    if shot.virtual_boards:
+        families.extend(_board_families(shot.virtual_boards))
+    return families
+
+
+def _board_families(boards: list[tuple[str, BoardStats]]) -> list[Metric]:
+    """A virtual board's own figures (``spinnactors board --metrics-port``)."""
+    board = ["board"]
+    received = _counter(
+        "spinnactors_board_requests", "Datagrams the board received", board
+    )
+    replies = _counter("spinnactors_board_replies", "Replies the board sent", board)
+    dropped = _counter(
+        "spinnactors_board_dropped",
+        "Datagrams dropped: by its fault plan, a full queue or an IP tag",
+        board,
+    )
+    malformed = _counter(
+        "spinnactors_board_malformed", "Datagrams that did not parse", board
+    )
+    for name, stats in sorted(boards):
+        received.add_metric([name], stats.received)
+        replies.add_metric([name], stats.replies)
+        dropped.add_metric(
+            [name], stats.fault_drops + stats.queue_drops + stats.tag_drops
+        )
+        malformed.add_metric([name], stats.malformed)
+    return [received, replies, dropped, malformed]
+
+
+class SpinnactorsCollector(Collector):
+    """Reads a fresh snapshot at each scrape."""
+
+    def collect(self) -> Iterable[Metric]:
+        return collect(snapshot())
+
+
+_ENABLED: weakref.WeakKeyDictionary[CollectorRegistry, SpinnactorsCollector] = (
+    weakref.WeakKeyDictionary()
+)
+_LOCK = threading.Lock()
+
+
+def enable(registry: CollectorRegistry | None = None) -> SpinnactorsCollector:
+    """Register the collector with ``registry`` (prometheus_client's
+    default one if None); once per registry."""
+    registry = REGISTRY if registry is None else registry
+    with _LOCK:
+        collector = _ENABLED.get(registry)
+        if collector is None:
+            collector = _ENABLED[registry] = SpinnactorsCollector()
+            registry.register(collector)
+        return collector
+
+
+# -- the endpoint ------------------------------------------------------------------
+
+
+class MetricsServer:
+    """``/metrics`` (Prometheus text) and ``/healthz`` (200 when every
+    board is served, else 503; JSON either way) on a daemon thread."""
+
+    def __init__(
+        self,
+        port: int,
+        host: str = "127.0.0.1",
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.registry = REGISTRY if registry is None else registry
+        enable(self.registry)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                server._answer(self)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass  # (http.server prints each request to stderr)
+
+        # One scrape at a time, on one thread: no thread started per request.
+        self._http = HTTPServer((host, port), Handler)
+        bound = self._http.server_address
+        self.host, self.port = str(bound[0]), int(bound[1])
+        self._thread = threading.Thread(
+            target=self._http.serve_forever,
+            name=f"metrics-{self.host}:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        self._closed = False
+        track(self.close)
+        log.info("metrics.serving", address=self.url)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _answer(self, request: BaseHTTPRequestHandler) -> None:
+        path = request.path.split("?", 1)[0]
+        if path == "/metrics":
+            status, kind, body = (
+                200,
+                CONTENT_TYPE_LATEST,
+                generate_latest(self.registry),
+            )
+        elif path == "/healthz":
+            healthy, details = health()
+            status, kind = (200 if healthy else 503), "application/json"
+            body = json.dumps(details).encode()
+        else:
+            status, kind, body = 404, "text/plain", b"try /metrics or /healthz\n"
+        request.send_response(status)
+        request.send_header("Content-Type", kind)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    def close(self) -> None:
+        """Stop answering and close the port; the thread has ended."""
+        if self._closed:
+            return
+        self._closed = True
+        self._http.shutdown()
+        self._http.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> MetricsServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def serve(
+    port: int, host: str = "127.0.0.1", registry: CollectorRegistry | None = None
+) -> MetricsServer:
+    """Serve ``/metrics`` and ``/healthz`` on ``host:port`` (port 0 picks a
+    free one: see ``.port``), enabling the collector on ``registry``."""
+    return MetricsServer(port, host, registry)
+
+
+__all__ = [
+    "RTT_BUCKETS",
+    "MetricsServer",
+    "Snapshot",
+    "SpinnactorsCollector",
+    "collect",
+    "enable",
+    "health",
+    "serve",
+    "snapshot",
+]
