@@ -114,7 +114,7 @@ class _Group:
     ) -> None:
         self.child_id = f"group-{index}"
         self.spec = spec
-        self.book = GroupBook()
+        self.book = GroupBook(spec.boards)
         self._supervisor = supervisor
         #: The running incarnation of the group's actor (None while it
         #: restarts).
@@ -291,7 +291,7 @@ class Machine:
                 )
                 for name, (host, port) in self.addresses.items():
                     self._clients[name] = Client(
-                        host, port, supervisor=self._local, **options
+                        host, port, supervisor=self._local, board_name=name, **options
                     )
             except BaseException:
                 self.close()
