@@ -86,6 +86,7 @@ GUIDES = {
     "embedding",
     "supervision",
     "many-boards",
+    "asyncio",
     "testing",
     "virtual-board",
 }
