@@ -240,6 +240,9 @@ class Machine:
     group silent for ``heartbeat_deadline`` seconds is taken for hung and
     restarted; one whose worker fails to start ``start_attempts`` times in
     a row is given up (its jobs end with GroupLost saying so).
+
+    Every error a job ends with names its board, ``board 'a' at
+    host:port: ...``, keeping its type (actors.errors.at_board).
     """
 
     def __init__(
