@@ -6,11 +6,17 @@ carries only a message so that it pickles across process boundaries.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import pykka
 
-from messages.errors import MalformedDatagramError, SpinnactorsError
+from messages.errors import (
+    InvalidArgumentError,
+    MalformedDatagramError,
+    SpinnactorsError,
+    UnexpectedResponseCodeError,
+)
 
 
 class RequestError(SpinnactorsError):
@@ -62,3 +68,41 @@ def ask(ref: pykka.ActorRef[Any], message: Any, *, timeout: float, what: str) ->
         raise ShutDown(f"{what}: it has stopped") from None
     except pykka.Timeout:
         raise NoAnswer(f"{what}: no answer within {timeout:g} s") from None
+
+
+def board_label(name: Hashable, address: tuple[str, int] | None = None) -> str:
+    """How an error names a Machine's board: ``board 'a' at host:port``."""
+    where = "" if address is None else " at {}:{}".format(*address)
+    return f"board {name!r}{where}"
+
+
+def at_board(
+    error: BaseException, name: Hashable, address: tuple[str, int] | None = None
+) -> BaseException:
+    """``error`` again, of the same type, its message led by the board it
+    came from (a Machine's caller has many boards and needs to know
+    which); the address is left out where the message has it already.
+    An error already naming the board, an argument error (the caller's,
+    whatever the board) or one that cannot be remade is returned as is."""
+    label = f"board {name!r}"
+    text = str(error)
+    if isinstance(error, InvalidArgumentError) or text.startswith(label):
+        return error
+    if address is not None and "{}:{}".format(*address) not in text:
+        label = board_label(name, address)
+    named: BaseException
+    try:
+        if isinstance(error, UnexpectedResponseCodeError):
+            named = type(error)(
+                f"{label}: {error.operation}", error.command, error.result
+            )
+        elif error.args == (text,):
+            named = type(error)(f"{label}: {text}")
+        else:
+            return error
+    except Exception:  # noqa: BLE001 - a constructor of another shape
+        return error
+    if type(named) is not type(error):
+        return error
+    named.__cause__ = error.__cause__
+    return named

@@ -16,6 +16,8 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,9 +109,30 @@ def run_python(
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
+#: How long processes of a block's session may take to end after it has
+#: (multiprocessing's resource tracker, and a Machine's workers, exit once
+#: they see their parent gone: on a loaded machine that is not at once).
+SESSION_GRACE = 5.0
+
+
 def _kill_session(sid: int) -> list[str]:
-    """Kill every process still in session ``sid``; their command lines."""
+    """Kill every process still in session ``sid`` after SESSION_GRACE;
+    their command lines."""
+    pause = threading.Event()  # never set: a wait that cannot be cut short
+    deadline = time.monotonic() + SESSION_GRACE
+    while _session(sid) and time.monotonic() < deadline:
+        pause.wait(0.02)  # (a process's end sends no event to wait on)
     left = []
+    for pid, cmdline in _session(sid):
+        left.append(cmdline)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return left
+
+
+def _session(sid: int) -> list[tuple[int, str]]:
+    """The live processes of session ``sid``: (pid, command line)."""
+    found = []
     for status in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = status.read_text().rsplit(")", 1)[1].split()
@@ -118,7 +141,6 @@ def _kill_session(sid: int) -> list[str]:
             continue  # ended while we looked
         # After ')': state, ppid, pgrp, session; a zombie has gone already.
         if int(fields[3]) == sid and fields[0] != "Z":
-            left.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(status.parent.name), signal.SIGKILL)
-    return left
+            text = cmdline.replace(b"\0", b" ").decode(errors="replace")
+            found.append((int(status.parent.name), text))
+    return found

@@ -77,9 +77,51 @@ def test_the_site_builds_strict(tmp_path: Path) -> None:
         assert f'id="actors.{name}"' in api
 
 
+#: The guides the site must have, and the one whose examples are shell
+#: commands (parsed below) rather than Python.
+GUIDES = {
+    "getting-started",
+    "cli",
+    "spinnman-migration",
+    "embedding",
+    "supervision",
+    "many-boards",
+    "asyncio",
+    "testing",
+    "virtual-board",
+}
+SHELL_GUIDES = {"cli"}
+#: Fewer runnable Python blocks than this means block discovery broke (a
+#: test that runs none would pass, vacuously).
+MIN_PYTHON_BLOCKS = 25
+
+
+def runnable(block: Block) -> bool:
+    return block.language == "python" and not block.marker
+
+
+@pytest.mark.timeout(10)
+def test_enough_python_blocks_are_found_to_run() -> None:
+    assert len([block for block in PYTHON if runnable(block)]) >= MIN_PYTHON_BLOCKS
+
+
+@pytest.mark.timeout(10)
+def test_every_guide_is_there_with_an_example_that_runs() -> None:
+    guides = {page.stem: page for page in PAGES if page.parent.name == "guides"}
+    assert set(guides) >= GUIDES, f"missing guides: {GUIDES - set(guides)}"
+    for name, page in guides.items():
+        blocks = fenced_blocks(page)
+        if name in SHELL_GUIDES:
+            assert any(block.language == "shell" for block in blocks), page
+        else:
+            assert any(runnable(block) for block in blocks), (
+                f"{page.relative_to(ROOT)} has no Python block that runs"
+            )
+
+
 @pytest.mark.timeout(10)
 def test_the_docs_have_blocks_and_every_block_a_language() -> None:
-    assert len(PYTHON) >= 4 and SHELL
+    assert len(PYTHON) >= MIN_PYTHON_BLOCKS and SHELL
     unnamed = [block.where for block in BLOCKS if not block.language]
     assert not unnamed, f"say what each block is (```python, ```shell, ...): {unnamed}"
 

@@ -29,7 +29,7 @@ from actors.connection.actor import (
     Wake,
 )
 from actors.connection.book import JobBook
-from actors.errors import ShutDown, ask
+from actors.errors import ShutDown, ask, at_board
 from actors.lifetime import track
 from actors.protocol.fences import Span
 from actors.protocol.jobs import Job, OutcomeSink
@@ -94,6 +94,9 @@ class Client(BoardOperations):
     of the client's own: many clients then share one thread for their
     supervision (as a Machine's group does), each child still restarted
     and given up on alone, by that supervisor's intensity and backoff.
+
+    ``board_name`` (a Machine's name for the board) leads every error a
+    job ends with: ``board 'a' at host:port: ...``.
     """
 
     CHILD = "connection"
@@ -118,6 +121,7 @@ class Client(BoardOperations):
         period: float = 5.0,
         backoff: Backoff | None = None,
         supervisor: pykka.ActorRef[Any] | None = None,
+        board_name: Hashable | None = None,
     ) -> None:
         check_int("window", window, 1, 65535)
         check_int("retries", retries, 0, 1000)
@@ -171,7 +175,11 @@ class Client(BoardOperations):
         self._gone = False
         #: Set when the connection's supervisor gives up on it.
         self.gave_up = threading.Event()
-        self._book = book = JobBook()
+        self._book = book = JobBook(
+            name_error=None
+            if board_name is None
+            else lambda error: at_board(error, board_name, (host, port))
+        )
         #: When the connection actor was last restarted (the last few),
         #: for health()'s recent restarts.
         self._period = period

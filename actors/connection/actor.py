@@ -22,7 +22,7 @@ from typing import Any
 from actors.connection.book import JobBook
 from actors.errors import Cancelled, PortRefused, RequestTimeout, ShutDown
 from actors.protocol.fences import Claim
-from actors.protocol.jobs import Job, Outcome, OutcomeSink, deliver, written_span
+from actors.protocol.jobs import Job, Outcome, OutcomeSink, written_span
 from actors.protocol.requests import Request
 from actors.protocol.rtt import RttStats
 from actors.protocol.runs import JobRun, MemoryRun
@@ -527,7 +527,7 @@ class ConnectionActor(Supervised):
         """Hand the outcomes held back to their sinks, a batch per sink."""
         if self._pending:
             pending, self._pending = self._pending, []
-            deliver(pending)
+            self._book.deliver(pending)
 
     def _end_all(self, error: BaseException) -> None:
         """Give every open job its outcome: ``error``."""

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
 
 from actors.protocol.fences import Hold
-from actors.protocol.jobs import Job, Outcome, OutcomeSink, deliver
+from actors.protocol.jobs import Job, Outcome, OutcomeSink, deliver, with_errors
 from actors.protocol.runs import JobRun
 
 #: How often whoever waits for outcomes checks that their giver still lives.
@@ -43,8 +43,15 @@ class JobBook:
     be put in from any thread; runs are touched only by the one live actor.
     """
 
-    def __init__(self, next_sequence: int = 0) -> None:
+    def __init__(
+        self,
+        next_sequence: int = 0,
+        name_error: Callable[[BaseException], BaseException] | None = None,
+    ) -> None:
         self._lock = threading.Lock()
+        #: Remakes each error before it goes out (a Machine's board names
+        #: itself in it); None leaves errors as they are.
+        self.name_error = name_error
         self._incoming: list[tuple[Sequence[Job], OutcomeSink]] = []
         #: Where the next incarnation's sequence numbers start.
         self.next_sequence = next_sequence
@@ -105,4 +112,10 @@ class JobBook:
         ]
         ended += [(run.sink, run.fail(error)) for run in list(self.open)]
         self.open.clear()
-        deliver(ended)
+        self.deliver(ended)
+
+    def deliver(self, outcomes: list[tuple[OutcomeSink, Outcome]]) -> None:
+        """Hand each sink its outcomes, in one batch, errors named."""
+        if self.name_error is not None:
+            outcomes = with_errors(outcomes, self.name_error)
+        deliver(outcomes)

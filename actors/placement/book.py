@@ -17,8 +17,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from actors.errors import Cancelled, RequestError
-from actors.placement.wire import Cancel, Listen, Listening, Post, encode
+from actors.errors import Cancelled, RequestError, at_board
+from actors.placement.wire import BoardSpec, Cancel, Listen, Listening, Post, encode
 from actors.protocol.fences import Span
 from actors.protocol.jobs import (
     Job,
@@ -54,10 +54,16 @@ class Prepared:
 
 
 class GroupBook:
-    """Jobs sent to one group and not yet answered; thread-safe."""
+    """Jobs sent to one group and not yet answered; thread-safe.
 
-    def __init__(self) -> None:
+    Every error a job ends with names its board (``board 'a' at
+    host:port: ...``, the address where ``boards`` gives it), whether it
+    came from the worker or from here (a lost group, a supervisor that
+    gave up)."""
+
+    def __init__(self, boards: Sequence[BoardSpec] = ()) -> None:
         self._lock = threading.Lock()
+        self._addresses = {board.name: (board.host, board.port) for board in boards}
         self._keys = itertools.count()
         self._open: dict[int, _Open] = {}
         self._incoming: list[tuple[bytes, list[int]]] = []
@@ -266,9 +272,16 @@ class GroupBook:
         with self._lock:
             self._waiting.pop(ticket, None)
 
-    @staticmethod
-    def _deliver(found: list[tuple[_Open, Outcome]]) -> None:
-        deliver((entry.sink, outcome) for entry, outcome in found)
+    def _deliver(self, found: list[tuple[_Open, Outcome]]) -> None:
+        deliver(
+            (entry.sink, self._named(entry.board, outcome)) for entry, outcome in found
+        )
+
+    def _named(self, board: Hashable, outcome: Outcome) -> Outcome:
+        if outcome.error is None:
+            return outcome
+        named = at_board(outcome.error, board, self._addresses.get(board))
+        return replace(outcome, error=named)
 
 
 def _describe(entries: Sequence[tuple[Hashable, Job]]) -> str:

@@ -119,7 +119,7 @@ class _Group:
     ) -> None:
         self.child_id = f"group-{index}"
         self.spec = spec
-        self.book = GroupBook()
+        self.book = GroupBook(spec.boards)
         self._supervisor = supervisor
         #: The running incarnation of the group's actor (None while it
         #: restarts).
@@ -272,6 +272,9 @@ class Machine:
     group silent for ``heartbeat_deadline`` seconds is taken for hung and
     restarted; one whose worker fails to start ``start_attempts`` times in
     a row is given up (its jobs end with GroupLost saying so).
+
+    Every error a job ends with names its board, ``board 'a' at
+    host:port: ...``, keeping its type (actors.errors.at_board).
     """
 
     def __init__(
@@ -323,7 +326,7 @@ class Machine:
                 )
                 for name, (host, port) in self.addresses.items():
                     self._clients[name] = Client(
-                        host, port, supervisor=self._local, **options
+                        host, port, supervisor=self._local, board_name=name, **options
                     )
             except BaseException:
                 self.close()

@@ -7,8 +7,8 @@ runs.py turns one into window Requests.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from messages.scp.base import AbstractSCPRequest
@@ -45,6 +45,19 @@ def deliver(outcomes: Iterable[tuple[OutcomeSink, Outcome]]) -> None:
         batches.setdefault(id(sink), (sink, []))[1].append(outcome)
     for sink, batch in batches.values():
         sink.put(batch)
+
+
+def with_errors(
+    outcomes: Iterable[tuple[OutcomeSink, Outcome]],
+    remake: Callable[[BaseException], BaseException],
+) -> list[tuple[OutcomeSink, Outcome]]:
+    """The outcomes, each error replaced by ``remake(error)``."""
+    return [
+        (sink, outcome)
+        if outcome.error is None
+        else (sink, replace(outcome, error=remake(outcome.error)))
+        for sink, outcome in outcomes
+    ]
 
 
 @dataclass(frozen=True)

@@ -31,15 +31,15 @@ import pytest
 
 from actors import connect
 from actors.connection.actor import ConnectionStats
-from actors.errors import RequestError, RequestTimeout, ShutDown
+from actors.errors import RequestError, RequestTimeout, ShutDown, at_board
 from actors.placement.links import GroupLink, GroupLost, ProcessLink
 from actors.placement.machine import Machine
 from actors.placement.parent import STOP_GRACE, Forward
 from actors.placement.wire import BoardSpec, GroupSpec
 from actors.protocol.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
 from actors.ratelimit.limiter import LimiterStats, RateLimiterActor
-from messages.errors import InvalidArgumentError
-from messages.scp import GetVersion, IPTagSet, ReadMemory
+from messages.errors import InvalidArgumentError, UnexpectedResponseCodeError
+from messages.scp import GetVersion, IPTagSet, ReadMemory, SCPResult
 from transport import VirtualBoard
 from transport.errors import TransportError
 from transport.traffic import TagTraffic
@@ -1092,3 +1092,80 @@ def test_a_dead_board_is_a_timeout_in_the_caller_and_the_rest_serve(
             assert machine.version("alive").name == "SC&MP"
     finally:
         silent.close()
+
+
+# -- errors name their board ---------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("workers", [1, 0])
+def test_a_machines_errors_name_the_board(
+    boards: list[VirtualBoard], workers: int
+) -> None:
+    """A Machine's caller has many boards: each error says which one
+    (its name, and host:port once), for timeouts and board error codes
+    alike, in a worker or in-process; the exception keeps its type."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    dead = "{}:{}".format(*silent.getsockname())
+    alive = "{}:{}".format(*boards[0].address)
+    try:
+        with Machine(
+            {"dead": silent.getsockname(), "alive": boards[0]},
+            workers=workers,
+            timeout=0.05,
+            retries=1,
+        ) as machine:
+            with pytest.raises(RequestTimeout) as timeout:
+                machine.version("dead")
+            text = str(timeout.value)
+            assert text.startswith("board 'dead': GetVersion(0,0,0) seq=0: no reply")
+            assert f"no reply from {dead} after 2 tries" in text
+            assert text.count(dead) == 1
+
+            with pytest.raises(UnexpectedResponseCodeError) as code:
+                machine.read("alive", 9, 9, BASE, 4)  # a 2x2 board
+            assert str(code.value).startswith(
+                f"board 'alive' at {alive}: read at 0x60000000 on 9,9,0: "
+                "read memory (CMD_READ) failed: board answered RC_ROUTE (no route"
+            )
+            assert code.value.result == SCPResult.RC_ROUTE
+
+            (outcome,) = machine.submit([("alive", ReadJob("k", 9, 9, 0, BASE, 4))])
+            assert str(outcome.error).startswith(f"board 'alive' at {alive}: ")
+            assert machine.version("alive").name == "SC&MP"  # still serves
+    finally:
+        silent.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_lost_groups_errors_name_the_board(boards: list[VirtualBoard]) -> None:
+    """Errors made in the parent (a group that could not start) name the
+    board of each job too."""
+
+    def never_ready(spec: GroupSpec) -> GroupLink:
+        raise GroupLost(f"worker {spec.name} did not start within 30 s")
+
+    address = "{}:{}".format(*boards[1].address)
+    machine = Machine({"b": boards[1]}, workers=1, start_link=never_ready)
+    try:
+        with pytest.raises(GroupLost) as lost:
+            machine.read("b", 0, 0, BASE, 256)
+        assert str(lost.value).startswith(
+            f"board 'b' at {address}: group 'group-0' could not start"
+        )
+    finally:
+        machine.close()
+
+
+def test_naming_keeps_type_and_leaves_argument_errors() -> None:
+    """at_board remakes an error of the same type, once; the caller's
+    argument errors, and errors of another shape, are left as they are."""
+    named = at_board(RequestTimeout("no reply after 2 tries"), 3, ("h", 1))
+    assert type(named) is RequestTimeout
+    assert str(named) == "board 3 at h:1: no reply after 2 tries"
+    assert at_board(named, 3, ("h", 1)) is named
+    bad = InvalidArgumentError("length", -1, "must be positive")
+    assert at_board(bad, 3, ("h", 1)) is bad
+    odd = OSError(2, "gone")
+    assert at_board(odd, 3) is odd

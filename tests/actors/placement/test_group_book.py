@@ -10,13 +10,15 @@ import queue
 import threading
 from collections import Counter
 from collections.abc import Hashable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from actors.errors import RequestError, ShutDown
+from actors.errors import RequestError, RequestTimeout, ShutDown
 from actors.placement.book import GroupBook
 from actors.placement.wire import (
+    BoardSpec,
     GetGroupStats,
     GroupFailed,
     GroupSpec,
@@ -134,6 +136,11 @@ def test_each_job_gets_one_outcome_under_the_callers_key() -> None:
     assert b[7].value == ("b1", b"reply")
 
 
+def said(error: BaseException | None) -> tuple[type, str]:
+    """An error's type and message (errors compare by identity)."""
+    return type(error), str(error)
+
+
 @pytest.mark.timeout(10)
 def test_outcome_fields_other_than_the_key_are_kept() -> None:
     book = GroupBook()
@@ -145,7 +152,29 @@ def test_outcome_fields_other_than_the_key_are_kept() -> None:
         [Outcome(job.key, error=error, resends=3, retry_code_resends=2, timeouts=1)]
     )
     (outcome,) = sink.outcomes
-    assert outcome == Outcome("k", None, error, 3, 2, 1)
+    assert replace(outcome, error=None) == Outcome("k", None, None, 3, 2, 1)
+    # The error is the same kind, led by its board's name.
+    assert type(outcome.error) is RequestError
+    assert str(outcome.error) == "board 'b': board said no"
+
+
+@pytest.mark.timeout(10)
+def test_errors_name_the_board_and_its_address_once() -> None:
+    book = GroupBook([BoardSpec("b", "10.0.0.1", 17893)])
+    sink = Sink()
+    book.put([("b", SCPJob("k", GetVersion(0, 0, 0)))], sink)
+    book.put([("b", SCPJob("j", GetVersion(0, 0, 0)))], sink)
+    ((_, job), (_, other)) = posted(book.take_incoming())
+    book.complete(
+        [
+            Outcome(job.key, error=RequestError("no reply")),
+            Outcome(other.key, error=RequestTimeout("no reply from 10.0.0.1:17893")),
+        ]
+    )
+    first, second = sink.outcomes
+    assert str(first.error) == "board 'b' at 10.0.0.1:17893: no reply"
+    assert str(second.error) == "board 'b': no reply from 10.0.0.1:17893"
+    assert type(second.error) is RequestTimeout
 
 
 @pytest.mark.timeout(10)
@@ -364,8 +393,13 @@ def test_fail_all_ends_every_open_job_once_with_the_error() -> None:
     assert book.take_for_new_worker() == []
     a = first.by_key()
     assert a[("a", 0)].ok
-    assert a[("a", 1)].error is error and a[("a", 2)].error is error
-    assert [(o.key, o.error) for o in second.outcomes] == [("r", error)]
+    # Each ends with the error, named for its board.
+    assert {said(a[("a", i)].error) for i in (1, 2)} == {
+        (ShutDown, "board 'b': gave up")
+    }
+    assert [(o.key, said(o.error)) for o in second.outcomes] == [
+        ("r", (ShutDown, "board 'c': gave up"))
+    ]
     # One batch per sink, not one per job.
     assert len(second.batches) == 1 and len(first.batches) == 2
     # Late outcomes after that are stale.
@@ -386,12 +420,13 @@ def test_a_closed_book_ends_its_jobs_and_every_later_one_at_once() -> None:
     error = ShutDown("given up")
     book.close(error)
     assert book.closed_by is error
-    assert [(o.key, o.error) for o in early.outcomes] == [("v", error)]
+    named = (ShutDown, "board 'b': given up")
+    assert [(o.key, said(o.error)) for o in early.outcomes] == [("v", named)]
     book.put([("b", ReadJob(i, 0, 0, 0, BASE, 100)) for i in range(3)], late)
-    assert [(o.key, o.error) for o in late.outcomes] == [
-        (0, error),
-        (1, error),
-        (2, error),
+    assert [(o.key, said(o.error)) for o in late.outcomes] == [
+        (0, named),
+        (1, named),
+        (2, named),
     ]
     assert len(late.batches) == 1
     assert book.open_jobs == 0
