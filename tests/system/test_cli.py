@@ -115,10 +115,11 @@ def test_bench_measures_a_board_of_its_own() -> None:
     median = float(lines[-1].split()[1])
     assert median > 0
     # A clean link, but a busy machine may make a reply late: the summary
-    # counts those resends (each one a timeout) rather than hide them.
+    # counts those resends rather than hide them. Each timeout is resent;
+    # a late reply can also be overtaken and resent fast, with no timeout.
     counts = re.search(r"resent (\d+), timeouts (\d+)", lines[-1])
     assert counts is not None, lines[-1]
-    assert counts.group(1) == counts.group(2)
+    assert int(counts.group(1)) >= int(counts.group(2))
 
 
 @pytest.mark.timeout(60)
