@@ -36,6 +36,7 @@ from prometheus_client.registry import Collector
 
 from actors.board.client import Client
 from actors.board.health import BoardHealth
+from actors.connection.actor import ConnectionStats
 from actors.lifetime import closables, track
 from actors.listening.listener import GetListenerStats, ListenerActor, ListenerStats
 from actors.placement.machine import Machine
@@ -172,14 +173,15 @@ def _gauge(name: str, text: str, labels: Iterable[str]) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, text, labels=list(labels))
 
 
-def _rtt_buckets(healths: list[BoardHealth]) -> tuple[list[tuple[str, float]], float]:
+def _rtt_buckets(
+    stats: list[ConnectionStats],
+) -> tuple[list[tuple[str, float]], float]:
     """Cumulative Prometheus buckets and the sum, from the estimators'
     finer buckets (each sample counted at its bucket's upper edge)."""
     counts = [0] * (len(RTT_BUCKETS) + 1)
     total = 0.0
-    for h in healths:
-        assert h.stats is not None
-        rtt = h.stats.rtt
+    for connection in stats:
+        rtt = connection.rtt
         total += rtt.mean * rtt.count
         for edge, count in rtt.buckets:
             slot = next(
@@ -232,10 +234,9 @@ def collect(shot: Snapshot) -> list[Metric]:
     for name, healths in sorted(shot.boards.items()):
         label = [name]
         up.add_metric(label, 1.0 if all(h.up for h in healths) else 0.0)
-        served = [h for h in healths if h.stats is not None]
-        if not served:
+        stats = [h.stats for h in healths if h.stats is not None]
+        if not stats:
             continue
-        stats = [h.stats for h in served if h.stats is not None]
         requests.add_metric(label, sum(s.sent - s.resent for s in stats))
         resends.add_metric(label, sum(s.resent for s in stats))
         timeouts.add_metric(label, sum(s.timeouts for s in stats))
@@ -248,7 +249,7 @@ def collect(shot: Snapshot) -> list[Metric]:
                 codes[code] = codes.get(code, 0) + count
         for code, count in sorted(codes.items()):
             errors.add_metric([name, code], count)
-        buckets, total = _rtt_buckets(served)
+        buckets, total = _rtt_buckets(stats)
         rtt.add_metric(label, buckets, total)
         in_flight.add_metric(label, sum(s.in_flight for s in stats))
         open_jobs.add_metric(label, sum(s.open_jobs for s in stats))
