@@ -32,6 +32,11 @@ _threads: weakref.WeakValueDictionary[str, threading.Thread] = (
 _start_errors: OrderedDict[str, BaseException] = OrderedDict()
 _start_errors_lock = threading.Lock()
 _START_ERRORS_KEPT = 256
+#: Set once a Supervised actor's on_start has returned or failed, by urn
+#: (weak: kept as long as the actor): what await_started waits on.
+_started_events: weakref.WeakValueDictionary[str, threading.Event] = (
+    weakref.WeakValueDictionary()
+)
 
 
 class StartFailed(RuntimeError):
@@ -90,6 +95,8 @@ class Supervised(pykka.ThreadingActor):
         super().__init__()
         self.watch = watch
         self._exit_reported = False
+        self._started = threading.Event()
+        _started_events[self.actor_urn] = self._started
 
     def report_exit(self, reason: BaseException | None) -> None:
         """Tell the supervisor this actor is ending (None: normally); only
@@ -129,6 +136,8 @@ class Supervised(pykka.ThreadingActor):
             self._handle_failure(*sys.exc_info())
             _threads[self.actor_urn] = threading.current_thread()
             self.report_exit(error)
+        finally:
+            self._started.set()
 
     def _actor_loop(self) -> None:
         # pykka's loop; then, if no hook reported why it ended (on_start
@@ -155,18 +164,28 @@ def stop_and_join(ref: pykka.ActorRef[Any], timeout: float) -> None:
 
 
 def await_started(ref: pykka.ActorRef[Any], timeout: float) -> None:
-    """Return once ``ref``'s on_start has finished (any pykka actor: the
-    probe is an attribute read, handled before any on_receive); raise
-    StartFailed, with on_start's error as the cause when it was a
-    Supervised actor's, if it failed or took more than ``timeout``."""
+    """Return once ``ref``'s on_start has finished; raise StartFailed (with
+    on_start's error as the cause, for a Supervised actor) if it failed or
+    took more than ``timeout``. A Supervised actor says so itself, before
+    it handles any message; another pykka actor is asked an attribute,
+    answered once it handles its first message."""
+    started = _started_events.get(ref.actor_urn)
+    if started is None:
+        _probe(ref, timeout)
+        return
+    if not started.wait(timeout):
+        raise StartFailed(f"{ref} did not finish on_start in {timeout} s")
+    with _start_errors_lock:
+        error = _start_errors.pop(ref.actor_urn, None)
+    if error is not None:
+        raise StartFailed(f"{ref} failed in on_start: {error!r}") from error
+
+
+def _probe(ref: pykka.ActorRef[Any], timeout: float) -> None:
     try:
         ref.ask(ProxyGetAttr(attr_path=("actor_urn",)), timeout=timeout)
     except pykka.ActorDeadError:
-        with _start_errors_lock:
-            error = _start_errors.pop(ref.actor_urn, None)
-        if error is None:
-            raise StartFailed(f"{ref} ended before it had started") from None
-        raise StartFailed(f"{ref} failed in on_start: {error!r}") from error
+        raise StartFailed(f"{ref} ended before it had started") from None
     except pykka.Timeout:
         raise StartFailed(f"{ref} did not finish on_start in {timeout} s") from None
 

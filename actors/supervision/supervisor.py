@@ -582,9 +582,10 @@ class Supervisor(Supervised):
         if child is None:
             raise ChildNotFound(child_id)
         future: Future[pykka.ActorRef[Any]] = Future()
-        if child.state == "running" and child.ref is not None:
+        if child.state == "running" and child.ref is not None and child.ref.is_alive():
             future.set_result(child.ref)
-        elif child.state == "restarting":
+        elif child.state in ("running", "restarting"):
+            # (running but dead: its exit report is on its way)
             child.waiters = [w for w in child.waiters if not w.cancelled()]
             child.waiters.append(future)
         else:
