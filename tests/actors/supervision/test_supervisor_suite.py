@@ -850,3 +850,50 @@ class TestBackoff:
         delays = [backoff.delay(2**k, rng) for k in range(32)]
         assert delays == sorted(delays) and delays[-1] == 5.0
         assert Backoff(minimum=0, maximum=0).delay(2**31, rng) == 0
+
+
+# -- scale (figures: bench/supervisor_scale.py) -----------------------------------------
+
+
+class Quiet(Supervised):
+    def on_receive(self, message: Any) -> Any:
+        return "pong" if message == "ping" else super().on_receive(message)
+
+
+def quiet(watch: Watch) -> Ref:
+    return Quiet.start(watch=watch)
+
+
+class TestScale:
+    def test_many_children_cost_only_their_own_threads(self) -> None:
+        children = 300
+        before = set(threading.enumerate())
+        sup = Supervisor.start(
+            [ChildSpec(f"c{i}", quiet) for i in range(children)], name="many"
+        )
+        counts = count_children(sup)
+        assert counts == ChildCounts(
+            specs=children, active=children, supervisors=0, workers=children
+        )
+        # The children's threads and the supervisor's: nothing per child.
+        new = [t.name.split("-")[0] for t in set(threading.enumerate()) - before]
+        assert sorted(set(new)) == ["Quiet", "Supervisor"]
+        assert new.count("Quiet") == children and new.count("Supervisor") == 1
+        handle = ChildHandle(sup, "c150")
+        old = handle.current(WAIT)
+        old.tell(Crash())
+        assert old.actor_stopped.wait(WAIT)
+        new = handle.current(WAIT)
+        assert new != old and new.ask("ping", timeout=WAIT) == "pong"
+        assert stats(sup).restarts == 1
+        assert sup.stop(block=True, timeout=4 * WAIT)
+        assert pykka.ActorRegistry.get_all() == []
+
+    def test_a_supervisor_gone_is_a_clear_error_for_waiters(self) -> None:
+        sup = Supervisor.start([ChildSpec("c", quiet)])
+        handle = ChildHandle(sup, "c")
+        handle.current(WAIT)
+        assert sup.stop(block=True, timeout=WAIT)
+        with pytest.raises(ChildNotRunning, match="supervisor is gone"):
+            handle.current(WAIT)
+        handle.tell("lost")  # nobody to keep it: no error
