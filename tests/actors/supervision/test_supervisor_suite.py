@@ -897,3 +897,39 @@ class TestScale:
         with pytest.raises(ChildNotRunning, match="supervisor is gone"):
             handle.current(WAIT)
         handle.tell("lost")  # nobody to keep it: no error
+
+
+ABANDONED = """
+import sys, threading
+from actors.supervision import ChildSpec, Supervised, Supervisor, stop_and_join
+
+forever = threading.Event()
+
+class Stubborn(Supervised):
+    def on_stop(self):
+        print("stopping", flush=True)
+        forever.wait()  # never returns
+
+sup = Supervisor.start([ChildSpec("s", lambda w: Stubborn.start(watch=w), shutdown=0.2)])
+stop_and_join(sup, 10)
+print("LAST", flush=True)
+"""
+
+
+class TestAbandoned:
+    @pytest.mark.timeout(60)
+    def test_a_child_stuck_in_on_stop_does_not_hold_the_interpreter(self) -> None:
+        """The supervisor stops within the child's shutdown, and the
+        process exits though the child's thread never ends."""
+        import subprocess
+        import sys
+
+        done = subprocess.run(
+            [sys.executable, "-c", ABANDONED],
+            capture_output=True,
+            text=True,
+            timeout=45,
+            check=False,
+        )
+        assert done.stdout.split() == ["stopping", "LAST"], done.stderr
+        assert done.returncode == 0, done.stderr
