@@ -21,9 +21,9 @@ from actors.supervision.supervisor import (
     ChildLookup,
     CountChildren,
     DeleteChild,
-    Deliver,
     RestartChild,
     StartChild,
+    TellChild,
     TerminateChild,
     WhichChildren,
 )
@@ -97,7 +97,7 @@ class ChildHandle:
         ref = self._ref
         if ref is None or not ref.is_alive():
             # (None while it restarts; a WhereIs is answered after any
-            # Deliver sent before it, so this caller's order holds.)
+            # TellChild sent before it, so this caller's order holds.)
             ref = self._ref = self._lookup()
         if ref is not None:
             try:
@@ -107,7 +107,7 @@ class ChildHandle:
             else:
                 return
         with contextlib.suppress(pykka.ActorDeadError):  # no supervisor: lost
-            self._supervisor.tell(Deliver(self.child_id, message))
+            self._supervisor.tell(TellChild(self.child_id, message))
 
     def current(self, timeout: float) -> Ref:
         """The running incarnation, waiting up to ``timeout`` while the

@@ -72,7 +72,7 @@ ChildState = Literal["running", "restarting", "stopped"]
 #: children that are not Supervised (a Supervised child reports its own
 #: end, so a supervisor of only those never wakes up on its own).
 CHILD_LIVENESS_CHECK = 0.05
-#: Tells for one child kept while it restarts (Deliver), by default.
+#: Tells for one child kept while it restarts (TellChild), by default.
 DOWN_MAILBOX = 1000
 
 
@@ -96,7 +96,7 @@ class AwaitChild:
 
 
 @dataclass(frozen=True)
-class Deliver:
+class TellChild:
     """Tell ``message`` to a child: now if it runs; kept in order while it
     restarts (at most ``down_mailbox`` a child, the newest beyond dropped)
     and told once it is back; dropped if it is stopped or unknown. Drops
@@ -254,7 +254,7 @@ class SupervisorStats:
     running: tuple[str, ...]
     restarts: int
     gave_up: bool
-    #: Deliver messages dropped: a child's down mailbox full, or a child
+    #: TellChild messages dropped: a child's down mailbox full, or a child
     #: stopped or unknown.
     dropped: int = 0
 
@@ -308,7 +308,7 @@ class _Child:
     supervisor: bool = False
     #: Futures of AwaitChild, done once it runs again.
     waiters: list[Future[pykka.ActorRef[Any]]] = field(default_factory=list)
-    #: Deliver messages kept while it restarts.
+    #: TellChild messages kept while it restarts.
     mailbox: deque[Any] = field(default_factory=deque)
 
 
@@ -338,7 +338,7 @@ class Supervisor(Supervised):
     each had a supervisor of its own, at the cost of one thread for all.
     ``auto_shutdown`` (with significant children) ends the supervisor
     normally once any / all of its significant children have ended on
-    their own. ``down_mailbox`` bounds the Deliver messages kept for a
+    their own. ``down_mailbox`` bounds the TellChild messages kept for a
     child while it restarts.
     """
 
@@ -461,7 +461,7 @@ class Supervisor(Supervised):
                 self._failed(child, message.reason)
         elif isinstance(message, _CheckLiveness):
             self._check_liveness()
-        elif isinstance(message, Deliver):
+        elif isinstance(message, TellChild):
             self._deliver(message)
         elif isinstance(message, WhereIs):
             child = self._by_id.get(message.child_id)
@@ -592,18 +592,16 @@ class Supervisor(Supervised):
             raise ChildNotRunning(child_id, "it is stopped")
         return future
 
-    def _deliver(self, message: Deliver) -> None:
+    def _deliver(self, message: TellChild) -> None:
         child = self._by_id.get(message.child_id)
         if child is not None and child.state == "running" and child.ref is not None:
             try:
                 child.ref.tell(message.message)
             except pykka.ActorDeadError:
-                pass  # it has just died: keep it for its successor
+                pass  # it has just died (its report is on its way): keep it
             else:
                 return
-            child.mailbox.append(message.message)
-            return
-        if child is not None and child.state == "restarting":
+        if child is not None and child.state in ("running", "restarting"):
             if len(child.mailbox) < self._down_mailbox:
                 child.mailbox.append(message.message)
                 return
@@ -638,6 +636,11 @@ class Supervisor(Supervised):
             self._fail_waiters([child], "its start declined (ignore)")
             self._log.info("actor.ignored", child=spec.id)
             return
+        if not isinstance(started, pykka.ActorRef):
+            child.handled = child.incarnation
+            child.ref = None
+            error = TypeError(f"start returned {started!r}, not an ActorRef or IGNORE")
+            raise ChildStartFailed(spec.id, error) from error
         ref = started
         child.ref = ref
         child.supervisor = issubclass(ref.actor_class, Supervisor)

@@ -263,6 +263,9 @@ class TestStart:
             start_child(sup, fails_on_start("f", events))
         assert events.next() == ("start", "f", 1)
         assert states(sup) == {"a": "running"}
+        with pytest.raises(ChildStartFailed, match="not an ActorRef"):
+            start_child(sup, ChildSpec("none", lambda watch: None))  # type: ignore[arg-type,return-value]
+        assert states(sup) == {"a": "running"}
         assert sup.is_alive()
 
 
