@@ -31,7 +31,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, cast
@@ -163,7 +164,7 @@ def await_child(
         ) from None
     try:
         return future.result(max(deadline - time.monotonic(), 0.0))
-    except TimeoutError:
+    except FutureTimeout:  # (not the builtin TimeoutError before 3.11)
         future.cancel()
         raise ChildNotRunning(child_id, f"still restarting after {timeout} s") from None
 
@@ -664,7 +665,8 @@ class Supervisor(Supervised):
         self._log.debug("actor.start", child=spec.id, incarnation=child.incarnation)
         waiters, child.waiters = child.waiters, []
         for waiter in waiters:
-            if not waiter.cancelled():
+            # (one whose caller gave up may be cancelled at any moment)
+            with contextlib.suppress(InvalidStateError):
                 waiter.set_result(ref)
         mailbox, child.mailbox = child.mailbox, deque()
         for kept in mailbox:
@@ -719,7 +721,7 @@ class Supervisor(Supervised):
         for child in children:
             waiters, child.waiters = child.waiters, []
             for waiter in waiters:
-                if not waiter.cancelled():
+                with contextlib.suppress(InvalidStateError):
                     waiter.set_exception(ChildNotRunning(child.spec.id, why))
 
     def _exited(
