@@ -85,6 +85,7 @@ GUIDES = {
     "spinnman-migration",
     "embedding",
     "supervision",
+    "supervision-semantics",
     "many-boards",
     "asyncio",
     "testing",

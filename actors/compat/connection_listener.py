@@ -241,8 +241,16 @@ class ConnectionListener(threading.Thread, Generic[T]):
                 self._backlogs[slot], closed=self._closing, watch=watch
             )
 
-        # Stopped only once close has waited for it (see _wind_down).
-        return ChildSpec(f"{_CALLBACK}{slot}", start, shutdown=self._stop_grace)
+        # Stopped only once close has waited for it (see _wind_down). Its
+        # start is not waited for: the listener finds a restarted callback
+        # through the supervisor while it runs, and a supervisor held up in
+        # a callback's on_start would hold up the listener's fan-out.
+        return ChildSpec(
+            f"{_CALLBACK}{slot}",
+            start,
+            shutdown=self._stop_grace,
+            start_timeout=None,
+        )
 
     def _start_listener(self, watch: Watch) -> pykka.ActorRef[Any]:
         return ListenerActor.start(

@@ -660,7 +660,16 @@ def _start_child(
             )
 
     # transient: a group ends normally only when it gives up on starting
-    spec = ChildSpec(group.child_id, start, "transient", shutdown=30.0, cleanup=give_up)
+    # Its start (a worker process to spawn) is not waited for: groups spawn
+    # side by side, and the supervisor answers lookups meanwhile.
+    spec = ChildSpec(
+        group.child_id,
+        start,
+        "transient",
+        shutdown=30.0,
+        cleanup=give_up,
+        start_timeout=None,
+    )
     return StartChild(spec)
 
 

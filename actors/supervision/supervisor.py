@@ -7,10 +7,15 @@ type and a shutdown timeout. ``permanent`` children are always restarted,
 More than ``max_restarts`` restarts within ``period`` seconds (OTP's
 default: 1 in 5) makes the supervisor stop all its children, in reverse
 order, and fail itself, which its own parent sees as a child failing.
-Children start in order and stop in reverse order, each given its shutdown
-timeout. Optional backoff delays restarts (as Akka's backoff supervisor):
-from a minimum doubling to a maximum, with random jitter, and reset once a
-child has run cleanly for a while.
+Children start one after another (each one's on_start finished before the
+next starts) and stop in reverse order, each given its shutdown timeout.
+A start that fails is a failure like any other: retried under the restart
+intensity, past it the supervisor fails with the start error as cause;
+while the supervisor itself starts, one failed start fails the supervisor.
+Optional backoff delays restarts (as Akka's backoff supervisor): from a
+minimum doubling to a maximum, with random jitter, and reset once a child
+has run cleanly for a while. Significant children (OTP 24) may end the
+supervisor when their work is done, as ``auto_shutdown`` says.
 
 A child learns of its supervisor through the Watch it is started with; a
 Supervised actor reports its exit through it (with the reason), whatever
@@ -26,6 +31,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, cast
@@ -35,21 +42,39 @@ import pykka
 from actors.supervision.child import (
     ChildExited,
     CrashInjected,
+    StartFailed,
     Supervised,
     Watch,
+    await_started,
+    brutal_kill,
     stop_and_join,
 )
-from actors.supervision.spec import Backoff, ChildSpec
+from actors.supervision.errors import (
+    ChildNotFound,
+    ChildNotRunning,
+    ChildRunning,
+    ChildStartFailed,
+)
+from actors.supervision.spec import BRUTAL_KILL, IGNORE, Backoff, ChildSpec, Restart
 from messages.errors import InvalidArgumentError
 from transport.logs import get_logger
 
 log = get_logger(__name__)
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
+#: When a supervisor ends itself because significant children ended (OTP 24).
+AutoShutdown = Literal["never", "any_significant", "all_significant"]
+#: What which_children says of a child: running; restarting (failed, to be
+#: started again: backing off, or its start failed and is to be retried);
+#: stopped (terminated, declined to start, or a transient child that ended
+#: normally: kept as a spec until restart_child or delete_child).
+ChildState = Literal["running", "restarting", "stopped"]
 #: How often the supervisor checks that its children are alive, for
 #: children that are not Supervised (a Supervised child reports its own
 #: end, so a supervisor of only those never wakes up on its own).
 CHILD_LIVENESS_CHECK = 0.05
+#: Tells for one child kept while it restarts (TellChild), by default.
+DOWN_MAILBOX = 1000
 
 
 # -- messages ----------------------------------------------------------------------
@@ -62,10 +87,30 @@ class WhereIs:
     child_id: str
 
 
+@dataclass(frozen=True)
+class AwaitChild:
+    """Ask for a Future of the child's running ref: done at once if it
+    runs, when it is back if it restarts; ChildNotRunning (raised, or set
+    on the Future) if it is stopped, unknown or will not come back."""
+
+    child_id: str
+
+
+@dataclass(frozen=True)
+class TellChild:
+    """Tell ``message`` to a child: now if it runs; kept in order while it
+    restarts (at most ``down_mailbox`` a child, the newest beyond dropped)
+    and told once it is back; dropped if it is stopped or unknown. Drops
+    are counted (SupervisorStats.dropped) and logged."""
+
+    child_id: str
+    message: Any
+
+
 class ChildLookup:
     """The running incarnation of one child of ``supervisor``, asked for
     (WhereIs) only when the one found last has died; None while it
-    restarts, or once the supervisor is gone."""
+    restarts, or once the supervisor is gone. ``wait`` waits for it."""
 
     def __init__(
         self, supervisor: pykka.ActorRef[Any], child_id: str, timeout: float = 10.0
@@ -89,10 +134,46 @@ class ChildLookup:
         self._ref = ref
         return ref
 
+    def wait(self, timeout: float) -> pykka.ActorRef[Any]:
+        """The running incarnation, waiting up to ``timeout`` while the
+        child restarts; ChildNotRunning if it is not back by then, or is
+        stopped, unknown, or its supervisor is gone. Never a stale ref."""
+        ref = self._ref
+        if ref is not None and ref.is_alive():
+            return ref
+        self._ref = ref = await_child(self._supervisor, self._child_id, timeout)
+        return ref
+
+
+def await_child(
+    supervisor: pykka.ActorRef[Any], child_id: str, timeout: float
+) -> pykka.ActorRef[Any]:
+    """``child_id``'s running ref, waiting up to ``timeout`` while it
+    restarts (see ChildLookup.wait)."""
+    deadline = time.monotonic() + timeout
+    try:
+        future = cast(
+            "Future[pykka.ActorRef[Any]]",
+            supervisor.ask(AwaitChild(child_id), timeout=timeout),
+        )
+    except pykka.ActorDeadError:
+        raise ChildNotRunning(child_id, "its supervisor is gone") from None
+    except pykka.Timeout:
+        raise ChildNotRunning(
+            child_id, f"its supervisor did not answer in {timeout} s"
+        ) from None
+    try:
+        return future.result(max(deadline - time.monotonic(), 0.0))
+    except FutureTimeout:  # (not the builtin TimeoutError before 3.11)
+        future.cancel()
+        raise ChildNotRunning(child_id, f"still restarting after {timeout} s") from None
+
 
 @dataclass(frozen=True)
 class StartChild:
-    """Add and start a child after the ones already there."""
+    """Add and start a child after the ones already there; answers its ref
+    (None if its start declined: it is kept, stopped). A failed start
+    raises ChildStartFailed and the spec is not kept (OTP's start_child)."""
 
     spec: ChildSpec
 
@@ -104,6 +185,63 @@ class StopChild:
     whether there was such a child."""
 
     child_id: str
+
+
+@dataclass(frozen=True)
+class TerminateChild:
+    """Stop a child and keep its spec, stopped (a temporary child's spec
+    is deleted), as OTP's terminate_child; ChildNotFound if none."""
+
+    child_id: str
+
+
+@dataclass(frozen=True)
+class RestartChild:
+    """Start a stopped child again from its spec (OTP's restart_child):
+    answers its ref (None if it declined); ChildRunning if it runs or
+    restarts, ChildNotFound if none, ChildStartFailed if its start fails
+    (it stays stopped)."""
+
+    child_id: str
+
+
+@dataclass(frozen=True)
+class DeleteChild:
+    """Forget a stopped child's spec (OTP's delete_child); ChildRunning if
+    it runs or restarts, ChildNotFound if none."""
+
+    child_id: str
+
+
+@dataclass(frozen=True)
+class WhichChildren:
+    """Ask for a ChildInfo per child, in start order (OTP's which_children)."""
+
+
+@dataclass(frozen=True)
+class CountChildren:
+    """Ask for ChildCounts (OTP's count_children)."""
+
+
+@dataclass(frozen=True)
+class ChildInfo:
+    id: str
+    #: The running incarnation; None unless ``state`` is running.
+    ref: pykka.ActorRef[Any] | None
+    restart: Restart
+    state: ChildState
+    significant: bool = False
+
+
+@dataclass(frozen=True)
+class ChildCounts:
+    #: Children the supervisor knows of (running or not).
+    specs: int
+    #: Children running now.
+    active: int
+    #: Children that are Supervisors / other actors (running or last run).
+    supervisors: int
+    workers: int
 
 
 @dataclass(frozen=True)
@@ -119,6 +257,9 @@ class SupervisorStats:
     gave_up: bool
     #: The name it was started with.
     name: str = ""
+    #: TellChild messages dropped: a child's down mailbox full, or a child
+    #: stopped or unknown.
+    dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -128,12 +269,23 @@ class _RestartDue:
 
 
 @dataclass(frozen=True)
+class _StartRetry:
+    """A restart's start failed: count it and try again, through the inbox
+    (OTP's try_again_restart) so that other messages are not held up."""
+
+    child_id: str
+    incarnation: int
+    reason: BaseException
+
+
+@dataclass(frozen=True)
 class _CheckLiveness:
     pass
 
 
 class SupervisorGaveUp(RuntimeError):
-    """Children kept failing beyond the restart intensity."""
+    """Children kept failing beyond the restart intensity (the cause is the
+    last failure, e.g. a start error)."""
 
 
 # -- the supervisor -----------------------------------------------------------------
@@ -143,6 +295,7 @@ class SupervisorGaveUp(RuntimeError):
 class _Child:
     spec: ChildSpec
     ref: pykka.ActorRef[Any] | None = None
+    state: ChildState = "stopped"
     incarnation: int = 0
     started_at: float = 0.0
     failures: int = 0
@@ -152,6 +305,14 @@ class _Child:
     handled: int = 0
     #: Its own restart intensity, when the supervisor counts per child.
     intensity: _Intensity | None = None
+    #: Its cleanup has run since it last started.
+    cleaned: bool = False
+    #: Ever a Supervisor (for count_children).
+    supervisor: bool = False
+    #: Futures of AwaitChild, done once it runs again.
+    waiters: list[Future[pykka.ActorRef[Any]]] = field(default_factory=list)
+    #: TellChild messages kept while it restarts.
+    mailbox: deque[Any] = field(default_factory=deque)
 
 
 @dataclass
@@ -178,6 +339,10 @@ class Supervisor(Supervised):
     intensity instead, and one that exceeds it is given up on alone: it is
     stopped, cleaned up and forgotten while its siblings carry on, as if
     each had a supervisor of its own, at the cost of one thread for all.
+    ``auto_shutdown`` (with significant children) ends the supervisor
+    normally once any / all of its significant children have ended on
+    their own. ``down_mailbox`` bounds the TellChild messages kept for a
+    child while it restarts.
     """
 
     def __init__(
@@ -193,6 +358,8 @@ class Supervisor(Supervised):
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         per_child: bool = False,
+        auto_shutdown: AutoShutdown = "never",
+        down_mailbox: int = DOWN_MAILBOX,
     ) -> None:
         super().__init__(watch=watch)
         if per_child and strategy != "one_for_one":
@@ -209,10 +376,22 @@ class Supervisor(Supervised):
                 (max_restarts, period),
                 "need max_restarts >= 0 and period > 0",
             )
+        if auto_shutdown not in ("never", "any_significant", "all_significant"):
+            raise InvalidArgumentError(
+                "auto_shutdown",
+                auto_shutdown,
+                "must be never, any_significant or all_significant",
+            )
+        if down_mailbox < 0:
+            raise InvalidArgumentError("down_mailbox", down_mailbox, "must be >= 0")
         ids = [spec.id for spec in specs]
         if len(set(ids)) != len(ids):
             raise InvalidArgumentError("specs", ids, "child ids must differ")
+        self._auto_shutdown = auto_shutdown
+        for spec in specs:
+            self._check_significant(spec)
         self._children = [_Child(spec) for spec in specs]
+        self._by_id = {child.spec.id: child for child in self._children}
         self._strategy = strategy
         self._intensity = _Intensity(max_restarts, period)
         #: Count restarts per child and give up on a child alone (as Akka's
@@ -223,7 +402,9 @@ class Supervisor(Supervised):
         self._rng = random.Random(seed)
         self._clock = clock
         self._name = name
+        self._down_mailbox = down_mailbox
         self._restarts = 0
+        self._dropped = 0
         self._timers: list[threading.Timer] = []
         self._closing = False
         self.gave_up = threading.Event()
@@ -232,70 +413,120 @@ class Supervisor(Supervised):
         #: Started with the first child that cannot report its own end.
         self._ticker: threading.Thread | None = None
 
+    def _check_significant(self, spec: ChildSpec) -> None:
+        if spec.significant and self._auto_shutdown == "never":
+            # OTP refuses these too: a significant child would mean nothing.
+            raise InvalidArgumentError(
+                "significant", spec.id, "needs auto_shutdown other than never"
+            )
+
     # -- pykka hooks ---------------------------------------------------------
 
     def on_start(self) -> None:
-        try:
-            for child in self._children:
+        for child in self._children:
+            try:
                 self._start(child)
-        except Exception as error:
-            # pykka calls neither on_failure nor on_stop for a failed start:
-            # stop what did start, and tell the parent.
-            self._log.error("supervisor.start_failed", error=repr(error))
-            self._closing = True
-            self._stop_children([c for c in self._children if c.ref is not None])
-            self.report_exit(error)
-            raise
+            except ChildStartFailed as error:
+                # pykka calls neither on_failure nor on_stop for a failed
+                # start: stop what did start, in reverse, and tell the parent
+                # which child failed and why.
+                self._log.error(
+                    "supervisor.start_failed",
+                    child=child.spec.id,
+                    error=repr(error.reason),
+                )
+                self._closing = True
+                self._stop_children(self._children)
+                self._fail_waiters(self._children, "its supervisor failed to start")
+                self.report_exit(error)
+                raise
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, ChildExited):
             self._exited(message.child_id, message.incarnation, message.reason)
         elif isinstance(message, _RestartDue):
-            child = self._find(message.child_id)
-            if child is not None and child.incarnation == message.incarnation:
+            child = self._by_id.get(message.child_id)
+            if (
+                child is not None
+                and child.incarnation == message.incarnation
+                and child.state == "restarting"
+                and not self._closing
+            ):
                 self._restart_after_failure(child)
+        elif isinstance(message, _StartRetry):
+            child = self._by_id.get(message.child_id)
+            if (
+                child is not None
+                and child.incarnation == message.incarnation
+                and child.state == "restarting"
+                and not self._closing
+            ):
+                self._failed(child, message.reason)
         elif isinstance(message, _CheckLiveness):
             self._check_liveness()
+        elif isinstance(message, TellChild):
+            self._deliver(message)
         elif isinstance(message, WhereIs):
-            child = self._find(message.child_id)
-            return None if child is None else child.ref
+            child = self._by_id.get(message.child_id)
+            return None if child is None or child.state != "running" else child.ref
+        elif isinstance(message, AwaitChild):
+            return self._await(message.child_id)
         elif isinstance(message, StopChild):
-            child = self._find(message.child_id)
+            child = self._by_id.get(message.child_id)
             if child is None:
                 return False
             self._stop_child(child)
-            self._children.remove(child)
-            self._clean_up(child)
+            self._remove(child, "it was stopped")
             return True
+        elif isinstance(message, TerminateChild):
+            self._terminate(self._get(message.child_id))
+        elif isinstance(message, RestartChild):
+            return self._restart_child(self._get(message.child_id))
+        elif isinstance(message, DeleteChild):
+            child = self._get(message.child_id)
+            if child.state != "stopped":
+                raise ChildRunning(child.spec.id, child.state)
+            self._remove(child, "it was deleted")
         elif isinstance(message, StartChild):
-            if self._find(message.spec.id) is not None:
-                raise InvalidArgumentError(
-                    "spec", message.spec.id, "a child with this id exists"
+            return self._start_child(message.spec)
+        elif isinstance(message, WhichChildren):
+            return tuple(
+                ChildInfo(
+                    c.spec.id,
+                    c.ref if c.state == "running" else None,
+                    c.spec.restart,
+                    c.state,
+                    c.spec.significant,
                 )
-            child = _Child(message.spec)
-            self._children.append(child)
-            self._start(child)
-            return child.ref
+                for c in self._children
+            )
+        elif isinstance(message, CountChildren):
+            supervisors = sum(1 for c in self._children if c.supervisor)
+            return ChildCounts(
+                specs=len(self._children),
+                active=sum(1 for c in self._children if c.state == "running"),
+                supervisors=supervisors,
+                workers=len(self._children) - supervisors,
+            )
         elif isinstance(message, GetSupervisorStats):
             return SupervisorStats(
                 children=tuple(c.spec.id for c in self._children),
                 running=tuple(
                     c.spec.id
                     for c in self._children
-                    if c.ref is not None and c.ref.is_alive()
+                    if c.state == "running" and c.ref is not None and c.ref.is_alive()
                 ),
                 restarts=self._restarts,
                 gave_up=self.gave_up.is_set(),
                 name=self._name,
+                dropped=self._dropped,
             )
         else:
             return super().on_receive(message)
         return None
 
     def on_stop(self) -> None:
-        self._closing = True
-        self._cancel_timers()
-        self._stop_children(self._children)
+        self._end()
         super().on_stop()
 
     def on_failure(
@@ -304,33 +535,148 @@ class Supervisor(Supervised):
         exception_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._end()
+        super().on_failure(exception_type, exception_value, traceback)
+
+    def _end(self) -> None:
         self._closing = True
         self._cancel_timers()
         self._stop_children(self._children)
-        super().on_failure(exception_type, exception_value, traceback)
+        self._fail_waiters(self._children, "its supervisor has stopped")
+
+    # -- the API's work ------------------------------------------------------------
+
+    def _get(self, child_id: str) -> _Child:
+        child = self._by_id.get(child_id)
+        if child is None:
+            raise ChildNotFound(child_id)
+        return child
+
+    def _start_child(self, spec: ChildSpec) -> pykka.ActorRef[Any] | None:
+        if spec.id in self._by_id:
+            raise InvalidArgumentError("spec", spec.id, "a child with this id exists")
+        self._check_significant(spec)
+        child = _Child(spec)
+        self._children.append(child)
+        self._by_id[spec.id] = child
+        try:
+            self._start(child)
+        except ChildStartFailed:
+            self._children.remove(child)
+            del self._by_id[spec.id]
+            raise
+        return child.ref
+
+    def _terminate(self, child: _Child) -> None:
+        self._stop_child(child)
+        child.state = "stopped"
+        self._fail_waiters([child], "it was terminated")
+        self._clean_up(child)
+        if child.spec.restart == "temporary":  # OTP: its spec goes too
+            self._remove(child, "it was terminated")
+
+    def _restart_child(self, child: _Child) -> pykka.ActorRef[Any] | None:
+        if child.state != "stopped":
+            raise ChildRunning(child.spec.id, child.state)
+        self._start(child)
+        return child.ref
+
+    def _await(self, child_id: str) -> Future[pykka.ActorRef[Any]]:
+        child = self._by_id.get(child_id)
+        if child is None:
+            raise ChildNotFound(child_id)
+        future: Future[pykka.ActorRef[Any]] = Future()
+        if child.state == "running" and child.ref is not None and child.ref.is_alive():
+            future.set_result(child.ref)
+        elif child.state in ("running", "restarting"):
+            # (running but dead: its exit report is on its way)
+            child.waiters = [w for w in child.waiters if not w.cancelled()]
+            child.waiters.append(future)
+        else:
+            raise ChildNotRunning(child_id, "it is stopped")
+        return future
+
+    def _deliver(self, message: TellChild) -> None:
+        child = self._by_id.get(message.child_id)
+        if child is not None and child.state == "running" and child.ref is not None:
+            try:
+                child.ref.tell(message.message)
+            except pykka.ActorDeadError:
+                pass  # it has just died (its report is on its way): keep it
+            else:
+                return
+        if child is not None and child.state in ("running", "restarting"):
+            if len(child.mailbox) < self._down_mailbox:
+                child.mailbox.append(message.message)
+                return
+            why = "its mailbox while down is full"
+        else:
+            why = "it is not there" if child is None else "it is stopped"
+        self._dropped += 1
+        self._log.warning("actor.message_dropped", child=message.child_id, why=why)
 
     # -- inside ------------------------------------------------------------------
 
-    def _find(self, child_id: str) -> _Child | None:
-        for child in self._children:
-            if child.spec.id == child_id:
-                return child
-        return None
-
     def _start(self, child: _Child) -> None:
+        """Start one child and wait for its on_start (as its spec says);
+        ChildStartFailed if that fails. A declined start leaves it
+        stopped."""
         child.incarnation += 1
         child.stopping = False
-        watch = Watch(self.actor_ref, child.spec.id, child.incarnation)
-        child.ref = child.spec.start(watch)
+        child.cleaned = False
+        spec = child.spec
+        watch = Watch(self.actor_ref, spec.id, child.incarnation)
         child.started_at = self._clock()
-        if self._ticker is None and not issubclass(child.ref.actor_class, Supervised):
+        try:
+            started = spec.start(watch)
+        except Exception as error:
+            child.handled = child.incarnation
+            child.ref = None
+            raise ChildStartFailed(spec.id, error) from error
+        if started == IGNORE:
+            child.handled = child.incarnation
+            child.ref = None
+            child.state = "stopped"
+            self._fail_waiters([child], "its start declined (ignore)")
+            self._log.info("actor.ignored", child=spec.id)
+            return
+        if not isinstance(started, pykka.ActorRef):
+            child.handled = child.incarnation
+            child.ref = None
+            error = TypeError(f"start returned {started!r}, not an ActorRef or IGNORE")
+            raise ChildStartFailed(spec.id, error) from error
+        ref = started
+        child.ref = ref
+        child.supervisor = issubclass(ref.actor_class, Supervisor)
+        if spec.start_timeout is not None:
+            try:
+                await_started(ref, spec.start_timeout)
+            except StartFailed as error:
+                child.handled = child.incarnation
+                child.ref = None
+                child.stopping = True
+                if ref.is_alive():  # it overran: not waited for further
+                    brutal_kill(ref)
+                reason = error.__cause__ or error
+                raise ChildStartFailed(spec.id, reason) from reason
+        child.state = "running"
+        if self._ticker is None and not issubclass(ref.actor_class, Supervised):
             self._ticker = threading.Thread(
                 target=self._tick, daemon=True, name=f"{self._name}-liveness"
             )
             self._ticker.start()
-        self._log.debug(
-            "actor.start", child=child.spec.id, incarnation=child.incarnation
-        )
+        self._log.debug("actor.start", child=spec.id, incarnation=child.incarnation)
+        waiters, child.waiters = child.waiters, []
+        for waiter in waiters:
+            # (one whose caller gave up may be cancelled at any moment)
+            with contextlib.suppress(InvalidStateError):
+                waiter.set_result(ref)
+        mailbox, child.mailbox = child.mailbox, deque()
+        for kept in mailbox:
+            try:
+                ref.tell(kept)
+            except pykka.ActorDeadError:
+                self._dropped += 1
 
     def _stop_child(self, child: _Child) -> None:
         """Stop one child within its shutdown time, or give up on it."""
@@ -338,11 +684,20 @@ class Supervisor(Supervised):
         child.stopping = True
         if ref is None or not ref.is_alive():
             return
+        shutdown = child.spec.shutdown
+        if shutdown == BRUTAL_KILL:
+            brutal_kill(ref)
+            return
         try:
-            stop_and_join(ref, child.spec.shutdown)
+            stop_and_join(ref, shutdown)
         except pykka.Timeout:
+            # pykka cannot kill a thread: the child is abandoned. It gets no
+            # more messages (unregistered), its late exit report is ignored,
+            # and its thread ends when its on_stop returns; a Supervised
+            # child's thread is a daemon, so it cannot hold the interpreter.
+            daemon = getattr(ref.actor_class, "use_daemon_thread", True)
             self._log.error(
-                "actor.kill", child=child.spec.id, shutdown=child.spec.shutdown
+                "actor.kill", child=child.spec.id, shutdown=shutdown, daemon=daemon
             )
             pykka.ActorRegistry.unregister(ref)
 
@@ -350,12 +705,32 @@ class Supervisor(Supervised):
         for child in reversed(children):
             self._stop_child(child)
             if self._closing:
+                child.state = "stopped"
                 self._clean_up(child)
+
+    def _remove(self, child: _Child, why: str) -> None:
+        """Forget a child (its cleanup run if not yet)."""
+        if child in self._children:
+            self._children.remove(child)
+        self._by_id.pop(child.spec.id, None)
+        child.state = "stopped"
+        self._fail_waiters([child], why)
+        if child.mailbox:
+            self._dropped += len(child.mailbox)
+            child.mailbox.clear()
+        self._clean_up(child)
+
+    def _fail_waiters(self, children: Sequence[_Child], why: str) -> None:
+        for child in children:
+            waiters, child.waiters = child.waiters, []
+            for waiter in waiters:
+                with contextlib.suppress(InvalidStateError):
+                    waiter.set_exception(ChildNotRunning(child.spec.id, why))
 
     def _exited(
         self, child_id: str, incarnation: int, reason: BaseException | None
     ) -> None:
-        child = self._find(child_id)
+        child = self._by_id.get(child_id)
         if (
             child is None
             or child.incarnation != incarnation
@@ -373,10 +748,25 @@ class Supervisor(Supervised):
             40 if loud else 20, "actor.exit", child=child_id, reason=repr(reason)
         )
         restart = child.spec.restart
-        if restart == "temporary" or (restart == "transient" and not abnormal):
-            self._children.remove(child)
-            self._clean_up(child)
+        if restart == "temporary":
+            self._remove(child, "it ended (temporary)")
+            self._significant_ended(child)
             return
+        if restart == "transient" and not abnormal:
+            # OTP keeps its spec: restart_child may start it again.
+            child.state = "stopped"
+            self._fail_waiters([child], "it ended normally (transient)")
+            self._clean_up(child)
+            self._significant_ended(child)
+            return
+        self._failed(child, reason)
+
+    def _failed(self, child: _Child, reason: BaseException | None) -> None:
+        """Count a failure (an exit or a failed start) and restart as the
+        strategy says, now or after a backoff; or give up."""
+        child.state = "restarting"
+        child.ref = None
+        child_id = child.spec.id
         now = self._clock()
         if self._per_child:
             if child.intensity is None:
@@ -391,11 +781,10 @@ class Supervisor(Supervised):
                     max_restarts=self._intensity.max_restarts,
                     period=self._intensity.period,
                 )
-                self._children.remove(child)
-                self._clean_up(child)
+                self._remove(child, "its supervisor gave up on it")
                 return
         elif self._intensity.exceeded_after(now):
-            self._clean_up(child)
+            self._remove(child, "its supervisor gave up")
             self._give_up(child_id, reason)
             return
         backoff = self._backoff
@@ -407,10 +796,12 @@ class Supervisor(Supervised):
         child.failures += 1
         delay = backoff.delay(child.failures, self._rng)
         self._log.info("actor.backoff", child=child_id, delay=delay)
-        self._schedule(delay, _RestartDue(child_id, incarnation))
+        self._schedule(delay, _RestartDue(child_id, child.incarnation))
 
     def _restart_after_failure(self, failed: _Child) -> None:
-        """Restart as the strategy says."""
+        """Restart as the strategy says; a start that fails counts as a
+        failure of that child (retried through the inbox, as OTP's
+        try_again_restart, so other messages are not held up)."""
         self._restarts += 1
         index = self._children.index(failed)
         if self._strategy == "one_for_one":
@@ -421,19 +812,46 @@ class Supervisor(Supervised):
             again = self._children[index:]
         siblings = [c for c in again if c is not failed]
         self._stop_children(siblings)
-        for sibling in siblings:  # OTP: a temporary child never comes back
-            if sibling.spec.restart == "temporary":
-                self._children.remove(sibling)
-                self._clean_up(sibling)
+        for sibling in siblings:
+            if sibling.spec.restart == "temporary":  # OTP: never comes back
+                self._remove(sibling, "a sibling failed (temporary)")
                 again.remove(sibling)
-        for child in again:
-            self._start(child)
+            elif sibling.state == "stopped":
+                again.remove(sibling)  # not running: nothing to restart
+            else:
+                sibling.state = "restarting"
+        for position, child in enumerate(again):
+            try:
+                self._start(child)
+            except ChildStartFailed as error:
+                self._log.error(
+                    "actor.start_failed", child=child.spec.id, error=repr(error.reason)
+                )
+                for later in again[position:]:
+                    later.state = "restarting"
+                self.actor_ref.tell(
+                    _StartRetry(child.spec.id, child.incarnation, error.reason)
+                )
+                return
         self._log.warning(
             "actor.restart",
             child=failed.spec.id,
             strategy=self._strategy,
             restarted=[c.spec.id for c in again],
         )
+
+    def _significant_ended(self, child: _Child) -> None:
+        """A significant child ended on its own: end the supervisor (a
+        normal exit) if auto_shutdown says so."""
+        if not child.spec.significant or self._closing:
+            return
+        if self._auto_shutdown == "all_significant" and any(
+            c.spec.significant and c.state != "stopped" for c in self._children
+        ):
+            return
+        self._log.info("supervisor.auto_shutdown", child=child.spec.id)
+        self._closing = True
+        self.stop()
 
     def _give_up(self, child_id: str, reason: BaseException | None) -> None:
         self._log.error(
@@ -448,7 +866,7 @@ class Supervisor(Supervised):
             f"{self._name}: child {child_id!r} failed more than "
             f"{self._intensity.max_restarts} times in "
             f"{self._intensity.period} s (last: {reason!r})"
-        )
+        ) from reason
 
     def _check_liveness(self) -> None:
         """Children that are not Supervised and died (they cannot say so)
@@ -468,8 +886,9 @@ class Supervisor(Supervised):
 
     def _clean_up(self, child: _Child) -> None:
         cleanup = child.spec.cleanup
-        if cleanup is None:
+        if cleanup is None or child.cleaned:
             return
+        child.cleaned = True
         try:
             cleanup()
         except Exception as error:  # noqa: BLE001 - logged, never fatal

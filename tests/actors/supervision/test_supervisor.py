@@ -639,13 +639,25 @@ def test_child_that_dies_without_reporting_is_restarted(events: Events) -> None:
 def test_child_failing_in_on_start_is_restarted_until_the_supervisor_gives_up(
     events: Events,
 ) -> None:
+    """Once running, a child whose restart fails in on_start is retried
+    under the restart intensity; past it the supervisor fails, with the
+    start error as the cause. (A start failing while the supervisor itself
+    starts fails the supervisor at once: see test_supervisor_suite.py.)"""
+
     class FailsToStart(Supervised):
+        def __init__(self, incarnation: int, *, watch: Watch) -> None:
+            super().__init__(watch=watch)
+            self.incarnation = incarnation
+
         def on_start(self) -> None:
-            raise OSError("no socket for you")
+            if self.incarnation > 1:
+                raise OSError("no socket for you")
 
     def start(watch: Watch) -> Ref:
+        ref = FailsToStart.start(watch.incarnation, watch=watch)
+        events.refs["f"] = ref
         events.put("start", "f", watch.incarnation)
-        return FailsToStart.start(watch=watch)
+        return ref
 
     parent = Parent.start(events)
     sup, actor = start_supervisor(
@@ -654,13 +666,14 @@ def test_child_failing_in_on_start_is_restarted_until_the_supervisor_gives_up(
         period=30,
         watch=Watch(parent, "top", 1),
     )
-    assert events.take(4)[:3] == [
-        ("start", "f", 1),
-        ("start", "f", 2),
-        ("start", "f", 3),
-    ]
+    assert events.next() == ("start", "f", 1)
+    events.refs["f"].tell(Crash())
+    # The crash, then two failed starts: the third restart is one too many.
+    assert events.take(2) == [("start", "f", 2), ("start", "f", 3)]
+    assert events.next()[:2] == ("exited", "top")
     assert actor.gave_up.is_set()
     assert sup.actor_stopped.wait(WAIT)
+    assert events.pending() == []
 
 
 def liveness_threads() -> list[str]:
