@@ -62,6 +62,7 @@ from actors.supervision.supervisor import (
     SupervisorStats,
 )
 from messages.errors import InvalidArgumentError
+from transport.capture import PacketCapture, names_each_board
 from transport.endpoint import UDPEndpoint
 from transport.feed import MessageFeed
 from transport.scamp import SCP_SCAMP_PORT
@@ -74,6 +75,29 @@ BoardAddress = Any
 ASK_TIMEOUT = 30.0
 #: How often an ask looks again for a group between two incarnations.
 _RESTART_POLL = 0.05
+
+
+def _check_capture(capture: Any, boards: int, workers: int | None) -> None:
+    """A capture must give each board a file of its own (or, in this
+    process, may be one PacketCapture that they share)."""
+    if capture is None:
+        return
+    if isinstance(capture, PacketCapture):
+        if workers != 0:
+            raise InvalidArgumentError(
+                "capture",
+                capture,
+                "a PacketCapture cannot cross to a worker: give a file "
+                "template with {host} and {port}, or a directory",
+            )
+        return
+    if boards > 1 and not names_each_board(capture):
+        raise InvalidArgumentError(
+            "capture",
+            capture,
+            "several boards would write one file: give a template with "
+            "{host} and {port}, or a directory",
+        )
 
 
 def board_addresses(
@@ -240,6 +264,9 @@ class Machine:
     group silent for ``heartbeat_deadline`` seconds is taken for hung and
     restarted; one whose worker fails to start ``start_attempts`` times in
     a row is given up (its jobs end with GroupLost saying so).
+    ``capture`` writes each board's datagrams to a pcap file of its own,
+    wherever the board is placed: a template with {host} and {port}
+    (``"run-{host}-{port}.pcap"``) or a directory.
     """
 
     def __init__(
@@ -258,6 +285,7 @@ class Machine:
         **options: Any,
     ) -> None:
         self.addresses = board_addresses(boards)
+        _check_capture(options.get("capture"), len(self.addresses), workers)
         if workers is None:
             workers = os.cpu_count() or 1
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
