@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, NoReturn, TextIO, cast
 
 from rich.console import Console
 
+from actors.app import packets
 from actors.app.demo import run_demo
 from actors.app.progress import read_with_progress, write_with_progress
 from actors.app.terminal import ConsoleLines, make_console
@@ -184,6 +185,7 @@ def _transfer(
     parser.add_argument(
         "-p", "--core", dest="p", type=_core, default=0, help="the core to ask"
     )
+    packets.add_capture(parser)
     return parser
 
 
@@ -282,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve at a real board's pace (a few MB/s)",
     )
+    packets.add_capture(board)
 
     version_ = _command(
         commands,
@@ -296,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     version_.add_argument("x", type=_chip_x, nargs="?", default=0, help="the chip's x")
     version_.add_argument("y", type=_chip_y, nargs="?", default=0, help="the chip's y")
     version_.add_argument("p", type=_core, nargs="?", default=0, help="the core")
+    packets.add_capture(version_)
 
     read = _transfer(
         commands,
@@ -352,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1024,
         help="data per chip, in KiB",
     )
+    packets.add_capture(demo)
 
     bench = _command(
         commands,
@@ -390,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=0x6000_0000,
         help="where to read from (default: 0x60000000, user SDRAM)",
     )
+    packets.add_capture(bench)
+    packets.add_commands(commands, _command)
     return parser
 
 
@@ -425,6 +432,7 @@ def _serve_board(args: argparse.Namespace, out: TextIO) -> int:
         port=_port_of(args),
         faults=faults,
         service_time=service,
+        capture=args.capture,
     )
     stop = threading.Event()
 
@@ -457,6 +465,17 @@ def _board_summary(board: VirtualBoard, seconds: float) -> str:
     )
 
 
+def _resolved(args: argparse.Namespace) -> str:
+    """--host as an address: a bad name is a plain error now."""
+    name = _host(args)
+    try:
+        return socket.gethostbyname(name)
+    except OSError as error:
+        raise OSError(
+            f"cannot resolve host {name!r}: {error.strerror or error}"
+        ) from None
+
+
 def _client(args: argparse.Namespace) -> Client:
     """A client for ``--host:--port`` with the command's link options.
 
@@ -464,20 +483,14 @@ def _client(args: argparse.Namespace) -> Client:
     not a connection actor that fails to start. A closed port ends the
     command at once (fail_refused), rather than after every retry.
     """
-    name = _host(args)
-    try:
-        host = socket.gethostbyname(name)
-    except OSError as error:
-        raise OSError(
-            f"cannot resolve host {name!r}: {error.strerror or error}"
-        ) from None
     return connect(
-        host,
+        _resolved(args),
         _port_of(args),
         window=args.window,
         timeout=args.timeout,
         retries=args.retries,
         fail_refused=True,
+        capture=getattr(args, "capture", None),
     )
 
 
@@ -513,6 +526,7 @@ def _read(args: argparse.Namespace, out: BinaryIO, bars: Console | None) -> int:
             data = read_with_progress(
                 client, args.x, args.y, args.p, args.address, args.length, bars
             )
+            link = _link_counts(client)
         elapsed = time.perf_counter() - start
         _write_all(target, data)
         ok = True
@@ -528,8 +542,22 @@ def _read(args: argparse.Namespace, out: BinaryIO, bars: Console | None) -> int:
         bytes=len(data),
         seconds=round(elapsed, 3),
         mb_per_s=_rate_text(len(data), elapsed),
+        **link,
     )
     return 0
+
+
+def _link_counts(client: Client) -> dict[str, int]:
+    """What went over the link, for the command's closing log line."""
+    stats = client.stats()
+    return {
+        "sent": stats.sent,
+        "resent": stats.resent,
+        "completed": stats.completed,
+        "duplicates": stats.duplicates,
+        "timeouts": stats.timeouts,
+        "late": stats.late,
+    }
 
 
 def _write_all(stream: BinaryIO, data: bytes | bytearray) -> None:
@@ -554,6 +582,7 @@ def _write(args: argparse.Namespace, source: BinaryIO, bars: Console | None) -> 
     start = time.perf_counter()
     with _client(args) as client:
         write_with_progress(client, args.x, args.y, args.p, args.address, data, bars)
+        link = _link_counts(client)
     elapsed = time.perf_counter() - start
     log.info(
         "cli.write",
@@ -562,6 +591,7 @@ def _write(args: argparse.Namespace, source: BinaryIO, bars: Console | None) -> 
         bytes=len(data),
         seconds=round(elapsed, 3),
         mb_per_s=_rate_text(len(data), elapsed),
+        **link,
     )
     return 0
 
@@ -569,7 +599,7 @@ def _write(args: argparse.Namespace, source: BinaryIO, bars: Console | None) -> 
 def _demo(args: argparse.Namespace, out: TextIO, bars: Console | None) -> int:
     """A supervised transfer through a lossy board (see actors/app/demo.py)."""
     address = (_host(args), _port_of(args)) if _board_given(args) else None
-    return run_demo(out, bars, args.kib, address=address)
+    return run_demo(out, bars, args.kib, address=address, capture=args.capture)
 
 
 def _bench(args: argparse.Namespace, out: TextIO, bars: Console | None) -> int:
@@ -612,6 +642,10 @@ def _bench(args: argparse.Namespace, out: TextIO, bars: Console | None) -> int:
 _TEXT_COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "board": _serve_board,
     "version": _version,
+    "dissector": packets.run_dissector,
+    "replay": lambda args, out: packets.run_replay(
+        args, _resolved(args), _port_of(args), out
+    ),
 }
 _SHOWN_COMMANDS: dict[
     str, Callable[[argparse.Namespace, TextIO, Console | None], int]
