@@ -7,7 +7,8 @@ a writer thread wakes every ``FLUSH_INTERVAL`` to frame what has piled up
 (``x.pcap`` -> ``x.pcap.1`` -> ...; ``files`` are kept), and at most
 ``max_pending`` datagrams wait for the writer (more are counted in
 ``dropped``, never block the sender). ``close`` writes what is left and
-joins the writer.
+joins the writer. Records are written every ``flush_interval`` seconds, so
+a capture read while it runs is at most that far behind.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class PacketCapture:
         max_packets: int | None = None,
         files: int = FILES,
         max_pending: int = MAX_PENDING,
+        flush_interval: float = FLUSH_INTERVAL,
     ) -> None:
         if not isinstance(max_bytes, int) or max_bytes < 1024:
             raise InvalidArgumentError("max_bytes", max_bytes, "must be >= 1024")
@@ -90,6 +92,7 @@ class PacketCapture:
         self.path = Path(path)
         self.max_bytes, self.max_packets = max_bytes, max_packets
         self.files, self.max_pending = files, max_pending
+        self._interval = flush_interval
         #: Datagrams written, and those lost because the writer fell behind.
         self.written = 0
         self.dropped = 0
@@ -136,7 +139,7 @@ class PacketCapture:
     def _run(self) -> None:
         wake = self._wake
         while not self._closed:
-            wake.wait(FLUSH_INTERVAL)
+            wake.wait(self._interval)
             self._write_pending()
         self._write_pending()
         self._file.close()

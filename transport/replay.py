@@ -65,7 +65,7 @@ def result_name(code: int) -> str:
 
 
 def _kind(payload: bytes) -> str | None:
-    """"request", "response" or None (not SCP) by the SDP header."""
+    """ "request", "response" or None (not SCP) by the SDP header."""
     if len(payload) < _HEAD_SIZE or payload[:2] != b"\0\0":
         return None
     flags, _, dest, source = payload[2:6]
@@ -130,7 +130,8 @@ def difference(before: bytes | None, after: bytes | None) -> str | None:
     if old_code != new_code or len(old) != len(new):
         return f"{describe(before)} -> {describe(after)}"
     if old[4:] != new[4:]:
-        at = next(i for i, (a, b) in enumerate(zip(old[4:], new[4:])) if a != b)
+        pairs = zip(old[4:], new[4:], strict=True)
+        at = next(i for i, (a, b) in enumerate(pairs) if a != b)
         return f"{describe(before)}, data differs from byte {at}"
     return None
 

@@ -60,7 +60,7 @@ def add_commands(
         "start). Without installing: tshark -X lua_script:PATH -r FILE.",
         "spinnactors dissector",
         "spinnactors dissector --install",
-        'tshark -X lua_script:$(spinnactors dissector) -r run.pcap -Y \'scp.cmd == "CMD_READ"\'',
+        "tshark -X lua_script:$(spinnactors dissector) -r run.pcap -Y 'scp.cmd == \"CMD_READ\"'",  # noqa: E501
     )
     dissector.add_argument(
         "--install",
@@ -123,7 +123,11 @@ def run_replay(args: argparse.Namespace, host: str, port: int, out: TextIO) -> i
     resends = sum(exchange.resends for exchange in found)
     print(
         f"replaying {len(found)} requests from {args.file} to {host}:{port}"
-        + (f" ({resends} resent copies in the capture not sent again)" if resends else ""),
+        + (
+            f" ({resends} resent copies in the capture not sent again)"
+            if resends
+            else ""
+        ),
         file=out,
         flush=True,
     )

@@ -201,7 +201,9 @@ class Client(BoardOperations):
             )
 
         try:
-            self._start(start_connection, give_up, supervisor, max_restarts, period, backoff)
+            self._start(
+                start_connection, give_up, supervisor, max_restarts, period, backoff
+            )
         except BaseException:
             self._close_capture()
             raise
