@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from messages.scp.enums import SCPResult
-from transport.capture import CaptureTarget, CapturingEndpoint, open_capture
+from transport.capture import CaptureTarget, attach, open_capture
 from transport.endpoint import Address, DatagramEndpoint, UDPEndpoint
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 from transport.faults import FaultPlan, FaultyEndpoint, Sides
@@ -101,7 +101,7 @@ class VirtualBoard:
         if self.capture is not None:
             # Inside the fault injector: the capture shows what went on
             # the wire, not what the board meant to send.
-            endpoint = CapturingEndpoint(endpoint, self.capture)
+            endpoint = attach(endpoint, self.capture)
         self.faults = faults if faults is not None else FaultPlan.none()
         if self.faults.active:
             endpoint = FaultyEndpoint(

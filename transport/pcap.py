@@ -41,6 +41,10 @@ _UDP_PROTOCOL = 17
 #: The most a UDP payload can be inside one IPv4 datagram.
 _MAX_PAYLOAD = 0xFFFF - _IPV4.size - _UDP.size
 _NO_ADDRESS = bytes(4)
+#: Frame headers a Link keeps (one per payload length).
+_HEADERS_KEPT = 512
+#: A record's header (for writers that pack it themselves).
+RECORD = _RECORD
 
 Address = tuple[str, int]
 
@@ -87,29 +91,33 @@ def frame_header(source: Address, destination: Address, length: int) -> bytes:
     return ethernet + ip + udp
 
 
-class Framer:
-    """Makes pcap records, remembering the headers of recent address pairs
-    and lengths (a board's traffic has few of each), so a record costs a
-    dictionary lookup and one struct pack."""
+class Link:
+    """The frames of one way between two addresses: their headers by
+    payload length, made once (a board's traffic has few lengths)."""
 
-    def __init__(self, limit: int = 4096) -> None:
-        self._headers: dict[tuple[Address, Address, int], bytes] = {}
-        self._limit = limit
+    __slots__ = ("source", "destination", "headers")
 
-    def record(
-        self, stamp_ns: int, source: Address, destination: Address, payload: bytes
-    ) -> list[bytes]:
-        """The record of one datagram, as parts to write in order."""
-        length = len(payload)
-        key = (source, destination, length)
-        header = self._headers.get(key)
+    def __init__(self, source: Address, destination: Address) -> None:
+        self.source, self.destination = source, destination
+        self.headers: dict[int, bytes] = {}
+
+    def header(self, length: int) -> bytes:
+        """The frame header for a ``length``-byte payload."""
+        header = self.headers.get(length)
         if header is None:
-            if len(self._headers) >= self._limit:
-                self._headers.clear()
-            header = self._headers[key] = frame_header(source, destination, length)
-        seconds, nanos = divmod(stamp_ns, 1_000_000_000)
-        size = len(header) + length
-        return [_RECORD.pack(seconds, nanos, size, size), header, payload]
+            if len(self.headers) >= _HEADERS_KEPT:
+                self.headers.clear()
+            header = frame_header(self.source, self.destination, length)
+            self.headers[length] = header
+        return header
+
+
+def record(stamp_ns: int, link: Link, payload: bytes) -> bytes:
+    """One datagram's pcap record (its header, frame and payload)."""
+    header = link.header(len(payload))
+    seconds, nanos = divmod(stamp_ns, 1_000_000_000)
+    size = len(header) + len(payload)
+    return _RECORD.pack(seconds, nanos, size, size) + header + payload
 
 
 @dataclass(frozen=True)

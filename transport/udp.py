@@ -8,7 +8,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar, cast
 
-from transport.capture import CapturingEndpoint, PacketCapture
+from transport.capture import PacketCapture, attach
 from transport.endpoint import Address, DatagramEndpoint, UDPEndpoint
 from transport.errors import ReceiveTimeout, TransportError
 
@@ -70,7 +70,7 @@ class UDPConnection:
                 endpoint.close()
                 raise
         if capture is not None:
-            self._endpoint = CapturingEndpoint(endpoint, capture)
+            self._endpoint = attach(endpoint, capture)
         self.n_foreign = 0
 
     # -- SpiNNMan's properties -------------------------------------------

@@ -14,11 +14,14 @@ from messages.errors import InvalidArgumentError
 from transport import UDPEndpoint, VirtualBoard
 from transport.capture import (
     CapturingEndpoint,
+    LinkBook,
     PacketCapture,
     capture_path,
     names_each_board,
 )
-from transport.pcap import read_packets
+from transport.pcap import Link, read_packets
+
+ONE_WAY = Link(("1.1.1.1", 1), ("2.2.2.2", 2))
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -72,7 +75,7 @@ def test_files_rotate_and_only_the_newest_are_kept(tmp_path: Path) -> None:
     path = tmp_path / "r.pcap"
     with PacketCapture(path, max_packets=10, files=3) as capture:
         for number in range(45):
-            capture.add(("1.1.1.1", 1), ("2.2.2.2", 2), number.to_bytes(2, "little"))
+            capture.add(ONE_WAY, number.to_bytes(2, "little"))
     newest = [int.from_bytes(p, "little") for *_, p in packets(path)]
     assert newest == list(range(40, 45))
     assert [
@@ -89,7 +92,7 @@ def test_files_rotate_by_size(tmp_path: Path) -> None:
     path = tmp_path / "s.pcap"
     with PacketCapture(path, max_bytes=4096, files=2) as capture:
         for _ in range(40):
-            capture.add(("1.1.1.1", 1), ("2.2.2.2", 2), bytes(200))
+            capture.add(ONE_WAY, bytes(200))
     assert 0 < path.stat().st_size <= 4096
     assert 0 < Path(f"{path}.1").stat().st_size <= 4096
 
@@ -100,8 +103,8 @@ def test_what_the_writer_cannot_keep_up_with_is_counted_not_blocked(
     # The writer waits a minute between writes: only close() wakes it.
     capture = PacketCapture(tmp_path / "b.pcap", max_pending=5, flush_interval=60)
     for _ in range(8):
-        capture.add(("1.1.1.1", 1), ("2.2.2.2", 2), b"x")
-    capture.add_received(("2.2.2.2", 2), [(b"y", ("1.1.1.1", 1))])
+        capture.add(ONE_WAY, b"x")
+    capture.add_burst(LinkBook(("2.2.2.2", 2)), [(b"y", ("1.1.1.1", 1))])
     capture.close()
     assert capture.written == 5 and capture.dropped == 4
 

@@ -11,11 +11,12 @@ from transport.pcap import (
     FRAME_OVERHEAD,
     MAGIC_MICRO,
     MAGIC_NANO,
-    Framer,
+    Link,
     file_header,
     frame_header,
     ipv4_checksum,
     read_packets,
+    record,
 )
 
 
@@ -46,11 +47,10 @@ def test_a_link_without_ip_addresses_is_framed_as_0_0_0_0() -> None:
 
 
 def test_records_read_back_with_their_times_addresses_and_payloads() -> None:
-    framer = Framer()
     a, b = ("127.0.0.1", 1000), ("127.0.0.1", 17893)
     parts = [file_header()]
-    parts += framer.record(1_700_000_000_123_456_789, a, b, b"\0\0hello")
-    parts += framer.record(1_700_000_001_000_000_000, b, a, b"x" * 300)
+    parts.append(record(1_700_000_000_123_456_789, Link(a, b), b"\0\0hello"))
+    parts.append(record(1_700_000_001_000_000_000, Link(b, a), b"x" * 300))
     packets = list(read_packets(b"".join(parts)))
     assert [(p.source, p.destination, p.payload) for p in packets] == [
         (a, b, b"\0\0hello"),
@@ -82,3 +82,11 @@ def test_frames_that_are_not_udp_over_ipv4_are_skipped() -> None:
 def test_what_is_not_classic_pcap_is_an_error(data: bytes) -> None:
     with pytest.raises(MalformedDatagramError):
         list(read_packets(data))
+
+
+def test_a_link_makes_each_length_s_header_once() -> None:
+    link = Link(("1.2.3.4", 5), ("5.6.7.8", 9))
+    first = link.header(10)
+    assert link.header(10) is first
+    assert first == frame_header(("1.2.3.4", 5), ("5.6.7.8", 9), 10)
+    assert link.header(11) != first
