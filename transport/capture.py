@@ -32,14 +32,18 @@ from transport.pcap import FILE_HEADER_SIZE, FRAME_OVERHEAD, RECORD, Link, file_
 log = get_logger(__name__)
 
 _now = time.time_ns
+#: How long close waits for the writer.
+_CLOSE_TIMEOUT = 10.0
 _NANOS = 1_000_000_000
 _HEADERS = attrgetter("headers")
 _FIRST, _SECOND = itemgetter(0), itemgetter(1)
 #: Address pairs a LinkBook keeps (a board hears from few hosts).
 _LINKS_KEPT = 1024
 
-#: How often the writer looks for datagrams to write.
-FLUSH_INTERVAL = 0.05
+#: How often the writer looks for datagrams to write. Short: each write
+#: holds the interpreter's lock for a batch, and a connection's thread
+#: kept waiting longer than its retransmission floor (5 ms) resends.
+FLUSH_INTERVAL = 0.01
 #: Default bounds: per file, files kept, and datagrams waiting.
 MAX_BYTES = 64 << 20
 FILES = 4
@@ -75,6 +79,105 @@ def names_each_board(target: str | os.PathLike[str]) -> bool:
     )
 
 
+class PcapFile:
+    """A pcap file that rotates: the writing half of a capture."""
+
+    def __init__(
+        self, path: Path, max_bytes: int, max_packets: int | None, files: int
+    ) -> None:
+        self.path, self.max_bytes, self.files = path, max_bytes, files
+        self.max_packets = max_packets
+        #: Files started so far (1 + rotations).
+        self.opened = 0
+        self._file = self._open()
+        self._in_file = 0
+        self._bytes = FILE_HEADER_SIZE
+
+    def write(self, batch: list[tuple[int, Link, bytes]]) -> None:
+        """Frame and write a batch: in bulk, with C-level maps (about a
+        third of the cost of a loop per record), unless it crosses the
+        file's bounds."""
+        count = len(batch)
+        if not count:
+            return
+        stamps, links, datas = zip(*batch, strict=True)
+        lengths = list(map(len, datas))
+        totals = list(map(add, lengths, repeat(FRAME_OVERHEAD, count)))
+        grown = sum(totals) + RECORD.size * count
+        if self._bytes + grown > self.max_bytes or self._in_file + count > (
+            self.max_packets or count
+        ):
+            self._write_rotating(batch)
+            return
+        try:
+            headers = list(map(getitem, map(_HEADERS, links), lengths))
+        except KeyError:  # a length not seen before on its link: make it
+            headers = list(map(Link.header, links, lengths))
+        seconds = map(floordiv, stamps, repeat(_NANOS, count))
+        nanos = map(mod, stamps, repeat(_NANOS, count))
+        records = map(RECORD.pack, seconds, nanos, totals, totals)
+        self._write(chain.from_iterable(zip(records, headers, datas, strict=True)))
+        self._in_file += count
+        self._bytes += grown
+
+    def _write_rotating(self, batch: list[tuple[int, Link, bytes]]) -> None:
+        """Write record by record, starting a new file where one is full."""
+        pack, overhead = RECORD.pack, FRAME_OVERHEAD
+        parts: list[bytes] = []
+        append = parts.append
+        in_file, size = self._in_file, self._bytes
+        max_bytes, max_packets = self.max_bytes, self.max_packets or (1 << 62)
+        for stamp, link, data in batch:
+            length = len(data)
+            total = overhead + length
+            if in_file and (size + total + 16 > max_bytes or in_file >= max_packets):
+                self._write(parts)
+                self._rotate()
+                parts, in_file, size = [], 0, FILE_HEADER_SIZE
+                append = parts.append
+            seconds, nanos = divmod(stamp, _NANOS)
+            append(pack(seconds, nanos, total, total))
+            append(link.header(length))
+            append(data)
+            size += total + 16
+            in_file += 1
+        self._in_file, self._bytes = in_file, size
+        self._write(parts)
+
+    def _write(self, parts: Iterable[bytes]) -> None:
+        try:
+            # (writelines copies each part into the file's buffer: no
+            # joined copy of the whole batch first.)
+            self._file.writelines(parts)
+            self._file.flush()
+        except (OSError, ValueError) as error:  # a full disk: say so, carry on
+            log.warning(
+                "capture.write_failed", capture=str(self.path), error=str(error)
+            )
+
+    def _open(self) -> BinaryIO:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        file = open(self.path, "wb", buffering=1 << 20)  # noqa: SIM115 - see close
+        file.write(file_header())
+        file.flush()
+        self.opened += 1
+        return file
+
+    def _rotate(self) -> None:
+        """Close the file, shift the older ones up by one, start afresh."""
+        self._file.close()
+        name = str(self.path)
+        for index in range(self.files - 1, 0, -1):
+            older = Path(f"{name}.{index - 1}") if index > 1 else self.path
+            if older.exists():
+                os.replace(older, f"{name}.{index}")
+        self._file = self._open()
+        self._in_file, self._bytes = 0, FILE_HEADER_SIZE
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class PacketCapture:
     """Writes the datagrams it is given to a pcap file, off the caller's
     thread. Share one between endpoints, or let each owner open its own."""
@@ -103,24 +206,24 @@ class PacketCapture:
         self.max_bytes, self.max_packets = max_bytes, max_packets
         self.files, self.max_pending = files, max_pending
         self._interval = flush_interval
-        #: Datagrams written, and those lost because the writer fell behind.
+        #: Datagrams written, and those lost because the writer fell behind
+        #: (or that came after close).
         self.written = 0
         self.dropped = 0
-        #: Files started so far (1 + rotations).
+        #: Files started (1 + rotations) and the writer thread's CPU
+        #: seconds (known once closed).
         self.opened = 0
-        #: CPU time the writer thread took (set when it ends).
         self.writer_seconds = 0.0
-        self.pending: deque[tuple[int, Link, bytes]] = deque()
         #: What the writer has yet to write, and how much of it may wait:
         #: max_pending while open, 0 once closed (one test on the hot path;
         #: a UDPEndpoint's tap appends here itself).
+        self.pending: deque[tuple[int, Link, bytes]] = deque()
         self.room = max_pending
-        self._file = self._open()  # a bad path fails here, in the caller
-        self._in_file = 0
-        self._bytes = FILE_HEADER_SIZE
         self._closed = False
         self._wake = threading.Event()
         self._log = log.bind(capture=str(self.path))
+        # Opened here: a bad path fails in the caller, at once.
+        self._file = PcapFile(self.path, max_bytes, max_packets, files)
         self._thread = threading.Thread(
             target=self._run, name=f"capture-{self.path.name}", daemon=True
         )
@@ -161,101 +264,30 @@ class PacketCapture:
         now = repeat(_now(), len(found))
         pending.extend(zip(now, found, map(_FIRST, datagrams), strict=True))
 
+    # -- handing over ----------------------------------------------------------------
+
     # -- the writer --------------------------------------------------------------
 
     def _run(self) -> None:
-        wake, clock = self._wake, time.thread_time
-        started = clock()
-        while not self._closed:
-            wake.wait(self._interval)
+        wake = self._wake
+        started = time.thread_time()
+        try:
+            while not self._closed:
+                wake.wait(self._interval)
+                self._write_pending()
             self._write_pending()
-        self._write_pending()
-        self._file.close()
-        self.writer_seconds = clock() - started
+        finally:
+            self._file.close()
+            self.opened = self._file.opened
+            self.writer_seconds = time.thread_time() - started
 
     def _write_pending(self) -> None:
-        """Frame and write what has piled up: in bulk, with C-level maps
-        (about a third of the cost of a loop per record), unless the
-        batch crosses a file's bounds."""
         pending = self.pending
         count = len(pending)
-        if not count:
-            return
-        popleft = pending.popleft
-        batch = [popleft() for _ in range(count)]
-        stamps, links, datas = zip(*batch, strict=True)
-        lengths = list(map(len, datas))
-        totals = list(map(add, lengths, repeat(FRAME_OVERHEAD, count)))
-        grown = sum(totals) + RECORD.size * count
-        if self._bytes + grown > self.max_bytes or self._in_file + count > (
-            self.max_packets or count
-        ):
-            self._write_rotating(batch)
-            return
-        try:
-            headers = list(map(getitem, map(_HEADERS, links), lengths))
-        except KeyError:  # a length not seen before on its link: make it
-            headers = list(map(Link.header, links, lengths))
-        seconds = map(floordiv, stamps, repeat(_NANOS, count))
-        nanos = map(mod, stamps, repeat(_NANOS, count))
-        records = map(RECORD.pack, seconds, nanos, totals, totals)
-        self._write(chain.from_iterable(zip(records, headers, datas, strict=True)))
-        self._in_file += count
-        self._bytes += grown
-        self.written += count
-
-    def _write_rotating(self, batch: list[tuple[int, Link, bytes]]) -> None:
-        """Write record by record, starting a new file where one is full."""
-        pack, overhead = RECORD.pack, FRAME_OVERHEAD
-        parts: list[bytes] = []
-        append = parts.append
-        in_file, size = self._in_file, self._bytes
-        max_bytes, max_packets = self.max_bytes, self.max_packets or (1 << 62)
-        for stamp, link, data in batch:
-            length = len(data)
-            total = overhead + length
-            if in_file and (size + total + 16 > max_bytes or in_file >= max_packets):
-                self._write(parts)
-                self._rotate()
-                parts, in_file, size = [], 0, FILE_HEADER_SIZE
-                append = parts.append
-            seconds, nanos = divmod(stamp, _NANOS)
-            append(pack(seconds, nanos, total, total))
-            append(link.header(length))
-            append(data)
-            size += total + 16
-            in_file += 1
-        self._in_file, self._bytes = in_file, size
-        self.written += len(batch)
-        self._write(parts)
-
-    def _write(self, parts: Iterable[bytes]) -> None:
-        try:
-            # (writelines copies each part into the file's buffer: no
-            # joined copy of the whole batch first.)
-            self._file.writelines(parts)
-            self._file.flush()
-        except (OSError, ValueError) as error:  # a full disk: say so, carry on
-            self._log.warning("capture.write_failed", error=str(error))
-
-    def _open(self) -> BinaryIO:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        file = open(self.path, "wb", buffering=1 << 20)  # noqa: SIM115 - closed in _run
-        file.write(file_header())
-        file.flush()
-        self.opened += 1
-        return file
-
-    def _rotate(self) -> None:
-        """Close the file, shift the older ones up by one, start afresh."""
-        self._file.close()
-        name = str(self.path)
-        for index in range(self.files - 1, 0, -1):
-            older = Path(f"{name}.{index - 1}") if index > 1 else self.path
-            if older.exists():
-                os.replace(older, f"{name}.{index}")
-        self._file = self._open()
-        self._in_file, self._bytes = 0, FILE_HEADER_SIZE
+        if count:
+            popleft = pending.popleft
+            self._file.write([popleft() for _ in range(count)])
+            self.written += count
 
     # -- lifetime ------------------------------------------------------------------
 
@@ -271,7 +303,7 @@ class PacketCapture:
         self.room = 0
         self._wake.set()
         if self._thread is not threading.current_thread():
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=_CLOSE_TIMEOUT)
         self._log.debug(
             "capture.closed", written=self.written, dropped=self.dropped,
             files=self.opened,
