@@ -35,6 +35,8 @@ _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 #: A kernel receive timeout, where the platform has one.
 _RCVTIMEO: int | None = getattr(socket, "SO_RCVTIMEO", None) if _DONTWAIT else None
 _TIMEVAL = struct.Struct("@ll")
+#: A pcap record's timestamp (seconds, nanoseconds), for a capture's tap.
+_stamp = struct.Struct("<II").pack
 _now = time.time_ns
 #: (ECONNREFUSED: a connected socket's send reports the ICMP "port
 #: unreachable" left by an earlier one, once; sent again, it goes.)
@@ -266,6 +268,7 @@ class UDPEndpoint:
         replace send_to and the receives on this socket only (call it
         after connect), so an untapped socket's path is unchanged."""
         self._tap = capture
+        self._tap_add = capture.add
         self._tap_links = capture.links(self._address)
         self._tap_peer: Address | None = None
         self._tap_link: Link = self._tap_links.outbound(self._address)
@@ -287,10 +290,13 @@ class UDPEndpoint:
         if address is not self._tap_peer:
             self._tap_link = self._tap_links.outbound(address)
             self._tap_peer = address
+        # PacketCapture.add, inlined: this runs for every datagram.
         capture = self._tap
-        pending = capture.pending
-        if len(pending) < capture.room:
-            pending.append((_now(), self._tap_link, bytes(data)))
+        records = capture._records
+        if len(records) < capture._room:
+            link, length = self._tap_link, len(data)
+            head = link.heads.get(length) or link.head(length)
+            records.append(_stamp(*divmod(_now(), 1_000_000_000)) + head + data)
         else:
             capture.dropped += 1
 
@@ -299,12 +305,7 @@ class UDPEndpoint:
         if sender is not self._tap_sender:  # (a connected socket's: its peer)
             self._tap_sender_link = self._tap_links.inbound(sender)
             self._tap_sender = sender
-        capture = self._tap
-        pending = capture.pending
-        if len(pending) < capture.room:
-            pending.append((_now(), self._tap_sender_link, data))
-        else:
-            capture.dropped += 1
+        self._tap_add(self._tap_sender_link, data)
         return data, sender
 
     def _receive_waiting_tapped(self, limit: int) -> list[tuple[bytes, Address]]:

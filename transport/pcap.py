@@ -43,8 +43,11 @@ _MAX_PAYLOAD = 0xFFFF - _IPV4.size - _UDP.size
 _NO_ADDRESS = bytes(4)
 #: Frame headers a Link keeps (one per payload length).
 _HEADERS_KEPT = 512
-#: A record's header (for writers that pack it themselves).
+#: A record's header (for writers that pack it themselves), and its
+#: two halves: the timestamp, and the captured and original lengths.
 RECORD = _RECORD
+STAMP = struct.Struct("<II")
+_LENGTHS = struct.Struct("<II")
 
 Address = tuple[str, int]
 
@@ -95,11 +98,25 @@ class Link:
     """The frames of one way between two addresses: their headers by
     payload length, made once (a board's traffic has few lengths)."""
 
-    __slots__ = ("source", "destination", "headers")
+    __slots__ = ("source", "destination", "headers", "heads")
 
     def __init__(self, source: Address, destination: Address) -> None:
         self.source, self.destination = source, destination
         self.headers: dict[int, bytes] = {}
+        #: What follows a record's timestamp up to the payload, by length.
+        self.heads: dict[int, bytes] = {}
+
+    def head(self, length: int) -> bytes:
+        """A record's lengths and frame header for a ``length``-byte
+        payload: a record is then timestamp + head + payload."""
+        head = self.heads.get(length)
+        if head is None:
+            if len(self.heads) >= _HEADERS_KEPT:
+                self.heads.clear()
+            size = FRAME_OVERHEAD + length
+            head = _LENGTHS.pack(size, size) + self.header(length)
+            self.heads[length] = head
+        return head
 
     def header(self, length: int) -> bytes:
         """The frame header for a ``length``-byte payload."""
