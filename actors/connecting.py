@@ -34,7 +34,8 @@ def connect(
     """A Client for the board at ``host:port``; use it as a context manager.
 
     Options: window, timeout, retries, rto_floor, limiter, local_host,
-    connected, endpoint (see Client).
+    connected, endpoint, capture (a pcap file of every datagram; see
+    Client).
 
     Given many boards instead (a list of hosts, (host, port) pairs or
     VirtualBoards, or a mapping of names to them), a Machine that spreads

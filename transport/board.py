@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from messages.scp.enums import SCPResult
+from transport.capture import CaptureTarget, attach, open_capture
 from transport.endpoint import Address, DatagramEndpoint, UDPEndpoint
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 from transport.faults import FaultPlan, FaultyEndpoint, Sides
@@ -70,7 +71,9 @@ class VirtualBoard:
     Serve UDP on ``host:port`` (port 0 picks a free one), or pass ``network``
     to serve an in-memory link. ``faults`` apply to what the board
     receives, sends or both (``fault_sides``). ``start()`` runs it on a thread;
-    ``serve_forever()`` runs it on the caller's.
+    ``serve_forever()`` runs it on the caller's. ``capture`` (a pcap file,
+    a template with {host} and {port}, a directory or a PacketCapture)
+    records every datagram on the board's wire (transport/capture.py).
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class VirtualBoard:
         memory_limit: int = 512 << 20,
         traffic: TagTraffic | None = None,
         clock: Callable[[], float] = time.monotonic,
+        capture: CaptureTarget | None = None,
     ) -> None:
         if service_time < 0:
             raise ValueError(f"service_time={service_time}: must be >= 0")
@@ -101,6 +105,15 @@ class VirtualBoard:
                 if network is not None
                 else UDPEndpoint(host, port)
             )
+        try:
+            self.capture, self._owns_capture = open_capture(capture, *endpoint.address)
+        except BaseException:
+            endpoint.close()
+            raise
+        if self.capture is not None:
+            # Inside the fault injector: the capture shows what went on
+            # the wire, not what the board meant to send.
+            endpoint = attach(endpoint, self.capture)
         self.faults = faults if faults is not None else FaultPlan.none()
         if self.faults.active:
             endpoint = FaultyEndpoint(
@@ -200,6 +213,8 @@ class VirtualBoard:
         self._endpoint.close()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+        if self.capture is not None and self._owns_capture:
+            self.capture.close()
 
     close = stop
 

@@ -9,6 +9,7 @@ from messages.errors import MalformedDatagramError
 from messages.scp.base import AbstractSCPRequest
 from messages.scp.enums import SCPResult
 from messages.scp.header import result_code
+from transport.capture import PacketCapture
 from transport.endpoint import DatagramEndpoint
 from transport.sdp import SDP_PADDING, SDPConnection
 
@@ -43,6 +44,7 @@ class SCAMPConnection(SDPConnection):
         *,
         endpoint: DatagramEndpoint | None = None,
         connected: bool = False,
+        capture: PacketCapture | None = None,
     ) -> None:
         if remote_port is None:
             remote_port = SCP_SCAMP_PORT
@@ -55,6 +57,7 @@ class SCAMPConnection(SDPConnection):
             remote_port,
             endpoint=endpoint,
             connected=connected,
+            capture=capture,
         )
 
     def update_chip_coordinates(self, x: int, y: int) -> None:

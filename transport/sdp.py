@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from messages.sdp import SDPMessage
+from transport.capture import PacketCapture
 from transport.endpoint import DatagramEndpoint
 from transport.udp import UDPConnection
 
@@ -30,6 +31,7 @@ class SDPConnection(UDPConnection):
         *,
         endpoint: DatagramEndpoint | None = None,
         connected: bool = False,
+        capture: PacketCapture | None = None,
     ) -> None:
         super().__init__(
             local_host,
@@ -38,6 +40,7 @@ class SDPConnection(UDPConnection):
             remote_port,
             endpoint=endpoint,
             connected=connected,
+            capture=capture,
         )
         self._chip_x = chip_x
         self._chip_y = chip_y

@@ -17,6 +17,9 @@ from messages.errors import InvalidArgumentError
 
 _SDP = struct.Struct("<2x8B")
 _COUNTER = struct.Struct("<I")
+#: An EIEIO data header: count, then flags (type KEY_32_BIT, tag 0).
+_EIEIO_HEADER = struct.Struct("<BB")
+_EIEIO_KEY_32 = 2 << 2
 #: Flags of a datagram that expects no reply; the host's port and core.
 _NO_REPLY = 0x07
 _TO_HOST = (7 << 5) | 31
@@ -34,7 +37,9 @@ class TagTraffic:
     Each payload starts with a 32-bit count (per tag, from 0) so that a
     listener can tell loss and order; ``payload_size`` pads it out. At most
     ``burst`` datagrams a tag go out at once after a stall (default: 20 ms
-    worth).
+    worth). ``eieio`` True sends EIEIO data messages instead, as a live
+    output core does: 32-bit keys counting up from ``count * keys``, as
+    many keys as ``payload_size`` holds after the 2-byte header.
     """
 
     def __init__(
@@ -44,6 +49,7 @@ class TagTraffic:
         *,
         burst: int | None = None,
         source: tuple[int, int, int] = (0, 0, 1),
+        eieio: bool = False,
     ) -> None:
         if not isinstance(rate, (int, float)) or not 0 < rate < math.inf:
             raise InvalidArgumentError("rate", rate, "must be a positive finite number")
@@ -65,6 +71,8 @@ class TagTraffic:
         self.burst = burst if burst is not None else max(64, int(rate / 50))
         self.sent: dict[int, int] = {}
         self._source = source
+        #: Keys per EIEIO message (0: plain counted payloads).
+        self._keys = max(1, (payload_size - 2) // 4) if eieio else 0
         self._credit = 0.0
         self._last: float | None = None
 
@@ -94,9 +102,7 @@ class TagTraffic:
             host = socket.inet_ntoa(entry.host)
             first = self.sent.get(tag, 0)
             for number in range(first, first + count):
-                payload = _COUNTER.pack(number & 0xFFFF_FFFF) + bytes(
-                    self.payload_size - 4
-                )
+                payload = self._payload(number)
                 if entry.strip:
                     datagram = payload
                 else:
@@ -107,3 +113,12 @@ class TagTraffic:
                 out.append((datagram, (host, entry.port)))
             self.sent[tag] = first + count
         return out
+
+    def _payload(self, number: int) -> bytes:
+        keys = self._keys
+        if not keys:
+            return _COUNTER.pack(number & 0xFFFF_FFFF) + bytes(self.payload_size - 4)
+        first = number * keys
+        return _EIEIO_HEADER.pack(keys, _EIEIO_KEY_32) + struct.pack(
+            f"<{keys}I", *((first + i) & 0xFFFF_FFFF for i in range(keys))
+        )

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar, cast
 
+from transport.capture import PacketCapture, attach
 from transport.endpoint import Address, DatagramEndpoint, UDPEndpoint
 from transport.errors import ReceiveTimeout, TransportError
 
@@ -36,7 +37,8 @@ class UDPConnection:
     a UDP socket of its own) connects the socket, as SpiNNMan's does: the
     kernel then drops other senders' datagrams unseen and uncounted, and
     sends and receives cost a little less. Pass ``endpoint`` to run over an
-    in-memory or fault-injecting link instead of a UDP socket.
+    in-memory or fault-injecting link instead of a UDP socket. A
+    ``capture`` (transport/capture.py) gets a copy of every datagram.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class UDPConnection:
         *,
         endpoint: DatagramEndpoint | None = None,
         connected: bool = False,
+        capture: PacketCapture | None = None,
     ) -> None:
         own = endpoint is None
         if endpoint is None:
@@ -66,6 +69,8 @@ class UDPConnection:
             except TransportError:
                 endpoint.close()
                 raise
+        if capture is not None:
+            self._endpoint = attach(endpoint, capture)
         self.n_foreign = 0
 
     # -- SpiNNMan's properties -------------------------------------------

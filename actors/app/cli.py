@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, NoReturn, TextIO, cast
 
 from rich.console import Console
 
+from actors.app import packets
 from actors.app.demo import run_demo
 from actors.app.plot import plot_bench
 from actors.app.progress import read_with_progress, write_with_progress
@@ -186,6 +187,7 @@ def _transfer(
     parser.add_argument(
         "-p", "--core", dest="p", type=_core, default=0, help="the core to ask"
     )
+    packets.add_capture(parser)
     return parser
 
 
@@ -284,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve at a real board's pace (a few MB/s)",
     )
+    packets.add_capture(board)
 
     version_ = _command(
         commands,
@@ -298,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     version_.add_argument("x", type=_chip_x, nargs="?", default=0, help="the chip's x")
     version_.add_argument("y", type=_chip_y, nargs="?", default=0, help="the chip's y")
     version_.add_argument("p", type=_core, nargs="?", default=0, help="the core")
+    packets.add_capture(version_)
 
     read = _transfer(
         commands,
@@ -354,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1024,
         help="data per chip, in KiB",
     )
+    packets.add_capture(demo)
 
     bench = _command(
         commands,
@@ -401,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name in WATCHED:
         add_metrics_port(commands.choices[name], _port)
+    packets.add_capture(bench)
+    packets.add_commands(commands, _command)
     return parser
 
 
@@ -436,6 +443,7 @@ def _serve_board(args: argparse.Namespace, out: TextIO) -> int:
         port=_port_of(args),
         faults=faults,
         service_time=service,
+        capture=args.capture,
     )
     stop = threading.Event()
 
@@ -468,6 +476,17 @@ def _board_summary(board: VirtualBoard, seconds: float) -> str:
     )
 
 
+def _resolved(args: argparse.Namespace) -> str:
+    """--host as an address: a bad name is a plain error now."""
+    name = _host(args)
+    try:
+        return socket.gethostbyname(name)
+    except OSError as error:
+        raise OSError(
+            f"cannot resolve host {name!r}: {error.strerror or error}"
+        ) from None
+
+
 def _client(args: argparse.Namespace) -> Client:
     """A client for ``--host:--port`` with the command's link options.
 
@@ -475,20 +494,14 @@ def _client(args: argparse.Namespace) -> Client:
     not a connection actor that fails to start. A closed port ends the
     command at once (fail_refused), rather than after every retry.
     """
-    name = _host(args)
-    try:
-        host = socket.gethostbyname(name)
-    except OSError as error:
-        raise OSError(
-            f"cannot resolve host {name!r}: {error.strerror or error}"
-        ) from None
     return connect(
-        host,
+        _resolved(args),
         _port_of(args),
         window=args.window,
         timeout=args.timeout,
         retries=args.retries,
         fail_refused=True,
+        capture=getattr(args, "capture", None),
     )
 
 
@@ -524,6 +537,7 @@ def _read(args: argparse.Namespace, out: BinaryIO, bars: Console | None) -> int:
             data = read_with_progress(
                 client, args.x, args.y, args.p, args.address, args.length, bars
             )
+            link = _link_counts(client)
         elapsed = time.perf_counter() - start
         _write_all(target, data)
         ok = True
@@ -539,8 +553,22 @@ def _read(args: argparse.Namespace, out: BinaryIO, bars: Console | None) -> int:
         bytes=len(data),
         seconds=round(elapsed, 3),
         mb_per_s=_rate_text(len(data), elapsed),
+        **link,
     )
     return 0
+
+
+def _link_counts(client: Client) -> dict[str, int]:
+    """What went over the link, for the command's closing log line."""
+    stats = client.stats()
+    return {
+        "sent": stats.sent,
+        "resent": stats.resent,
+        "completed": stats.completed,
+        "duplicates": stats.duplicates,
+        "timeouts": stats.timeouts,
+        "late": stats.late,
+    }
 
 
 def _write_all(stream: BinaryIO, data: bytes | bytearray) -> None:
@@ -565,6 +593,7 @@ def _write(args: argparse.Namespace, source: BinaryIO, bars: Console | None) -> 
     start = time.perf_counter()
     with _client(args) as client:
         write_with_progress(client, args.x, args.y, args.p, args.address, data, bars)
+        link = _link_counts(client)
     elapsed = time.perf_counter() - start
     log.info(
         "cli.write",
@@ -573,6 +602,7 @@ def _write(args: argparse.Namespace, source: BinaryIO, bars: Console | None) -> 
         bytes=len(data),
         seconds=round(elapsed, 3),
         mb_per_s=_rate_text(len(data), elapsed),
+        **link,
     )
     return 0
 
@@ -580,7 +610,7 @@ def _write(args: argparse.Namespace, source: BinaryIO, bars: Console | None) -> 
 def _demo(args: argparse.Namespace, out: TextIO, bars: Console | None) -> int:
     """A supervised transfer through a lossy board (see actors/app/demo.py)."""
     address = (_host(args), _port_of(args)) if _board_given(args) else None
-    return run_demo(out, bars, args.kib, address=address)
+    return run_demo(out, bars, args.kib, address=address, capture=args.capture)
 
 
 def _bench(args: argparse.Namespace, out: TextIO, bars: Console | None) -> int:
@@ -629,6 +659,10 @@ def _bench(args: argparse.Namespace, out: TextIO, bars: Console | None) -> int:
 _TEXT_COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "board": _serve_board,
     "version": _version,
+    "dissector": packets.run_dissector,
+    "replay": lambda args, out: packets.run_replay(
+        args, _resolved(args), _port_of(args), out
+    ),
 }
 _SHOWN_COMMANDS: dict[
     str, Callable[[argparse.Namespace, TextIO, Console | None], int]

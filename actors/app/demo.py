@@ -50,14 +50,16 @@ def run_demo(
     kib: int,
     address: Address | None = None,
     seed: int = 1,
+    capture: str | None = None,
 ) -> int:
     """The demo; 0 only if every byte read back is the byte written.
-    ``progress`` is where bars go (None: no bars)."""
+    ``progress`` is where bars go (None: no bars); ``capture``, a pcap
+    file of the client's datagrams."""
     size = kib * 1024
     screen = Console(file=out, highlight=False)
     with (
         _board(address, seed) as (host, port),
-        connect(host, port, max_restarts=10, period=5) as client,
+        connect(host, port, max_restarts=10, period=5, capture=capture) as client,
     ):
         info = client.version()
         _story(screen, address is None, host, port, info, kib)

@@ -13,7 +13,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -48,6 +48,7 @@ from actors.supervision.supervisor import (
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPResponse
 from messages.validate import check_int
+from transport.capture import CaptureTarget, open_capture
 from transport.endpoint import DatagramEndpoint, UDPEndpoint
 from transport.scamp import SCP_SCAMP_PORT, SCAMPConnection
 
@@ -97,6 +98,11 @@ class Client(BoardOperations):
 
     ``board_name`` (a Machine's name for the board) leads every error a
     job ends with: ``board 'a' at host:port: ...``.
+
+    ``capture`` records every datagram of the connection, as pcap, to a
+    file (a template with {host} and {port}, or a directory, gets one per
+    board) or a shared PacketCapture (see transport/capture.py); the client
+    closes a file it opened when it closes.
     """
 
     CHILD = "connection"
@@ -122,6 +128,7 @@ class Client(BoardOperations):
         backoff: Backoff | None = None,
         supervisor: pykka.ActorRef[Any] | None = None,
         board_name: Hashable | None = None,
+        capture: CaptureTarget | None = None,
     ) -> None:
         check_int("window", window, 1, 65535)
         check_int("retries", retries, 0, 1000)
@@ -157,6 +164,10 @@ class Client(BoardOperations):
         self._settings = settings
 
         endpoints = [endpoint]
+        # Opened once: every incarnation of the connection writes to it.
+        self.capture, owns_capture = open_capture(capture, host, port)
+        self._own_capture = self.capture if owns_capture else None
+        packets = self.capture
 
         def open_connection() -> SCAMPConnection:
             # A given endpoint serves the first incarnation; a restart gets
@@ -168,6 +179,7 @@ class Client(BoardOperations):
                 remote_port=port,
                 endpoint=given,
                 connected=bool(connected),
+                capture=packets,
             )
 
         #: Set once the connection is gone for good (closed, or given up on
@@ -207,6 +219,26 @@ class Client(BoardOperations):
                 ShutDown("the connection kept failing; its supervisor gave up")
             )
 
+        try:
+            self._start(
+                start_connection, give_up, supervisor, max_restarts, period, backoff
+            )
+        except BaseException:
+            self._close_capture()
+            raise
+
+    def _start(
+        self,
+        start_connection: Callable[[Watch], pykka.ActorRef[Any]],
+        give_up: Callable[[], None],
+        supervisor: pykka.ActorRef[Any] | None,
+        max_restarts: int,
+        period: float,
+        backoff: Backoff | None,
+    ) -> None:
+        """Start the connection actor under a supervisor of its own or
+        the one given."""
+        host, port = self.host, self.port
         if supervisor is None:
             self._child = self.CHILD
             self._supervisor = Supervisor.start(
@@ -338,9 +370,16 @@ class Client(BoardOperations):
                         timeout=ASK_TIMEOUT,
                         what=f"stopping {self._child}",
                     )
+            self._close_capture()
             return
         self._gone = True
         stop_and_join(self._supervisor, 30)
+        self._close_capture()
+
+    def _close_capture(self) -> None:
+        """Write out and close a capture this client opened."""
+        if self._own_capture is not None:
+            self._own_capture.close()
 
     @property
     def closed(self) -> bool:

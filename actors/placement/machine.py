@@ -63,6 +63,7 @@ from actors.supervision.supervisor import (
     SupervisorStats,
 )
 from messages.errors import InvalidArgumentError
+from transport.capture import PacketCapture, names_each_board
 from transport.endpoint import UDPEndpoint
 from transport.feed import MessageFeed
 from transport.scamp import SCP_SCAMP_PORT
@@ -75,6 +76,29 @@ BoardAddress = Any
 ASK_TIMEOUT = 30.0
 #: How often an ask looks again for a group between two incarnations.
 _RESTART_POLL = 0.05
+
+
+def _check_capture(capture: Any, boards: int, workers: int | None) -> None:
+    """A capture must give each board a file of its own (or, in this
+    process, may be one PacketCapture that they share)."""
+    if capture is None:
+        return
+    if isinstance(capture, PacketCapture):
+        if workers != 0:
+            raise InvalidArgumentError(
+                "capture",
+                capture,
+                "a PacketCapture cannot cross to a worker: give a file "
+                "template with {host} and {port}, or a directory",
+            )
+        return
+    if boards > 1 and not names_each_board(capture):
+        raise InvalidArgumentError(
+            "capture",
+            capture,
+            "several boards would write one file: give a template with "
+            "{host} and {port}, or a directory",
+        )
 
 
 def board_addresses(
@@ -275,6 +299,10 @@ class Machine:
 
     Every error a job ends with names its board, ``board 'a' at
     host:port: ...``, keeping its type (actors.errors.at_board).
+
+    ``capture`` writes each board's datagrams to a pcap file of its own,
+    wherever the board is placed: a template with {host} and {port}
+    (``"run-{host}-{port}.pcap"``) or a directory.
     """
 
     def __init__(
@@ -293,6 +321,7 @@ class Machine:
         **options: Any,
     ) -> None:
         self.addresses = board_addresses(boards)
+        _check_capture(options.get("capture"), len(self.addresses), workers)
         if workers is None:
             workers = os.cpu_count() or 1
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:

@@ -45,6 +45,9 @@ GROUP_OPTIONS = frozenset(
         "max_restarts",
         "period",
         "backoff",
+        # A pcap file per board: a template with {host} and {port}, or a
+        # directory (a plain string crosses to the worker).
+        "capture",
     }
 )
 

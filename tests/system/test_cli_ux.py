@@ -72,7 +72,16 @@ def test_version_and_python_m_actors(module: str) -> None:
 @pytest.mark.timeout(30)
 def test_every_command_and_option_is_described_with_an_example() -> None:
     commands = subcommands()
-    assert set(commands) == {"board", "version", "read", "write", "demo", "bench"}
+    assert set(commands) == {
+        "board",
+        "version",
+        "read",
+        "write",
+        "demo",
+        "bench",
+        "dissector",
+        "replay",
+    }
     for name, parser in commands.items():
         assert parser.description, name
         assert parser.epilog and f"spinnactors {name}" in parser.epilog, name

@@ -1,0 +1,150 @@
+"""The command line's view of the wire: --capture, `dissector`, `replay`.
+
+Kept apart from cli.py so that the packet tools are one module: the
+option every board-talking command takes, and the two commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, TextIO
+
+from transport.pcap import read_packets
+from transport.replay import exchanges, replay
+
+#: The dissector's file name, inside the transport package.
+DISSECTOR = "spinnaker.lua"
+
+
+def add_capture(parser: argparse.ArgumentParser) -> None:
+    """``--capture FILE``: every datagram in and out, as pcap."""
+    parser.add_argument(
+        "--capture",
+        metavar="FILE",
+        default=None,
+        help="write every datagram sent and received to FILE as pcap "
+        "(for Wireshark or tshark; see: spinnactors dissector)",
+    )
+
+
+def dissector_path() -> Path:
+    """Where the installed package keeps the Lua dissector."""
+    return Path(str(files("transport").joinpath(DISSECTOR)))
+
+
+def plugin_folder() -> Path:
+    """Wireshark's personal Lua plugin folder on this system."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA", Path.home())) / "Wireshark" / "plugins"
+    return Path.home() / ".local" / "lib" / "wireshark" / "plugins"
+
+
+def add_commands(
+    commands: Any,
+    command: Callable[..., argparse.ArgumentParser],
+) -> None:
+    """`dissector` and `replay`, made with cli.py's command builder."""
+    dissector = command(
+        commands,
+        "dissector",
+        "where the Wireshark dissector is (or install it)",
+        "Print the path of the Lua dissector for SDP, SCP and EIEIO that "
+        "comes with spinnactors; with --install, copy it to Wireshark's "
+        "personal plugin folder (Wireshark and tshark then load it on "
+        "start). Without installing: tshark -X lua_script:PATH -r FILE.",
+        "spinnactors dissector",
+        "spinnactors dissector --install",
+        "tshark -X lua_script:$(spinnactors dissector) -r run.pcap -Y 'scp.cmd == \"CMD_READ\"'",  # noqa: E501
+    )
+    dissector.add_argument(
+        "--install",
+        action="store_true",
+        help="copy it to Wireshark's personal plugin folder",
+    )
+    dissector.add_argument(
+        "--plugin-dir",
+        metavar="DIR",
+        default=None,
+        help=f"install into DIR instead (default: {plugin_folder()})",
+    )
+    replay_ = command(
+        commands,
+        "replay",
+        "send a capture's requests to a board again, compare the answers",
+        "Send the SCP requests of a pcap capture (spinnactors --capture, "
+        "tcpdump, Wireshark saved as pcap) to the board at --host:--port, "
+        "one at a time and in order, and report each answer that differs "
+        "from the one the capture holds (result code, length or data). A "
+        "request the capture shows resent is sent once. Exit status 0 when "
+        "every answer is the same, 1 when any differs.",
+        "spinnactors replay run.pcap --host 192.168.240.253",
+        "spinnactors replay run.pcap --port 17893",
+    )
+    replay_.add_argument(
+        "--timeout",
+        type=float,
+        default=1.0,
+        help="longest wait for one answer, in seconds",
+    )
+    replay_.add_argument(
+        "--retries", type=int, default=3, help="resends of an unanswered request"
+    )
+    replay_.add_argument("file", metavar="FILE.pcap", help="the capture to replay")
+
+
+def run_dissector(args: argparse.Namespace, out: TextIO) -> int:
+    path = dissector_path()
+    if not path.is_file():
+        raise OSError(f"the dissector is missing from the installation: {path}")
+    if not args.install:
+        print(path, file=out)
+        return 0
+    folder = Path(args.plugin_dir) if args.plugin_dir else plugin_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / DISSECTOR
+    shutil.copyfile(path, target)
+    print(f"installed {target}", file=out)
+    return 0
+
+
+def run_replay(args: argparse.Namespace, host: str, port: int, out: TextIO) -> int:
+    with open(args.file, "rb") as file:
+        data = file.read()
+    found = exchanges(read_packets(data))
+    if not found:
+        print(f"{args.file}: no SCP requests to replay", file=out)
+        return 0
+    resends = sum(exchange.resends for exchange in found)
+    print(
+        f"replaying {len(found)} requests from {args.file} to {host}:{port}"
+        + (
+            f" ({resends} resent copies in the capture not sent again)"
+            if resends
+            else ""
+        ),
+        file=out,
+        flush=True,
+    )
+    differ = 0
+    for done in replay(found, host, port, timeout=args.timeout, retries=args.retries):
+        if done.difference is not None:
+            differ += 1
+            exchange = done.exchange
+            print(
+                f"frame {exchange.frame} {exchange.command} seq "
+                f"{exchange.sequence}: {done.difference}",
+                file=out,
+                flush=True,
+            )
+    same = len(found) - differ
+    print(
+        f"{len(found)} requests: {same} answered the same, {differ} differently",
+        file=out,
+    )
+    return 1 if differ else 0

@@ -1,0 +1,92 @@
+"""The pcap format: synthesised frames that any pcap reader takes."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from messages.errors import MalformedDatagramError
+from transport.pcap import (
+    FRAME_OVERHEAD,
+    MAGIC_MICRO,
+    MAGIC_NANO,
+    Link,
+    file_header,
+    frame_header,
+    ipv4_checksum,
+    read_packets,
+    record,
+)
+
+
+def test_file_header_is_nanosecond_pcap_over_ethernet() -> None:
+    magic, major, minor, _, _, snaplen, linktype = struct.unpack(
+        "<IHHiIII", file_header()
+    )
+    assert (magic, major, minor, linktype) == (MAGIC_NANO, 2, 4, 1)
+    assert snaplen >= 65535
+
+
+def test_frame_header_has_real_addresses_lengths_and_a_correct_checksum() -> None:
+    header = frame_header(("10.11.12.13", 40000), ("192.168.240.253", 17893), 100)
+    assert len(header) == FRAME_OVERHEAD == 42
+    assert struct.unpack_from("!H", header, 12)[0] == 0x0800  # IPv4
+    ip = header[14:34]
+    assert ip[0] == 0x45 and ip[9] == 17  # IPv4, 20 bytes, UDP
+    assert struct.unpack_from("!H", ip, 2)[0] == 20 + 8 + 100
+    assert ip[12:16] == bytes([10, 11, 12, 13])
+    assert ip[16:20] == bytes([192, 168, 240, 253])
+    assert ipv4_checksum(ip) == 0  # a header with its checksum sums to zero
+    assert struct.unpack_from("!HHH", header, 34) == (40000, 17893, 108)
+
+
+def test_a_link_without_ip_addresses_is_framed_as_0_0_0_0() -> None:
+    header = frame_header(("memory", 5), ("memory", 6), 10)
+    assert header[26:34] == bytes(8)
+
+
+def test_records_read_back_with_their_times_addresses_and_payloads() -> None:
+    a, b = ("127.0.0.1", 1000), ("127.0.0.1", 17893)
+    parts = [file_header()]
+    parts.append(record(1_700_000_000_123_456_789, Link(a, b), b"\0\0hello"))
+    parts.append(record(1_700_000_001_000_000_000, Link(b, a), b"x" * 300))
+    packets = list(read_packets(b"".join(parts)))
+    assert [(p.source, p.destination, p.payload) for p in packets] == [
+        (a, b, b"\0\0hello"),
+        (b, a, b"x" * 300),
+    ]
+    assert packets[0].stamp == pytest.approx(1_700_000_000.123456789)
+
+
+def test_a_microsecond_big_endian_file_is_read_too() -> None:
+    frame = frame_header(("1.2.3.4", 5), ("5.6.7.8", 9), 3) + b"abc"
+    data = struct.pack(">IHHiIII", MAGIC_MICRO, 2, 4, 0, 0, 65535, 1)
+    data += struct.pack(">IIII", 10, 500_000, len(frame), len(frame)) + frame
+    (packet,) = read_packets(data)
+    assert packet.stamp == pytest.approx(10.5)
+    assert packet.payload == b"abc"
+    assert packet.source == ("1.2.3.4", 5)
+
+
+def test_frames_that_are_not_udp_over_ipv4_are_skipped() -> None:
+    arp = bytes(12) + b"\x08\x06" + bytes(28)
+    udp = frame_header(("1.2.3.4", 5), ("5.6.7.8", 9), 1) + b"z"
+    data = file_header()
+    for frame in (arp, udp):
+        data += struct.pack("<IIII", 0, 0, len(frame), len(frame)) + frame
+    assert [p.payload for p in read_packets(data)] == [b"z"]
+
+
+@pytest.mark.parametrize("data", [b"", b"\x0a\x0d\x0d\x0a" + bytes(40)])
+def test_what_is_not_classic_pcap_is_an_error(data: bytes) -> None:
+    with pytest.raises(MalformedDatagramError):
+        list(read_packets(data))
+
+
+def test_a_link_makes_each_length_s_header_once() -> None:
+    link = Link(("1.2.3.4", 5), ("5.6.7.8", 9))
+    first = link.header(10)
+    assert link.header(10) is first
+    assert first == frame_header(("1.2.3.4", 5), ("5.6.7.8", 9), 10)
+    assert link.header(11) != first
