@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -47,21 +48,32 @@ N_RETRIES = 10
 SCP_TIMEOUT = 1.0
 #: Requests handed to the actor in one message.
 _BATCH = 32
+#: How long the book of a connection that cannot be weakly referenced
+#: (SpiNNMan's) is kept once no pipeline uses it (at least its
+#: max_datagram_age): a pipeline back within it goes on with the same
+#: sequence numbers and fences; after it the book is dropped, so a
+#: process that makes connection after connection does not keep them all.
+RELEASED_BOOK_KEEP = 10.0
 
 
 class _SharedActors:
     """One ConnectionActor per connection, however many pipelines use it:
     a board's window is a budget shared by everyone talking to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
         self._actors: dict[int, tuple[pykka.ActorRef[Any], int]] = {}
-        #: One per connection, for as long as the connection lives (by id,
-        #: for good, for connections that cannot be weakly referenced).
+        #: One per connection, for as long as the connection lives.
         self._books: weakref.WeakKeyDictionary[Any, JobBook] = (
             weakref.WeakKeyDictionary()
         )
-        self._books_by_id: dict[int, JobBook] = {}
+        #: The same for connections that cannot be weakly referenced, by
+        #: id, with the connection itself (so the id stays its own) and
+        #: how long to keep the book once released; when each released
+        #: one goes.
+        self._books_by_id: dict[int, tuple[Any, JobBook, float]] = {}
+        self._released: dict[int, float] = {}
 
     def acquire(self, connection: Any, settings: WindowSettings) -> pykka.ActorRef[Any]:
         with self._lock:
@@ -71,7 +83,7 @@ class _SharedActors:
                 return entry[0]
             # Sequence numbers carry on from the connection's last actor:
             # a late reply to its requests must not answer ours.
-            book = self._book(connection)
+            book = self._book(connection, settings.max_datagram_age)
             # Our own connection, unmodified, is driven through its socket;
             # anything else (SpiNNMan's, a subclass, a wrapper, a mock)
             # through its own methods.
@@ -84,11 +96,33 @@ class _SharedActors:
             self._actors[id(connection)] = (actor, 1)
             return actor
 
-    def _book(self, connection: Any) -> JobBook:
+    def _book(self, connection: Any, max_datagram_age: float) -> JobBook:
         try:
             return self._books.setdefault(connection, JobBook())
         except TypeError:  # e.g. SpiNNMan's connections have no __weakref__
-            return self._books_by_id.setdefault(id(connection), JobBook())
+            pass
+        self._drop_released()
+        key = id(connection)
+        self._released.pop(key, None)
+        kept = self._books_by_id.get(key)
+        keep = max(RELEASED_BOOK_KEEP, max_datagram_age)
+        book = JobBook() if kept is None else kept[1]
+        self._books_by_id[key] = (connection, book, keep)
+        return book
+
+    def _drop_released(self) -> None:
+        """Forget the by-id books released longer ago than they are kept."""
+        now = self._clock()
+        for key, until in list(self._released.items()):
+            if until <= now:
+                del self._released[key]
+                del self._books_by_id[key]
+
+    @property
+    def books_kept(self) -> int:
+        """Books of connections that cannot be weakly referenced, kept."""
+        with self._lock:
+            return len(self._books_by_id)
 
     def release(self, connection: Any) -> None:
         with self._lock:
@@ -100,6 +134,10 @@ class _SharedActors:
                 self._actors[id(connection)] = (actor, users - 1)
                 return
             del self._actors[id(connection)]
+            kept = self._books_by_id.get(id(connection))
+            if kept is not None:
+                self._released[id(connection)] = self._clock() + kept[2]
+            self._drop_released()
         stop_and_join(actor, 10)
 
 

@@ -275,3 +275,53 @@ def test_replies_the_connection_cannot_parse_are_dropped_and_resent() -> None:
         assert pipeline.n_timeouts >= 1  # the spoiled replies' requests
         assert pipeline.n_resent >= 1
         assert_board_holds_the_pattern(board)
+
+
+@pytest.mark.timeout(60)
+def test_a_spinnman_connections_book_is_kept_a_while_after_release_then_dropped() -> (
+    None
+):
+    """SpiNNMan's connections cannot be weakly referenced, so their books
+    are kept by id: a pipeline back within RELEASED_BOOK_KEEP goes on with
+    the same book (its sequence numbers), and after it the book goes, so a
+    process making connection after connection does not keep them all."""
+    from spinnman.connections.udp_packet_connections import (
+        SCAMPConnection as SpiNNManSCAMPConnection,
+    )
+
+    from actors.compat.pipeline import RELEASED_BOOK_KEEP, _SharedActors
+    from actors.protocol.window import WindowSettings
+
+    now = [0.0]
+    shared = _SharedActors(clock=lambda: now[0])
+    settings = WindowSettings()
+    with VirtualBoard(2, 2) as board:
+        first, second = (
+            SpiNNManSCAMPConnection(
+                remote_host=board.address[0], remote_port=board.address[1]
+            )
+            for _ in range(2)
+        )
+        try:
+            shared.acquire(first, settings)
+            book = shared._books_by_id[id(first)][1]
+            shared.release(first)
+            assert shared.books_kept == 1
+            now[0] += RELEASED_BOOK_KEEP / 2
+            shared.acquire(first, settings)
+            assert shared._books_by_id[id(first)][1] is book
+            shared.release(first)
+            now[0] += RELEASED_BOOK_KEEP / 2 + 0.5  # kept from the last release
+            shared.acquire(second, settings)
+            second_book = shared._books_by_id[id(second)][1]
+            assert shared.books_kept == 2
+            now[0] += RELEASED_BOOK_KEEP / 2 + 0.1
+            shared.release(second)
+            assert set(shared._books_by_id) == {id(second)}
+            now[0] += RELEASED_BOOK_KEEP + 0.1
+            shared.acquire(second, settings)
+            assert shared._books_by_id[id(second)][1] is not second_book
+            shared.release(second)
+        finally:
+            first.close()
+            second.close()
