@@ -439,4 +439,6 @@ class Client(BoardOperations):
 
     def _supervisor_alive_or_raise(self) -> None:
         if self._gone or not self._supervisor.is_alive():
-            raise ShutDown("the client is closed")
+            closed: BaseException = ShutDown("the client is closed")
+            name = self._book.name_error
+            raise closed if name is None else name(closed)

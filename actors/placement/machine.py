@@ -29,7 +29,7 @@ from actors.board.health import BoardHealth, BoardState
 from actors.board.operations import BoardOperations, run_jobs
 from actors.compat.connection_listener import ConnectionListener
 from actors.connection.actor import ConnectionStats
-from actors.errors import ShutDown, ask
+from actors.errors import ShutDown, ask, at_board
 from actors.lifetime import track
 from actors.placement.book import NO_ANSWER, GroupBook
 from actors.placement.links import GroupLink, ProcessLink
@@ -445,7 +445,13 @@ class Machine:
         cannot cross to its worker, raises InvalidArgumentError here and
         nothing of the batch is sent."""
         if self.closed:
-            raise ShutDown("the machine is closed")
+            closed = ShutDown("the machine is closed")
+            boards = {board for board, _ in entries}
+            if len(boards) == 1:  # (one board's call: name it)
+                (board,) = boards
+                if board in self.addresses:
+                    raise at_board(closed, board, self.addresses[board])
+            raise closed
         by_target: dict[int, tuple[Client | _Group, list[Any]]] = {}
         for board, job in entries:
             self._check_board(board)

@@ -1139,6 +1139,35 @@ def test_a_machines_errors_name_the_board(
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("workers", [1, 0])
+def test_a_closed_machines_shutdown_names_the_board(
+    boards: list[VirtualBoard], workers: int
+) -> None:
+    """A call on one board of a closed Machine says which board; a batch
+    over several boards says only that the machine is closed."""
+    address = "{}:{}".format(*boards[0].address)
+    machine = Machine({"a": boards[0], "b": boards[1]}, workers=workers)
+    machine.version("a")
+    machine.close()
+    for call in (
+        lambda: machine.version("a"),
+        lambda: machine.read("a", 0, 0, BASE, 4),
+        lambda: machine.board("a").write(0, 0, BASE, b"abcd"),
+    ):
+        with pytest.raises(ShutDown) as closed:
+            call()
+        assert str(closed.value).startswith(f"board 'a' at {address}: ")
+        assert "closed" in str(closed.value)
+    with pytest.raises(ShutDown, match="^the machine is closed$"):
+        machine.submit(
+            [
+                ("a", ReadJob("x", 0, 0, 0, BASE, 4)),
+                ("b", ReadJob("y", 0, 0, 0, BASE, 4)),
+            ]
+        )
+
+
+@pytest.mark.timeout(60)
 def test_a_lost_groups_errors_name_the_board(boards: list[VirtualBoard]) -> None:
     """Errors made in the parent (a group that could not start) name the
     board of each job too."""
