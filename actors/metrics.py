@@ -223,6 +223,23 @@ def collect(shot: Snapshot) -> list[Metric]:
     rtt = HistogramMetricFamily(
         "spinnactors_rtt_seconds", "Round trips of first sends", labels=board
     )
+    discarded = _counter(
+        "spinnactors_discarded",
+        "Datagrams from the board's side discarded and counted: malformed (a "
+        "reply that did not parse), late (a reply its job no longer waits "
+        "for), foreign (another sender; unconnected sockets only)",
+        ["board", "reason"],
+    )
+    send_errors = _counter(
+        "spinnactors_send_errors",
+        "Sends the OS refused (each resent like a loss)",
+        board,
+    )
+    refused = _counter(
+        "spinnactors_port_refused",
+        "ICMP port unreachable from the board's address: nothing listened there",
+        board,
+    )
     in_flight = _gauge("spinnactors_in_flight", "Requests on the wire now", board)
     open_jobs = _gauge("spinnactors_open_jobs", "Jobs not ended yet", board)
     up = _gauge("spinnactors_board_up", "1 while the board is served, else 0", board)
@@ -243,6 +260,10 @@ def collect(shot: Snapshot) -> list[Metric]:
         completed.add_metric(label, sum(s.completed for s in stats))
         failed.add_metric(label, sum(s.failed for s in stats))
         duplicates.add_metric(label, sum(s.duplicates for s in stats))
+        for reason in ("malformed", "late", "foreign"):
+            discarded.add_metric([name, reason], sum(getattr(s, reason) for s in stats))
+        send_errors.add_metric(label, sum(s.send_errors for s in stats))
+        refused.add_metric(label, sum(s.refused for s in stats))
         codes: dict[str, int] = {}
         for s in stats:
             for code, count in s.error_codes.items():
@@ -297,6 +318,9 @@ def collect(shot: Snapshot) -> list[Metric]:
         completed,
         failed,
         duplicates,
+        discarded,
+        send_errors,
+        refused,
         errors,
         rtt,
         in_flight,

@@ -22,6 +22,7 @@ from actors import connect
 from actors.app.cli import main
 from actors.board.client import Client
 from actors.compat.connection_listener import ConnectionListener
+from actors.errors import RequestTimeout
 from actors.metrics import MetricsServer, serve
 from actors.placement.machine import Machine
 from actors.ratelimit.limiter import RateLimiterActor
@@ -56,6 +57,55 @@ def healthz(server: MetricsServer) -> tuple[int, dict[str, object]]:
 
 def of(samples: dict, name: str, **labels: str) -> float:  # type: ignore[type-arg]
     return samples[(name, tuple(sorted(labels.items())))]
+
+
+@pytest.mark.timeout(60)
+def test_discarded_datagrams_are_exported_by_reason() -> None:
+    """A board that answers every try with junk, and a foreign sender on
+    an unconnected socket: each discarded datagram is in the scrape, under
+    its reason, as stats() counts it."""
+    board = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    board.bind(("127.0.0.1", 0))
+    board.settimeout(0.05)
+    stop = threading.Event()
+
+    def answer_junk() -> None:
+        while not stop.is_set():
+            try:
+                _, sender = board.recvfrom(1024)
+            except TimeoutError:
+                continue
+            # Too short to say whose reply it is: counted, then a timeout.
+            board.sendto(b"\x00\x01\x02", sender)
+
+    server_thread = threading.Thread(target=answer_junk, daemon=True)
+    server_thread.start()
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    host, port = board.getsockname()
+    label = f"{host}:{port}"
+    try:
+        with (
+            Client(host, port, timeout=0.05, retries=1, connected=False) as client,
+            serve(0, registry=CollectorRegistry()) as server,
+        ):
+            local_host, local_port = client.stats().local.rsplit(":", 1)
+            stranger.sendto(b"not from the board", (local_host, int(local_port)))
+            with pytest.raises(RequestTimeout):
+                client.version()
+            stats = client.stats()
+            samples = scrape(server)
+        assert stats.malformed == 2 and stats.foreign == 1
+        for reason in ("malformed", "foreign", "late"):
+            assert of(
+                samples, "spinnactors_discarded_total", board=label, reason=reason
+            ) == getattr(stats, reason)
+        assert of(samples, "spinnactors_send_errors_total", board=label) == 0
+        assert of(samples, "spinnactors_port_refused_total", board=label) == 0
+    finally:
+        stop.set()
+        server_thread.join(5)
+        board.close()
+        stranger.close()
 
 
 @pytest.mark.timeout(60)
