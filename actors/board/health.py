@@ -11,8 +11,9 @@ from actors.connection.actor import ConnectionStats
 
 #: serving: a connection is up; restarting: its supervisor is bringing it
 #: back; given_up: its supervisor gave up (or its group was lost);
+#: unresponsive: its worker process did not answer a health check in time;
 #: closed: closed by its owner.
-BoardState = Literal["serving", "restarting", "given_up", "closed"]
+BoardState = Literal["serving", "restarting", "given_up", "unresponsive", "closed"]
 
 
 @dataclass(frozen=True)

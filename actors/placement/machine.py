@@ -74,6 +74,8 @@ Placement = Literal["process", "ray"]
 BoardAddress = Any
 #: How long a call waits for a group to answer a question (stats, listen).
 ASK_TIMEOUT = 30.0
+#: How long Machine.health waits for its groups' answers, in all.
+HEALTH_TIMEOUT = 2.0
 #: How often an ask looks again for a group between two incarnations.
 _RESTART_POLL = 0.05
 
@@ -196,11 +198,28 @@ class _Group:
                 self.book.forget(ticket)
         raise ShutDown(f"{self.child_id} did not answer {what}")
 
+    def ask_health(self) -> tuple[int, queue.SimpleQueue[Any]] | None:
+        """Ask the running incarnation for its boards' health without
+        waiting: the ticket and where the answer comes, or None if there
+        is none to ask (see health)."""
+        if self.book.closed_by is not None or not self._supervisor.is_alive():
+            return None
+        ticket, answer = self.book.new_ticket()
+        if not self.tell(SendStats(ticket, health=True)):
+            self.book.forget(ticket)
+            return None
+        return ticket, answer
+
     def health(
-        self, addresses: Mapping[Hashable, tuple[str, int]]
+        self,
+        addresses: Mapping[Hashable, tuple[str, int]],
+        asked: tuple[int, queue.SimpleQueue[Any]] | None,
+        deadline: float,
     ) -> dict[Hashable, BoardHealth]:
-        """Its boards' health from the worker; if it has none running just
-        now (or it is given up), each board says so."""
+        """Its boards' health: the answer to ``asked`` (from ask_health)
+        if it comes by ``deadline``; else each board says why there is
+        none (given up, closed, restarting, or a worker that did not
+        answer in time)."""
         names = [board.name for board in self.spec.boards]
 
         def each(state: BoardState, reason: str) -> dict[Hashable, BoardHealth]:
@@ -213,15 +232,20 @@ class _Group:
             return each("given_up", f"{self.child_id}: {self.book.closed_by}")
         if not self._supervisor.is_alive():
             return each("closed", "the machine is closed")
-        if self.current() is not None:
-            try:
-                return cast(
-                    "dict[Hashable, BoardHealth]",
-                    self.ask(lambda ticket: SendStats(ticket, health=True), "health"),
-                )
-            except ShutDown:
-                pass
-        return each("restarting", f"{self.child_id}'s worker is restarting")
+        if asked is None:
+            return each("restarting", f"{self.child_id}'s worker is restarting")
+        ticket, answer = asked
+        try:
+            value = answer.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return each(
+                "unresponsive", f"{self.child_id}'s worker did not answer in time"
+            )
+        finally:
+            self.book.forget(ticket)
+        if value is NO_ANSWER:
+            return each("restarting", f"{self.child_id}'s worker is restarting")
+        return cast("dict[Hashable, BoardHealth]", value)
 
     def _check_open(self) -> None:
         """ShutDown at once for a group given up for good (no worker will
@@ -514,14 +538,20 @@ class Machine:
                 out.update(group.ask(SendStats, "stats"))
         return {name: out[name] for name in self.addresses if name in out}
 
-    def health(self) -> dict[Hashable, BoardHealth]:
+    def health(self, timeout: float = HEALTH_TIMEOUT) -> dict[Hashable, BoardHealth]:
         """Each board's health (see Client.health), without waiting for a
-        group that is restarting its worker: its boards say so."""
+        group that is restarting its worker: its boards say so. Every
+        group is asked at once and given ``timeout`` seconds in all; the
+        boards of one that has not answered by then are "unresponsive"
+        (a hung worker, found and restarted after ``heartbeat_deadline``),
+        so a health check never waits longer than that for many groups."""
+        deadline = time.monotonic() + timeout
+        asked = [(group, group.ask_health()) for group in self._groups]
         out: dict[Hashable, BoardHealth] = {
             name: client.health() for name, client in self._clients.items()
         }
-        for group in self._groups:
-            out.update(group.health(self.addresses))
+        for group, question in asked:
+            out.update(group.health(self.addresses, question, deadline))
         return {name: out[name] for name in self.addresses if name in out}
 
     @property

@@ -1167,6 +1167,34 @@ def test_a_closed_machines_shutdown_names_the_board(
         )
 
 
+@pytest.mark.timeout(90)
+def test_health_does_not_wait_for_a_stopped_worker(boards: list[VirtualBoard]) -> None:
+    """A worker that cannot answer (stopped) makes its boards
+    "unresponsive" within health's timeout, while the other group's
+    boards say they serve; once it runs again, they serve too."""
+    with Machine(
+        {"a": boards[0], "b": boards[1]}, workers=2, heartbeat_deadline=60
+    ) as machine:
+        assert machine.version("a") and machine.version("b")
+        pid = machine.worker_pids[0]
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            health = machine.health(timeout=0.5)
+            waited = time.monotonic() - started
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert health["a"].state == "unresponsive", health["a"]
+        assert "did not answer in time" in health["a"].reason
+        assert not health["a"].up
+        assert health["b"].state == "serving", health["b"]
+        # Not a timing test: the point is that it does not take the 30 s
+        # a question to a group may wait.
+        assert waited < 20
+        assert machine.health(timeout=30)["a"].state == "serving"
+
+
 @pytest.mark.timeout(60)
 def test_a_lost_groups_errors_name_the_board(boards: list[VirtualBoard]) -> None:
     """Errors made in the parent (a group that could not start) name the
