@@ -450,6 +450,10 @@ class MetricsServer:
         request.end_headers()
         request.wfile.write(body)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Stop answering and close the port; the thread has ended."""
         if self._closed:

@@ -52,6 +52,8 @@ sink = queue.SimpleQueue()  # outcomes of jobs posted by the script
 def report():
     import pykka
     print("actors left", len(pykka.ActorRegistry.get_all()), flush=True)
+    if "server" in globals():  # a MetricsServer, closed by the exit hook
+        print("metrics server closed", server.closed, flush=True)
     while not sink.empty():
         for outcome in sink.get():
             print("outcome", outcome.key, type(outcome.error).__name__, flush=True)
@@ -107,6 +109,18 @@ machine = connect([(host, port) for port in ports], workers=2)
 assert machine.read(0, 0, 0, 0x6000_0000, 256) == bytes(256)
 assert machine.read(1, 0, 0, 0x6000_0000, 256) == bytes(256)
 print("workers", *machine.worker_pids, flush=True)
+"""
+
+METRICS = """\
+import urllib.request
+from actors import connect
+from actors.metrics import serve
+
+client = connect(host, ports[0])
+assert client.read(0, 0, 0x6000_0000, 256) == bytes(256)
+server = serve(0)
+with urllib.request.urlopen(server.url + "/metrics", timeout=30) as answer:
+    assert b"spinnactors_requests_total" in answer.read()
 """
 
 ENDINGS = {
@@ -220,6 +234,14 @@ def test_a_pipeline_never_finished_lets_the_script_exit(
 ) -> None:
     after = run_to_exit(PIPELINE, ending, [slow_board])
     assert after == ["actors left 0"]
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
+def test_a_metrics_server_never_closed_lets_the_script_exit(
+    boards: list[VirtualBoard], ending: str
+) -> None:
+    after = run_to_exit(METRICS, ending, boards[:1])
+    assert after == ["actors left 0", "metrics server closed True"]
 
 
 @pytest.mark.timeout(90)
