@@ -85,7 +85,7 @@ def test_discarded_datagrams_are_exported_by_reason() -> None:
     label = f"{host}:{port}"
     try:
         with (
-            Client(host, port, timeout=0.05, retries=1, connected=False) as client,
+            Client(host, port, timeout=0.5, retries=1, connected=False) as client,
             serve(0, registry=CollectorRegistry()) as server,
         ):
             local_host, local_port = client.stats().local.rsplit(":", 1)
