@@ -20,17 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import zlib
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, cast
+from typing import Any
 
 import pykka
 import pytest
 
 from actors.placement.spawner import is_spawner
 from actors.supervision.child import Watch, stop_and_join
+from actors.supervision.errors import ChildNotRunning
 from actors.supervision.spec import ChildSpec
-from actors.supervision.supervisor import Supervisor, WhereIs
+from actors.supervision.supervisor import Supervisor, await_child
 from transport import FaultPlan, MemoryNetwork, VirtualBoard
 from transport.clock import FakeClock
 
@@ -144,17 +146,23 @@ class ActorSystem:
         timeout: float = 5.0,
         not_: pykka.ActorRef[Any] | None = None,
     ) -> pykka.ActorRef[Any]:
-        """As current(), for a child of ``supervisor``."""
-        pause = threading.Event()  # never set: a wait that cannot be cut
-        for _ in range(int(timeout / 0.01)):
-            ref = cast(
-                "pykka.ActorRef[Any] | None",
-                supervisor.ask(WhereIs(child_id), timeout=timeout),
-            )
-            if ref is not None and ref != not_ and ref.is_alive():
+        """As current(), for a child of ``supervisor``: woken by the
+        supervisor when the child runs (AwaitChild), and by ``not_``'s end
+        when waiting for a restart; no polling."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                ref = await_child(
+                    supervisor, child_id, max(deadline - time.monotonic(), 0.0)
+                )
+            except ChildNotRunning as error:
+                raise AssertionError(f"{child_id!r} is not running: {error}") from None
+            if ref != not_:
                 return ref
-            pause.wait(0.01)
-        raise AssertionError(f"{child_id!r} is not running")
+            # Still the incarnation to leave behind: once it has ended, the
+            # supervisor answers with the next one.
+            if not not_.actor_stopped.wait(max(deadline - time.monotonic(), 0.0)):
+                raise AssertionError(f"{child_id!r} was not restarted in {timeout} s")
 
     def stop(self) -> None:
         for supervisor in reversed(self._supervisors):
