@@ -93,8 +93,9 @@ class Snapshot:
 
 
 def _open_objects() -> tuple[list[Client], list[Machine]]:
-    """The clients and machines of this process still open, each Machine's
-    own in-process clients left to the Machine."""
+    """The clients and machines of this process still open (and clients
+    given up on that their owners have not closed yet), each Machine's own
+    in-process clients left to the Machine."""
     owners = [getattr(close, "__self__", None) for close in closables.tracked()]
     machines = [o for o in owners if isinstance(o, Machine) and not o.closed]
     inside = {id(client) for machine in machines for client in machine.local_clients}
@@ -103,7 +104,7 @@ def _open_objects() -> tuple[list[Client], list[Machine]]:
         for o in owners
         if isinstance(o, Client)
         and id(o) not in inside
-        and (not o.closed or o.gave_up.is_set())
+        and (not o.closed or (o.gave_up.is_set() and not o.closed_by_owner))
     ]
     return clients, machines
 

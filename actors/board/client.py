@@ -36,6 +36,7 @@ from actors.protocol.jobs import Job, OutcomeSink
 from actors.protocol.window import WindowSettings
 from actors.ratelimit.limiter import Limiter
 from actors.supervision.child import Watch, stop_and_join
+from actors.supervision.errors import ChildNotRunning
 from actors.supervision.spec import Backoff, ChildSpec
 from actors.supervision.supervisor import (
     ChildLookup,
@@ -187,6 +188,9 @@ class Client(BoardOperations):
         self._gone = False
         #: Set when the connection's supervisor gives up on it.
         self.gave_up = threading.Event()
+        #: Whether close() was called (a client given up on is closed too,
+        #: but stays in health checks until its owner closes it).
+        self.closed_by_owner = False
         self._book = book = JobBook(
             name_error=None
             if board_name is None
@@ -275,24 +279,27 @@ class Client(BoardOperations):
     def stats(self) -> ConnectionStats:
         """Counters and round-trip statistics of the connection (since its
         last restart)."""
-        for _ in range(100):
-            actor = self._current()
-            if actor is not None:
-                try:
-                    return cast(
-                        ConnectionStats,
-                        ask(
-                            actor,
-                            GetConnectionStats(),
-                            timeout=ASK_TIMEOUT,
-                            what=f"{self!r} stats",
-                        ),
-                    )
-                except ShutDown:
-                    pass  # it has just stopped: ask its successor
+        deadline = time.monotonic() + ASK_TIMEOUT
+        while True:
             self._supervisor_alive_or_raise()
-            time.sleep(0.01)  # restarting: ask again shortly
-        raise ShutDown("the connection did not come back")
+            try:
+                # (woken by the supervisor once a restarting one is back)
+                actor = self._current.wait(max(deadline - time.monotonic(), 0.0))
+            except ChildNotRunning:
+                self._supervisor_alive_or_raise()
+                raise ShutDown("the connection did not come back") from None
+            try:
+                return cast(
+                    ConnectionStats,
+                    ask(
+                        actor,
+                        GetConnectionStats(),
+                        timeout=max(deadline - time.monotonic(), 0.001),
+                        what=f"{self!r} stats",
+                    ),
+                )
+            except ShutDown:
+                continue  # it has just stopped: ask its successor
 
     def health(self) -> BoardHealth:
         """Whether the board is served now, without waiting for a restart:
@@ -360,6 +367,7 @@ class Client(BoardOperations):
     def close(self) -> None:
         """Stop the actor: open requests end with ShutDown, the socket is
         closed and the actor's thread has ended when this returns."""
+        self.closed_by_owner = True
         if self._shared:
             if not self._gone:
                 self._gone = True

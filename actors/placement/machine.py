@@ -53,6 +53,7 @@ from actors.placement.wire import (
 from actors.placement.worker import LOGGERS
 from actors.protocol.jobs import Job, Outcome, OutcomeSink
 from actors.supervision.child import Watch, stop_and_join
+from actors.supervision.errors import ChildNotRunning
 from actors.supervision.spec import Backoff, ChildSpec
 from actors.supervision.supervisor import (
     ChildLookup,
@@ -76,8 +77,6 @@ BoardAddress = Any
 ASK_TIMEOUT = 30.0
 #: How long Machine.health waits for its groups' answers, in all.
 HEALTH_TIMEOUT = 2.0
-#: How often an ask looks again for a group between two incarnations.
-_RESTART_POLL = 0.05
 
 
 def _check_capture(capture: Any, boards: int, workers: int | None) -> None:
@@ -186,7 +185,11 @@ class _Group:
             ticket, answer = self.book.new_ticket()
             try:
                 if not self.tell(send(ticket)):
-                    time.sleep(_RESTART_POLL)  # between incarnations
+                    # Between incarnations: woken when the next one runs.
+                    try:
+                        self.current.wait(max(deadline - time.monotonic(), 0.0))
+                    except ChildNotRunning:
+                        break
                     continue
                 try:
                     value = answer.get(timeout=left)

@@ -23,7 +23,7 @@ from actors.app.cli import main
 from actors.board.client import Client
 from actors.compat.connection_listener import ConnectionListener
 from actors.errors import RequestTimeout
-from actors.metrics import MetricsServer, serve
+from actors.metrics import MetricsServer, serve, snapshot
 from actors.placement.machine import Machine
 from actors.ratelimit.limiter import RateLimiterActor
 from tests.system.conftest import start_board, stop_board
@@ -175,7 +175,7 @@ def test_a_board_given_up_on_reads_0_and_fails_healthz() -> None:
         label = f"{board.address[0]}:{board.address[1]}"
         fine.write(0, 0, ADDRESS, b"still here")
         status, body = healthz(server)
-        assert status == 200 and body["status"] == "ok"
+        assert status == 200 and body["status"] == "ok", body
         kill(doomed, None)  # no restart allowed: its supervisor gives up
         assert doomed.gave_up.wait(10)
         assert doomed.health().state == "given_up"
@@ -187,6 +187,21 @@ def test_a_board_given_up_on_reads_0_and_fails_healthz() -> None:
     assert status == 503 and body["status"] == "failing"
     states = sorted(entry["state"] for entry in body["boards"])  # type: ignore[union-attr,index]
     assert states == ["given_up", "serving"]
+
+
+@pytest.mark.timeout(60)
+def test_a_client_given_up_on_leaves_the_checks_once_its_owner_closes_it() -> None:
+    with VirtualBoard(2, 2) as board:
+        label = f"{board.address[0]}:{board.address[1]}"
+        doomed = Client(*board.address, max_restarts=0)
+        try:
+            kill(doomed, None)
+            assert doomed.gave_up.wait(10)
+            assert [h.state for h in snapshot().boards[label]] == ["given_up"]
+        finally:
+            doomed.close()
+        assert doomed.closed_by_owner
+        assert label not in snapshot().boards
 
 
 @pytest.mark.timeout(90)
