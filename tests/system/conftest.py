@@ -8,10 +8,33 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(
+    *args: str,
+    stdin: bytes | None = None,
+    text: bool = False,
+    timeout: float = 30,
+    home: Path | None = None,
+) -> subprocess.CompletedProcess[Any]:
+    """Run ``spinnactors ARGS`` as a process of its own, as a user would,
+    on this checkout's code; its output as bytes (str with ``text``)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if home is not None:
+        env["HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-m", "actors.app.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=text,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def start_board(*args: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:

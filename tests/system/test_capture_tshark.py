@@ -7,12 +7,12 @@ missing these tests are skipped, saying so."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import socket
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,12 +21,15 @@ import pytest
 
 from messages.errors import SpinnactorsError
 from messages.scp import IPTagSet, ReadMemory
+from tests.system import conftest
 from tests.system.conftest import ROOT, start_board, stop_board
 from transport import SCAMPConnection, VirtualBoard
 from transport.call import call
 from transport.traffic import TagTraffic
 
 TSHARK = shutil.which("tshark")
+#: A lossy transfer through the CLI may take a while on a loaded machine.
+run_cli = functools.partial(conftest.run_cli, timeout=40)
 LUA = ROOT / "transport" / "spinnaker.lua"
 
 pytestmark = [
@@ -57,19 +60,6 @@ def tshark(path: Path, *fields: str, home: Path, display: str = "") -> list[list
     assert result.returncode == 0, result.stderr
     assert "Lua" not in result.stderr, result.stderr  # the script loaded
     return [line.split("\t") for line in result.stdout.splitlines()]
-
-
-def run_cli(
-    *args: str, stdin: bytes | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "actors.app.cli", *args],
-        input=stdin,
-        capture_output=True,
-        env=env,
-        timeout=40,
-    )
 
 
 def link_counts(

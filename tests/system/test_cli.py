@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import os
+import functools
 import re
 import signal
 import socket
-import subprocess
-import sys
 
 import pytest
 
-from tests.system.conftest import ROOT, start_board, stop_board
+from tests.system.conftest import run_cli, start_board, stop_board
 
-
-def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "actors.app.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
+run = functools.partial(run_cli, text=True)
 
 
 @pytest.mark.parametrize(

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import functools
 from pathlib import Path
 
 import pytest
 
 from actors import connect
-from tests.system.conftest import ROOT
+from tests.system.conftest import ROOT, run_cli
 from transport import VirtualBoard
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def run(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    if home is not None:
-        env["HOME"] = str(home)
-    return subprocess.run(
-        [sys.executable, "-m", "actors.app.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=30,
-    )
+run = functools.partial(run_cli, text=True)
 
 
 def test_dissector_prints_the_path_of_the_shipped_script() -> None:

@@ -8,7 +8,6 @@ import logging
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,25 +15,13 @@ import pytest
 import structlog
 
 from actors.app.cli import main
-from tests.system.conftest import ROOT, start_board, stop_board
+from tests.system.conftest import run_cli as run
+from tests.system.conftest import start_board, stop_board
 from transport import FaultPlan, VirtualBoard
 
 #: Chip (1, 1)'s user SDRAM.
 ADDRESS = 0x6000_0000
 SIZE = 8 << 20
-
-
-def run(
-    *args: str, stdin: bytes | None = None, timeout: float = 30
-) -> subprocess.CompletedProcess[bytes]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "actors.app.cli", *args],
-        input=stdin,
-        capture_output=True,
-        env=env,
-        timeout=timeout,
-    )
 
 
 def one_error_line(result: subprocess.CompletedProcess[bytes]) -> str:
