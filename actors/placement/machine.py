@@ -173,6 +173,18 @@ class _Group:
         except (pykka.ActorDeadError, pykka.Timeout):
             return None
 
+    def send_question(
+        self, send: Callable[[int], Any]
+    ) -> tuple[int, queue.SimpleQueue[Any]] | None:
+        """Tell ``send(ticket)`` to the running incarnation without waiting:
+        the ticket and where its answer comes (forget the ticket once
+        done with it), or None if none runs just now."""
+        ticket, answer = self.book.new_ticket()
+        if not self.tell(send(ticket)):
+            self.book.forget(ticket)
+            return None
+        return ticket, answer
+
     def ask(self, send: Callable[[int], Any], what: str) -> Any:
         """Send ``send(ticket)`` to the group and wait for the answer,
         asking again if the worker is lost meanwhile (until ASK_TIMEOUT)."""
@@ -182,36 +194,31 @@ class _Group:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            ticket, answer = self.book.new_ticket()
-            try:
-                if not self.tell(send(ticket)):
-                    # Between incarnations: woken when the next one runs.
-                    try:
-                        self.current.wait(max(deadline - time.monotonic(), 0.0))
-                    except ChildNotRunning:
-                        break
-                    continue
+            asked = self.send_question(send)
+            if asked is None:
+                # Between incarnations: woken when the next one runs.
                 try:
-                    value = answer.get(timeout=left)
-                except queue.Empty:
+                    self.current.wait(left)
+                except ChildNotRunning:
                     break
-                if value is not NO_ANSWER:
-                    return value
+                continue
+            ticket, answer = asked
+            try:
+                value = answer.get(timeout=left)
+            except queue.Empty:
+                break
             finally:
                 self.book.forget(ticket)
+            if value is not NO_ANSWER:
+                return value
         raise ShutDown(f"{self.child_id} did not answer {what}")
 
     def ask_health(self) -> tuple[int, queue.SimpleQueue[Any]] | None:
-        """Ask the running incarnation for its boards' health without
-        waiting: the ticket and where the answer comes, or None if there
-        is none to ask (see health)."""
+        """Ask for its boards' health without waiting (see send_question and
+        health); None if there is none to ask."""
         if self.book.closed_by is not None or not self._supervisor.is_alive():
             return None
-        ticket, answer = self.book.new_ticket()
-        if not self.tell(SendStats(ticket, health=True)):
-            self.book.forget(ticket)
-            return None
-        return ticket, answer
+        return self.send_question(lambda ticket: SendStats(ticket, health=True))
 
     def health(
         self,
