@@ -16,6 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -56,6 +57,18 @@ _BATCH = 32
 RELEASED_BOOK_KEEP = 10.0
 
 
+@dataclass
+class _KeptBook:
+    """The book of a connection that cannot be weakly referenced, with the
+    connection itself (so that its id stays its own), how long to keep
+    the book once no pipeline uses it, and until when (None: in use)."""
+
+    connection: Any
+    book: JobBook
+    keep: float
+    until: float | None = None
+
+
 class _SharedActors:
     """One ConnectionActor per connection, however many pipelines use it:
     a board's window is a budget shared by everyone talking to it."""
@@ -68,12 +81,9 @@ class _SharedActors:
         self._books: weakref.WeakKeyDictionary[Any, JobBook] = (
             weakref.WeakKeyDictionary()
         )
-        #: The same for connections that cannot be weakly referenced, by
-        #: id, with the connection itself (so the id stays its own) and
-        #: how long to keep the book once released; when each released
-        #: one goes.
-        self._books_by_id: dict[int, tuple[Any, JobBook, float]] = {}
-        self._released: dict[int, float] = {}
+        #: The same, by id, for connections that cannot be weakly
+        #: referenced.
+        self._books_by_id: dict[int, _KeptBook] = {}
 
     def acquire(self, connection: Any, settings: WindowSettings) -> pykka.ActorRef[Any]:
         with self._lock:
@@ -102,20 +112,20 @@ class _SharedActors:
         except TypeError:  # e.g. SpiNNMan's connections have no __weakref__
             pass
         self._drop_released()
-        key = id(connection)
-        self._released.pop(key, None)
-        kept = self._books_by_id.get(key)
         keep = max(RELEASED_BOOK_KEEP, max_datagram_age)
-        book = JobBook() if kept is None else kept[1]
-        self._books_by_id[key] = (connection, book, keep)
-        return book
+        kept = self._books_by_id.get(id(connection))
+        if kept is None:
+            kept = self._books_by_id[id(connection)] = _KeptBook(
+                connection, JobBook(), keep
+            )
+        kept.keep, kept.until = keep, None
+        return kept.book
 
     def _drop_released(self) -> None:
         """Forget the by-id books released longer ago than they are kept."""
         now = self._clock()
-        for key, until in list(self._released.items()):
-            if until <= now:
-                del self._released[key]
+        for key, kept in list(self._books_by_id.items()):
+            if kept.until is not None and kept.until <= now:
                 del self._books_by_id[key]
 
     @property
@@ -136,7 +146,7 @@ class _SharedActors:
             del self._actors[id(connection)]
             kept = self._books_by_id.get(id(connection))
             if kept is not None:
-                self._released[id(connection)] = self._clock() + kept[2]
+                kept.until = self._clock() + kept.keep
             self._drop_released()
         stop_and_join(actor, 10)
 

@@ -304,23 +304,23 @@ def test_a_spinnman_connections_book_is_kept_a_while_after_release_then_dropped(
         )
         try:
             shared.acquire(first, settings)
-            book = shared._books_by_id[id(first)][1]
+            book = shared._books_by_id[id(first)].book
             shared.release(first)
             assert shared.books_kept == 1
             now[0] += RELEASED_BOOK_KEEP / 2
             shared.acquire(first, settings)
-            assert shared._books_by_id[id(first)][1] is book
+            assert shared._books_by_id[id(first)].book is book
             shared.release(first)
             now[0] += RELEASED_BOOK_KEEP / 2 + 0.5  # kept from the last release
             shared.acquire(second, settings)
-            second_book = shared._books_by_id[id(second)][1]
+            second_book = shared._books_by_id[id(second)].book
             assert shared.books_kept == 2
             now[0] += RELEASED_BOOK_KEEP / 2 + 0.1
             shared.release(second)
             assert set(shared._books_by_id) == {id(second)}
             now[0] += RELEASED_BOOK_KEEP + 0.1
             shared.acquire(second, settings)
-            assert shared._books_by_id[id(second)][1] is not second_book
+            assert shared._books_by_id[id(second)].book is not second_book
             shared.release(second)
         finally:
             first.close()
