@@ -83,17 +83,19 @@ class Closables:
 
         def close_all() -> None:
             for close in closes:
-                current[:] = [repr(getattr(close, "__self__", close))]
-                try:
-                    close()
-                except Exception as error:  # noqa: BLE001 - the rest still close
-                    log.warning(
-                        "lifetime.close_failed", what=current[0], error=repr(error)
-                    )
+                current[:] = [_name(close)]
+                _close(close)
             done.set()
 
         started = time.monotonic()
-        threading.Thread(target=close_all, name="spinnactors-exit", daemon=True).start()
+        try:
+            threading.Thread(
+                target=close_all, name="spinnactors-exit", daemon=True
+            ).start()
+        except RuntimeError:
+            # Python 3.12.0 and 3.12.1 start no thread in an atexit hook:
+            # close here, and start no close once the budget is spent.
+            return self._close_here(closes, started + budget)
         if done.wait(budget):
             log.debug(
                 "lifetime.closed", count=len(closes), took=time.monotonic() - started
@@ -107,11 +109,38 @@ class Closables:
         )
         return False
 
+    def _close_here(self, closes: list[Close], until: float) -> bool:
+        """close_open on the caller's thread: in order, each close to its
+        end, none begun after ``until``."""
+        for index, close in enumerate(closes):
+            if time.monotonic() >= until:
+                log.warning(
+                    "lifetime.budget_spent",
+                    count=len(closes),
+                    left=len(closes) - index,
+                    closing=None,
+                )
+                return False
+            _close(close)
+        return True
+
     def forget(self) -> None:
         """Drop every reference (a forked child has none of the threads
         its parent's objects run on: nothing there to close)."""
         self._lock = threading.Lock()
         self._open.clear()
+
+
+def _name(close: Close) -> str:
+    return repr(getattr(close, "__self__", close))
+
+
+def _close(close: Close) -> None:
+    """One close; one that fails is logged, and the rest still close."""
+    try:
+        close()
+    except Exception as error:  # noqa: BLE001 - the rest still close
+        log.warning("lifetime.close_failed", what=_name(close), error=repr(error))
 
 
 #: The process's registry, closed by the atexit hook.

@@ -8,6 +8,8 @@ import gc
 import threading
 import weakref
 
+import pytest
+
 from actors.lifetime import Closables
 
 
@@ -121,3 +123,25 @@ def test_the_closes_run_on_a_daemon_thread() -> None:
     (thread,) = seen
     assert thread is not threading.current_thread()
     assert thread.daemon
+
+
+def test_where_no_thread_can_start_the_closes_run_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Python 3.12.0 and 3.12.1 refuse a new thread in an atexit hook.
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    log: list[str] = []
+    registry = Closables()
+    things = [Closable("oldest", log), Failing("failing", log)]
+    for thing in things:  # (tracked weakly: kept here)
+        registry.track(thing.close)
+    assert registry.close_open() is True
+    assert log == ["failing", "oldest"]
+    late = Closable("late", log)
+    registry.track(late.close)
+    # Spent before it begins: nothing more is begun.
+    assert registry.close_open(budget=0.0) is False
+    assert not late.closed.is_set()
