@@ -95,7 +95,7 @@ class Closables:
         except RuntimeError:
             # Python 3.12.0 and 3.12.1 start no thread in an atexit hook:
             # close here, and start no close once the budget is spent.
-            return self._close_here(closes, started + budget)
+            return self._close_here(closes, started, budget)
         if done.wait(budget):
             log.debug(
                 "lifetime.closed", count=len(closes), took=time.monotonic() - started
@@ -109,16 +109,16 @@ class Closables:
         )
         return False
 
-    def _close_here(self, closes: list[Close], until: float) -> bool:
+    def _close_here(self, closes: list[Close], started: float, budget: float) -> bool:
         """close_open on the caller's thread: in order, each close to its
-        end, none begun after ``until``."""
+        end, none begun once ``budget`` seconds from ``started`` are spent."""
         for index, close in enumerate(closes):
-            if time.monotonic() >= until:
+            if time.monotonic() - started >= budget:
                 log.warning(
                     "lifetime.budget_spent",
+                    budget=budget,
                     count=len(closes),
                     left=len(closes) - index,
-                    closing=None,
                 )
                 return False
             _close(close)
