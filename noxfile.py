@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nox
@@ -49,8 +51,24 @@ os.environ["PATH"] = os.pathsep.join([*pyenv_bins(PYTHONS), os.environ["PATH"]])
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The fast suite on one Python (arguments after -- replace the paths)."""
-    session.install(".[test-core]")
+    with one_install_at_a_time():
+        session.install(".[test-core]")
     session.run("python", "-m", "pytest", "-q", *(session.posargs or fast_suite()))
+
+
+@contextmanager
+def one_install_at_a_time() -> Iterator[None]:
+    """Sessions run side by side (.ci/run) take turns to install: each
+    builds the wheel in the same build/ folder of the source tree."""
+    try:
+        import fcntl
+    except ImportError:  # (not POSIX: nothing runs them side by side)
+        yield
+        return
+    Path(".nox").mkdir(exist_ok=True)
+    with open(Path(".nox") / "install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def fast_suite() -> list[str]:
