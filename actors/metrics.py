@@ -4,7 +4,8 @@ Nothing here runs on the hot path: the counters are the ones ``stats()``
 already keeps, and they are read only when someone scrapes. ``enable()``
 registers one collector that, at each scrape, finds what is open in this
 process (clients and Machines, whose workers send their boards' figures
-back, listeners, supervisors, rate limiters and virtual boards) and asks
+back, the connections SCPRequestPipeLines drive, listeners, supervisors,
+rate limiters and virtual boards) and asks
 each for a snapshot. ``serve()`` answers ``/metrics`` and ``/healthz``.
 
 A connection's counters start again from 0 when its actor restarts;
@@ -36,7 +37,8 @@ from prometheus_client.registry import Collector
 
 from actors.board.client import Client
 from actors.board.health import BoardHealth
-from actors.connection.actor import ConnectionStats
+from actors.compat.pipeline import pipeline_connections
+from actors.connection.actor import ConnectionStats, GetConnectionStats
 from actors.lifetime import closables, track
 from actors.listening.listener import GetListenerStats, ListenerActor, ListenerStats
 from actors.placement.machine import Machine
@@ -112,8 +114,16 @@ def _open_objects() -> tuple[list[Client], list[Machine]]:
 def _ask_all(cls: type[pykka.Actor], message: Any) -> Iterator[tuple[str, Any]]:
     """Ask every running actor of ``cls`` at once; (urn, answer) of those
     that answered in time."""
+    return _ask_each(pykka.ActorRegistry.get_by_class(cls), message)
+
+
+def _ask_each(
+    refs: Iterable[pykka.ActorRef[Any]], message: Any
+) -> Iterator[tuple[str, Any]]:
+    """Ask each of ``refs`` at once; (urn, answer) of those that answered
+    in time."""
     asked = []
-    for ref in pykka.ActorRegistry.get_by_class(cls):
+    for ref in refs:
         try:
             asked.append((ref.actor_urn, ref.ask(message, block=False)))
         except pykka.ActorDeadError:
@@ -125,9 +135,23 @@ def _ask_all(cls: type[pykka.Actor], message: Any) -> Iterator[tuple[str, Any]]:
             continue
 
 
+def _pipeline_healths() -> Iterator[BoardHealth]:
+    """The boards SCPRequestPipeLines talk to: served while the actor of
+    their connection runs (it has no supervisor to restart it)."""
+    for _, stats in _ask_each(pipeline_connections(), GetConnectionStats()):
+        yield BoardHealth(
+            stats.remote,
+            "serving",
+            last_reply_age=stats.last_reply_age,
+            open_jobs=stats.open_jobs,
+            in_flight=stats.in_flight,
+            stats=stats,
+        )
+
+
 def snapshot() -> Snapshot:
-    """Read every open client, Machine, listener, supervisor, limiter and
-    virtual board of this process now."""
+    """Read every open client, Machine, SCPRequestPipeLine connection,
+    listener, supervisor, limiter and virtual board of this process now."""
     shot = Snapshot()
     clients, machines = _open_objects()
     healths: list[BoardHealth] = []
@@ -141,6 +165,7 @@ def snapshot() -> Snapshot:
             healths.append(client.health())
         except Exception as error:  # noqa: BLE001 - closed meanwhile
             log.debug("metrics.client_skipped", error=repr(error))
+    healths.extend(_pipeline_healths())
     for health in healths:
         if health.state != "closed":
             shot.boards.setdefault(health.board, []).append(health)

@@ -134,6 +134,11 @@ class _SharedActors:
         with self._lock:
             return len(self._books_by_id)
 
+    def running(self) -> list[pykka.ActorRef[Any]]:
+        """The connection actors pipelines use now (what metrics reads)."""
+        with self._lock:
+            return [actor for actor, _ in self._actors.values() if actor.is_alive()]
+
     def release(self, connection: Any) -> None:
         with self._lock:
             entry = self._actors.get(id(connection))
@@ -152,6 +157,12 @@ class _SharedActors:
 
 
 _shared = _SharedActors()
+
+
+def pipeline_connections() -> list[pykka.ActorRef[Any]]:
+    """The ConnectionActors that SCPRequestPipeLines drive now, one per
+    connection (code written for SpiNNMan has no Client to ask)."""
+    return _shared.running()
 
 
 class SCPRequestPipeLine(Generic[R]):

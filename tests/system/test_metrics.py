@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import socket
 import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from actors import connect
+from actors import SCPRequestPipeLine, connect
 from actors.app.cli import main
 from actors.board.client import Client
 from actors.compat.connection_listener import ConnectionListener
@@ -26,9 +28,10 @@ from actors.errors import RequestTimeout
 from actors.metrics import MetricsServer, serve, snapshot
 from actors.placement.machine import Machine
 from actors.ratelimit.limiter import RateLimiterActor
+from messages.scp import WriteMemory
 from tests.system.conftest import start_board, stop_board
 from tests.system.test_restart_without_loss import kill
-from transport import FaultPlan, VirtualBoard
+from transport import FaultPlan, SCAMPConnection, VirtualBoard
 from transport.udp import UDPConnection
 
 ADDRESS = 0x7000_0000
@@ -353,3 +356,53 @@ def test_listeners_and_rate_limiters_are_exported() -> None:
         if name == "spinnactors_limiter_tokens"
     ]
     assert 499 <= tokens <= 500  # full, nothing taken yet
+
+
+@pytest.mark.timeout(60)
+def test_a_spinnman_style_pipeline_is_exported_while_it_works() -> None:
+    """Code ported from SpiNNMan drives SCPRequestPipeLines, not Clients:
+    the connection a pipeline drives is in the scrape while it works, its
+    requests, resends and timeouts as the pipeline counts them, and leaves
+    the scrape once finish() has let go of it."""
+    chunks = 64
+    data = os.urandom(chunks * 256)
+    errors: list[Exception] = []
+    during: dict = {}  # type: ignore[type-arg]
+    answered = 0
+    with (
+        VirtualBoard(2, 2, faults=FaultPlan(drop=0.05, seed=11)) as board,
+        serve(0, registry=CollectorRegistry()) as server,
+        SCAMPConnection(
+            remote_host=board.address[0], remote_port=board.address[1]
+        ) as connection,
+    ):
+        label = "{}:{}".format(*board.address)
+        pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
+            connection, n_channels=8, intermediate_channel_waits=7, packet_timeout=0.05
+        )
+
+        def on_reply(_: object) -> None:
+            nonlocal answered
+            answered += 1
+            if answered == chunks:  # (the pipeline still holds its connection)
+                during.update(scrape(server))
+
+        for index in range(chunks):
+            piece = data[index * 256 : (index + 1) * 256]
+            pipeline.send_request(
+                WriteMemory((1, 0, 0), ADDRESS + index * 256, piece),
+                on_reply,
+                lambda _request, error, *_: errors.append(error),
+            )
+        pipeline.finish()
+        after = scrape(server)
+        held = board.monitor.memory.read(1 << 8, ADDRESS, len(data))
+    assert not errors and answered == chunks
+    assert held == data
+    assert of(during, "spinnactors_board_up", board=label) == 1
+    assert of(during, "spinnactors_requests_total", board=label) == chunks
+    assert of(during, "spinnactors_completed_total", board=label) == chunks
+    assert pipeline.n_resent > 0  # 5% lost each way
+    assert of(during, "spinnactors_resends_total", board=label) == pipeline.n_resent
+    assert of(during, "spinnactors_timeouts_total", board=label) == pipeline.n_timeouts
+    assert ("spinnactors_board_up", (("board", label),)) not in after
