@@ -157,9 +157,21 @@ def snapshot() -> Snapshot:
     healths: list[BoardHealth] = []
     for machine in machines:
         try:
-            healths.extend(machine.health().values())
+            boards = list(machine.health().values())
         except Exception as error:  # noqa: BLE001 - closed meanwhile
             log.debug("metrics.machine_skipped", error=repr(error))
+            continue
+        healths.extend(boards)
+        # A worker's boards carry its supervisor's figures (the boards of
+        # one worker share it: counted once); this process's supervisors
+        # are asked below.
+        shot.supervisors.extend(
+            {
+                h.supervision.name: h.supervision
+                for h in boards
+                if h.supervision is not None
+            }.values()
+        )
     for client in clients:
         try:
             healths.append(client.health())
@@ -169,7 +181,7 @@ def snapshot() -> Snapshot:
     for health in healths:
         if health.state != "closed":
             shot.boards.setdefault(health.board, []).append(health)
-    shot.supervisors = [s for _, s in _ask_all(Supervisor, GetSupervisorStats())]
+    shot.supervisors += [s for _, s in _ask_all(Supervisor, GetSupervisorStats())]
     shot.listeners = [s for _, s in _ask_all(ListenerActor, GetListenerStats())]
     shot.limiters = list(_ask_all(RateLimiterActor, LimiterStats()))
     shot.virtual_boards = [

@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 from actors.connection.actor import ConnectionStats
+from actors.supervision.supervisor import SupervisorStats
 
 #: serving: a connection is up; restarting: its supervisor is bringing it
 #: back; given_up: its supervisor gave up (or its group was lost);
@@ -34,6 +35,9 @@ class BoardHealth:
     reason: str = ""
     #: Its connection's counters, when serving (what metrics export).
     stats: ConnectionStats | None = None
+    #: Its connection's supervisor, from a worker process (whose
+    #: supervisors no registry of the parent's can find); None in-process.
+    supervision: SupervisorStats | None = None
 
     @property
     def up(self) -> bool:
@@ -44,5 +48,5 @@ class BoardHealth:
         return {
             field.name: getattr(self, field.name)
             for field in fields(self)
-            if field.name != "stats"
+            if field.name not in ("stats", "supervision")
         }

@@ -15,12 +15,14 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from typing import Any
 
 from actors.board.client import Client
 from actors.board.health import BoardHealth
 from actors.compat.connection_listener import ConnectionListener
 from actors.connection.actor import ConnectionStats
+from actors.errors import NoAnswer, ShutDown
 from actors.placement.wire import (
     HEARTBEAT,
     LISTEN_KINDS,
@@ -221,7 +223,7 @@ class GroupServer:
         return stats
 
     def _health(self) -> dict[Hashable, BoardHealth]:
-        return {name: client.health() for name, client in self._clients.items()}
+        return {name: _health_of(client) for name, client in self._clients.items()}
 
     def _listen(self, message: Listen) -> None:
         opener = LISTEN_KINDS.get(message.kind)
@@ -246,6 +248,18 @@ class GroupServer:
         self._listeners[listen_id] = listener
         host, port = connection.local_ip_address, connection.local_port
         self.outbox.put(Listening(listen_id, (host, port)))
+
+
+def _health_of(client: Client) -> BoardHealth:
+    """A board's health with its connection's supervision: the parent's
+    metrics cannot ask this process's supervisors themselves."""
+    health = client.health()
+    if health.state == "closed":
+        return health
+    try:
+        return replace(health, supervision=client.supervision())
+    except (ShutDown, NoAnswer):
+        return health
 
 
 def serve(

@@ -228,6 +228,15 @@ def test_boards_in_worker_processes_are_in_the_parents_registry() -> None:
         assert of(samples, "spinnactors_requests_total", board=label) == 3
         assert health[name].state == "serving" and health[name].board == label
         assert health[name].last_reply_age is not None
+        # Each board's connection is supervised in its worker: the worker's
+        # supervisor is exported under its own name, as this process's are.
+        supervision = health[name].supervision
+        assert supervision is not None and supervision.children
+        supervisor = supervision.name
+        assert of(samples, "spinnactors_restarts_total", supervisor=supervisor) == 0
+        assert of(samples, "spinnactors_supervisor_gave_up", supervisor=supervisor) == 0
+    # One worker each: two supervisors.
+    assert len({health[name].supervision.name for name in names}) == 2  # type: ignore[union-attr]
 
 
 def _free_port() -> int:
