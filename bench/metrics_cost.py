@@ -1,10 +1,18 @@
 """What Prometheus scraping costs a transfer: bench/pipeline_throughput.py's
 spinnactors read (window 8, a board in its own process), with and without
 a process of its own (as Prometheus is) fetching /metrics every 100 ms, in
-interleaved rounds. Reported: median MB/s of each, their ratio, and the
-median time one scrape took.
+interleaved rounds. Reported: median MB/s of each, their ratio, the CPU
+per request of each and their ratio, and the median time one scrape took.
 
     python bench/metrics_cost.py [--mib 8] [--rounds 9] [--every 0.1]
+
+Each read runs in a child process of its own that serves /metrics, so
+its CPU time (user + sys, from os.wait4: the client's threads and the
+metrics server's) is its own; a zero-byte run of the same child is
+subtracted (scraped as its read is: its first scrape, which sets up what
+later ones reuse, comes before the read), leaving what the requests and
+the scrapes during them cost.
+The scraper is a sibling of the child, not counted in its CPU.
 
 Needs the metrics extra (prometheus_client).
 """
@@ -13,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import statistics
+import subprocess
 import sys
 import time
 import urllib.request
@@ -23,9 +33,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cpu import Figures, Run  # noqa: E402
 from pipeline_throughput import MIB, Address, spinnactors_read  # noqa: E402
 
-from actors.metrics import serve  # noqa: E402
 from transport.board_process import BoardProcess  # noqa: E402
 
 
@@ -54,12 +64,9 @@ class Scraper:
 
     def __enter__(self) -> Scraper:
         self._process.start()
-        self._took_first()
-        return self
-
-    def _took_first(self) -> None:
-        """Wait for its first scrape: it is under way before we start."""
+        # Its first scrape is done before the read starts.
         self.took.append(self._took.get())
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
@@ -68,20 +75,62 @@ class Scraper:
             self.took.append(self._took.get())
 
 
-def timed_read(address: Address, size: int) -> tuple[float, float]:
-    """MB/s of one read, and this process's CPU per 256-byte request (all
-    its threads: the client's and the metrics server's) in microseconds."""
-    cpu = time.process_time()
-    rate = spinnactors_read(address, size, 8)
-    return rate, (time.process_time() - cpu) / (size / 256) * 1e6
+# -- the child: serves /metrics, waits for the word, reads ---------------------
 
 
-def scraped_read(
-    address: Address, size: int, url: str, every: float
-) -> tuple[float, float, list[float]]:
-    with Scraper(url, every) as scraper:
-        rate, cpu = timed_read(address, size)
-    return rate, cpu, scraper.took
+def child_main(host: str, port: str, size: str) -> int:
+    from actors.metrics import serve
+
+    with serve(0) as server:
+        sys.stdout.write(server.url + "/metrics\n")
+        sys.stdout.flush()
+        sys.stdin.readline()  # the scraper (if any) has begun
+        rate = spinnactors_read((host, int(port)), int(size), 8) if int(size) else 0
+        sys.stdout.write(f"{rate}\n")
+        sys.stdout.flush()
+        sys.stdin.readline()  # the scraper has stopped: the server may go
+    return 0
+
+
+def run_child(
+    address: Address, size: int, every: float | None
+) -> tuple[Run, list[float]]:
+    """One child's CPU seconds and MB/s, scraped every ``every`` seconds
+    (None: not scraped), and how long each scrape took."""
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--child", address[0], str(address[1]), str(size)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd="/",
+    )
+    stdin, stdout = process.stdin, process.stdout
+    assert stdin is not None
+    assert stdout is not None
+    url = stdout.readline().strip()
+
+    def read() -> str:
+        """The word to read, and the MB/s the child answers."""
+        stdin.write("go\n")
+        stdin.flush()
+        return stdout.readline()
+
+    took: list[float] = []
+    if every is None:
+        output = read()
+    else:
+        with Scraper(url, every) as scraper:
+            output = read()
+        took = scraper.took
+    stdin.write("done\n")
+    stdin.flush()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stdin.close()
+    stdout.close()
+    if process.returncode != 0:
+        raise RuntimeError(f"the child failed ({process.returncode})")
+    return Run(usage.ru_utime + usage.ru_stime, float(output)), took
 
 
 def main() -> int:
@@ -92,49 +141,47 @@ def main() -> int:
     parser.add_argument("--drop", type=float, default=0.0, help="board's request drop")
     args = parser.parse_args()
     size = args.mib * MIB
-    board = BoardProcess(drop=args.drop)
-    plain: list[float] = []
-    scraped: list[float] = []
-    cpu: dict[str, list[float]] = {"plain": [], "scraped": []}
+    requests = size // 256
+    kinds: dict[str, float | None] = {"not scraped": None, "scraped": args.every}
+    figures = {name: Figures([], []) for name in kinds}
     took: list[float] = []
-    try:
-        with serve(0) as server:
-            url = server.url + "/metrics"
-            print(
-                f"board {board.address} (drop {args.drop}); {args.mib} MiB per "
-                f"round, scrape every {args.every} s, {args.rounds} interleaved "
-                "rounds",
-                flush=True,
-            )
-            for index in range(args.rounds):
-                # Alternate which goes first, so neither always follows the other.
-                order = ("plain", "scraped") if index % 2 == 0 else ("scraped", "plain")
-                for name in order:
-                    if name == "plain":
-                        rate, used = timed_read(board.address, size)
-                        plain.append(rate)
-                    else:
-                        rate, used, times = scraped_read(
-                            board.address, size, url, args.every
-                        )
-                        scraped.append(rate)
-                        took.extend(times)
-                    cpu[name].append(used)
-    finally:
-        board.stop()
-    p, s = statistics.median(plain), statistics.median(scraped)
-    print(f"{'':<22}{'median MB/s':>12}{'range':>16}")
-    print(f"{'no scraping':<22}{p:>12.1f}{min(plain):>8.1f}-{max(plain):<7.1f}")
-    print(f"{'scraped':<22}{s:>12.1f}{min(scraped):>8.1f}-{max(scraped):<7.1f}")
-    ratios = [b / a for a, b in zip(plain, scraped, strict=True)]
+    with BoardProcess(drop=args.drop) as board:
+        print(
+            f"board {board.address} (drop {args.drop}); {args.mib} MiB per "
+            f"round, scrape every {args.every} s, {args.rounds} interleaved "
+            "rounds, a child process a read",
+            flush=True,
+        )
+        for index in range(args.rounds):
+            # Alternate which goes first, so neither always follows the other.
+            order = list(kinds) if index % 2 == 0 else list(kinds)[::-1]
+            for name in order:
+                entry = figures[name]
+                entry.baselines.append(run_child(board.address, 0, kinds[name])[0].cpu)
+                run, times = run_child(board.address, size, kinds[name])
+                entry.runs.append(run)
+                took.extend(times)
+    print(f"{'':<16}{'median MB/s':>12}{'range':>14}{'us/request':>12}")
+    rate: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    for name, entry in figures.items():
+        rates = [run.mb_per_s for run in entry.runs]
+        rate[name] = statistics.median(rates)
+        cpu[name] = statistics.median(entry.cpu_per_request(requests))
+        print(
+            f"{name:<16}{rate[name]:>12.1f}{min(rates):>7.1f}-{max(rates):<6.1f}"
+            f"{cpu[name]:>12.2f}"
+        )
+    plain, scraped = figures["not scraped"].runs, figures["scraped"].runs
+    ratios = [s.mb_per_s / p.mb_per_s for p, s in zip(plain, scraped, strict=True)]
     print(
-        f"scraped / not: {s / p:.3f}x of the medians, {statistics.median(ratios):.3f}x "
-        f"median of the rounds' ratios (target >= 0.98)"
+        f"scraped / not: {rate['scraped'] / rate['not scraped']:.3f}x of the "
+        f"medians, {statistics.median(ratios):.3f}x median of the rounds' "
+        "ratios (target >= 0.98)"
     )
-    c_plain, c_scraped = (statistics.median(cpu[name]) for name in cpu)
     print(
-        f"CPU per request (this process): {c_plain:.1f} us, scraped "
-        f"{c_scraped:.1f} us: {c_scraped / c_plain:.3f}x"
+        f"CPU per request (the child's user+sys less a zero-byte run's): "
+        f"{cpu['scraped'] / cpu['not scraped']:.3f}x scraped"
     )
     print(
         f"one scrape: median {statistics.median(took) * 1e3:.2f} ms over "
@@ -144,4 +191,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        sys.exit(child_main(*sys.argv[2:]))
     sys.exit(main())
