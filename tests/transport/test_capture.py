@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from actors import connect
+from actors import SCPRequestPipeLine, connect
 from actors.placement.machine import Machine
 from messages.errors import InvalidArgumentError
-from transport import UDPEndpoint, VirtualBoard
+from messages.scp import WriteMemory
+from transport import SCAMPConnection, UDPEndpoint, VirtualBoard
 from transport.capture import (
     CapturingEndpoint,
     LinkBook,
@@ -167,3 +169,43 @@ def test_a_machine_refuses_one_file_for_many_boards(tmp_path: Path) -> None:
         pytest.raises(InvalidArgumentError, match="cannot cross"),
     ):
         Machine(["127.0.0.1"], workers=1, capture=shared)
+
+
+def test_a_pipeline_over_a_capturing_scamp_connection_is_captured(
+    tmp_path: Path,
+) -> None:
+    """SpiNNMan-style code: an SCPRequestPipeLine over a SCAMPConnection
+    given a capture. Every datagram it sends and receives is in the file,
+    as it went on the wire, and the board holds what was written."""
+    data = bytes(range(256)) * 8
+    path = tmp_path / "pipeline.pcap"
+    errors: list[Exception] = []
+    with VirtualBoard(2, 2) as board, PacketCapture(path) as capture:
+        host, port = board.address
+        with SCAMPConnection(
+            remote_host=host, remote_port=port, capture=capture
+        ) as connection:
+            pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
+                connection, n_channels=4
+            )
+            for index in range(8):
+                pipeline.send_request(
+                    WriteMemory(
+                        (1, 1, 0), 0x6000_0000 + 256 * index, data[256 * index :][:256]
+                    ),
+                    None,
+                    lambda _request, error, *_: errors.append(error),
+                )
+            pipeline.finish()
+            local = (connection.local_ip_address, connection.local_port)
+        held = board.monitor.memory.read(1 << 8 | 1, 0x6000_0000, len(data))
+    assert not errors and held == data
+    seen = packets(path)
+    sent = [p for p in seen if p[:2] == (local, (host, port))]
+    answers = [p for p in seen if p[:2] == ((host, port), local)]
+    assert len(sent) == len(answers) == 8 and len(seen) == 16
+    # Each request carries its 256 bytes (after the 2 padding bytes, the
+    # 8 of the SDP header, 16 of SCP's command, sequence and arguments).
+    assert sorted(p[2][26:] for p in sent) == sorted(
+        data[256 * i :][:256] for i in range(8)
+    )
