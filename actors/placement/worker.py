@@ -22,7 +22,7 @@ from actors.board.client import Client
 from actors.board.health import BoardHealth
 from actors.compat.connection_listener import ConnectionListener
 from actors.connection.actor import ConnectionStats
-from actors.errors import NoAnswer, ShutDown
+from actors.errors import NoAnswer, ShutDown, ask
 from actors.placement.wire import (
     HEARTBEAT,
     LISTEN_KINDS,
@@ -49,12 +49,15 @@ from actors.placement.wire import (
 from actors.protocol.jobs import Job, Outcome
 from actors.ratelimit.remote import LeaseGrant, RemoteLimiter
 from actors.supervision.child import stop_and_join
-from actors.supervision.supervisor import Supervisor
+from actors.supervision.supervisor import GetSupervisorStats, Supervisor
 from messages.errors import InvalidArgumentError
 from transport.logs import get_logger
 
 log = get_logger(__name__)
 
+#: How long a health check waits for the group's supervisor (busy with a
+#: restart, it is left out rather than holding up the parent's check).
+SUPERVISION_TIMEOUT = 0.5
 
 # -- to the group ---------------------------------------------------------------
 
@@ -223,7 +226,21 @@ class GroupServer:
         return stats
 
     def _health(self) -> dict[Hashable, BoardHealth]:
-        return {name: _health_of(client) for name, client in self._clients.items()}
+        """Each board's health, with the group's supervision (one ask for
+        all: the parent's metrics cannot ask this process's supervisors)."""
+        try:
+            supervision = ask(
+                self._supervisor,
+                GetSupervisorStats(),
+                timeout=SUPERVISION_TIMEOUT,
+                what="the group's supervisor",
+            )
+        except (ShutDown, NoAnswer):
+            supervision = None
+        return {
+            name: replace(client.health(), supervision=supervision)
+            for name, client in self._clients.items()
+        }
 
     def _listen(self, message: Listen) -> None:
         opener = LISTEN_KINDS.get(message.kind)
@@ -248,18 +265,6 @@ class GroupServer:
         self._listeners[listen_id] = listener
         host, port = connection.local_ip_address, connection.local_port
         self.outbox.put(Listening(listen_id, (host, port)))
-
-
-def _health_of(client: Client) -> BoardHealth:
-    """A board's health with its connection's supervision: the parent's
-    metrics cannot ask this process's supervisors themselves."""
-    health = client.health()
-    if health.state == "closed":
-        return health
-    try:
-        return replace(health, supervision=client.supervision())
-    except (ShutDown, NoAnswer):
-        return health
 
 
 def serve(
