@@ -82,8 +82,9 @@ class Client(BoardOperations):
 
     A write waits until no copy of an earlier overlapping write can still
     land: ``max_datagram_age`` seconds after that write's job ended (see
-    actors/fences.py); ``network_duplicates`` False (a network known never
-    to duplicate a datagram) frees a cleanly answered write's range at once.
+    actors/protocol/fences.py); ``network_duplicates`` False (a network
+    known never to duplicate a datagram) frees a cleanly answered write's
+    range at once.
 
     The connection actor runs under a Supervisor: if it fails (a socket
     error, a bug) it is restarted with a fresh socket and carries on with

@@ -1,12 +1,12 @@
 """Ray placement: a board group in a Ray actor, anywhere in a Ray cluster.
 
 The Ray actor (a plain class here, ``RayGroup``, made remote only when
-used) runs the group with ``serve()`` (actors/group.py) in a thread of its
-own, fed by a queue: the parent pushes pickled batches into it and long-polls
-the batches ``serve()`` sends back (outcomes, stats, heartbeats...), several
-at a time. Every call carries a batch, never a packet. Pushes carry a
-sequence number and the actor hands them to the group in that order,
-whatever order Ray runs the calls in.
+used) runs the group with ``serve()`` (actors/placement/worker.py) in a
+thread of its own, fed by a queue: the parent pushes pickled batches into
+it and long-polls the batches ``serve()`` sends back (outcomes, stats,
+heartbeats...), several at a time. Every call carries a batch, never a
+packet. Pushes carry a sequence number and the actor hands them to the
+group in that order, whatever order Ray runs the calls in.
 
 Ray is imported only when a RayLink is made, so the package works without
 it. If Ray is not initialized then, a local instance is started
