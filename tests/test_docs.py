@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -174,3 +175,34 @@ def test_the_shell_blocks_spinnactors_commands_parse() -> None:
             build_parser().parse_args(argv)
         except SystemExit as refused:
             raise AssertionError(f"{where}: spinnactors {argv} is refused") from refused
+
+
+#: A path into this repository, as the docs and docstrings cite them.
+CITED_PATH = re.compile(
+    r"(?<![\w/.-])((?:actors|bench|docs|messages|tests|transport)/[\w/.-]*\w\.(?:py|md|lua))"
+)
+
+
+def cited_paths() -> list[tuple[str, str]]:
+    """(where, path) of every repository path the README, the docs and
+    the package's and benchmarks' sources cite."""
+    sources = [ROOT / "README.md", *PAGES]
+    for package in ("actors", "bench", "messages", "transport"):
+        sources += sorted((ROOT / package).rglob("*.py"))
+    return [
+        (str(source.relative_to(ROOT)), path)
+        for source in sources
+        for path in CITED_PATH.findall(source.read_text(encoding="utf-8"))
+    ]
+
+
+@pytest.mark.timeout(30)
+def test_every_cited_path_exists() -> None:
+    """A file moved (actors/ was split by concern) leaves no reference to
+    where it was."""
+    cited = cited_paths()
+    assert len(cited) > 50  # the pattern finds what is there
+    missing = [
+        f"{where}: {path}" for where, path in cited if not (ROOT / path).exists()
+    ]
+    assert missing == []
