@@ -5,8 +5,8 @@ already keeps, and they are read only when someone scrapes. ``enable()``
 registers one collector that, at each scrape, finds what is open in this
 process (clients and Machines, whose workers send their boards' figures
 back, the connections SCPRequestPipeLines drive, listeners, supervisors,
-rate limiters and virtual boards) and asks
-each for a snapshot. ``serve()`` answers ``/metrics`` and ``/healthz``.
+rate limiters and virtual boards) and asks each for a snapshot.
+``serve()`` answers ``/metrics`` and ``/healthz``.
 
 A connection's counters start again from 0 when its actor restarts;
 Prometheus's ``rate()`` and ``increase()`` take that as a counter reset.
@@ -139,14 +139,7 @@ def _pipeline_healths() -> Iterator[BoardHealth]:
     """The boards SCPRequestPipeLines talk to: served while the actor of
     their connection runs (it has no supervisor to restart it)."""
     for _, stats in _ask_each(pipeline_connections(), GetConnectionStats()):
-        yield BoardHealth(
-            stats.remote,
-            "serving",
-            last_reply_age=stats.last_reply_age,
-            open_jobs=stats.open_jobs,
-            in_flight=stats.in_flight,
-            stats=stats,
-        )
+        yield BoardHealth(stats.remote, "serving").serving(stats)
 
 
 def snapshot() -> Snapshot:

@@ -335,15 +335,7 @@ class Client(BoardOperations):
             )
         except ShutDown:
             return health  # it has just stopped
-        return replace(
-            health,
-            state="serving",
-            last_reply_age=stats.last_reply_age,
-            open_jobs=stats.open_jobs,
-            in_flight=stats.in_flight,
-            reason="",
-            stats=stats,
-        )
+        return health.serving(stats)
 
     def supervision(self) -> SupervisorStats:
         """How the connection's supervisor is doing (restarts so far)."""

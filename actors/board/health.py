@@ -4,7 +4,7 @@ has its connection restarted lately."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 from actors.connection.actor import ConnectionStats
@@ -42,6 +42,19 @@ class BoardHealth:
     @property
     def up(self) -> bool:
         return self.state == "serving"
+
+    def serving(self, stats: ConnectionStats) -> BoardHealth:
+        """This board's health with its connection up, as ``stats`` (the
+        connection's own figures) tell it."""
+        return replace(
+            self,
+            state="serving",
+            last_reply_age=stats.last_reply_age,
+            open_jobs=stats.open_jobs,
+            in_flight=stats.in_flight,
+            reason="",
+            stats=stats,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The health fields (not the counters), e.g. for JSON."""
