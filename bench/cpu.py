@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -212,13 +213,20 @@ def run_child(
     )
     assert process.stdout is not None
     output = process.stdout.read()
+    cpu = reap(process, contender.label)
+    process.stdout.close()
+    mb_per_s, *extra = map(float, output.split())
+    return Run(cpu, mb_per_s, tuple(extra))
+
+
+def reap(process: subprocess.Popen[Any], label: str) -> float:
+    """Wait for a child that has ended its work: its CPU seconds (user +
+    sys, from os.wait4); RuntimeError if it failed."""
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
-    process.stdout.close()
     if process.returncode != 0:
-        raise RuntimeError(f"{contender.label} failed ({process.returncode})")
-    mb_per_s, *extra = map(float, output.split())
-    return Run(usage.ru_utime + usage.ru_stime, mb_per_s, tuple(extra))
+        raise RuntimeError(f"{label} failed ({process.returncode})")
+    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass

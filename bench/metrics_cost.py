@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cpu import Figures, Run  # noqa: E402
+from cpu import Figures, Run, reap  # noqa: E402
 from pipeline_throughput import MIB, Address, spinnactors_read  # noqa: E402
 
 from transport.board_process import BoardProcess  # noqa: E402
@@ -124,13 +123,10 @@ def run_child(
         took = scraper.took
     stdin.write("done\n")
     stdin.flush()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+    cpu = reap(process, "the child")
     stdin.close()
     stdout.close()
-    if process.returncode != 0:
-        raise RuntimeError(f"the child failed ({process.returncode})")
-    return Run(usage.ru_utime + usage.ru_stime, float(output)), took
+    return Run(cpu, float(output)), took
 
 
 def main() -> int:
