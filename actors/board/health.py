@@ -1,6 +1,13 @@
 """How a board is doing, in the few words a health check or a dashboard
 wants: is it serving, when did it last answer, what is open, how often
-has its connection restarted lately."""
+has its connection restarted lately.
+
+A board is serving while it answers. One that has owed a reply for longer
+than silence_bound() of its connection's retransmission timeout is silent
+instead, until a datagram comes from it: its connection is up, but nothing
+sent to it will be answered. A board merely idle (it answered everything
+asked of it) stays serving however long ago that was.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +20,25 @@ from actors.supervision.supervisor import SupervisorStats
 #: serving: a connection is up; restarting: its supervisor is bringing it
 #: back; given_up: its supervisor gave up (or its group was lost);
 #: unresponsive: its worker process did not answer a health check in time;
-#: closed: closed by its owner.
-BoardState = Literal["serving", "restarting", "given_up", "unresponsive", "closed"]
+#: silent: its connection is up but the board has owed a reply for longer
+#: than silence_bound(); closed: closed by its owner.
+BoardState = Literal[
+    "serving", "restarting", "given_up", "unresponsive", "silent", "closed"
+]
+
+#: A board is silent once it has owed a reply for longer than this many of
+#: its connection's current retransmission timeouts (one loss costs one
+#: timeout and a resend; three with nothing back is no longer bad luck) ...
+SILENT_RTOS = 3
+#: ... and never sooner than this many seconds: a round trip of a few
+#: microseconds on loopback must not make a busy moment look like silence.
+SILENT_FLOOR = 1.0
+
+
+def silence_bound(rto: float) -> float:
+    """How long a board may owe a reply and still be serving, given its
+    connection's current retransmission timeout (seconds)."""
+    return max(SILENT_RTOS * rto, SILENT_FLOOR)
 
 
 @dataclass(frozen=True)
@@ -33,7 +57,10 @@ class BoardHealth:
     period: float = 0.0
     #: Why it is not serving, if it is not.
     reason: str = ""
-    #: Its connection's counters, when serving (what metrics export).
+    #: Seconds the board has owed a reply (None: it owes none), when its
+    #: connection is up.
+    silent_for: float | None = None
+    #: Its connection's counters, while it is up (what metrics export).
     stats: ConnectionStats | None = None
     #: Its connection's supervisor, from a worker process (whose
     #: supervisors no registry of the parent's can find); None in-process.
@@ -45,14 +72,22 @@ class BoardHealth:
 
     def serving(self, stats: ConnectionStats) -> BoardHealth:
         """This board's health with its connection up, as ``stats`` (the
-        connection's own figures) tell it."""
+        connection's own figures) tell it: serving, or silent if it has
+        owed a reply for longer than silence_bound(stats.rtt.rto)."""
+        bound = silence_bound(stats.rtt.rto)
+        silent_for = stats.silent_for
+        state: BoardState = "serving"
+        reason = ""
+        if silent_for is not None and silent_for > bound:
+            state, reason = "silent", _silence(stats, silent_for, bound)
         return replace(
             self,
-            state="serving",
+            state=state,
             last_reply_age=stats.last_reply_age,
             open_jobs=stats.open_jobs,
             in_flight=stats.in_flight,
-            reason="",
+            reason=reason,
+            silent_for=silent_for,
             stats=stats,
         )
 
@@ -63,3 +98,23 @@ class BoardHealth:
             for field in fields(self)
             if field.name not in ("stats", "supervision")
         }
+
+
+def _silence(stats: ConnectionStats, silent_for: float, bound: float) -> str:
+    """Why a board is silent: how long, against what bound, what is open."""
+    rto = stats.rtt.rto
+    what = (
+        f"{_count(stats.in_flight, 'request')} on the wire, "
+        f"{_count(stats.open_jobs, 'job')} open"
+        if stats.in_flight or stats.open_jobs
+        else "nothing open now: its last requests ended unanswered"
+    )
+    return (
+        f"no reply from {stats.remote} for {silent_for:.1f} s "
+        f"(silent after {bound:.1f} s: {SILENT_RTOS} x its {rto * 1e3:.0f} ms "
+        f"retransmission timeout, at least {SILENT_FLOOR:g} s); {what}"
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

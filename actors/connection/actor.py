@@ -111,6 +111,9 @@ class ConnectionStats:
     error_codes: dict[str, int] = field(default_factory=dict)
     #: Seconds since a datagram last came from the board (None: none yet).
     last_reply_age: float | None = None
+    #: Seconds the board has owed a reply: since the first request sent
+    #: after its last datagram (None: it owes none; see Window.silent_for).
+    silent_for: float | None = None
 
 
 class ConnectionActor(Supervised):
@@ -250,6 +253,7 @@ class ConnectionActor(Supervised):
     def stats(self) -> ConnectionStats:
         counters = self._window.counters
         connection = self._connection
+        now = self._clock()
         return ConnectionStats(
             remote=(
                 ""
@@ -281,8 +285,9 @@ class ConnectionActor(Supervised):
             last_reply_age=(
                 None
                 if counters.last_heard == -math.inf
-                else max(0.0, self._clock() - counters.last_heard)
+                else max(0.0, now - counters.last_heard)
             ),
+            silent_for=self._window.silent_for(now),
         )
 
     def _take_jobs(self) -> None:

@@ -216,6 +216,8 @@ class Window:
             settings.max_datagram_age, settings.network_duplicates
         )
         self._retired: dict[int, float] = {}
+        #: When the board began to owe a reply (see silent_for).
+        self._owed_since = -math.inf
         for hold in holds:
             self.hold(hold)
 
@@ -262,6 +264,18 @@ class Window:
     def resends_waiting(self) -> bool:
         """Resends decided but not sent (the last poll's budget ran out)."""
         return bool(self._outbox)
+
+    def silent_for(self, now: float) -> float | None:
+        """How long the board has owed a reply it has not given: since the
+        first request sent after its last datagram, or since that datagram
+        if requests were still on the wire then. None while it owes none:
+        nothing was sent since it last answered, or all of it was
+        answered. Requests that ended unanswered (timed out, cancelled)
+        leave it owing until a datagram comes, so a caller's next request
+        after a timeout carries the silence on instead of starting anew."""
+        if self._flight or self._owed_since > self._counters.last_heard:
+            return max(0.0, now - self._owed_since)
+        return None
 
     def next_wakeup(self) -> float | None:
         """When poll() next has something to do without a reply arriving."""
@@ -373,7 +387,8 @@ class Window:
         counted as sent, for the owner to send at once. One request at a
         time, this is all that lies between a reply and the next request.
         Otherwise None: poll() says what to send, as usual."""
-        self._counters.last_heard = now
+        # Whatever is still on the wire is owed from now.
+        self._counters.last_heard = self._owed_since = now
         try:
             code, seq = _RESULT_AND_SEQUENCE.unpack_from(datagram, _RESULT_OFFSET)
         except struct.error:  # shorter than MIN_REPLY
@@ -472,6 +487,8 @@ class Window:
     def poll(self, now: float, budget: int | None = None) -> list[bytearray]:
         """Datagrams to send now: resends first, then new requests."""
         self._sampled = False
+        # Owing nothing before this poll, whatever it sends is owed from now.
+        settled = not self._flight and self._owed_since <= self._counters.last_heard
         if now >= self._next_timer:
             self._run_timers(now)
         elif (
@@ -490,6 +507,8 @@ class Window:
                     if 0 < room <= span.stop - span.next:
                         out: list[bytearray] = []
                         self._send_span(span, out, now, room)
+                        if settled:
+                            self._owed_since = now
                         return out
         left = 1 << 30 if budget is None else budget
         out = []
@@ -506,6 +525,8 @@ class Window:
                 self._draining = False
         if room > 0 and self._queue_head < len(self._queue):
             self._send_new(out, now, room)
+        if settled and out:
+            self._owed_since = now
         return out
 
     def _send_new(self, out: list[bytearray], now: float, room: int) -> None:
