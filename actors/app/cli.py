@@ -7,10 +7,12 @@ import logging
 import os
 import signal
 import socket
+import stat
 import statistics
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
@@ -18,7 +20,7 @@ from typing import BinaryIO, TextIO, cast
 
 from rich.console import Console
 
-from actors.app import packets
+from actors.app import arguments, packets
 from actors.app.demo import run_demo
 from actors.app.parser import DEFAULT_HOST, DEFAULT_PORT, build_parser
 from actors.app.plot import plot_bench
@@ -107,10 +109,9 @@ def _resolved(args: argparse.Namespace) -> str:
     name = _host(args)
     try:
         return socket.gethostbyname(name)
-    except OSError as error:
-        raise OSError(
-            f"cannot resolve host {name!r}: {error.strerror or error}"
-        ) from None
+    except (OSError, UnicodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else None
+        raise OSError(f"cannot resolve host {name!r}: {reason or error}") from None
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -146,12 +147,14 @@ def _rate_text(size: int, seconds: float) -> float:
     return round(size / seconds / 1e6, 3) if seconds > 0 else 0.0
 
 
-def _read(args: argparse.Namespace, out: BinaryIO, bars: Console | None) -> int:
-    """LENGTH bytes from ADDRESS on chip (X, Y) to a file or ``out``."""
-    target: BinaryIO = out
+def _read(args: argparse.Namespace, out: BinaryIO | None, bars: Console | None) -> int:
+    """LENGTH bytes from ADDRESS on chip (X, Y) to a file or ``out``
+    (default: stdout)."""
     path = None if args.output in (None, "-") else Path(args.output)
     created = False
-    if path is not None:
+    if path is None:
+        target = out or _std_buffer(sys.stdout)
+    else:
         # Opened first: a bad path fails before a long transfer. A file
         # made here is removed again if the read fails.
         created = not path.exists()
@@ -165,11 +168,15 @@ def _read(args: argparse.Namespace, out: BinaryIO, bars: Console | None) -> int:
             )
             link = _link_counts(client)
         elapsed = time.perf_counter() - start
-        _write_all(target, data)
+        _write_all(target, data, args.output or "standard output")
         ok = True
     finally:
         if path is not None:
-            target.close()
+            try:
+                target.close()
+            except OSError:
+                if ok:
+                    raise  # else the error that stopped the read is the one told
             if not ok and created:
                 path.unlink(missing_ok=True)
     log.info(
@@ -197,25 +204,34 @@ def _link_counts(client: Client) -> dict[str, int]:
     }
 
 
-def _write_all(stream: BinaryIO, data: bytes | bytearray) -> None:
+def _write_all(stream: BinaryIO, data: bytes | bytearray, name: str) -> None:
     """Write every byte of ``data``: a buffered write can stop short
-    without an error (a pipe closed part way); the next try raises."""
+    without an error (a pipe closed part way); the next try raises. An
+    error (a full disk) names ``name``; a closed pipe stays one."""
     view = memoryview(data)
-    while view:
-        written = stream.write(view)
-        if not written:  # None: a non-blocking stream that is full
-            raise BlockingIOError("the output takes no more bytes")
-        view = view[written:]
-    stream.flush()
+    try:
+        while view:
+            written = stream.write(view)
+            if not written:  # None: a non-blocking stream that is full
+                raise BlockingIOError("the output takes no more bytes")
+            view = view[written:]
+        stream.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise OSError(f"cannot write {name}: {_one_line(error)}") from None
 
 
-def _write(args: argparse.Namespace, source: BinaryIO, bars: Console | None) -> int:
-    """Bytes from a file or ``source`` to ADDRESS on chip (X, Y)."""
+def _write(
+    args: argparse.Namespace, source: BinaryIO | None, bars: Console | None
+) -> int:
+    """Bytes from a file or ``source`` (default: stdin) to ADDRESS on chip
+    (X, Y)."""
     if args.input in (None, "-"):
-        data = source.read()
+        data = _input(source or _std_buffer(sys.stdin), args.address)
     else:
         with open(args.input, "rb") as file:
-            data = file.read()
+            data = _input(file, args.address)
     start = time.perf_counter()
     with _client(args) as client:
         write_with_progress(client, args.x, args.y, args.p, args.address, data, bars)
@@ -231,6 +247,49 @@ def _write(args: argparse.Namespace, source: BinaryIO, bars: Console | None) -> 
         **link,
     )
     return 0
+
+
+def _input(stream: BinaryIO, address: int) -> bytes:
+    """All of ``stream``, if it fits from ``address`` to the end of 32-bit
+    memory; else UsageError, having read at most one byte more than fits
+    (an endless stdin or /dev/zero is not read to the end)."""
+    room = (1 << 32) - address
+    size = _size_left(stream)
+    if size is not None and size <= room:
+        data = stream.read()  # one piece: the file says how big it is
+    elif size is not None:
+        data = b""
+    else:
+        chunks, taken = [], 0
+        while taken <= room:
+            chunk = stream.read(min(_CHUNK, room + 1 - taken))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            taken += len(chunk)
+        data = b"".join(chunks)
+    if len(data) > room or (size is not None and size > room):
+        raise arguments.UsageError(
+            f"the input runs past the end of 32-bit memory: at most {room} "
+            f"bytes fit from 0x{address:08x}"
+        )
+    return data
+
+
+#: How much of a pipe or device ``write`` reads at a time.
+_CHUNK = 1 << 20
+
+
+def _size_left(stream: BinaryIO) -> int | None:
+    """The bytes left in ``stream`` if it is a regular file, else None (a
+    pipe, a terminal, a device: only reading says how much there is)."""
+    try:
+        info = os.fstat(stream.fileno())
+        if stat.S_ISREG(info.st_mode):
+            return max(0, info.st_size - stream.tell())
+    except (OSError, ValueError, AttributeError):
+        pass  # no file behind it (an in-memory stream), or one closed
+    return None
 
 
 def _demo(args: argparse.Namespace, out: TextIO, bars: Console | None) -> int:
@@ -304,28 +363,29 @@ def main(
     binary_out: BinaryIO | None = None,
     binary_in: BinaryIO | None = None,
 ) -> int:
-    """Run one command; its exit status.
+    """Run one command; its exit status: 0 done, 1 failed (one line on
+    stderr says why), 2 a mistake in the command line, 130 interrupted.
 
     ``out`` takes text output (default stdout); ``binary_out`` and
     ``binary_in`` are where ``read`` and ``write`` stream bytes when no
     file is named (default: stdout's and stdin's binary buffers).
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     where = f"spinnactors {args.command}"
-    if args.command == "read":
-        if args.address + args.length > 0xFFFF_FFFF + 1:
-            return _usage_error(
-                where,
-                f"{args.length} bytes from 0x{args.address:08x} run past the "
-                f"end of 32-bit memory",
-            )
-        if binary_out is None and args.output is None and sys.stdout.isatty():
-            return _usage_error(
-                where,
-                "will not write binary data to a terminal: give -o FILE, "
-                "pipe it on, or say -o - to write it here anyway",
-            )
+    bars = _configure_logs(args)
+    try:
+        _check(args, out, binary_out)
+        with serving_metrics(args, sys.stderr):
+            return _run(args, out, binary_out, binary_in, bars)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # every failure ends in one line, no traceback
+        return _failed(error, args, where, binary_out)
+
+
+def _configure_logs(args: argparse.Namespace) -> Console | None:
+    """Logs to stderr as -v and --log-format say; the console to draw
+    progress bars on, if stderr is a terminal."""
     plain = args.log_format == "json"
     errors = make_console(sys.stderr, plain=plain)
     on_terminal = not plain and errors.is_terminal
@@ -339,23 +399,69 @@ def main(
         # pykka's own error lines repeat what our supervisor logs.
         _quiet_tracebacks(logging.getLogger("pykka"))
         logging.getLogger("pykka").setLevel(logging.CRITICAL)
-    bars = errors if on_terminal else None
-    try:
-        with serving_metrics(args):
-            return _run(args, out, binary_out, binary_in, bars)
-    except BrokenPipeError as error:
-        if not _stdout_is_output(args, binary_out):
-            print(f"{where}: error: {_one_line(error)}", file=sys.stderr)
-            return 1
+    return errors if on_terminal else None
+
+
+def _check(
+    args: argparse.Namespace, out: TextIO | None, binary_out: BinaryIO | None
+) -> None:
+    """What makes the command fail before it starts: UsageError (a bad
+    command line) or OSError (nowhere to put its output)."""
+    to_stdout = _stdout_is_output(args, binary_out)
+    if args.command == "read" and args.address + args.length > 1 << 32:
+        raise arguments.UsageError(
+            f"{args.length} bytes from 0x{args.address:08x} run past the end "
+            f"of 32-bit memory"
+        )
+    prints = out is None and args.command not in ("read", "write")
+    if sys.stdout is None and (to_stdout or prints):
+        raise OSError(
+            "standard output is closed: "
+            + ("give -o FILE for the bytes" if to_stdout else "nowhere to print")
+        )
+    if to_stdout and args.output is None and sys.stdout.isatty():
+        raise arguments.UsageError(
+            "will not write binary data to a terminal: give -o FILE, pipe it "
+            "on, or say -o - to write it here anyway"
+        )
+
+
+def _failed(
+    error: Exception,
+    args: argparse.Namespace,
+    where: str,
+    binary_out: BinaryIO | None,
+) -> int:
+    """Say in one line why the command failed (nothing for a reader of
+    our output that went away); its exit status."""
+    if isinstance(error, arguments.UsageError):
+        return arguments.usage_error(where, str(error))
+    if isinstance(error, BrokenPipeError) and _stdout_is_output(args, binary_out):
         # Whoever read our output went away (`| head`): not worth a word,
         # and nothing must try to flush into the closed pipe at exit.
         _silence_stdout()
-        return 1
-    except (SpinnactorsError, OSError) as error:
-        print(f"{where}: error: {_one_line(error)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+        return arguments.FAILED
+    if isinstance(error, MemoryError):
+        message = _out_of_memory(args)
+    elif isinstance(error, SpinnactorsError | OSError):
+        message = _one_line(error)
+    else:  # a bug of ours: still one line; -vv shows where it happened
+        if args.verbose >= 2:
+            traceback.print_exception(error)
+        message = (
+            f"unexpected {type(error).__name__}: {_one_line(error)} (a bug: "
+            f"please report it; -vv shows where it happened)"
+        )
+    print(f"{where}: error: {message}", file=sys.stderr)
+    return arguments.FAILED
+
+
+def _out_of_memory(args: argparse.Namespace) -> str:
+    if args.command == "read":
+        return f"out of memory holding {args.length} bytes: read less at a time"
+    if args.command == "write":
+        return "out of memory holding the input: write it in parts"
+    return "out of memory"
 
 
 def _stdout_is_output(args: argparse.Namespace, binary_out: BinaryIO | None) -> bool:
@@ -372,22 +478,16 @@ def _run(
 ) -> int:
     """Run the command itself."""
     if args.command == "read":
-        return _read(args, binary_out or _std_buffer(sys.stdout), bars)
+        return _read(args, binary_out, bars)
     if args.command == "write":
-        return _write(args, binary_in or _std_buffer(sys.stdin), bars)
+        return _write(args, binary_in, bars)
     if args.command in _SHOWN_COMMANDS:
         return _SHOWN_COMMANDS[args.command](args, out or sys.stdout, bars)
     return _TEXT_COMMANDS[args.command](args, out or sys.stdout)
 
 
-def _usage_error(where: str, message: str) -> int:
-    """A mistake in the command line: one line, where to look, exit 2."""
-    print(f"{where}: error: {message} (see: {where} --help)", file=sys.stderr)
-    return 2
-
-
 def _std_buffer(stream: TextIO | None) -> BinaryIO:
-    """The binary side of stdin or stdout (which may be missing)."""
+    """The binary side of stdin or stdout (which may be closed)."""
     buffer = getattr(stream, "buffer", None)
     if buffer is None:
         raise OSError("no standard input or output to stream bytes through")
@@ -410,7 +510,12 @@ def _quiet_tracebacks(logger: logging.Logger) -> None:
 
 
 def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
+    """An error's message on one line; an OSError's without "[Errno N]"."""
+    text = str(error)
+    if isinstance(error, OSError) and error.strerror and error.args[1:]:
+        name = error.filename
+        text = error.strerror if name is None else f"{name}: {error.strerror}"
+    text = " ".join(text.split())
     return text or type(error).__name__
 
 

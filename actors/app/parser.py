@@ -25,6 +25,7 @@ def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
     unset: Any = None if top else argparse.SUPPRESS
     parser.add_argument(
         "--host",
+        type=arguments.host,
         default=unset,
         help=f"the board's address (default: {DEFAULT_HOST})",
     )
@@ -61,13 +62,13 @@ def _link(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=arguments.ranged(float, 0.001, 600, "seconds"),
+        type=arguments.seconds,
         default=1.0,
         help="longest wait for one reply, in seconds",
     )
     parser.add_argument(
         "--retries",
-        type=arguments.ranged(int, 0, 1000, "a count"),
+        type=arguments.retries,
         default=10,
         help="resends of one request",
     )
@@ -312,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--chip",
-        type=int,
+        type=arguments.chip,
         nargs=2,
         default=(0, 0),
         metavar=("X", "Y"),
