@@ -255,29 +255,31 @@ def _input(stream: BinaryIO, address: int) -> bytes:
     (an endless stdin or /dev/zero is not read to the end)."""
     room = (1 << 32) - address
     size = _size_left(stream)
-    if size is not None and size <= room:
-        data = stream.read()  # one piece: the file says how big it is
-    elif size is not None:
-        data = b""
-    else:
-        chunks, taken = [], 0
-        while taken <= room:
-            chunk = stream.read(min(_CHUNK, room + 1 - taken))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            taken += len(chunk)
-        data = b"".join(chunks)
-    if len(data) > room or (size is not None and size > room):
-        raise arguments.UsageError(
-            f"the input runs past the end of 32-bit memory: at most {room} "
-            f"bytes fit from 0x{address:08x}"
-        )
-    return data
+    if size is None or size <= room:
+        # A regular file says how big it is: then it is read in one piece.
+        data = _at_most(stream, room + 1) if size is None else stream.read()
+        if len(data) <= room:
+            return data
+    raise arguments.UsageError(
+        f"the input runs past the end of 32-bit memory: at most {room} bytes "
+        f"fit from 0x{address:08x}"
+    )
 
 
 #: How much of a pipe or device ``write`` reads at a time.
 _CHUNK = 1 << 20
+
+
+def _at_most(stream: BinaryIO, limit: int) -> bytes:
+    """What ``stream`` holds, up to ``limit`` bytes."""
+    chunks, taken = [], 0
+    while taken < limit:
+        chunk = stream.read(min(_CHUNK, limit - taken))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        taken += len(chunk)
+    return b"".join(chunks)
 
 
 def _size_left(stream: BinaryIO) -> int | None:
