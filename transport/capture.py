@@ -60,7 +60,7 @@ def capture_path(target: str | os.PathLike[str], host: str, port: int) -> Path:
         return Path(text) / f"{host}_{port}.pcap"
     try:
         return Path(text.format(host=host, port=port))
-    except (KeyError, IndexError, ValueError) as error:
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as error:
         raise InvalidArgumentError(
             "capture", text, f"only {{host}} and {{port}} can be filled in ({error})"
         ) from None

@@ -11,10 +11,12 @@ classic pcap of UDP over Ethernet or raw IPv4 (what ``replay`` needs).
 
 from __future__ import annotations
 
+import io
 import socket
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from messages.errors import MalformedDatagramError
 
@@ -25,6 +27,9 @@ LINKTYPE_ETHERNET = 1
 #: Raw IPv4 (LINKTYPE_RAW and LINKTYPE_IPV4).
 _RAW_LINKTYPES = (101, 228)
 SNAPLEN = 262144
+#: The longest record a reader takes: tcpdump's and Wireshark's largest
+#: snapshot length, so a longer one is a damaged file, not a frame.
+MAX_RECORD = SNAPLEN
 #: pcap's global header and each record's header (little endian on write).
 _FILE_HEADER = struct.Struct("<IHHiIII")
 _RECORD = struct.Struct("<IIII")
@@ -147,33 +152,42 @@ class Packet:
     payload: bytes
 
 
-def read_packets(data: bytes) -> Iterator[Packet]:
-    """The UDP datagrams of a classic pcap file's bytes, in order; other
-    frames are skipped. MalformedDatagramError if it is not pcap."""
-    if len(data) < _FILE_HEADER.size:
-        raise MalformedDatagramError(f"{len(data)} bytes: too short for pcap")
+def read_packets(data: bytes | BinaryIO) -> Iterator[Packet]:
+    """The UDP datagrams of a classic pcap file (its bytes, or the file
+    itself, read a record at a time), in order; other frames are skipped.
+    MalformedDatagramError if it is not pcap, or a record claims more than
+    MAX_RECORD bytes (a damaged file: nothing is read for it)."""
+    stream = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    head = stream.read(_FILE_HEADER.size)
+    if len(head) < _FILE_HEADER.size:
+        raise MalformedDatagramError(f"{len(head)} bytes: too short for pcap")
     for order in "<>":
-        magic = struct.unpack_from(f"{order}I", data)[0]
+        magic = struct.unpack_from(f"{order}I", head)[0]
         if magic in (MAGIC_NANO, MAGIC_MICRO):
             break
     else:
         raise MalformedDatagramError(
-            f"not a classic pcap file (magic 0x{data[:4].hex()}; pcapng is "
+            f"not a classic pcap file (magic 0x{head[:4].hex()}; pcapng is "
             f"not read: save it as pcap with editcap -F pcap)"
         )
     scale = 1e-9 if magic == MAGIC_NANO else 1e-6
-    linktype = struct.unpack_from(f"{order}I", data, 20)[0]
+    linktype = struct.unpack_from(f"{order}I", head, 20)[0]
     if linktype != LINKTYPE_ETHERNET and linktype not in _RAW_LINKTYPES:
         raise MalformedDatagramError(
             f"link type {linktype}: only Ethernet (1) and raw IPv4 are read"
         )
     record = struct.Struct(f"{order}IIII")
-    at = _FILE_HEADER.size
-    while at + record.size <= len(data):
-        seconds, fraction, captured, _ = record.unpack_from(data, at)
-        at += record.size
-        frame = data[at : at + captured]
-        at += captured
+    at, number = _FILE_HEADER.size, 0
+    while len(header := stream.read(record.size)) == record.size:
+        seconds, fraction, captured, _ = record.unpack(header)
+        number += 1
+        if captured > MAX_RECORD:
+            raise MalformedDatagramError(
+                f"record {number} (at byte {at}) claims {captured} bytes, more "
+                f"than any frame ({MAX_RECORD}): the file is damaged"
+            )
+        frame = stream.read(captured)
+        at += record.size + len(frame)
         packet = _udp_of(frame, linktype, seconds + fraction * scale)
         if packet is not None:
             yield packet

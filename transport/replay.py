@@ -10,13 +10,15 @@ bytes while unanswered) is replayed once: the board runs every copy.
 
 from __future__ import annotations
 
+import math
 import struct
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from messages.errors import InvalidArgumentError
 from messages.scp.enums import SCPCommand, SCPResult
-from transport.errors import ReceiveTimeout
+from transport.errors import PortClosed, ReceiveTimeout, refused_text
 from transport.pcap import Address, Packet
 from transport.udp import UDPConnection
 
@@ -154,7 +156,12 @@ def replay(
     retries: int = 3,
 ) -> Iterator[Replayed]:
     """Send each request to ``host:port`` and wait for its answer (the
-    same sequence number), resending up to ``retries`` times."""
+    same sequence number), resending up to ``retries`` times. PortClosed
+    as soon as the host says nothing listens there."""
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise InvalidArgumentError("timeout", timeout, "must be finite and > 0")
+    if retries < 0:
+        raise InvalidArgumentError("retries", retries, "must be >= 0")
     with UDPConnection(remote_host=host, remote_port=port, connected=True) as link:
         for exchange in found:
             sequence = exchange.sequence
@@ -175,9 +182,18 @@ def _answer(link: UDPConnection, sequence: int, timeout: float) -> bytes | None:
         left = deadline - time.monotonic()
         if left <= 0:
             return None
+        refused = _refused(link)
         try:
             data = link.receive(left)
         except ReceiveTimeout:
+            if _refused(link) > refused:
+                host, port = link.remote_ip_address, link.remote_port
+                raise PortClosed(refused_text(str(host), int(port or 0))) from None
             return None
         if _kind(data) == "response" and _sequence(data) == sequence:
             return data
+
+
+def _refused(link: UDPConnection) -> int:
+    """The receives the link's socket ended early on an ICMP refusal."""
+    return int(getattr(link.endpoint, "refused", 0))

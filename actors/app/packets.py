@@ -15,11 +15,18 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, TextIO
 
+from actors.app import arguments
+from messages.errors import InvalidArgumentError, SpinnactorsError
+from transport.capture import capture_path
 from transport.pcap import read_packets
-from transport.replay import exchanges, replay
+from transport.replay import Exchange, exchanges, replay
 
 #: The dissector's file name, inside the transport package.
 DISSECTOR = "spinnaker.lua"
+
+
+class NothingToReplay(SpinnactorsError):
+    """A capture holds no SCP request: there is nothing to compare."""
 
 
 def add_capture(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +34,7 @@ def add_capture(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--capture",
         metavar="FILE",
+        type=_capture_target,
         default=None,
         help="write every datagram sent and received to FILE as pcap "
         "(for Wireshark or tshark; see: spinnactors dissector)",
@@ -70,6 +78,7 @@ def add_commands(
     dissector.add_argument(
         "--plugin-dir",
         metavar="DIR",
+        type=arguments.folder,
         default=None,
         help=f"install into DIR instead (default: {plugin_folder()})",
     )
@@ -82,18 +91,22 @@ def add_commands(
         "one at a time and in order, and report each answer that differs "
         "from the one the capture holds (result code, length or data). A "
         "request the capture shows resent is sent once. Exit status 0 when "
-        "every answer is the same, 1 when any differs.",
+        "every answer is the same, 1 when any differs or there is nothing to "
+        "replay.",
         "spinnactors replay run.pcap --host 192.168.240.253",
         "spinnactors replay run.pcap --port 17893",
     )
     replay_.add_argument(
         "--timeout",
-        type=float,
+        type=arguments.seconds,
         default=1.0,
         help="longest wait for one answer, in seconds",
     )
     replay_.add_argument(
-        "--retries", type=int, default=3, help="resends of an unanswered request"
+        "--retries",
+        type=arguments.retries,
+        default=3,
+        help="resends of an unanswered request",
     )
     replay_.add_argument("file", metavar="FILE.pcap", help="the capture to replay")
 
@@ -105,21 +118,21 @@ def run_dissector(args: argparse.Namespace, out: TextIO) -> int:
     if not args.install:
         print(path, file=out)
         return 0
-    folder = Path(args.plugin_dir) if args.plugin_dir else plugin_folder()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = plugin_folder() if args.plugin_dir is None else Path(args.plugin_dir)
     target = folder / DISSECTOR
-    shutil.copyfile(path, target)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    except OSError as error:
+        raise OSError(
+            f"cannot install the dissector as {target}: {error.strerror or error}"
+        ) from None
     print(f"installed {target}", file=out)
     return 0
 
 
 def run_replay(args: argparse.Namespace, host: str, port: int, out: TextIO) -> int:
-    with open(args.file, "rb") as file:
-        data = file.read()
-    found = exchanges(read_packets(data))
-    if not found:
-        print(f"{args.file}: no SCP requests to replay", file=out)
-        return 0
+    found = _requests_in(args.file)
     resends = sum(exchange.resends for exchange in found)
     print(
         f"replaying {len(found)} requests from {args.file} to {host}:{port}"
@@ -148,3 +161,27 @@ def run_replay(args: argparse.Namespace, host: str, port: int, out: TextIO) -> i
         file=out,
     )
     return 1 if differ else 0
+
+
+def _requests_in(name: str) -> list[Exchange]:
+    """The SCP requests of capture ``name``, read a record at a time (a
+    damaged record length is an error, not a read that never ends)."""
+    with open(name, "rb") as file:
+        found = exchanges(read_packets(file))
+    if not found:
+        raise NothingToReplay(
+            f"{name}: no SCP requests to replay (only UDP over IPv4 is read: "
+            f"IPv6 and other frames are skipped)"
+        )
+    return found
+
+
+def _capture_target(text: str) -> str:
+    """--capture FILE: a name, whose {host} and {port} (if any) fill in."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty file name")
+    try:
+        capture_path(text, "127.0.0.1", 0)
+    except InvalidArgumentError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: {error.reason}") from None
+    return text

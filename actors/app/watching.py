@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TextIO
 
 from messages.errors import SpinnactorsError
 
@@ -25,13 +25,15 @@ def add_metrics_port(parser: argparse.ArgumentParser, port_type: Any) -> None:
         default=None,
         metavar="N",
         help="serve Prometheus /metrics and /healthz on 127.0.0.1:N while "
-        "running (0 picks a free port; needs the metrics extra; default: off)",
+        "running (0 picks a free port and says which on stderr; needs the "
+        "metrics extra; default: off)",
     )
 
 
 @contextlib.contextmanager
-def serving_metrics(args: argparse.Namespace) -> Iterator[None]:
-    """Serve metrics for the command's run if --metrics-port was given."""
+def serving_metrics(args: argparse.Namespace, errors: TextIO) -> Iterator[None]:
+    """Serve metrics for the command's run if --metrics-port was given;
+    with port 0, say on ``errors`` which port was picked."""
     port = getattr(args, "metrics_port", None)
     if port is None:
         yield
@@ -43,5 +45,13 @@ def serving_metrics(args: argparse.Namespace) -> Iterator[None]:
             f"--metrics-port needs prometheus_client ({error}): "
             "pip install 'spinnactors[metrics]'"
         ) from None
-    with serve(port):
+    try:
+        server = serve(port)
+    except OSError as error:
+        raise OSError(
+            f"cannot serve metrics on port {port}: {error.strerror or error}"
+        ) from None
+    with server:
+        if port == 0:
+            print(f"metrics on {server.url}", file=errors, flush=True)
         yield

@@ -32,7 +32,12 @@ from actors.ratelimit.limiter import Limiter
 from actors.supervision.child import CrashInjected, Supervised, Watch
 from transport.driven import BoardConnection
 from transport.endpoint import Address, DatagramEndpoint
-from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
+from transport.errors import (
+    ConnectionClosed,
+    ReceiveTimeout,
+    TransportError,
+    refused_text,
+)
 from transport.logs import get_logger
 
 log = get_logger(__name__)
@@ -406,13 +411,7 @@ class ConnectionActor(Supervised):
         except ReceiveTimeout:
             if self._fail_refused and self._refused() > 0:
                 host, port = self._remote
-                self._end_all(
-                    PortRefused(
-                        f"{host}:{port} refused: nothing listens on that port "
-                        f"(ICMP port unreachable); check the address, or that "
-                        f"a board is there (spinnactors board serves a virtual one)"
-                    )
-                )
+                self._end_all(PortRefused(refused_text(host, port)))
             return clock()
         now = clock()
         following = self._take(((data, sender),), now, self._rate is None)

@@ -15,20 +15,36 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+#: Runs the command under an address-space cap (RLIMIT_AS) of {0} bytes.
+_CAPPED = (
+    "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, ({0}, {0})); "
+    "from actors.app.cli import main; sys.exit(main())"
+)
+
+
 def run_cli(
     *args: str,
     stdin: bytes | None = None,
     text: bool = False,
     timeout: float = 30,
     home: Path | None = None,
+    memory: int | None = None,
+    stdout_closed: bool = False,
 ) -> subprocess.CompletedProcess[Any]:
     """Run ``spinnactors ARGS`` as a process of its own, as a user would,
-    on this checkout's code; its output as bytes (str with ``text``)."""
+    on this checkout's code; its output as bytes (str with ``text``).
+    ``memory`` caps its address space (a machine short of memory);
+    ``stdout_closed`` runs it as ``spinnactors ARGS >&-`` would."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     if home is not None:
         env["HOME"] = str(home)
+    command = [sys.executable, "-m", "actors.app.cli", *args]
+    if memory is not None:
+        command = [sys.executable, "-c", _CAPPED.format(memory), *args]
+    if stdout_closed:
+        command = ["sh", "-c", 'exec "$@" >&-', "sh", *command]
     return subprocess.run(
-        [sys.executable, "-m", "actors.app.cli", *args],
+        command,
         input=stdin,
         capture_output=True,
         text=text,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from transport.pcap import (
     FRAME_OVERHEAD,
     MAGIC_MICRO,
     MAGIC_NANO,
+    MAX_RECORD,
     Link,
     file_header,
     frame_header,
@@ -90,3 +92,26 @@ def test_a_link_makes_each_length_s_header_once() -> None:
     assert link.header(10) is first
     assert first == frame_header(("1.2.3.4", 5), ("5.6.7.8", 9), 10)
     assert link.header(11) != first
+
+
+def test_a_file_is_read_a_record_at_a_time(tmp_path: Path) -> None:
+    a, b = ("127.0.0.1", 1000), ("127.0.0.1", 17893)
+    path = tmp_path / "two.pcap"
+    path.write_bytes(
+        file_header() + record(1, Link(a, b), b"one") + record(2, Link(b, a), b"two")
+    )
+    with open(path, "rb") as file:
+        packets = read_packets(file)
+        assert next(packets).payload == b"one"
+        assert file.tell() == len(file_header()) + len(record(1, Link(a, b), b"one"))
+        assert [p.payload for p in packets] == [b"two"]
+
+
+def test_a_record_longer_than_any_frame_is_a_damaged_file() -> None:
+    udp = frame_header(("1.2.3.4", 5), ("5.6.7.8", 9), 1) + b"z"
+    data = file_header() + struct.pack("<IIII", 0, 0, len(udp), len(udp)) + udp
+    data += struct.pack("<IIII", 0, 0, MAX_RECORD + 1, 60) + bytes(60)
+    packets = read_packets(data)
+    assert next(packets).payload == b"z"
+    with pytest.raises(MalformedDatagramError, match=r"record 2 \(at byte 83\)"):
+        next(packets)

@@ -3,13 +3,19 @@ compared, and a board asked again."""
 
 from __future__ import annotations
 
+import math
+import re
+import socket
+import time
 from pathlib import Path
 
 import pytest
 
 from actors import connect
+from messages.errors import InvalidArgumentError
 from messages.scp import ReadMemory
 from transport import FaultPlan, VirtualBoard
+from transport.errors import PortClosed
 from transport.pcap import Packet, read_packets
 from transport.replay import difference, exchanges, replay
 from transport.scamp import SDP_PADDING
@@ -90,3 +96,31 @@ def test_a_captured_lossy_session_replays_the_same_on_a_clean_board(
         assert all(
             r.difference is not None and "data differs" in r.difference for r in results
         )
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"retries": -1}, "retries=-1"),
+        ({"timeout": math.nan}, "timeout=nan"),
+        ({"timeout": math.inf}, "timeout=inf"),
+        ({"timeout": 0.0}, "timeout=0.0"),
+    ],
+)
+def test_replay_refuses_what_would_send_nothing_or_wait_forever(
+    options: dict[str, float], named: str
+) -> None:
+    found = exchanges([Packet(0.0, HOST, BOARD, request(1))])
+    with pytest.raises(InvalidArgumentError, match=re.escape(named)):
+        list(replay(found, "127.0.0.1", 9, **options))  # type: ignore[arg-type]
+
+
+def test_replay_to_a_closed_port_ends_at_once_as_refused() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
+        gone.bind(("127.0.0.1", 0))
+        port = gone.getsockname()[1]
+    found = exchanges([Packet(0.0, HOST, BOARD, request(n)) for n in range(3)])
+    started = time.monotonic()
+    with pytest.raises(PortClosed, match=f"127.0.0.1:{port} refused: nothing listens"):
+        list(replay(found, "127.0.0.1", port, timeout=10.0, retries=5))
+    assert time.monotonic() - started < 5.0  # not a timeout per try
