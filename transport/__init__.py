@@ -2,6 +2,14 @@
 the virtual board. Imports only from messages."""
 
 from transport.board import BoardStats, VirtualBoard
+from transport.connections.abstract import (
+    AbstractSCPConnection,
+    Connection,
+    Listenable,
+)
+from transport.connections.bmp import BMPConnection, BMPConnectionData
+from transport.connections.boot import BootConnection
+from transport.connections.ip_addresses import IPAddressesConnection
 from transport.eieio import EIEIOConnection
 from transport.endpoint import Address, DatagramEndpoint, UDPEndpoint
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
@@ -12,13 +20,20 @@ from transport.sdp import SDPConnection
 from transport.udp import UDPConnection
 
 __all__ = [
+    "AbstractSCPConnection",
     "Address",
+    "BMPConnection",
+    "BMPConnectionData",
     "BoardStats",
+    "BootConnection",
+    "Connection",
     "ConnectionClosed",
     "DatagramEndpoint",
     "EIEIOConnection",
     "FaultPlan",
     "FaultyEndpoint",
+    "IPAddressesConnection",
+    "Listenable",
     "MemoryEndpoint",
     "MemoryNetwork",
     "ReceiveTimeout",

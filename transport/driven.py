@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from transport.connections.bmp import BMPConnection
 from transport.endpoint import Address, Datagram, DatagramEndpoint
 from transport.errors import ConnectionClosed, ReceiveTimeout
 from transport.logs import get_logger
@@ -32,6 +33,9 @@ SURFACE = (
     "get_scp_data",
     "close",
 )
+#: Our connections whose socket may be driven directly: a BMPConnection is
+#: a SCAMPConnection that stamps chip (0, 0).
+PLAIN_TYPES = (SCAMPConnection, BMPConnection)
 #: How long a receive may take once the connection said a datagram waits.
 _READY_RECEIVE_TIMEOUT = 1.0
 
@@ -64,7 +68,7 @@ class BoardConnection(Protocol):
 def is_plain(connection: object) -> bool:
     """Whether ``connection`` is one of ours, unmodified: only then may its
     socket be used directly, bypassing its methods."""
-    if type(connection) is not SCAMPConnection:
+    if type(connection) not in PLAIN_TYPES:
         return False
     overridden = vars(connection).keys() & set(SURFACE)
     return not overridden

@@ -1,0 +1,1 @@
+"""SpiNNMan's connections: one class per kind of board socket."""
