@@ -174,9 +174,8 @@ def _window_settings(
     non_fail_retry_codes: Iterable[SCPResult] | None,
 ) -> WindowSettings:
     """SpiNNMan's pipeline parameters as a window's settings, each refused
-    under SpiNNMan's name for it. SpiNNMan lets its receive threshold
-    reach the window's size; a window's stops one short (a sliding
-    window), which paces the same."""
+    under SpiNNMan's name for it. A receive threshold at or past the
+    window's size becomes size - 1 (a sliding window)."""
     with caller_names(
         size="n_channels", retries="n_retries", initial_rto="packet_timeout"
     ):
