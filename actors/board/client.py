@@ -13,7 +13,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -48,7 +48,7 @@ from actors.supervision.supervisor import (
 )
 from messages.scp.base import AbstractSCPResponse
 from messages.validate import caller_names, check_int
-from transport.capture import CaptureTarget, open_capture
+from transport.capture import CaptureTarget, PacketCapture, open_capture
 from transport.endpoint import DatagramEndpoint, UDPEndpoint
 from transport.scamp import SCP_SCAMP_PORT, SCAMPConnection
 
@@ -58,6 +58,37 @@ R = TypeVar("R", bound=AbstractSCPResponse)
 ASK_TIMEOUT = 10.0
 #: Tells apart the children of clients sharing one supervisor.
 _SERIALS = itertools.count()
+
+
+def _window_settings(
+    window: int,
+    timeout: float,
+    retries: int,
+    rto_floor: float,
+    max_datagram_age: float,
+    network_duplicates: bool,
+) -> WindowSettings:
+    """A Client's parameters as its window's settings, each refused under
+    the Client's name for it (window, not size; timeout, not initial_rto)."""
+    check_int("retries", retries, 0, 1000)  # (a Client's own ceiling)
+    with caller_names(size="window", initial_rto="timeout"):
+        return WindowSettings.from_timeout(
+            timeout,
+            rto_floor=rto_floor,
+            size=window,
+            retries=retries,
+            max_datagram_age=max_datagram_age,
+            network_duplicates=bool(network_duplicates),
+        )
+
+
+def _check_host(host: str, endpoint: DatagramEndpoint | None) -> None:
+    """A name that does not resolve is the caller's mistake: say so now
+    rather than have the actor fail at every restart."""
+    if endpoint is not None:
+        endpoint.resolve(host)
+    else:
+        UDPEndpoint.resolve_host(host)
 
 
 class _Incarnations:
@@ -75,14 +106,18 @@ class _Incarnations:
         self,
         settings: WindowSettings,
         book: JobBook,
-        connect: Callable[[DatagramEndpoint | None], SCAMPConnection],
+        address: tuple[str, int],
         *,
+        local_host: str | None,
         endpoint: DatagramEndpoint | None,
+        connected: bool,
+        capture: PacketCapture | None,
         limiter: Limiter | None,
         fail_refused: bool,
     ) -> None:
-        self._settings, self._book, self._connect = settings, book, connect
-        self._endpoint = endpoint
+        self._settings, self._book, self._address = settings, book, address
+        self._local_host, self._endpoint = local_host, endpoint
+        self._connected, self._capture = connected, capture
         self._limiter, self._fail_refused = limiter, fail_refused
         self._started = False
         #: When the connection actor was restarted (the last few).
@@ -111,7 +146,15 @@ class _Incarnations:
 
     def _open(self) -> SCAMPConnection:
         given, self._endpoint = self._endpoint, None
-        return self._connect(given)
+        host, port = self._address
+        return SCAMPConnection(
+            local_host=self._local_host,
+            remote_host=host,
+            remote_port=port,
+            endpoint=given,
+            connected=self._connected,
+            capture=self._capture,
+        )
 
     def give_up(self) -> None:
         if not self.gone:  # (a close runs this too, as it forgets us)
@@ -194,22 +237,10 @@ class Client(BoardOperations):
         capture: CaptureTarget | None = None,
     ) -> None:
         check_int("port", port, 0, 65535)
-        check_int("retries", retries, 0, 1000)  # (a Client's own ceiling)
-        with caller_names(size="window", initial_rto="timeout"):
-            self._settings = WindowSettings.from_timeout(
-                timeout,
-                rto_floor=rto_floor,
-                size=window,
-                retries=retries,
-                max_datagram_age=max_datagram_age,
-                network_duplicates=bool(network_duplicates),
-            )
-        # A name that does not resolve is the caller's mistake: say so now
-        # rather than have the actor fail at every restart.
-        if endpoint is not None:
-            endpoint.resolve(host)
-        else:
-            UDPEndpoint.resolve_host(host)
+        self._settings = _window_settings(
+            window, timeout, retries, rto_floor, max_datagram_age, network_duplicates
+        )
+        _check_host(host, endpoint)
         super().__init__()
         self.host, self.port = host, port
         #: How far back health() counts restarts.
@@ -228,15 +259,11 @@ class Client(BoardOperations):
         self._incarnations = _Incarnations(
             self._settings,
             self._book,
-            lambda endpoint: SCAMPConnection(
-                local_host=local_host,
-                remote_host=host,
-                remote_port=port,
-                endpoint=endpoint,
-                connected=bool(connected),
-                capture=self.capture,
-            ),
+            (host, port),
+            local_host=local_host,
             endpoint=endpoint,
+            connected=bool(connected),
+            capture=self.capture,
             limiter=limiter,
             fail_refused=bool(fail_refused),
         )
