@@ -13,7 +13,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -46,10 +46,9 @@ from actors.supervision.supervisor import (
     Supervisor,
     SupervisorStats,
 )
-from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPResponse
-from messages.validate import check_int
-from transport.capture import CaptureTarget, open_capture
+from messages.validate import caller_names, check_int
+from transport.capture import CaptureTarget, PacketCapture, open_capture
 from transport.endpoint import DatagramEndpoint, UDPEndpoint
 from transport.scamp import SCP_SCAMP_PORT, SCAMPConnection
 
@@ -59,6 +58,111 @@ R = TypeVar("R", bound=AbstractSCPResponse)
 ASK_TIMEOUT = 10.0
 #: Tells apart the children of clients sharing one supervisor.
 _SERIALS = itertools.count()
+
+
+def _window_settings(
+    window: int,
+    timeout: float,
+    retries: int,
+    rto_floor: float,
+    max_datagram_age: float,
+    network_duplicates: bool,
+) -> WindowSettings:
+    """A Client's parameters as its window's settings, each refused under
+    the Client's name for it (window, not size; timeout, not initial_rto)."""
+    check_int("retries", retries, 0, 1000)  # (a Client's own ceiling)
+    with caller_names(size="window", initial_rto="timeout"):
+        return WindowSettings.from_timeout(
+            timeout,
+            rto_floor=rto_floor,
+            size=window,
+            retries=retries,
+            max_datagram_age=max_datagram_age,
+            network_duplicates=bool(network_duplicates),
+        )
+
+
+def _check_host(host: str, endpoint: DatagramEndpoint | None) -> None:
+    """A name that does not resolve is the caller's mistake: say so now
+    rather than have the actor fail at every restart."""
+    if endpoint is not None:
+        endpoint.resolve(host)
+    else:
+        UDPEndpoint.resolve_host(host)
+
+
+class _Incarnations:
+    """The restart machinery of a Client's connection: what its supervisor
+    calls to start the connection actor (``start``) and when it stops
+    restarting it (``give_up``), as one ChildSpec (``spec``).
+
+    A given endpoint serves the first incarnation; each restart opens a
+    fresh UDP socket and is timed, for health(). Every incarnation shares
+    the client's settings and JobBook, so it carries on with the jobs the
+    last one left open.
+    """
+
+    def __init__(
+        self,
+        settings: WindowSettings,
+        book: JobBook,
+        address: tuple[str, int],
+        *,
+        local_host: str | None,
+        endpoint: DatagramEndpoint | None,
+        connected: bool,
+        capture: PacketCapture | None,
+        limiter: Limiter | None,
+        fail_refused: bool,
+    ) -> None:
+        self._settings, self._book, self._address = settings, book, address
+        self._local_host, self._endpoint = local_host, endpoint
+        self._connected, self._capture = connected, capture
+        self._limiter, self._fail_refused = limiter, fail_refused
+        self._started = False
+        #: When the connection actor was restarted (the last few).
+        self.restarts: deque[float] = deque(maxlen=64)
+        #: Set when the connection's supervisor gives up on it.
+        self.gave_up = threading.Event()
+        #: Set once the connection is gone for good (closed, or given up on
+        #: by a shared supervisor, which itself carries on).
+        self.gone = False
+
+    def spec(self, child: str) -> ChildSpec:
+        return ChildSpec(child, self.start, cleanup=self.give_up)
+
+    def start(self, watch: Watch) -> pykka.ActorRef[Any]:
+        if self._started:
+            self.restarts.append(time.monotonic())
+        self._started = True
+        return ConnectionActor.start(
+            self._open,
+            self._settings,
+            limiter=self._limiter,
+            book=self._book,
+            fail_refused=self._fail_refused,
+            watch=watch,
+        )
+
+    def _open(self) -> SCAMPConnection:
+        given, self._endpoint = self._endpoint, None
+        host, port = self._address
+        return SCAMPConnection(
+            local_host=self._local_host,
+            remote_host=host,
+            remote_port=port,
+            endpoint=given,
+            connected=self._connected,
+            capture=self._capture,
+        )
+
+    def give_up(self) -> None:
+        if not self.gone:  # (a close runs this too, as it forgets us)
+            self.gave_up.set()
+        self.gone = True
+        self._book.fail_all(
+            ShutDown("the connection kept failing; its supervisor gave up")
+        )
 
 
 class Client(BoardOperations):
@@ -132,110 +236,45 @@ class Client(BoardOperations):
         board_name: Hashable | None = None,
         capture: CaptureTarget | None = None,
     ) -> None:
-        check_int("window", window, 1, 65535)
-        check_int("retries", retries, 0, 1000)
         check_int("port", port, 0, 65535)
-        if not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise InvalidArgumentError(
-                "timeout", timeout, "must be a positive number of seconds"
-            )
-        # A name that does not resolve is the caller's mistake: say so now
-        # rather than have the actor fail at every restart.
-        if endpoint is not None:
-            endpoint.resolve(host)
-        else:
-            UDPEndpoint.resolve_host(host)
-        if (
-            not isinstance(max_datagram_age, (int, float))
-            or not 0 <= max_datagram_age <= 600
-        ):
-            raise InvalidArgumentError(
-                "max_datagram_age", max_datagram_age, "must be 0..600 seconds"
-            )
-        settings = WindowSettings(
-            size=window,
-            retries=retries,
-            initial_rto=timeout,
-            rto_floor=min(rto_floor, timeout),
-            rto_ceiling=timeout,
-            max_datagram_age=max_datagram_age,
-            network_duplicates=bool(network_duplicates),
+        self._settings = _window_settings(
+            window, timeout, retries, rto_floor, max_datagram_age, network_duplicates
         )
+        _check_host(host, endpoint)
         super().__init__()
         self.host, self.port = host, port
-        self._settings = settings
-
-        endpoints = [endpoint]
-        # Opened once: every incarnation of the connection writes to it.
-        self.capture, owns_capture = open_capture(capture, host, port)
-        self._own_capture = self.capture if owns_capture else None
-        packets = self.capture
-
-        def open_connection() -> SCAMPConnection:
-            # A given endpoint serves the first incarnation; a restart gets
-            # a fresh UDP socket.
-            given = endpoints.pop() if endpoints else None
-            return SCAMPConnection(
-                local_host=local_host,
-                remote_host=host,
-                remote_port=port,
-                endpoint=given,
-                connected=bool(connected),
-                capture=packets,
-            )
-
-        #: Set once the connection is gone for good (closed, or given up on
-        #: by a shared supervisor, which itself carries on).
-        self._gone = False
-        #: Set when the connection's supervisor gives up on it.
-        self.gave_up = threading.Event()
+        #: How far back health() counts restarts.
+        self._period = period
         #: Whether close() was called (a client given up on is closed too,
         #: but stays in health checks until its owner closes it).
         self.closed_by_owner = False
-        self._book = book = JobBook(
+        self._book = JobBook(
             name_error=None
             if board_name is None
             else lambda error: at_board(error, board_name, (host, port))
         )
-        #: When the connection actor was last restarted (the last few),
-        #: for health()'s recent restarts.
-        self._period = period
-        self._restarts: deque[float] = deque(maxlen=64)
-        self._started = False
-
-        def start_connection(watch: Watch) -> pykka.ActorRef[Any]:
-            if self._started:
-                self._restarts.append(time.monotonic())
-            self._started = True
-            return ConnectionActor.start(
-                open_connection,
-                settings,
-                limiter=limiter,
-                book=book,
-                fail_refused=bool(fail_refused),
-                watch=watch,
-            )
-
-        def give_up() -> None:
-            if not self._gone:  # (a close runs this too, as it forgets us)
-                self.gave_up.set()
-            self._gone = True
-            book.fail_all(
-                ShutDown("the connection kept failing; its supervisor gave up")
-            )
-
+        # Opened once: every incarnation of the connection writes to it.
+        self.capture, owns_capture = open_capture(capture, host, port)
+        self._own_capture = self.capture if owns_capture else None
+        self._incarnations = _Incarnations(
+            self._settings,
+            self._book,
+            (host, port),
+            local_host=local_host,
+            endpoint=endpoint,
+            connected=bool(connected),
+            capture=self.capture,
+            limiter=limiter,
+            fail_refused=bool(fail_refused),
+        )
         try:
-            self._start(
-                start_connection, give_up, supervisor, max_restarts, period, backoff
-            )
+            self._start(supervisor, max_restarts, period, backoff)
         except BaseException:
             self._close_capture()
             raise
 
     def _start(
         self,
-        start_connection: Callable[[Watch], pykka.ActorRef[Any]],
-        give_up: Callable[[], None],
         supervisor: pykka.ActorRef[Any] | None,
         max_restarts: int,
         period: float,
@@ -247,7 +286,7 @@ class Client(BoardOperations):
         if supervisor is None:
             self._child = self.CHILD
             self._supervisor = Supervisor.start(
-                [ChildSpec(self._child, start_connection, cleanup=give_up)],
+                [self._incarnations.spec(self._child)],
                 max_restarts=max_restarts,
                 period=period,
                 backoff=backoff,
@@ -260,13 +299,22 @@ class Client(BoardOperations):
             self._shared = True
             ask(
                 supervisor,
-                StartChild(ChildSpec(self._child, start_connection, cleanup=give_up)),
+                StartChild(self._incarnations.spec(self._child)),
                 timeout=ASK_TIMEOUT,
                 what=f"starting {self._child}",
             )
         track(self.close)  # closed at exit if still open
         self._current = ChildLookup(self._supervisor, self._child)
         self._current()
+
+    @property
+    def gave_up(self) -> threading.Event:
+        """Set when the connection's supervisor gives up on it."""
+        return self._incarnations.gave_up
+
+    @property
+    def _restarts(self) -> deque[float]:
+        return self._incarnations.restarts
 
     def fence(self, span: Span) -> None:
         """Fence a write range that copies sent elsewhere (a lost worker's
@@ -362,8 +410,8 @@ class Client(BoardOperations):
         closed and the actor's thread has ended when this returns."""
         self.closed_by_owner = True
         if self._shared:
-            if not self._gone:
-                self._gone = True
+            if not self._incarnations.gone:
+                self._incarnations.gone = True
                 with contextlib.suppress(ShutDown):
                     ask(
                         self._supervisor,
@@ -373,7 +421,7 @@ class Client(BoardOperations):
                     )
             self._close_capture()
             return
-        self._gone = True
+        self._incarnations.gone = True
         stop_and_join(self._supervisor, 30)
         self._close_capture()
 
@@ -384,7 +432,7 @@ class Client(BoardOperations):
 
     @property
     def closed(self) -> bool:
-        return self._gone or not self._supervisor.is_alive()
+        return self._incarnations.gone or not self._supervisor.is_alive()
 
     def __enter__(self) -> Client:
         return self
@@ -425,7 +473,7 @@ class Client(BoardOperations):
         that has not ended yet ends with Cancelled (sent to ``sink``), and
         nothing more of it is sent. Without waiting; a closed client has
         nothing left to cancel."""
-        if self._gone:
+        if self._incarnations.gone:
             return
         self._book.cancel(sink, keys)
         actor = self._current()
@@ -439,7 +487,7 @@ class Client(BoardOperations):
         return not self.closed
 
     def _supervisor_alive_or_raise(self) -> None:
-        if self._gone or not self._supervisor.is_alive():
+        if self._incarnations.gone or not self._supervisor.is_alive():
             closed: BaseException = ShutDown("the client is closed")
             name = self._book.name_error
             raise closed if name is None else name(closed)

@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -32,6 +32,7 @@ from actors.supervision.child import stop_and_join
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.scp.enums import SCPResult
+from messages.validate import caller_names, check_int
 from transport.driven import BoardConnection, DrivenConnection, has_no_remote, is_plain
 from transport.logs import get_logger
 from transport.scamp import SCAMPConnection
@@ -165,6 +166,32 @@ def pipeline_connections() -> list[pykka.ActorRef[Any]]:
     return _shared.running()
 
 
+def _window_settings(
+    n_channels: int | None,
+    intermediate_channel_waits: int | None,
+    n_retries: int,
+    packet_timeout: float,
+    non_fail_retry_codes: Iterable[SCPResult] | None,
+) -> WindowSettings:
+    """SpiNNMan's pipeline parameters as a window's settings, each refused
+    under SpiNNMan's name for it. A receive threshold at or past the
+    window's size becomes size - 1 (a sliding window)."""
+    with caller_names(
+        size="n_channels", retries="n_retries", initial_rto="packet_timeout"
+    ):
+        settings = WindowSettings.from_timeout(
+            packet_timeout,
+            size=8 if n_channels is None else n_channels,
+            retries=n_retries,
+            non_fail_retry_codes=frozenset(non_fail_retry_codes or ()),
+        )
+    waits = intermediate_channel_waits
+    if waits is None:
+        waits = max(settings.size - 8, 0)
+    check_int("intermediate_channel_waits", waits, 0)
+    return replace(settings, refill_at=min(waits, settings.size - 1))
+
+
 class SCPRequestPipeLine(Generic[R]):
     """Pipelines SCP requests over one connection, SpiNNMan-style.
 
@@ -193,40 +220,6 @@ class SCPRequestPipeLine(Generic[R]):
         packet_timeout: float = SCP_TIMEOUT,
         non_fail_retry_codes: Iterable[SCPResult] | None = None,
     ) -> None:
-        if n_channels is None:
-            n_channels = 8
-        if intermediate_channel_waits is None:
-            intermediate_channel_waits = max(n_channels - 8, 0)
-        if (
-            isinstance(n_channels, bool)
-            or not isinstance(n_channels, int)
-            or n_channels < 1
-        ):
-            raise InvalidArgumentError(
-                "n_channels", n_channels, "must be a positive integer"
-            )
-        if (
-            isinstance(intermediate_channel_waits, bool)
-            or not isinstance(intermediate_channel_waits, int)
-            or intermediate_channel_waits < 0
-        ):
-            raise InvalidArgumentError(
-                "intermediate_channel_waits",
-                intermediate_channel_waits,
-                "must be a non-negative integer",
-            )
-        if (
-            isinstance(n_retries, bool)
-            or not isinstance(n_retries, int)
-            or n_retries < 0
-        ):
-            raise InvalidArgumentError(
-                "n_retries", n_retries, "must be a non-negative integer"
-            )
-        if not isinstance(packet_timeout, (int, float)) or packet_timeout <= 0:
-            raise InvalidArgumentError(
-                "packet_timeout", packet_timeout, "must be a positive number of seconds"
-            )
         if has_no_remote(connection):
             raise InvalidArgumentError(
                 "connection",
@@ -234,17 +227,14 @@ class SCPRequestPipeLine(Generic[R]):
                 "has no remote address: a pipeline must be able to send "
                 "(give the connection a remote_host)",
             )
-        self._connection = connection
-        self._n_channels = n_channels
-        self._settings = WindowSettings(
-            size=n_channels,
-            refill_at=min(intermediate_channel_waits, n_channels - 1),
-            retries=n_retries,
-            initial_rto=packet_timeout,
-            rto_floor=min(0.005, packet_timeout),
-            rto_ceiling=packet_timeout,
-            non_fail_retry_codes=frozenset(non_fail_retry_codes or ()),
+        self._settings = _window_settings(
+            n_channels,
+            intermediate_channel_waits,
+            n_retries,
+            packet_timeout,
+            non_fail_retry_codes,
         )
+        self._connection = connection
         self._actor: pykka.ActorRef[Any] | None = None
         self._outcomes: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
         self._keys = itertools.count()
@@ -254,7 +244,7 @@ class SCPRequestPipeLine(Generic[R]):
         self._batch: list[SCPJob] = []
         #: Outcomes taken but not yet called back (an error callback raised).
         self._leftover: list[Outcome] = []
-        self._high_water = max(4 * _BATCH, 4 * n_channels)
+        self._high_water = max(4 * _BATCH, 4 * self._settings.size)
         self._n_resent = 0
         self._n_retry_code_resent = 0
         self._n_timeouts = 0
@@ -305,7 +295,7 @@ class SCPRequestPipeLine(Generic[R]):
 
     @property
     def n_channels(self) -> int:
-        return self._n_channels
+        return self._settings.size
 
     @property
     def n_resent(self) -> int:

@@ -15,31 +15,28 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import pykka
 
 from actors.board.client import Client
-from actors.board.health import BoardHealth, BoardState
+from actors.board.health import BoardHealth
 from actors.board.operations import BoardOperations, run_jobs
 from actors.compat.connection_listener import ConnectionListener
 from actors.connection.actor import ConnectionStats
 from actors.errors import ShutDown, ask, at_board
 from actors.lifetime import track
-from actors.placement.book import NO_ANSWER, GroupBook
-from actors.placement.links import GroupLink, ProcessLink
+from actors.placement.groups import ASK_TIMEOUT, PlacedGroup, Placement, link_for
+from actors.placement.links import GroupLink
 from actors.placement.parent import (
     HEARTBEAT_DEADLINE,
     START_ATTEMPTS,
     Forward,
     GetWorkerPid,
-    GroupActor,
-    SendListen,
     SendStats,
 )
 from actors.placement.wire import (
@@ -47,16 +44,13 @@ from actors.placement.wire import (
     BoardSpec,
     GroupSpec,
     Listen,
-    Listening,
     Unlisten,
 )
 from actors.placement.worker import LOGGERS
 from actors.protocol.jobs import Job, Outcome, OutcomeSink
-from actors.supervision.child import Watch, stop_and_join
-from actors.supervision.errors import ChildNotRunning
-from actors.supervision.spec import Backoff, ChildSpec
+from actors.supervision.child import stop_and_join
+from actors.supervision.spec import Backoff
 from actors.supervision.supervisor import (
-    ChildLookup,
     GetSupervisorStats,
     StartChild,
     Strategy,
@@ -64,17 +58,15 @@ from actors.supervision.supervisor import (
     SupervisorStats,
 )
 from messages.errors import InvalidArgumentError
+from messages.validate import check_int
 from transport.capture import PacketCapture, names_each_board
 from transport.endpoint import UDPEndpoint
 from transport.feed import MessageFeed
 from transport.scamp import SCP_SCAMP_PORT
 
-Placement = Literal["process", "ray"]
 #: A board: "host", (host, port), or anything with an ``address`` (a
 #: VirtualBoard).
 BoardAddress = Any
-#: How long a call waits for a group to answer a question (stats, listen).
-ASK_TIMEOUT = 30.0
 #: How long Machine.health waits for its groups' answers, in all.
 HEALTH_TIMEOUT = 2.0
 
@@ -132,155 +124,31 @@ def board_addresses(
     return out
 
 
-def _label(address: tuple[str, int]) -> str:
-    return f"{address[0]}:{address[1]}"
-
-
-class _Group:
-    """The parent's handle on one placed group."""
-
-    def __init__(
-        self, index: int, spec: GroupSpec, supervisor: pykka.ActorRef[Any]
-    ) -> None:
-        self.child_id = f"group-{index}"
-        self.spec = spec
-        self.book = GroupBook(spec.boards)
-        self._supervisor = supervisor
-        #: The running incarnation of the group's actor (None while it
-        #: restarts).
-        self.current = ChildLookup(supervisor, self.child_id, ASK_TIMEOUT)
-
-    def tell(self, message: Any) -> bool:
-        """Tell the running incarnation; False if none runs just now (a new
-        one reads the book when it starts)."""
-        actor = self.current()
-        if actor is None:
-            return False
-        try:
-            actor.tell(message)
-        except pykka.ActorDeadError:
-            return False
-        return True
-
-    def ask_actor(self, message: Any) -> Any:
-        """Ask the running incarnation (None if none runs just now, or if it
-        is still starting its worker and cannot answer yet)."""
-        actor = self.current()
-        if actor is None:
-            return None
-        try:
-            return actor.ask(message, timeout=ASK_TIMEOUT)
-        except (pykka.ActorDeadError, pykka.Timeout):
-            return None
-
-    def send_question(
-        self, send: Callable[[int], Any]
-    ) -> tuple[int, queue.SimpleQueue[Any]] | None:
-        """Tell ``send(ticket)`` to the running incarnation without waiting:
-        the ticket and where its answer comes (forget the ticket once
-        done with it), or None if none runs just now."""
-        ticket, answer = self.book.new_ticket()
-        if not self.tell(send(ticket)):
-            self.book.forget(ticket)
-            return None
-        return ticket, answer
-
-    def ask(self, send: Callable[[int], Any], what: str) -> Any:
-        """Send ``send(ticket)`` to the group and wait for the answer,
-        asking again if the worker is lost meanwhile (until ASK_TIMEOUT)."""
-        self._check_open()
-        deadline = time.monotonic() + ASK_TIMEOUT
-        while self._supervisor.is_alive():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            asked = self.send_question(send)
-            if asked is None:
-                # Between incarnations: woken when the next one runs.
-                try:
-                    self.current.wait(left)
-                except ChildNotRunning:
-                    break
-                continue
-            ticket, answer = asked
-            try:
-                value = answer.get(timeout=left)
-            except queue.Empty:
-                break
-            finally:
-                self.book.forget(ticket)
-            if value is not NO_ANSWER:
-                return value
-        raise ShutDown(f"{self.child_id} did not answer {what}")
-
-    def ask_health(self) -> tuple[int, queue.SimpleQueue[Any]] | None:
-        """Ask for its boards' health without waiting (see send_question and
-        health); None if there is none to ask."""
-        if self.book.closed_by is not None or not self._supervisor.is_alive():
-            return None
-        return self.send_question(lambda ticket: SendStats(ticket, health=True))
-
-    def health(
-        self,
-        addresses: Mapping[Hashable, tuple[str, int]],
-        asked: tuple[int, queue.SimpleQueue[Any]] | None,
-        deadline: float,
-    ) -> dict[Hashable, BoardHealth]:
-        """Its boards' health: the answer to ``asked`` (from ask_health)
-        if it comes by ``deadline``; else each board says why there is
-        none (given up, closed, restarting, or a worker that did not
-        answer in time)."""
-        names = [board.name for board in self.spec.boards]
-
-        def each(state: BoardState, reason: str) -> dict[Hashable, BoardHealth]:
-            return {
-                name: BoardHealth(_label(addresses[name]), state, reason=reason)
-                for name in names
-            }
-
-        if self.book.closed_by is not None:
-            return each("given_up", f"{self.child_id}: {self.book.closed_by}")
-        if not self._supervisor.is_alive():
-            return each("closed", "the machine is closed")
-        if asked is None:
-            return each("restarting", f"{self.child_id}'s worker is restarting")
-        ticket, answer = asked
-        try:
-            value = answer.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            return each(
-                "unresponsive", f"{self.child_id}'s worker did not answer in time"
+def _check_placement(
+    workers: int | None,
+    placement: Placement,
+    addresses: Mapping[Hashable, tuple[str, int]],
+    options: Mapping[str, Any],
+) -> int:
+    """Refuse a placement that cannot work before anything starts; the
+    number of workers (default: one per core, 0 for in this process)."""
+    _check_capture(options.get("capture"), len(addresses), workers)
+    if workers is None:
+        workers = os.cpu_count() or 1
+    check_int("workers", workers, 0)
+    if placement not in ("process", "ray"):
+        raise InvalidArgumentError("placement", placement, 'must be "process" or "ray"')
+    if workers:
+        # (in this process each Client resolves its own host, and any
+        # Limiter will do)
+        for host, _ in addresses.values():
+            UDPEndpoint.resolve_host(host)  # a bad name: an error here, now
+        limiter = options.get("limiter")
+        if limiter is not None and not isinstance(limiter, pykka.ActorRef):
+            raise InvalidArgumentError(
+                "limiter", limiter, "must be a RateLimiterActor's ActorRef"
             )
-        finally:
-            self.book.forget(ticket)
-        if value is NO_ANSWER:
-            return each("restarting", f"{self.child_id}'s worker is restarting")
-        return cast("dict[Hashable, BoardHealth]", value)
-
-    def _check_open(self) -> None:
-        """ShutDown at once for a group given up for good (no worker will
-        ever answer)."""
-        if self.book.closed_by is not None:
-            raise ShutDown(f"{self.child_id}: {self.book.closed_by}")
-
-    def listen(self, listen: Listen, heard: Callable[[list[Any]], None]) -> Listening:
-        """Open a listener in the group; each new worker opens it again
-        (on the port the first one bound)."""
-        self._check_open()
-        listen_id, answer = self.book.new_ticket(lost_with_group=False)
-        listen = replace(listen, listen_id=listen_id)
-        self.book.listeners[listen_id] = (listen, heard)
-        try:
-            self.tell(SendListen(listen_id))  # else the next worker opens it
-            try:
-                value: Listening = answer.get(timeout=ASK_TIMEOUT)
-            except queue.Empty:
-                raise ShutDown(f"{self.child_id} did not open a listener") from None
-        finally:
-            self.book.forget(listen_id)
-        if value.address is None:
-            self.book.listeners.pop(listen_id, None)
-        return value
+    return workers
 
 
 class MachineBoard(BoardOperations):
@@ -355,87 +223,97 @@ class Machine:
         **options: Any,
     ) -> None:
         self.addresses = board_addresses(boards)
-        _check_capture(options.get("capture"), len(self.addresses), workers)
-        if workers is None:
-            workers = os.cpu_count() or 1
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-            raise InvalidArgumentError(
-                "workers", workers, "must be a whole number >= 0"
-            )
-        if placement not in ("process", "ray"):
-            raise InvalidArgumentError(
-                "placement", placement, 'must be "process" or "ray"'
-            )
+        workers = _check_placement(workers, placement, self.addresses, options)
         self.placement = placement if workers else "in-process"
         self._clients: dict[Hashable, Client] = {}
-        self._groups: list[_Group] = []
-        self._group_of: dict[Hashable, _Group] = {}
+        self._groups: list[PlacedGroup] = []
+        self._group_of: dict[Hashable, PlacedGroup] = {}
         self._listeners: list[RemoteListener] = []
+        #: The groups' supervisor (None in-process).
         self._supervisor: pykka.ActorRef[Any] | None = None
-        self._closed = False
         #: In-process, the boards' connection actors share one supervisor
         #: (one thread), each restarted and given up on alone.
         self._local: pykka.ActorRef[Any] | None = None
+        self._closed = False
         track(self.close)  # closed at exit if still open
-        if not workers:
-            try:
-                self._local = Supervisor.start(
-                    [],
-                    per_child=True,
-                    max_restarts=max_restarts,
-                    period=period,
-                    backoff=backoff,
-                    name="machine-boards",
-                )
-                for name, (host, port) in self.addresses.items():
-                    self._clients[name] = Client(
-                        host, port, supervisor=self._local, board_name=name, **options
-                    )
-            except BaseException:
-                self.close()
-                raise
-            return
-        for host, _ in self.addresses.values():
-            UDPEndpoint.resolve_host(host)  # a bad name: an error here, now
-        # The limiter stays here; the groups' connections ask it for leases
-        # through their GroupActors (remote_limiter.py).
-        limiter = options.pop("limiter", None)
-        if limiter is not None and not isinstance(limiter, pykka.ActorRef):
-            raise InvalidArgumentError(
-                "limiter", limiter, "must be a RateLimiterActor's ActorRef"
-            )
-        options = dict(
-            options, max_restarts=max_restarts, period=period, backoff=backoff
-        )
-        specs = self._group_specs(
-            min(workers, len(self.addresses)), options, limited=limiter is not None
-        )
-        link = start_link or _link_for(placement)
-        self._supervisor = supervisor = Supervisor.start(
-            [],
-            strategy=strategy,
-            max_restarts=max_restarts,
-            period=period,
-            backoff=backoff,
-            name="machine",
-        )
+        # One intensity for the groups and for each board's connection.
+        restarts = {"max_restarts": max_restarts, "period": period, "backoff": backoff}
         try:
-            for index, spec in enumerate(specs):
-                group = _Group(index, spec, supervisor)
-                ask(
-                    supervisor,
-                    _start_child(
-                        group, link, heartbeat_deadline, start_attempts, limiter
-                    ),
-                    timeout=ASK_TIMEOUT,
-                    what=f"starting {group.child_id}",
+            if workers:
+                self._place(
+                    min(workers, len(self.addresses)),
+                    start_link or link_for(placement),
+                    strategy,
+                    restarts,
+                    options,
+                    heartbeat_deadline=heartbeat_deadline,
+                    start_attempts=start_attempts,
                 )
-                self._groups.append(group)
-                for board in spec.boards:
-                    self._group_of[board.name] = group
+            else:
+                self._start_here(restarts, options)
         except BaseException:
             self.close()
             raise
+
+    def _place(
+        self,
+        n_groups: int,
+        link: Callable[[GroupSpec], GroupLink],
+        strategy: Strategy,
+        restarts: dict[str, Any],
+        options: dict[str, Any],
+        *,
+        heartbeat_deadline: float,
+        start_attempts: int,
+    ) -> None:
+        """The boards dealt over ``n_groups`` groups, each started on a
+        worker of its own (not waited for) under one supervisor."""
+        # The limiter stays here; the groups' connections ask it for
+        # leases through their GroupActors (actors/ratelimit/remote.py).
+        limiter = options.pop("limiter", None)
+        specs = self._group_specs(
+            n_groups, dict(options, **restarts), limited=limiter is not None
+        )
+        self._supervisor = Supervisor.start(
+            [], strategy=strategy, name="machine", **restarts
+        )
+        for index, spec in enumerate(specs):
+            self._add_group(
+                PlacedGroup(
+                    index,
+                    spec,
+                    self._supervisor,
+                    link,
+                    heartbeat_deadline=heartbeat_deadline,
+                    start_attempts=start_attempts,
+                    limiter=limiter,
+                )
+            )
+
+    def _start_here(self, restarts: dict[str, Any], options: dict[str, Any]) -> None:
+        """Every board in this process, each its own Client, under one
+        supervisor."""
+        self._local = Supervisor.start(
+            [], per_child=True, name="machine-boards", **restarts
+        )
+        for name, (host, port) in self.addresses.items():
+            self._clients[name] = Client(
+                host, port, supervisor=self._local, board_name=name, **options
+            )
+
+    def _add_group(self, group: PlacedGroup) -> None:
+        """Start ``group`` under the groups' supervisor (without waiting
+        for its worker); its boards' jobs go to it from now on."""
+        assert self._supervisor is not None
+        ask(
+            self._supervisor,
+            StartChild(group.child_spec()),
+            timeout=ASK_TIMEOUT,
+            what=f"starting {group.child_id}",
+        )
+        self._groups.append(group)
+        for board in group.spec.boards:
+            self._group_of[board.name] = group
 
     # -- the boards ----------------------------------------------------------
 
@@ -486,10 +364,12 @@ class Machine:
                 if board in self.addresses:
                     raise at_board(closed, board, self.addresses[board])
             raise closed
-        by_target: dict[int, tuple[Client | _Group, list[Any]]] = {}
+        by_target: dict[int, tuple[Client | PlacedGroup, list[Any]]] = {}
         for board, job in entries:
             self._check_board(board)
-            target: Client | _Group = self._clients.get(board) or self._group_of[board]
+            target: Client | PlacedGroup = (
+                self._clients.get(board) or self._group_of[board]
+            )
             by_target.setdefault(id(target), (target, []))[1].append(
                 job if isinstance(target, Client) else (board, job)
             )
@@ -498,7 +378,7 @@ class Machine:
         prepared = [
             (target, target.book.prepare(items, sink))
             for target, items in by_target.values()
-            if isinstance(target, _Group)
+            if isinstance(target, PlacedGroup)
         ]
         for group, batch in prepared:
             group.book.take(batch)
@@ -515,10 +395,12 @@ class Machine:
         crosses as plain data), without waiting."""
         if self.closed:
             return
-        by_target: dict[int, tuple[Client | _Group, list[Hashable]]] = {}
+        by_target: dict[int, tuple[Client | PlacedGroup, list[Hashable]]] = {}
         for board, key in entries:
             self._check_board(board)
-            target: Client | _Group = self._clients.get(board) or self._group_of[board]
+            target: Client | PlacedGroup = (
+                self._clients.get(board) or self._group_of[board]
+            )
             by_target.setdefault(id(target), (target, []))[1].append(key)
         for target, keys in by_target.values():
             if isinstance(target, Client):
@@ -708,50 +590,3 @@ class Machine:
             )
             for index in range(n_groups)
         ]
-
-
-def _start_child(
-    group: _Group,
-    link: Callable[[GroupSpec], GroupLink],
-    heartbeat_deadline: float,
-    start_attempts: int,
-    limiter: pykka.ActorRef[Any] | None,
-) -> StartChild:
-    def start(watch: Watch) -> pykka.ActorRef[Any]:
-        return GroupActor.start(
-            group.spec,
-            link,
-            group.book,
-            heartbeat_deadline=heartbeat_deadline,
-            start_attempts=start_attempts,
-            limiter=limiter,
-            watch=watch,
-        )
-
-    def give_up() -> None:
-        if group.book.closed_by is None:  # (else it gave up itself)
-            group.book.close(
-                ShutDown(f"{group.child_id} kept failing; its supervisor gave up")
-            )
-
-    # transient: a group ends normally only when it gives up on starting
-    # Its start (a worker process to spawn) is not waited for: groups spawn
-    # side by side, and the supervisor answers lookups meanwhile.
-    spec = ChildSpec(
-        group.child_id,
-        start,
-        "transient",
-        shutdown=30.0,
-        cleanup=give_up,
-        start_timeout=None,
-    )
-    return StartChild(spec)
-
-
-def _link_for(placement: Placement) -> Callable[[GroupSpec], GroupLink]:
-    if placement == "ray":
-        from actors.placement import ray_link  # Ray only when asked for
-
-        ray_link.start_ray()  # here, on the caller's thread
-        return ray_link.RayLink
-    return ProcessLink

@@ -46,6 +46,7 @@ import math
 import struct
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from actors.errors import (
     DeadlineExceeded,
@@ -57,8 +58,10 @@ from actors.errors import (
 from actors.protocol.fences import Claim, Hold, WriteFences
 from actors.protocol.requests import Bulk, BulkSpan, OnTheWire, Piece, Request
 from actors.protocol.rtt import RttEstimator
+from messages.errors import InvalidArgumentError
 from messages.scp.bulk import SEQUENCE_OFFSET
 from messages.scp.enums import RETRY_CODES, SCPResult
+from messages.validate import check_int, check_seconds
 
 #: Result code and sequence number, after padding and the SDP header.
 _RESULT_AND_SEQUENCE = struct.Struct("<2H")
@@ -91,6 +94,11 @@ class WindowSettings:
     after the earlier write's job ends. ``network_duplicates`` False says
     the network never duplicates a datagram, so a write whose every piece
     went once and was answered frees its range at once.
+    ``fast_resend_after`` 0 turns fast resends off.
+
+    Every field is checked here, raising InvalidArgumentError named after
+    it; a caller with names of its own for them raises under those (see
+    messages.validate.caller_names).
     """
 
     size: int = 8
@@ -106,30 +114,40 @@ class WindowSettings:
     network_duplicates: bool = True
 
     def __post_init__(self) -> None:
-        if not 1 <= self.size <= 65535:
-            raise ValueError(f"size={self.size}: must be 1..65535")
-        if self.refill_at is not None and not 0 <= self.refill_at < self.size:
-            raise ValueError(
-                f"refill_at={self.refill_at}: must be 0..size-1 ({self.size - 1})"
+        check_int("size", self.size, 1, 65535)
+        if self.refill_at is not None:
+            check_int("refill_at", self.refill_at, 0, self.size - 1)
+        check_int("retries", self.retries, 0)
+        check_seconds("initial_rto", self.initial_rto)
+        check_seconds("rto_ceiling", self.rto_ceiling)
+        check_seconds("rto_floor", self.rto_floor)
+        if self.rto_floor > self.rto_ceiling:
+            raise InvalidArgumentError(
+                "rto_floor",
+                self.rto_floor,
+                f"must be at most rto_ceiling ({self.rto_ceiling:g})",
             )
-        if self.retries < 0:
-            raise ValueError(f"retries={self.retries}: must be >= 0")
-        if not 0 < self.rto_floor <= self.rto_ceiling:
-            raise ValueError(
-                f"rto_floor={self.rto_floor}, rto_ceiling="
-                f"{self.rto_ceiling}: need 0 < floor <= ceiling"
-            )
-        if self.initial_rto <= 0 or self.retry_pause < 0:
-            raise ValueError("initial_rto must be > 0, retry_pause >= 0")
-        if not 0 <= self.max_datagram_age <= 600:
-            raise ValueError(
-                f"max_datagram_age={self.max_datagram_age}: must be 0..600 seconds"
-            )
-        if self.fast_resend_after < 0:
-            raise ValueError(
-                f"fast_resend_after={self.fast_resend_after}: "
-                f"must be >= 0 (0 turns it off)"
-            )
+        check_seconds("retry_pause", self.retry_pause, zero=True)
+        check_int("fast_resend_after", self.fast_resend_after, 0)
+        check_seconds("max_datagram_age", self.max_datagram_age, 600, zero=True)
+
+    @classmethod
+    def from_timeout(
+        cls, timeout: float, *, rto_floor: float | None = None, **fields: Any
+    ) -> WindowSettings:
+        """Settings for a caller's ``timeout`` (a Client's, SpiNNMan's
+        packet_timeout): the first wait for a reply and the longest, the
+        adaptive wait going no lower than ``rto_floor``, or ``timeout`` if
+        that is shorter (checked first, as min() needs numbers)."""
+        floor = cls.rto_floor if rto_floor is None else rto_floor
+        check_seconds("initial_rto", timeout)
+        check_seconds("rto_floor", floor)
+        return cls(
+            initial_rto=timeout,
+            rto_floor=min(floor, timeout),
+            rto_ceiling=timeout,
+            **fields,
+        )
 
 
 @dataclass

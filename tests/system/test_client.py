@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import re
@@ -195,6 +196,39 @@ def test_stats_count_what_happened(board: VirtualBoard) -> None:
     # poll of the window), never from error replies.
     assert 1 <= stats.rtt.count <= 9
     assert 0 < stats.rtt.minimum <= stats.rtt.p50 <= stats.rtt.maximum
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"window": 0}, "window"),
+        ({"window": 65536}, "window"),
+        ({"window": 8.0}, "window"),
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": "1"}, "timeout"),
+        ({"timeout": math.nan}, "timeout"),
+        ({"retries": -1}, "retries"),
+        ({"retries": 1001}, "retries"),
+        ({"rto_floor": 0}, "rto_floor"),
+        ({"rto_floor": "fast"}, "rto_floor"),
+        ({"max_datagram_age": -1}, "max_datagram_age"),
+        ({"max_datagram_age": 601}, "max_datagram_age"),
+        ({"port": 70000}, "port"),
+    ],
+)
+def test_bad_arguments_are_named_as_the_caller_wrote_them(
+    options: dict[str, object], named: str
+) -> None:
+    """An argument the Client hands on to its window is refused under the
+    Client's name for it (window, not size; timeout, not initial_rto),
+    before anything starts."""
+    before = threading.active_count()
+    with pytest.raises(InvalidArgumentError) as caught:
+        Client("127.0.0.1", **options)  # type: ignore[arg-type]
+    assert caught.value.name == named
+    assert repr(options[named]) in str(caught.value)
+    assert threading.active_count() == before
 
 
 # -- threads and lifetime ----------------------------------------------------

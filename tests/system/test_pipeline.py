@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from actors import RequestTimeout, SCPRequestPipeLine, connect
-from messages.errors import UnexpectedResponseCodeError
+from messages.errors import InvalidArgumentError, UnexpectedResponseCodeError
 from messages.scp import GetVersion, ReadMemory, WriteMemory
 from messages.scp.base import AbstractSCPRequest
 from transport import FaultPlan, SCAMPConnection, VirtualBoard
@@ -280,6 +280,53 @@ def test_a_chip_outside_the_grid_fails_alone(lossy_board: VirtualBoard) -> None:
     assert versions == {
         key: (key % 8, key // 8, key % 4) for key in range(64) if key != bad
     }
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"n_channels": 0}, "n_channels"),
+        ({"n_channels": 65536}, "n_channels"),
+        ({"n_channels": "8"}, "n_channels"),
+        ({"intermediate_channel_waits": -1}, "intermediate_channel_waits"),
+        ({"intermediate_channel_waits": 1.5}, "intermediate_channel_waits"),
+        ({"n_retries": -1}, "n_retries"),
+        ({"packet_timeout": 0}, "packet_timeout"),
+        ({"packet_timeout": "1"}, "packet_timeout"),
+    ],
+)
+def test_bad_arguments_are_named_as_spinnman_names_them(
+    clean_board: VirtualBoard, options: dict[str, Any], named: str
+) -> None:
+    """SpiNNMan's parameter names, not the window's, in every refusal."""
+    connection = scamp(clean_board)
+    try:
+        with pytest.raises(InvalidArgumentError) as caught:
+            SCPRequestPipeLine(connection, **options)
+        assert caught.value.name == named
+        assert caught.value.value == options[named]
+    finally:
+        connection.close()
+
+
+@pytest.mark.timeout(10)
+def test_spinnmans_receive_threshold_becomes_the_windows(
+    clean_board: VirtualBoard,
+) -> None:
+    """None means SpiNNMan's defaults; a threshold at or past the window's
+    size stops one short of it (a sliding window)."""
+    connection = scamp(clean_board)
+    try:
+        cases = [((None, None), (8, 0)), ((12, None), (12, 4)), ((4, 9), (4, 3))]
+        for (n_channels, waits), (size, refill_at) in cases:
+            pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
+                connection, n_channels, waits
+            )
+            assert pipeline.n_channels == size
+            assert pipeline._settings.refill_at == refill_at
+    finally:
+        connection.close()
 
 
 @pytest.mark.timeout(30)

@@ -30,7 +30,7 @@ from actors.errors import (
 )
 from actors.protocol.requests import Request
 from actors.protocol.window import Window, WindowSettings
-from messages.errors import MalformedDatagramError
+from messages.errors import InvalidArgumentError, MalformedDatagramError
 from messages.scp.bulk import ChunkBuilder
 from messages.scp.enums import RETRY_CODES, SCPResult
 
@@ -158,23 +158,47 @@ def completed_keys(w: Window) -> list[Any]:
 
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize(
-    "options",
+    ("options", "named"),
     [
-        {"size": 0},
-        {"size": 65536},
-        {"size": 4, "refill_at": 4},
-        {"refill_at": -1},
-        {"retries": -1},
-        {"rto_floor": 0.0},
-        {"rto_floor": 2.0, "rto_ceiling": 1.0},
-        {"initial_rto": 0.0},
-        {"retry_pause": -0.1},
-        {"fast_resend_after": -1},
+        ({"size": 0}, "size"),
+        ({"size": 65536}, "size"),
+        ({"size": 8.0}, "size"),
+        ({"size": 4, "refill_at": 4}, "refill_at"),
+        ({"refill_at": -1}, "refill_at"),
+        ({"retries": -1}, "retries"),
+        ({"retries": True}, "retries"),
+        ({"rto_floor": 0.0}, "rto_floor"),
+        ({"rto_floor": 2.0, "rto_ceiling": 1.0}, "rto_floor"),
+        ({"rto_ceiling": math.nan}, "rto_ceiling"),
+        ({"initial_rto": 0.0}, "initial_rto"),
+        ({"initial_rto": "1"}, "initial_rto"),
+        ({"retry_pause": -0.1}, "retry_pause"),
+        ({"fast_resend_after": -1}, "fast_resend_after"),
+        ({"max_datagram_age": 601}, "max_datagram_age"),
     ],
 )
-def test_bad_settings_are_refused(options: dict[str, object]) -> None:
-    with pytest.raises(ValueError):  # noqa: PT011 - each case fails its own check
+def test_bad_settings_are_refused(options: dict[str, object], named: str) -> None:
+    """Each setting is refused with the project's argument error, named."""
+    with pytest.raises(InvalidArgumentError) as caught:
         WindowSettings(**options)  # type: ignore[arg-type]
+    assert caught.value.name == named
+    assert caught.value.value is options[named]
+
+
+@pytest.mark.timeout(10)
+def test_settings_from_a_timeout_keep_the_floor_below_it() -> None:
+    """A timeout is the first wait and the longest; the floor never above it."""
+    settings = WindowSettings.from_timeout(0.002, size=4)
+    assert (settings.initial_rto, settings.rto_ceiling) == (0.002, 0.002)
+    assert (settings.rto_floor, settings.size) == (0.002, 4)
+    assert WindowSettings.from_timeout(2.0, rto_floor=0.1).rto_floor == 0.1
+    for timeout in (0, -1.0, "1", None):
+        with pytest.raises(InvalidArgumentError) as caught:
+            WindowSettings.from_timeout(timeout)  # type: ignore[arg-type]
+        assert caught.value.name == "initial_rto"
+    with pytest.raises(InvalidArgumentError) as caught:
+        WindowSettings.from_timeout(1.0, rto_floor="fast")  # type: ignore[arg-type]
+    assert caught.value.name == "rto_floor"
 
 
 @pytest.mark.timeout(10)
