@@ -21,7 +21,6 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pykka
@@ -39,6 +38,12 @@ from actors.board.client import Client
 from actors.board.health import BoardHealth
 from actors.compat.pipeline import pipeline_connections
 from actors.connection.actor import ConnectionStats, GetConnectionStats
+from actors.endpoint import (
+    CLIENT_TIMEOUT,
+    REQUEST_DEADLINE,
+    BoundedHTTPServer,
+    Handler,
+)
 from actors.lifetime import closables, track
 from actors.listening.listener import GetListenerStats, ListenerActor, ListenerStats
 from actors.placement.machine import Machine
@@ -424,35 +429,46 @@ def enable(registry: CollectorRegistry | None = None) -> SpinnactorsCollector:
 
 class MetricsServer:
     """``/metrics`` (Prometheus text) and ``/healthz`` (200 when every
-    board is served, else 503; JSON either way) on a daemon thread."""
+    board is served, else 503; JSON either way), GET or HEAD, each
+    connection on a daemon thread of its own: a silent or slow client
+    holds no other and is cut after a bound, and ``close()`` returns
+    whatever clients do (see actors/endpoint.py for the bounds and why a
+    bounded threading server rather than prometheus_client's)."""
 
     def __init__(
         self,
         port: int,
         host: str = "127.0.0.1",
         registry: CollectorRegistry | None = None,
+        *,
+        client_timeout: float = CLIENT_TIMEOUT,
+        request_deadline: float = REQUEST_DEADLINE,
     ) -> None:
         self.registry = REGISTRY if registry is None else registry
         enable(self.registry)
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class MetricsHandler(Handler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 server._answer(self)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass  # (http.server prints each request to stderr)
+            do_HEAD = do_GET  # noqa: N815 - the same headers, no body
 
-        # One scrape at a time, on one thread: no thread started per request.
-        self._http = HTTPServer((host, port), Handler)
+        try:
+            self._http = BoundedHTTPServer(
+                (host, port),
+                MetricsHandler,
+                client_timeout=client_timeout,
+                request_deadline=request_deadline,
+                name="metrics",
+            )
+        except OSError as error:  # e.g. the port is taken: say which
+            raise OSError(
+                error.errno, f"cannot serve metrics on {host}:{port}: {error.strerror}"
+            ) from None
         bound = self._http.server_address
         self.host, self.port = str(bound[0]), int(bound[1])
-        self._thread = threading.Thread(
-            target=self._http.serve_forever,
-            name=f"metrics-{self.host}:{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._http.start()
         self._closed = False
         track(self.close)
         log.info("metrics.serving", address=self.url)
@@ -461,38 +477,29 @@ class MetricsServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def _answer(self, request: BaseHTTPRequestHandler) -> None:
+    def _answer(self, request: Handler) -> None:
         path = request.path.split("?", 1)[0]
         if path == "/metrics":
-            status, kind, body = (
-                200,
-                CONTENT_TYPE_LATEST,
-                generate_latest(self.registry),
-            )
+            request.answer(200, CONTENT_TYPE_LATEST, generate_latest(self.registry))
         elif path == "/healthz":
             healthy, details = health()
-            status, kind = (200 if healthy else 503), "application/json"
             body = json.dumps(details).encode()
+            request.answer(200 if healthy else 503, "application/json", body)
         else:
-            status, kind, body = 404, "text/plain", b"try /metrics or /healthz\n"
-        request.send_response(status)
-        request.send_header("Content-Type", kind)
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body)
+            request.answer(404, "text/plain", b"try /metrics or /healthz\n")
 
     @property
     def closed(self) -> bool:
         return self._closed
 
     def close(self) -> None:
-        """Stop answering and close the port; the thread has ended."""
+        """Stop answering, close the port and cut open connections, within
+        about 1.5 s; their threads have ended, but for one in the middle
+        of a scrape (a daemon: it ends on its own once the scrape does)."""
         if self._closed:
             return
         self._closed = True
-        self._http.shutdown()
-        self._http.server_close()
-        self._thread.join()
+        self._http.close()
 
     def __enter__(self) -> MetricsServer:
         return self
@@ -502,11 +509,25 @@ class MetricsServer:
 
 
 def serve(
-    port: int, host: str = "127.0.0.1", registry: CollectorRegistry | None = None
+    port: int,
+    host: str = "127.0.0.1",
+    registry: CollectorRegistry | None = None,
+    *,
+    client_timeout: float = CLIENT_TIMEOUT,
+    request_deadline: float = REQUEST_DEADLINE,
 ) -> MetricsServer:
     """Serve ``/metrics`` and ``/healthz`` on ``host:port`` (port 0 picks a
-    free one: see ``.port``), enabling the collector on ``registry``."""
-    return MetricsServer(port, host, registry)
+    free one: see ``.port``), enabling the collector on ``registry``; a
+    client is cut once silent ``client_timeout`` seconds, or
+    ``request_deadline`` seconds after it connected without a whole
+    request."""
+    return MetricsServer(
+        port,
+        host,
+        registry,
+        client_timeout=client_timeout,
+        request_deadline=request_deadline,
+    )
 
 
 __all__ = [

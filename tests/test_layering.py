@@ -46,6 +46,7 @@ ACTORS_LAYERS = [
     "placement",
     "connecting",
     "aio",
+    "endpoint",
     "metrics",
     "app",
     "testing",
