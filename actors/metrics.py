@@ -38,7 +38,7 @@ from actors.board.client import Client
 from actors.board.health import BoardHealth
 from actors.compat.pipeline import pipeline_connections
 from actors.connection.actor import ConnectionStats, GetConnectionStats
-from actors.endpoint import (
+from actors.http_server import (
     CLIENT_TIMEOUT,
     REQUEST_DEADLINE,
     BoundedHTTPServer,
@@ -432,7 +432,7 @@ class MetricsServer:
     board is served, else 503; JSON either way), GET or HEAD, each
     connection on a daemon thread of its own: a silent or slow client
     holds no other and is cut after a bound, and ``close()`` returns
-    whatever clients do (see actors/endpoint.py for the bounds and why a
+    whatever clients do (see actors/http_server.py for the bounds and why a
     bounded threading server rather than prometheus_client's)."""
 
     def __init__(

@@ -46,7 +46,7 @@ ACTORS_LAYERS = [
     "placement",
     "connecting",
     "aio",
-    "endpoint",
+    "http_server",
     "metrics",
     "app",
     "testing",

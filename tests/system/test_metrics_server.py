@@ -21,7 +21,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from actors.board.client import Client
-from actors.endpoint import CLIENT_TIMEOUT, MAX_CONNECTIONS
+from actors.http_server import CLIENT_TIMEOUT, MAX_CONNECTIONS
 from actors.metrics import MetricsServer, serve
 from tests.system.conftest import ROOT, start_board, stop_board
 from tests.system.test_restart_without_loss import kill

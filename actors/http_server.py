@@ -143,7 +143,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         """Say busy without waiting for the client (a fresh socket's send
         buffer takes the few bytes at once), then close."""
         self.refused += 1
-        log.debug("endpoint.busy", server=self.name, client=str(client_address))
+        log.debug("http.busy", server=self.name, client=str(client_address))
         try:
             request.setblocking(False)
             request.send(_BUSY)
@@ -167,7 +167,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         error = sys.exc_info()[1]
         cut = isinstance(error, OSError)
         (log.debug if cut else log.warning)(
-            "endpoint.client_error",
+            "http.client_error",
             server=self.name,
             client=str(client_address),
             error=repr(error),
@@ -192,7 +192,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
             thread.join(max(0.0, deadline - time.monotonic()))
         left = [thread for thread in threads if thread.is_alive()]
         if left:
-            log.warning("endpoint.threads_left", server=self.name, count=len(left))
+            log.warning("http.threads_left", server=self.name, count=len(left))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -228,7 +228,7 @@ class Handler(BaseHTTPRequestHandler):
         pass  # (http.server prints each request to stderr)
 
     def log_error(self, format: str, *args: Any) -> None:  # noqa: A002
-        log.debug("endpoint.request_error", server=self.server.name, what=format % args)
+        log.debug("http.request_error", server=self.server.name, what=format % args)
 
 
 __all__ = [
