@@ -46,11 +46,9 @@ def serving_metrics(args: argparse.Namespace, errors: TextIO) -> Iterator[None]:
             "pip install 'spinnactors[metrics]'"
         ) from None
     try:
-        server = serve(port)
+        server = serve(port)  # a taken port's error names the address
     except OSError as error:
-        raise OSError(
-            f"cannot serve metrics on port {port}: {error.strerror or error}"
-        ) from None
+        raise OSError(error.strerror or str(error)) from None
     with server:
         if port == 0:
             print(f"metrics on {server.url}", file=errors, flush=True)

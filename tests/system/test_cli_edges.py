@@ -325,7 +325,7 @@ def test_a_busy_metrics_port_is_named(
     )  # fmt: skip
     assert read.returncode == 1
     assert one_error_line(read) == (
-        f"spinnactors read: error: cannot serve metrics on port {busy_tcp_port}: "
+        f"spinnactors read: error: cannot serve metrics on 127.0.0.1:{busy_tcp_port}: "
         f"Address already in use"
     )
 
