@@ -52,17 +52,16 @@ from actors.placement.wire import (
 )
 from actors.placement.worker import LOGGERS
 from actors.protocol.jobs import Job, Outcome, OutcomeSink
+from actors.supervision.api import ChildLookup
 from actors.supervision.child import Watch, stop_and_join
 from actors.supervision.errors import ChildNotRunning
-from actors.supervision.spec import Backoff, ChildSpec
-from actors.supervision.supervisor import (
-    ChildLookup,
+from actors.supervision.messages import (
     GetSupervisorStats,
     StartChild,
-    Strategy,
-    Supervisor,
     SupervisorStats,
 )
+from actors.supervision.spec import Backoff, ChildSpec
+from actors.supervision.supervisor import Strategy, Supervisor
 from messages.errors import InvalidArgumentError
 from transport.capture import PacketCapture, names_each_board
 from transport.endpoint import UDPEndpoint

@@ -21,6 +21,9 @@ A child learns of its supervisor through the Watch it is started with; a
 Supervised actor reports its exit through it (with the reason), whatever
 ended it. Only children that are not Supervised are polled for liveness,
 so a supervisor of Supervised children sleeps until something happens.
+
+What a supervisor is asked, and answers, is in messages.py; the functions
+that ask it are in api.py.
 """
 
 from __future__ import annotations
@@ -32,10 +35,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import pykka
 
@@ -55,7 +57,27 @@ from actors.supervision.errors import (
     ChildRunning,
     ChildStartFailed,
 )
-from actors.supervision.spec import BRUTAL_KILL, IGNORE, Backoff, ChildSpec, Restart
+from actors.supervision.messages import (
+    AwaitChild,
+    ChildCounts,
+    ChildInfo,
+    ChildState,
+    CountChildren,
+    DeleteChild,
+    GetSupervisorStats,
+    RestartChild,
+    StartChild,
+    StopChild,
+    SupervisorStats,
+    TellChild,
+    TerminateChild,
+    WhereIs,
+    WhichChildren,
+    _CheckLiveness,
+    _RestartDue,
+    _StartRetry,
+)
+from actors.supervision.spec import BRUTAL_KILL, IGNORE, Backoff, ChildSpec
 from messages.errors import InvalidArgumentError
 from transport.logs import get_logger
 
@@ -64,223 +86,12 @@ log = get_logger(__name__)
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 #: When a supervisor ends itself because significant children ended (OTP 24).
 AutoShutdown = Literal["never", "any_significant", "all_significant"]
-#: What which_children says of a child: running; restarting (failed, to be
-#: started again: backing off, or its start failed and is to be retried);
-#: stopped (terminated, declined to start, or a transient child that ended
-#: normally: kept as a spec until restart_child or delete_child).
-ChildState = Literal["running", "restarting", "stopped"]
 #: How often the supervisor checks that its children are alive, for
 #: children that are not Supervised (a Supervised child reports its own
 #: end, so a supervisor of only those never wakes up on its own).
 CHILD_LIVENESS_CHECK = 0.05
 #: Tells for one child kept while it restarts (TellChild), by default.
 DOWN_MAILBOX = 1000
-
-
-# -- messages ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WhereIs:
-    """Ask for the ActorRef of a running child (None while it restarts)."""
-
-    child_id: str
-
-
-@dataclass(frozen=True)
-class AwaitChild:
-    """Ask for a Future of the child's running ref: done at once if it
-    runs, when it is back if it restarts; ChildNotRunning (raised, or set
-    on the Future) if it is stopped, unknown or will not come back."""
-
-    child_id: str
-
-
-@dataclass(frozen=True)
-class TellChild:
-    """Tell ``message`` to a child: now if it runs; kept in order while it
-    restarts (at most ``down_mailbox`` a child, the newest beyond dropped)
-    and told once it is back; dropped if it is stopped or unknown. Drops
-    are counted (SupervisorStats.dropped) and logged."""
-
-    child_id: str
-    message: Any
-
-
-class ChildLookup:
-    """The running incarnation of one child of ``supervisor``, asked for
-    (WhereIs) only when the one found last has died; None while it
-    restarts, or once the supervisor is gone. ``wait`` waits for it."""
-
-    def __init__(
-        self, supervisor: pykka.ActorRef[Any], child_id: str, timeout: float = 10.0
-    ) -> None:
-        self._supervisor = supervisor
-        self._child_id = child_id
-        self._timeout = timeout
-        self._ref: pykka.ActorRef[Any] | None = None
-
-    def __call__(self) -> pykka.ActorRef[Any] | None:
-        ref = self._ref
-        if ref is not None and ref.is_alive():
-            return ref
-        try:
-            ref = cast(
-                "pykka.ActorRef[Any] | None",
-                self._supervisor.ask(WhereIs(self._child_id), timeout=self._timeout),
-            )
-        except (pykka.ActorDeadError, pykka.Timeout):
-            ref = None
-        self._ref = ref
-        return ref
-
-    def wait(self, timeout: float) -> pykka.ActorRef[Any]:
-        """The running incarnation, waiting up to ``timeout`` while the
-        child restarts; ChildNotRunning if it is not back by then, or is
-        stopped, unknown, or its supervisor is gone. Never a stale ref."""
-        ref = self._ref
-        if ref is not None and ref.is_alive():
-            return ref
-        self._ref = ref = await_child(self._supervisor, self._child_id, timeout)
-        return ref
-
-
-def await_child(
-    supervisor: pykka.ActorRef[Any], child_id: str, timeout: float
-) -> pykka.ActorRef[Any]:
-    """``child_id``'s running ref, waiting up to ``timeout`` while it
-    restarts (see ChildLookup.wait)."""
-    deadline = time.monotonic() + timeout
-    try:
-        future = cast(
-            "Future[pykka.ActorRef[Any]]",
-            supervisor.ask(AwaitChild(child_id), timeout=timeout),
-        )
-    except pykka.ActorDeadError:
-        raise ChildNotRunning(child_id, "its supervisor is gone") from None
-    except pykka.Timeout:
-        raise ChildNotRunning(
-            child_id, f"its supervisor did not answer in {timeout} s"
-        ) from None
-    try:
-        return future.result(max(deadline - time.monotonic(), 0.0))
-    except FutureTimeout:  # (not the builtin TimeoutError before 3.11)
-        future.cancel()
-        raise ChildNotRunning(child_id, f"still restarting after {timeout} s") from None
-
-
-@dataclass(frozen=True)
-class StartChild:
-    """Add and start a child after the ones already there; answers its ref
-    (None if its start declined: it is kept, stopped). A failed start
-    raises ChildStartFailed and the spec is not kept (OTP's start_child)."""
-
-    spec: ChildSpec
-
-
-@dataclass(frozen=True)
-class StopChild:
-    """Stop a child for good (within its shutdown time), run its cleanup
-    and forget it, as OTP's terminate_child and delete_child; answers
-    whether there was such a child."""
-
-    child_id: str
-
-
-@dataclass(frozen=True)
-class TerminateChild:
-    """Stop a child and keep its spec, stopped (a temporary child's spec
-    is deleted), as OTP's terminate_child; ChildNotFound if none."""
-
-    child_id: str
-
-
-@dataclass(frozen=True)
-class RestartChild:
-    """Start a stopped child again from its spec (OTP's restart_child):
-    answers its ref (None if it declined); ChildRunning if it runs or
-    restarts, ChildNotFound if none, ChildStartFailed if its start fails
-    (it stays stopped)."""
-
-    child_id: str
-
-
-@dataclass(frozen=True)
-class DeleteChild:
-    """Forget a stopped child's spec (OTP's delete_child); ChildRunning if
-    it runs or restarts, ChildNotFound if none."""
-
-    child_id: str
-
-
-@dataclass(frozen=True)
-class WhichChildren:
-    """Ask for a ChildInfo per child, in start order (OTP's which_children)."""
-
-
-@dataclass(frozen=True)
-class CountChildren:
-    """Ask for ChildCounts (OTP's count_children)."""
-
-
-@dataclass(frozen=True)
-class ChildInfo:
-    id: str
-    #: The running incarnation; None unless ``state`` is running.
-    ref: pykka.ActorRef[Any] | None
-    restart: Restart
-    state: ChildState
-    significant: bool = False
-
-
-@dataclass(frozen=True)
-class ChildCounts:
-    #: Children the supervisor knows of (running or not).
-    specs: int
-    #: Children running now.
-    active: int
-    #: Children that are Supervisors / other actors (running or last run).
-    supervisors: int
-    workers: int
-
-
-@dataclass(frozen=True)
-class GetSupervisorStats:
-    pass
-
-
-@dataclass(frozen=True)
-class SupervisorStats:
-    children: tuple[str, ...]
-    running: tuple[str, ...]
-    restarts: int
-    gave_up: bool
-    #: The name it was started with.
-    name: str = ""
-    #: TellChild messages dropped: a child's down mailbox full, or a child
-    #: stopped or unknown.
-    dropped: int = 0
-
-
-@dataclass(frozen=True)
-class _RestartDue:
-    child_id: str
-    incarnation: int
-
-
-@dataclass(frozen=True)
-class _StartRetry:
-    """A restart's start failed: count it and try again, through the inbox
-    (OTP's try_again_restart) so that other messages are not held up."""
-
-    child_id: str
-    incarnation: int
-    reason: BaseException
-
-
-@dataclass(frozen=True)
-class _CheckLiveness:
-    pass
 
 
 class SupervisorGaveUp(RuntimeError):
@@ -442,87 +253,42 @@ class Supervisor(Supervised):
                 raise
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, ChildExited):
-            self._exited(message.child_id, message.incarnation, message.reason)
-        elif isinstance(message, _RestartDue):
-            child = self._by_id.get(message.child_id)
-            if (
-                child is not None
-                and child.incarnation == message.incarnation
-                and child.state == "restarting"
-                and not self._closing
-            ):
-                self._restart_after_failure(child)
-        elif isinstance(message, _StartRetry):
-            child = self._by_id.get(message.child_id)
-            if (
-                child is not None
-                and child.incarnation == message.incarnation
-                and child.state == "restarting"
-                and not self._closing
-            ):
-                self._failed(child, message.reason)
-        elif isinstance(message, _CheckLiveness):
-            self._check_liveness()
-        elif isinstance(message, TellChild):
-            self._deliver(message)
-        elif isinstance(message, WhereIs):
-            child = self._by_id.get(message.child_id)
-            return None if child is None or child.state != "running" else child.ref
-        elif isinstance(message, AwaitChild):
-            return self._await(message.child_id)
-        elif isinstance(message, StopChild):
-            child = self._by_id.get(message.child_id)
-            if child is None:
-                return False
-            self._stop_child(child)
-            self._remove(child, "it was stopped")
-            return True
-        elif isinstance(message, TerminateChild):
-            self._terminate(self._get(message.child_id))
-        elif isinstance(message, RestartChild):
-            return self._restart_child(self._get(message.child_id))
-        elif isinstance(message, DeleteChild):
-            child = self._get(message.child_id)
-            if child.state != "stopped":
-                raise ChildRunning(child.spec.id, child.state)
-            self._remove(child, "it was deleted")
-        elif isinstance(message, StartChild):
-            return self._start_child(message.spec)
-        elif isinstance(message, WhichChildren):
-            return tuple(
-                ChildInfo(
-                    c.spec.id,
-                    c.ref if c.state == "running" else None,
-                    c.spec.restart,
-                    c.state,
-                    c.spec.significant,
-                )
-                for c in self._children
-            )
-        elif isinstance(message, CountChildren):
-            supervisors = sum(1 for c in self._children if c.supervisor)
-            return ChildCounts(
-                specs=len(self._children),
-                active=sum(1 for c in self._children if c.state == "running"),
-                supervisors=supervisors,
-                workers=len(self._children) - supervisors,
-            )
-        elif isinstance(message, GetSupervisorStats):
-            return SupervisorStats(
-                children=tuple(c.spec.id for c in self._children),
-                running=tuple(
-                    c.spec.id
-                    for c in self._children
-                    if c.state == "running" and c.ref is not None and c.ref.is_alive()
-                ),
-                restarts=self._restarts,
-                gave_up=self.gave_up.is_set(),
-                name=self._name,
-                dropped=self._dropped,
-            )
-        else:
-            return super().on_receive(message)
+        match message:
+            case ChildExited(child_id, incarnation, reason):
+                self._exited(child_id, incarnation, reason)
+            case _RestartDue(child_id, incarnation):
+                if (child := self._still_restarting(child_id, incarnation)) is not None:
+                    self._restart_after_failure(child)
+            case _StartRetry(child_id, incarnation, reason):
+                if (child := self._still_restarting(child_id, incarnation)) is not None:
+                    self._failed(child, reason)
+            case _CheckLiveness():
+                self._check_liveness()
+            case TellChild():
+                self._deliver(message)
+            case WhereIs(child_id):
+                child = self._by_id.get(child_id)
+                return None if child is None or child.state != "running" else child.ref
+            case AwaitChild(child_id):
+                return self._await(child_id)
+            case StopChild(child_id):
+                return self._stop_for_good(child_id)
+            case TerminateChild(child_id):
+                self._terminate(self._get(child_id))
+            case RestartChild(child_id):
+                return self._restart_child(self._get(child_id))
+            case DeleteChild(child_id):
+                self._delete(self._get(child_id))
+            case StartChild(spec):
+                return self._start_child(spec)
+            case WhichChildren():
+                return self._which_children()
+            case CountChildren():
+                return self._count_children()
+            case GetSupervisorStats():
+                return self._stats()
+            case _:
+                return super().on_receive(message)
         return None
 
     def on_stop(self) -> None:
@@ -551,6 +317,68 @@ class Supervisor(Supervised):
         if child is None:
             raise ChildNotFound(child_id)
         return child
+
+    def _still_restarting(self, child_id: str, incarnation: int) -> _Child | None:
+        """The child a timer or a retry was for, if it is still that
+        incarnation, restarting, and the supervisor is not closing (else
+        the message is old news)."""
+        child = self._by_id.get(child_id)
+        if (
+            child is not None
+            and child.incarnation == incarnation
+            and child.state == "restarting"
+            and not self._closing
+        ):
+            return child
+        return None
+
+    def _stop_for_good(self, child_id: str) -> bool:
+        child = self._by_id.get(child_id)
+        if child is None:
+            return False
+        self._stop_child(child)
+        self._remove(child, "it was stopped")
+        return True
+
+    def _delete(self, child: _Child) -> None:
+        if child.state != "stopped":
+            raise ChildRunning(child.spec.id, child.state)
+        self._remove(child, "it was deleted")
+
+    def _which_children(self) -> tuple[ChildInfo, ...]:
+        return tuple(
+            ChildInfo(
+                c.spec.id,
+                c.ref if c.state == "running" else None,
+                c.spec.restart,
+                c.state,
+                c.spec.significant,
+            )
+            for c in self._children
+        )
+
+    def _count_children(self) -> ChildCounts:
+        supervisors = sum(1 for c in self._children if c.supervisor)
+        return ChildCounts(
+            specs=len(self._children),
+            active=sum(1 for c in self._children if c.state == "running"),
+            supervisors=supervisors,
+            workers=len(self._children) - supervisors,
+        )
+
+    def _stats(self) -> SupervisorStats:
+        return SupervisorStats(
+            children=tuple(c.spec.id for c in self._children),
+            running=tuple(
+                c.spec.id
+                for c in self._children
+                if c.state == "running" and c.ref is not None and c.ref.is_alive()
+            ),
+            restarts=self._restarts,
+            gave_up=self.gave_up.is_set(),
+            name=self._name,
+            dropped=self._dropped,
+        )
 
     def _start_child(self, spec: ChildSpec) -> pykka.ActorRef[Any] | None:
         if spec.id in self._by_id:
