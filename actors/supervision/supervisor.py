@@ -23,19 +23,18 @@ ended it. Only children that are not Supervised are polled for liveness,
 so a supervisor of Supervised children sleeps until something happens.
 
 What a supervisor is asked, and answers, is in messages.py; the functions
-that ask it are in api.py.
+that ask it are in api.py. What it keeps of each child (waiters, the
+mailbox kept while it restarts) is a ChildRecord (record.py); its backoff
+timers and liveness tick are in timers.py. This module keeps the rules:
+when to start, stop, restart, give up.
 """
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
 
@@ -53,15 +52,12 @@ from actors.supervision.child import (
 )
 from actors.supervision.errors import (
     ChildNotFound,
-    ChildNotRunning,
     ChildRunning,
     ChildStartFailed,
 )
 from actors.supervision.messages import (
     AwaitChild,
     ChildCounts,
-    ChildInfo,
-    ChildState,
     CountChildren,
     DeleteChild,
     GetSupervisorStats,
@@ -77,7 +73,9 @@ from actors.supervision.messages import (
     _RestartDue,
     _StartRetry,
 )
+from actors.supervision.record import ChildRecord, Intensity
 from actors.supervision.spec import BRUTAL_KILL, IGNORE, Backoff, ChildSpec
+from actors.supervision.timers import Timers
 from messages.errors import InvalidArgumentError
 from transport.logs import get_logger
 
@@ -100,44 +98,6 @@ class SupervisorGaveUp(RuntimeError):
 
 
 # -- the supervisor -----------------------------------------------------------------
-
-
-@dataclass
-class _Child:
-    spec: ChildSpec
-    ref: pykka.ActorRef[Any] | None = None
-    state: ChildState = "stopped"
-    incarnation: int = 0
-    started_at: float = 0.0
-    failures: int = 0
-    #: Stopped on purpose: its exit report is expected, not a failure.
-    stopping: bool = False
-    #: The last incarnation whose exit was dealt with.
-    handled: int = 0
-    #: Its own restart intensity, when the supervisor counts per child.
-    intensity: _Intensity | None = None
-    #: Its cleanup has run since it last started.
-    cleaned: bool = False
-    #: Ever a Supervisor (for count_children).
-    supervisor: bool = False
-    #: Futures of AwaitChild, done once it runs again.
-    waiters: list[Future[pykka.ActorRef[Any]]] = field(default_factory=list)
-    #: TellChild messages kept while it restarts.
-    mailbox: deque[Any] = field(default_factory=deque)
-
-
-@dataclass
-class _Intensity:
-    max_restarts: int
-    period: float
-    times: deque[float] = field(default_factory=deque)
-
-    def exceeded_after(self, now: float) -> bool:
-        """Count a restart at ``now``; True if that is one too many."""
-        self.times.append(now)
-        while self.times and self.times[0] <= now - self.period:
-            self.times.popleft()
-        return len(self.times) > self.max_restarts
 
 
 class Supervisor(Supervised):
@@ -201,10 +161,10 @@ class Supervisor(Supervised):
         self._auto_shutdown = auto_shutdown
         for spec in specs:
             self._check_significant(spec)
-        self._children = [_Child(spec) for spec in specs]
+        self._children = [ChildRecord(spec) for spec in specs]
         self._by_id = {child.spec.id: child for child in self._children}
         self._strategy = strategy
-        self._intensity = _Intensity(max_restarts, period)
+        self._intensity = Intensity(max_restarts, period)
         #: Count restarts per child and give up on a child alone (as Akka's
         #: OneForOneStrategy does), instead of on every child at once: for
         #: many independent children (a group's boards) under one thread.
@@ -216,13 +176,10 @@ class Supervisor(Supervised):
         self._down_mailbox = down_mailbox
         self._restarts = 0
         self._dropped = 0
-        self._timers: list[threading.Timer] = []
         self._closing = False
         self.gave_up = threading.Event()
         self._log = log.bind(actor="supervisor", supervisor=name)
-        self._ticking = threading.Event()
-        #: Started with the first child that cannot report its own end.
-        self._ticker: threading.Thread | None = None
+        self._timers = Timers(self.actor_ref, name)
 
     def _check_significant(self, spec: ChildSpec) -> None:
         if spec.significant and self._auto_shutdown == "never":
@@ -248,7 +205,8 @@ class Supervisor(Supervised):
                 )
                 self._closing = True
                 self._stop_children(self._children)
-                self._fail_waiters(self._children, "its supervisor failed to start")
+                for started in self._children:
+                    started.fail_waiters("its supervisor failed to start")
                 self.report_exit(error)
                 raise
 
@@ -270,7 +228,7 @@ class Supervisor(Supervised):
                 child = self._by_id.get(child_id)
                 return None if child is None or child.state != "running" else child.ref
             case AwaitChild(child_id):
-                return self._await(child_id)
+                return self._get(child_id).await_running()
             case StopChild(child_id):
                 return self._stop_for_good(child_id)
             case TerminateChild(child_id):
@@ -282,7 +240,7 @@ class Supervisor(Supervised):
             case StartChild(spec):
                 return self._start_child(spec)
             case WhichChildren():
-                return self._which_children()
+                return tuple(child.info() for child in self._children)
             case CountChildren():
                 return self._count_children()
             case GetSupervisorStats():
@@ -306,19 +264,20 @@ class Supervisor(Supervised):
 
     def _end(self) -> None:
         self._closing = True
-        self._cancel_timers()
+        self._timers.cancel()
         self._stop_children(self._children)
-        self._fail_waiters(self._children, "its supervisor has stopped")
+        for child in self._children:
+            child.fail_waiters("its supervisor has stopped")
 
     # -- the API's work ------------------------------------------------------------
 
-    def _get(self, child_id: str) -> _Child:
+    def _get(self, child_id: str) -> ChildRecord:
         child = self._by_id.get(child_id)
         if child is None:
             raise ChildNotFound(child_id)
         return child
 
-    def _still_restarting(self, child_id: str, incarnation: int) -> _Child | None:
+    def _still_restarting(self, child_id: str, incarnation: int) -> ChildRecord | None:
         """The child a timer or a retry was for, if it is still that
         incarnation, restarting, and the supervisor is not closing (else
         the message is old news)."""
@@ -340,22 +299,10 @@ class Supervisor(Supervised):
         self._remove(child, "it was stopped")
         return True
 
-    def _delete(self, child: _Child) -> None:
+    def _delete(self, child: ChildRecord) -> None:
         if child.state != "stopped":
             raise ChildRunning(child.spec.id, child.state)
         self._remove(child, "it was deleted")
-
-    def _which_children(self) -> tuple[ChildInfo, ...]:
-        return tuple(
-            ChildInfo(
-                c.spec.id,
-                c.ref if c.state == "running" else None,
-                c.spec.restart,
-                c.state,
-                c.spec.significant,
-            )
-            for c in self._children
-        )
 
     def _count_children(self) -> ChildCounts:
         supervisors = sum(1 for c in self._children if c.supervisor)
@@ -384,7 +331,7 @@ class Supervisor(Supervised):
         if spec.id in self._by_id:
             raise InvalidArgumentError("spec", spec.id, "a child with this id exists")
         self._check_significant(spec)
-        child = _Child(spec)
+        child = ChildRecord(spec)
         self._children.append(child)
         self._by_id[spec.id] = child
         try:
@@ -395,57 +342,34 @@ class Supervisor(Supervised):
             raise
         return child.ref
 
-    def _terminate(self, child: _Child) -> None:
+    def _terminate(self, child: ChildRecord) -> None:
         self._stop_child(child)
         child.state = "stopped"
-        self._fail_waiters([child], "it was terminated")
+        child.fail_waiters("it was terminated")
         self._clean_up(child)
         if child.spec.restart == "temporary":  # OTP: its spec goes too
             self._remove(child, "it was terminated")
 
-    def _restart_child(self, child: _Child) -> pykka.ActorRef[Any] | None:
+    def _restart_child(self, child: ChildRecord) -> pykka.ActorRef[Any] | None:
         if child.state != "stopped":
             raise ChildRunning(child.spec.id, child.state)
         self._start(child)
         return child.ref
 
-    def _await(self, child_id: str) -> Future[pykka.ActorRef[Any]]:
-        child = self._by_id.get(child_id)
-        if child is None:
-            raise ChildNotFound(child_id)
-        future: Future[pykka.ActorRef[Any]] = Future()
-        if child.state == "running" and child.ref is not None and child.ref.is_alive():
-            future.set_result(child.ref)
-        elif child.state in ("running", "restarting"):
-            # (running but dead: its exit report is on its way)
-            child.waiters = [w for w in child.waiters if not w.cancelled()]
-            child.waiters.append(future)
-        else:
-            raise ChildNotRunning(child_id, "it is stopped")
-        return future
-
     def _deliver(self, message: TellChild) -> None:
         child = self._by_id.get(message.child_id)
-        if child is not None and child.state == "running" and child.ref is not None:
-            try:
-                child.ref.tell(message.message)
-            except pykka.ActorDeadError:
-                pass  # it has just died (its report is on its way): keep it
-            else:
-                return
-        if child is not None and child.state in ("running", "restarting"):
-            if len(child.mailbox) < self._down_mailbox:
-                child.mailbox.append(message.message)
-                return
-            why = "its mailbox while down is full"
-        else:
-            why = "it is not there" if child is None else "it is stopped"
-        self._dropped += 1
-        self._log.warning("actor.message_dropped", child=message.child_id, why=why)
+        why = (
+            "it is not there"
+            if child is None
+            else child.tell(message.message, self._down_mailbox)
+        )
+        if why is not None:
+            self._dropped += 1
+            self._log.warning("actor.message_dropped", child=message.child_id, why=why)
 
     # -- inside ------------------------------------------------------------------
 
-    def _start(self, child: _Child) -> None:
+    def _start(self, child: ChildRecord) -> None:
         """Start one child and wait for its on_start (as its spec says);
         ChildStartFailed if that fails. A declined start leaves it
         stopped."""
@@ -465,7 +389,7 @@ class Supervisor(Supervised):
             child.handled = child.incarnation
             child.ref = None
             child.state = "stopped"
-            self._fail_waiters([child], "its start declined (ignore)")
+            child.fail_waiters("its start declined (ignore)")
             self._log.info("actor.ignored", child=spec.id)
             return
         if not isinstance(started, pykka.ActorRef):
@@ -488,25 +412,12 @@ class Supervisor(Supervised):
                 reason = error.__cause__ or error
                 raise ChildStartFailed(spec.id, reason) from reason
         child.state = "running"
-        if self._ticker is None and not issubclass(ref.actor_class, Supervised):
-            self._ticker = threading.Thread(
-                target=self._tick, daemon=True, name=f"{self._name}-liveness"
-            )
-            self._ticker.start()
+        if not issubclass(ref.actor_class, Supervised):
+            self._timers.tick(CHILD_LIVENESS_CHECK, _CheckLiveness())
         self._log.debug("actor.start", child=spec.id, incarnation=child.incarnation)
-        waiters, child.waiters = child.waiters, []
-        for waiter in waiters:
-            # (one whose caller gave up may be cancelled at any moment)
-            with contextlib.suppress(InvalidStateError):
-                waiter.set_result(ref)
-        mailbox, child.mailbox = child.mailbox, deque()
-        for kept in mailbox:
-            try:
-                ref.tell(kept)
-            except pykka.ActorDeadError:
-                self._dropped += 1
+        self._dropped += child.back(ref)
 
-    def _stop_child(self, child: _Child) -> None:
+    def _stop_child(self, child: ChildRecord) -> None:
         """Stop one child within its shutdown time, or give up on it."""
         ref, child.ref = child.ref, None
         child.stopping = True
@@ -529,31 +440,22 @@ class Supervisor(Supervised):
             )
             pykka.ActorRegistry.unregister(ref)
 
-    def _stop_children(self, children: Sequence[_Child]) -> None:
+    def _stop_children(self, children: Sequence[ChildRecord]) -> None:
         for child in reversed(children):
             self._stop_child(child)
             if self._closing:
                 child.state = "stopped"
                 self._clean_up(child)
 
-    def _remove(self, child: _Child, why: str) -> None:
+    def _remove(self, child: ChildRecord, why: str) -> None:
         """Forget a child (its cleanup run if not yet)."""
         if child in self._children:
             self._children.remove(child)
         self._by_id.pop(child.spec.id, None)
         child.state = "stopped"
-        self._fail_waiters([child], why)
-        if child.mailbox:
-            self._dropped += len(child.mailbox)
-            child.mailbox.clear()
+        child.fail_waiters(why)
+        self._dropped += child.drop_mailbox()
         self._clean_up(child)
-
-    def _fail_waiters(self, children: Sequence[_Child], why: str) -> None:
-        for child in children:
-            waiters, child.waiters = child.waiters, []
-            for waiter in waiters:
-                with contextlib.suppress(InvalidStateError):
-                    waiter.set_exception(ChildNotRunning(child.spec.id, why))
 
     def _exited(
         self, child_id: str, incarnation: int, reason: BaseException | None
@@ -583,13 +485,13 @@ class Supervisor(Supervised):
         if restart == "transient" and not abnormal:
             # OTP keeps its spec: restart_child may start it again.
             child.state = "stopped"
-            self._fail_waiters([child], "it ended normally (transient)")
+            child.fail_waiters("it ended normally (transient)")
             self._clean_up(child)
             self._significant_ended(child)
             return
         self._failed(child, reason)
 
-    def _failed(self, child: _Child, reason: BaseException | None) -> None:
+    def _failed(self, child: ChildRecord, reason: BaseException | None) -> None:
         """Count a failure (an exit or a failed start) and restart as the
         strategy says, now or after a backoff; or give up."""
         child.state = "restarting"
@@ -598,7 +500,7 @@ class Supervisor(Supervised):
         now = self._clock()
         if self._per_child:
             if child.intensity is None:
-                child.intensity = _Intensity(
+                child.intensity = Intensity(
                     self._intensity.max_restarts, self._intensity.period
                 )
             if child.intensity.exceeded_after(now):
@@ -624,9 +526,10 @@ class Supervisor(Supervised):
         child.failures += 1
         delay = backoff.delay(child.failures, self._rng)
         self._log.info("actor.backoff", child=child_id, delay=delay)
-        self._schedule(delay, _RestartDue(child_id, child.incarnation))
+        if not self._closing:
+            self._timers.after(delay, _RestartDue(child_id, child.incarnation))
 
-    def _restart_after_failure(self, failed: _Child) -> None:
+    def _restart_after_failure(self, failed: ChildRecord) -> None:
         """Restart as the strategy says; a start that fails counts as a
         failure of that child (retried through the inbox, as OTP's
         try_again_restart, so other messages are not held up)."""
@@ -668,7 +571,7 @@ class Supervisor(Supervised):
             restarted=[c.spec.id for c in again],
         )
 
-    def _significant_ended(self, child: _Child) -> None:
+    def _significant_ended(self, child: ChildRecord) -> None:
         """A significant child ended on its own: end the supervisor (a
         normal exit) if auto_shutdown says so."""
         if not child.spec.significant or self._closing:
@@ -712,7 +615,7 @@ class Supervisor(Supervised):
                 child.spec.id, child.incarnation, RuntimeError("died without a word")
             )
 
-    def _clean_up(self, child: _Child) -> None:
+    def _clean_up(self, child: ChildRecord) -> None:
         cleanup = child.spec.cleanup
         if cleanup is None or child.cleaned:
             return
@@ -723,39 +626,3 @@ class Supervisor(Supervised):
             self._log.error(
                 "actor.cleanup_failed", child=child.spec.id, error=repr(error)
             )
-
-    def _schedule(self, delay: float, message: Any) -> None:
-        if self._closing:
-            return
-        ref = self.actor_ref
-
-        def fire() -> None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                ref.tell(message)
-
-        timer = threading.Timer(delay, fire)
-        timer.daemon = True
-        self._timers = [t for t in self._timers if t.is_alive()]
-        self._timers.append(timer)
-        timer.start()
-
-    def _tick(self) -> None:
-        """Ask for a liveness check now and then, until the end."""
-        ref = self.actor_ref
-        while not self._ticking.wait(CHILD_LIVENESS_CHECK):
-            try:
-                ref.tell(_CheckLiveness())
-            except pykka.ActorDeadError:
-                return
-
-    def _cancel_timers(self) -> None:
-        self._ticking.set()
-        ticker = self._ticker
-        if ticker is not None and ticker is not threading.current_thread():
-            ticker.join(1)
-        for timer in self._timers:
-            timer.cancel()
-        for timer in self._timers:
-            if timer is not threading.current_thread():
-                timer.join(1)
-        self._timers.clear()
