@@ -48,11 +48,8 @@ from actors.lifetime import closables, track
 from actors.listening.listener import GetListenerStats, ListenerActor, ListenerStats
 from actors.placement.machine import Machine
 from actors.ratelimit.limiter import LimiterCounters, LimiterStats, RateLimiterActor
-from actors.supervision.supervisor import (
-    GetSupervisorStats,
-    Supervisor,
-    SupervisorStats,
-)
+from actors.supervision.messages import GetSupervisorStats, SupervisorStats
+from actors.supervision.supervisor import Supervisor
 from transport.board import BoardStats, serving_boards
 from transport.logs import get_logger
 

@@ -29,10 +29,11 @@ import pykka
 import pytest
 
 from actors.placement.spawner import is_spawner
+from actors.supervision.api import await_child
 from actors.supervision.child import Watch, stop_and_join
 from actors.supervision.errors import ChildNotRunning
 from actors.supervision.spec import ChildSpec
-from actors.supervision.supervisor import Supervisor, await_child
+from actors.supervision.supervisor import Supervisor
 from transport import FaultPlan, MemoryNetwork, VirtualBoard
 from transport.clock import FakeClock
 

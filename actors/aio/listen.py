@@ -30,8 +30,9 @@ from actors.listening.listener import (
 )
 from actors.placement.wire import LISTEN_KINDS
 from actors.supervision.child import Watch, stop_and_join
+from actors.supervision.messages import WhereIs
 from actors.supervision.spec import ChildSpec
-from actors.supervision.supervisor import Supervisor, WhereIs
+from actors.supervision.supervisor import Supervisor
 from messages.errors import InvalidArgumentError
 
 T = TypeVar("T")

@@ -35,17 +35,17 @@ from actors.protocol.fences import Span
 from actors.protocol.jobs import Job, OutcomeSink
 from actors.protocol.window import WindowSettings
 from actors.ratelimit.limiter import Limiter
+from actors.supervision.api import ChildLookup
 from actors.supervision.child import Watch, stop_and_join
 from actors.supervision.errors import ChildNotRunning
-from actors.supervision.spec import Backoff, ChildSpec
-from actors.supervision.supervisor import (
-    ChildLookup,
+from actors.supervision.messages import (
     GetSupervisorStats,
     StartChild,
     StopChild,
-    Supervisor,
     SupervisorStats,
 )
+from actors.supervision.spec import Backoff, ChildSpec
+from actors.supervision.supervisor import Supervisor
 from messages.scp.base import AbstractSCPResponse
 from messages.validate import caller_names, check_int
 from transport.capture import CaptureTarget, PacketCapture, open_capture

@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 from actors.connection.actor import ConnectionStats
-from actors.supervision.supervisor import SupervisorStats
+from actors.supervision.messages import SupervisorStats
 
 #: serving: a connection is up; restarting: its supervisor is bringing it
 #: back; given_up: its supervisor gave up (or its group was lost);

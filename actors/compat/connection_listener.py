@@ -34,8 +34,9 @@ from actors.listening.listener import (
     where_is,
 )
 from actors.supervision.child import Watch, stop_and_join
+from actors.supervision.messages import WhereIs
 from actors.supervision.spec import ChildSpec
-from actors.supervision.supervisor import Supervisor, WhereIs
+from actors.supervision.supervisor import Supervisor
 from messages.errors import InvalidArgumentError
 from transport.logs import get_logger
 

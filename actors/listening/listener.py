@@ -25,8 +25,8 @@ from actors.listening.callbacks import (
     Backlog,
     Deliver,
 )
+from actors.supervision.api import ChildLookup
 from actors.supervision.child import Supervised, Watch
-from actors.supervision.supervisor import ChildLookup
 from messages.errors import MalformedDatagramError
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 from transport.logs import get_logger

@@ -26,7 +26,7 @@ from actors.placement.wire import GroupSpec, Listen, Listening
 from actors.supervision.child import Watch
 from actors.supervision.errors import ChildNotRunning
 from actors.supervision.spec import ChildSpec
-from actors.supervision.supervisor import ChildLookup
+from actors.supervision.api import ChildLookup
 
 Placement = Literal["process", "ray"]
 #: How long a call waits for a group to answer a question (stats, listen).

@@ -49,14 +49,13 @@ from actors.placement.wire import (
 from actors.placement.worker import LOGGERS
 from actors.protocol.jobs import Job, Outcome, OutcomeSink
 from actors.supervision.child import stop_and_join
-from actors.supervision.spec import Backoff
-from actors.supervision.supervisor import (
+from actors.supervision.messages import (
     GetSupervisorStats,
     StartChild,
-    Strategy,
-    Supervisor,
     SupervisorStats,
 )
+from actors.supervision.spec import Backoff
+from actors.supervision.supervisor import Strategy, Supervisor
 from messages.errors import InvalidArgumentError
 from messages.validate import check_int
 from transport.capture import PacketCapture, names_each_board

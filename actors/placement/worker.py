@@ -49,7 +49,8 @@ from actors.placement.wire import (
 from actors.protocol.jobs import Job, Outcome
 from actors.ratelimit.remote import LeaseGrant, RemoteLimiter
 from actors.supervision.child import stop_and_join
-from actors.supervision.supervisor import GetSupervisorStats, Supervisor
+from actors.supervision.messages import GetSupervisorStats
+from actors.supervision.supervisor import Supervisor
 from messages.errors import InvalidArgumentError
 from transport.logs import get_logger
 

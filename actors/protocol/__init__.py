@@ -14,10 +14,11 @@ from actors.protocol.jobs import (
     deliver,
     written_span,
 )
+from actors.protocol.recovery import WindowCounters
 from actors.protocol.requests import Bulk, Piece, Request
 from actors.protocol.rtt import RttEstimator, RttStats
 from actors.protocol.runs import JobRun
-from actors.protocol.window import Window, WindowCounters, WindowSettings
+from actors.protocol.window import Window, WindowSettings
 
 __all__ = [
     "Bulk",

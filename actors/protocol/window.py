@@ -23,19 +23,34 @@ What it does that SpiNNMan's pipeline does not:
   ends sends nothing more; its pieces on the wire are retired, their late
   replies counted and dropped.
 
-Bulk lane: a large read or write (a Bulk, with no deadline and safe to
-resend) is queued as one span of pieces. Each piece's datagram is made
-ahead (by settle(), while the owner waits anyway) and it is tracked on the
-wire as a plain tuple; a first RC_OK reply of the right length frees its
-slot at once and is handed to the Bulk by the next settle(), after the
-owner has sent what the slot let out. So between a reply and the next
-request there is only bookkeeping: no Request object, no copy. As soon as
-anything else happens to a piece (it expires, is overtaken, or gets a code
-other than RC_OK) it becomes a Request, in place, with the same sequence
-number, send time and order, and the rules above take over. One request
-at a time, even the poll can wait: receive(..., send_next=True) hands back
-the next piece of a reply that empties the window, for the owner to send
-before anything else.
+A large read or write (a Bulk) goes by the bulk lane (bulk_lane.py): its
+pieces need no Request each until one leaves the happy path. What happens
+to a request that leaves it is recovery.py's. Both are base classes of
+Window, so the loops below reach them without an extra call: they are
+measured (bench/cpu.py), and a call added per datagram shows there.
+
+Where a request is, by state (one with a deadline is also in the
+``_deadlines`` heap, whatever its state):
+
+=============================  ============================================
+state                          where it lives
+=============================  ============================================
+waiting for its write fence    ``Claim.waiting`` (fences.py), a Request or a
+                               BulkSpan, until the claim is granted
+queued, not sent               ``_queue[_queue_head:]``: a Request, or a
+                               BulkSpan (a Bulk's pieces next..stop-1)
+on the wire                    ``_flight[seq]``: a Request, or a Piece of a
+                               Bulk, in the order last sent
+on the wire, to resend now     ``_flight[seq]`` (expires_at = inf) and
+                               ``_outbox``, sent by the next poll
+parked after a busy code       ``_held[seq]``, due in the ``_retry_due`` heap
+answered (a Piece's RC_OK)     ``_arrived``, until settle() gives it to its
+                               Bulk
+ended                          ``_completed`` (Requests, take_completed());
+                               ``_finished_bulks`` (take_finished_bulks())
+retired (its job failed)       its sequence number only: ``_retired[seq]``,
+                               until no copy can land
+=============================  ============================================
 """
 
 from __future__ import annotations
@@ -45,17 +60,16 @@ import itertools
 import math
 import struct
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from actors.errors import (
     DeadlineExceeded,
-    MalformedReply,
     RequestError,
-    RequestTimeout,
-    RetriesExhausted,
 )
+from actors.protocol.bulk_lane import BulkLane
 from actors.protocol.fences import Claim, Hold, WriteFences
+from actors.protocol.recovery import TIMEOUT, WindowCounters
 from actors.protocol.requests import Bulk, BulkSpan, OnTheWire, Piece, Request
 from actors.protocol.rtt import RttEstimator
 from messages.errors import InvalidArgumentError
@@ -70,12 +84,6 @@ _SEQUENCE = struct.Struct("<H")
 #: The shortest datagram that can answer a request.
 MIN_REPLY = 14
 _RC_OK = SCPResult.RC_OK.value
-_NAMES = {result.value: result.name for result in SCPResult}
-_TIMEOUT = "timeout"
-_OVERTAKEN = "overtaken"
-_MALFORMED = "malformed"
-#: Reasons that mean the board never answered (as opposed to "busy").
-_UNANSWERED = frozenset({_TIMEOUT, _OVERTAKEN})
 
 
 @dataclass(frozen=True)
@@ -150,30 +158,11 @@ class WindowSettings:
         )
 
 
-@dataclass
-class WindowCounters:
-    sent: int = 0
-    resent: int = 0
-    fast_resent: int = 0
-    retry_code_resent: int = 0
-    timeouts: int = 0
-    completed: int = 0
-    failed: int = 0
-    duplicates: int = 0
-    malformed: int = 0
-    #: Pieces on the wire when their job ended, never sent again.
-    retired: int = 0
-    #: Replies to retired pieces, dropped.
-    late: int = 0
-    #: Requests the board ended with an error code, by the code's name.
-    error_codes: dict[str, int] = field(default_factory=dict)
-    #: When a datagram last came from the board (the clock's time; -inf
-    #: before the first).
-    last_heard: float = -math.inf
+class Window(BulkLane):
+    """Sequence numbers, expiries, retries and counters of one connection.
 
-
-class Window:
-    """Sequence numbers, expiries, retries and counters of one connection."""
+    add_bulk(), settle() and take_finished_bulks() are its bulk lane's
+    (bulk_lane.py)."""
 
     def __init__(
         self,
@@ -197,6 +186,7 @@ class Window:
         )
         self._retry_codes = frozenset(code.value for code in RETRY_CODES)
         self._non_fail = frozenset(code.value for code in settings.non_fail_retry_codes)
+        self._retry_pause = settings.retry_pause
         self._next_seq = first_sequence & 0xFFFF
         self._n_sends = 0
         self._tie = itertools.count()
@@ -346,19 +336,6 @@ class Window:
                 return index
         return len(queue)
 
-    def add_bulk(
-        self, bulk: Bulk, start: int, stop: int, fence: Claim | None = None
-    ) -> None:
-        """Queue pieces ``start``..``stop``-1 of ``bulk``: one queue entry,
-        whose datagrams are made as they are sent."""
-        if stop > start:
-            span = BulkSpan(bulk, start, stop)
-            if fence is not None and not fence.granted:
-                fence.waiting.append(span)
-            else:
-                self._queue.append(span)
-            self._n_open += stop - start
-
     def claim(self, chip: Hashable, start: int, end: int) -> Claim:
         """Fence a write job's range [start, end) on ``chip``: hand the
         claim to add(), add_all() and add_bulk() with the job's requests,
@@ -423,48 +400,6 @@ class Window:
             self._request_answered(entry, datagram, now)
         return None
 
-    def _piece_answered(
-        self, seq: int, piece: Piece, datagram: bytes, now: float, send_next: bool
-    ) -> bytearray | None:
-        """A bulk piece's RC_OK: the happy path has no Request at all, and
-        what can wait for settle() does."""
-        size = piece.reply_size
-        if size and len(datagram) != size:
-            self._malformed(self._promote(seq, piece))
-            return None
-        flight = self._flight
-        del flight[seq]
-        bulk = piece.bulk
-        if bulk is not self._arrived_bulk:
-            self._arrived_bulk = bulk
-            self._arrived_to = []
-            self._arrived.append((bulk, self._arrived_to))
-        self._arrived_to.append((piece.index, datagram))
-        if not self._sampled:
-            self._rtt_pending = now - piece.sent_at
-            self._sampled = True
-        if flight:
-            if self._fast_after:
-                for oldest in flight.values():
-                    if oldest.order < piece.order:
-                        self._check_oldest(piece.order)
-                    break
-            return None
-        if (
-            send_next
-            and now < self._next_timer
-            and not (self._outbox or self._retry_due or self._draining)
-        ):
-            # The next piece at once, if nothing else comes first.
-            queue, head = self._queue, self._queue_head
-            if head < len(queue):
-                span = queue[head]
-                if type(span) is BulkSpan and span.ready is not None:
-                    out: list[bytearray] = []
-                    self._send_span(span, out, now, 1)
-                    return out[0]
-        return None
-
     def _request_answered(self, request: Request, datagram: bytes, now: float) -> None:
         """An RC_OK for a Request: it ends, unless the reply does not parse."""
         reply_size = request.reply_size
@@ -480,27 +415,6 @@ class Window:
         self._finish(request, datagram, None)
         if self._flight and self._fast_after:
             self._check_oldest(request.order)
-
-    def _check_oldest(self, order: int) -> None:
-        """A reply to the request sent ``order``-th came: it overtook the
-        oldest one on the wire if that was sent before it."""
-        for seq, oldest in self._flight.items():
-            if oldest.order < order:
-                self._overtaken(self._request_at(seq, oldest))
-            return
-
-    def _promote(self, seq: int, piece: Piece) -> Request:
-        """Turn a bulk piece on the wire into a Request, in place, with the
-        piece's send stamp."""
-        request = piece.bulk.request(piece.index)
-        _SEQUENCE.pack_into(request.datagram, SEQUENCE_OFFSET, seq)
-        request.seq = seq
-        request.sends = 1
-        request.sent_at = piece.sent_at
-        request.order = piece.order
-        request.expires_at = piece.expires_at
-        self._flight[seq] = request
-        return request
 
     def poll(self, now: float, budget: int | None = None) -> list[bytearray]:
         """Datagrams to send now: resends first, then new requests."""
@@ -576,42 +490,6 @@ class Window:
             head = 0
         self._queue_head = head
 
-    def _send_span(
-        self, span: BulkSpan, out: list[bytearray], now: float, room: int
-    ) -> int:
-        """Send up to ``room`` pieces of a span, their datagrams made ahead
-        or now: the one way a piece is sent. The room left."""
-        flight, held, retired = self._flight, self._held, self._retired
-        bulk, index = span.bulk, span.next
-        stop = min(span.stop, index + room)
-        pack_into = _SEQUENCE.pack_into
-        expires = now + self.rtt.rto
-        seq, order = self._next_seq, self._n_sends
-        ready, span.ready = span.ready, None
-        while index < stop:
-            # (_free_sequence(), inlined: this loop is the bulk lane's cost)
-            while seq in flight or seq in held or seq in retired:
-                seq = (seq + 1) & 0xFFFF
-            if ready is None:
-                datagram, size = bulk.piece(index)
-            else:
-                (datagram, size), ready = ready, None
-            pack_into(datagram, SEQUENCE_OFFSET, seq)
-            order += 1
-            flight[seq] = Piece(bulk, index, now, order, expires, size)
-            seq = (seq + 1) & 0xFFFF
-            out.append(datagram)
-            index += 1
-        sent = index - span.next
-        span.next = index
-        self._next_seq, self._n_sends = seq, order
-        if expires < self._next_timer:
-            self._next_timer = expires
-        self._n_sent += sent
-        if len(flight) >= self._size and self._refill_at < self._size - 1:
-            self._draining = True  # the window is full
-        return room - sent
-
     def _free_sequence(self) -> int:
         """The next sequence number not on the wire, parked or retired; it
         is taken."""
@@ -621,54 +499,6 @@ class Window:
             seq = (seq + 1) & 0xFFFF
         self._next_seq = (seq + 1) & 0xFFFF
         return seq
-
-    def settle(self) -> bool:
-        """Do the work that replies left for later: hand bulk pieces'
-        replies to their Bulk, take the round trip measured, and make the
-        next bulk datagram ahead. Call it after sending what poll() gave
-        (take_finished_bulks() calls it too). Returns has_completed."""
-        arrived = self._arrived
-        if len(arrived) == 1:
-            # The usual case: keep the list for the bulk's next replies.
-            bulk, replies = arrived[0]
-            if replies:
-                finished = bulk.accept(replies)
-                n = len(replies)
-                self._n_open -= n
-                self._n_completed += n
-                replies.clear()
-                if finished:
-                    self._finished_bulks.append(bulk)
-                    arrived.clear()
-                    self._arrived_bulk = None
-        elif arrived:
-            self._arrived = []
-            self._arrived_bulk = None
-            self._arrived_to = []
-            for bulk, replies in arrived:
-                if bulk.accept(replies):
-                    self._finished_bulks.append(bulk)
-                self._n_open -= len(replies)
-                self._n_completed += len(replies)
-        if self._rtt_pending >= 0.0:
-            self.rtt.sample(self._rtt_pending)
-            self._rtt_pending = -1.0
-        queue, head = self._queue, self._queue_head
-        if head < len(queue):
-            span = queue[head]
-            if type(span) is BulkSpan and span.ready is None and span.next < span.stop:
-                span.ready = span.bulk.piece(span.next)
-        return bool(self._completed) or bool(self._finished_bulks)
-
-    def take_finished_bulks(self) -> list[Bulk]:
-        """Bulks whose last piece came in through the bulk lane since the
-        last call (each once; its pieces that went the general way come
-        out of take_completed() instead)."""
-        self.settle()
-        done = self._finished_bulks
-        if done:
-            self._finished_bulks = []
-        return done
 
     def take_completed(self) -> list[Request]:
         """Requests that have ended since the last call, in ending order."""
@@ -773,142 +603,6 @@ class Window:
         if when < self._next_timer:
             self._next_timer = when
 
-    def _malformed(self, request: Request) -> None:
-        """A reply to ``request`` that does not parse: a loss. Resent at
-        once within the budget; past it, MalformedReply."""
-        self._counters.malformed += 1
-        if request.expires_at == math.inf:
-            return  # already waiting to be resent
-        request.note(_MALFORMED)
-        if request.may_resend and self._may_retry(request):
-            self._resend_soon(request)
-        else:
-            del self._flight[request.seq]
-            self._finish(request, None, self._exhausted(request))
-
-    def _resend(self, request: Request, now: float) -> bytearray:
-        """Send again a request that keeps its sequence number."""
-        self._counters.resent += 1
-        self._n_sent += 1
-        return self._stamp(request, now)
-
-    def _stamp(self, request: Request, now: float) -> bytearray:
-        """Mark ``request`` sent at ``now``: its order, expiry (never past
-        its deadline) and the next timer; the one way a Request is sent."""
-        self._n_sends += 1
-        request.sends += 1
-        request.sent_at = now
-        request.order = self._n_sends
-        request.overtaken = 0
-        expires = now + self.rtt.rto
-        if request.deadline is not None and request.deadline < expires:
-            expires = request.deadline
-        request.expires_at = expires
-        if expires < self._next_timer:
-            self._next_timer = expires
-        return request.datagram
-
-    def _send_outbox(self, out: list[bytearray], now: float, left: int) -> int:
-        outbox = self._outbox
-        while outbox and left > 0:
-            request = outbox.pop(0)
-            if not request.done:
-                out.append(self._resend(request, now))
-                left -= 1
-        return left
-
-    def _send_retries(self, out: list[bytearray], now: float, left: int) -> int:
-        flight, retry_due = self._flight, self._retry_due
-        while (
-            retry_due
-            and retry_due[0][0] <= now
-            and left > 0
-            and len(flight) < self._size
-        ):
-            _, _, request = heapq.heappop(retry_due)
-            if request.done:
-                continue
-            del self._held[request.seq]
-            self._counters.retry_code_resent += 1
-            request.code_resends += 1
-            flight[request.seq] = request
-            out.append(self._resend(request, now))
-            left -= 1
-        return left
-
-    def _may_retry(self, request: Request) -> bool:
-        return request.sends <= self._retries
-
-    def _resend_soon(self, request: Request) -> None:
-        """Send again on the next poll, keeping the sequence number; moved
-        to the back of the send order."""
-        flight = self._flight
-        del flight[request.seq]
-        flight[request.seq] = request
-        request.expires_at = math.inf
-        self._outbox.append(request)
-
-    def _overtaken(self, oldest: Request) -> None:
-        """A reply overtook the oldest request on the wire: after enough of
-        them, take it as lost and resend it without waiting for expiry."""
-        if oldest.expires_at == math.inf:
-            return  # already waiting to be resent
-        oldest.overtaken += 1
-        if (
-            oldest.overtaken >= self._fast_after
-            and oldest.may_resend
-            and self._may_retry(oldest)
-        ):
-            oldest.note(_OVERTAKEN)
-            self._counters.fast_resent += 1
-            self._resend_soon(oldest)
-
-    def _other_reply(
-        self, request: Request | None, code: int, seq: int, datagram: bytes, now: float
-    ) -> None:
-        """Every reply but an expected RC_OK: junk, duplicates, late answers,
-        busy codes and the board's error codes."""
-        if code not in _NAMES:
-            self._counters.malformed += 1
-            return
-        if request is None:
-            parked = self._held.get(seq)
-            if parked is None and seq in self._retired:
-                self._counters.late += 1
-            elif parked is None or code in self._retry_codes:
-                self._counters.duplicates += 1
-            elif (
-                code == _RC_OK
-                and parked.reply_size is not None
-                and len(datagram) != parked.reply_size
-            ):
-                self._counters.malformed += 1
-            else:
-                # The answer to a copy sent before the busy reply came.
-                del self._held[seq]
-                self._finish(parked, datagram, None)
-            return
-        del self._flight[seq]
-        if code not in self._retry_codes:
-            if code != _RC_OK:
-                codes = self._counters.error_codes
-                codes[_NAMES[code]] = codes.get(_NAMES[code], 0) + 1
-            self._finish(request, datagram, None)
-            return
-        request.note(_NAMES[code])
-        if request.expires_at == math.inf:
-            self._outbox.remove(request)  # the busy code's pause comes first
-        if self._may_retry(request):
-            self._held[seq] = request
-            due = now + self.settings.retry_pause
-            heapq.heappush(self._retry_due, (due, next(self._tie), request))
-            if due < self._next_timer:
-                self._next_timer = due
-        elif code in self._non_fail:
-            self._finish(request, datagram, None)
-        else:
-            self._finish(request, None, self._exhausted(request))
-
     def _run_timers(self, now: float) -> None:
         """Deadlines, then expiries; then when the next timer falls."""
         deadlines = self._deadlines
@@ -934,7 +628,7 @@ class Window:
                 continue
             request = self._request_at(seq, entry)
             request.timeouts += 1
-            request.note(_TIMEOUT)
+            request.note(TIMEOUT)
             self._counters.timeouts += 1
             if not backed_off:
                 self.rtt.back_off()
@@ -961,36 +655,3 @@ class Window:
         if deadlines:
             soonest = min(soonest, deadlines[0][0])
         self._next_timer = soonest
-
-    def _request_at(self, seq: int, entry: OnTheWire) -> Request:
-        """The Request on the wire as ``seq`` (a bulk piece made one)."""
-        if isinstance(entry, Piece):
-            return self._promote(seq, entry)
-        return entry
-
-    def _exhausted(self, request: Request) -> RequestError:
-        tries = request.sends
-        reasons = request.reasons or []
-        after = f"after {tries} {'try' if tries == 1 else 'tries'}"
-        if reasons and reasons[-1] == _MALFORMED:
-            return MalformedReply(f"malformed reply {after}")
-        if all(reason in _UNANSWERED for reason in reasons):
-            if not request.may_resend:
-                return RequestTimeout(
-                    f"no reply {after} (not resent: running it twice is not safe)"
-                )
-            return RequestTimeout(f"no reply {after}")
-        return RetriesExhausted(f"no usable reply {after}: {', '.join(reasons)}")
-
-    def _finish(
-        self, request: Request, reply: bytes | None, error: RequestError | None
-    ) -> None:
-        request.done = True
-        request.reply = reply
-        request.error = error
-        self._n_open -= 1
-        if error is None:
-            self._n_completed += 1
-        else:
-            self._counters.failed += 1
-        self._completed.append(request)

@@ -1,9 +1,11 @@
-"""Supervision after Erlang/OTP: child specs, supervisors, and the
-children's side that reports exits.
+"""Supervision after Erlang/OTP: child specs, supervisors, their messages,
+and the children's side that reports exits.
 """
 
 from actors.supervision.api import (
     ChildHandle,
+    ChildLookup,
+    await_child,
     count_children,
     delete_child,
     restart_child,
@@ -28,6 +30,23 @@ from actors.supervision.errors import (
     ChildStartFailed,
     SupervisionError,
 )
+from actors.supervision.messages import (
+    AwaitChild,
+    ChildCounts,
+    ChildInfo,
+    ChildState,
+    CountChildren,
+    DeleteChild,
+    GetSupervisorStats,
+    RestartChild,
+    StartChild,
+    StopChild,
+    SupervisorStats,
+    TellChild,
+    TerminateChild,
+    WhereIs,
+    WhichChildren,
+)
 from actors.supervision.spec import (
     BRUTAL_KILL,
     IGNORE,
@@ -37,26 +56,9 @@ from actors.supervision.spec import (
 )
 from actors.supervision.supervisor import (
     AutoShutdown,
-    AwaitChild,
-    ChildCounts,
-    ChildInfo,
-    ChildLookup,
-    ChildState,
-    CountChildren,
-    DeleteChild,
-    GetSupervisorStats,
-    RestartChild,
-    StartChild,
-    StopChild,
     Strategy,
     Supervisor,
     SupervisorGaveUp,
-    SupervisorStats,
-    TellChild,
-    TerminateChild,
-    WhereIs,
-    WhichChildren,
-    await_child,
 )
 
 __all__ = [

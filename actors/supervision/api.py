@@ -1,5 +1,6 @@
 """OTP's supervisor API as typed functions on a Supervisor's ref, and a
-handle that talks to one child through its restarts.
+handle that talks to one child through its restarts (with the lookup of a
+child's running incarnation that it is built on).
 
 Each function asks the supervisor and raises what it answers (the errors
 in actors.supervision.errors); ``timeout`` bounds the wait for the answer
@@ -10,23 +11,27 @@ from __future__ import annotations
 
 import contextlib
 import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, cast
 
 import pykka
 
-from actors.supervision.spec import ChildSpec
-from actors.supervision.supervisor import (
+from actors.supervision.errors import ChildNotRunning
+from actors.supervision.messages import (
+    AwaitChild,
     ChildCounts,
     ChildInfo,
-    ChildLookup,
     CountChildren,
     DeleteChild,
     RestartChild,
     StartChild,
     TellChild,
     TerminateChild,
+    WhereIs,
     WhichChildren,
 )
+from actors.supervision.spec import ChildSpec
 
 Ref = pykka.ActorRef[Any]
 #: How long the functions wait for the supervisor's answer, by default.
@@ -66,6 +71,68 @@ def which_children(supervisor: Ref, timeout: float = TIMEOUT) -> tuple[ChildInfo
 
 def count_children(supervisor: Ref, timeout: float = TIMEOUT) -> ChildCounts:
     return cast(ChildCounts, supervisor.ask(CountChildren(), timeout=timeout))
+
+
+class ChildLookup:
+    """The running incarnation of one child of ``supervisor``, asked for
+    (WhereIs) only when the one found last has died; None while it
+    restarts, or once the supervisor is gone. ``wait`` waits for it."""
+
+    def __init__(
+        self, supervisor: pykka.ActorRef[Any], child_id: str, timeout: float = 10.0
+    ) -> None:
+        self._supervisor = supervisor
+        self._child_id = child_id
+        self._timeout = timeout
+        self._ref: pykka.ActorRef[Any] | None = None
+
+    def __call__(self) -> pykka.ActorRef[Any] | None:
+        ref = self._ref
+        if ref is not None and ref.is_alive():
+            return ref
+        try:
+            ref = cast(
+                "pykka.ActorRef[Any] | None",
+                self._supervisor.ask(WhereIs(self._child_id), timeout=self._timeout),
+            )
+        except (pykka.ActorDeadError, pykka.Timeout):
+            ref = None
+        self._ref = ref
+        return ref
+
+    def wait(self, timeout: float) -> pykka.ActorRef[Any]:
+        """The running incarnation, waiting up to ``timeout`` while the
+        child restarts; ChildNotRunning if it is not back by then, or is
+        stopped, unknown, or its supervisor is gone. Never a stale ref."""
+        ref = self._ref
+        if ref is not None and ref.is_alive():
+            return ref
+        self._ref = ref = await_child(self._supervisor, self._child_id, timeout)
+        return ref
+
+
+def await_child(
+    supervisor: pykka.ActorRef[Any], child_id: str, timeout: float
+) -> pykka.ActorRef[Any]:
+    """``child_id``'s running ref, waiting up to ``timeout`` while it
+    restarts (see ChildLookup.wait)."""
+    deadline = time.monotonic() + timeout
+    try:
+        future = cast(
+            "Future[pykka.ActorRef[Any]]",
+            supervisor.ask(AwaitChild(child_id), timeout=timeout),
+        )
+    except pykka.ActorDeadError:
+        raise ChildNotRunning(child_id, "its supervisor is gone") from None
+    except pykka.Timeout:
+        raise ChildNotRunning(
+            child_id, f"its supervisor did not answer in {timeout} s"
+        ) from None
+    try:
+        return future.result(max(deadline - time.monotonic(), 0.0))
+    except FutureTimeout:  # (not the builtin TimeoutError before 3.11)
+        future.cancel()
+        raise ChildNotRunning(child_id, f"still restarting after {timeout} s") from None
 
 
 class ChildHandle:

@@ -21,21 +21,22 @@ A child learns of its supervisor through the Watch it is started with; a
 Supervised actor reports its exit through it (with the reason), whatever
 ended it. Only children that are not Supervised are polled for liveness,
 so a supervisor of Supervised children sleeps until something happens.
+
+What a supervisor is asked, and answers, is in messages.py; the functions
+that ask it are in api.py. What it keeps of each child (waiters, the
+mailbox kept while it restarts) is a ChildRecord (record.py); its backoff
+timers and liveness tick are in timers.py. This module keeps the rules:
+when to start, stop, restart, give up.
 """
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, InvalidStateError
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import pykka
 
@@ -51,11 +52,30 @@ from actors.supervision.child import (
 )
 from actors.supervision.errors import (
     ChildNotFound,
-    ChildNotRunning,
     ChildRunning,
     ChildStartFailed,
 )
-from actors.supervision.spec import BRUTAL_KILL, IGNORE, Backoff, ChildSpec, Restart
+from actors.supervision.messages import (
+    AwaitChild,
+    ChildCounts,
+    CountChildren,
+    DeleteChild,
+    GetSupervisorStats,
+    RestartChild,
+    StartChild,
+    StopChild,
+    SupervisorStats,
+    TellChild,
+    TerminateChild,
+    WhereIs,
+    WhichChildren,
+    _CheckLiveness,
+    _RestartDue,
+    _StartRetry,
+)
+from actors.supervision.record import ChildRecord, Intensity
+from actors.supervision.spec import BRUTAL_KILL, IGNORE, Backoff, ChildSpec
+from actors.supervision.timers import Timers
 from messages.errors import InvalidArgumentError
 from transport.logs import get_logger
 
@@ -64,11 +84,6 @@ log = get_logger(__name__)
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 #: When a supervisor ends itself because significant children ended (OTP 24).
 AutoShutdown = Literal["never", "any_significant", "all_significant"]
-#: What which_children says of a child: running; restarting (failed, to be
-#: started again: backing off, or its start failed and is to be retried);
-#: stopped (terminated, declined to start, or a transient child that ended
-#: normally: kept as a spec until restart_child or delete_child).
-ChildState = Literal["running", "restarting", "stopped"]
 #: How often the supervisor checks that its children are alive, for
 #: children that are not Supervised (a Supervised child reports its own
 #: end, so a supervisor of only those never wakes up on its own).
@@ -77,256 +92,12 @@ CHILD_LIVENESS_CHECK = 0.05
 DOWN_MAILBOX = 1000
 
 
-# -- messages ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WhereIs:
-    """Ask for the ActorRef of a running child (None while it restarts)."""
-
-    child_id: str
-
-
-@dataclass(frozen=True)
-class AwaitChild:
-    """Ask for a Future of the child's running ref: done at once if it
-    runs, when it is back if it restarts; ChildNotRunning (raised, or set
-    on the Future) if it is stopped, unknown or will not come back."""
-
-    child_id: str
-
-
-@dataclass(frozen=True)
-class TellChild:
-    """Tell ``message`` to a child: now if it runs; kept in order while it
-    restarts (at most ``down_mailbox`` a child, the newest beyond dropped)
-    and told once it is back; dropped if it is stopped or unknown. Drops
-    are counted (SupervisorStats.dropped) and logged."""
-
-    child_id: str
-    message: Any
-
-
-class ChildLookup:
-    """The running incarnation of one child of ``supervisor``, asked for
-    (WhereIs) only when the one found last has died; None while it
-    restarts, or once the supervisor is gone. ``wait`` waits for it."""
-
-    def __init__(
-        self, supervisor: pykka.ActorRef[Any], child_id: str, timeout: float = 10.0
-    ) -> None:
-        self._supervisor = supervisor
-        self._child_id = child_id
-        self._timeout = timeout
-        self._ref: pykka.ActorRef[Any] | None = None
-
-    def __call__(self) -> pykka.ActorRef[Any] | None:
-        ref = self._ref
-        if ref is not None and ref.is_alive():
-            return ref
-        try:
-            ref = cast(
-                "pykka.ActorRef[Any] | None",
-                self._supervisor.ask(WhereIs(self._child_id), timeout=self._timeout),
-            )
-        except (pykka.ActorDeadError, pykka.Timeout):
-            ref = None
-        self._ref = ref
-        return ref
-
-    def wait(self, timeout: float) -> pykka.ActorRef[Any]:
-        """The running incarnation, waiting up to ``timeout`` while the
-        child restarts; ChildNotRunning if it is not back by then, or is
-        stopped, unknown, or its supervisor is gone. Never a stale ref."""
-        ref = self._ref
-        if ref is not None and ref.is_alive():
-            return ref
-        self._ref = ref = await_child(self._supervisor, self._child_id, timeout)
-        return ref
-
-
-def await_child(
-    supervisor: pykka.ActorRef[Any], child_id: str, timeout: float
-) -> pykka.ActorRef[Any]:
-    """``child_id``'s running ref, waiting up to ``timeout`` while it
-    restarts (see ChildLookup.wait)."""
-    deadline = time.monotonic() + timeout
-    try:
-        future = cast(
-            "Future[pykka.ActorRef[Any]]",
-            supervisor.ask(AwaitChild(child_id), timeout=timeout),
-        )
-    except pykka.ActorDeadError:
-        raise ChildNotRunning(child_id, "its supervisor is gone") from None
-    except pykka.Timeout:
-        raise ChildNotRunning(
-            child_id, f"its supervisor did not answer in {timeout} s"
-        ) from None
-    try:
-        return future.result(max(deadline - time.monotonic(), 0.0))
-    except FutureTimeout:  # (not the builtin TimeoutError before 3.11)
-        future.cancel()
-        raise ChildNotRunning(child_id, f"still restarting after {timeout} s") from None
-
-
-@dataclass(frozen=True)
-class StartChild:
-    """Add and start a child after the ones already there; answers its ref
-    (None if its start declined: it is kept, stopped). A failed start
-    raises ChildStartFailed and the spec is not kept (OTP's start_child)."""
-
-    spec: ChildSpec
-
-
-@dataclass(frozen=True)
-class StopChild:
-    """Stop a child for good (within its shutdown time), run its cleanup
-    and forget it, as OTP's terminate_child and delete_child; answers
-    whether there was such a child."""
-
-    child_id: str
-
-
-@dataclass(frozen=True)
-class TerminateChild:
-    """Stop a child and keep its spec, stopped (a temporary child's spec
-    is deleted), as OTP's terminate_child; ChildNotFound if none."""
-
-    child_id: str
-
-
-@dataclass(frozen=True)
-class RestartChild:
-    """Start a stopped child again from its spec (OTP's restart_child):
-    answers its ref (None if it declined); ChildRunning if it runs or
-    restarts, ChildNotFound if none, ChildStartFailed if its start fails
-    (it stays stopped)."""
-
-    child_id: str
-
-
-@dataclass(frozen=True)
-class DeleteChild:
-    """Forget a stopped child's spec (OTP's delete_child); ChildRunning if
-    it runs or restarts, ChildNotFound if none."""
-
-    child_id: str
-
-
-@dataclass(frozen=True)
-class WhichChildren:
-    """Ask for a ChildInfo per child, in start order (OTP's which_children)."""
-
-
-@dataclass(frozen=True)
-class CountChildren:
-    """Ask for ChildCounts (OTP's count_children)."""
-
-
-@dataclass(frozen=True)
-class ChildInfo:
-    id: str
-    #: The running incarnation; None unless ``state`` is running.
-    ref: pykka.ActorRef[Any] | None
-    restart: Restart
-    state: ChildState
-    significant: bool = False
-
-
-@dataclass(frozen=True)
-class ChildCounts:
-    #: Children the supervisor knows of (running or not).
-    specs: int
-    #: Children running now.
-    active: int
-    #: Children that are Supervisors / other actors (running or last run).
-    supervisors: int
-    workers: int
-
-
-@dataclass(frozen=True)
-class GetSupervisorStats:
-    pass
-
-
-@dataclass(frozen=True)
-class SupervisorStats:
-    children: tuple[str, ...]
-    running: tuple[str, ...]
-    restarts: int
-    gave_up: bool
-    #: The name it was started with.
-    name: str = ""
-    #: TellChild messages dropped: a child's down mailbox full, or a child
-    #: stopped or unknown.
-    dropped: int = 0
-
-
-@dataclass(frozen=True)
-class _RestartDue:
-    child_id: str
-    incarnation: int
-
-
-@dataclass(frozen=True)
-class _StartRetry:
-    """A restart's start failed: count it and try again, through the inbox
-    (OTP's try_again_restart) so that other messages are not held up."""
-
-    child_id: str
-    incarnation: int
-    reason: BaseException
-
-
-@dataclass(frozen=True)
-class _CheckLiveness:
-    pass
-
-
 class SupervisorGaveUp(RuntimeError):
     """Children kept failing beyond the restart intensity (the cause is the
     last failure, e.g. a start error)."""
 
 
 # -- the supervisor -----------------------------------------------------------------
-
-
-@dataclass
-class _Child:
-    spec: ChildSpec
-    ref: pykka.ActorRef[Any] | None = None
-    state: ChildState = "stopped"
-    incarnation: int = 0
-    started_at: float = 0.0
-    failures: int = 0
-    #: Stopped on purpose: its exit report is expected, not a failure.
-    stopping: bool = False
-    #: The last incarnation whose exit was dealt with.
-    handled: int = 0
-    #: Its own restart intensity, when the supervisor counts per child.
-    intensity: _Intensity | None = None
-    #: Its cleanup has run since it last started.
-    cleaned: bool = False
-    #: Ever a Supervisor (for count_children).
-    supervisor: bool = False
-    #: Futures of AwaitChild, done once it runs again.
-    waiters: list[Future[pykka.ActorRef[Any]]] = field(default_factory=list)
-    #: TellChild messages kept while it restarts.
-    mailbox: deque[Any] = field(default_factory=deque)
-
-
-@dataclass
-class _Intensity:
-    max_restarts: int
-    period: float
-    times: deque[float] = field(default_factory=deque)
-
-    def exceeded_after(self, now: float) -> bool:
-        """Count a restart at ``now``; True if that is one too many."""
-        self.times.append(now)
-        while self.times and self.times[0] <= now - self.period:
-            self.times.popleft()
-        return len(self.times) > self.max_restarts
 
 
 class Supervisor(Supervised):
@@ -390,10 +161,10 @@ class Supervisor(Supervised):
         self._auto_shutdown = auto_shutdown
         for spec in specs:
             self._check_significant(spec)
-        self._children = [_Child(spec) for spec in specs]
+        self._children = [ChildRecord(spec) for spec in specs]
         self._by_id = {child.spec.id: child for child in self._children}
         self._strategy = strategy
-        self._intensity = _Intensity(max_restarts, period)
+        self._intensity = Intensity(max_restarts, period)
         #: Count restarts per child and give up on a child alone (as Akka's
         #: OneForOneStrategy does), instead of on every child at once: for
         #: many independent children (a group's boards) under one thread.
@@ -405,13 +176,10 @@ class Supervisor(Supervised):
         self._down_mailbox = down_mailbox
         self._restarts = 0
         self._dropped = 0
-        self._timers: list[threading.Timer] = []
         self._closing = False
         self.gave_up = threading.Event()
         self._log = log.bind(actor="supervisor", supervisor=name)
-        self._ticking = threading.Event()
-        #: Started with the first child that cannot report its own end.
-        self._ticker: threading.Thread | None = None
+        self._timers = Timers(self.actor_ref, name)
 
     def _check_significant(self, spec: ChildSpec) -> None:
         if spec.significant and self._auto_shutdown == "never":
@@ -437,92 +205,48 @@ class Supervisor(Supervised):
                 )
                 self._closing = True
                 self._stop_children(self._children)
-                self._fail_waiters(self._children, "its supervisor failed to start")
+                for started in self._children:
+                    started.fail_waiters("its supervisor failed to start")
                 self.report_exit(error)
                 raise
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, ChildExited):
-            self._exited(message.child_id, message.incarnation, message.reason)
-        elif isinstance(message, _RestartDue):
-            child = self._by_id.get(message.child_id)
-            if (
-                child is not None
-                and child.incarnation == message.incarnation
-                and child.state == "restarting"
-                and not self._closing
-            ):
-                self._restart_after_failure(child)
-        elif isinstance(message, _StartRetry):
-            child = self._by_id.get(message.child_id)
-            if (
-                child is not None
-                and child.incarnation == message.incarnation
-                and child.state == "restarting"
-                and not self._closing
-            ):
-                self._failed(child, message.reason)
-        elif isinstance(message, _CheckLiveness):
-            self._check_liveness()
-        elif isinstance(message, TellChild):
-            self._deliver(message)
-        elif isinstance(message, WhereIs):
-            child = self._by_id.get(message.child_id)
-            return None if child is None or child.state != "running" else child.ref
-        elif isinstance(message, AwaitChild):
-            return self._await(message.child_id)
-        elif isinstance(message, StopChild):
-            child = self._by_id.get(message.child_id)
-            if child is None:
-                return False
-            self._stop_child(child)
-            self._remove(child, "it was stopped")
-            return True
-        elif isinstance(message, TerminateChild):
-            self._terminate(self._get(message.child_id))
-        elif isinstance(message, RestartChild):
-            return self._restart_child(self._get(message.child_id))
-        elif isinstance(message, DeleteChild):
-            child = self._get(message.child_id)
-            if child.state != "stopped":
-                raise ChildRunning(child.spec.id, child.state)
-            self._remove(child, "it was deleted")
-        elif isinstance(message, StartChild):
-            return self._start_child(message.spec)
-        elif isinstance(message, WhichChildren):
-            return tuple(
-                ChildInfo(
-                    c.spec.id,
-                    c.ref if c.state == "running" else None,
-                    c.spec.restart,
-                    c.state,
-                    c.spec.significant,
-                )
-                for c in self._children
-            )
-        elif isinstance(message, CountChildren):
-            supervisors = sum(1 for c in self._children if c.supervisor)
-            return ChildCounts(
-                specs=len(self._children),
-                active=sum(1 for c in self._children if c.state == "running"),
-                supervisors=supervisors,
-                workers=len(self._children) - supervisors,
-            )
-        elif isinstance(message, GetSupervisorStats):
-            return SupervisorStats(
-                children=tuple(c.spec.id for c in self._children),
-                running=tuple(
-                    c.spec.id
-                    for c in self._children
-                    if c.state == "running" and c.ref is not None and c.ref.is_alive()
-                ),
-                restarts=self._restarts,
-                gave_up=self.gave_up.is_set(),
-                name=self._name,
-                dropped=self._dropped,
-            )
-        else:
-            return super().on_receive(message)
+        match message:
+            case ChildExited(child_id, incarnation, reason):
+                self._exited(child_id, incarnation, reason)
+            case _RestartDue(child_id, incarnation):
+                if (child := self._still_restarting(child_id, incarnation)) is not None:
+                    self._restart_after_failure(child)
+            case _StartRetry(child_id, incarnation, reason):
+                if (child := self._still_restarting(child_id, incarnation)) is not None:
+                    self._failed(child, reason)
+            case _CheckLiveness():
+                self._check_liveness()
+            case TellChild():
+                self._deliver(message)
+            case WhereIs(child_id):
+                child = self._by_id.get(child_id)
+                return None if child is None or child.state != "running" else child.ref
+            case AwaitChild(child_id):
+                return self._get(child_id).await_running()
+            case StopChild(child_id):
+                return self._stop_for_good(child_id)
+            case TerminateChild(child_id):
+                self._terminate(self._get(child_id))
+            case RestartChild(child_id):
+                return self._restart_child(self._get(child_id))
+            case DeleteChild(child_id):
+                self._delete(self._get(child_id))
+            case StartChild(spec):
+                return self._start_child(spec)
+            case WhichChildren():
+                return tuple(child.info() for child in self._children)
+            case CountChildren():
+                return self._count_children()
+            case GetSupervisorStats():
+                return self._stats()
+            case _:
+                return super().on_receive(message)
         return None
 
     def on_stop(self) -> None:
@@ -540,23 +264,74 @@ class Supervisor(Supervised):
 
     def _end(self) -> None:
         self._closing = True
-        self._cancel_timers()
+        self._timers.cancel()
         self._stop_children(self._children)
-        self._fail_waiters(self._children, "its supervisor has stopped")
+        for child in self._children:
+            child.fail_waiters("its supervisor has stopped")
 
     # -- the API's work ------------------------------------------------------------
 
-    def _get(self, child_id: str) -> _Child:
+    def _get(self, child_id: str) -> ChildRecord:
         child = self._by_id.get(child_id)
         if child is None:
             raise ChildNotFound(child_id)
         return child
 
+    def _still_restarting(self, child_id: str, incarnation: int) -> ChildRecord | None:
+        """The child a timer or a retry was for, if it is still that
+        incarnation, restarting, and the supervisor is not closing (else
+        the message is old news)."""
+        child = self._by_id.get(child_id)
+        if (
+            child is not None
+            and child.incarnation == incarnation
+            and child.state == "restarting"
+            and not self._closing
+        ):
+            return child
+        return None
+
+    def _stop_for_good(self, child_id: str) -> bool:
+        child = self._by_id.get(child_id)
+        if child is None:
+            return False
+        self._stop_child(child)
+        self._remove(child, "it was stopped")
+        return True
+
+    def _delete(self, child: ChildRecord) -> None:
+        if child.state != "stopped":
+            raise ChildRunning(child.spec.id, child.state)
+        self._remove(child, "it was deleted")
+
+    def _count_children(self) -> ChildCounts:
+        supervisors = sum(1 for c in self._children if c.supervisor)
+        return ChildCounts(
+            specs=len(self._children),
+            active=sum(1 for c in self._children if c.state == "running"),
+            supervisors=supervisors,
+            workers=len(self._children) - supervisors,
+        )
+
+    def _stats(self) -> SupervisorStats:
+        return SupervisorStats(
+            children=tuple(c.spec.id for c in self._children),
+            running=tuple(
+                c.spec.id
+                for c in self._children
+                if c.state == "running" and c.ref is not None and c.ref.is_alive()
+            ),
+            restarts=self._restarts,
+            gave_up=self.gave_up.is_set(),
+            name=self._name,
+            dropped=self._dropped,
+        )
+
     def _start_child(self, spec: ChildSpec) -> pykka.ActorRef[Any] | None:
         if spec.id in self._by_id:
             raise InvalidArgumentError("spec", spec.id, "a child with this id exists")
         self._check_significant(spec)
-        child = _Child(spec)
+        child = ChildRecord(spec)
         self._children.append(child)
         self._by_id[spec.id] = child
         try:
@@ -567,57 +342,34 @@ class Supervisor(Supervised):
             raise
         return child.ref
 
-    def _terminate(self, child: _Child) -> None:
+    def _terminate(self, child: ChildRecord) -> None:
         self._stop_child(child)
         child.state = "stopped"
-        self._fail_waiters([child], "it was terminated")
+        child.fail_waiters("it was terminated")
         self._clean_up(child)
         if child.spec.restart == "temporary":  # OTP: its spec goes too
             self._remove(child, "it was terminated")
 
-    def _restart_child(self, child: _Child) -> pykka.ActorRef[Any] | None:
+    def _restart_child(self, child: ChildRecord) -> pykka.ActorRef[Any] | None:
         if child.state != "stopped":
             raise ChildRunning(child.spec.id, child.state)
         self._start(child)
         return child.ref
 
-    def _await(self, child_id: str) -> Future[pykka.ActorRef[Any]]:
-        child = self._by_id.get(child_id)
-        if child is None:
-            raise ChildNotFound(child_id)
-        future: Future[pykka.ActorRef[Any]] = Future()
-        if child.state == "running" and child.ref is not None and child.ref.is_alive():
-            future.set_result(child.ref)
-        elif child.state in ("running", "restarting"):
-            # (running but dead: its exit report is on its way)
-            child.waiters = [w for w in child.waiters if not w.cancelled()]
-            child.waiters.append(future)
-        else:
-            raise ChildNotRunning(child_id, "it is stopped")
-        return future
-
     def _deliver(self, message: TellChild) -> None:
         child = self._by_id.get(message.child_id)
-        if child is not None and child.state == "running" and child.ref is not None:
-            try:
-                child.ref.tell(message.message)
-            except pykka.ActorDeadError:
-                pass  # it has just died (its report is on its way): keep it
-            else:
-                return
-        if child is not None and child.state in ("running", "restarting"):
-            if len(child.mailbox) < self._down_mailbox:
-                child.mailbox.append(message.message)
-                return
-            why = "its mailbox while down is full"
-        else:
-            why = "it is not there" if child is None else "it is stopped"
-        self._dropped += 1
-        self._log.warning("actor.message_dropped", child=message.child_id, why=why)
+        why = (
+            "it is not there"
+            if child is None
+            else child.tell(message.message, self._down_mailbox)
+        )
+        if why is not None:
+            self._dropped += 1
+            self._log.warning("actor.message_dropped", child=message.child_id, why=why)
 
     # -- inside ------------------------------------------------------------------
 
-    def _start(self, child: _Child) -> None:
+    def _start(self, child: ChildRecord) -> None:
         """Start one child and wait for its on_start (as its spec says);
         ChildStartFailed if that fails. A declined start leaves it
         stopped."""
@@ -637,7 +389,7 @@ class Supervisor(Supervised):
             child.handled = child.incarnation
             child.ref = None
             child.state = "stopped"
-            self._fail_waiters([child], "its start declined (ignore)")
+            child.fail_waiters("its start declined (ignore)")
             self._log.info("actor.ignored", child=spec.id)
             return
         if not isinstance(started, pykka.ActorRef):
@@ -660,25 +412,12 @@ class Supervisor(Supervised):
                 reason = error.__cause__ or error
                 raise ChildStartFailed(spec.id, reason) from reason
         child.state = "running"
-        if self._ticker is None and not issubclass(ref.actor_class, Supervised):
-            self._ticker = threading.Thread(
-                target=self._tick, daemon=True, name=f"{self._name}-liveness"
-            )
-            self._ticker.start()
+        if not issubclass(ref.actor_class, Supervised):
+            self._timers.tick(CHILD_LIVENESS_CHECK, _CheckLiveness())
         self._log.debug("actor.start", child=spec.id, incarnation=child.incarnation)
-        waiters, child.waiters = child.waiters, []
-        for waiter in waiters:
-            # (one whose caller gave up may be cancelled at any moment)
-            with contextlib.suppress(InvalidStateError):
-                waiter.set_result(ref)
-        mailbox, child.mailbox = child.mailbox, deque()
-        for kept in mailbox:
-            try:
-                ref.tell(kept)
-            except pykka.ActorDeadError:
-                self._dropped += 1
+        self._dropped += child.back(ref)
 
-    def _stop_child(self, child: _Child) -> None:
+    def _stop_child(self, child: ChildRecord) -> None:
         """Stop one child within its shutdown time, or give up on it."""
         ref, child.ref = child.ref, None
         child.stopping = True
@@ -701,31 +440,22 @@ class Supervisor(Supervised):
             )
             pykka.ActorRegistry.unregister(ref)
 
-    def _stop_children(self, children: Sequence[_Child]) -> None:
+    def _stop_children(self, children: Sequence[ChildRecord]) -> None:
         for child in reversed(children):
             self._stop_child(child)
             if self._closing:
                 child.state = "stopped"
                 self._clean_up(child)
 
-    def _remove(self, child: _Child, why: str) -> None:
+    def _remove(self, child: ChildRecord, why: str) -> None:
         """Forget a child (its cleanup run if not yet)."""
         if child in self._children:
             self._children.remove(child)
         self._by_id.pop(child.spec.id, None)
         child.state = "stopped"
-        self._fail_waiters([child], why)
-        if child.mailbox:
-            self._dropped += len(child.mailbox)
-            child.mailbox.clear()
+        child.fail_waiters(why)
+        self._dropped += child.drop_mailbox()
         self._clean_up(child)
-
-    def _fail_waiters(self, children: Sequence[_Child], why: str) -> None:
-        for child in children:
-            waiters, child.waiters = child.waiters, []
-            for waiter in waiters:
-                with contextlib.suppress(InvalidStateError):
-                    waiter.set_exception(ChildNotRunning(child.spec.id, why))
 
     def _exited(
         self, child_id: str, incarnation: int, reason: BaseException | None
@@ -755,13 +485,13 @@ class Supervisor(Supervised):
         if restart == "transient" and not abnormal:
             # OTP keeps its spec: restart_child may start it again.
             child.state = "stopped"
-            self._fail_waiters([child], "it ended normally (transient)")
+            child.fail_waiters("it ended normally (transient)")
             self._clean_up(child)
             self._significant_ended(child)
             return
         self._failed(child, reason)
 
-    def _failed(self, child: _Child, reason: BaseException | None) -> None:
+    def _failed(self, child: ChildRecord, reason: BaseException | None) -> None:
         """Count a failure (an exit or a failed start) and restart as the
         strategy says, now or after a backoff; or give up."""
         child.state = "restarting"
@@ -770,7 +500,7 @@ class Supervisor(Supervised):
         now = self._clock()
         if self._per_child:
             if child.intensity is None:
-                child.intensity = _Intensity(
+                child.intensity = Intensity(
                     self._intensity.max_restarts, self._intensity.period
                 )
             if child.intensity.exceeded_after(now):
@@ -796,9 +526,10 @@ class Supervisor(Supervised):
         child.failures += 1
         delay = backoff.delay(child.failures, self._rng)
         self._log.info("actor.backoff", child=child_id, delay=delay)
-        self._schedule(delay, _RestartDue(child_id, child.incarnation))
+        if not self._closing:
+            self._timers.after(delay, _RestartDue(child_id, child.incarnation))
 
-    def _restart_after_failure(self, failed: _Child) -> None:
+    def _restart_after_failure(self, failed: ChildRecord) -> None:
         """Restart as the strategy says; a start that fails counts as a
         failure of that child (retried through the inbox, as OTP's
         try_again_restart, so other messages are not held up)."""
@@ -840,7 +571,7 @@ class Supervisor(Supervised):
             restarted=[c.spec.id for c in again],
         )
 
-    def _significant_ended(self, child: _Child) -> None:
+    def _significant_ended(self, child: ChildRecord) -> None:
         """A significant child ended on its own: end the supervisor (a
         normal exit) if auto_shutdown says so."""
         if not child.spec.significant or self._closing:
@@ -884,7 +615,7 @@ class Supervisor(Supervised):
                 child.spec.id, child.incarnation, RuntimeError("died without a word")
             )
 
-    def _clean_up(self, child: _Child) -> None:
+    def _clean_up(self, child: ChildRecord) -> None:
         cleanup = child.spec.cleanup
         if cleanup is None or child.cleaned:
             return
@@ -895,39 +626,3 @@ class Supervisor(Supervised):
             self._log.error(
                 "actor.cleanup_failed", child=child.spec.id, error=repr(error)
             )
-
-    def _schedule(self, delay: float, message: Any) -> None:
-        if self._closing:
-            return
-        ref = self.actor_ref
-
-        def fire() -> None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                ref.tell(message)
-
-        timer = threading.Timer(delay, fire)
-        timer.daemon = True
-        self._timers = [t for t in self._timers if t.is_alive()]
-        self._timers.append(timer)
-        timer.start()
-
-    def _tick(self) -> None:
-        """Ask for a liveness check now and then, until the end."""
-        ref = self.actor_ref
-        while not self._ticking.wait(CHILD_LIVENESS_CHECK):
-            try:
-                ref.tell(_CheckLiveness())
-            except pykka.ActorDeadError:
-                return
-
-    def _cancel_timers(self) -> None:
-        self._ticking.set()
-        ticker = self._ticker
-        if ticker is not None and ticker is not threading.current_thread():
-            ticker.join(1)
-        for timer in self._timers:
-            timer.cancel()
-        for timer in self._timers:
-            if timer is not threading.current_thread():
-                timer.join(1)
-        self._timers.clear()

@@ -20,7 +20,7 @@ import pykka
 import pytest
 
 import actors.supervision.child
-import actors.supervision.supervisor
+import actors.supervision.messages
 import transport
 from actors import ConnectionListener
 from actors.listening.callbacks import CallbackStats
@@ -357,7 +357,7 @@ def test_raising_callback_is_logged_and_disturbs_nothing(link: Link) -> None:
             stats = listener.stats()
             assert stats is not None and stats.received == 62
             ref = listener._supervisor.ask(  # type: ignore[union-attr]
-                actors.supervision.supervisor.WhereIs("callback-0"), timeout=5
+                actors.supervision.messages.WhereIs("callback-0"), timeout=5
             )
             counts = ref.ask(CallbackStats(0, 0), timeout=5)
             assert counts == CallbackStats(handled=62, errors=21)
@@ -456,7 +456,7 @@ def test_dead_callback_actor_is_restarted_and_its_losses_counted(link: Link) -> 
         link.send(0)
         assert victim.entered.wait(WAIT)
         old = supervisor.ask(
-            actors.supervision.supervisor.WhereIs("callback-0"), timeout=5
+            actors.supervision.messages.WhereIs("callback-0"), timeout=5
         )
         assert old is not None and old.is_alive()
         old.tell(actors.supervision.child.Crash())
@@ -467,7 +467,7 @@ def test_dead_callback_actor_is_restarted_and_its_losses_counted(link: Link) -> 
         victim.thread.join(WAIT)
         assert not victim.thread.is_alive()
         new = supervisor.ask(
-            actors.supervision.supervisor.WhereIs("callback-0"), timeout=5
+            actors.supervision.messages.WhereIs("callback-0"), timeout=5
         )
         assert new is not None and new.actor_urn != old.actor_urn
         assert new.ask(CallbackStats(0, 0), timeout=5) == CallbackStats(0, 0)
@@ -477,7 +477,7 @@ def test_dead_callback_actor_is_restarted_and_its_losses_counted(link: Link) -> 
         assert victim.wait_for(7) == [0, 4, 5, 6, 7, 8, 9]
         assert len(victim.threads) == 2  # the old actor's and the new one's
         stats = supervisor.ask(
-            actors.supervision.supervisor.GetSupervisorStats(), timeout=5
+            actors.supervision.messages.GetSupervisorStats(), timeout=5
         )
         assert stats.restarts == 1
         assert "callback-0" in stats.running
@@ -524,7 +524,7 @@ def test_restart_accounting_does_not_race_the_listener(
         link.send(0)
         victim.wait_for(1)
         old = supervisor.ask(
-            actors.supervision.supervisor.WhereIs("callback-0"), timeout=5
+            actors.supervision.messages.WhereIs("callback-0"), timeout=5
         )
         old.tell(actors.supervision.child.Crash())
         victim.thread.join(WAIT)
@@ -554,12 +554,12 @@ def test_dead_callback_actor_with_nothing_waiting_loses_nothing(link: Link) -> N
         link.send(0)
         recorder.wait_for(1)
         old = supervisor.ask(
-            actors.supervision.supervisor.WhereIs("callback-0"), timeout=5
+            actors.supervision.messages.WhereIs("callback-0"), timeout=5
         )
         old.tell(actors.supervision.child.Crash())
         recorder.thread.join(WAIT)
         new = supervisor.ask(
-            actors.supervision.supervisor.WhereIs("callback-0"), timeout=5
+            actors.supervision.messages.WhereIs("callback-0"), timeout=5
         )
         assert new is not None and new.actor_urn != old.actor_urn
         new.ask(CallbackStats(0, 0), timeout=5)

@@ -32,17 +32,16 @@ from actors.supervision.child import (
     Watch,
     stop_and_join,
 )
-from actors.supervision.spec import Backoff, ChildSpec
-from actors.supervision.supervisor import (
+from actors.supervision.messages import (
     GetSupervisorStats,
     StartChild,
     StopChild,
-    Supervisor,
-    SupervisorGaveUp,
     SupervisorStats,
     WhereIs,
     _CheckLiveness,
 )
+from actors.supervision.spec import Backoff, ChildSpec
+from actors.supervision.supervisor import Supervisor, SupervisorGaveUp
 from messages.errors import InvalidArgumentError
 
 #: The longest wait for anything that should happen promptly.

@@ -46,7 +46,7 @@ from actors.supervision import (
     which_children,
 )
 from actors.supervision.child import StartFailed
-from actors.supervision.supervisor import AwaitChild, _RestartDue
+from actors.supervision.messages import AwaitChild, _RestartDue
 from messages.errors import InvalidArgumentError
 from tests.actors.supervision.test_supervisor import (
     WAIT,
