@@ -23,10 +23,10 @@ from actors.placement.book import NO_ANSWER, GroupBook
 from actors.placement.links import GroupLink, ProcessLink
 from actors.placement.parent import GroupActor, SendListen, SendStats
 from actors.placement.wire import GroupSpec, Listen, Listening
+from actors.supervision.api import ChildLookup
 from actors.supervision.child import Watch
 from actors.supervision.errors import ChildNotRunning
 from actors.supervision.spec import ChildSpec
-from actors.supervision.api import ChildLookup
 
 Placement = Literal["process", "ray"]
 #: How long a call waits for a group to answer a question (stats, listen).
