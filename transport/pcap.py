@@ -149,7 +149,11 @@ class Packet:
 
 def read_packets(data: bytes) -> Iterator[Packet]:
     """The UDP datagrams of a classic pcap file's bytes, in order; other
-    frames are skipped. MalformedDatagramError if it is not pcap."""
+    frames are skipped. MalformedDatagramError if it is not pcap, and (once
+    the whole records before it are yielded) at a record that is garbled
+    (longer than the snap length allows, or than the frame it says it
+    captured) or cut short by the end of the file: what follows such a
+    record cannot be read, so it is never skipped in silence."""
     if len(data) < _FILE_HEADER.size:
         raise MalformedDatagramError(f"{len(data)} bytes: too short for pcap")
     for order in "<>":
@@ -168,15 +172,41 @@ def read_packets(data: bytes) -> Iterator[Packet]:
             f"link type {linktype}: only Ethernet (1) and raw IPv4 are read"
         )
     record = struct.Struct(f"{order}IIII")
-    at = _FILE_HEADER.size
-    while at + record.size <= len(data):
+    most = max(struct.unpack_from(f"{order}I", data, 16)[0], SNAPLEN)
+    at, number = _FILE_HEADER.size, 1
+    while at < len(data):
+        _check_record(data, at, number, record, most)
         seconds, fraction, captured, _ = record.unpack_from(data, at)
         at += record.size
         frame = data[at : at + captured]
         at += captured
+        number += 1
         packet = _udp_of(frame, linktype, seconds + fraction * scale)
         if packet is not None:
             yield packet
+
+
+def _check_record(
+    data: bytes, at: int, number: int, record: struct.Struct, most: int
+) -> None:
+    """MalformedDatagramError unless a whole, plausible record starts at ``at``."""
+    where = f"record {number} (byte {at} of {len(data)})"
+    if at + record.size > len(data):
+        raise MalformedDatagramError(
+            f"{where} is cut short: {len(data) - at} of its {record.size}-byte "
+            f"header are there"
+        )
+    _, _, captured, original = record.unpack_from(data, at)
+    if captured > most or captured > original:
+        raise MalformedDatagramError(
+            f"{where} is garbled: it says it holds {captured} bytes of a "
+            f"{original}-byte frame (at most {most}); nothing after it can be read"
+        )
+    if at + record.size + captured > len(data):
+        raise MalformedDatagramError(
+            f"{where} is cut short: {len(data) - at - record.size} of its "
+            f"{captured} bytes are there"
+        )
 
 
 def _udp_of(frame: bytes, linktype: int, stamp: float) -> Packet | None:
