@@ -207,6 +207,43 @@ def test_a_fifo_is_a_stream_never_renamed_whole_across_rotations(
     assert capture.written == 45 and capture.write_errors == 0
 
 
+@pytest.mark.timeout(20)
+def test_a_fifo_s_readers_may_come_late_and_go_each_gets_a_whole_stream(
+    tmp_path: Path,
+) -> None:
+    """No reader yet: the capture opens without waiting (it used to block
+    its caller for good) and counts what it cannot write; a reader that
+    goes away is counted too, and the next one gets a stream of its own,
+    header first."""
+    fifo = tmp_path / "live.pcap"
+    os.mkfifo(fifo)
+    capture = PacketCapture(fifo, flush_interval=60)
+    sender = Sender(capture)
+    sender.send(5)  # nobody reads
+    assert capture.written == 0 and capture.dropped == 5
+    first = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    sender.send(5)
+    early = os.read(first, 1 << 16)
+    os.close(first)
+    sender.send(5)  # the reader went away
+    assert capture.written == 5 and capture.dropped == 10
+    second = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        sender.send(5)
+        capture.close()
+        late = os.read(second, 1 << 16)
+    finally:
+        os.close(second)
+    assert [int.from_bytes(p.payload[:4], "big") for p in read_packets(early)] == list(
+        range(5, 10)
+    )
+    assert [int.from_bytes(p.payload[:4], "big") for p in read_packets(late)] == list(
+        range(15, 20)
+    )
+    assert capture.write_errors >= 3 and capture.opened == 2
+    assert not writer_alive(capture)
+
+
 def test_a_pipe_s_dev_fd_path_is_written_as_a_stream(tmp_path: Path) -> None:
     """``--capture >(tshark -i -)`` hands the capture /dev/fd/N of a pipe:
     nothing of it can be renamed, and its first rotation killed the writer."""
