@@ -117,7 +117,9 @@ class PacketCapture:
         #: took to _taken and moves _limit (-1 once closed): a sender adds
         #: while _added < _limit. No lock: a list's append, slice and del
         #: each hold the interpreter's lock, and each counter has one
-        #: writer (the senders' += has no call in it to switch threads at).
+        #: side writing it (senders of several threads share _added; its
+        #: += makes no call, where CPython would switch threads, and a
+        #: lost update would only loosen the bound by a datagram).
         self._records: list[bytes] = []
         self._added = self._taken = 0
         self._limit = max_pending_bytes
