@@ -3,48 +3,59 @@
 The sender's thread makes each datagram's pcap record (a cached frame
 header per link and length, transport/pcap.py) and appends it to a
 list; a writer thread takes what is there every ``FLUSH_INTERVAL`` and
-writes it out, and a file write lets the interpreter's lock go, so the
-writer costs the connection almost nothing (framing in the writer, in
-bulk, took a fifth of the process's time and stalled the connection
-while it held the lock). A capture is bounded: at most ``max_bytes`` or
-``max_packets`` per file, then the file rotates (``x.pcap`` ->
-``x.pcap.1`` -> ...; ``files`` are kept), and at most ``max_pending``
-datagrams wait for the writer (more are counted in ``dropped``, never
-block the sender). ``close`` writes what is left and joins the
-writer. A capture read while it runs is at most ``flush_interval``
-behind.
+writes it out (transport/capture_file.py), and a file write lets the
+interpreter's lock go, so the writer costs the connection almost nothing
+(framing in the writer, in bulk, took a fifth of the process's time and
+stalled the connection while it held the lock). A capture is bounded: at
+most ``max_bytes`` or ``max_packets`` per file, then the file rotates
+(``x.pcap`` -> ``x.pcap.1`` -> ...; ``files`` are kept), and at most
+``max_pending_bytes`` of records wait for the writer (more are counted
+in ``dropped``, never block the sender). A capture fails without harm:
+what the writer cannot write is counted (``write_errors``, ``dropped``),
+logged at most once per ``WARN_INTERVAL``, and it goes on when it can.
+``close`` writes what is left and joins the writer. A capture read while
+it runs is at most ``flush_interval`` behind (``flush`` waits for it).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Union
+from typing import ClassVar, Union
 
 from messages.errors import InvalidArgumentError
+from transport.capture_file import PcapFile
 from transport.endpoint import Address, Datagram, DatagramEndpoint, UDPEndpoint
 from transport.logs import get_logger
-from transport.pcap import FILE_HEADER_SIZE, STAMP, Link, file_header
+from transport.pcap import FRAME_OVERHEAD, RECORD_HEADER_SIZE, STAMP, Link
 
 log = get_logger(__name__)
 
 _now = time.time_ns
 _stamp = STAMP.pack
-#: How long close waits for the writer.
+#: How long close waits for the writer (a stream's reader included).
 _CLOSE_TIMEOUT = 10.0
 _NANOS = 1_000_000_000
 #: Address pairs a LinkBook keeps (a board hears from few hosts).
 _LINKS_KEPT = 1024
+#: What a waiting record holds besides its bytes: a bytes object's header
+#: and its slot in the list.
+_OBJECT_COST = sys.getsizeof(b"") + 8
 
 #: How often the writer takes what has piled up.
 FLUSH_INTERVAL = 0.02
-#: Default bounds: per file, files kept, and datagrams waiting.
+#: Default bounds: per file, files kept, and the bytes waiting.
 MAX_BYTES = 64 << 20
 FILES = 4
-MAX_PENDING = 200_000
+MAX_PENDING_BYTES = 64 << 20
+#: What one datagram waiting for the writer counts against
+#: ``max_pending_bytes`` besides its own length: its pcap record's and
+#: frame's headers and Python's object, so the bound is the memory.
+RECORD_COST = RECORD_HEADER_SIZE + FRAME_OVERHEAD + _OBJECT_COST
 
 #: What ``capture=`` takes: a file (or a template with {host} and
 #: {port}, or a directory), or a PacketCapture to share.
@@ -76,82 +87,13 @@ def names_each_board(target: str | os.PathLike[str]) -> bool:
     )
 
 
-class PcapFile:
-    """A pcap file that rotates: the writing half of a capture."""
-
-    def __init__(
-        self, path: Path, max_bytes: int, max_packets: int | None, files: int
-    ) -> None:
-        self.path, self.max_bytes, self.files = path, max_bytes, files
-        self.max_packets = max_packets
-        #: Files started so far (1 + rotations).
-        self.opened = 0
-        self._file = self._open()
-        self._in_file = 0
-        self._bytes = FILE_HEADER_SIZE
-
-    def write(self, records: list[bytes]) -> None:
-        """Write whole records: at once while they fit the file, one by
-        one where it must rotate."""
-        size = sum(map(len, records))
-        count = len(records)
-        if self._bytes + size <= self.max_bytes and (
-            self.max_packets is None or self._in_file + count <= self.max_packets
-        ):
-            self._write(records)
-            self._bytes += size
-            self._in_file += count
-            return
-        max_packets = self.max_packets or (1 << 62)
-        start = 0
-        for index, record in enumerate(records):
-            if self._in_file and (
-                self._bytes + len(record) > self.max_bytes
-                or self._in_file >= max_packets
-            ):
-                self._write(records[start:index])
-                self._rotate()
-                start = index
-            self._bytes += len(record)
-            self._in_file += 1
-        self._write(records[start:])
-
-    def _write(self, records: list[bytes]) -> None:
-        try:
-            self._file.write(b"".join(records))
-            self._file.flush()
-        except (OSError, ValueError) as error:  # a full disk: say so, carry on
-            log.warning(
-                "capture.write_failed", capture=str(self.path), error=str(error)
-            )
-
-    def _open(self) -> BinaryIO:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        file = open(self.path, "wb")  # noqa: SIM115 - see close
-        file.write(file_header())
-        file.flush()
-        self.opened += 1
-        return file
-
-    def _rotate(self) -> None:
-        """Close the file, shift the older ones up by one, start afresh."""
-        self._file.close()
-        name = str(self.path)
-        for index in range(self.files - 1, 0, -1):
-            older = Path(f"{name}.{index - 1}") if index > 1 else self.path
-            if older.exists():
-                os.replace(older, f"{name}.{index}")
-        self._file = self._open()
-        self._in_file, self._bytes = 0, FILE_HEADER_SIZE
-
-    def close(self) -> None:
-        self._file.close()
-
-
 class PacketCapture:
     """Writes the datagrams it is given to a pcap file, off the caller's
     thread. Share one between endpoints (of any threads), or let each
     owner open its own."""
+
+    #: RECORD_COST, for a tapped socket's inlined add (transport/endpoint.py).
+    record_cost: ClassVar[int] = RECORD_COST
 
     def __init__(
         self,
@@ -160,46 +102,72 @@ class PacketCapture:
         max_bytes: int = MAX_BYTES,
         max_packets: int | None = None,
         files: int = FILES,
-        max_pending: int = MAX_PENDING,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
         flush_interval: float = FLUSH_INTERVAL,
     ) -> None:
-        if not isinstance(max_bytes, int) or max_bytes < 1024:
-            raise InvalidArgumentError("max_bytes", max_bytes, "must be >= 1024")
-        if max_packets is not None and (
-            not isinstance(max_packets, int) or max_packets < 1
-        ):
-            raise InvalidArgumentError("max_packets", max_packets, "must be >= 1")
-        if not isinstance(files, int) or files < 1:
-            raise InvalidArgumentError("files", files, "must be >= 1")
-        if not isinstance(max_pending, int) or max_pending < 1:
-            raise InvalidArgumentError("max_pending", max_pending, "must be >= 1")
+        _check_bounds(max_bytes, max_packets, files, max_pending_bytes)
         self.path = Path(path)
         self.max_bytes, self.max_packets = max_bytes, max_packets
-        self.files, self.max_pending = files, max_pending
+        self.files, self.max_pending_bytes = files, max_pending_bytes
         self._interval = flush_interval
-        #: Datagrams written, and those lost because the writer fell behind
-        #: (or that came after close).
-        self.written = 0
-        self.dropped = 0
-        #: Files started (1 + rotations) and the writer thread's CPU
-        #: seconds (known once closed).
-        self.opened = 0
+        #: The writer thread's CPU seconds (known once closed).
         self.writer_seconds = 0.0
-        #: Records not yet taken by the writer, and how many may wait:
-        #: max_pending while open, 0 once closed. No lock: a list's
-        #: append, slice and del each hold the interpreter's lock, so
-        #: senders of any threads and the writer share it safely.
+        #: Records not yet taken by the writer. Senders append and add
+        #: what each costs to _added; the writer takes them, adds what it
+        #: took to _taken and moves _limit (-1 once closed): a sender adds
+        #: while _added < _limit. No lock: a list's append, slice and del
+        #: each hold the interpreter's lock, and each counter has one
+        #: side writing it (senders of several threads share _added; its
+        #: += makes no call, where CPython would switch threads, and a
+        #: lost update would only loosen the bound by a datagram).
         self._records: list[bytes] = []
-        self._room = max_pending
+        self._added = self._taken = 0
+        self._limit = max_pending_bytes
+        #: Datagrams refused because too much was waiting (or after close).
+        self._overflow = 0
+        self._flushes: list[threading.Event] = []
         self._closed = False
         self._wake = threading.Event()
         self._log = log.bind(capture=str(self.path))
         # Opened here: a bad path fails in the caller, at once.
-        self._file = PcapFile(self.path, max_bytes, max_packets, files)
+        self._file = PcapFile(self.path, max_bytes, max_packets, files, self._log)
         self._thread = threading.Thread(
             target=self._run, name=f"capture-{self.path.name}", daemon=True
         )
         self._thread.start()
+
+    # -- what it has done ----------------------------------------------------------
+
+    @property
+    def written(self) -> int:
+        """Datagrams written."""
+        return self._file.written
+
+    @property
+    def dropped(self) -> int:
+        """Datagrams lost: too many bytes waiting for the writer, given
+        after close, or not written because writing failed."""
+        return self._overflow + self._file.lost
+
+    @property
+    def write_errors(self) -> int:
+        """Failed opens, writes and rotations (each logged, rate-limited)."""
+        return self._file.write_errors
+
+    @property
+    def opened(self) -> int:
+        """Files started (1 + rotations), or opens of a stream."""
+        return self._file.opened
+
+    @property
+    def pending_bytes(self) -> int:
+        """What waits for the writer, as ``max_pending_bytes`` counts it."""
+        return self._added - self._taken
+
+    @property
+    def stream(self) -> bool:
+        """Whether the path is written as a stream (a FIFO, a device)."""
+        return self._file.stream
 
     # -- the hot path ----------------------------------------------------------
 
@@ -210,28 +178,31 @@ class PacketCapture:
 
     def add(self, link: Link, data: Datagram) -> None:
         """Record one datagram that went ``link``'s way, now."""
-        records = self._records
-        if len(records) < self._room:
+        if self._added < self._limit:
             length = len(data)
             head = link.heads.get(length) or link.head(length)
-            records.append(_stamp(*divmod(_now(), _NANOS)) + head + data)
+            self._records.append(_stamp(*divmod(_now(), _NANOS)) + head + data)
+            self._added += length + RECORD_COST
         else:
-            self.dropped += 1
+            self._overflow += 1
 
     def add_burst(
         self, links: LinkBook, datagrams: list[tuple[bytes, Address]]
     ) -> None:
-        """Record a burst of received datagrams (one clock reading)."""
-        records = self._records
-        if len(records) + len(datagrams) > self._room:
-            self.dropped += len(datagrams)
+        """Record a burst of received datagrams (one clock reading; the
+        burst goes in whole while the bound is not reached)."""
+        if self._added >= self._limit:
+            self._overflow += len(datagrams)
             return
         stamp = _stamp(*divmod(_now(), _NANOS))
-        inbound, append = links.inbound, records.append
+        inbound, append = links.inbound, self._records.append
+        added = 0
         for data, sender in datagrams:
             link = inbound(sender)
             length = len(data)
             append(stamp + (link.heads.get(length) or link.head(length)) + data)
+            added += length + RECORD_COST
+        self._added += added
 
     # -- the writer --------------------------------------------------------------
 
@@ -241,21 +212,37 @@ class PacketCapture:
         try:
             while not self._closed:
                 wake.wait(self._interval)
+                wake.clear()
                 self._write_pending()
             self._write_pending()
         finally:
             self._file.close()
-            self.opened = self._file.opened
+            for done in self._flushes:
+                done.set()
             self.writer_seconds = time.thread_time() - started
 
     def _write_pending(self) -> None:
+        flushes = self._flushes[:]
+        del self._flushes[: len(flushes)]
         records = self._records
         count = len(records)
         if count:
             batch = records[:count]
             del records[:count]  # (what came meanwhile stays)
-            self._file.write(batch)  # the file write lets the GIL go
-            self.written += count
+            size = sum(map(len, batch))
+            file = self._file
+            before = file.written + file.lost
+            try:
+                file.write(batch, size)  # the file write lets the GIL go
+            except Exception as error:  # noqa: BLE001 - the writer must go on
+                file.give_up(before + count - file.written - file.lost, error)
+            # Room for more once these are out (the bound holds while writing).
+            self._taken += size + _OBJECT_COST * count
+            self._limit = self._taken + self.max_pending_bytes
+            if self._closed:
+                self._limit = -1
+        for done in flushes:
+            done.set()
 
     # -- lifetime ------------------------------------------------------------------
 
@@ -263,18 +250,33 @@ class PacketCapture:
     def closed(self) -> bool:
         return self._closed
 
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until the datagrams recorded before this call are written
+        (or counted lost): read the file after it and they are there.
+        False if that took longer than ``timeout`` seconds."""
+        done = threading.Event()
+        self._flushes.append(done)
+        self._wake.set()
+        if self._closed:  # the writer's last round may be past: wait for its end
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return done.wait(timeout)
+
     def close(self) -> None:
-        """Write what is waiting, close the file and join the writer."""
+        """Write what is waiting, close the file and join the writer (a
+        stream's reader that takes nothing is given up on first)."""
         if self._closed:
             return
         self._closed = True
-        self._room = 0
+        self._limit = -1
+        self._file.give_up_at = time.monotonic() + _CLOSE_TIMEOUT / 2
         self._wake.set()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=_CLOSE_TIMEOUT)
-        self._log.debug(
+        say = self._log.warning if self.write_errors else self._log.debug
+        say(
             "capture.closed", written=self.written, dropped=self.dropped,
-            files=self.opened,
+            write_errors=self.write_errors, files=self.opened,
         )  # fmt: skip
 
     def __enter__(self) -> PacketCapture:
@@ -290,6 +292,23 @@ class PacketCapture:
 
     def __repr__(self) -> str:
         return f"PacketCapture({str(self.path)!r}, written={self.written})"
+
+
+def _check_bounds(
+    max_bytes: int, max_packets: int | None, files: int, max_pending_bytes: int
+) -> None:
+    if not isinstance(max_bytes, int) or max_bytes < 1024:
+        raise InvalidArgumentError("max_bytes", max_bytes, "must be >= 1024")
+    if max_packets is not None and (
+        not isinstance(max_packets, int) or max_packets < 1
+    ):
+        raise InvalidArgumentError("max_packets", max_packets, "must be >= 1")
+    if not isinstance(files, int) or files < 1:
+        raise InvalidArgumentError("files", files, "must be >= 1")
+    if not isinstance(max_pending_bytes, int) or max_pending_bytes < 1:
+        raise InvalidArgumentError(
+            "max_pending_bytes", max_pending_bytes, "must be >= 1"
+        )
 
 
 def attach(endpoint: DatagramEndpoint, capture: PacketCapture) -> DatagramEndpoint:

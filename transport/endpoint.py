@@ -269,6 +269,7 @@ class UDPEndpoint:
         after connect), so an untapped socket's path is unchanged."""
         self._tap = capture
         self._tap_add = capture.add
+        self._tap_cost = capture.record_cost
         self._tap_links = capture.links(self._address)
         self._tap_peer: Address | None = None
         self._tap_link: Link = self._tap_links.outbound(self._address)
@@ -292,13 +293,15 @@ class UDPEndpoint:
             self._tap_peer = address
         # PacketCapture.add, inlined: this runs for every datagram.
         capture = self._tap
-        records = capture._records
-        if len(records) < capture._room:
+        if capture._added < capture._limit:
             link, length = self._tap_link, len(data)
             head = link.heads.get(length) or link.head(length)
-            records.append(_stamp(*divmod(_now(), 1_000_000_000)) + head + data)
+            capture._records.append(
+                _stamp(*divmod(_now(), 1_000_000_000)) + head + data
+            )
+            capture._added += length + self._tap_cost
         else:
-            capture.dropped += 1
+            capture._overflow += 1
 
     def _receive_tapped(self, timeout: float | None) -> tuple[bytes, Address]:
         data, sender = UDPEndpoint.receive_from(self, timeout)

@@ -155,8 +155,11 @@ class Packet:
 def read_packets(data: bytes | BinaryIO) -> Iterator[Packet]:
     """The UDP datagrams of a classic pcap file (its bytes, or the file
     itself, read a record at a time), in order; other frames are skipped.
-    MalformedDatagramError if it is not pcap, or a record claims more than
-    MAX_RECORD bytes (a damaged file: nothing is read for it)."""
+    MalformedDatagramError if it is not pcap, and (once the whole records
+    before it are yielded) at a record that is garbled (longer than the
+    snap length or MAX_RECORD allows, or than the frame it says it
+    captured) or cut short by the end of the file: what follows such a
+    record cannot be read, so it is never skipped in silence."""
     stream = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
     head = stream.read(_FILE_HEADER.size)
     if len(head) < _FILE_HEADER.size:
@@ -177,17 +180,29 @@ def read_packets(data: bytes | BinaryIO) -> Iterator[Packet]:
             f"link type {linktype}: only Ethernet (1) and raw IPv4 are read"
         )
     record = struct.Struct(f"{order}IIII")
-    at, number = _FILE_HEADER.size, 0
-    while len(header := stream.read(record.size)) == record.size:
-        seconds, fraction, captured, _ = record.unpack(header)
-        number += 1
-        if captured > MAX_RECORD:
+    most = MAX_RECORD
+    at, number = _FILE_HEADER.size, 1
+    while header := stream.read(record.size):
+        where = f"record {number} (at byte {at})"
+        if len(header) < record.size:
             raise MalformedDatagramError(
-                f"record {number} (at byte {at}) claims {captured} bytes, more "
-                f"than any frame ({MAX_RECORD}): the file is damaged"
+                f"{where} is cut short: {len(header)} of its {record.size}-byte "
+                f"header are there"
+            )
+        seconds, fraction, captured, original = record.unpack(header)
+        if captured > most or captured > original:
+            raise MalformedDatagramError(
+                f"{where} is garbled: it says it holds {captured} bytes of a "
+                f"{original}-byte frame (at most {most}): the file is damaged, "
+                f"nothing after it can be read"
             )
         frame = stream.read(captured)
-        at += record.size + len(frame)
+        if len(frame) < captured:
+            raise MalformedDatagramError(
+                f"{where} is cut short: {len(frame)} of its {captured} bytes are there"
+            )
+        at += record.size + captured
+        number += 1
         packet = _udp_of(frame, linktype, seconds + fraction * scale)
         if packet is not None:
             yield packet

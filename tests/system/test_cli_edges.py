@@ -275,8 +275,9 @@ def test_replay_refuses_a_record_longer_than_any_frame(tmp_path: Path) -> None:
     result = run("replay", str(path), "--port", "9")
     assert result.returncode == 1
     assert one_error_line(result) == (
-        "spinnactors replay: error: record 1 (at byte 24) claims 4294967295 "
-        "bytes, more than any frame (262144): the file is damaged"
+        "spinnactors replay: error: record 1 (at byte 24) is garbled: it says it "
+        "holds 4294967295 bytes of a 60-byte frame (at most 262144): the file is "
+        "damaged, nothing after it can be read"
     )
 
 

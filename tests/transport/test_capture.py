@@ -15,6 +15,7 @@ from messages.errors import InvalidArgumentError
 from messages.scp import WriteMemory
 from transport import SCAMPConnection, UDPEndpoint, VirtualBoard
 from transport.capture import (
+    RECORD_COST,
     CapturingEndpoint,
     LinkBook,
     PacketCapture,
@@ -103,12 +104,35 @@ def test_what_the_writer_cannot_keep_up_with_is_counted_not_blocked(
     tmp_path: Path,
 ) -> None:
     # The writer waits a minute between writes: only close() wakes it.
-    capture = PacketCapture(tmp_path / "b.pcap", max_pending=5, flush_interval=60)
+    capture = PacketCapture(
+        tmp_path / "b.pcap", max_pending_bytes=5 * (1 + RECORD_COST), flush_interval=60
+    )
     for _ in range(8):
         capture.add(ONE_WAY, b"x")
     capture.add_burst(LinkBook(("2.2.2.2", 2)), [(b"y", ("1.1.1.1", 1))])
     capture.close()
     assert capture.written == 5 and capture.dropped == 4
+
+
+def test_the_bound_on_what_waits_counts_bytes_not_datagrams(tmp_path: Path) -> None:
+    """64 KB datagrams and a writer that does not run: what waits stays
+    within max_pending_bytes (200,000 such datagrams would be 13 GB)."""
+    bound = 1 << 20
+    capture = PacketCapture(
+        tmp_path / "big.pcap", max_pending_bytes=bound, flush_interval=60
+    )
+    big = bytes(60_000)
+    for _ in range(100):
+        capture.add(ONE_WAY, big)
+    capture.add_burst(LinkBook(("2.2.2.2", 2)), [(big, ("1.1.1.1", 1))] * 4)
+    waiting = 104 - capture.dropped
+    assert capture.pending_bytes == waiting * (len(big) + RECORD_COST)
+    assert bound <= capture.pending_bytes < bound + len(big) + RECORD_COST
+    assert capture.flush(timeout=20)
+    assert capture.pending_bytes == 0
+    capture.close()
+    assert capture.written == 104 - capture.dropped
+    assert len(packets(tmp_path / "big.pcap")) == capture.written
 
 
 def test_bad_bounds_are_refused(tmp_path: Path) -> None:

@@ -13,7 +13,11 @@ from transport.pcap import (
     MAGIC_MICRO,
     MAGIC_NANO,
     MAX_RECORD,
+    RECORD,
+    RECORD_HEADER_SIZE,
+    SNAPLEN,
     Link,
+    Packet,
     file_header,
     frame_header,
     ipv4_checksum,
@@ -115,3 +119,38 @@ def test_a_record_longer_than_any_frame_is_a_damaged_file() -> None:
     assert next(packets).payload == b"z"
     with pytest.raises(MalformedDatagramError, match=r"record 2 \(at byte 83\)"):
         next(packets)
+
+
+def _records(count: int) -> list[bytes]:
+    link = Link(("127.0.0.1", 1000), ("127.0.0.1", 17893))
+    return [record(1_700_000_000 + n, link, bytes([n]) * 300) for n in range(count)]
+
+
+def test_a_partial_record_in_the_middle_is_an_error_not_a_silent_end() -> None:
+    """What a full disk left in a capture before: a record cut short, then
+    whole records after it. The records before it are read; the reader
+    then runs into bytes that are no record and says so, never a silent
+    end (the cut record's header is whole, so it takes the next record's
+    first bytes as its own: the error names the record after it)."""
+    whole = _records(6)
+    data = file_header() + b"".join(whole[:3]) + whole[3][:100] + b"".join(whole[4:])
+    seen: list[Packet] = []
+    with pytest.raises(MalformedDatagramError, match=r"record 5 .* garbled"):
+        seen.extend(read_packets(data))
+    assert [p.payload for p in seen[:3]] == [bytes([n]) * 300 for n in range(3)]
+
+
+@pytest.mark.parametrize("keep", [10, RECORD_HEADER_SIZE + 20])
+def test_a_file_cut_short_in_its_last_record_is_an_error(keep: int) -> None:
+    whole = _records(3)
+    data = file_header() + whole[0] + whole[1] + whole[2][:keep]
+    seen: list[Packet] = []
+    with pytest.raises(MalformedDatagramError, match=r"record 3 \(at byte .*cut short"):
+        seen.extend(read_packets(data))
+    assert len(seen) == 2
+
+
+def test_a_record_longer_than_the_snap_length_is_garbled() -> None:
+    data = file_header() + RECORD.pack(0, 0, SNAPLEN + 1, SNAPLEN + 1) + bytes(100)
+    with pytest.raises(MalformedDatagramError, match="record 1 .* garbled"):
+        list(read_packets(data))
