@@ -63,6 +63,7 @@ _ARGS = struct.Struct("<3I")
 _REPLY = struct.Struct("<2x8BHH")
 _WORD = struct.Struct("<I")
 _HEAD_SIZE = _HEAD.size  # 14
+_SDP_END = 10  # padding and the SDP header
 _ARGS_END = _HEAD_SIZE + _ARGS.size  # 26
 _FLAGS = frozenset({0x07, 0x87, 0x27, 0xA7})
 _REPLY_FLAGS = 0x07
@@ -162,6 +163,10 @@ class BoardMonitor:
         """The reply to one datagram, or None if the monitor stays silent."""
         stats = self.stats
         stats.requests += 1
+        if self.application_port is not None:
+            chip = self._application_chip(data)
+            if chip is not None:
+                return self._to_application(data, chip, sender)
         if len(data) < _HEAD_SIZE or data[2] not in _FLAGS:
             stats.malformed += 1
             return None
@@ -175,8 +180,6 @@ class BoardMonitor:
         if not self.has_chip(x, y):
             result = SCPResult.RC_ROUTE.value
         elif dest >> 5:
-            if self.application_port is not None:
-                return self._to_application(data, (x << 8) | y, sender)
             result = SCPResult.RC_PORT.value  # no application listens there
         elif dest & 0x1F > MAX_CORE:
             result = SCPResult.RC_CPU.value
@@ -255,6 +258,16 @@ class BoardMonitor:
         """Answer these commands with these handlers (a board shape's)."""
         for command, handler in commands.items():
             self._commands[command.value] = handler
+
+    def _application_chip(self, data: bytes) -> int | None:
+        """The chip an SDP datagram for an application's port goes to (an
+        SDP header is all it needs), or None if it is not one."""
+        if len(data) < _SDP_END or data[2] not in _FLAGS or not data[4] >> 5:
+            return None
+        y, x = data[6], data[7]
+        if x == y == 0xFF:
+            x = y = 0
+        return (x << 8) | y if self.has_chip(x, y) else None
 
     def _to_application(self, data: bytes, chip: int, sender: Address) -> bytes | None:
         """SDP for an application core's port: its stand-in answers or not."""

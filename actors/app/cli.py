@@ -232,9 +232,16 @@ def build_parser() -> argparse.ArgumentParser:
         "spinnactors board",
         "spinnactors board --port 0 --drop 0.01 --dup 0.01 --seed 7",
         "spinnactors board --realistic",
+        "spinnactors board --spinn5 --host 127.0.0.2 --port 17893",
     )
-    board.add_argument("--width", type=_side, default=8, help="chips across")
-    board.add_argument("--height", type=_side, default=8, help="chips down")
+    board.add_argument("--width", type=_side, help="chips across (default: 8)")
+    board.add_argument("--height", type=_side, help="chips down (default: 8)")
+    board.add_argument(
+        "--spinn5",
+        action="store_true",
+        help="serve a booted 48-chip SpiNN-5 board, as SpiNNMan's Transceiver "
+        "expects one (it talks to port 17893 only); not with --width/--height",
+    )
     board.add_argument(
         "--drop", type=_rate, default=0.0, help="chance to drop each datagram, each way"
     )
@@ -436,14 +443,17 @@ def _serve_board(args: argparse.Namespace, out: TextIO) -> int:
         seed=args.seed,
     )
     service = REALISTIC_SERVICE_TIME if args.realistic else args.service_us / 1e6
-    board = VirtualBoard(
-        args.width,
-        args.height,
-        host=_host(args),
-        port=_port_of(args),
-        faults=faults,
-        service_time=service,
-        capture=args.capture,
+    options = {
+        "host": _host(args),
+        "port": _port_of(args),
+        "faults": faults,
+        "service_time": service,
+        "capture": args.capture,
+    }
+    board = (
+        VirtualBoard.spinn5(**options)
+        if args.spinn5
+        else VirtualBoard(args.width or 8, args.height or 8, **options)
     )
     stop = threading.Event()
 
@@ -687,6 +697,8 @@ def main(
     parser = build_parser()
     args = parser.parse_args(argv)
     where = f"spinnactors {args.command}"
+    if args.command == "board" and args.spinn5 and (args.width or args.height):
+        return _usage_error(where, "--spinn5 has its own shape: no --width or --height")
     if args.command == "read":
         if args.address + args.length > 0xFFFF_FFFF + 1:
             return _usage_error(

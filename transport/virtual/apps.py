@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from messages.scp.app import (
     APP_ID_SHIFT,
@@ -215,10 +215,36 @@ class Applications:
         self.start(chip, mask)
         return b""
 
-    def start(self, chip: int, mask: int) -> None:
-        """Start the image at sv->sdram_sys on the cores of ``mask``."""
+    def load(
+        self,
+        stand_in: StandInFactory,
+        cores: Iterable[tuple[int, int, int]],
+        app_id: int,
+        *,
+        wait: bool = False,
+    ) -> list[Core]:
+        """Start ``stand_in()`` on ``cores`` (x, y, p) as ``app_id``, as if a
+        host had loaded its image there (for tests that load nothing)."""
+        if not 0 <= app_id <= 0xFF:
+            raise ValueError(f"app_id {app_id}: must be in 0..255")
+        started = [self.core(x, y, p) for x, y, p in cores]
+        masks: dict[int, int] = {}
+        for core in started:
+            chip = core.x << 8 | core.y
+            masks[chip] = masks.get(chip, 0) | 1 << core.p
+        for chip, mask in masks.items():
+            flags = app_id << APP_ID_SHIFT | (WAIT_FLAG if wait else 0)
+            self.start(chip, mask | flags, stand_in)
+        return started
+
+    def start(
+        self, chip: int, mask: int, factory: StandInFactory | None = None
+    ) -> None:
+        """Start the image at sv->sdram_sys (or ``factory``'s stand-in) on
+        the cores of ``mask``."""
         app_id, wait = mask >> APP_ID_SHIFT, bool(mask & WAIT_FLAG)
-        factory = self._stand_in_for(chip)
+        if factory is None:
+            factory = self._stand_in_for(chip)
         for core in range(1, self.vcpus.cores.get(chip, 0)):
             if mask & CORE_MASK & (1 << core):
                 stand_in = factory()
