@@ -106,6 +106,12 @@ class MonitorStats:
     errors: Counter[str] = field(default_factory=Counter)
 
 
+def arguments(data: bytes) -> tuple[int, int, int]:
+    """A request's arg1, arg2 and arg3 (handlers get whole datagrams that
+    the monitor has checked are long enough)."""
+    return _ARGS.unpack_from(data, _HEAD_SIZE)
+
+
 class Reply(Exception):
     """Raised inside a command to answer with an error code."""
 

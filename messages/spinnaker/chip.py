@@ -203,7 +203,9 @@ def vcpu_address(core: int) -> int:
     return VCPU_ADDRESS + VCPU_SIZE * core
 
 
-#: vcpu_t's rt_code when SARK could not allocate an IOBUF buffer.
+#: vcpu_t's rt_code: a generic abort, and SARK's failure to allocate an
+#: IOBUF buffer (sark.h's RTE_ABORT and RTE_IOBUF).
+RTE_ABORT = 9
 RTE_IOBUF = 14
 
 # -- IOBUF (iobuf_t, sark_io.c) ------------------------------------------------

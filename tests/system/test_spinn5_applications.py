@@ -106,3 +106,29 @@ def test_the_fault_plan_reaches_every_command_of_the_spinn5_shape() -> None:
         assert board.stats.busy == len(requests)
         assert board.chips is not None
         assert board.chips.core(1, 1, 1).state is CPUState.IDLE  # none ran
+
+
+@pytest.mark.timeout(30)
+def test_the_monitor_holds_eight_replies_for_the_board_not_per_connection() -> None:
+    """Two hosts' connections share the Ethernet chip's 8 transient tags:
+    twelve requests at once from two sockets get eight replies, and the
+    other four are dropped unanswered, as SC&MP drops them."""
+    with VirtualBoard.spinn5(service_time=0.2) as board:
+        host, port = board.address
+        with (
+            SCAMPConnection(remote_host=host, remote_port=port) as first,
+            SCAMPConnection(remote_host=host, remote_port=port) as second,
+        ):
+            for sequence in range(6):
+                for connection in (first, second):
+                    request = theirs.GetVersion(0, 0, 0)
+                    request.scp_request_header.sequence = sequence
+                    connection.send(connection.get_scp_data(request))
+            answered = 0
+            for connection in (first, second):
+                for _ in range(4):
+                    result, _, _, _ = connection.receive_scp_response(10.0)
+                    assert result is SCPResult.RC_OK
+                    answered += 1
+        assert answered == 8
+        assert (board.stats.tag_drops, board.stats.replies) == (4, 8)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
 from messages.scp.app import (
     APP_ID_SHIFT,
@@ -35,16 +36,19 @@ from messages.scp.app import (
     signal_fields,
 )
 from messages.scp.enums import CPUState, SCPResult, Signal, SignalType
-from messages.spinnaker.chip import SDRAM_SYS
+from messages.spinnaker.chip import RTE_ABORT, SDRAM_BASE, SDRAM_SIZE, SDRAM_SYS
 from messages.spinnaker.router import N_LINKS
-from transport.monitor import Address, BoardMonitor, Reply
-from transport.sdram import SDRAMHeap
+from transport.logs import get_logger
+from transport.monitor import Address, BoardMonitor, Reply, arguments
+from transport.sdram import MemoryFull, SDRAMHeap
 from transport.traffic import sdp_to_host
 from transport.virtual.cores import IOBufs, VCPUs
 from transport.virtual.router import Routers
 
-_ARGS = struct.Struct("<3I")
-_ARGS_AT = 14
+log = get_logger(__name__)
+T = TypeVar("T")
+#: The most an image can be: from sv->sdram_sys to the top of SDRAM.
+_MAX_IMAGE = SDRAM_BASE + SDRAM_SIZE - SDRAM_SYS
 _WORD = struct.Struct("<I")
 _SDP = struct.Struct("<2x8B")
 _NO_REPLY = 0x07
@@ -189,7 +193,7 @@ class Applications:
 
     def run_command(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
         """CMD_AR: start the image at sv->sdram_sys on the cores in arg1."""
-        (mask,) = _WORD.unpack_from(data, _ARGS_AT)
+        mask = arguments(data)[0]
         if mask & 1:
             raise Reply(SCPResult.RC_ARG)  # the monitor cannot be reset
         self.start(chip, mask)
@@ -200,15 +204,18 @@ class Applications:
     ) -> bytes:
         """CMD_APP_COPY_RUN: copy the image from the chip over a link, check
         its sum, then start it as CMD_AR does."""
-        argument_1, length, mask = _ARGS.unpack_from(data, _ARGS_AT)
+        argument_1, length, mask = arguments(data)
         link = argument_1 & COPY_LINK_MASK
-        if mask & 1 or link >= N_LINKS or length % 4:
+        if mask & 1 or link >= N_LINKS or length % 4 or length > _MAX_IMAGE:
             raise Reply(SCPResult.RC_ARG)
         source = self._neighbour(chip, link)
         if source is None:
             raise Reply(SCPResult.RC_TIMEOUT)  # nothing answers on that link
         image = self.monitor.memory.read(source, SDRAM_SYS, length) if length else b""
-        self.monitor.memory.write(chip, SDRAM_SYS, image)
+        try:
+            self.monitor.memory.write(chip, SDRAM_SYS, image)
+        except MemoryFull:
+            raise Reply(SCPResult.RC_BUF) from None
         checksum = (argument_1 >> CHECKSUM_SHIFT) & CHECKSUM_MASK
         if checksum and image_checksum(image) != checksum:
             raise Reply(SCPResult.RC_SUM, _WORD.pack(image_checksum(image)))
@@ -252,7 +259,7 @@ class Applications:
                 self.vcpus.reset(
                     chip, core, CPUState.INITIALISING, app_id, stand_in.name.encode()
                 )
-                stand_in.on_start(self._core(chip, core), wait)
+                self._hook(chip, core, stand_in.on_start, wait)
 
     def _stand_in_for(self, chip: int) -> StandInFactory:
         for image, factory in self._images:
@@ -263,6 +270,20 @@ class Applications:
     def _core(self, chip: int, core: int) -> Core:
         return Core(self, chip >> 8, chip & 0xFF, core)
 
+    def _hook(
+        self, chip: int, core: int, hook: Callable[..., T], *args: object
+    ) -> T | None:
+        """Run a stand-in's hook on its core. One that raises stops the core
+        as an application's abort does (RUN_TIME_EXCEPTION), never the board."""
+        try:
+            return hook(self._core(chip, core), *args)
+        except Exception:
+            log.exception("stand_in.failed", chip=(chip >> 8, chip & 0xFF), core=core)
+            self.running.pop((chip, core), None)
+            self.vcpus.set(chip, core, "rt_code", RTE_ABORT)
+            self.vcpus.set(chip, core, "cpu_state", CPUState.RUN_TIME_EXCEPTION.value)
+            return None
+
     # -- signals -----------------------------------------------------------------
 
     def signal_command(
@@ -270,7 +291,7 @@ class Applications:
     ) -> bytes:
         """CMD_SIG: a multicast signal (from the root chip only) or a
         nearest-neighbour one reaches every chip; P2P ones are no more."""
-        kind, signal_data, _ = _ARGS.unpack_from(data, _ARGS_AT)
+        kind, signal_data, _ = arguments(data)
         if kind == SignalType.MULTICAST.value and chip != self._root:
             raise Reply(SCPResult.RC_ARG)
         if kind not in (SignalType.MULTICAST.value, SignalType.NEAREST_NEIGHBOUR.value):
@@ -281,7 +302,7 @@ class Applications:
     def nnp_command(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
         """CMD_NNP: a nearest-neighbour packet to every chip. The board
         carries application signals (SIG0, op APP: SpiNNMan's AppStop)."""
-        key, nn_data, _ = _ARGS.unpack_from(data, _ARGS_AT)
+        key, nn_data, _ = arguments(data)
         if (key >> NN_COMMAND_SHIFT) & 0xF != NN_CMD_SIG0 or (
             nn_data >> SIG0_OP_SHIFT != SIG0_APP
         ):
@@ -316,7 +337,7 @@ class Applications:
             for chip, core in cores:
                 stand_in = self.running.get((chip, core))
                 if stand_in is not None:
-                    stand_in.on_signal(self._core(chip, core), signal)
+                    self._hook(chip, core, stand_in.on_signal, signal)
 
     def _stop(self, cores: list[tuple[int, int]], app_mask: int, app_id: int) -> None:
         """proc_stop_app: the cores go back to idle and every chip frees
@@ -324,7 +345,7 @@ class Applications:
         for chip, core in cores:
             stand_in = self.running.pop((chip, core), None)
             if stand_in is not None:
-                stand_in.on_stop(self._core(chip, core))
+                self._hook(chip, core, stand_in.on_stop)
             self.vcpus.reset(chip, core, CPUState.IDLE)
         stopped = [i for i in range(256) if i & app_mask == app_id]
         for chip in self.vcpus.cores:
@@ -342,7 +363,8 @@ class Applications:
         stand_in = self.running.get((chip, core))
         if stand_in is None:
             return self.monitor.error_reply(data, SCPResult.RC_PORT)
-        answer = stand_in.on_sdp(self._core(chip, core), port, bytes(data[10:]))
+        payload = bytes(data[_SDP.size :])
+        answer = self._hook(chip, core, stand_in.on_sdp, port, payload)
         if answer is None:
             return None
         return (

@@ -23,11 +23,9 @@ from messages.spinnaker.chip import (
     pack_fields,
     vcpu_address,
 )
-from transport.monitor import Address, Reply
+from transport.monitor import Address, Reply, arguments
 from transport.sdram import SDRAMHeap, SparseMemory
 
-_ARGS = struct.Struct("<2I")
-_ARGS_AT = 14  # after the padding, SDP header, command and sequence
 _WORD = struct.Struct("<I")
 _STATE = VCPU["cpu_state"].offset
 _MONITOR_NAME = b"scamp-3"
@@ -114,7 +112,7 @@ class VCPUs:
         self, data: bytes, chip: int, core: int, sender: Address
     ) -> bytes:
         """CMD_COUNT: arg1 the app id, arg2 the state."""
-        app_id, state = _ARGS.unpack_from(data, _ARGS_AT)
+        app_id, state, _ = arguments(data)
         if app_id > 0xFF or state > 15:
             raise Reply(SCPResult.RC_ARG)
         return _WORD.pack(self.count(app_id, CPUState(state)))

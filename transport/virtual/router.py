@@ -39,11 +39,9 @@ from messages.spinnaker.router import (
     RouterOp,
     pack_p2p_column,
 )
-from transport.monitor import Address, Reply
+from transport.monitor import Address, Reply, arguments
 from transport.virtual.memory import ChipMemory
 
-_ARGS = struct.Struct("<3I")
-_ARGS_AT = 14
 _WORD = struct.Struct("<I")
 _UNUSED = RTR_ENTRY.pack(0, 0, UNUSED_ROUTE, 0xFFFF_FFFF, 0)
 _FIXED_ROUTE_COPY = SV_ADDRESS + SV["fr_copy"].offset
@@ -133,7 +131,7 @@ class Routers:
 
     def command(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
         """CMD_RTR (scamp-cmd.c cmd_rtr)."""
-        argument_1, argument_2, argument_3 = _ARGS.unpack_from(data, _ARGS_AT)
+        argument_1, argument_2, argument_3 = arguments(data)
         op, app_id, count = (
             argument_1 & 0xFF,
             (argument_1 >> 8) & 0xFF,

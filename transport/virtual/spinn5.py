@@ -30,7 +30,7 @@ from messages.spinnaker.router import (
     P2P_TABLE,
     P2PRoute,
 )
-from transport.monitor import BUILD_DATE, Address, BoardMonitor, Handler
+from transport.monitor import BUILD_DATE, Address, BoardMonitor, Handler, arguments
 from transport.sdram import SDRAMHeap
 from transport.virtual.apps import Applications, Core
 from transport.virtual.cores import IOBufs, VCPUs
@@ -49,8 +49,6 @@ from transport.virtual.sysvars import (
 )
 
 XY = tuple[int, int]
-_ARGS = struct.Struct("<3I")
-_ARGS_AT = 14
 _WORD = struct.Struct("<I")
 #: A SpiNN-5 board's chips, row by row: (first x, last x) for y = 0..7.
 _SPINN5_ROWS = ((0, 4), (0, 5), (0, 6), (0, 7), (1, 7), (2, 7), (3, 7), (4, 7))
@@ -232,7 +230,7 @@ class SpiNN5:
         table, router and heap."""
         sv = self.memory.read(chip, SV_ADDRESS, SV_SIZE)
         root = int(unpack_field(SV, "p2p_root", sv))
-        word = self.memory.read_word(chip, P2P_TABLE + (root >> 3) * 4)
+        word = self.memory.read_word(chip, P2P_TABLE + root // P2P_PER_WORD * 4)
         link_en = int(unpack_field(SV, "link_en", sv))
         eth = int(unpack_field(SV, "eth_addr", sv))
         return ChipInfo(
@@ -251,7 +249,7 @@ class SpiNN5:
     def _alloc(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
         """CMD_ALLOC: the router's entries (ops 3-5) and the heap's space
         and tagged blocks (6, 7); the SDRAM ops are the monitor's."""
-        argument_1, argument_2, argument_3 = _ARGS.unpack_from(data, _ARGS_AT)
+        argument_1, argument_2, argument_3 = arguments(data)
         op, app_id = argument_1 & 0xFF, (argument_1 >> 8) & 0xFF
         heap = self.monitor.heaps[chip]
         if op == AllocFree.ALLOC_ROUTING.value:
@@ -270,7 +268,7 @@ class SpiNN5:
         return self._heap_alloc(data, chip, core, sender)
 
     def _sync(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
-        self.sync = bool(_WORD.unpack_from(data, _ARGS_AT)[0])
+        self.sync = bool(arguments(data)[0])
         return b""
 
 

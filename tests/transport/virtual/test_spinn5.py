@@ -324,3 +324,34 @@ def test_sdp_to_an_application_port_reaches_its_stand_in(
     idle = bytes([0, 0, 0x87]) + idle[3:] + bytes(12)
     assert result_of(monitor, idle) is SCPResult.RC_PORT
     assert core.state is CPUState.RUNNING
+
+
+class Broken(StandIn):
+    def on_sdp(self, core: Core, port: int, data: bytes) -> bytes | None:
+        raise RuntimeError("a bug in the stand-in")
+
+
+def test_a_stand_in_that_raises_stops_its_core_not_the_board(
+    board: tuple[BoardMonitor, SpiNN5],
+) -> None:
+    monitor, chips = board
+    (core,) = chips.applications.load(Broken, [(3, 4, 2)], APP)
+    to_core = bytes([0, 0, 0x07, 0xFF, 1 << 5 | 2, 7 << 5 | 31, 4, 3, 0, 0]) + b"x"
+    assert monitor.handle(to_core, SENDER) is None
+    assert core.state is CPUState.RUN_TIME_EXCEPTION
+    assert chips.vcpus.get(3 << 8 | 4, 2, "rt_code") == 9  # RTE_ABORT
+    assert result_of(monitor, datagram(theirs.GetVersion(3, 4, 0))) is SCPResult.RC_OK
+    too_long = theirs.AppCopyRun(1, 0, 3, 16 << 20, APP, [1], 0)
+    assert result_of(monitor, datagram(too_long)) is SCPResult.RC_ARG
+
+
+def test_other_layouts_get_the_same_chips_in_their_own_shape() -> None:
+    monitor, _ = spinn5_monitor(layout=Layout.grid(2, 2, cores=5))
+    corner = ask(monitor, theirs.GetChipInfo(1, 1)).chip_info
+    assert (corner.n_cores, corner.working_links) == (5, [3, 4, 5])
+    assert corner.parent_link == 4  # south-west, straight to the root
+    dims = ask(monitor, theirs.ReadMemory((0, 0, 0), 0xF500_7F02, 2))
+    assert bytes(dims.data[dims.offset : dims.offset + 2]) == bytes([2, 2])
+    assert (
+        result_of(monitor, datagram(theirs.GetVersion(2, 0, 0))) is SCPResult.RC_ROUTE
+    )
