@@ -36,10 +36,12 @@ from messages.scp.app import (
     signal_fields,
 )
 from messages.scp.enums import CPUState, SCPResult, Signal, SignalType
+from messages.sdp import SDP_HEADER_SIZE, SDPFlag, SDPHeader
 from messages.spinnaker.chip import RTE_ABORT, SDRAM_BASE, SDRAM_SIZE, SDRAM_SYS
 from messages.spinnaker.router import N_LINKS
 from transport.logs import get_logger
 from transport.monitor import Address, BoardMonitor, Reply, arguments
+from transport.sdp import SDP_PADDING
 from transport.sdram import MemoryFull, SDRAMHeap
 from transport.traffic import sdp_to_host
 from transport.virtual.cores import IOBufs, VCPUs
@@ -50,8 +52,6 @@ T = TypeVar("T")
 #: The most an image can be: from sv->sdram_sys to the top of SDRAM.
 _MAX_IMAGE = SDRAM_BASE + SDRAM_SIZE - SDRAM_SYS
 _WORD = struct.Struct("<I")
-_SDP = struct.Struct("<2x8B")
-_NO_REPLY = 0x07
 #: What a core's state becomes on a signal, if it was in the first state.
 _DEFAULT_SIGNALS: dict[Signal, tuple[tuple[CPUState, ...], CPUState]] = {
     Signal.START: ((CPUState.READY,), CPUState.RUNNING),
@@ -363,20 +363,21 @@ class Applications:
         stand_in = self.running.get((chip, core))
         if stand_in is None:
             return self.monitor.error_reply(data, SCPResult.RC_PORT)
-        payload = bytes(data[_SDP.size :])
+        request = SDPHeader.from_bytestring(data, len(SDP_PADDING))
+        payload = bytes(data[len(SDP_PADDING) + SDP_HEADER_SIZE :])
         answer = self._hook(chip, core, stand_in.on_sdp, port, payload)
         if answer is None:
             return None
-        return (
-            _SDP.pack(
-                _NO_REPLY,
-                data[3],
-                data[5],
-                data[4],
-                data[8],
-                data[9],
-                chip & 0xFF,
-                chip >> 8,
-            )
-            + answer
+        reply = SDPHeader(
+            SDPFlag.REPLY_NOT_EXPECTED,
+            request.tag,
+            request.source_port or 0,
+            request.source_cpu or 0,
+            request.source_chip_x or 0,
+            request.source_chip_y or 0,
+            port,
+            core,
+            chip >> 8,
+            chip & 0xFF,
         )
+        return SDP_PADDING + reply.bytestring + answer
