@@ -23,7 +23,8 @@ FIXED_ROUTE = ROUTER_BASE + 0x84
 FILTERS = ROUTER_BASE + 0x200
 COUNTERS = ROUTER_BASE + 0x300
 N_COUNTERS = 16
-#: SC&MP's control word: enabled, wait1 = 64 (its monitor in bits 8-12).
+#: The control word SC&MP sets (rtr_init): enabled, wait1 field 0x40, and
+#: the monitor core (0 here) in bits 8-12.
 CONTROL_AT_BOOT = 0x0040_0001
 #: The diagnostic filters SC&MP sets at boot (sark_hw.c dgf_init): local,
 #: non-local and dumped multicast, P2P, nearest-neighbour, fixed-route.

@@ -39,7 +39,7 @@ SYSTEM_HEAP_END = SDRAM_SYS
 FREE_SYSRAM = 0x6E00
 #: Bytes of text in one IOBUF buffer (sv->iobuf_size, SpiNNMan's default).
 IOBUF_SIZE = 16384
-#: The board's hardware version (a SpiNN-5) and when it booted.
+#: sv->hw_ver of a SpiNN-5 board.
 HARDWARE_VERSION = 5
 
 
