@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from messages.scp.enums import SCPResult
 from transport.capture import CaptureTarget, attach, open_capture
@@ -26,6 +27,9 @@ from transport.logs import get_logger
 from transport.memory import MemoryNetwork
 from transport.monitor import BoardMonitor
 from transport.traffic import TagTraffic
+
+if TYPE_CHECKING:
+    from transport.virtual.spinn5 import Layout, SpiNN5
 
 log = get_logger(__name__)
 
@@ -74,6 +78,9 @@ class VirtualBoard:
     ``serve_forever()`` runs it on the caller's. ``capture`` (a pcap file,
     a template with {host} and {port}, a directory or a PacketCapture)
     records every datagram on the board's wire (transport/capture.py).
+    ``VirtualBoard.spinn5(...)`` serves a booted 48-chip SpiNN-5 board that
+    SpiNNMan's Transceiver comes up against (``monitor`` is how it passes
+    its own monitor in).
     """
 
     def __init__(
@@ -93,33 +100,27 @@ class VirtualBoard:
         traffic: TagTraffic | None = None,
         clock: Callable[[], float] = time.monotonic,
         capture: CaptureTarget | None = None,
+        monitor: BoardMonitor | None = None,
     ) -> None:
         if service_time < 0:
             raise ValueError(f"service_time={service_time}: must be >= 0")
         if queue_limit < 1:
             raise ValueError(f"queue_limit={queue_limit}: must be >= 1")
-        self.monitor = BoardMonitor(width, height, memory_limit=memory_limit)
+        self.monitor = (
+            monitor
+            if monitor is not None
+            else BoardMonitor(width, height, memory_limit=memory_limit)
+        )
+        #: The chips of a SpiNN-5 board (VirtualBoard.spinn5), else None.
+        self.chips: SpiNN5 | None = None
         if endpoint is None:
             endpoint = (
                 network.endpoint(port)
                 if network is not None
                 else UDPEndpoint(host, port)
             )
-        try:
-            self.capture, self._owns_capture = open_capture(capture, *endpoint.address)
-        except BaseException:
-            endpoint.close()
-            raise
-        if self.capture is not None:
-            # Inside the fault injector: the capture shows what went on
-            # the wire, not what the board meant to send.
-            endpoint = attach(endpoint, self.capture)
         self.faults = faults if faults is not None else FaultPlan.none()
-        if self.faults.active:
-            endpoint = FaultyEndpoint(
-                endpoint, self.faults, sides=fault_sides, clock=clock
-            )
-        self._endpoint = endpoint
+        self._endpoint = self._wire(endpoint, capture, fault_sides, clock)
         self._service_time = service_time
         #: Live output to IP-tagged hosts, if any.
         self.traffic = traffic
@@ -134,6 +135,53 @@ class VirtualBoard:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._log = log.bind(board=self.address_text)
+
+    def _wire(
+        self,
+        endpoint: DatagramEndpoint,
+        capture: CaptureTarget | None,
+        sides: Sides,
+        clock: Callable[[], float],
+    ) -> DatagramEndpoint:
+        """The endpoint as the board's wire: recorded, then made faulty."""
+        try:
+            self.capture, self._owns_capture = open_capture(capture, *endpoint.address)
+        except BaseException:
+            endpoint.close()
+            raise
+        if self.capture is not None:
+            # Inside the fault injector: the capture shows what went on
+            # the wire, not what the board meant to send.
+            endpoint = attach(endpoint, self.capture)
+        if self.faults.active:
+            endpoint = FaultyEndpoint(endpoint, self.faults, sides=sides, clock=clock)
+        return endpoint
+
+    @classmethod
+    def spinn5(
+        cls,
+        *,
+        host: str = "127.0.0.1",
+        ip_address: str | None = None,
+        layout: Layout | None = None,
+        memory_limit: int = 512 << 20,
+        **options: Any,
+    ) -> VirtualBoard:
+        """A booted SpiNN-5 board (48 chips; or ``layout``) that SpiNNMan's
+        Transceiver can come up against; ``board.chips`` is its model
+        (cores, stand-in applications, routers). Its Ethernet chip says its
+        IP is ``ip_address`` (default: ``host``, or 127.0.0.1 for an
+        in-memory or wildcard board). Other options are VirtualBoard's."""
+        from transport.virtual.spinn5 import spinn5_monitor  # the shape's own
+
+        if ip_address is None:
+            ip_address = host if _is_ipv4(host) and host != "0.0.0.0" else "127.0.0.1"
+        monitor, chips = spinn5_monitor(
+            layout=layout, ip_address=ip_address, memory_limit=memory_limit
+        )
+        board = cls(host=host, monitor=monitor, **options)
+        board.chips = chips
+        return board
 
     # -- identity and stats ------------------------------------------------
 
@@ -183,7 +231,7 @@ class VirtualBoard:
                 wait = _IDLE_WAIT
                 if queue:
                     wait = max(0.0, queue[0][0] - clock())
-                if self.traffic is not None and self.monitor.ip_tags:
+                if self.traffic is not None and self.monitor.forward_tags:
                     self._send_traffic(clock())
                     wait = min(wait, max(0.0, self.traffic.next_due(clock()) - clock()))
                 try:
@@ -201,6 +249,8 @@ class VirtualBoard:
                     self._accept(data, sender)
                 if queue:
                     self._serve_due(clock())
+                if self.monitor.outbox:
+                    self._send_outbox()
         except ConnectionClosed:
             pass
         finally:
@@ -258,7 +308,9 @@ class VirtualBoard:
             self._answer(data, sender)
 
     def _answer(self, data: bytes, sender: Address) -> None:
-        if self.faults.busy and self.faults.answer_busy():
+        # Only SCP (port 0) has busy codes: SDP to an application has none.
+        scp = len(data) > 4 and not data[4] >> 5
+        if self.faults.busy and scp and self.faults.answer_busy():
             self._busy += 1
             reply = self.monitor.error_reply(
                 data, _BUSY_CODES[self._busy % len(_BUSY_CODES)]
@@ -266,18 +318,31 @@ class VirtualBoard:
         else:
             reply = self.monitor.handle(data, sender)
         if reply is not None:
-            try:
-                self._endpoint.send_to(reply, sender)
-            except ConnectionClosed:
-                raise
-            except TransportError as error:
-                self._send_failures += 1
-                self._log.warning("board.send_failed", peer=sender, error=str(error))
+            self._send(reply, sender)
+        if self.monitor.outbox:
+            self._send_outbox()
+
+    def _send(self, datagram: bytes, peer: Address) -> None:
+        try:
+            self._endpoint.send_to(datagram, peer)
+        except ConnectionClosed:
+            raise
+        except TransportError as error:
+            self._send_failures += 1
+            self._log.warning("board.send_failed", peer=peer, error=str(error))
+
+    def _send_outbox(self) -> None:
+        """What the board's applications sent, to the hosts their tags name."""
+        outbox = self.monitor.outbox
+        memory = self._endpoint.address[0] == "memory"
+        while outbox:
+            datagram, (host, port) = outbox.popleft()
+            self._send(datagram, ("memory", port) if memory else (host, port))
 
     def _send_traffic(self, now: float) -> None:
         assert self.traffic is not None
         memory = self._endpoint.address[0] == "memory"
-        for datagram, (host, port) in self.traffic.due(self.monitor.ip_tags, now):
+        for datagram, (host, port) in self.traffic.due(self.monitor.forward_tags, now):
             try:
                 self._endpoint.send_to(
                     datagram, ("memory", port) if memory else (host, port)
@@ -295,3 +360,8 @@ class VirtualBoard:
             "malformed": stats.malformed,
             "tag_drops": stats.tag_drops,
         }
+
+
+def _is_ipv4(host: str) -> bool:
+    parts = host.split(".")
+    return len(parts) == 4 and all(part.isdigit() and int(part) < 256 for part in parts)

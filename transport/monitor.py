@@ -6,13 +6,18 @@ stay silent). Wrong arguments get the board's error codes and a chip outside
 the grid gets RC_ROUTE, as on a real machine; datagrams too broken to answer
 are counted, never raised. The virtual board wraps this in sockets, queues
 and faults.
+
+The dispatch is a table of command -> handler. A board shape (the SpiNN-5
+in transport/virtual/spinn5.py) installs its own handlers, says which chips
+exist and who answers SDP to application cores' ports; requests to chip
+(255, 255), "this chip", are answered by the root chip (0, 0).
 """
 
 from __future__ import annotations
 
 import struct
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from messages.scp.alloc import FLAG_RETRY_TAG
@@ -24,12 +29,33 @@ from messages.scp.enums import (
     SCPResult,
     Signal,
 )
-from messages.scp.iptag import FLAG_IN_USE, FLAG_STRIP, IPTAG_INFO, MAX_IP_TAG
+from messages.scp.iptag import (
+    FLAG_IN_USE,
+    FLAG_REVERSE,
+    FLAG_STRIP,
+    FLAG_USE_SENDER,
+    FLAGS_MASK,
+    FLAGS_SHIFT,
+    IPTAG_ENTRY_SIZE,
+    IPTAG_INFO,
+    MAX_IP_TAG,
+    TAG_FIXED_SIZE,
+    TAG_POOL_SIZE,
+    TAG_TABLE_SIZE,
+    TTO_AT_BOOT,
+    TTO_REPLY,
+)
 from messages.scp.version import VersionInfo
 from messages.validate import MAX_CORE, MAX_SCP_DATA
 from transport.sdram import MemoryFull, SDRAMHeap, SparseMemory
 
 Address = tuple[str, int]
+#: A command's handler: (datagram, chip as x << 8 | y, core, sender) to the
+#: reply's data; it raises Reply to answer with an error code.
+Handler = Callable[[bytes, int, int, Address], bytes]
+#: Where SDP for an application core's port goes: (datagram, chip, sender)
+#: to a whole reply datagram, or None.
+ApplicationPort = Callable[[bytes, int, Address], bytes | None]
 
 # padding, 8 SDP bytes, command, sequence: the least a reply can answer.
 _HEAD = struct.Struct("<2x8BHH")
@@ -37,6 +63,7 @@ _ARGS = struct.Struct("<3I")
 _REPLY = struct.Struct("<2x8BHH")
 _WORD = struct.Struct("<I")
 _HEAD_SIZE = _HEAD.size  # 14
+_SDP_END = 10  # padding and the SDP header
 _ARGS_END = _HEAD_SIZE + _ARGS.size  # 26
 _FLAGS = frozenset({0x07, 0x87, 0x27, 0xA7})
 _REPLY_FLAGS = 0x07
@@ -57,10 +84,17 @@ _NEXT_STATE = {
 
 @dataclass
 class IPTag:
+    """A tag: where traffic to the host goes, or (reverse) where traffic
+    from the host's ``port`` goes on the machine."""
+
     host: bytes
     port: int
     strip: bool
     count: int = 0
+    reverse: bool = False
+    #: A reverse tag's destination: chip x << 8 | y, and port << 5 | core.
+    destination: int = 0
+    destination_port: int = 0
 
 
 @dataclass
@@ -72,12 +106,20 @@ class MonitorStats:
     errors: Counter[str] = field(default_factory=Counter)
 
 
+def arguments(data: bytes) -> tuple[int, int, int]:
+    """A request's arg1, arg2 and arg3 (handlers get whole datagrams that
+    the monitor has checked are long enough)."""
+    return _ARGS.unpack_from(data, _HEAD_SIZE)
+
+
 class Reply(Exception):
     """Raised inside a command to answer with an error code."""
 
-    def __init__(self, result: SCPResult) -> None:
+    def __init__(self, result: SCPResult, payload: bytes = b"") -> None:
         super().__init__(result.name)
         self.result = result
+        #: What the error reply carries, if anything (RC_SUM's checksum).
+        self.payload = payload
 
 
 class BoardMonitor:
@@ -90,20 +132,27 @@ class BoardMonitor:
         *,
         memory_limit: int = 512 << 20,
         hardware: str = "Virtual",
+        memory: SparseMemory | None = None,
     ) -> None:
         if not (1 <= width <= 256 and 1 <= height <= 256):
             raise ValueError(f"grid {width}x{height}: each side 1..256")
         self.width = width
         self.height = height
         self.hardware = hardware
-        self.memory = SparseMemory(memory_limit)
+        self.memory = memory if memory is not None else SparseMemory(memory_limit)
+        #: The chips present (x << 8 | y), if not the whole grid.
+        self.chips: frozenset[int] | None = None
         self.heaps: dict[int, SDRAMHeap] = {}
         self.ip_tags: dict[int, IPTag] = {}
+        #: Datagrams the board's applications send, and where to.
+        self.outbox: deque[tuple[bytes, Address]] = deque()
+        #: Who answers SDP to an application core's port (RC_PORT if none).
+        self.application_port: ApplicationPort | None = None
+        self._tag_timeout = TTO_AT_BOOT
         self.app_cores: dict[int, dict[tuple[int, int, int], CPUState]] = {}
         self.stats = MonitorStats()
         self._versions: dict[tuple[int, int, int], bytes] = {}
-        self._commands: dict[int, Callable[[bytes, int, int, Address], bytes]]
-        self._commands = {
+        self._commands: dict[int, Handler] = {
             SCPCommand.CMD_READ.value: self._read,
             SCPCommand.CMD_WRITE.value: self._write,
             SCPCommand.CMD_VER.value: self._version,
@@ -120,6 +169,10 @@ class BoardMonitor:
         """The reply to one datagram, or None if the monitor stays silent."""
         stats = self.stats
         stats.requests += 1
+        if self.application_port is not None:
+            chip = self._application_chip(data)
+            if chip is not None:
+                return self._to_application(data, chip, sender)
         if len(data) < _HEAD_SIZE or data[2] not in _FLAGS:
             stats.malformed += 1
             return None
@@ -129,11 +182,11 @@ class BoardMonitor:
         result = _OK
         payload = b""
         if x == y == 0xFF:
-            x = y = 0  # "this chip": the board's Ethernet chip
-        if dest >> 5:
-            result = SCPResult.RC_PORT.value  # no application listens there
-        elif x >= self.width or y >= self.height:
+            x = y = 0  # "this chip": the board's Ethernet chip answers
+        if not self.has_chip(x, y):
             result = SCPResult.RC_ROUTE.value
+        elif dest >> 5:
+            result = SCPResult.RC_PORT.value  # no application listens there
         elif dest & 0x1F > MAX_CORE:
             result = SCPResult.RC_CPU.value
         elif len(data) < _ARGS_END:
@@ -146,7 +199,7 @@ class BoardMonitor:
                 try:
                     payload = run(data, (x << 8) | y, dest & 0x1F, sender)
                 except Reply as reply:
-                    result = reply.result.value
+                    result, payload = reply.result.value, reply.payload
         if result != _OK:
             stats.errors[SCPResult(result).name] += 1
         if not flags & 0x80:
@@ -161,8 +214,8 @@ class BoardMonitor:
                 dest,
                 source_y,
                 source_x,
-                data[6],
-                data[7],
+                y,
+                x,
                 result,
                 sequence,
             )
@@ -176,6 +229,8 @@ class BoardMonitor:
         (_, tag, dest, source, y, x, source_y, source_x, _, sequence) = (
             _HEAD.unpack_from(data)
         )
+        if x == y == 0xFF:
+            x = y = 0
         self.stats.errors[result.name] += 1
         return _REPLY.pack(
             _REPLY_FLAGS,
@@ -189,6 +244,46 @@ class BoardMonitor:
             result.value,
             sequence,
         )
+
+    @property
+    def forward_tags(self) -> dict[int, IPTag]:
+        """The tags that send traffic to hosts (not the reverse ones)."""
+        return {tag: entry for tag, entry in self.ip_tags.items() if not entry.reverse}
+
+    def has_chip(self, x: int, y: int) -> bool:
+        """Whether (x, y) is a chip of this board."""
+        if self.chips is not None:
+            return (x << 8) | y in self.chips
+        return x < self.width and y < self.height
+
+    def handler(self, command: SCPCommand) -> Handler | None:
+        """Who answers ``command`` now (for a shape that extends it)."""
+        return self._commands.get(command.value)
+
+    def install(self, commands: Mapping[SCPCommand, Handler]) -> None:
+        """Answer these commands with these handlers (a board shape's)."""
+        for command, handler in commands.items():
+            self._commands[command.value] = handler
+
+    def _application_chip(self, data: bytes) -> int | None:
+        """The chip an SDP datagram for an application's port goes to (an
+        SDP header is all it needs), or None if it is not one."""
+        if len(data) < _SDP_END or data[2] not in _FLAGS or not data[4] >> 5:
+            return None
+        y, x = data[6], data[7]
+        if x == y == 0xFF:
+            x = y = 0
+        return (x << 8) | y if self.has_chip(x, y) else None
+
+    def _to_application(self, data: bytes, chip: int, sender: Address) -> bytes | None:
+        """SDP for an application core's port: its stand-in answers or not."""
+        assert self.application_port is not None
+        reply = self.application_port(data, chip, sender)
+        if reply is None:
+            self.stats.silent += 1
+        else:
+            self.stats.replies += 1
+        return reply
 
     # -- memory ----------------------------------------------------------
 
@@ -254,8 +349,10 @@ class BoardMonitor:
 
     def _iptag(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
         argument_1, argument_2, argument_3 = _ARGS.unpack_from(data, _HEAD_SIZE)
-        command = (argument_1 >> 16) & 0xFFF
+        command = (argument_1 >> 16) & 0xFF
         tag = argument_1 & 0xFF
+        if tag >= TAG_TABLE_SIZE:
+            raise Reply(SCPResult.RC_ARG)
         if command == IPTagCommand.NEW.value:
             free = [t for t in range(MAX_IP_TAG + 1) if t not in self.ip_tags]
             if not free:
@@ -263,24 +360,20 @@ class BoardMonitor:
             tag = free[0]
             command = IPTagCommand.SET.value
         if command == IPTagCommand.TTO.value:
-            return b""
-        if tag > MAX_IP_TAG:
-            raise Reply(SCPResult.RC_ARG)
+            reply = TTO_REPLY.pack(
+                self._tag_timeout, IPTAG_ENTRY_SIZE, TAG_POOL_SIZE, TAG_FIXED_SIZE
+            )
+            if argument_2 < 16:
+                self._tag_timeout = argument_2
+            return reply
         if command == IPTagCommand.SET.value:
-            if argument_1 >> 30 & 1:
-                host = (
-                    bytes(map(int, sender[0].split(".")))
-                    if (sender[0].count(".") == 3)
-                    else b"\x7f\0\0\1"
-                )
-                port = sender[1]
-            else:
-                host, port = _WORD.pack(argument_3), argument_2 & 0xFFFF
-            self.ip_tags[tag] = IPTag(host, port, bool(argument_1 >> 28 & 1))
+            if tag >= TAG_FIXED_SIZE:
+                raise Reply(SCPResult.RC_ARG)  # the transient tags are SC&MP's
+            self.ip_tags[tag] = _new_tag(argument_1, argument_2, argument_3, sender)
             return _WORD.pack(tag)
         if command == IPTagCommand.GET.value:
             count = argument_2 or 1
-            if tag + count > MAX_IP_TAG + 1:
+            if tag + count > TAG_TABLE_SIZE:
                 raise Reply(SCPResult.RC_ARG)
             return b"".join(self._tag_info(t) for t in range(tag, tag + count))
         if command == IPTagCommand.CLR.value:
@@ -291,11 +384,25 @@ class BoardMonitor:
     def _tag_info(self, tag: int) -> bytes:
         entry = self.ip_tags.get(tag)
         if entry is None:
-            return IPTAG_INFO.pack(b"\0" * 4, b"\0" * 6, 0, 0, 0, 0, 0, 0, 0, 0)
-        flags = FLAG_IN_USE | (FLAG_STRIP if entry.strip else 0)
-        return IPTAG_INFO.pack(
-            entry.host, b"\0" * 6, entry.port, 0, flags, entry.count, 0, 0, 0, 0
+            return bytes(IPTAG_ENTRY_SIZE)
+        flags = (
+            FLAG_IN_USE
+            | (FLAG_STRIP if entry.strip else 0)
+            | (FLAG_REVERSE if entry.reverse else 0)
         )
+        port, rx_port = (0, entry.port) if entry.reverse else (entry.port, 0)
+        return IPTAG_INFO.pack(
+            entry.host,
+            b"\0" * 6,
+            port,
+            0,
+            flags,
+            entry.count,
+            rx_port,
+            entry.destination & 0xFF,
+            entry.destination >> 8,
+            entry.destination_port,
+        ).ljust(IPTAG_ENTRY_SIZE, b"\0")
 
     # -- applications --------------------------------------------------------
 
@@ -360,3 +467,29 @@ class BoardMonitor:
         if operation == AllocFree.FREE_SDRAM_BY_APP_ID.value:
             return _WORD.pack(heap.free_app(app_id))
         raise Reply(SCPResult.RC_ARG)
+
+
+def _new_tag(
+    argument_1: int, argument_2: int, argument_3: int, sender: Address
+) -> IPTag:
+    """The tag IPTAG SET describes (scamp-cmd.c cmd_iptag)."""
+    flags = (argument_1 >> FLAGS_SHIFT) & FLAGS_MASK
+    strip = bool(flags & FLAG_STRIP)
+    if flags & FLAG_REVERSE:
+        return IPTag(
+            b"\0" * 4,
+            argument_2 & 0xFFFF,
+            strip,
+            reverse=True,
+            destination=argument_2 >> 16,
+            destination_port=(argument_1 >> 8) & 0xFF,
+        )
+    # An address of 0 means the sender's; FLAG_USE_SENDER takes its port too.
+    if argument_3:
+        host = _WORD.pack(argument_3)
+    elif sender[0].count(".") == 3:
+        host = bytes(map(int, sender[0].split(".")))
+    else:
+        host = b"\x7f\0\0\1"  # an in-memory sender: loopback
+    port = sender[1] if flags & FLAG_USE_SENDER else argument_2 & 0xFFFF
+    return IPTag(host, port, strip)

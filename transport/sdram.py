@@ -124,6 +124,22 @@ class SDRAMHeap:
             return start
         return 0
 
+    def gaps(self) -> list[int]:
+        """The sizes of the free spans, lowest first."""
+        sizes, start = [], self.base
+        for block in self.blocks:
+            sizes.append(block.address - start)
+            start = block.address + block.size
+        sizes.append(self.end - start)
+        return [size for size in sizes if size > 0]
+
+    def largest_free(self) -> int:
+        """The largest block an allocation could have now."""
+        return max(self.gaps(), default=0)
+
+    def free_bytes(self) -> int:
+        return sum(self.gaps())
+
     def find_tagged(self, app_id: int, tag: int) -> Block | None:
         if tag == 0:
             return None

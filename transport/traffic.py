@@ -25,6 +25,17 @@ _NO_REPLY = 0x07
 _TO_HOST = (7 << 5) | 31
 
 
+def sdp_to_host(
+    tag: int, source: tuple[int, int, int], port: int, payload: bytes, *, strip: bool
+) -> bytes:
+    """A datagram a core sends through IP tag ``tag`` from SDP port ``port``:
+    the bare payload if the tag strips SDP headers, else header and all."""
+    if strip:
+        return payload
+    x, y, p = source
+    return _SDP.pack(_NO_REPLY, tag, _TO_HOST, (port << 5) | p, 0, 0, y, x) + payload
+
+
 class Tag(Protocol):
     host: bytes
     port: int
@@ -96,20 +107,14 @@ class TagTraffic:
         if not count or not tags:
             return []
         self._credit -= count
-        x, y, p = self._source
         out = []
         for tag, entry in tags.items():
             host = socket.inet_ntoa(entry.host)
             first = self.sent.get(tag, 0)
             for number in range(first, first + count):
-                payload = self._payload(number)
-                if entry.strip:
-                    datagram = payload
-                else:
-                    datagram = (
-                        _SDP.pack(_NO_REPLY, tag, _TO_HOST, (1 << 5) | p, 0, 0, y, x)
-                        + payload
-                    )
+                datagram = sdp_to_host(
+                    tag, self._source, 1, self._payload(number), strip=entry.strip
+                )
                 out.append((datagram, (host, entry.port)))
             self.sent[tag] = first + count
         return out

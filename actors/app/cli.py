@@ -64,14 +64,17 @@ def _serve_board(args: argparse.Namespace, out: TextIO) -> int:
         seed=args.seed,
     )
     service = REALISTIC_SERVICE_TIME if args.realistic else args.service_us / 1e6
-    board = VirtualBoard(
-        args.width,
-        args.height,
-        host=_host(args),
-        port=_port_of(args),
-        faults=faults,
-        service_time=service,
-        capture=args.capture,
+    options = {
+        "host": _host(args),
+        "port": _port_of(args),
+        "faults": faults,
+        "service_time": service,
+        "capture": args.capture,
+    }
+    board = (
+        VirtualBoard.spinn5(**options)
+        if args.spinn5
+        else VirtualBoard(args.width or 8, args.height or 8, **options)
     )
     stop = threading.Event()
 
@@ -410,6 +413,8 @@ def _check(
     """What makes the command fail before it starts: UsageError (a bad
     command line) or OSError (nowhere to put its output)."""
     to_stdout = _stdout_is_output(args, binary_out)
+    if args.command == "board" and args.spinn5 and (args.width or args.height):
+        raise arguments.UsageError("--spinn5 has its own shape: no --width or --height")
     if args.command == "read" and args.address + args.length > 1 << 32:
         raise arguments.UsageError(
             f"{args.length} bytes from 0x{args.address:08x} run past the end "

@@ -149,9 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
         "spinnactors board",
         "spinnactors board --port 0 --drop 0.01 --dup 0.01 --seed 7",
         "spinnactors board --realistic",
+        "spinnactors board --spinn5 --host 127.0.0.2 --port 17893",
     )
-    board.add_argument("--width", type=arguments.side, default=8, help="chips across")
-    board.add_argument("--height", type=arguments.side, default=8, help="chips down")
+    board.add_argument("--width", type=arguments.side, help="chips across (default: 8)")
+    board.add_argument("--height", type=arguments.side, help="chips down (default: 8)")
+    board.add_argument(
+        "--spinn5",
+        action="store_true",
+        help="serve a booted 48-chip SpiNN-5 board, as SpiNNMan's Transceiver "
+        "expects one (it talks to port 17893 only); not with --width/--height",
+    )
     board.add_argument(
         "--drop",
         type=arguments.rate,

@@ -74,3 +74,43 @@ class CountState(AbstractSCPRequest[CountStateResponse]):
 
     def get_scp_response(self) -> CountStateResponse:
         return CountStateResponse()
+
+
+# -- starting applications (CMD_AR, CMD_APP_COPY_RUN) --------------------------
+
+#: arg1 of CMD_AR (arg3 of CMD_APP_COPY_RUN): a mask of cores (bit 0, the
+#: monitor, is refused), a wait flag, and the app id in the top byte.
+CORE_MASK = 0x0003_FFFF
+WAIT_FLAG = 1 << 18
+APP_ID_SHIFT = 24
+#: CMD_APP_COPY_RUN's arg1: the link to copy over (0-5) and the checksum
+#: of the image's words (29 bits; 0: unchecked); arg2 is its length.
+COPY_LINK_MASK = 0x7
+CHECKSUM_SHIFT = 3
+CHECKSUM_MASK = 0x1FFF_FFFF
+
+
+def image_checksum(image: bytes) -> int:
+    """The sum of an image's little-endian words, as CMD_APP_COPY_RUN checks
+    it (its length must be a multiple of 4)."""
+    words = struct.unpack(f"<{len(image) // 4}I", image[: len(image) // 4 * 4])
+    return int(sum(words)) & CHECKSUM_MASK
+
+
+# -- signals (CMD_SIG's arg2, and CMD_NNP's) -----------------------------------
+
+
+def signal_fields(data: int) -> tuple[int, int, int]:
+    """(signal number, app id mask, app id) of a signal's data word: the
+    signal reaches cores whose ``app_id & mask == app id``."""
+    return (data >> 16) & 0xF, (data >> 8) & 0xFF, data & 0xFF
+
+
+#: CMD_NNP sends a nearest-neighbour packet to every chip: arg1 is its key
+#: (the NN command in bits 24-27), arg2 its data. NN_CMD_SIG0 with op
+#: SIG0_APP (data bits 28-31) carries an application signal, which is how
+#: SpiNNMan's AppStop stops an application everywhere.
+NN_COMMAND_SHIFT = 24
+NN_CMD_SIG0 = 0
+SIG0_OP_SHIFT = 28
+SIG0_APP = 5

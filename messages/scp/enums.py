@@ -132,6 +132,10 @@ class AllocFree(Enum):
     ALLOC_ROUTING = 3
     FREE_ROUTING_BY_POINTER = 4
     FREE_ROUTING_BY_APP_ID = 5
+    #: Free bytes of the SDRAM heap, and its largest free block.
+    SDRAM_SPACE = 6
+    #: The block an app id allocated with a tag (0 if none).
+    HEAP_TAG_POINTER = 7
 
 
 class SignalType(Enum):

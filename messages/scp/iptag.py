@@ -18,16 +18,33 @@ from messages.scp.header import SCPRequestHeader
 from messages.validate import check_chip, check_int
 
 MAX_IP_TAG = 7
+#: SC&MP's tag table: 8 fixed tags for applications (0-7), then 8 transient
+#: ones (8-15) it uses to route its replies.
+TAG_FIXED_SIZE = 8
+TAG_POOL_SIZE = 8
+TAG_TABLE_SIZE = TAG_FIXED_SIZE + TAG_POOL_SIZE
+#: sizeof(iptag_t): CMD_IPTAG GET answers this many bytes a tag.
+IPTAG_ENTRY_SIZE = 32
+#: What IPTAG TTO answers (before it sets the new timeout): the timeout it
+#: had, the entry size, the pool and fixed tag counts.
+TTO_REPLY = struct.Struct("<4B")
+#: The transient tags' timeout after boot: 10 ms * 2 ** (n - 1).
+TTO_AT_BOOT = 9
 _STRIP_BIT = 28
 _USE_SENDER_BIT = 30
-# ip, mac, port, timeout, flags, count, rx_port, y, x, cpu|port<<5.
+# ip, mac, port, timeout, flags, count, rx_port, y, x, cpu|port<<5 (then
+# padding to IPTAG_ENTRY_SIZE).
 IPTAG_INFO = struct.Struct("<4s6s3HIH3B")
 
 FLAG_IN_USE = 0x8000
 FLAG_TEMPORARY = 0x4000
 FLAG_ARP = 0x2000
+FLAG_USE_SENDER = 0x0400
 FLAG_REVERSE = 0x0200
 FLAG_STRIP = 0x0100
+#: Where arg1 of SET carries the flags: bits 28-31 are flags 8-11.
+FLAGS_SHIFT = 20
+FLAGS_MASK = 0x0F00
 
 
 def _tag_argument(command: IPTagCommand, tag: int) -> int:

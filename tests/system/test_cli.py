@@ -49,6 +49,25 @@ def test_board_answers_version_and_stops_on_sigterm(
     assert result.stdout.strip() == "SARK 4.0.0 on Virtual at 1,2,3"
 
 
+def test_board_spinn5_serves_the_48_chip_shape() -> None:
+    """`board --spinn5` is a booted SpiNN-5: the system variables say 8 x 8,
+    its Ethernet chip says where it is, and (7, 0) is not one of its 48."""
+    process, (host, port) = start_board("--spinn5")
+    try:
+        where = ("--host", host, "--port", str(port))
+        dims = run_cli("read", "0", "0", "0xf5007f02", "2", "-o", "-", *where)
+        assert dims.returncode == 0 and dims.stdout == bytes([8, 8]), dims
+        ip = run_cli("read", "0", "0", "0xf5007ff0", "4", "-o", "-", *where)
+        assert ip.stdout == socket.inet_aton(host), ip
+        outside = run("version", "7", "0", "0", *where)
+        assert outside.returncode == 1 and "RC_ROUTE" in outside.stderr, outside
+        assert run("version", "7", "7", "0", *where).returncode == 0
+    finally:
+        assert stop_board(process) == 0
+    shaped = run("board", "--spinn5", "--width", "4")
+    assert shaped.returncode == 2 and "no --width or --height" in shaped.stderr
+
+
 def test_board_stops_on_sigint() -> None:
     process, _ = start_board("--width", "2", "--height", "2")
     process.send_signal(signal.SIGINT)

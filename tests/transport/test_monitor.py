@@ -7,6 +7,7 @@ import struct
 from typing import Any
 
 import pytest
+from spinnman.constants import IPTAG_TIME_OUT_WAIT_TIMES
 from spinnman.exceptions import SpinnmanUnexpectedResponseCodeException
 from spinnman.messages.scp import impl as theirs
 from spinnman.messages.scp.enums import Signal as TheirSignal
@@ -230,3 +231,59 @@ def test_fuzzed_datagrams_are_all_accounted_for(monitor: BoardMonitor) -> None:
     assert stats.replies + stats.silent + stats.malformed == stats.requests
     assert sum(stats.errors.values()) > 5_000
     assert result_of(monitor, seeds[1]) is SCPResult.RC_OK
+
+
+def test_tag_timeout_answers_the_tag_table_as_sc_and_mp_does(
+    monitor: BoardMonitor,
+) -> None:
+    """SpiNNMan's Transceiver sets the transient tags' timeout second thing
+    on coming up and parses a 4-byte reply (an empty one raised)."""
+    info = ask(
+        monitor, theirs.IPTagSetTTO(0, 0, IPTAG_TIME_OUT_WAIT_TIMES.TIMEOUT_640_ms)
+    )
+    assert (info.transient_timeout, info.pool_size, info.fixed_size) == (9, 8, 8)
+    info = ask(
+        monitor, theirs.IPTagSetTTO(0, 0, IPTAG_TIME_OUT_WAIT_TIMES.TIMEOUT_2560_ms)
+    )
+    assert info.transient_timeout == 7  # the one set before: the reply says the old
+
+
+def test_requests_to_this_chip_are_answered_by_the_root_chip(
+    monitor: BoardMonitor,
+) -> None:
+    """SpiNNMan takes a reply's source as the chip that answered."""
+    request = theirs.GetChipInfo(255, 255)
+    reply = monitor.handle(datagram(theirs.GetVersion(255, 255, 0)), SENDER)
+    assert reply is not None and (reply[8], reply[9]) == (0, 0)
+    busy = monitor.error_reply(datagram(request), SCPResult.RC_P2P_BUSY)
+    assert busy is not None and (busy[8], busy[9]) == (0, 0)
+
+
+def test_every_tag_of_the_table_reads_and_each_entry_is_32_bytes(
+    monitor: BoardMonitor,
+) -> None:
+    """SpiNNMan's get_tags reads the 8 fixed and 8 transient tags."""
+    ask(monitor, theirs.IPTagSet(0, 0, [10, 0, 0, 9], 5000, 7))
+    for tag in range(16):
+        assert ask(monitor, theirs.IPTagGet(0, 0, tag)).in_use is (tag == 7)
+    request = datagram(theirs.IPTagGet(0, 0, 6))
+    many = bytearray(request)
+    many[18:22] = (2).to_bytes(4, "little")  # arg2: two tags from 6
+    reply = monitor.handle(bytes(many), SENDER)
+    assert reply is not None and len(reply) == 14 + 2 * 32
+    assert reply[14 + 32 : 14 + 36] == bytes([10, 0, 0, 9])
+    assert result_of(monitor, datagram(theirs.IPTagGet(0, 0, 16))) is SCPResult.RC_ARG
+
+
+def test_reverse_tags_and_tags_to_the_sender(monitor: BoardMonitor) -> None:
+    ask(monitor, theirs.ReverseIPTagSet(0, 0, 1, 2, 3, 23456, 2, 5))
+    tag = ask(monitor, theirs.IPTagGet(0, 0, 2))
+    assert tag.in_use and tag.is_reverse and tag.strip_sdp
+    assert (tag.rx_port, tag.spin_chip_x, tag.spin_chip_y) == (23456, 1, 2)
+    assert (tag.spin_cpu, tag.spin_port) == (3, 5)
+    assert 2 not in monitor.forward_tags  # traffic goes to hosts, not here
+    ask(monitor, theirs.IPTagSet(0, 0, [0, 0, 0, 0], 5000, 3))
+    assert (monitor.ip_tags[3].host, monitor.ip_tags[3].port) == (
+        bytes([127, 0, 0, 1]),
+        5000,
+    )
