@@ -324,7 +324,7 @@ class Machine:
     ``ray.init()`` first to join a cluster, else a local one is started).
     Other options (window, timeout, retries, rto_floor, local_host,
     backoff...) go to each board's Client; a ``limiter`` stays here and
-    paces the boards of every group (remote_limiter.py). The groups run
+    paces the boards of every group (actors/ratelimit/remote.py). The groups run
     under one Supervisor (``strategy``, ``max_restarts`` in ``period``,
     ``backoff``, which also bound each board's connection restarts); a
     group silent for ``heartbeat_deadline`` seconds is taken for hung and
@@ -398,7 +398,7 @@ class Machine:
         for host, _ in self.addresses.values():
             UDPEndpoint.resolve_host(host)  # a bad name: an error here, now
         # The limiter stays here; the groups' connections ask it for leases
-        # through their GroupActors (remote_limiter.py).
+        # through their GroupActors (actors/ratelimit/remote.py).
         limiter = options.pop("limiter", None)
         if limiter is not None and not isinstance(limiter, pykka.ActorRef):
             raise InvalidArgumentError(
