@@ -25,19 +25,19 @@ from messages.scp.enums import (
     Signal,
 )
 from messages.scp.iptag import FLAG_IN_USE, FLAG_STRIP, IPTAG_INFO, MAX_IP_TAG
+from messages.scp.layout import (
+    ARGUMENTS,
+    ARGUMENTS_OFFSET,
+    HEAD,
+    REQUEST_DATA_OFFSET,
+    SDP_OFFSET,
+)
 from messages.scp.version import VersionInfo
 from messages.validate import MAX_CORE, MAX_SCP_DATA
+from transport.endpoint import Address
 from transport.sdram import MemoryFull, SDRAMHeap, SparseMemory
 
-Address = tuple[str, int]
-
-# padding, 8 SDP bytes, command, sequence: the least a reply can answer.
-_HEAD = struct.Struct("<2x8BHH")
-_ARGS = struct.Struct("<3I")
-_REPLY = struct.Struct("<2x8BHH")
 _WORD = struct.Struct("<I")
-_HEAD_SIZE = _HEAD.size  # 14
-_ARGS_END = _HEAD_SIZE + _ARGS.size  # 26
 _FLAGS = frozenset({0x07, 0x87, 0x27, 0xA7})
 _REPLY_FLAGS = 0x07
 _OK = SCPResult.RC_OK.value
@@ -120,23 +120,24 @@ class BoardMonitor:
         """The reply to one datagram, or None if the monitor stays silent."""
         stats = self.stats
         stats.requests += 1
-        if len(data) < _HEAD_SIZE or data[2] not in _FLAGS:
+        # The least a reply can answer: padding, SDP header, command, sequence.
+        if len(data) < HEAD.size or data[SDP_OFFSET] not in _FLAGS:
             stats.malformed += 1
             return None
         (flags, tag, dest, source, y, x, source_y, source_x, command, sequence) = (
-            _HEAD.unpack_from(data)
+            HEAD.unpack_from(data)
         )
         result = _OK
         payload = b""
-        if x == y == 0xFF:
-            x = y = 0  # "this chip": the board's Ethernet chip
+        # 255, 255 is "this chip": the board's Ethernet chip.
+        chip_x, chip_y = (0, 0) if x == y == 0xFF else (x, y)
         if dest >> 5:
             result = SCPResult.RC_PORT.value  # no application listens there
-        elif x >= self.width or y >= self.height:
+        elif chip_x >= self.width or chip_y >= self.height:
             result = SCPResult.RC_ROUTE.value
         elif dest & 0x1F > MAX_CORE:
             result = SCPResult.RC_CPU.value
-        elif len(data) < _ARGS_END:
+        elif len(data) < REQUEST_DATA_OFFSET:
             result = SCPResult.RC_LEN.value
         else:
             run = self._commands.get(command)
@@ -144,7 +145,7 @@ class BoardMonitor:
                 result = SCPResult.RC_CMD.value
             else:
                 try:
-                    payload = run(data, (x << 8) | y, dest & 0x1F, sender)
+                    payload = run(data, (chip_x << 8) | chip_y, dest & 0x1F, sender)
                 except Reply as reply:
                     result = reply.result.value
         if result != _OK:
@@ -154,15 +155,15 @@ class BoardMonitor:
             return None
         stats.replies += 1
         return (
-            _REPLY.pack(
+            HEAD.pack(
                 _REPLY_FLAGS,
                 tag,
                 source,
                 dest,
                 source_y,
                 source_x,
-                data[6],
-                data[7],
+                y,
+                x,
                 result,
                 sequence,
             )
@@ -171,13 +172,17 @@ class BoardMonitor:
 
     def error_reply(self, data: bytes, result: SCPResult) -> bytes | None:
         """The reply a busy monitor gives instead of running the request."""
-        if len(data) < _HEAD_SIZE or data[2] not in _FLAGS or not data[2] & 0x80:
+        if (
+            len(data) < HEAD.size
+            or data[SDP_OFFSET] not in _FLAGS
+            or not data[SDP_OFFSET] & 0x80
+        ):
             return None
         (_, tag, dest, source, y, x, source_y, source_x, _, sequence) = (
-            _HEAD.unpack_from(data)
+            HEAD.unpack_from(data)
         )
         self.stats.errors[result.name] += 1
-        return _REPLY.pack(
+        return HEAD.pack(
             _REPLY_FLAGS,
             tag,
             source,
@@ -193,7 +198,7 @@ class BoardMonitor:
     # -- memory ----------------------------------------------------------
 
     def _span(self, data: bytes) -> tuple[int, int]:
-        address, size, kind = _ARGS.unpack_from(data, _HEAD_SIZE)
+        address, size, kind = ARGUMENTS.unpack_from(data, ARGUMENTS_OFFSET)
         align = _ALIGNMENT.get(kind)
         if (
             align is None
@@ -210,16 +215,16 @@ class BoardMonitor:
 
     def _write(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
         address, size = self._span(data)
-        if len(data) - _ARGS_END != size:
+        if len(data) - REQUEST_DATA_OFFSET != size:
             raise Reply(SCPResult.RC_LEN)
         try:
-            self.memory.write(chip, address, memoryview(data)[_ARGS_END:])
+            self.memory.write(chip, address, memoryview(data)[REQUEST_DATA_OFFSET:])
         except MemoryFull:
             raise Reply(SCPResult.RC_BUF) from None
         return b""
 
     def _fill(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
-        address, word, size = _ARGS.unpack_from(data, _HEAD_SIZE)
+        address, word, size = ARGUMENTS.unpack_from(data, ARGUMENTS_OFFSET)
         if address % 4 or size % 4 or not size or address + size > 1 << 32:
             raise Reply(SCPResult.RC_ARG)
         try:
@@ -253,7 +258,9 @@ class BoardMonitor:
     # -- IP tags -----------------------------------------------------------
 
     def _iptag(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
-        argument_1, argument_2, argument_3 = _ARGS.unpack_from(data, _HEAD_SIZE)
+        argument_1, argument_2, argument_3 = ARGUMENTS.unpack_from(
+            data, ARGUMENTS_OFFSET
+        )
         command = (argument_1 >> 16) & 0xFFF
         tag = argument_1 & 0xFF
         if command == IPTagCommand.NEW.value:
@@ -314,7 +321,7 @@ class BoardMonitor:
         self.app_cores.setdefault(app_id, {}).update({core: state for core in cores})
 
     def _signal(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
-        kind, argument_2, _ = _ARGS.unpack_from(data, _HEAD_SIZE)
+        kind, argument_2, _ = ARGUMENTS.unpack_from(data, ARGUMENTS_OFFSET)
         number, app_id = (argument_2 >> 16) & 0xFF, argument_2 & 0xFF
         try:
             signal = Signal.from_number(number)
@@ -330,7 +337,7 @@ class BoardMonitor:
         return b""
 
     def _count(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
-        app_id, state, _ = _ARGS.unpack_from(data, _HEAD_SIZE)
+        app_id, state, _ = ARGUMENTS.unpack_from(data, ARGUMENTS_OFFSET)
         if state > 15:
             raise Reply(SCPResult.RC_ARG)
         wanted = CPUState(state)
@@ -340,7 +347,9 @@ class BoardMonitor:
     # -- the SDRAM heap ------------------------------------------------------
 
     def _alloc(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
-        argument_1, argument_2, argument_3 = _ARGS.unpack_from(data, _HEAD_SIZE)
+        argument_1, argument_2, argument_3 = ARGUMENTS.unpack_from(
+            data, ARGUMENTS_OFFSET
+        )
         operation = argument_1 & 0xFF
         app_id = (argument_1 >> 8) & 0xFF
         heap = self.heaps.setdefault(chip, SDRAMHeap())

@@ -14,15 +14,16 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from messages.errors import InvalidArgumentError
+from messages.scp.layout import PADDING
+from messages.sdp import HOST_CPU, HOST_PORT, SDPFlag, SDPHeader
+from transport.endpoint import Address
 
-_SDP = struct.Struct("<2x8B")
+#: The SDP port a core's output leaves from.
+_SOURCE_PORT = 1
 _COUNTER = struct.Struct("<I")
 #: An EIEIO data header: count, then flags (type KEY_32_BIT, tag 0).
 _EIEIO_HEADER = struct.Struct("<BB")
 _EIEIO_KEY_32 = 2 << 2
-#: Flags of a datagram that expects no reply; the host's port and core.
-_NO_REPLY = 0x07
-_TO_HOST = (7 << 5) | 31
 
 
 class Tag(Protocol):
@@ -82,9 +83,7 @@ class TagTraffic:
             return now
         return now + max(0.0, (1.0 - self._credit) / self.rate)
 
-    def due(
-        self, tags: Mapping[int, Tag], now: float
-    ) -> list[tuple[bytes, tuple[str, int]]]:
+    def due(self, tags: Mapping[int, Tag], now: float) -> list[tuple[bytes, Address]]:
         """The datagrams to send now, with where each goes."""
         if self._last is None:
             self._last = now
@@ -96,23 +95,32 @@ class TagTraffic:
         if not count or not tags:
             return []
         self._credit -= count
-        x, y, p = self._source
-        out = []
+        out: list[tuple[bytes, Address]] = []
         for tag, entry in tags.items():
             host = socket.inet_ntoa(entry.host)
+            head = b"" if entry.strip else self._head(tag)
             first = self.sent.get(tag, 0)
-            for number in range(first, first + count):
-                payload = self._payload(number)
-                if entry.strip:
-                    datagram = payload
-                else:
-                    datagram = (
-                        _SDP.pack(_NO_REPLY, tag, _TO_HOST, (1 << 5) | p, 0, 0, y, x)
-                        + payload
-                    )
-                out.append((datagram, (host, entry.port)))
+            out.extend(
+                (head + self._payload(number), (host, entry.port))
+                for number in range(first, first + count)
+            )
             self.sent[tag] = first + count
         return out
+
+    def _head(self, tag: int) -> bytes:
+        """Padding and the SDP header of a datagram to ``tag``'s host."""
+        x, y, p = self._source
+        header = SDPHeader(
+            SDPFlag.REPLY_NOT_EXPECTED,
+            tag,
+            destination_port=HOST_PORT,
+            destination_cpu=HOST_CPU,
+            source_port=_SOURCE_PORT,
+            source_cpu=p,
+            source_chip_x=x,
+            source_chip_y=y,
+        )
+        return PADDING + header.bytestring
 
     def _payload(self, number: int) -> bytes:
         keys = self._keys

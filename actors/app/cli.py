@@ -30,6 +30,7 @@ from actors.board.client import Client
 from actors.connecting import connect
 from actors.logs import configure_logging
 from messages.errors import SpinnactorsError
+from messages.scp.layout import SCP_SCAMP_PORT
 from transport import FaultPlan, VirtualBoard
 from transport.board import REALISTIC_SERVICE_TIME
 from transport.board_process import BoardProcess
@@ -43,7 +44,7 @@ _DEMO_ADDRESS = 0x6000_0000
 
 #: The defaults of the options common to every command.
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 17893
+DEFAULT_PORT = SCP_SCAMP_PORT
 
 
 class _Help(
@@ -207,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
             "-v) may come before or after the command's name.",
             78,
         ),
-        epilog="examples:\n  spinnactors demo\n  spinnactors board --port 17893"
+        epilog="examples:\n  spinnactors demo\n"
+        f"  spinnactors board --port {SCP_SCAMP_PORT}"
         "\n  spinnactors version --host 192.168.240.253\n"
         "  spinnactors read 0 0 0x60000000 1024 -o data.bin",
     )

@@ -15,6 +15,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, TextIO
 
+from messages.scp.layout import SCP_SCAMP_PORT
 from transport.pcap import read_packets
 from transport.replay import exchanges, replay
 
@@ -84,7 +85,7 @@ def add_commands(
         "request the capture shows resent is sent once. Exit status 0 when "
         "every answer is the same, 1 when any differs.",
         "spinnactors replay run.pcap --host 192.168.240.253",
-        "spinnactors replay run.pcap --port 17893",
+        f"spinnactors replay run.pcap --port {SCP_SCAMP_PORT}",
     )
     replay_.add_argument(
         "--timeout",

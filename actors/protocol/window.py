@@ -57,15 +57,14 @@ from actors.errors import (
 from actors.protocol.fences import Claim, Hold, WriteFences
 from actors.protocol.requests import Bulk, BulkSpan, OnTheWire, Piece, Request
 from actors.protocol.rtt import RttEstimator
-from messages.scp.bulk import SEQUENCE_OFFSET
 from messages.scp.enums import RETRY_CODES, SCPResult
+from messages.scp.layout import (
+    RESULT_AND_SEQUENCE,
+    RESULT_OFFSET,
+    SEQUENCE,
+    SEQUENCE_OFFSET,
+)
 
-#: Result code and sequence number, after padding and the SDP header.
-_RESULT_AND_SEQUENCE = struct.Struct("<2H")
-_RESULT_OFFSET = 10
-_SEQUENCE = struct.Struct("<H")
-#: The shortest datagram that can answer a request.
-MIN_REPLY = 14
 _RC_OK = SCPResult.RC_OK.value
 _NAMES = {result.value: result.name for result in SCPResult}
 _TIMEOUT = "timeout"
@@ -375,8 +374,8 @@ class Window:
         Otherwise None: poll() says what to send, as usual."""
         self._counters.last_heard = now
         try:
-            code, seq = _RESULT_AND_SEQUENCE.unpack_from(datagram, _RESULT_OFFSET)
-        except struct.error:  # shorter than MIN_REPLY
+            code, seq = RESULT_AND_SEQUENCE.unpack_from(datagram, RESULT_OFFSET)
+        except struct.error:  # shorter than layout.MIN_REPLY
             self._counters.malformed += 1
             return None
         entry = self._flight.get(seq)
@@ -460,7 +459,7 @@ class Window:
         """Turn a bulk piece on the wire into a Request, in place, with the
         piece's send stamp."""
         request = piece.bulk.request(piece.index)
-        _SEQUENCE.pack_into(request.datagram, SEQUENCE_OFFSET, seq)
+        SEQUENCE.pack_into(request.datagram, SEQUENCE_OFFSET, seq)
         request.seq = seq
         request.sends = 1
         request.sent_at = piece.sent_at
@@ -525,7 +524,7 @@ class Window:
             if request.done:
                 continue
             request.seq = seq = self._free_sequence()
-            _SEQUENCE.pack_into(request.datagram, SEQUENCE_OFFSET, seq)
+            SEQUENCE.pack_into(request.datagram, SEQUENCE_OFFSET, seq)
             flight[seq] = request
             out.append(self._stamp(request, now))
             self._n_sent += 1
@@ -545,7 +544,7 @@ class Window:
         flight, held, retired = self._flight, self._held, self._retired
         bulk, index = span.bulk, span.next
         stop = min(span.stop, index + room)
-        pack_into = _SEQUENCE.pack_into
+        pack_into = SEQUENCE.pack_into
         expires = now + self.rtt.rto
         seq, order = self._next_seq, self._n_sends
         ready, span.ready = span.ready, None
