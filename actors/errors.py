@@ -17,6 +17,7 @@ from messages.errors import (
     SpinnactorsError,
     UnexpectedResponseCodeError,
 )
+from transport.endpoint import Address
 
 
 class RequestError(SpinnactorsError):
@@ -70,14 +71,14 @@ def ask(ref: pykka.ActorRef[Any], message: Any, *, timeout: float, what: str) ->
         raise NoAnswer(f"{what}: no answer within {timeout:g} s") from None
 
 
-def board_label(name: Hashable, address: tuple[str, int] | None = None) -> str:
+def board_label(name: Hashable, address: Address | None = None) -> str:
     """How an error names a Machine's board: ``board 'a' at host:port``."""
     where = "" if address is None else " at {}:{}".format(*address)
     return f"board {name!r}{where}"
 
 
 def at_board(
-    error: BaseException, name: Hashable, address: tuple[str, int] | None = None
+    error: BaseException, name: Hashable, address: Address | None = None
 ) -> BaseException:
     """``error`` again, of the same type, its message led by the board it
     came from (a Machine's caller has many boards and needs to know

@@ -46,6 +46,7 @@ from messages.scp import IPTagSet  # noqa: E402
 from transport import SCAMPConnection, SDPConnection, VirtualBoard  # noqa: E402
 from transport.board_process import BoardProcess  # noqa: E402
 from transport.call import call  # noqa: E402
+from transport.endpoint import Address  # noqa: E402
 from transport.traffic import TagTraffic  # noqa: E402
 
 MIB = 1 << 20
@@ -54,7 +55,6 @@ TICK = 0.001
 TARGET_P99 = 0.005
 TARGET_RATIO = 0.9
 RATE = 10_000
-Address = tuple[str, int]
 
 
 def _stream(rate: float, pipe: Connection) -> None:

@@ -25,7 +25,6 @@ import argparse
 import os
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import time
@@ -53,9 +52,10 @@ def bare_loop(host: str, port: int, size: int, window: int) -> float:
     """The practical limit: a plain socket keeping ``window`` reads in
     flight, resending everything outstanding after 0.2 s of silence."""
     from messages.scp.bulk import ChunkBuilder
+    from messages.scp.layout import REPLY_DATA_OFFSET, SEQUENCE, SEQUENCE_OFFSET
 
     builder = ChunkBuilder(0, 0, 0)
-    sequence_of = struct.Struct("<H")
+    sequence_of, at, full = SEQUENCE, SEQUENCE_OFFSET, REPLY_DATA_OFFSET + 256
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.connect((host, port))
     sock.settimeout(0.2)
@@ -67,7 +67,7 @@ def bare_loop(host: str, port: int, size: int, window: int) -> float:
         while len(outstanding) < window and sent < requests:
             seq = sent & 0xFFFF
             datagram = builder.read(BASE + 256 * (sent % 4096), 256)
-            sequence_of.pack_into(datagram, 12, seq)
+            sequence_of.pack_into(datagram, at, seq)
             sock.send(datagram)
             outstanding[seq] = bytes(datagram)
             sent += 1
@@ -77,8 +77,8 @@ def bare_loop(host: str, port: int, size: int, window: int) -> float:
             for datagram in outstanding.values():
                 sock.send(datagram)
             continue
-        seq = sequence_of.unpack_from(reply, 12)[0]
-        if seq in outstanding and len(reply) == 14 + 256:
+        seq = sequence_of.unpack_from(reply, at)[0]
+        if seq in outstanding and len(reply) == full:
             del outstanding[seq]
             done += 1
     elapsed = time.perf_counter() - start

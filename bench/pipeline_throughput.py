@@ -21,7 +21,6 @@ import argparse
 import multiprocessing
 import socket
 import statistics
-import struct
 import sys
 import time
 from collections.abc import Callable
@@ -32,11 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors import connect  # noqa: E402
 from messages.scp.bulk import ChunkBuilder  # noqa: E402
+from messages.scp.layout import REPLY_DATA_OFFSET, SEQUENCE, SEQUENCE_OFFSET  # noqa: E402
 from transport.board_process import BoardProcess  # noqa: E402
+from transport.endpoint import Address  # noqa: E402
 
 BASE = 0x6000_0000
 MIB = 1 << 20
-Address = tuple[str, int]
 
 
 # -- the contenders ---------------------------------------------------------------
@@ -46,7 +46,7 @@ def bare_loop(address: Address, size: int, window: int) -> float:
     """The practical limit: a plain socket keeping ``window`` reads in
     flight, resending everything outstanding after 0.2 s of silence."""
     builder = ChunkBuilder(0, 0, 0)
-    sequence_of = struct.Struct("<H")
+    sequence_of, at, full = SEQUENCE, SEQUENCE_OFFSET, REPLY_DATA_OFFSET + 256
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(0.2)
@@ -54,7 +54,7 @@ def bare_loop(address: Address, size: int, window: int) -> float:
     datagrams = []
     for index in range(min(requests, 1 << 16)):
         datagram = builder.read(BASE + 256 * index, 256)
-        sequence_of.pack_into(datagram, 12, index)
+        sequence_of.pack_into(datagram, at, index)
         datagrams.append(bytes(datagram))
     outstanding: dict[int, bytes] = {}
     sent = done = 0
@@ -71,8 +71,8 @@ def bare_loop(address: Address, size: int, window: int) -> float:
             for datagram in outstanding.values():
                 sock.sendto(datagram, address)
             continue
-        seq = sequence_of.unpack_from(reply, 12)[0]
-        if seq in outstanding and len(reply) == 14 + 256:
+        seq = sequence_of.unpack_from(reply, at)[0]
+        if seq in outstanding and len(reply) == full:
             del outstanding[seq]
             done += 1
     elapsed = time.perf_counter() - start

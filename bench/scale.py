@@ -41,7 +41,6 @@ from actors.placement.machine import Machine  # noqa: E402
 from actors.protocol.jobs import ReadJob
 from transport.board_process import BoardProcess  # noqa: E402
 
-Address = tuple[str, int]
 CORES = os.cpu_count() or 1
 
 

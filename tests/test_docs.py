@@ -183,17 +183,41 @@ CITED_PATH = re.compile(
 )
 
 
-def cited_paths() -> list[tuple[str, str]]:
-    """(where, path) of every repository path the README, the docs and
-    the package's and benchmarks' sources cite."""
+#: A file cited by its bare name, as a docstring names a module beside it.
+CITED_NAME = re.compile(r"(?<![\w/.-])(\w[\w-]*\.(?:py|md|lua))(?![\w/-])")
+#: Bare names the docs cite that are not files of ours: the reader's own
+#: test file and Wireshark's configuration.
+NOT_OURS = {"test_something.py", "this_file.py", "init.lua"}
+
+
+def citing_sources() -> list[Path]:
+    """The README, the docs and the packages' and benchmarks' sources."""
     sources = [ROOT / "README.md", *PAGES]
     for package in ("actors", "bench", "messages", "transport"):
         sources += sorted((ROOT / package).rglob("*.py"))
+    return sources
+
+
+def cited(pattern: re.Pattern[str]) -> list[tuple[str, str]]:
+    """(where, what) of every match of pattern in the citing sources."""
     return [
-        (str(source.relative_to(ROOT)), path)
-        for source in sources
-        for path in CITED_PATH.findall(source.read_text(encoding="utf-8"))
+        (str(source.relative_to(ROOT)), found)
+        for source in citing_sources()
+        for found in pattern.findall(source.read_text(encoding="utf-8"))
     ]
+
+
+def cited_paths() -> list[tuple[str, str]]:
+    """(where, path) of every repository path the sources cite."""
+    return cited(CITED_PATH)
+
+
+def file_names() -> set[str]:
+    """The name of every file in the repository's tree (not its caches)."""
+    names = {path.name for path in ROOT.iterdir()}
+    for top in ("actors", "bench", "docs", "messages", "tests", "transport"):
+        names |= {path.name for path in (ROOT / top).rglob("*")}
+    return names
 
 
 @pytest.mark.timeout(30)
@@ -204,5 +228,20 @@ def test_every_cited_path_exists() -> None:
     assert len(cited) > 50  # the pattern finds what is there
     missing = [
         f"{where}: {path}" for where, path in cited if not (ROOT / path).exists()
+    ]
+    assert missing == []
+
+
+@pytest.mark.timeout(30)
+def test_every_cited_file_name_exists() -> None:
+    """A bare name (``remote.py``) is checked too: a module renamed or
+    folded into another leaves no docstring citing the old name."""
+    names = cited(CITED_NAME)
+    assert len(names) > 30  # the pattern finds what is there
+    ours = file_names()
+    missing = [
+        f"{where}: {name}"
+        for where, name in names
+        if name not in ours and name not in NOT_OURS
     ]
     assert missing == []

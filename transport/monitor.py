@@ -45,11 +45,19 @@ from messages.scp.iptag import (
     TTO_AT_BOOT,
     TTO_REPLY,
 )
+from messages.scp.layout import (
+    ARGUMENTS,
+    ARGUMENTS_OFFSET,
+    COMMAND_OFFSET,
+    HEAD,
+    REQUEST_DATA_OFFSET,
+    SDP_OFFSET,
+)
 from messages.scp.version import VersionInfo
 from messages.validate import MAX_CORE, MAX_SCP_DATA
+from transport.endpoint import Address
 from transport.sdram import MemoryFull, SDRAMHeap, SparseMemory
 
-Address = tuple[str, int]
 #: A command's handler: (datagram, chip as x << 8 | y, core, sender) to the
 #: reply's data; it raises Reply to answer with an error code.
 Handler = Callable[[bytes, int, int, Address], bytes]
@@ -57,14 +65,7 @@ Handler = Callable[[bytes, int, int, Address], bytes]
 #: to a whole reply datagram, or None.
 ApplicationPort = Callable[[bytes, int, Address], bytes | None]
 
-# padding, 8 SDP bytes, command, sequence: the least a reply can answer.
-_HEAD = struct.Struct("<2x8BHH")
-_ARGS = struct.Struct("<3I")
-_REPLY = struct.Struct("<2x8BHH")
 _WORD = struct.Struct("<I")
-_HEAD_SIZE = _HEAD.size  # 14
-_SDP_END = 10  # padding and the SDP header
-_ARGS_END = _HEAD_SIZE + _ARGS.size  # 26
 _FLAGS = frozenset({0x07, 0x87, 0x27, 0xA7})
 _REPLY_FLAGS = 0x07
 _OK = SCPResult.RC_OK.value
@@ -109,7 +110,7 @@ class MonitorStats:
 def arguments(data: bytes) -> tuple[int, int, int]:
     """A request's arg1, arg2 and arg3 (handlers get whole datagrams that
     the monitor has checked are long enough)."""
-    return _ARGS.unpack_from(data, _HEAD_SIZE)
+    return ARGUMENTS.unpack_from(data, ARGUMENTS_OFFSET)
 
 
 class Reply(Exception):
@@ -173,11 +174,11 @@ class BoardMonitor:
             chip = self._application_chip(data)
             if chip is not None:
                 return self._to_application(data, chip, sender)
-        if len(data) < _HEAD_SIZE or data[2] not in _FLAGS:
+        if len(data) < HEAD.size or data[SDP_OFFSET] not in _FLAGS:
             stats.malformed += 1
             return None
         (flags, tag, dest, source, y, x, source_y, source_x, command, sequence) = (
-            _HEAD.unpack_from(data)
+            HEAD.unpack_from(data)
         )
         result = _OK
         payload = b""
@@ -189,7 +190,7 @@ class BoardMonitor:
             result = SCPResult.RC_PORT.value  # no application listens there
         elif dest & 0x1F > MAX_CORE:
             result = SCPResult.RC_CPU.value
-        elif len(data) < _ARGS_END:
+        elif len(data) < REQUEST_DATA_OFFSET:
             result = SCPResult.RC_LEN.value
         else:
             run = self._commands.get(command)
@@ -207,7 +208,7 @@ class BoardMonitor:
             return None
         stats.replies += 1
         return (
-            _REPLY.pack(
+            HEAD.pack(
                 _REPLY_FLAGS,
                 tag,
                 source,
@@ -224,15 +225,19 @@ class BoardMonitor:
 
     def error_reply(self, data: bytes, result: SCPResult) -> bytes | None:
         """The reply a busy monitor gives instead of running the request."""
-        if len(data) < _HEAD_SIZE or data[2] not in _FLAGS or not data[2] & 0x80:
+        if (
+            len(data) < HEAD.size
+            or data[SDP_OFFSET] not in _FLAGS
+            or not data[SDP_OFFSET] & 0x80
+        ):
             return None
         (_, tag, dest, source, y, x, source_y, source_x, _, sequence) = (
-            _HEAD.unpack_from(data)
+            HEAD.unpack_from(data)
         )
         if x == y == 0xFF:
             x = y = 0
         self.stats.errors[result.name] += 1
-        return _REPLY.pack(
+        return HEAD.pack(
             _REPLY_FLAGS,
             tag,
             source,
@@ -268,9 +273,11 @@ class BoardMonitor:
     def _application_chip(self, data: bytes) -> int | None:
         """The chip an SDP datagram for an application's port goes to (an
         SDP header is all it needs), or None if it is not one."""
-        if len(data) < _SDP_END or data[2] not in _FLAGS or not data[4] >> 5:
+        if len(data) < COMMAND_OFFSET:  # padding and the SDP header
             return None
-        y, x = data[6], data[7]
+        flags, _, dest, _, y, x = data[SDP_OFFSET : SDP_OFFSET + 6]
+        if flags not in _FLAGS or not dest >> 5:
+            return None
         if x == y == 0xFF:
             x = y = 0
         return (x << 8) | y if self.has_chip(x, y) else None
@@ -288,7 +295,7 @@ class BoardMonitor:
     # -- memory ----------------------------------------------------------
 
     def _span(self, data: bytes) -> tuple[int, int]:
-        address, size, kind = _ARGS.unpack_from(data, _HEAD_SIZE)
+        address, size, kind = ARGUMENTS.unpack_from(data, ARGUMENTS_OFFSET)
         align = _ALIGNMENT.get(kind)
         if (
             align is None
@@ -305,16 +312,16 @@ class BoardMonitor:
 
     def _write(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
         address, size = self._span(data)
-        if len(data) - _ARGS_END != size:
+        if len(data) - REQUEST_DATA_OFFSET != size:
             raise Reply(SCPResult.RC_LEN)
         try:
-            self.memory.write(chip, address, memoryview(data)[_ARGS_END:])
+            self.memory.write(chip, address, memoryview(data)[REQUEST_DATA_OFFSET:])
         except MemoryFull:
             raise Reply(SCPResult.RC_BUF) from None
         return b""
 
     def _fill(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
-        address, word, size = _ARGS.unpack_from(data, _HEAD_SIZE)
+        address, word, size = ARGUMENTS.unpack_from(data, ARGUMENTS_OFFSET)
         if address % 4 or size % 4 or not size or address + size > 1 << 32:
             raise Reply(SCPResult.RC_ARG)
         try:
@@ -348,7 +355,9 @@ class BoardMonitor:
     # -- IP tags -----------------------------------------------------------
 
     def _iptag(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
-        argument_1, argument_2, argument_3 = _ARGS.unpack_from(data, _HEAD_SIZE)
+        argument_1, argument_2, argument_3 = ARGUMENTS.unpack_from(
+            data, ARGUMENTS_OFFSET
+        )
         command = (argument_1 >> 16) & 0xFF
         tag = argument_1 & 0xFF
         if tag >= TAG_TABLE_SIZE:
@@ -421,7 +430,7 @@ class BoardMonitor:
         self.app_cores.setdefault(app_id, {}).update({core: state for core in cores})
 
     def _signal(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
-        kind, argument_2, _ = _ARGS.unpack_from(data, _HEAD_SIZE)
+        kind, argument_2, _ = ARGUMENTS.unpack_from(data, ARGUMENTS_OFFSET)
         number, app_id = (argument_2 >> 16) & 0xFF, argument_2 & 0xFF
         try:
             signal = Signal.from_number(number)
@@ -437,7 +446,7 @@ class BoardMonitor:
         return b""
 
     def _count(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
-        app_id, state, _ = _ARGS.unpack_from(data, _HEAD_SIZE)
+        app_id, state, _ = ARGUMENTS.unpack_from(data, ARGUMENTS_OFFSET)
         if state > 15:
             raise Reply(SCPResult.RC_ARG)
         wanted = CPUState(state)
@@ -447,7 +456,9 @@ class BoardMonitor:
     # -- the SDRAM heap ------------------------------------------------------
 
     def _alloc(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
-        argument_1, argument_2, argument_3 = _ARGS.unpack_from(data, _HEAD_SIZE)
+        argument_1, argument_2, argument_3 = ARGUMENTS.unpack_from(
+            data, ARGUMENTS_OFFSET
+        )
         operation = argument_1 & 0xFF
         app_id = (argument_1 >> 8) & 0xFF
         heap = self.heaps.setdefault(chip, SDRAMHeap())

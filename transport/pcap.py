@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from messages.errors import MalformedDatagramError
+from transport.endpoint import Address
 
 #: Nanosecond-resolution classic pcap, and the microsecond original.
 MAGIC_NANO = 0xA1B23C4D
@@ -53,8 +54,6 @@ _HEADERS_KEPT = 512
 RECORD = _RECORD
 STAMP = struct.Struct("<II")
 _LENGTHS = struct.Struct("<II")
-
-Address = tuple[str, int]
 
 
 def file_header(snaplen: int = SNAPLEN) -> bytes:

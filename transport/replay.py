@@ -11,20 +11,24 @@ bytes while unanswered) is replayed once: the board runs every copy.
 from __future__ import annotations
 
 import math
-import struct
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from messages.errors import InvalidArgumentError
 from messages.scp.enums import SCPCommand, SCPResult
+from messages.scp.layout import (
+    HEAD,
+    PADDING,
+    REPLY_DATA_OFFSET,
+    RESULT_OFFSET,
+    SEQUENCE_OFFSET,
+)
+from transport.endpoint import Address
 from transport.errors import PortClosed, ReceiveTimeout, refused_text
-from transport.pcap import Address, Packet
+from transport.pcap import Packet
 from transport.udp import UDPConnection
 
-#: Padding, SDP header and the SCP command (or result) and sequence.
-_HEAD = struct.Struct("<2x8BHH")
-_HEAD_SIZE = _HEAD.size
 _HOST_PORT_CPU = 0xFF
 _REPLY_EXPECTED = 0x80
 
@@ -45,11 +49,11 @@ class Exchange:
 
     @property
     def sequence(self) -> int:
-        return int(_HEAD.unpack_from(self.request)[-1])
+        return _sequence(self.request)
 
     @property
     def command(self) -> str:
-        return command_name(_HEAD.unpack_from(self.request)[-2])
+        return command_name(HEAD.unpack_from(self.request)[-2])
 
 
 def command_name(code: int) -> str:
@@ -68,9 +72,9 @@ def result_name(code: int) -> str:
 
 def _kind(payload: bytes) -> str | None:
     """ "request", "response" or None (not SCP) by the SDP header."""
-    if len(payload) < _HEAD_SIZE or payload[:2] != b"\0\0":
+    if len(payload) < HEAD.size or not payload.startswith(PADDING):
         return None
-    flags, _, dest, source = payload[2:6]
+    flags, _, dest, source = HEAD.unpack_from(payload)[:4]
     if source == _HOST_PORT_CPU and dest >> 5 == 0 and flags & _REPLY_EXPECTED:
         return "request"
     if dest == _HOST_PORT_CPU and source >> 5 == 0 and not flags & _REPLY_EXPECTED:
@@ -91,7 +95,7 @@ def exchanges(packets: Iterable[Packet]) -> list[Exchange]:
             if (
                 earlier is not None
                 and earlier._open
-                and earlier.request[6:] == packet.payload[6:]
+                and earlier.request == packet.payload
             ):
                 earlier.resends += 1
                 continue
@@ -110,15 +114,15 @@ def exchanges(packets: Iterable[Packet]) -> list[Exchange]:
 
 
 def _sequence(payload: bytes) -> int:
-    return int(_HEAD.unpack_from(payload)[-1])
+    return int(HEAD.unpack_from(payload)[-1])
 
 
 def describe(answer: bytes | None) -> str:
     """An answer in a few words: its result and how much data it had."""
     if answer is None:
         return "no answer"
-    code = _HEAD.unpack_from(answer)[-2]
-    return f"{result_name(code)} with {len(answer) - _HEAD_SIZE} bytes"
+    code = HEAD.unpack_from(answer)[-2]
+    return f"{result_name(code)} with {len(answer) - REPLY_DATA_OFFSET} bytes"
 
 
 def difference(before: bytes | None, after: bytes | None) -> str | None:
@@ -127,12 +131,12 @@ def difference(before: bytes | None, after: bytes | None) -> str | None:
         return None
     if before is None or after is None:
         return f"{describe(before)} -> {describe(after)}"
-    old, new = before[_HEAD_SIZE - 4 :], after[_HEAD_SIZE - 4 :]
-    old_code, new_code = old[:2], new[:2]
-    if old_code != new_code or len(old) != len(new):
+    code = slice(RESULT_OFFSET, SEQUENCE_OFFSET)
+    if before[code] != after[code] or len(before) != len(after):
         return f"{describe(before)} -> {describe(after)}"
-    if old[4:] != new[4:]:
-        pairs = zip(old[4:], new[4:], strict=True)
+    old, new = before[REPLY_DATA_OFFSET:], after[REPLY_DATA_OFFSET:]
+    if old != new:
+        pairs = zip(old, new, strict=True)
         at = next(i for i, (a, b) in enumerate(pairs) if a != b)
         return f"{describe(before)}, data differs from byte {at}"
     return None

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from messages.scp.layout import PADDING, SDP_OFFSET
 from messages.sdp import SDPMessage
 from transport.capture import PacketCapture
 from transport.endpoint import DatagramEndpoint
 from transport.udp import UDPConnection
-
-#: Every SDP datagram over UDP starts with two bytes of padding.
-SDP_PADDING = b"\0\0"
 
 
 class SDPConnection(UDPConnection):
@@ -55,7 +53,7 @@ class SDPConnection(UDPConnection):
 
     def receive_sdp_message(self, timeout: float | None = None) -> SDPMessage:
         """The next SDP message; MalformedDatagramError if it is not one."""
-        return SDPMessage.from_bytestring(self.receive(timeout), 2)
+        return SDPMessage.from_bytestring(self.receive(timeout), SDP_OFFSET)
 
     def send_sdp_message(self, sdp_message: SDPMessage) -> None:
         header = sdp_message.sdp_header
@@ -63,7 +61,7 @@ class SDPConnection(UDPConnection):
             header.update_for_send(self._chip_x, self._chip_y)
         else:
             header.update_for_send(0, 0)
-        self.send(SDP_PADDING + sdp_message.bytestring)
+        self.send(PADDING + sdp_message.bytestring)
 
     def get_receive_method(self) -> Callable[[], SDPMessage]:  # type: ignore[override]
         return self.receive_sdp_message

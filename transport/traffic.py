@@ -14,15 +14,16 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from messages.errors import InvalidArgumentError
+from messages.scp.layout import PADDING
+from messages.sdp import HOST_CPU, HOST_PORT, SDPFlag, SDPHeader
+from transport.endpoint import Address
 
-_SDP = struct.Struct("<2x8B")
+#: The SDP port a core's output leaves from.
+_SOURCE_PORT = 1
 _COUNTER = struct.Struct("<I")
 #: An EIEIO data header: count, then flags (type KEY_32_BIT, tag 0).
 _EIEIO_HEADER = struct.Struct("<BB")
 _EIEIO_KEY_32 = 2 << 2
-#: Flags of a datagram that expects no reply; the host's port and core.
-_NO_REPLY = 0x07
-_TO_HOST = (7 << 5) | 31
 
 
 def sdp_to_host(
@@ -33,7 +34,17 @@ def sdp_to_host(
     if strip:
         return payload
     x, y, p = source
-    return _SDP.pack(_NO_REPLY, tag, _TO_HOST, (port << 5) | p, 0, 0, y, x) + payload
+    header = SDPHeader(
+        SDPFlag.REPLY_NOT_EXPECTED,
+        tag,
+        destination_port=HOST_PORT,
+        destination_cpu=HOST_CPU,
+        source_port=port,
+        source_cpu=p,
+        source_chip_x=x,
+        source_chip_y=y,
+    )
+    return PADDING + header.bytestring + payload
 
 
 class Tag(Protocol):
@@ -93,9 +104,7 @@ class TagTraffic:
             return now
         return now + max(0.0, (1.0 - self._credit) / self.rate)
 
-    def due(
-        self, tags: Mapping[int, Tag], now: float
-    ) -> list[tuple[bytes, tuple[str, int]]]:
+    def due(self, tags: Mapping[int, Tag], now: float) -> list[tuple[bytes, Address]]:
         """The datagrams to send now, with where each goes."""
         if self._last is None:
             self._last = now
@@ -107,17 +116,21 @@ class TagTraffic:
         if not count or not tags:
             return []
         self._credit -= count
-        out = []
+        out: list[tuple[bytes, Address]] = []
         for tag, entry in tags.items():
             host = socket.inet_ntoa(entry.host)
+            head = b"" if entry.strip else self._head(tag)
             first = self.sent.get(tag, 0)
-            for number in range(first, first + count):
-                datagram = sdp_to_host(
-                    tag, self._source, 1, self._payload(number), strip=entry.strip
-                )
-                out.append((datagram, (host, entry.port)))
+            out.extend(
+                (head + self._payload(number), (host, entry.port))
+                for number in range(first, first + count)
+            )
             self.sent[tag] = first + count
         return out
+
+    def _head(self, tag: int) -> bytes:
+        """Padding and the SDP header of a datagram to ``tag``'s host."""
+        return sdp_to_host(tag, self._source, _SOURCE_PORT, b"", strip=False)
 
     def _payload(self, number: int) -> bytes:
         keys = self._keys

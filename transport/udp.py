@@ -140,7 +140,7 @@ class UDPConnection:
             raise TransportError(f"{self!r} has no remote address to send to")
         self._endpoint.send_to(data, self._remote)
 
-    def send_to(self, data: bytes, address: tuple[str, int]) -> None:
+    def send_to(self, data: bytes, address: Address) -> None:
         self._endpoint.send_to(data, address)
 
     # -- lifetime --------------------------------------------------------------

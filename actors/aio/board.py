@@ -29,6 +29,7 @@ from actors.placement.machine import Machine
 from actors.protocol.jobs import Job, Outcome, OutcomeSink, ReadJob, SCPJob, WriteJob
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
+from messages.scp.layout import parse_reply
 from messages.scp.memory import FillRequest
 from messages.scp.version import GetVersion, VersionInfo
 
@@ -264,9 +265,7 @@ class AsyncBoard(Opened):
     ) -> R:
         """Send any SCP request; its parsed response, or the error."""
         reply = await self._jobs.one(lambda key: (SCPJob(key, request, timeout), key))
-        response = request.get_scp_response()
-        response.read_bytestring(reply, 2)
-        return response
+        return parse_reply(request, reply)
 
     def stream(self, jobs: Sequence[Job]) -> AsyncIterator[Outcome]:
         """Run a batch of jobs together; each outcome as it comes (with the

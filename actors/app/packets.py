@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from actors.app import arguments
 from messages.errors import InvalidArgumentError, SpinnactorsError
+from messages.scp.layout import SCP_SCAMP_PORT
 from transport.capture import capture_path
 from transport.pcap import read_packets
 from transport.replay import Exchange, exchanges, replay
@@ -94,7 +95,7 @@ def add_commands(
         "every answer is the same, 1 when any differs or there is nothing to "
         "replay.",
         "spinnactors replay run.pcap --host 192.168.240.253",
-        "spinnactors replay run.pcap --port 17893",
+        f"spinnactors replay run.pcap --port {SCP_SCAMP_PORT}",
     )
     replay_.add_argument(
         "--timeout",

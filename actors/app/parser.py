@@ -13,10 +13,11 @@ from typing import Any
 
 from actors.app import arguments, packets
 from actors.app.watching import WATCHED, add_metrics_port
+from messages.scp.layout import SCP_SCAMP_PORT
 
 #: The defaults of the options common to every command.
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 17893
+DEFAULT_PORT = SCP_SCAMP_PORT
 
 
 def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -124,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
             "-v) may come before or after the command's name.",
             78,
         ),
-        epilog="examples:\n  spinnactors demo\n  spinnactors board --port 17893"
+        epilog="examples:\n  spinnactors demo\n"
+        f"  spinnactors board --port {SCP_SCAMP_PORT}"
         "\n  spinnactors version --host 192.168.240.253\n"
         "  spinnactors read 0 0 0x60000000 1024 -o data.bin",
     )
@@ -149,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "spinnactors board",
         "spinnactors board --port 0 --drop 0.01 --dup 0.01 --seed 7",
         "spinnactors board --realistic",
-        "spinnactors board --spinn5 --host 127.0.0.2 --port 17893",
+        f"spinnactors board --spinn5 --host 127.0.0.2 --port {SCP_SCAMP_PORT}",
     )
     board.add_argument("--width", type=arguments.side, help="chips across (default: 8)")
     board.add_argument("--height", type=arguments.side, help="chips down (default: 8)")
@@ -157,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--spinn5",
         action="store_true",
         help="serve a booted 48-chip SpiNN-5 board, as SpiNNMan's Transceiver "
-        "expects one (it talks to port 17893 only); not with --width/--height",
+        f"expects one (it talks to port {SCP_SCAMP_PORT} only); not with "
+        "--width/--height",
     )
     board.add_argument(
         "--drop",

@@ -17,6 +17,7 @@ from actors.errors import ShutDown
 from actors.protocol.jobs import Job, Outcome, OutcomeSink, ReadJob, SCPJob, WriteJob
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
+from messages.scp.layout import parse_reply
 from messages.scp.memory import FillRequest
 from messages.scp.version import GetVersion, VersionInfo
 
@@ -95,9 +96,7 @@ class BoardOperations:
         ``timeout`` is a deadline for this request over all its tries.
         """
         reply = self._one(SCPJob(next(self._keys), request, timeout))
-        response = request.get_scp_response()
-        response.read_bytestring(reply, 2)
-        return response
+        return parse_reply(request, reply)
 
     def submit(self, jobs: Sequence[Job]) -> list[Outcome]:
         """Run a batch of jobs together; their outcomes in the same order.

@@ -32,6 +32,7 @@ from actors.supervision.child import stop_and_join
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.scp.enums import SCPResult
+from messages.scp.layout import parse_reply
 from messages.validate import caller_names, check_int
 from transport.driven import BoardConnection, DrivenConnection, has_no_remote, is_plain
 from transport.logs import get_logger
@@ -384,8 +385,7 @@ class SCPRequestPipeLine(Generic[R]):
         error = outcome.error
         if error is None:
             try:
-                response = request.get_scp_response()
-                response.read_bytestring(outcome.value, 2)
+                response = parse_reply(request, outcome.value)
                 if callback is not None:
                     callback(response)
                 return

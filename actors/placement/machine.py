@@ -191,7 +191,7 @@ class Machine:
     ``ray.init()`` first to join a cluster, else a local one is started).
     Other options (window, timeout, retries, rto_floor, local_host,
     backoff...) go to each board's Client; a ``limiter`` stays here and
-    paces the boards of every group (remote_limiter.py). The groups run
+    paces the boards of every group (actors/ratelimit/remote.py). The groups run
     under one Supervisor (``strategy``, ``max_restarts`` in ``period``,
     ``backoff``, which also bound each board's connection restarts); a
     group silent for ``heartbeat_deadline`` seconds is taken for hung and

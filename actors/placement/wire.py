@@ -18,6 +18,7 @@ from actors.protocol.fences import Span
 from actors.protocol.jobs import Job, Outcome
 from messages.errors import InvalidArgumentError
 from transport.eieio import EIEIOConnection
+from transport.endpoint import Address
 from transport.logs import get_logger
 from transport.sdp import SDPConnection
 
@@ -163,7 +164,7 @@ class Listening:
     """Where a Listen's port is open (``error`` says why not)."""
 
     listen_id: int
-    address: tuple[str, int] | None
+    address: Address | None
     error: str | None = None
 
 

@@ -23,14 +23,10 @@ datagram shows there.
 
 from __future__ import annotations
 
-import struct
-
 from actors.protocol.fences import Claim
 from actors.protocol.recovery import Recovery
 from actors.protocol.requests import Bulk, BulkSpan, OnTheWire, Piece, Request
-from messages.scp.bulk import SEQUENCE_OFFSET
-
-_SEQUENCE = struct.Struct("<H")
+from messages.scp.layout import SEQUENCE, SEQUENCE_OFFSET
 
 
 class BulkLane(Recovery):
@@ -72,7 +68,7 @@ class BulkLane(Recovery):
         flight, held, retired = self._flight, self._held, self._retired
         bulk, index = span.bulk, span.next
         stop = min(span.stop, index + room)
-        pack_into = _SEQUENCE.pack_into
+        pack_into = SEQUENCE.pack_into
         expires = now + self.rtt.rto
         seq, order = self._next_seq, self._n_sends
         ready, span.ready = span.ready, None
@@ -210,7 +206,7 @@ class BulkLane(Recovery):
         """Turn a bulk piece on the wire into a Request, in place, with the
         piece's send stamp."""
         request = piece.bulk.request(piece.index)
-        _SEQUENCE.pack_into(request.datagram, SEQUENCE_OFFSET, seq)
+        SEQUENCE.pack_into(request.datagram, SEQUENCE_OFFSET, seq)
         request.seq = seq
         request.sends = 1
         request.sent_at = piece.sent_at

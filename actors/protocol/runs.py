@@ -15,17 +15,22 @@ from actors.errors import RequestError
 from actors.protocol.jobs import Job, Outcome, OutcomeSink, ReadJob, SCPJob, WriteJob
 from actors.protocol.requests import Request
 from messages.errors import MalformedDatagramError, UnexpectedResponseCodeError
-from messages.scp.bulk import REPLY_DATA_OFFSET, ChunkBuilder
+from messages.scp.bulk import ChunkBuilder
 from messages.scp.enums import SCPResult
+from messages.scp.layout import (
+    ARGUMENTS_OFFSET,
+    REPLY_DATA_OFFSET,
+    RESULT,
+    RESULT_OFFSET,
+    parse_reply,
+    request_datagram,
+)
 from messages.scp.memory import ReadMemory
 from messages.validate import MAX_SCP_DATA
 
-_RESULT = struct.Struct("<H")
-_RESULT_OFFSET = 10
 _RC_OK = SCPResult.RC_OK.value
-#: Where a read or write datagram holds its address.
+#: A read or write datagram's address, its first argument.
 _ADDRESS = struct.Struct("<I")
-_ADDRESS_OFFSET = 14
 _FULL_REPLY = REPLY_DATA_OFFSET + MAX_SCP_DATA
 
 
@@ -207,8 +212,7 @@ class SCPRun(JobRun):
     ) -> None:
         super().__init__(job, sink, now, 1)
         request = job.request
-        request.sdp_header.update_for_send(*source)
-        self._datagram = b"\0\0" + request.bytestring
+        self._datagram = request_datagram(request, *source)
         self._reply_size = (
             REPLY_DATA_OFFSET + request.argument_2
             if isinstance(request, ReadMemory) and request.argument_2 is not None
@@ -237,7 +241,7 @@ class SCPRun(JobRun):
         job = self.job
         assert isinstance(job, SCPJob)
         try:
-            job.request.get_scp_response().read_bytestring(reply, 2)
+            parse_reply(job.request, reply)
         except (MalformedDatagramError, struct.error, ValueError, IndexError):
             return False
         return True
@@ -317,7 +321,7 @@ class MemoryRun(JobRun):
         return False
 
     def _take_reply(self, index: int, reply: bytes) -> BaseException | None:
-        (code,) = _RESULT.unpack_from(reply, _RESULT_OFFSET)
+        (code,) = RESULT.unpack_from(reply, RESULT_OFFSET)
         if code == _RC_OK:
             return None
         operation, command = self._operation
@@ -398,7 +402,7 @@ class ReadRun(MemoryRun):
         if self._length - start >= MAX_SCP_DATA:
             # Every full piece differs from the first only in its address.
             datagram = self._full[:]
-            _ADDRESS.pack_into(datagram, _ADDRESS_OFFSET, self._address + start)
+            _ADDRESS.pack_into(datagram, ARGUMENTS_OFFSET, self._address + start)
             return datagram, _FULL_REPLY
         size = self._length - start
         return (
@@ -434,8 +438,8 @@ class ReadRun(MemoryRun):
             request.sends == 1
             and reply is not None
             and not self.ended
-            and reply[_RESULT_OFFSET] == _RC_OK
-            and not reply[_RESULT_OFFSET + 1]
+            and reply[RESULT_OFFSET] == _RC_OK
+            and not reply[RESULT_OFFSET + 1]
         ):
             index: int = request.key[1]  # type: ignore[index]
             done = self._done
@@ -453,7 +457,7 @@ class ReadRun(MemoryRun):
         return super().complete(request)
 
     def _take_reply(self, index: int, reply: bytes) -> BaseException | None:
-        if reply[_RESULT_OFFSET] != _RC_OK or reply[_RESULT_OFFSET + 1]:
+        if reply[RESULT_OFFSET] != _RC_OK or reply[RESULT_OFFSET + 1]:
             return super()._take_reply(index, reply)
         start = index * MAX_SCP_DATA
         assert self._buffer is not None

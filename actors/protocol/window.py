@@ -73,16 +73,15 @@ from actors.protocol.recovery import TIMEOUT, WindowCounters
 from actors.protocol.requests import Bulk, BulkSpan, OnTheWire, Piece, Request
 from actors.protocol.rtt import RttEstimator
 from messages.errors import InvalidArgumentError
-from messages.scp.bulk import SEQUENCE_OFFSET
 from messages.scp.enums import RETRY_CODES, SCPResult
+from messages.scp.layout import (
+    RESULT_AND_SEQUENCE,
+    RESULT_OFFSET,
+    SEQUENCE,
+    SEQUENCE_OFFSET,
+)
 from messages.validate import check_int, check_seconds
 
-#: Result code and sequence number, after padding and the SDP header.
-_RESULT_AND_SEQUENCE = struct.Struct("<2H")
-_RESULT_OFFSET = 10
-_SEQUENCE = struct.Struct("<H")
-#: The shortest datagram that can answer a request.
-MIN_REPLY = 14
 _RC_OK = SCPResult.RC_OK.value
 
 
@@ -385,8 +384,8 @@ class Window(BulkLane):
         # Whatever is still on the wire is owed from now.
         self._counters.last_heard = self._owed_since = now
         try:
-            code, seq = _RESULT_AND_SEQUENCE.unpack_from(datagram, _RESULT_OFFSET)
-        except struct.error:  # shorter than MIN_REPLY
+            code, seq = RESULT_AND_SEQUENCE.unpack_from(datagram, RESULT_OFFSET)
+        except struct.error:  # shorter than layout.MIN_REPLY
             self._counters.malformed += 1
             return None
         entry = self._flight.get(seq)
@@ -478,7 +477,7 @@ class Window(BulkLane):
             if request.done:
                 continue
             request.seq = seq = self._free_sequence()
-            _SEQUENCE.pack_into(request.datagram, SEQUENCE_OFFSET, seq)
+            SEQUENCE.pack_into(request.datagram, SEQUENCE_OFFSET, seq)
             flight[seq] = request
             out.append(self._stamp(request, now))
             self._n_sent += 1

@@ -74,7 +74,7 @@ class LimiterCounters:
 
 class Limiter(Protocol):
     """What a RateLimit asks for leases: a RateLimiterActor's ref, or what
-    stands in for one where the actor cannot be (remote_limiter.py)."""
+    stands in for one where the actor cannot be (a RemoteLimiter, remote.py)."""
 
     def ask(self, message: Any, *, timeout: float | None = None) -> Any: ...
 

@@ -13,13 +13,13 @@ from typing import Generic, TypeVar
 
 from messages.errors import MalformedDatagramError, UnexpectedResponseCodeError
 from messages.scp.enums import SCPResult
-from messages.scp.header import SCPRequestHeader, SCPResponseHeader
+from messages.scp.header import SCP_HEADER_SIZE, SCPRequestHeader, SCPResponseHeader
 from messages.sdp import SDP_HEADER_SIZE, SDPFlag, SDPHeader
 
 _THREE_WORDS = struct.Struct("<3I")
 #: Where the SCP header and the data after it start in an SDP payload.
 SCP_HEADER_OFFSET = SDP_HEADER_SIZE
-SCP_DATA_OFFSET = SDP_HEADER_SIZE + 4
+SCP_DATA_OFFSET = SDP_HEADER_SIZE + SCP_HEADER_SIZE
 
 
 class AbstractSCPResponse:

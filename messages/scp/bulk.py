@@ -3,18 +3,20 @@
 A transfer of megabytes is hundreds of thousands of requests; building a
 ReadMemory object for each would cost more than sending it. These builders
 pack the same bytes (tests hold them to ReadMemory and WriteMemory) straight
-from a struct, ready for a sequence number to be patched in at offset
-SEQUENCE_OFFSET. The arguments are checked once per transfer, not per chunk.
+from a struct, ready for a sequence number to be patched in at
+layout.SEQUENCE_OFFSET. The arguments are checked once per transfer, not
+per chunk.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
 
 from messages.errors import InvalidArgumentError
 from messages.scp.enums import SCPCommand, read_type
-from messages.sdp import HOST_CPU, HOST_PORT, HOST_TAG, SDPFlag
+from messages.scp.header import SCPRequestHeader
+from messages.scp.layout import ARGUMENTS, PADDING
+from messages.sdp import SDPFlag, SDPHeader
 from messages.validate import (
     MAX_SCP_DATA,
     MAX_U32,
@@ -23,17 +25,8 @@ from messages.validate import (
     check_u32,
 )
 
-#: Padding, SDP header and command; then sequence and three arguments.
-_HEAD = struct.Struct("<2x8BH")
-_TAIL = struct.Struct("<H3I")
 #: The access width read_type() picks, by the low bits of address | size.
 _READ_TYPES = tuple(read_type(low, 4).value for low in range(4))
-#: Where the 16-bit sequence number sits in a datagram (after padding and
-#: the SDP header and the command).
-SEQUENCE_OFFSET = 12
-#: Bytes before the data in a reply: padding, SDP header, result, sequence.
-REPLY_DATA_OFFSET = 14
-_HOST_SOURCE = (HOST_PORT << 5) | HOST_CPU
 
 
 def chunks(address: int, length: int) -> Iterator[tuple[int, int, int]]:
@@ -64,29 +57,27 @@ class ChunkBuilder:
     def __init__(
         self, x: int, y: int, p: int, source_x: int = 255, source_y: int = 255
     ) -> None:
-        header = (
-            SDPFlag.REPLY_EXPECTED.value,
-            HOST_TAG,
-            p,
-            _HOST_SOURCE,
-            y,
-            x,
-            source_y,
-            source_x,
+        header = SDPHeader(
+            SDPFlag.REPLY_EXPECTED,
+            destination_cpu=p,
+            destination_chip_x=x,
+            destination_chip_y=y,
         )
-        self._read_head = _HEAD.pack(*header, SCPCommand.CMD_READ.value)
-        self._write_head = _HEAD.pack(*header, SCPCommand.CMD_WRITE.value)
+        header.update_for_send(source_x, source_y)
+        head = PADDING + header.bytestring
+        self._read_head = head + SCPRequestHeader(SCPCommand.CMD_READ).bytestring
+        self._write_head = head + SCPRequestHeader(SCPCommand.CMD_WRITE).bytestring
 
     def read(self, address: int, size: int) -> bytearray:
         """The datagram of ReadMemory((x, y, p), address, size)."""
         datagram = bytearray(self._read_head)
-        datagram += _TAIL.pack(0, address, size, _READ_TYPES[(address | size) & 3])
+        datagram += ARGUMENTS.pack(address, size, _READ_TYPES[(address | size) & 3])
         return datagram
 
     def write(self, address: int, data: bytes | memoryview) -> bytearray:
         """The datagram of WriteMemory((x, y, p), address, data)."""
         size = len(data)
         datagram = bytearray(self._write_head)
-        datagram += _TAIL.pack(0, address, size, _READ_TYPES[(address | size) & 3])
+        datagram += ARGUMENTS.pack(address, size, _READ_TYPES[(address | size) & 3])
         datagram += data
         return datagram

@@ -18,6 +18,7 @@ import pytest
 
 from actors import Client, PortRefused, RequestTimeout, ShutDown, connect
 from messages.errors import InvalidArgumentError, UnexpectedResponseCodeError
+from messages.scp.layout import REPLY_DATA_OFFSET
 from transport import (
     Address,
     FaultPlan,
@@ -29,8 +30,6 @@ from transport import (
 )
 
 ADDRESS = 0x6000_0000
-#: Padding, SDP header, result code and sequence: where a read's data starts.
-REPLY_DATA_OFFSET = 14
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import pytest
 from actors import connect
 from messages.errors import InvalidArgumentError
 from messages.scp import ReadMemory
+from messages.scp.layout import PADDING
 from transport import FaultPlan, VirtualBoard
 from transport.errors import PortClosed
 from transport.pcap import Packet, read_packets
 from transport.replay import difference, exchanges, replay
-from transport.scamp import SDP_PADDING
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -28,7 +28,7 @@ HOST, BOARD = ("10.0.0.1", 4000), ("10.0.0.2", 17893)
 def request(seq: int, address: int = 0x6000_0000) -> bytes:
     message = ReadMemory((0, 0, 0), address, 4)
     message.sdp_header.update_for_send(0, 0)
-    datagram = bytearray(SDP_PADDING + message.bytestring)
+    datagram = bytearray(PADDING + message.bytestring)
     datagram[12:14] = seq.to_bytes(2, "little")
     return bytes(datagram)
 

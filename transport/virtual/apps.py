@@ -36,12 +36,13 @@ from messages.scp.app import (
     signal_fields,
 )
 from messages.scp.enums import CPUState, SCPResult, Signal, SignalType
+from messages.scp.layout import PADDING, SDP_OFFSET
 from messages.sdp import SDP_HEADER_SIZE, SDPFlag, SDPHeader
 from messages.spinnaker.chip import RTE_ABORT, SDRAM_BASE, SDRAM_SIZE, SDRAM_SYS
 from messages.spinnaker.router import N_LINKS
+from transport.endpoint import Address
 from transport.logs import get_logger
-from transport.monitor import Address, BoardMonitor, Reply, arguments
-from transport.sdp import SDP_PADDING
+from transport.monitor import BoardMonitor, Reply, arguments
 from transport.sdram import MemoryFull, SDRAMHeap
 from transport.traffic import sdp_to_host
 from transport.virtual.cores import IOBufs, VCPUs
@@ -363,8 +364,8 @@ class Applications:
         stand_in = self.running.get((chip, core))
         if stand_in is None:
             return self.monitor.error_reply(data, SCPResult.RC_PORT)
-        request = SDPHeader.from_bytestring(data, len(SDP_PADDING))
-        payload = bytes(data[len(SDP_PADDING) + SDP_HEADER_SIZE :])
+        request = SDPHeader.from_bytestring(data, SDP_OFFSET)
+        payload = bytes(data[SDP_OFFSET + SDP_HEADER_SIZE :])
         answer = self._hook(chip, core, stand_in.on_sdp, port, payload)
         if answer is None:
             return None
@@ -380,4 +381,4 @@ class Applications:
             chip >> 8,
             chip & 0xFF,
         )
-        return SDP_PADDING + reply.bytestring + answer
+        return PADDING + reply.bytestring + answer

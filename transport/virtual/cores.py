@@ -23,7 +23,8 @@ from messages.spinnaker.chip import (
     pack_fields,
     vcpu_address,
 )
-from transport.monitor import Address, Reply, arguments
+from transport.endpoint import Address
+from transport.monitor import Reply, arguments
 from transport.sdram import SDRAMHeap, SparseMemory
 
 _WORD = struct.Struct("<I")

@@ -39,7 +39,8 @@ from messages.spinnaker.router import (
     RouterOp,
     pack_p2p_column,
 )
-from transport.monitor import Address, Reply, arguments
+from transport.endpoint import Address
+from transport.monitor import Reply, arguments
 from transport.virtual.memory import ChipMemory
 
 _WORD = struct.Struct("<I")

@@ -30,7 +30,8 @@ from messages.spinnaker.router import (
     P2P_TABLE,
     P2PRoute,
 )
-from transport.monitor import BUILD_DATE, Address, BoardMonitor, Handler, arguments
+from transport.endpoint import Address
+from transport.monitor import BUILD_DATE, BoardMonitor, Handler, arguments
 from transport.sdram import SDRAMHeap
 from transport.virtual.apps import Applications, Core
 from transport.virtual.cores import IOBufs, VCPUs
