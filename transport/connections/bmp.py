@@ -1,6 +1,6 @@
 """BMPConnection: SCP to a frame's Board Management Processor.
 
-A BMP answers SCP on port 17893 of its own address, for the boards of its
+A BMP answers SCP on the SCP port of its own address, for the boards of its
 frame (each request names its board in the SDP destination CPU, chip
 (0, 0)). This is a SCAMPConnection that stamps requests as from chip
 (0, 0), as SpiNNMan's BMPConnection does, and knows its boards; so the
