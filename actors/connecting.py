@@ -11,7 +11,7 @@ from typing import Any, overload
 
 from actors.board.client import Client
 from actors.placement.machine import Machine
-from transport.scamp import SCP_SCAMP_PORT
+from transport.connections.scamp import SCP_SCAMP_PORT
 
 
 @overload

@@ -17,7 +17,7 @@ from messages.errors import (
     SpinnactorsError,
     UnexpectedResponseCodeError,
 )
-from transport.endpoint import Address
+from transport.links.endpoint import Address
 
 
 class RequestError(SpinnactorsError):

@@ -50,8 +50,8 @@ from actors.placement.machine import Machine
 from actors.ratelimit.limiter import LimiterCounters, LimiterStats, RateLimiterActor
 from actors.supervision.messages import GetSupervisorStats, SupervisorStats
 from actors.supervision.supervisor import Supervisor
-from transport.board import BoardStats, serving_boards
 from transport.logs import get_logger
+from transport.virtual.board import BoardStats, serving_boards
 
 log = get_logger(__name__)
 

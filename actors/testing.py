@@ -6,7 +6,9 @@ suite these fixtures:
 ``virtual_board``  a VirtualBoard serving UDP on 127.0.0.1 (a free port)
 ``memory_board``   a VirtualBoard on an in-memory link, and that network
 ``fault_plan``     makes seeded FaultPlans: ``fault_plan(drop=0.05)``
-``fake_clock``     a FakeClock that moves only when told
+``fake_clock``     a FakeClock (defined here) that moves only when told:
+                   everything in spinnactors that cares about time takes
+                   a clock, so timeouts and backoffs play out exactly
 ``actor_system``   starts actors under a Supervisor, stops them after the
                    test, and fails the test if any thread or actor is left
 ``run_async``      runs a coroutine on a fresh event loop (``asyncio.run``)
@@ -35,7 +37,35 @@ from actors.supervision.errors import ChildNotRunning
 from actors.supervision.spec import ChildSpec
 from actors.supervision.supervisor import Supervisor
 from transport import FaultPlan, MemoryNetwork, VirtualBoard
-from transport.clock import FakeClock
+
+
+class FakeClock:
+    """A settable clock; ``sleep`` moves it on instead of
+    waiting (and remembers how long each sleep was). Safe to read from
+    other threads, such as an actor's."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move on ``seconds`` (negative: back, to test code against a
+        clock that misbehaves)."""
+        with self._lock:
+            self._now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"seconds={seconds}: cannot sleep backwards")
+        with self._lock:
+            self.sleeps.append(seconds)
+            self._now += seconds
+
 
 #: How long teardown waits for threads to end before calling them leaked.
 _JOIN = 5.0

@@ -44,10 +44,10 @@ from actors import aio, connect  # noqa: E402
 from actors.compat.connection_listener import ConnectionListener  # noqa: E402
 from messages.scp import IPTagSet  # noqa: E402
 from transport import SCAMPConnection, SDPConnection, VirtualBoard  # noqa: E402
-from transport.board_process import BoardProcess  # noqa: E402
-from transport.call import call  # noqa: E402
-from transport.endpoint import Address  # noqa: E402
-from transport.traffic import TagTraffic  # noqa: E402
+from transport.connections.call import call  # noqa: E402
+from transport.links.endpoint import Address  # noqa: E402
+from transport.virtual.process import BoardProcess  # noqa: E402
+from transport.virtual.traffic import TagTraffic  # noqa: E402
 
 MIB = 1 << 20
 BASE = 0x6000_0000

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cpu import MIB, Contender, Figures, measure  # noqa: E402
 
-from transport.board import REALISTIC_SERVICE_TIME  # noqa: E402
-from transport.board_process import BoardProcess  # noqa: E402
+from transport.virtual.board import REALISTIC_SERVICE_TIME  # noqa: E402
+from transport.virtual.process import BoardProcess  # noqa: E402
 
 PLAIN = Contender("plain", "spinnactors")
 CAPTURED = Contender("captured", "spinnactors-capture")

@@ -36,8 +36,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from transport.board import REALISTIC_SERVICE_TIME  # noqa: E402
-from transport.board_process import BoardProcess  # noqa: E402
+from transport.virtual.board import REALISTIC_SERVICE_TIME  # noqa: E402
+from transport.virtual.process import BoardProcess  # noqa: E402
 
 BASE = 0x6000_0000
 MIB = 1 << 20
@@ -130,7 +130,7 @@ def spinnactors_captured_read(host: str, port: int, size: int, window: int) -> s
     import tempfile
 
     from actors import connect
-    from transport.capture import PacketCapture
+    from transport.capture.writer import PacketCapture
 
     with tempfile.TemporaryDirectory() as folder:
         capture = PacketCapture(Path(folder) / "read.pcap")

@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from transport.board_process import BoardProcess  # noqa: E402
+from transport.virtual.process import BoardProcess  # noqa: E402
 
 BASE = 0x6000_0000
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -27,8 +27,8 @@ from actors.listening.listener import ListenerStats  # noqa: E402
 from messages.scp import IPTagSet  # noqa: E402
 from messages.sdp import SDPMessage  # noqa: E402
 from transport import SCAMPConnection, SDPConnection, VirtualBoard  # noqa: E402
-from transport.call import call  # noqa: E402
-from transport.traffic import TagTraffic  # noqa: E402
+from transport.connections.call import call  # noqa: E402
+from transport.virtual.traffic import TagTraffic  # noqa: E402
 
 TARGET = 50_000
 

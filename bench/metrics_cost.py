@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cpu import Figures, Run, reap  # noqa: E402
 from pipeline_throughput import MIB, Address, spinnactors_read  # noqa: E402
 
-from transport.board_process import BoardProcess  # noqa: E402
+from transport.virtual.process import BoardProcess  # noqa: E402
 
 
 def _scrape(url: str, every: float, stop: Any, took: Any) -> None:

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from actors import connect  # noqa: E402
 from messages.scp.bulk import ChunkBuilder  # noqa: E402
 from messages.scp.layout import REPLY_DATA_OFFSET, SEQUENCE, SEQUENCE_OFFSET  # noqa: E402
-from transport.board_process import BoardProcess  # noqa: E402
-from transport.endpoint import Address  # noqa: E402
+from transport.links.endpoint import Address  # noqa: E402
+from transport.virtual.process import BoardProcess  # noqa: E402
 
 BASE = 0x6000_0000
 MIB = 1 << 20

@@ -39,7 +39,7 @@ from pipeline_throughput import BASE, MIB  # noqa: E402
 
 from actors.placement.machine import Machine  # noqa: E402
 from actors.protocol.jobs import ReadJob
-from transport.board_process import BoardProcess  # noqa: E402
+from transport.virtual.process import BoardProcess  # noqa: E402
 
 CORES = os.cpu_count() or 1
 

@@ -1,6 +1,6 @@
 """How fast a supervised ConnectionActor comes back, and what restarts leak.
 
-The board runs in its own process (transport.board_process.BoardProcess).
+The board runs in its own process (transport.virtual.process.BoardProcess).
 
 (a) Restart latency: Crash is sent to the client's ConnectionActor and the
     clock runs until a version() call has been answered by the new
@@ -39,7 +39,7 @@ import structlog  # noqa: E402
 
 from actors import Client, connect  # noqa: E402
 from actors.supervision.child import Crash
-from transport.board_process import BoardProcess  # noqa: E402
+from transport.virtual.process import BoardProcess  # noqa: E402
 
 TARGET = 0.100
 Ref = pykka.ActorRef[Any]

@@ -40,7 +40,7 @@ import actors.board.client  # noqa: E402
 from actors import connect  # noqa: E402
 from actors.board.client import Client
 from actors.supervision.child import Crash
-from transport.board_process import BoardProcess  # noqa: E402
+from transport.virtual.process import BoardProcess  # noqa: E402
 
 BASE = 0x6000_0000
 REGION = 64 * 1024

@@ -53,6 +53,28 @@ ACTORS_LAYERS = [
     "__main__",
 ]
 
+# The layers inside transport/ and messages/, lowest first, as above.
+# In transport, connections (the host's side) and virtual (the board's) are
+# siblings on top of capture: neither imports the other
+# (test_the_host_and_the_board_sides_of_transport_are_apart).
+TRANSPORT_LAYERS = ["errors", "logs", "links", "capture", "connections", "virtual"]
+TRANSPORT_SIBLINGS = ("connections", "virtual")
+MESSAGES_LAYERS = [
+    "errors",
+    "validate",
+    "sdp",
+    "spinnaker",
+    "scp",
+    "eieio",
+    "boot",
+    "bmp",
+]
+LAYERS = {
+    "actors": ACTORS_LAYERS,
+    "transport": TRANSPORT_LAYERS,
+    "messages": MESSAGES_LAYERS,
+}
+
 TOP_LEVEL = "top-level"
 TYPE_CHECKING_ONLY = "TYPE_CHECKING"
 FUNCTION_LEVEL = "function-level"
@@ -372,28 +394,60 @@ def test_transport_never_imports_actors(tree: Scan) -> None:
     )
 
 
-def test_actors_has_no_import_circles(tree: Scan) -> None:
-    """A circle makes import order matter and the layers meaningless."""
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_package_has_import_circles(tree: Scan, package: str) -> None:
+    """A circle makes import order matter and the layers meaningless (an
+    import under TYPE_CHECKING counts: it is a circle for a reader too).
+    Packages import only downward, so no circle can cross two of them."""
     fail_listing(
-        "import circles inside actors", describe_cycles(import_cycles(tree, "actors"))
+        f"import circles inside {package}",
+        describe_cycles(import_cycles(tree, package)),
     )
 
 
-def test_actors_layers_only_import_downward(tree: Scan) -> None:
-    """Each layer builds on those before it in ACTORS_LAYERS, never after;
-    nothing but the top may import the package face `actors`."""
+@pytest.mark.parametrize("package", PACKAGES)
+def test_layers_only_import_downward(tree: Scan, package: str) -> None:
+    """Each layer builds on those before it in its package's list (LAYERS),
+    never after; nothing but the top may import the package face."""
+    order = LAYERS[package]
     fail_listing(
-        f"upward imports inside actors (order, lowest first: {', '.join(ACTORS_LAYERS)};"
-        " the package face `actors` is above all)",
-        upward_imports(tree, "actors", ACTORS_LAYERS),
+        f"upward imports inside {package} (order, lowest first: {', '.join(order)};"
+        f" the package face `{package}` is above all)",
+        upward_imports(tree, package, order),
     )
 
 
-def test_every_actors_module_has_a_declared_layer(tree: Scan) -> None:
-    """A new module or subpackage must be placed in ACTORS_LAYERS on purpose."""
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_module_has_a_declared_layer(tree: Scan, package: str) -> None:
+    """A new module or subpackage must be placed in its layers on purpose."""
     fail_listing(
-        "undeclared layer: add these to ACTORS_LAYERS in tests/test_layering.py",
-        undeclared_layers(tree, "actors", ACTORS_LAYERS),
+        f"undeclared layer: add these to {package.upper()}_LAYERS in "
+        "tests/test_layering.py",
+        undeclared_layers(tree, package, LAYERS[package]),
+    )
+
+
+def sibling_imports(found: Scan, package: str, siblings: Sequence[str]) -> list[Import]:
+    """Imports from one of ``siblings`` (layers of ``package``) into another."""
+    return [
+        i
+        for i in found.imports
+        if _inside(i.source, package)
+        and _inside(i.target, package)
+        and i.source != package
+        and i.target != package
+        and layer_of(i.source, package) in siblings
+        and layer_of(i.target, package) in siblings
+        and layer_of(i.source, package) != layer_of(i.target, package)
+    ]
+
+
+def test_the_host_and_the_board_sides_of_transport_are_apart(tree: Scan) -> None:
+    """The virtual board never uses a host's connection, nor a connection
+    the board: each stands on links and capture alone."""
+    fail_listing(
+        "imports between transport's connections and virtual",
+        sibling_imports(tree, "transport", TRANSPORT_SIBLINGS),
     )
 
 
@@ -629,20 +683,20 @@ def test_fake_foreign_imports_are_reported(tmp_path: Path) -> None:
             {
                 "actors/__init__.py": "import messages\nimport transport\n",
                 "messages/__init__.py": "",
-                "messages/scp.py": "def f() -> None:\n    import transport.udp\n",
+                "messages/scp.py": "def f() -> None:\n    import transport.connections.udp\n",
                 "messages/sdp.py": "from actors import errors\nimport messages.scp\n",
                 "transport/__init__.py": "import messages.sdp\n",
-                "transport/udp.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from actors.errors import E\n",
+                "transport/connections/udp.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from actors.errors import E\n",
                 "actors/errors.py": "",
             },
         )
     )
     assert foreign_imports(found, "messages", ["actors", "transport"]) == [
-        Import("messages.scp", "transport.udp", 2, FUNCTION_LEVEL),
+        Import("messages.scp", "transport.connections.udp", 2, FUNCTION_LEVEL),
         Import("messages.sdp", "actors.errors", 1),
     ]
     assert foreign_imports(found, "transport", ["actors"]) == [
-        Import("transport.udp", "actors.errors", 3, TYPE_CHECKING_ONLY)
+        Import("transport.connections.udp", "actors.errors", 3, TYPE_CHECKING_ONLY)
     ]
 
 
@@ -703,3 +757,42 @@ def test_failure_message_lists_every_offence() -> None:
     assert str(failure.value) == (
         "upward (2):\n  a.x -> a.y (line 4)\n  a.x -> a.z (line 9) [function-level]"
     )
+
+
+def test_fake_transport_rules_fail_on_the_old_capture_circle(tmp_path: Path) -> None:
+    """The circle transport had (an endpoint naming its capture under
+    TYPE_CHECKING, the capture importing the endpoint) fails both the
+    circle rule and transport's layers; a connection reaching into the
+    virtual board fails the siblings rule."""
+    found = scan(
+        write_tree(
+            tmp_path,
+            {
+                "transport/__init__.py": "",
+                "transport/links/__init__.py": "",
+                "transport/links/endpoint.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from transport.capture.writer import C\n",
+                "transport/capture/__init__.py": "",
+                "transport/capture/writer.py": "from transport.links.endpoint import E\n",
+                "transport/connections/__init__.py": "",
+                "transport/connections/udp.py": "from transport.virtual.board import B\n",
+                "transport/virtual/__init__.py": "",
+                "transport/virtual/board.py": "from transport.capture.writer import C\n",
+            },
+        )
+    )
+    assert set(upward_imports(found, "transport", TRANSPORT_LAYERS)) == {
+        Import(
+            "transport.links.endpoint",
+            "transport.capture.writer",
+            3,
+            TYPE_CHECKING_ONLY,
+        ),
+        Import("transport.connections.udp", "transport.virtual.board", 1),
+    }
+    assert [c.modules for c in import_cycles(found, "transport")] == [
+        ["transport.capture.writer", "transport.links.endpoint"]
+    ]
+    assert sibling_imports(found, "transport", TRANSPORT_SIBLINGS) == [
+        Import("transport.connections.udp", "transport.virtual.board", 1)
+    ]
+    assert undeclared_layers(found, "transport", TRANSPORT_LAYERS) == []

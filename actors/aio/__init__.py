@@ -18,7 +18,7 @@ from typing import Any
 from actors.aio.board import AsyncBoard, AsyncMachine, LoopJobs, open_board
 from actors.aio.listen import AsyncListener, open_listener
 from actors.aio.loop import LoopSink, Opening, off_loop
-from transport.scamp import SCP_SCAMP_PORT
+from transport.connections.scamp import SCP_SCAMP_PORT
 
 
 def connect(

@@ -32,9 +32,9 @@ from actors.connecting import connect
 from actors.logs import configure_logging
 from messages.errors import SpinnactorsError
 from transport import FaultPlan, VirtualBoard
-from transport.board import REALISTIC_SERVICE_TIME
-from transport.board_process import BoardProcess
 from transport.logs import get_logger
+from transport.virtual.board import REALISTIC_SERVICE_TIME
+from transport.virtual.process import BoardProcess
 
 log = get_logger("spinnactors.cli")
 

@@ -23,7 +23,7 @@ from actors.board.client import Client
 from actors.connecting import connect
 from actors.supervision.child import Crash
 from transport import FaultPlan, VirtualBoard
-from transport.endpoint import Address
+from transport.links.endpoint import Address
 from transport.logs import get_logger
 
 log = get_logger("spinnactors.demo")

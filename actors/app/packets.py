@@ -18,11 +18,11 @@ from typing import Any, TextIO
 from actors.app import arguments
 from messages.errors import InvalidArgumentError, SpinnactorsError
 from messages.scp.layout import SCP_SCAMP_PORT
-from transport.capture import capture_path
-from transport.pcap import read_packets
-from transport.replay import Exchange, exchanges, replay
+from transport.capture.pcap import read_packets
+from transport.capture.replay import Exchange, exchanges, replay
+from transport.capture.writer import capture_path
 
-#: The dissector's file name, inside the transport package.
+#: The dissector's file name, inside transport/capture/.
 DISSECTOR = "spinnaker.lua"
 
 
@@ -44,7 +44,7 @@ def add_capture(parser: argparse.ArgumentParser) -> None:
 
 def dissector_path() -> Path:
     """Where the installed package keeps the Lua dissector."""
-    return Path(str(files("transport").joinpath(DISSECTOR)))
+    return Path(str(files("transport.capture").joinpath(DISSECTOR)))
 
 
 def plugin_folder() -> Path:

@@ -48,9 +48,9 @@ from actors.supervision.spec import Backoff, ChildSpec
 from actors.supervision.supervisor import Supervisor
 from messages.scp.base import AbstractSCPResponse
 from messages.validate import caller_names, check_int
-from transport.capture import CaptureTarget, PacketCapture, open_capture
-from transport.endpoint import DatagramEndpoint, UDPEndpoint
-from transport.scamp import SCP_SCAMP_PORT, SCAMPConnection
+from transport.capture.writer import CaptureTarget, PacketCapture, open_capture
+from transport.connections.scamp import SCP_SCAMP_PORT, SCAMPConnection
+from transport.links.endpoint import DatagramEndpoint, UDPEndpoint
 
 R = TypeVar("R", bound=AbstractSCPResponse)
 
@@ -207,7 +207,7 @@ class Client(BoardOperations):
 
     ``capture`` records every datagram of the connection, as pcap, to a
     file (a template with {host} and {port}, or a directory, gets one per
-    board) or a shared PacketCapture (see transport/capture.py); the client
+    board) or a shared PacketCapture (see transport/capture/writer.py); the client
     closes a file it opened when it closes.
     """
 

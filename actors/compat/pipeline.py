@@ -34,9 +34,10 @@ from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.scp.enums import SCPResult
 from messages.scp.layout import parse_reply
 from messages.validate import caller_names, check_int
-from transport.driven import BoardConnection, DrivenConnection, has_no_remote, is_plain
+from transport.connections.abstract import BoardConnection
+from transport.connections.driven import DrivenConnection, has_no_remote, is_plain
+from transport.connections.scamp import SCAMPConnection
 from transport.logs import get_logger
-from transport.scamp import SCAMPConnection
 
 log = get_logger(__name__)
 

@@ -30,14 +30,14 @@ from actors.protocol.window import Window, WindowSettings
 from actors.ratelimit.lease import RateLimit
 from actors.ratelimit.limiter import Limiter
 from actors.supervision.child import CrashInjected, Supervised, Watch
-from transport.driven import BoardConnection
-from transport.endpoint import Address, DatagramEndpoint
+from transport.connections.abstract import BoardConnection
 from transport.errors import (
     ConnectionClosed,
     ReceiveTimeout,
     TransportError,
     refused_text,
 )
+from transport.links.endpoint import Address, DatagramEndpoint
 from transport.logs import get_logger
 
 log = get_logger(__name__)
@@ -123,7 +123,7 @@ class ConnectionStats:
 
 class ConnectionActor(Supervised):
     """Runs jobs over one connection (a SCAMPConnection, or any other
-    object as a transport.driven.DrivenConnection) through one Window.
+    object as a transport.connections.driven.DrivenConnection) through one Window.
 
     ``connect`` makes the connection when the actor starts (and, under a
     supervisor, again after a restart). ``owns_connection`` False leaves a

@@ -30,6 +30,7 @@ from actors.compat.connection_listener import ConnectionListener
 from actors.connection.actor import ConnectionStats
 from actors.errors import ShutDown, ask, at_board
 from actors.lifetime import track
+from actors.placement.feed import MessageFeed
 from actors.placement.groups import ASK_TIMEOUT, PlacedGroup, Placement, link_for
 from actors.placement.links import GroupLink
 from actors.placement.parent import (
@@ -58,10 +59,9 @@ from actors.supervision.spec import Backoff
 from actors.supervision.supervisor import Strategy, Supervisor
 from messages.errors import InvalidArgumentError
 from messages.validate import check_int
-from transport.capture import PacketCapture, names_each_board
-from transport.endpoint import UDPEndpoint
-from transport.feed import MessageFeed
-from transport.scamp import SCP_SCAMP_PORT
+from transport.capture.writer import PacketCapture, names_each_board
+from transport.connections.scamp import SCP_SCAMP_PORT
+from transport.links.endpoint import UDPEndpoint
 
 #: A board: "host", (host, port), or anything with an ``address`` (a
 #: VirtualBoard).

@@ -17,10 +17,10 @@ from actors.errors import RequestError
 from actors.protocol.fences import Span
 from actors.protocol.jobs import Job, Outcome
 from messages.errors import InvalidArgumentError
-from transport.eieio import EIEIOConnection
-from transport.endpoint import Address
+from transport.connections.eieio import EIEIOConnection
+from transport.connections.sdp import SDPConnection
+from transport.links.endpoint import Address
 from transport.logs import get_logger
-from transport.sdp import SDPConnection
 
 log = get_logger(__name__)
 

@@ -15,7 +15,7 @@ import socket
 import threading
 from collections.abc import Callable
 
-from transport.endpoint import Address
+from transport.links.endpoint import Address
 
 
 class Relay:

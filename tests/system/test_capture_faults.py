@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from messages.errors import InvalidArgumentError
-from transport.capture import PacketCapture
-from transport.capture_file import WARN_INTERVAL
-from transport.pcap import Link, read_packets
+from transport.capture.file import WARN_INTERVAL
+from transport.capture.pcap import Link, read_packets
+from transport.capture.writer import PacketCapture
 
 ONE_WAY = Link(("10.0.0.1", 17893), ("10.0.0.2", 40000))
 TSHARK = shutil.which("tshark")
@@ -123,7 +123,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def test_a_full_disk_is_counted_logged_once_and_the_capture_resumes_whole(
     small_disk: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="transport.capture")
+    caplog.set_level(logging.INFO, logger="transport.capture.writer")
     path = small_disk / "x.pcap"
     capture = PacketCapture(path, max_packets=40, files=3, flush_interval=60)
     sender = Sender(capture)

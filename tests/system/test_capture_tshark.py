@@ -24,13 +24,13 @@ from messages.scp import IPTagSet, ReadMemory
 from tests.system import conftest
 from tests.system.conftest import ROOT, start_board, stop_board
 from transport import SCAMPConnection, VirtualBoard
-from transport.call import call
-from transport.traffic import TagTraffic
+from transport.connections.call import call
+from transport.virtual.traffic import TagTraffic
 
 TSHARK = shutil.which("tshark")
 #: A lossy transfer through the CLI may take a while on a loaded machine.
 run_cli = functools.partial(conftest.run_cli, timeout=40)
-LUA = ROOT / "transport" / "spinnaker.lua"
+LUA = ROOT / "transport" / "capture" / "spinnaker.lua"
 
 pytestmark = [
     pytest.mark.timeout(60),

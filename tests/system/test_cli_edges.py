@@ -21,7 +21,7 @@ import pytest
 from actors import connect
 from tests.system.conftest import run_cli, start_board, stop_board
 from transport import VirtualBoard
-from transport.pcap import RECORD, file_header
+from transport.capture.pcap import RECORD, file_header
 
 pytestmark = pytest.mark.timeout(60)
 run = functools.partial(run_cli, text=True)

@@ -18,7 +18,7 @@ run = functools.partial(run_cli, text=True)
 def test_dissector_prints_the_path_of_the_shipped_script() -> None:
     result = run("dissector")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"{ROOT / 'transport' / 'spinnaker.lua'}\n"
+    assert result.stdout == f"{ROOT / 'transport' / 'capture' / 'spinnaker.lua'}\n"
     assert result.stderr == ""
 
 
@@ -27,7 +27,10 @@ def test_dissector_install_copies_it_to_the_plugin_folder(tmp_path: Path) -> Non
     target = tmp_path / ".local" / "lib" / "wireshark" / "plugins" / "spinnaker.lua"
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"installed {target}\n"
-    assert target.read_bytes() == (ROOT / "transport" / "spinnaker.lua").read_bytes()
+    assert (
+        target.read_bytes()
+        == (ROOT / "transport" / "capture" / "spinnaker.lua").read_bytes()
+    )
     elsewhere = run("dissector", "--install", "--plugin-dir", str(tmp_path / "p"))
     assert elsewhere.stdout == f"installed {tmp_path / 'p' / 'spinnaker.lua'}\n"
 

@@ -36,7 +36,7 @@ from actors.placement.wire import (
 )
 from tests.system.test_machine import process_running, wait_until
 from transport import VirtualBoard
-from transport.traffic import TagTraffic
+from transport.virtual.traffic import TagTraffic
 
 ROOT = Path(__file__).resolve().parents[2]
 #: How long a script may live after its last line (the hook's budget is 1 s).
@@ -67,7 +67,7 @@ import threading
 from actors import ConnectionListener
 from messages.scp import IPTagSet
 from transport import SCAMPConnection, SDPConnection
-from transport.call import call
+from transport.connections.call import call
 
 heard = threading.Event()
 connection = SDPConnection(local_host="127.0.0.1")

@@ -42,7 +42,7 @@ from messages.errors import InvalidArgumentError, UnexpectedResponseCodeError
 from messages.scp import GetVersion, IPTagSet, ReadMemory, SCPResult
 from transport import VirtualBoard
 from transport.errors import TransportError
-from transport.traffic import TagTraffic
+from transport.virtual.traffic import TagTraffic
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = 0x6000_0000

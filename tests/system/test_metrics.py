@@ -32,7 +32,7 @@ from messages.scp import WriteMemory
 from tests.system.conftest import start_board, stop_board
 from tests.system.test_restart_without_loss import kill
 from transport import FaultPlan, SCAMPConnection, VirtualBoard
-from transport.udp import UDPConnection
+from transport.connections.udp import UDPConnection
 
 ADDRESS = 0x7000_0000
 

@@ -19,7 +19,7 @@ from actors import SCPRequestPipeLine
 from messages.errors import InvalidArgumentError
 from messages.scp import ReadMemory, WriteMemory
 from transport import FaultPlan, SCAMPConnection, VirtualBoard
-from transport.driven import is_plain
+from transport.connections.driven import is_plain
 
 ADDRESS = 0x6000_0000
 CHUNK = 256

@@ -9,7 +9,7 @@ import pytest
 
 from actors import RateLimiterActor, connect
 from transport import UDPEndpoint, VirtualBoard
-from transport.endpoint import Address
+from transport.links.endpoint import Address
 
 CAPACITY = 64
 RATE = 4000.0  # datagrams per second, for all clients together

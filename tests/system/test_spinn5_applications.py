@@ -14,7 +14,7 @@ from spinnman.model.enums import CPUState as TheirState
 from messages import SDPFlag, SDPHeader, SDPMessage
 from messages.scp import CountState, CPUState, IPTagSet, SCPResult
 from transport import FaultPlan, SCAMPConnection, SDPConnection, VirtualBoard
-from transport.call import call
+from transport.connections.call import call
 from transport.virtual.apps import Core, StandIn
 
 APP = 7

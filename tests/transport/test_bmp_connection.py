@@ -25,10 +25,10 @@ from messages.bmp import (
 )
 from messages.errors import InvalidArgumentError
 from transport import BMPConnection, BMPConnectionData
-from transport.call import call
-from transport.capture import PacketCapture
-from transport.driven import is_plain
-from transport.pcap import read_packets
+from transport.capture.pcap import read_packets
+from transport.capture.writer import PacketCapture
+from transport.connections.call import call
+from transport.connections.driven import is_plain
 
 pytestmark = pytest.mark.timeout(30)
 VERSION = struct.pack("<III", 0, 0xFFFF0100, 1_600_000_000) + (

@@ -14,15 +14,15 @@ from actors.placement.machine import Machine
 from messages.errors import InvalidArgumentError
 from messages.scp import WriteMemory
 from transport import SCAMPConnection, UDPEndpoint, VirtualBoard
-from transport.capture import (
+from transport.capture.pcap import Link, read_packets
+from transport.capture.tap import CapturingEndpoint
+from transport.capture.writer import (
     RECORD_COST,
-    CapturingEndpoint,
     LinkBook,
     PacketCapture,
     capture_path,
     names_each_board,
 )
-from transport.pcap import Link, read_packets
 
 ONE_WAY = Link(("1.1.1.1", 1), ("2.2.2.2", 2))
 

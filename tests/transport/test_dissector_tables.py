@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import transport
+import transport.capture
 from messages.eieio.types import EIEIOType
 from messages.scp.enums import SCPCommand, SCPResult
 
-LUA = Path(transport.__file__).parent / "spinnaker.lua"
+LUA = Path(transport.capture.__file__).parent / "spinnaker.lua"
 _ENTRY = re.compile(r'^\s*\[(0x[0-9A-Fa-f]+|\d+)\] = "(\w+)",\s*$')
 
 
@@ -50,4 +50,4 @@ def test_eieio_commands_are_spinnman_s() -> None:
 
 def test_the_dissector_is_package_data() -> None:
     text = (Path(__file__).parents[2] / "pyproject.toml").read_text()
-    assert 'transport = ["spinnaker.lua"]' in text
+    assert '"transport.capture" = ["spinnaker.lua"]' in text

@@ -23,9 +23,9 @@ from messages.eieio import (
     KeyPayloadDataElement,
 )
 from messages.errors import MalformedDatagramError
-from transport.eieio import EIEIOConnection
+from transport.connections.eieio import EIEIOConnection
 from transport.errors import ReceiveTimeout
-from transport.memory import MemoryNetwork
+from transport.links.in_process import MemoryNetwork
 
 pytestmark = pytest.mark.timeout(10)
 HOST = "127.0.0.1"

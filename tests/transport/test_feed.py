@@ -9,8 +9,8 @@ import time
 import pytest
 
 from actors.compat.connection_listener import ConnectionListener
+from actors.placement.feed import MessageFeed
 from transport.errors import ConnectionClosed, ReceiveTimeout
-from transport.feed import MessageFeed
 
 
 @pytest.mark.timeout(10)

@@ -21,7 +21,7 @@ from messages.scp import (
     SCPResult,
     WriteMemory,
 )
-from transport.monitor import BoardMonitor
+from transport.virtual.monitor import BoardMonitor
 
 SENDER = ("127.0.0.1", 40000)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from messages.errors import MalformedDatagramError
-from transport.pcap import (
+from transport.capture.pcap import (
     FRAME_OVERHEAD,
     MAGIC_MICRO,
     MAGIC_NANO,

@@ -16,9 +16,9 @@ from messages.errors import InvalidArgumentError
 from messages.scp import ReadMemory
 from messages.scp.layout import PADDING
 from transport import FaultPlan, VirtualBoard
+from transport.capture.pcap import Packet, read_packets
+from transport.capture.replay import difference, exchanges, replay
 from transport.errors import PortClosed
-from transport.pcap import Packet, read_packets
-from transport.replay import difference, exchanges, replay
 
 pytestmark = pytest.mark.timeout(30)
 

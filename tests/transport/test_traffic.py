@@ -16,8 +16,8 @@ from messages import SDPFlag, SDPMessage
 from messages.errors import InvalidArgumentError
 from messages.scp import IPTagSet
 from transport import SCAMPConnection, VirtualBoard
-from transport.call import call
-from transport.traffic import TagTraffic
+from transport.connections.call import call
+from transport.virtual.traffic import TagTraffic
 
 COUNTER = struct.Struct("<I")
 LOCALHOST = b"\x7f\x00\x00\x01"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from messages.scp.base import AbstractSCPRequest
 from messages.scp.enums import SCPResult
+from transport.links.endpoint import DatagramEndpoint
 
 T_co = TypeVar("T_co", covariant=True)
 C = TypeVar("C")
@@ -68,17 +69,43 @@ class AbstractSCPConnection(Connection, Protocol):
     def get_scp_data(self, scp_request: AbstractSCPRequest[Any]) -> bytes: ...
 
 
+@runtime_checkable
+class BoardConnection(Protocol):
+    """What the connection actor needs of a connection: SCAMPConnection
+    has it, and so has a DrivenConnection (driven.py) around anything else."""
+
+    @property
+    def endpoint(self) -> DatagramEndpoint: ...
+
+    @property
+    def remote_ip_address(self) -> str | None: ...
+
+    @property
+    def remote_port(self) -> int | None: ...
+
+    @property
+    def chip_x(self) -> int: ...
+
+    @property
+    def chip_y(self) -> int: ...
+
+    @property
+    def n_foreign(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
 if TYPE_CHECKING:  # mypy proves that ours meet them
     from messages.boot import SpinnakerBootMessage
     from messages.eieio import EIEIODataMessage
     from messages.sdp import SDPMessage
     from transport.connections.bmp import BMPConnection
     from transport.connections.boot import BootConnection
+    from transport.connections.eieio import EIEIOConnection
     from transport.connections.ip_addresses import IPAddressesConnection
-    from transport.eieio import EIEIOConnection
-    from transport.scamp import SCAMPConnection
-    from transport.sdp import SDPConnection
-    from transport.udp import UDPConnection
+    from transport.connections.scamp import SCAMPConnection
+    from transport.connections.sdp import SDPConnection
+    from transport.connections.udp import UDPConnection
 
     def _scp(
         scamp: SCAMPConnection, bmp: BMPConnection

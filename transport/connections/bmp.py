@@ -16,9 +16,9 @@ from typing import Protocol
 
 from messages.bmp import check_boards
 from messages.errors import InvalidArgumentError
-from transport.capture import PacketCapture
-from transport.endpoint import DatagramEndpoint
-from transport.scamp import SCP_SCAMP_PORT, SCAMPConnection
+from transport.capture.writer import PacketCapture
+from transport.connections.scamp import SCP_SCAMP_PORT, SCAMPConnection
+from transport.links.endpoint import DatagramEndpoint
 
 
 class BMPConnectionDataLike(Protocol):

@@ -27,10 +27,10 @@ from messages.boot import (
     boot_values,
 )
 from messages.errors import InvalidArgumentError
-from transport.capture import PacketCapture
-from transport.endpoint import DatagramEndpoint
+from transport.capture.writer import PacketCapture
+from transport.connections.udp import UDPConnection
+from transport.links.endpoint import DatagramEndpoint
 from transport.logs import get_logger
-from transport.udp import UDPConnection
 
 log = get_logger(__name__)
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import time
 
 from messages.boot import BOOT_PORT
-from transport.capture import PacketCapture
-from transport.endpoint import DatagramEndpoint
+from transport.capture.writer import PacketCapture
+from transport.connections.udp import UDPConnection
 from transport.errors import ReceiveTimeout
-from transport.udp import UDPConnection
+from transport.links.endpoint import DatagramEndpoint
 
 
 class IPAddressesConnection(UDPConnection):

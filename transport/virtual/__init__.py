@@ -1,1 +1,2 @@
-"""The virtual board: a board's monitor, SDRAM, IP-tag traffic and SpiNN-5 shape, served over UDP or in memory."""  # noqa: E501
+"""The virtual board: a board's monitor, SDRAM, IP-tag traffic, the
+SpiNN-5 shape and application stand-ins, served over UDP or in memory."""

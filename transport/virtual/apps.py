@@ -40,13 +40,13 @@ from messages.scp.layout import PADDING, SDP_OFFSET
 from messages.sdp import SDP_HEADER_SIZE, SDPFlag, SDPHeader
 from messages.spinnaker.chip import RTE_ABORT, SDRAM_BASE, SDRAM_SIZE, SDRAM_SYS
 from messages.spinnaker.router import N_LINKS
-from transport.endpoint import Address
+from transport.links.endpoint import Address
 from transport.logs import get_logger
-from transport.monitor import BoardMonitor, Reply, arguments
-from transport.sdram import MemoryFull, SDRAMHeap
-from transport.traffic import sdp_to_host
 from transport.virtual.cores import IOBufs, VCPUs
+from transport.virtual.monitor import BoardMonitor, Reply, arguments
 from transport.virtual.router import Routers
+from transport.virtual.sdram import MemoryFull, SDRAMHeap
+from transport.virtual.traffic import sdp_to_host
 
 log = get_logger(__name__)
 T = TypeVar("T")

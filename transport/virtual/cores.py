@@ -23,9 +23,9 @@ from messages.spinnaker.chip import (
     pack_fields,
     vcpu_address,
 )
-from transport.endpoint import Address
-from transport.monitor import Reply, arguments
-from transport.sdram import SDRAMHeap, SparseMemory
+from transport.links.endpoint import Address
+from transport.virtual.monitor import Reply, arguments
+from transport.virtual.sdram import SDRAMHeap, SparseMemory
 
 _WORD = struct.Struct("<I")
 _STATE = VCPU["cpu_state"].offset

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from messages.spinnaker.chip import canonical
-from transport.sdram import SparseMemory
+from transport.virtual.sdram import SparseMemory
 
 #: Called with (chip, address, word) after a word is written at a register.
 RegisterWrite = Callable[[int, int, int], None]

@@ -39,9 +39,9 @@ from messages.spinnaker.router import (
     RouterOp,
     pack_p2p_column,
 )
-from transport.endpoint import Address
-from transport.monitor import Reply, arguments
+from transport.links.endpoint import Address
 from transport.virtual.memory import ChipMemory
+from transport.virtual.monitor import Reply, arguments
 
 _WORD = struct.Struct("<I")
 _UNUSED = RTR_ENTRY.pack(0, 0, UNUSED_ROUTE, 0xFFFF_FFFF, 0)

@@ -30,13 +30,13 @@ from messages.spinnaker.router import (
     P2P_TABLE,
     P2PRoute,
 )
-from transport.endpoint import Address
-from transport.monitor import BUILD_DATE, BoardMonitor, Handler, arguments
-from transport.sdram import SDRAMHeap
+from transport.links.endpoint import Address
 from transport.virtual.apps import Applications, Core
 from transport.virtual.cores import IOBufs, VCPUs
 from transport.virtual.memory import ChipMemory
+from transport.virtual.monitor import BUILD_DATE, BoardMonitor, Handler, arguments
 from transport.virtual.router import Routers, write_p2p_table
+from transport.virtual.sdram import SDRAMHeap
 from transport.virtual.sysvars import (
     FREE_SYSRAM,
     IOBUF_HEAP_BASE,

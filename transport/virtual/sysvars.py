@@ -22,7 +22,7 @@ from messages.spinnaker.chip import (
     VCPU_ADDRESS,
     pack_fields,
 )
-from transport.sdram import SparseMemory
+from transport.virtual.sdram import SparseMemory
 
 # -- the board's plan of each chip's SDRAM ---------------------------------------
 

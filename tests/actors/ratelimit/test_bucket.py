@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import pytest
 
 from actors.ratelimit.bucket import TokenBucket
+from actors.testing import FakeClock
 from messages.errors import InvalidArgumentError
-from transport.clock import FakeClock
 
 
 class Bucket(Protocol):

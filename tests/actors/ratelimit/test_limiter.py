@@ -24,8 +24,8 @@ from actors.ratelimit.limiter import (
     LimiterStats,
     RateLimiterActor,
 )
+from actors.testing import FakeClock
 from messages.errors import InvalidArgumentError
-from transport.clock import FakeClock
 
 
 @pytest.fixture(autouse=True)

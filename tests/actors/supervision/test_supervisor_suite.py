@@ -47,6 +47,7 @@ from actors.supervision import (
 )
 from actors.supervision.child import StartFailed
 from actors.supervision.messages import AwaitChild, _RestartDue
+from actors.testing import FakeClock
 from messages.errors import InvalidArgumentError
 from tests.actors.supervision.test_supervisor import (
     WAIT,
@@ -60,7 +61,6 @@ from tests.actors.supervision.test_supervisor import (
     stats,
     without_fails,
 )
-from transport.clock import FakeClock
 
 pytestmark = pytest.mark.timeout(20)
 

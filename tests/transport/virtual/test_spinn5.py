@@ -22,8 +22,8 @@ from messages.scp.app import image_checksum
 from messages.spinnaker.chip import SDRAM_SYS, SV, VCPU, VCPU_SIZE
 from messages.spinnaker.router import LINK_DELTAS, P2PRoute
 from tests.transport.test_monitor import SENDER, ask, datagram, result_of
-from transport.monitor import BoardMonitor
 from transport.virtual.apps import Core, StandIn
+from transport.virtual.monitor import BoardMonitor
 from transport.virtual.spinn5 import Layout, SpiNN5, spinn5_monitor
 from transport.virtual.sysvars import IOBUF_SIZE
 

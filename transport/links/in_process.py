@@ -13,8 +13,8 @@ import time
 from collections import deque
 
 from messages.errors import InvalidArgumentError
-from transport.endpoint import Address, Datagram
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
+from transport.links.endpoint import Address, Datagram
 
 #: The host part of every in-memory address.
 MEMORY_HOST = "memory"

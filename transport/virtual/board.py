@@ -19,14 +19,15 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from messages.scp.enums import SCPResult
-from transport.capture import CaptureTarget, attach, open_capture
-from transport.endpoint import Address, DatagramEndpoint, UDPEndpoint
+from transport.capture.tap import TappedUDPEndpoint, attach
+from transport.capture.writer import CaptureTarget, open_capture
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
-from transport.faults import FaultPlan, FaultyEndpoint, Sides
+from transport.links.endpoint import Address, DatagramEndpoint, UDPEndpoint
+from transport.links.faults import FaultPlan, FaultyEndpoint, Sides
+from transport.links.in_process import MemoryNetwork
 from transport.logs import get_logger
-from transport.memory import MemoryNetwork
-from transport.monitor import BoardMonitor
-from transport.traffic import TagTraffic
+from transport.virtual.monitor import BoardMonitor
+from transport.virtual.traffic import TagTraffic
 
 if TYPE_CHECKING:
     from transport.virtual.spinn5 import Layout, SpiNN5
@@ -77,7 +78,7 @@ class VirtualBoard:
     receives, sends or both (``fault_sides``). ``start()`` runs it on a thread;
     ``serve_forever()`` runs it on the caller's. ``capture`` (a pcap file,
     a template with {host} and {port}, a directory or a PacketCapture)
-    records every datagram on the board's wire (transport/capture.py).
+    records every datagram on the board's wire (transport/capture/writer.py).
     ``VirtualBoard.spinn5(...)`` serves a booted 48-chip SpiNN-5 board that
     SpiNNMan's Transceiver comes up against (``monitor`` is how it passes
     its own monitor in).
@@ -117,7 +118,7 @@ class VirtualBoard:
             endpoint = (
                 network.endpoint(port)
                 if network is not None
-                else UDPEndpoint(host, port)
+                else (UDPEndpoint if capture is None else TappedUDPEndpoint)(host, port)
             )
         self.faults = faults if faults is not None else FaultPlan.none()
         self._endpoint = self._wire(endpoint, capture, fault_sides, clock)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from messages.errors import InvalidArgumentError
-from transport.endpoint import Address, Datagram, DatagramEndpoint
 from transport.errors import ReceiveTimeout
+from transport.links.endpoint import Address, Datagram, DatagramEndpoint
 
 #: How long a datagram held back for reordering waits for one to overtake it.
 REORDER_HOLD = 0.005

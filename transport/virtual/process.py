@@ -12,8 +12,8 @@ import multiprocessing
 from multiprocessing.connection import Connection
 from types import TracebackType
 
-from transport.endpoint import Address
-from transport.faults import FaultPlan
+from transport.links.endpoint import Address
+from transport.links.faults import FaultPlan
 
 #: How long a new board process may take to report its address.
 START_TIMEOUT = 30.0
@@ -27,7 +27,7 @@ def _serve(
     service_time: float,
     pipe: Connection,
 ) -> None:
-    from transport.board import VirtualBoard  # in the child only
+    from transport.virtual.board import VirtualBoard  # in the child only
 
     plan = FaultPlan(**faults, seed=1) if any(faults.values()) else None
     board = VirtualBoard(

@@ -1,7 +1,7 @@
 """Replay a capture's SCP requests to a board and compare the answers.
 
 A regression tool for board behaviour: what a board answered once (in a
-pcap file, see transport/capture.py) is asked again, one request at a
+pcap file, see transport/capture/writer.py) is asked again, one request at a
 time and in the captured order, and every answer that differs is told.
 Finding the exchanges and comparing answers is sans-IO; ``replay`` does
 the sending. A request the capture shows resent (same sequence number and
@@ -10,6 +10,7 @@ bytes while unanswered) is replayed once: the board runs every copy.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Iterable, Iterator
@@ -24,10 +25,9 @@ from messages.scp.layout import (
     RESULT_OFFSET,
     SEQUENCE_OFFSET,
 )
-from transport.endpoint import Address
+from transport.capture.pcap import Packet
 from transport.errors import PortClosed, ReceiveTimeout, refused_text
-from transport.pcap import Packet
-from transport.udp import UDPConnection
+from transport.links.endpoint import Address, UDPEndpoint
 
 _HOST_PORT_CPU = 0xFF
 _REPLY_EXPECTED = 0x80
@@ -166,19 +166,23 @@ def replay(
         raise InvalidArgumentError("timeout", timeout, "must be finite and > 0")
     if retries < 0:
         raise InvalidArgumentError("retries", retries, "must be >= 0")
-    with UDPConnection(remote_host=host, remote_port=port, connected=True) as link:
+    peer = (UDPEndpoint.resolve_host(host), port)
+    with contextlib.closing(UDPEndpoint("0.0.0.0", 0)) as link:
+        link.connect(peer)  # so an ICMP refusal shows (link.refused)
         for exchange in found:
             sequence = exchange.sequence
             answer = None
             for _ in range(retries + 1):
-                link.send(exchange.request)
-                answer = _answer(link, sequence, timeout)
+                link.send_to(exchange.request, peer)
+                answer = _answer(link, peer, sequence, timeout)
                 if answer is not None:
                     break
             yield Replayed(exchange, answer, difference(exchange.answer, answer))
 
 
-def _answer(link: UDPConnection, sequence: int, timeout: float) -> bytes | None:
+def _answer(
+    link: UDPEndpoint, peer: Address, sequence: int, timeout: float
+) -> bytes | None:
     """The response with ``sequence`` within ``timeout``; others (late
     copies of earlier answers) are skipped."""
     deadline = time.monotonic() + timeout
@@ -186,18 +190,12 @@ def _answer(link: UDPConnection, sequence: int, timeout: float) -> bytes | None:
         left = deadline - time.monotonic()
         if left <= 0:
             return None
-        refused = _refused(link)
+        refused = link.refused
         try:
-            data = link.receive(left)
+            data, _ = link.receive_from(left)
         except ReceiveTimeout:
-            if _refused(link) > refused:
-                host, port = link.remote_ip_address, link.remote_port
-                raise PortClosed(refused_text(str(host), int(port or 0))) from None
+            if link.refused > refused:
+                raise PortClosed(refused_text(*peer)) from None
             return None
         if _kind(data) == "response" and _sequence(data) == sequence:
             return data
-
-
-def _refused(link: UDPConnection) -> int:
-    """The receives the link's socket ended early on an ICMP refusal."""
-    return int(getattr(link.endpoint, "refused", 0))

@@ -14,13 +14,13 @@ directly (see ``is_plain``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from transport.connections.bmp import BMPConnection
-from transport.endpoint import Address, Datagram, DatagramEndpoint
+from transport.connections.scamp import SCAMPConnection
 from transport.errors import ConnectionClosed, ReceiveTimeout
+from transport.links.endpoint import Address, Datagram
 from transport.logs import get_logger
-from transport.scamp import SCAMPConnection
 
 log = get_logger(__name__)
 
@@ -38,31 +38,6 @@ SURFACE = (
 PLAIN_TYPES = (SCAMPConnection, BMPConnection)
 #: How long a receive may take once the connection said a datagram waits.
 _READY_RECEIVE_TIMEOUT = 1.0
-
-
-class BoardConnection(Protocol):
-    """What the connection actor needs of a connection: SCAMPConnection
-    has it, and so has a DrivenConnection around anything else."""
-
-    @property
-    def endpoint(self) -> DatagramEndpoint: ...
-
-    @property
-    def remote_ip_address(self) -> str | None: ...
-
-    @property
-    def remote_port(self) -> int | None: ...
-
-    @property
-    def chip_x(self) -> int: ...
-
-    @property
-    def chip_y(self) -> int: ...
-
-    @property
-    def n_foreign(self) -> int: ...
-
-    def close(self) -> None: ...
 
 
 def is_plain(connection: object) -> bool:

@@ -14,13 +14,9 @@ import socket
 import struct
 import threading
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
-
-if TYPE_CHECKING:
-    from transport.capture import PacketCapture
-    from transport.pcap import Link
 
 #: A datagram address: (host, port).
 Address = tuple[str, int]
@@ -35,9 +31,6 @@ _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 #: A kernel receive timeout, where the platform has one.
 _RCVTIMEO: int | None = getattr(socket, "SO_RCVTIMEO", None) if _DONTWAIT else None
 _TIMEVAL = struct.Struct("@ll")
-#: A pcap record's timestamp (seconds, nanoseconds), for a capture's tap.
-_stamp = struct.Struct("<II").pack
-_now = time.time_ns
 #: (ECONNREFUSED: a connected socket's send reports the ICMP "port
 #: unreachable" left by an earlier one, once; sent again, it goes.)
 _TRANSIENT_SEND_ERRORS = frozenset(
@@ -259,63 +252,6 @@ class UDPEndpoint:
         self._socket.setsockopt(
             socket.SOL_SOCKET, _RCVTIMEO, _TIMEVAL.pack(seconds, micros)
         )
-
-    # -- a capture's tap ---------------------------------------------------
-
-    def tap(self, capture: PacketCapture) -> None:
-        """Hand a copy of every datagram sent and received to ``capture``
-        (transport/capture.py) with no wrapper in between: tapped methods
-        replace send_to and the receives on this socket only (call it
-        after connect), so an untapped socket's path is unchanged."""
-        self._tap = capture
-        self._tap_add = capture.add
-        self._tap_cost = capture.record_cost
-        self._tap_links = capture.links(self._address)
-        self._tap_peer: Address | None = None
-        self._tap_link: Link = self._tap_links.outbound(self._address)
-        self._tap_sender: Address | None = None
-        self._tap_sender_link: Link = self._tap_link
-        self.send_to = self._send_tapped  # type: ignore[method-assign]
-        self.receive_from = self._receive_tapped  # type: ignore[method-assign]
-        self.receive_waiting = self._receive_waiting_tapped  # type: ignore[method-assign]
-
-    def _send_tapped(self, data: Datagram, address: Address) -> None:
-        # UDPEndpoint.send_to's body, inlined: this runs for every datagram.
-        try:
-            if address == self.peer:
-                self._socket.send(data)
-            else:
-                self._socket.sendto(data, address)
-        except OSError:
-            self._send_again(data, address)
-        if address is not self._tap_peer:
-            self._tap_link = self._tap_links.outbound(address)
-            self._tap_peer = address
-        # PacketCapture.add, inlined: this runs for every datagram.
-        capture = self._tap
-        if capture._added < capture._limit:
-            link, length = self._tap_link, len(data)
-            head = link.heads.get(length) or link.head(length)
-            capture._records.append(
-                _stamp(*divmod(_now(), 1_000_000_000)) + head + data
-            )
-            capture._added += length + self._tap_cost
-        else:
-            capture._overflow += 1
-
-    def _receive_tapped(self, timeout: float | None) -> tuple[bytes, Address]:
-        data, sender = UDPEndpoint.receive_from(self, timeout)
-        if sender is not self._tap_sender:  # (a connected socket's: its peer)
-            self._tap_sender_link = self._tap_links.inbound(sender)
-            self._tap_sender = sender
-        self._tap_add(self._tap_sender_link, data)
-        return data, sender
-
-    def _receive_waiting_tapped(self, limit: int) -> list[tuple[bytes, Address]]:
-        out = UDPEndpoint.receive_waiting(self, limit)
-        if out:
-            self._tap.add_burst(self._tap_links, out)
-        return out
 
     def wait_readable(self, timeout: float) -> bool:
         if self._closed:

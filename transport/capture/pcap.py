@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from messages.errors import MalformedDatagramError
-from transport.endpoint import Address
+from transport.links.endpoint import Address
 
 #: Nanosecond-resolution classic pcap, and the microsecond original.
 MAGIC_NANO = 0xA1B23C4D

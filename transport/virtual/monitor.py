@@ -55,8 +55,8 @@ from messages.scp.layout import (
 )
 from messages.scp.version import VersionInfo
 from messages.validate import MAX_CORE, MAX_SCP_DATA
-from transport.endpoint import Address
-from transport.sdram import MemoryFull, SDRAMHeap, SparseMemory
+from transport.links.endpoint import Address
+from transport.virtual.sdram import MemoryFull, SDRAMHeap, SparseMemory
 
 #: A command's handler: (datagram, chip as x << 8 | y, core, sender) to the
 #: reply's data; it raises Reply to answer with an error code.

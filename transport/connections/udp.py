@@ -8,9 +8,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar, cast
 
-from transport.capture import PacketCapture, attach
-from transport.endpoint import Address, DatagramEndpoint, UDPEndpoint
+from transport.capture.tap import TappedUDPEndpoint, attach
+from transport.capture.writer import PacketCapture
 from transport.errors import ReceiveTimeout, TransportError
+from transport.links.endpoint import Address, DatagramEndpoint, UDPEndpoint
 
 C = TypeVar("C", bound="UDPConnection")
 
@@ -38,7 +39,7 @@ class UDPConnection:
     kernel then drops other senders' datagrams unseen and uncounted, and
     sends and receives cost a little less. Pass ``endpoint`` to run over an
     in-memory or fault-injecting link instead of a UDP socket. A
-    ``capture`` (transport/capture.py) gets a copy of every datagram.
+    ``capture`` (transport/capture/writer.py) gets a copy of every datagram.
     """
 
     def __init__(
@@ -58,7 +59,9 @@ class UDPConnection:
                 local_host = (
                     route_source(remote_host) if remote_host is not None else "0.0.0.0"
                 )
-            endpoint = UDPEndpoint(local_host, local_port or 0)
+            # A socket of ours to capture is tapped from the start.
+            socket_class = UDPEndpoint if capture is None else TappedUDPEndpoint
+            endpoint = socket_class(local_host, local_port or 0)
         self._endpoint = endpoint
         self._remote: Address | None = None
         if remote_host is not None and remote_port is not None:

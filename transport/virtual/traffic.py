@@ -16,7 +16,7 @@ from typing import Protocol
 from messages.errors import InvalidArgumentError
 from messages.scp.layout import PADDING
 from messages.sdp import HOST_CPU, HOST_PORT, SDPFlag, SDPHeader
-from transport.endpoint import Address
+from transport.links.endpoint import Address
 
 #: The SDP port a core's output leaves from.
 _SOURCE_PORT = 1

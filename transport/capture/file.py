@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from messages.errors import InvalidArgumentError
-from transport.pcap import FILE_HEADER_SIZE, file_header
+from transport.capture.pcap import FILE_HEADER_SIZE, file_header
 
 #: At most one warning per this many seconds while failures go on.
 WARN_INTERVAL = 10.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from messages.eieio import EIEIODataMessage
-from transport.udp import UDPConnection
+from transport.connections.udp import UDPConnection
 
 
 class EIEIOConnection(UDPConnection):

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 from messages.scp.layout import PADDING, SDP_OFFSET
 from messages.sdp import SDPMessage
-from transport.capture import PacketCapture
-from transport.endpoint import DatagramEndpoint
-from transport.udp import UDPConnection
+from transport.capture.writer import PacketCapture
+from transport.connections.udp import UDPConnection
+from transport.links.endpoint import DatagramEndpoint
 
 
 class SDPConnection(UDPConnection):

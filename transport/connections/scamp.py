@@ -12,9 +12,9 @@ from messages.scp.layout import (
     reply_header,
     request_datagram,
 )
-from transport.capture import PacketCapture
-from transport.endpoint import DatagramEndpoint
-from transport.sdp import SDPConnection
+from transport.capture.writer import PacketCapture
+from transport.connections.sdp import SDPConnection
+from transport.links.endpoint import DatagramEndpoint
 
 __all__ = ["SCP_SCAMP_PORT", "SCAMPConnection"]
 

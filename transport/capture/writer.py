@@ -1,9 +1,9 @@
 """Packet capture: every datagram an endpoint sends and receives, to pcap.
 
 The sender's thread makes each datagram's pcap record (a cached frame
-header per link and length, transport/pcap.py) and appends it to a
+header per link and length, transport/capture/pcap.py) and appends it to a
 list; a writer thread takes what is there every ``FLUSH_INTERVAL`` and
-writes it out (transport/capture_file.py), and a file write lets the
+writes it out (transport/capture/file.py), and a file write lets the
 interpreter's lock go, so the writer costs the connection almost nothing
 (framing in the writer, in bulk, took a fifth of the process's time and
 stalled the connection while it held the lock). A capture is bounded: at
@@ -28,10 +28,10 @@ from types import TracebackType
 from typing import ClassVar, Union
 
 from messages.errors import InvalidArgumentError
-from transport.capture_file import PcapFile
-from transport.endpoint import Address, Datagram, DatagramEndpoint, UDPEndpoint
+from transport.capture.file import PcapFile
+from transport.capture.pcap import FRAME_OVERHEAD, RECORD_HEADER_SIZE, STAMP, Link
+from transport.links.endpoint import Address, Datagram
 from transport.logs import get_logger
-from transport.pcap import FRAME_OVERHEAD, RECORD_HEADER_SIZE, STAMP, Link
 
 log = get_logger(__name__)
 
@@ -92,7 +92,7 @@ class PacketCapture:
     thread. Share one between endpoints (of any threads), or let each
     owner open its own."""
 
-    #: RECORD_COST, for a tapped socket's inlined add (transport/endpoint.py).
+    #: RECORD_COST, for a tapped socket's inlined add (transport/links/endpoint.py).
     record_cost: ClassVar[int] = RECORD_COST
 
     def __init__(
@@ -311,15 +311,6 @@ def _check_bounds(
         )
 
 
-def attach(endpoint: DatagramEndpoint, capture: PacketCapture) -> DatagramEndpoint:
-    """``endpoint`` with every datagram going to ``capture``: a UDP socket
-    tapped (no wrapper on its hot path), any other endpoint wrapped."""
-    if type(endpoint) is UDPEndpoint:
-        endpoint.tap(capture)
-        return endpoint
-    return CapturingEndpoint(endpoint, capture)
-
-
 def open_capture(
     target: CaptureTarget | None, host: str, port: int
 ) -> tuple[PacketCapture | None, bool]:
@@ -359,68 +350,3 @@ class LinkBook:
                 self._in.clear()
             link = self._in[peer] = Link(peer, self.local)
         return link
-
-
-class CapturingEndpoint:
-    """An endpoint that hands a copy of every datagram to a capture, as
-    it went on the wire (wrap it inside any fault injector)."""
-
-    def __init__(self, inner: DatagramEndpoint, capture: PacketCapture) -> None:
-        self.inner = inner
-        self.capture = capture
-        self._links = LinkBook(inner.address)
-        self._add = capture.add
-        #: The last peer sent to and its link (a board's connection has one).
-        #: (A connected socket's receives return its peer's very tuple.)
-        self._peer: Address | None = None
-        self._peer_link = Link(inner.address, inner.address)
-        self._sender: Address | None = None
-        self._sender_link = self._peer_link
-
-    @property
-    def address(self) -> Address:
-        return self.inner.address
-
-    @property
-    def closed(self) -> bool:
-        return self.inner.closed
-
-    @property
-    def refused(self) -> int:
-        """A connected UDP socket's refused receives (see UDPEndpoint)."""
-        return int(getattr(self.inner, "refused", 0))
-
-    def resolve(self, host: str) -> str:
-        return self.inner.resolve(host)
-
-    def send_to(self, data: Datagram, address: Address) -> None:
-        self.inner.send_to(data, address)
-        if address is not self._peer:
-            self._peer_link = self._links.outbound(address)
-            self._peer = address
-        self._add(self._peer_link, data)
-
-    def receive_from(self, timeout: float | None) -> tuple[bytes, Address]:
-        data, sender = self.inner.receive_from(timeout)
-        if sender is self._sender:
-            link = self._sender_link
-        else:
-            link = self._sender_link = self._links.inbound(sender)
-            self._sender = sender
-        self._add(link, data)
-        return data, sender
-
-    def receive_waiting(self, limit: int) -> list[tuple[bytes, Address]]:
-        out = self.inner.receive_waiting(limit)
-        if out:
-            self.capture.add_burst(self._links, out)
-        return out
-
-    def wait_readable(self, timeout: float) -> bool:
-        return self.inner.wait_readable(timeout)
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def __repr__(self) -> str:
-        return f"CapturingEndpoint({self.inner!r}, {self.capture!r})"

@@ -15,8 +15,8 @@ from typing import TypeVar
 from messages.errors import MalformedDatagramError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.scp.enums import RETRY_CODES
+from transport.connections.scamp import SCAMPConnection
 from transport.errors import ReceiveTimeout
-from transport.scamp import SCAMPConnection
 
 R = TypeVar("R", bound=AbstractSCPResponse)
 
