@@ -381,7 +381,7 @@ class SCPRequestPipeLine(Generic[R]):
             return
         request, callback, error_callback = entry
         self._n_resent += outcome.resends
-        self._n_retry_code_resent += outcome.retry_code_resends
+        self._n_retry_code_resent += outcome.retry_code_resent
         self._n_timeouts += outcome.timeouts
         error = outcome.error
         if error is None:

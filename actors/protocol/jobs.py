@@ -23,7 +23,7 @@ class Outcome:
     value: Any = None
     error: BaseException | None = None
     resends: int = 0
-    retry_code_resends: int = 0
+    retry_code_resent: int = 0
     timeouts: int = 0
 
     @property

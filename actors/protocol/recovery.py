@@ -138,7 +138,7 @@ class Recovery:
                 continue
             del self._held[request.seq]
             self._counters.retry_code_resent += 1
-            request.code_resends += 1
+            request.retry_code_resent += 1
             flight[request.seq] = request
             out.append(self._resend(request, now))
             left -= 1

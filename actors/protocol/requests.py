@@ -39,7 +39,7 @@ class Request:
         "overtaken",
         "reasons",
         "timeouts",
-        "code_resends",
+        "retry_code_resent",
         "done",
         "reply",
         "error",
@@ -71,7 +71,7 @@ class Request:
         #: Why each resend happened ("timeout", a result code, "overtaken").
         self.reasons: list[str] | None = None
         self.timeouts = 0
-        self.code_resends = 0
+        self.retry_code_resent = 0
         self.done = False
         self.reply: bytes | None = None
         self.error: RequestError | None = None

@@ -50,7 +50,7 @@ class JobRun:
         "_next",
         "_retry",
         "_resends",
-        "_code_resends",
+        "_retry_code_resent",
         "_timeouts",
         "_outcome",
     )
@@ -67,7 +67,7 @@ class JobRun:
         #: The next piece never asked for yet, and pieces to ask again.
         self._next = 0
         self._retry: list[int] = []
-        self._resends = self._code_resends = self._timeouts = 0
+        self._resends = self._retry_code_resent = self._timeouts = 0
         #: The outcome of a run that ended in the window's bulk lane.
         self._outcome: Outcome | None = None
 
@@ -133,7 +133,7 @@ class JobRun:
             return None
         if request.sends > 1:
             self._resends += request.sends - 1
-            self._code_resends += request.code_resends
+            self._retry_code_resent += request.retry_code_resent
         self._timeouts += request.timeouts
         if request.error is not None:
             return self._end(
@@ -197,7 +197,7 @@ class JobRun:
             value,
             error,
             self._resends,
-            self._code_resends,
+            self._retry_code_resent,
             self._timeouts,
         )
 

@@ -149,7 +149,7 @@ def test_outcome_fields_other_than_the_key_are_kept() -> None:
     book.put([("b", SCPJob("k", GetVersion(0, 0, 0)))], sink)
     ((_, job),) = posted(book.take_incoming())
     book.complete(
-        [Outcome(job.key, error=error, resends=3, retry_code_resends=2, timeouts=1)]
+        [Outcome(job.key, error=error, resends=3, retry_code_resent=2, timeouts=1)]
     )
     (outcome,) = sink.outcomes
     assert replace(outcome, error=None) == Outcome("k", None, None, 3, 2, 1)

@@ -190,7 +190,7 @@ def test_a_busy_piece_is_parked_and_the_rest_carry_on() -> None:
     owner.answer_all(0.07)
     owner.pump(0.07)
     (outcome,) = owner.outcomes
-    assert outcome.ok and outcome.retry_code_resends == 1
+    assert outcome.ok and outcome.retry_code_resent == 1
     assert owner.window.counters.retry_code_resent == 1
 
 

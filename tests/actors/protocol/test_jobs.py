@@ -82,13 +82,13 @@ def answered(
     code: SCPResult = OK,
     *,
     sends: int = 1,
-    code_resends: int = 0,
+    retry_code_resent: int = 0,
     timeouts: int = 0,
 ) -> Request:
     """``request`` as the window hands it back after the board answered."""
     request.done = True
     request.sends = sends
-    request.code_resends = code_resends
+    request.retry_code_resent = retry_code_resent
     request.timeouts = timeouts
     request.reply = reply(request.datagram, code)
     return request
@@ -288,12 +288,12 @@ def test_restart_with_nothing_left_asks_for_nothing() -> None:
 def test_outcome_adds_up_the_resends_and_timeouts_of_the_pieces() -> None:
     run = read_run(1000)
     requests = run.take(4)
-    run.complete(answered(requests[0], sends=3, code_resends=1, timeouts=1))
+    run.complete(answered(requests[0], sends=3, retry_code_resent=1, timeouts=1))
     run.complete(answered(requests[1]))
     run.complete(answered(requests[2], sends=2, timeouts=1))
-    outcome = run.complete(answered(requests[3], sends=2, code_resends=1))
+    outcome = run.complete(answered(requests[3], sends=2, retry_code_resent=1))
     assert outcome is not None
-    assert (outcome.resends, outcome.retry_code_resends, outcome.timeouts) == (4, 2, 2)
+    assert (outcome.resends, outcome.retry_code_resent, outcome.timeouts) == (4, 2, 2)
 
 
 @pytest.mark.timeout(10)
@@ -546,14 +546,14 @@ def test_outcomes_pickle(outcome: Outcome) -> None:
         copy.key,
         copy.value,
         copy.resends,
-        copy.retry_code_resends,
+        copy.retry_code_resent,
         copy.timeouts,
         copy.ok,
     ) == (
         outcome.key,
         outcome.value,
         outcome.resends,
-        outcome.retry_code_resends,
+        outcome.retry_code_resent,
         outcome.timeouts,
         outcome.ok,
     )

@@ -633,7 +633,7 @@ def test_busy_code_parks_the_request_while_others_flow(code: SCPResult) -> None:
     (again,) = link.pump(0.375)
     assert again == a_dg  # same sequence number
     a = requests[0]
-    assert a.code_resends == 1 and a.sends == 2 and a.timeouts == 0
+    assert a.retry_code_resent == 1 and a.sends == 2 and a.timeouts == 0
     assert a.reasons == [code.name]
     assert (w.counters.retry_code_resent, w.counters.resent, w.counters.timeouts) == (
         1,
@@ -729,7 +729,7 @@ def test_retries_exhausted_by_busy_codes() -> None:
     assert "3 tries" in str(request.error)
     assert "RC_P2P_BUSY" in str(request.error)
     assert request.reply is None
-    assert (request.sends, request.code_resends) == (3, 2)
+    assert (request.sends, request.retry_code_resent) == (3, 2)
     assert (w.counters.failed, w.counters.retry_code_resent) == (1, 2)
     assert link.pump(1.0) == []
 
@@ -790,7 +790,7 @@ def test_may_resend_false_is_still_retried_after_a_busy_code() -> None:
     link.answer(seq_of(datagram), 0.02)
     assert w.take_completed() == [request]
     assert request.reply == expected_reply(request)
-    assert request.code_resends == 1
+    assert request.retry_code_resent == 1
 
 
 # -- deadlines --------------------------------------------------------------------------
@@ -1292,7 +1292,7 @@ def test_lossy_link_every_request_ends_once_and_counters_add_up(
     assert counters.sent == polled == sum(r.sends for r in requests)
     assert counters.sent == n + counters.resent
     assert counters.resent == sum(r.resends for r in requests)
-    assert counters.retry_code_resent == sum(r.code_resends for r in requests)
+    assert counters.retry_code_resent == sum(r.retry_code_resent for r in requests)
     assert counters.timeouts == sum(r.timeouts for r in requests)
     reasons = [reason for r in requests for reason in (r.reasons or [])]
     assert counters.fast_resent == reasons.count(_OVERTAKEN_REASON)
