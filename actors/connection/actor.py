@@ -414,7 +414,7 @@ class ConnectionActor(Supervised):
                 self._end_all(PortRefused(refused_text(host, port)))
             return clock()
         now = clock()
-        following = self._take(((data, sender),), now, self._rate is None)
+        following = self._hand_to_window(((data, sender),), now, self._rate is None)
         if following is not None:
             # The next piece goes before any bookkeeping: one request at a
             # time, the board waits for nothing else.
@@ -424,10 +424,10 @@ class ConnectionActor(Supervised):
         if in_flight and now - waited_from < ALREADY_WAITING:
             # A reply that had to be waited for came alone (a paced board):
             # looking for more would only cost a receive that fails.
-            self._take(self._receive_waiting(in_flight), now)
+            self._hand_to_window(self._receive_waiting(in_flight), now)
         return now
 
-    def _take(
+    def _hand_to_window(
         self,
         datagrams: Iterable[tuple[bytes, Address]],
         now: float,

@@ -83,8 +83,8 @@ class GroupBook:
         self.closed_by: BaseException | None = None
 
     def put(self, entries: Sequence[tuple[Hashable, Job]], sink: OutcomeSink) -> None:
-        """Take jobs for the group (see prepare)."""
-        self.take(self.prepare(entries, sink))
+        """Admit jobs for the group (see prepare)."""
+        self.admit(self.prepare(entries, sink))
 
     def prepare(
         self, entries: Sequence[tuple[Hashable, Job]], sink: OutcomeSink
@@ -112,7 +112,9 @@ class GroupBook:
         ]
         return Prepared(blob, opened)
 
-    def take(self, prepared: Prepared) -> None:
+    def admit(self, prepared: Prepared) -> None:
+        """Open prepared jobs (awaiting their outcomes) and queue them for
+        the group; on a closed group they end at once with why."""
         with self._lock:
             error = self.closed_by
             if error is None:

@@ -380,7 +380,7 @@ class Machine:
             if isinstance(target, PlacedGroup)
         ]
         for group, batch in prepared:
-            group.book.take(batch)
+            group.book.admit(batch)
             group.tell(Forward())
         for target, items in by_target.values():
             if isinstance(target, Client):

@@ -144,7 +144,7 @@ class JobRun:
             )
         reply = request.reply
         assert reply is not None
-        error = self._take_reply(index, reply)
+        error = self._use_reply(index, reply)
         if error is not None:
             return self._end(None, error)
         self._done[index] = 1
@@ -179,7 +179,7 @@ class JobRun:
         """Pieces start..stop-1 (a loop subclasses may make faster)."""
         return [self._request(index) for index in range(start, stop)]
 
-    def _take_reply(self, index: int, reply: bytes) -> BaseException | None:
+    def _use_reply(self, index: int, reply: bytes) -> BaseException | None:
         """Use a piece's reply; an error if it says the job failed."""
         raise NotImplementedError
 
@@ -260,7 +260,7 @@ class SCPRun(JobRun):
             )
         return super().restart()
 
-    def _take_reply(self, index: int, reply: bytes) -> BaseException | None:
+    def _use_reply(self, index: int, reply: bytes) -> BaseException | None:
         self._reply = reply
         return None
 
@@ -320,7 +320,7 @@ class MemoryRun(JobRun):
             return True
         return False
 
-    def _take_reply(self, index: int, reply: bytes) -> BaseException | None:
+    def _use_reply(self, index: int, reply: bytes) -> BaseException | None:
         (code,) = RESULT.unpack_from(reply, RESULT_OFFSET)
         if code == _RC_OK:
             return None
@@ -456,9 +456,9 @@ class ReadRun(MemoryRun):
                 return None
         return super().complete(request)
 
-    def _take_reply(self, index: int, reply: bytes) -> BaseException | None:
+    def _use_reply(self, index: int, reply: bytes) -> BaseException | None:
         if reply[RESULT_OFFSET] != _RC_OK or reply[RESULT_OFFSET + 1]:
-            return super()._take_reply(index, reply)
+            return super()._use_reply(index, reply)
         start = index * MAX_SCP_DATA
         assert self._buffer is not None
         self._buffer[start : start + len(reply) - REPLY_DATA_OFFSET] = memoryview(
