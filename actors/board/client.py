@@ -33,7 +33,7 @@ from actors.errors import ShutDown, ask, at_board
 from actors.lifetime import track
 from actors.protocol.fences import Span
 from actors.protocol.jobs import Job, OutcomeSink
-from actors.protocol.window import WindowSettings
+from actors.protocol.settings import WindowSettings
 from actors.ratelimit.limiter import Limiter
 from actors.supervision.api import ChildLookup
 from actors.supervision.child import Watch, stop_and_join

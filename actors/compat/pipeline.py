@@ -27,7 +27,7 @@ from actors.connection.book import JobBook, next_outcomes
 from actors.errors import ShutDown
 from actors.lifetime import track
 from actors.protocol.jobs import Outcome, SCPJob
-from actors.protocol.window import WindowSettings
+from actors.protocol.settings import WindowSettings
 from actors.supervision.child import stop_and_join
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse

@@ -26,7 +26,8 @@ from actors.protocol.jobs import Job, Outcome, OutcomeSink, written_span
 from actors.protocol.requests import Request
 from actors.protocol.rtt import RttStats
 from actors.protocol.runs import JobRun, MemoryRun
-from actors.protocol.window import Window, WindowSettings
+from actors.protocol.settings import WindowSettings
+from actors.protocol.window import Window
 from actors.ratelimit.lease import RateLimit
 from actors.ratelimit.limiter import Limiter
 from actors.supervision.child import CrashInjected, Supervised, Watch

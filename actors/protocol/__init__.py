@@ -18,7 +18,8 @@ from actors.protocol.recovery import WindowCounters
 from actors.protocol.requests import Bulk, Piece, Request
 from actors.protocol.rtt import RttEstimator, RttStats
 from actors.protocol.runs import JobRun
-from actors.protocol.window import Window, WindowSettings
+from actors.protocol.settings import WindowSettings
+from actors.protocol.window import Window
 
 __all__ = [
     "Bulk",

@@ -26,7 +26,8 @@ What a supervisor is asked, and answers, is in messages.py; the functions
 that ask it are in api.py. What it keeps of each child (waiters, the
 mailbox kept while it restarts) is a ChildRecord (record.py); its backoff
 timers and liveness tick are in timers.py. This module keeps the rules:
-when to start, stop, restart, give up.
+when to start, stop, restart, give up (a little over 600 lines: the OTP
+rules read best together, case beside case).
 """
 
 from __future__ import annotations

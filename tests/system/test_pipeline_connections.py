@@ -290,7 +290,7 @@ def test_a_spinnman_connections_book_is_kept_a_while_after_release_then_dropped(
     )
 
     from actors.compat.pipeline import RELEASED_BOOK_KEEP, _SharedActors
-    from actors.protocol.window import WindowSettings
+    from actors.protocol.settings import WindowSettings
 
     now = [0.0]
     shared = _SharedActors(clock=lambda: now[0])

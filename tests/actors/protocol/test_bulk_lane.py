@@ -16,7 +16,8 @@ from actors.errors import ShutDown
 from actors.protocol.jobs import Outcome, ReadJob, WriteJob
 from actors.protocol.requests import Request
 from actors.protocol.runs import JobRun
-from actors.protocol.window import Window, WindowSettings
+from actors.protocol.settings import WindowSettings
+from actors.protocol.window import Window
 from messages.scp.bulk import ChunkBuilder
 from messages.scp.enums import SCPResult
 

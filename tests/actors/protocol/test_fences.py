@@ -12,7 +12,8 @@ import pytest
 from actors.errors import RequestTimeout
 from actors.protocol.fences import WriteFences
 from actors.protocol.requests import Request
-from actors.protocol.window import Window, WindowSettings
+from actors.protocol.settings import WindowSettings
+from actors.protocol.window import Window
 from messages.scp.bulk import ChunkBuilder
 from messages.scp.enums import SCPCommand, SCPResult
 

@@ -25,7 +25,8 @@ from actors.errors import (
 from actors.protocol.jobs import Outcome, ReadJob, SCPJob, WriteJob
 from actors.protocol.requests import Request
 from actors.protocol.runs import JobRun, ReadRun, SCPRun, WriteRun
-from actors.protocol.window import Window, WindowSettings
+from actors.protocol.settings import WindowSettings
+from actors.protocol.window import Window
 from messages.errors import InvalidArgumentError, UnexpectedResponseCodeError
 from messages.scp import GetVersion, ReadMemory, SendSignal, Signal, WriteMemory
 from messages.scp.bulk import ChunkBuilder

@@ -13,7 +13,8 @@ from __future__ import annotations
 import pytest
 
 from actors.errors import RequestTimeout
-from actors.protocol.window import Window, WindowSettings
+from actors.protocol.settings import WindowSettings
+from actors.protocol.window import Window
 from tests.actors.protocol.test_bulk_lane import Owner, read_run
 from tests.actors.protocol.test_window import Link, read, seq_of
 

@@ -29,7 +29,8 @@ from actors.errors import (
     ShutDown,
 )
 from actors.protocol.requests import Request
-from actors.protocol.window import Window, WindowSettings
+from actors.protocol.settings import WindowSettings
+from actors.protocol.window import Window
 from messages.errors import InvalidArgumentError, MalformedDatagramError
 from messages.scp.bulk import ChunkBuilder
 from messages.scp.enums import RETRY_CODES, SCPResult
