@@ -18,6 +18,7 @@ from transport.memory import MemoryEndpoint, MemoryNetwork
 from transport.scamp import SCAMPConnection
 from transport.sdp import SDPConnection
 from transport.udp import UDPConnection
+from transport.virtual.rom import ROMSettings
 
 __all__ = [
     "AbstractSCPConnection",
@@ -36,6 +37,7 @@ __all__ = [
     "Listenable",
     "MemoryEndpoint",
     "MemoryNetwork",
+    "ROMSettings",
     "ReceiveTimeout",
     "SCAMPConnection",
     "SDPConnection",

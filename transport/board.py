@@ -9,6 +9,7 @@ reorder, delay, corrupt or answer "busy". Nothing a client sends stops it.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import weakref
@@ -26,6 +27,7 @@ from transport.logs import get_logger
 from transport.memory import MemoryNetwork
 from transport.monitor import BoardMonitor
 from transport.traffic import TagTraffic
+from transport.virtual.rom import ROMServer, ROMSettings, ROMStats
 
 log = get_logger(__name__)
 
@@ -54,6 +56,11 @@ class BoardStats:
     send_failures: int
     #: Datagrams its fault plan dropped (requests or replies).
     fault_drops: int = 0
+    #: Datagrams ignored while SC&MP was not running (in the boot ROM,
+    #: powered off or held in reset).
+    silent_drops: int = 0
+    #: Its boot ROM's, if it has one.
+    rom: ROMStats | None = None
 
 
 #: The boards serving now in this process (weakly held), for metrics.
@@ -74,6 +81,11 @@ class VirtualBoard:
     ``serve_forever()`` runs it on the caller's. ``capture`` (a pcap file,
     a template with {host} and {port}, a directory or a PacketCapture)
     records every datagram on the board's wire (transport/capture.py).
+
+    ``booted=False`` starts it cold: silent on its port until its boot ROM,
+    on UDP 54321 of its host, has been sent an image (``rom`` says how the
+    ROM behaves; transport/virtual/rom.py). A board with ``rom`` given but
+    booted has a ROM for when a VirtualBMP power-cycles it.
     """
 
     def __init__(
@@ -93,12 +105,19 @@ class VirtualBoard:
         traffic: TagTraffic | None = None,
         clock: Callable[[], float] = time.monotonic,
         capture: CaptureTarget | None = None,
+        booted: bool = True,
+        rom: ROMSettings | None = None,
     ) -> None:
         if service_time < 0:
             raise ValueError(f"service_time={service_time}: must be >= 0")
         if queue_limit < 1:
             raise ValueError(f"queue_limit={queue_limit}: must be >= 1")
-        self.monitor = BoardMonitor(width, height, memory_limit=memory_limit)
+        self._new_monitor = functools.partial(
+            BoardMonitor, width, height, memory_limit=memory_limit
+        )
+        self.monitor = self._new_monitor()
+        #: Whether SC&MP runs: if not, the board answers nothing.
+        self.booted = True
         if endpoint is None:
             endpoint = (
                 network.endpoint(port)
@@ -120,6 +139,23 @@ class VirtualBoard:
                 endpoint, self.faults, sides=fault_sides, clock=clock
             )
         self._endpoint = endpoint
+        self.rom: ROMServer | None = None
+        if not booted or rom is not None:
+            try:
+                self.rom = ROMServer(
+                    self,
+                    endpoint.address[0],
+                    rom,
+                    booted=booted,
+                    network=network,
+                    clock=clock,
+                )
+            except BaseException:
+                endpoint.close()
+                if self.capture is not None and self._owns_capture:
+                    self.capture.close()
+                raise
+        self._silent_drops = 0
         self._service_time = service_time
         #: Live output to IP-tagged hosts, if any.
         self.traffic = traffic
@@ -159,7 +195,14 @@ class VirtualBoard:
             busy=self._busy,
             send_failures=self._send_failures,
             fault_drops=self.faults.counts.dropped,
+            silent_drops=self._silent_drops,
+            rom=None if self.rom is None else self.rom.stats,
         )
+
+    def forget(self) -> None:
+        """Lose everything the monitor held (memory, tags, heaps), as a
+        power cycle or a reset does."""
+        self.monitor = self._new_monitor()
 
     # -- running -------------------------------------------------------------
 
@@ -171,6 +214,8 @@ class VirtualBoard:
             target=self.serve_forever, name=f"board-{self.address_text}", daemon=True
         )
         self._thread.start()
+        if self.rom is not None:
+            self.rom.start()
         return self
 
     def serve_forever(self) -> None:
@@ -210,6 +255,8 @@ class VirtualBoard:
     def stop(self) -> None:
         """Stop serving, close the endpoint and join the thread."""
         self._stopping.set()
+        if self.rom is not None:
+            self.rom.stop()
         self._endpoint.close()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
@@ -234,6 +281,9 @@ class VirtualBoard:
     # -- one datagram ----------------------------------------------------------
 
     def _accept(self, data: bytes, sender: Address) -> None:
+        if not self.booted:
+            self._silent_drops += 1
+            return
         if not self._service_time:
             self._answer(data, sender)
             return
@@ -258,6 +308,9 @@ class VirtualBoard:
             self._answer(data, sender)
 
     def _answer(self, data: bytes, sender: Address) -> None:
+        if not self.booted:  # it was, when the request came
+            self._silent_drops += 1
+            return
         if self.faults.busy and self.faults.answer_busy():
             self._busy += 1
             reply = self.monitor.error_reply(
