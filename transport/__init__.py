@@ -18,6 +18,7 @@ from transport.memory import MemoryEndpoint, MemoryNetwork
 from transport.scamp import SCAMPConnection
 from transport.sdp import SDPConnection
 from transport.udp import UDPConnection
+from transport.virtual.bmp import VirtualBMP
 from transport.virtual.rom import ROMSettings
 
 __all__ = [
@@ -44,5 +45,6 @@ __all__ = [
     "TransportError",
     "UDPConnection",
     "UDPEndpoint",
+    "VirtualBMP",
     "VirtualBoard",
 ]
