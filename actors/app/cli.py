@@ -5,22 +5,19 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import socket
 import stat
 import statistics
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import BinaryIO, TextIO, cast
 
 from rich.console import Console
 
-from actors.app import arguments, packets
+from actors.app import arguments, boards, packets
 from actors.app.demo import run_demo
 from actors.app.parser import DEFAULT_HOST, DEFAULT_PORT, build_parser
 from actors.app.plot import plot_bench
@@ -54,6 +51,8 @@ def _board_given(args: argparse.Namespace) -> bool:
 
 
 def _serve_board(args: argparse.Namespace, out: TextIO) -> int:
+    if boards.wanted(args):
+        return boards.serve_frame(args, out)
     faults = FaultPlan(
         drop=args.drop,
         duplicate=args.dup,
@@ -73,35 +72,14 @@ def _serve_board(args: argparse.Namespace, out: TextIO) -> int:
         service_time=service,
         capture=args.capture,
     )
-    stop = threading.Event()
-
-    def on_signal(number: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     board.start()
     started = time.monotonic()
     host, port = board.address
     print(f"listening on {host}:{port}", file=out, flush=True)
-    while not stop.wait(0.5):
-        pass
+    boards.until_interrupted()
     board.stop()
-    print(_board_summary(board, time.monotonic() - started), file=out, flush=True)
+    print(boards.board_summary(board, time.monotonic() - started), file=out, flush=True)
     return 0
-
-
-def _board_summary(board: VirtualBoard, seconds: float) -> str:
-    """The one line a board says when it stops."""
-    stats = board.stats
-    host, port = board.address
-    errors = sum(stats.errors.values())
-    return (
-        f"stopped {host}:{port} after {seconds:.1f} s: {stats.received} "
-        f"requests, {stats.replies} replies ({errors} with an error code), "
-        f"{stats.malformed} malformed, {stats.tag_drops + stats.queue_drops} "
-        f"dropped when full, {stats.busy} busy answers"
-    )
 
 
 def _resolved(args: argparse.Namespace) -> str:
