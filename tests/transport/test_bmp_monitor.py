@@ -34,7 +34,7 @@ from messages.bmp import (
 from messages.errors import UnexpectedResponseCodeError
 from messages.scp.base import AbstractSCPRequest
 from messages.scp.enums import SCPResult
-from transport.virtual.bmp import (
+from transport.virtual.bmp_monitor import (
     SPINN5_SENSORS,
     BMPMonitor,
     BoardSlot,
