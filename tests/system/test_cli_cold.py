@@ -50,17 +50,15 @@ def free_run(start: int, length: int) -> int:
 Frame = tuple[subprocess.Popen[str], list[str], IPAddressesConnection]
 
 
-@pytest.fixture
-def frame() -> Iterator[Frame]:
-    """A process serving two cold boards and their BMP, saying hello to a
-    listener here; its first lines of output."""
-    listener = first_free(80, lambda host: IPAddressesConnection(host))
-    bmp = free_run(90, 2)
+def start_frame(bmp: int, hello_to: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """``spinnactors board`` serving two cold boards after a BMP on
+    127.0.0.``bmp``; the process and its first five lines (empty if it
+    could not start)."""
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "actors.app.cli", "board", "--unbooted"),
             *("--bmp", f"127.0.0.{bmp}:0", "--boards", "2", "--port", "0"),
-            *("--hello", listener.local_ip_address, "--hello-interval", "0.1"),
+            *("--hello", hello_to, "--hello-interval", "0.1"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -68,7 +66,25 @@ def frame() -> Iterator[Frame]:
         env=dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1"),
     )
     assert process.stdout is not None
-    lines = [process.stdout.readline() for _ in range(5)]
+    return process, [process.stdout.readline() for _ in range(5)]
+
+
+@pytest.fixture
+def frame() -> Iterator[Frame]:
+    """A process serving two cold boards and their BMP, saying hello to a
+    listener here; its first lines of output."""
+    listener = first_free(80, lambda host: IPAddressesConnection(host))
+    start = 90
+    for _ in range(10):
+        # The addresses were free when checked; another test may take them
+        # before the process binds them: then it says so, and exits 1.
+        bmp = free_run(start, 2)
+        process, lines = start_frame(bmp, listener.local_ip_address)
+        if lines[0] or process.wait(10) != 1:
+            break
+        assert process.stderr is not None
+        assert "an address of its own" in process.stderr.read()
+        start = bmp + 3
     try:
         yield process, lines, listener
     finally:

@@ -12,6 +12,8 @@ import struct
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from messages.bmp import (
     BMPBoardAbsentError,
@@ -287,3 +289,35 @@ def test_a_bad_power_command_and_broken_datagrams() -> None:
     assert bmp.handle(bytes(no_reply), 0.0) is None
     stats = bmp.stats
     assert (stats.received, stats.malformed, stats.replies) == (7, 3, 3)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        # A request to board 0, 1 or 2 (absent), a command a BMP knows (or
+        # not), then any sequence, arguments and data.
+        st.tuples(
+            st.sampled_from([0, 1, 2]),
+            st.sampled_from([0, 17, 18, 25, 48, 55, 57, 99]),
+            st.binary(max_size=280),
+        ).map(
+            lambda request: (
+                bytes([0, 0, 0x87, 0xFF, request[0], 0xFF, 0, 0, 0, 0])
+                + struct.pack("<H", request[1])
+                + request[2]
+            )
+        ),
+    )
+)
+def test_no_datagram_stops_it(data: bytes) -> None:
+    bmp, _ = frame(0, 1)
+    reply = bmp.handle(data, 0.0)
+    bmp.advance(1000.0)
+    stats = bmp.stats
+    assert stats.received == 1
+    assert (reply is None) == (stats.replies == 0)
+    if reply is not None:
+        assert result_of(reply) in SCPResult
+    # Still a BMP: a real request gets its answer.
+    assert answer(bmp, BMPGetVersion(0), 2000.0)[1].version_info.name == "BC&MP"
