@@ -27,8 +27,9 @@ def wanted(args: argparse.Namespace) -> bool:
     return bool(args.unbooted or args.bmp or args.boards > 1)
 
 
-def until_interrupted() -> None:
-    """Wait for Ctrl-C or SIGTERM."""
+def interruption() -> threading.Event:
+    """An event that Ctrl-C or SIGTERM sets, from now on: take it before
+    saying "listening on", which a caller may answer with a signal."""
     stop = threading.Event()
 
     def on_signal(number: int, frame: FrameType | None) -> None:
@@ -36,6 +37,12 @@ def until_interrupted() -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    return stop
+
+
+def wait_for(stop: threading.Event) -> None:
+    """Wait until ``stop`` is set (waking now and then, so that the main
+    thread runs its signal handlers)."""
     while not stop.wait(0.5):
         pass
 
@@ -138,6 +145,7 @@ def serve_frame(args: argparse.Namespace, out: TextIO) -> int:
     port = DEFAULT_PORT if args.port is None else int(args.port)
     service = REALISTIC_SERVICE_TIME if args.realistic else args.service_us / 1e6
     capture, shared = _capture(args)
+    stop = interruption()
     boards: list[VirtualBoard] = []
     bmp = None
     try:
@@ -166,7 +174,7 @@ def serve_frame(args: argparse.Namespace, out: TextIO) -> int:
         if bmp is not None:
             bmp.start()
         _say_where(args, boards, bmp, out)
-        until_interrupted()
+        wait_for(stop)
         seconds = time.monotonic() - started
     finally:
         if bmp is not None:

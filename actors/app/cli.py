@@ -72,11 +72,12 @@ def _serve_board(args: argparse.Namespace, out: TextIO) -> int:
         service_time=service,
         capture=args.capture,
     )
+    stop = boards.interruption()
     board.start()
     started = time.monotonic()
     host, port = board.address
     print(f"listening on {host}:{port}", file=out, flush=True)
-    boards.until_interrupted()
+    boards.wait_for(stop)
     board.stop()
     print(boards.board_summary(board, time.monotonic() - started), file=out, flush=True)
     return 0
