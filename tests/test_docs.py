@@ -91,6 +91,7 @@ GUIDES = {
     "asyncio",
     "testing",
     "virtual-board",
+    "cold-boards",
 }
 SHELL_GUIDES = {"cli"}
 #: Fewer runnable Python blocks than this means block discovery broke (a

@@ -30,7 +30,9 @@ from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 from transport.links.endpoint import Address, DatagramEndpoint, UDPEndpoint
 from transport.links.faults import FaultPlan, FaultyEndpoint
 from transport.links.in_process import MemoryEndpoint, MemoryNetwork
+from transport.virtual.bmp import VirtualBMP
 from transport.virtual.board import BoardStats, VirtualBoard
+from transport.virtual.rom import ROMSettings
 
 __all__ = [
     "AbstractSCPConnection",
@@ -49,11 +51,13 @@ __all__ = [
     "Listenable",
     "MemoryEndpoint",
     "MemoryNetwork",
+    "ROMSettings",
     "ReceiveTimeout",
     "SCAMPConnection",
     "SDPConnection",
     "TransportError",
     "UDPConnection",
     "UDPEndpoint",
+    "VirtualBMP",
     "VirtualBoard",
 ]

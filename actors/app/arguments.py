@@ -115,6 +115,14 @@ def host(text: str) -> str:
     return text
 
 
+def host_port(text: str) -> tuple[str, int | None]:
+    """HOST or HOST:PORT."""
+    name, colon, number = text.rpartition(":")
+    if not colon:
+        return host(text), None
+    return host(name), int(port(number))
+
+
 def folder(text: str) -> str:
     """A folder to put a file in: named, and not an existing file."""
     if not text:

@@ -5,22 +5,19 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import socket
 import stat
 import statistics
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import BinaryIO, TextIO, cast
 
 from rich.console import Console
 
-from actors.app import arguments, packets
+from actors.app import arguments, boards, packets
 from actors.app.demo import run_demo
 from actors.app.parser import DEFAULT_HOST, DEFAULT_PORT, build_parser
 from actors.app.plot import plot_bench
@@ -54,6 +51,8 @@ def _board_given(args: argparse.Namespace) -> bool:
 
 
 def _serve_board(args: argparse.Namespace, out: TextIO) -> int:
+    if boards.wanted(args):
+        return boards.serve_frame(args, out)
     faults = FaultPlan(
         drop=args.drop,
         duplicate=args.dup,
@@ -76,35 +75,15 @@ def _serve_board(args: argparse.Namespace, out: TextIO) -> int:
         if args.spinn5
         else VirtualBoard(args.width or 8, args.height or 8, **options)
     )
-    stop = threading.Event()
-
-    def on_signal(number: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop = boards.interruption()
     board.start()
     started = time.monotonic()
     host, port = board.address
     print(f"listening on {host}:{port}", file=out, flush=True)
-    while not stop.wait(0.5):
-        pass
+    boards.wait_for(stop)
     board.stop()
-    print(_board_summary(board, time.monotonic() - started), file=out, flush=True)
+    print(boards.board_summary(board, time.monotonic() - started), file=out, flush=True)
     return 0
-
-
-def _board_summary(board: VirtualBoard, seconds: float) -> str:
-    """The one line a board says when it stops."""
-    stats = board.stats
-    host, port = board.address
-    errors = sum(stats.errors.values())
-    return (
-        f"stopped {host}:{port} after {seconds:.1f} s: {stats.received} "
-        f"requests, {stats.replies} replies ({errors} with an error code), "
-        f"{stats.malformed} malformed, {stats.tag_drops + stats.queue_drops} "
-        f"dropped when full, {stats.busy} busy answers"
-    )
 
 
 def _resolved(args: argparse.Namespace) -> str:
@@ -415,6 +394,10 @@ def _check(
     to_stdout = _stdout_is_output(args, binary_out)
     if args.command == "board" and args.spinn5 and (args.width or args.height):
         raise arguments.UsageError("--spinn5 has its own shape: no --width or --height")
+    if args.command == "board" and args.spinn5 and boards.wanted(args):
+        raise arguments.UsageError(
+            "--spinn5 serves one booted board: not with --unbooted, --boards or --bmp"
+        )
     if args.command == "read" and args.address + args.length > 1 << 32:
         raise arguments.UsageError(
             f"{args.length} bytes from 0x{args.address:08x} run past the end "

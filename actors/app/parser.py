@@ -109,6 +109,70 @@ def _transfer(
     return parser
 
 
+def _cold(board: argparse.ArgumentParser) -> None:
+    """Cold boards, several boards, and the BMP that powers them."""
+    cold = board.add_argument_group(
+        "cold boards and their BMP",
+        "Boards with a boot ROM listen on UDP 54321 of their own address, so "
+        "several run side by side on 127.0.0.x. With --bmp, board N is at the "
+        "BMP's address + 1 + N (or --host + N), each on --port.",
+    )
+    cold.add_argument(
+        "--unbooted",
+        action="store_true",
+        help="start in the boot ROM: silent on --port until booted over "
+        "port 54321, saying hello meanwhile",
+    )
+    cold.add_argument(
+        "--boards",
+        type=arguments.ranged(int, 1, 24, "a count"),
+        default=1,
+        help="boards to serve, on consecutive addresses",
+    )
+    cold.add_argument(
+        "--bmp",
+        metavar="HOST[:PORT]",
+        type=arguments.host_port,
+        default=None,
+        help="serve a BMP there that powers the boards, resets them and "
+        "reads their sensors (port: --port's unless given; default: no BMP)",
+    )
+    cold.add_argument(
+        "--hello",
+        metavar="HOST",
+        type=arguments.host,
+        default="127.0.0.1",
+        help="where boards in their boot ROM say hello (port 54321)",
+    )
+    cold.add_argument(
+        "--hello-interval",
+        type=arguments.seconds,
+        default=4.1,
+        help="seconds between hellos",
+    )
+    cold.add_argument(
+        "--min-frame-gap",
+        type=arguments.ranged(float, 0, 10, "seconds"),
+        default=0.0,
+        help="boot frames closer than this (seconds) are lost, as a busy "
+        "ROM loses them (default: none are)",
+    )
+    cold.add_argument(
+        "--netinit",
+        type=arguments.ranged(float, 0, 60, "seconds"),
+        default=0.1,
+        help="seconds SC&MP says chip (255, 255) after a boot (a real "
+        "board's: a second or two)",
+    )
+    cold.add_argument(
+        "--power-on-delay",
+        type=arguments.ranged(float, 0, 60, "seconds"),
+        default=0.05,
+        help="seconds the BMP takes to answer a power-on (a real one's: "
+        "seconds, loading the FPGAs)",
+    )
+
+
 def _package_version() -> str:
     try:
         return version("spinnactors")
@@ -152,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
         "spinnactors board --port 0 --drop 0.01 --dup 0.01 --seed 7",
         "spinnactors board --realistic",
         f"spinnactors board --spinn5 --host 127.0.0.2 --port {SCP_SCAMP_PORT}",
+        "spinnactors board --host 127.0.0.11 --unbooted",
+        "spinnactors board --bmp 127.0.0.10 --boards 3 --unbooted",
     )
     board.add_argument("--width", type=arguments.side, help="chips across (default: 8)")
     board.add_argument("--height", type=arguments.side, help="chips down (default: 8)")
@@ -217,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve at a real board's pace (a few MB/s)",
     )
     packets.add_capture(board)
+    _cold(board)
 
     version_ = _command(
         commands,

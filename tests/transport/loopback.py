@@ -11,22 +11,16 @@ import socket
 from collections.abc import Callable
 from typing import TypeVar
 
-from transport.errors import TransportError
+from transport.virtual.rom import first_free_loopback
 
 T = TypeVar("T")
 BOOT_PORT = 54321
 
 
 def first_free(start: int, bind: Callable[[str], T]) -> T:
-    """``bind(host)`` on the first 127.0.0.x from ``start`` where it works."""
-    errors = []
-    for last in range(start, 255):
-        host = f"127.0.0.{last}"
-        try:
-            return bind(host)
-        except (OSError, TransportError) as error:
-            errors.append(f"{host}: {error}")
-    raise RuntimeError(f"no loopback address with port {BOOT_PORT} free: {errors}")
+    """``bind(host)`` on the first 127.0.0.x from ``start`` where it works
+    (the library's first_free_loopback, which cold boards use too)."""
+    return first_free_loopback(bind, start)
 
 
 def udp_socket(

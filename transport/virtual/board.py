@@ -9,6 +9,7 @@ reorder, delay, corrupt or answer "busy". Nothing a client sends stops it.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import weakref
@@ -27,6 +28,7 @@ from transport.links.faults import FaultPlan, FaultyEndpoint, Sides
 from transport.links.in_process import MemoryNetwork
 from transport.logs import get_logger
 from transport.virtual.monitor import BoardMonitor
+from transport.virtual.rom import ROMServer, ROMSettings, ROMStats
 from transport.virtual.traffic import TagTraffic
 
 if TYPE_CHECKING:
@@ -59,6 +61,11 @@ class BoardStats:
     send_failures: int
     #: Datagrams its fault plan dropped (requests or replies).
     fault_drops: int = 0
+    #: Datagrams ignored while SC&MP was not running (in the boot ROM,
+    #: powered off or held in reset).
+    silent_drops: int = 0
+    #: Its boot ROM's, if it has one.
+    rom: ROMStats | None = None
 
 
 #: The boards serving now in this process (weakly held), for metrics.
@@ -82,6 +89,11 @@ class VirtualBoard:
     ``VirtualBoard.spinn5(...)`` serves a booted 48-chip SpiNN-5 board that
     SpiNNMan's Transceiver comes up against (``monitor`` is how it passes
     its own monitor in).
+
+    ``booted=False`` starts it cold: silent on its port until its boot ROM,
+    on UDP 54321 of its host, has been sent an image (``rom`` says how the
+    ROM behaves; transport/virtual/rom.py). A board with ``rom`` given but
+    booted has a ROM for when a VirtualBMP power-cycles it.
     """
 
     def __init__(
@@ -102,18 +114,21 @@ class VirtualBoard:
         clock: Callable[[], float] = time.monotonic,
         capture: CaptureTarget | None = None,
         monitor: BoardMonitor | None = None,
+        booted: bool = True,
+        rom: ROMSettings | None = None,
     ) -> None:
         if service_time < 0:
             raise ValueError(f"service_time={service_time}: must be >= 0")
         if queue_limit < 1:
             raise ValueError(f"queue_limit={queue_limit}: must be >= 1")
-        self.monitor = (
-            monitor
-            if monitor is not None
-            else BoardMonitor(width, height, memory_limit=memory_limit)
+        self._new_monitor: Callable[[], BoardMonitor] = functools.partial(
+            BoardMonitor, width, height, memory_limit=memory_limit
         )
+        self.monitor = monitor if monitor is not None else self._new_monitor()
         #: The chips of a SpiNN-5 board (VirtualBoard.spinn5), else None.
         self.chips: SpiNN5 | None = None
+        #: Whether SC&MP runs: if not, the board answers nothing.
+        self.booted = True
         if endpoint is None:
             endpoint = (
                 network.endpoint(port)
@@ -122,6 +137,23 @@ class VirtualBoard:
             )
         self.faults = faults if faults is not None else FaultPlan.none()
         self._endpoint = self._wire(endpoint, capture, fault_sides, clock)
+        self.rom: ROMServer | None = None
+        if not booted or rom is not None:
+            try:
+                self.rom = ROMServer(
+                    self,
+                    endpoint.address[0],
+                    rom,
+                    booted=booted,
+                    network=network,
+                    clock=clock,
+                )
+            except BaseException:
+                endpoint.close()
+                if self.capture is not None and self._owns_capture:
+                    self.capture.close()
+                raise
+        self._silent_drops = 0
         self._service_time = service_time
         #: Live output to IP-tagged hosts, if any.
         self.traffic = traffic
@@ -182,6 +214,14 @@ class VirtualBoard:
         )
         board = cls(host=host, monitor=monitor, **options)
         board.chips = chips
+
+        def fresh_monitor() -> BoardMonitor:  # a power cycle's: all forgotten
+            monitor, board.chips = spinn5_monitor(
+                layout=layout, ip_address=ip_address, memory_limit=memory_limit
+            )
+            return monitor
+
+        board._new_monitor = fresh_monitor
         return board
 
     # -- identity and stats ------------------------------------------------
@@ -208,7 +248,14 @@ class VirtualBoard:
             busy=self._busy,
             send_failures=self._send_failures,
             fault_drops=self.faults.counts.dropped,
+            silent_drops=self._silent_drops,
+            rom=None if self.rom is None else self.rom.stats,
         )
+
+    def forget(self) -> None:
+        """Lose everything the monitor held (memory, tags, heaps), as a
+        power cycle or a reset does."""
+        self.monitor = self._new_monitor()
 
     # -- running -------------------------------------------------------------
 
@@ -220,6 +267,8 @@ class VirtualBoard:
             target=self.serve_forever, name=f"board-{self.address_text}", daemon=True
         )
         self._thread.start()
+        if self.rom is not None:
+            self.rom.start()
         return self
 
     def serve_forever(self) -> None:
@@ -261,6 +310,8 @@ class VirtualBoard:
     def stop(self) -> None:
         """Stop serving, close the endpoint and join the thread."""
         self._stopping.set()
+        if self.rom is not None:
+            self.rom.stop()
         self._endpoint.close()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
@@ -285,6 +336,9 @@ class VirtualBoard:
     # -- one datagram ----------------------------------------------------------
 
     def _accept(self, data: bytes, sender: Address) -> None:
+        if not self.booted:
+            self._silent_drops += 1
+            return
         if not self._service_time:
             self._answer(data, sender)
             return
@@ -309,6 +363,9 @@ class VirtualBoard:
             self._answer(data, sender)
 
     def _answer(self, data: bytes, sender: Address) -> None:
+        if not self.booted:  # it was, when the request came
+            self._silent_drops += 1
+            return
         # Only SCP (port 0) has busy codes: SDP to an application has none.
         scp = len(data) > 4 and not data[4] >> 5
         if self.faults.busy and scp and self.faults.answer_busy():

@@ -152,6 +152,10 @@ class BoardMonitor:
         self._tag_timeout = TTO_AT_BOOT
         self.app_cores: dict[int, dict[tuple[int, int, int], CPUState]] = {}
         self.stats = MonitorStats()
+        #: False while SC&MP sets up its network after a boot: version then
+        #: says chip (255, 255), as a real board's does until it knows where
+        #: it is (transport/virtual/rom.py ends the phase).
+        self.position_known = True
         self._versions: dict[tuple[int, int, int], bytes] = {}
         self._commands: dict[int, Handler] = {
             SCPCommand.CMD_READ.value: self._read,
@@ -336,6 +340,8 @@ class BoardMonitor:
 
     def _version(self, data: bytes, chip: int, core: int, sender: Address) -> bytes:
         key = (chip >> 8, chip & 0xFF, core)
+        if not self.position_known:
+            key = (0xFF, 0xFF, core)
         reply = self._versions.get(key)
         if reply is None:
             name = "SC&MP" if core == 0 else "SARK"
