@@ -3,6 +3,7 @@ and without ``capture=``, in interleaved rounds against one virtual board
 in a process of its own.
 
     python bench/capture_cost.py [--mib 8] [--rounds 9] [--window 8]
+                                 [--against TREE]
 
 Each read runs in a child process of its own (bench/cpu.py's children),
 so its CPU time (user + sys, from os.wait4) is its own; a zero-byte run
@@ -15,7 +16,9 @@ issue's target: a capture costs at most 15%, ratio >= 0.85), the CPU per
 request without and with one and their ratio, the writer thread's share
 of the captured CPU, and what the captures wrote and dropped. Each
 captured read writes a pcap file into a temporary folder of its own,
-removed when it ends.
+removed when it ends. ``--against TREE`` also measures this project as
+checked out in TREE (plain and captured), in the same interleaved rounds,
+so a change's cost is read against the code before it on the same load.
 """
 
 from __future__ import annotations
@@ -37,16 +40,33 @@ PLAIN = Contender("plain", "spinnactors")
 CAPTURED = Contender("captured", "spinnactors-capture")
 
 
-def summary(figures: dict[str, Figures], requests: int) -> dict[str, float]:
-    """Medians and ratios of one board's interleaved rounds."""
-    plain, captured = figures[PLAIN.label], figures[CAPTURED.label]
+def pair(tree: str | None = None) -> tuple[Contender, Contender]:
+    """The plain and captured contenders of this checkout or of ``tree``."""
+    if tree is None:
+        return PLAIN, CAPTURED
+    name = Path(tree).name
+    path = str(Path(tree).resolve())
+    return (
+        Contender(f"plain@{name}", PLAIN.kind, path),
+        Contender(f"captured@{name}", CAPTURED.kind, path),
+    )
+
+
+def summary(
+    figures: dict[str, Figures],
+    requests: int,
+    contenders: tuple[Contender, Contender] = (PLAIN, CAPTURED),
+) -> dict[str, float]:
+    """Medians and ratios of one board's interleaved rounds, for one pair."""
+    plain_of, captured_of = contenders
+    plain, captured = figures[plain_of.label], figures[captured_of.label]
     rate = {
-        label: statistics.median(run.mb_per_s for run in f.runs)
-        for label, f in figures.items()
+        c.label: statistics.median(run.mb_per_s for run in figures[c.label].runs)
+        for c in contenders
     }
     cpu = {
-        label: statistics.median(f.cpu_per_request(requests))
-        for label, f in figures.items()
+        c.label: statistics.median(figures[c.label].cpu_per_request(requests))
+        for c in contenders
     }
     # The children print written, dropped and the writer's CPU seconds.
     written = sum(int(run.extra[0]) for run in captured.runs)
@@ -57,14 +77,14 @@ def summary(figures: dict[str, Figures], requests: int) -> dict[str, float]:
         c.mb_per_s / p.mb_per_s for p, c in zip(plain.runs, captured.runs, strict=True)
     ]
     return {
-        "plain": rate[PLAIN.label],
-        "captured": rate[CAPTURED.label],
-        "ratio": rate[CAPTURED.label] / rate[PLAIN.label],
+        "plain": rate[plain_of.label],
+        "captured": rate[captured_of.label],
+        "ratio": rate[captured_of.label] / rate[plain_of.label],
         "low": min(ratios),
         "high": max(ratios),
-        "plain_us": cpu[PLAIN.label],
-        "captured_us": cpu[CAPTURED.label],
-        "cpu": cpu[CAPTURED.label] / cpu[PLAIN.label],
+        "plain_us": cpu[plain_of.label],
+        "captured_us": cpu[captured_of.label],
+        "cpu": cpu[captured_of.label] / cpu[plain_of.label],
         "writer_share": writer / max(captured_cpu, 1e-9),
         "written": written,
         "dropped": dropped,
@@ -76,7 +96,16 @@ def main() -> int:
     parser.add_argument("--mib", type=int, default=8, help="MiB read per round")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--window", type=int, default=8)
+    parser.add_argument(
+        "--against",
+        metavar="TREE",
+        action="append",
+        default=[],
+        help="also this project checked out in TREE (repeatable)",
+    )
     args = parser.parse_args()
+    pairs = {"here": pair(), **{Path(t).name: pair(t) for t in args.against}}
+    contenders = [c for both in pairs.values() for c in both]
     boards = {
         "fast board": ({}, args.mib * MIB),
         "real board's pace": (
@@ -87,10 +116,10 @@ def main() -> int:
     results = {}
     for label, (options, size) in boards.items():
         with BoardProcess(**options) as board:  # type: ignore[arg-type]
-            figures = measure(
-                [PLAIN, CAPTURED], board.address, size, args.window, args.rounds
-            )
-        results[label] = summary(figures, size // 256)
+            figures = measure(contenders, board.address, size, args.window, args.rounds)
+        for name, both in pairs.items():
+            row = label if name == "here" else f"{label} @{name}"
+            results[row] = summary(figures, size // 256, both)
         print(f"{label}: done", flush=True)
     print(
         f"median of {args.rounds} interleaved rounds, window {args.window}, a "
@@ -99,13 +128,13 @@ def main() -> int:
         f"zero-byte run's"
     )
     print(
-        f"{'board':<20}{'plain':>7}{'captured':>10}{'ratio':>8}{'spread':>11}"
+        f"{'board':<28}{'plain':>7}{'captured':>10}{'ratio':>8}{'spread':>11}"
         f"{'us/request':>16}{'CPU':>8}"
     )
     for label, f in results.items():
         verdict = "met" if f["ratio"] >= 0.85 else "MISSED"
         print(
-            f"{label:<20}{f['plain']:7.1f}{f['captured']:10.1f}{f['ratio']:7.3f}x"
+            f"{label:<28}{f['plain']:7.1f}{f['captured']:10.1f}{f['ratio']:7.3f}x"
             f"{f['low']:6.2f}-{f['high']:.2f}"
             f"{f['plain_us']:8.1f} ->{f['captured_us']:5.1f}{f['cpu']:7.3f}x"
             f"  (MB/s; target ratio >= 0.85: {verdict}); writer thread "

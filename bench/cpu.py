@@ -130,7 +130,11 @@ def spinnactors_captured_read(host: str, port: int, size: int, window: int) -> s
     import tempfile
 
     from actors import connect
-    from transport.capture.writer import PacketCapture
+
+    try:
+        from transport.capture.writer import PacketCapture
+    except ImportError:  # a tree from before transport/ had subpackages
+        from transport.capture import PacketCapture  # type: ignore[no-redef]
 
     with tempfile.TemporaryDirectory() as folder:
         capture = PacketCapture(Path(folder) / "read.pcap")
