@@ -17,7 +17,6 @@ from actors.protocol.requests import Request
 from messages.errors import MalformedDatagramError, UnexpectedResponseCodeError
 from messages.scp.bulk import REPLY_DATA_OFFSET, ChunkBuilder
 from messages.scp.enums import SCPResult
-from messages.scp.memory import ReadMemory
 from messages.validate import MAX_SCP_DATA
 
 _RESULT = struct.Struct("<H")
@@ -207,13 +206,12 @@ class SCPRun(JobRun):
     ) -> None:
         super().__init__(job, sink, now, 1)
         request = job.request
-        request.sdp_header.update_for_send(*source)
-        self._datagram = b"\0\0" + request.bytestring
-        self._reply_size = (
-            REPLY_DATA_OFFSET + request.argument_2
-            if isinstance(request, ReadMemory) and request.argument_2 is not None
-            else None
-        )
+        if job.datagram is None:
+            request.sdp_header.update_for_send(*source)
+            self._datagram = b"\0\0" + request.bytestring
+        else:  # made by the connection (SpiNNMan's get_scp_data)
+            self._datagram = job.datagram
+        self._reply_size = request.reply_size
         self._reply: bytes | None = None
         #: The last Request made of it: was it sent before a restart?
         self._sent: Request | None = None
@@ -227,7 +225,11 @@ class SCPRun(JobRun):
             may_resend=job.request.may_resend,
             deadline=self.deadline,
             reply_size=self._reply_size,
-            check=(None if self._reply_size is not None else self._parses),
+            check=(
+                None
+                if self._reply_size is not None or not job.check_reply
+                else self._parses
+            ),
         )
         return self._sent
 

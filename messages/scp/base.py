@@ -9,9 +9,11 @@ retransmission runs the command again).
 from __future__ import annotations
 
 import struct
+from enum import Enum
 from typing import Generic, TypeVar
 
 from messages.errors import MalformedDatagramError, UnexpectedResponseCodeError
+from messages.scp.bulk import REPLY_DATA_OFFSET
 from messages.scp.enums import SCPResult
 from messages.scp.header import SCPRequestHeader, SCPResponseHeader
 from messages.sdp import SDP_HEADER_SIZE, SDPFlag, SDPHeader
@@ -20,6 +22,45 @@ _THREE_WORDS = struct.Struct("<3I")
 #: Where the SCP header and the data after it start in an SDP payload.
 SCP_HEADER_OFFSET = SDP_HEADER_SIZE
 SCP_DATA_OFFSET = SDP_HEADER_SIZE + 4
+#: The commands that write a chip's memory, and which of their arguments
+#: (1-based) hold the address and the length written.
+_WRITES = {"CMD_WRITE": (1, 2), "CMD_FILL": (1, 3)}
+_READ = "CMD_READ"
+
+Arguments = tuple[int | None, int | None, int | None]
+
+
+def _monitor_command(command: object) -> str | None:
+    """The name of ``command`` if it is a monitor's SCPCommand (ours or
+    SpiNNMan's enum of that name); None for other enums, whose values mean
+    other things (SpiNNFrontEndCommon's reinjector commands reuse them)."""
+    if isinstance(command, Enum) and type(command).__name__ == "SCPCommand":
+        return command.name
+    return None
+
+
+def memory_written_by(
+    command: object, x: int, y: int, arguments: Arguments
+) -> tuple[int, int, int, int] | None:
+    """(x, y, address, length) of the memory a request with ``command``
+    and ``arguments`` writes on chip (x, y); None if it writes none."""
+    spec = _WRITES.get(_monitor_command(command) or "")
+    if spec is None:
+        return None
+    address, length = arguments[spec[0] - 1], arguments[spec[1] - 1]
+    if address is None or length is None:
+        return None
+    return x, y, address, length
+
+
+def reply_size_of(command: object, arguments: Arguments) -> int | None:
+    """The exact length of the RC_OK reply datagram to a request with
+    ``command`` and ``arguments``, where the protocol fixes it (a read
+    returns exactly the bytes asked for); None where it does not."""
+    size = arguments[1]
+    if _monitor_command(command) == _READ and size is not None:
+        return REPLY_DATA_OFFSET + size
+    return None
 
 
 class AbstractSCPResponse:
@@ -128,7 +169,18 @@ class AbstractSCPRequest(Generic[R]):
     def memory_written(self) -> tuple[int, int, int, int] | None:
         """(x, y, address, length) of the memory this request changes, for
         requests that write memory; None for the rest."""
-        return None
+        x, y, _ = self.destination
+        return memory_written_by(self.scp_request_header.command, x, y, self._arguments)
+
+    @property
+    def reply_size(self) -> int | None:
+        """The exact length of an RC_OK reply datagram, when the protocol
+        fixes it (a read's); a reply of another length is malformed."""
+        return reply_size_of(self.scp_request_header.command, self._arguments)
+
+    @property
+    def _arguments(self) -> Arguments:
+        return self.argument_1, self.argument_2, self.argument_3
 
     @property
     def destination(self) -> tuple[int, int, int]:

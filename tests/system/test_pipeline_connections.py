@@ -289,11 +289,11 @@ def test_a_spinnman_connections_book_is_kept_a_while_after_release_then_dropped(
         SCAMPConnection as SpiNNManSCAMPConnection,
     )
 
-    from actors.compat.pipeline import RELEASED_BOOK_KEEP, _SharedActors
+    from actors.compat.shared import RELEASED_BOOK_KEEP, SharedConnections
     from actors.protocol.window import WindowSettings
 
     now = [0.0]
-    shared = _SharedActors(clock=lambda: now[0])
+    shared = SharedConnections(clock=lambda: now[0])
     settings = WindowSettings()
     with VirtualBoard(2, 2) as board:
         first, second = (
