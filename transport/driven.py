@@ -14,12 +14,18 @@ directly (see ``is_plain``).
 from __future__ import annotations
 
 import inspect
+import socket
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from transport.capture import PacketCapture, attach
 from transport.connections.bmp import BMPConnection
-from transport.endpoint import Address, Datagram, DatagramEndpoint
+from transport.endpoint import (
+    Address,
+    BorrowedUDPEndpoint,
+    Datagram,
+    DatagramEndpoint,
+)
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
 from transport.logs import get_logger
 from transport.scamp import SCAMPConnection
@@ -38,6 +44,11 @@ SURFACE = (
 #: Our connections whose socket may be driven directly: a BMPConnection is
 #: a SCAMPConnection that stamps chip (0, 0).
 PLAIN_TYPES = (SCAMPConnection, BMPConnection)
+#: SpiNNMan's SCAMPConnection, by module and name (SpiNNMan is optional).
+SPINNMAN_SCAMP = (
+    "spinnman.connections.udp_packet_connections.scamp_connection",
+    "SCAMPConnection",
+)
 #: How long a receive may take once the connection said a datagram waits.
 _READY_RECEIVE_TIMEOUT = 1.0
 
@@ -65,6 +76,23 @@ class BoardConnection(Protocol):
     def n_foreign(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+def spinnmans_socket(connection: object) -> socket.socket | None:
+    """The connected socket of an unmodified SpiNNMan SCAMPConnection
+    (that class exactly: a subclass may override what its methods do);
+    None for anything else."""
+    kind = type(connection)
+    if (kind.__module__, kind.__qualname__) != SPINNMAN_SCAMP:
+        return None
+    sock = getattr(connection, "_socket", None)
+    if not isinstance(sock, socket.socket):
+        return None
+    try:
+        sock.getpeername()
+    except OSError:
+        return None  # not connected: sends need its remote address
+    return sock
 
 
 def is_plain(connection: object) -> bool:
@@ -204,9 +232,17 @@ class DrivenConnection:
         self._methods = MethodEndpoint(
             connection, (self.remote_ip_address, self.remote_port)
         )
-        self._endpoint: DatagramEndpoint = (
-            self._methods if capture is None else attach(self._methods, capture)
-        )
+        endpoint: DatagramEndpoint = self._methods
+        sock = spinnmans_socket(connection)
+        if sock is not None:
+            # SpiNNMan's own SCAMPConnection, unmodified: its methods only
+            # send and receive on its connected socket, so the socket is
+            # used directly (fewer system calls, and replies taken in
+            # bursts), as an unmodified connection of ours is.
+            endpoint = BorrowedUDPEndpoint(sock)
+            assert endpoint.peer is not None
+            self.remote_ip_address, self.remote_port = endpoint.peer
+        self._endpoint = endpoint if capture is None else attach(endpoint, capture)
 
     @property
     def endpoint(self) -> DatagramEndpoint:

@@ -343,3 +343,64 @@ class UDPEndpoint:
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
         return f"UDPEndpoint({self._text()}{state})"
+
+
+class BorrowedUDPEndpoint(UDPEndpoint):
+    """A UDPEndpoint on a bound UDP socket that someone else owns (an
+    unmodified SpiNNMan connection's): connected to the socket's peer if it
+    has one, and closing it leaves the socket to its owner.
+
+    The owner may use the socket between our receives and sets a timeout
+    of its own on each call (SpiNNMan does), so receives here time out the
+    way the owner's do (the socket's own timeout, set when it differs)
+    rather than by a kernel timeout that would outlast us."""
+
+    def __init__(self, sock: socket.socket) -> None:  # (no socket of its own)
+        self._socket = sock
+        self._address = sock.getsockname()
+        self._timeout = None
+        self._closed = False
+        self._close_lock = threading.Lock()
+        try:
+            self.peer = sock.getpeername()
+        except OSError:
+            self.peer = None
+        self.refused = 0
+
+    def receive_from(self, timeout: float | None) -> tuple[bytes, Address]:
+        sock, peer = self._socket, self.peer
+        try:
+            if timeout is not None and timeout <= 0 and _DONTWAIT:
+                data, sender = sock.recvfrom(MAX_DATAGRAM, _DONTWAIT)
+            else:
+                if sock.gettimeout() != timeout:
+                    sock.settimeout(timeout)
+                data, sender = sock.recvfrom(MAX_DATAGRAM)
+        except (TimeoutError, BlockingIOError):
+            raise ReceiveTimeout(
+                f"nothing received on {self._text()} in {timeout} s"
+            ) from None
+        except ConnectionRefusedError:
+            self.refused += 1
+            raise ReceiveTimeout(
+                f"{self._text()}: the peer's port is closed (ICMP refused)"
+            ) from None
+        except OSError as error:
+            if self._closed or sock.fileno() < 0:
+                raise ConnectionClosed(f"UDP {self._text()} is closed") from None
+            raise TransportError(
+                f"receive on {self._text()} failed: {error.strerror or error}"
+            ) from error
+        return data, (peer if peer is not None else sender)
+
+    def _send_again(self, data: Datagram, address: Address) -> None:
+        if self._socket.fileno() < 0:
+            raise ConnectionClosed(f"UDP {self._text()} is closed")
+        super()._send_again(data, address)
+
+    def close(self) -> None:
+        """Stop using the socket; closing it is its owner's business."""
+        self._closed = True
+
+    def __repr__(self) -> str:
+        return f"BorrowedUDPEndpoint({self._text()})"

@@ -33,7 +33,8 @@ resent or what memory they write. So a ForeignRequest answers for them:
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from actors.errors import RequestError, RequestTimeout
 from messages.errors import InvalidArgumentError
@@ -45,38 +46,46 @@ _REQUEST_SURFACE = ("sdp_header", "scp_request_header", "bytestring")
 
 class ForeignRequest(AbstractSCPRequest[Any]):
     """A request of another library's (SpiNNMan's) as the window sees it:
-    whether it may be resent, what it writes, its reply's length."""
+    whether it may be resent, what it writes, its reply's length, read
+    off the original when asked (the window asks once per request). Its
+    datagram is made by the connection (SCPJob.datagram): it has no
+    bytestring of its own."""
 
-    __slots__ = ("original", "may_resend", "_written", "_reply_size")
+    __slots__ = ("original", "may_resend")
 
     def __init__(self, original: Any) -> None:
-        super().__init__(
-            original.sdp_header,
-            original.scp_request_header,
-            original.argument_1,
-            original.argument_2,
-            original.argument_3,
-        )
+        # (AbstractSCPRequest's fields stay unset: this is made for every
+        # request SpiNNMan sends, so it does no more than it must)
         self.original = original
-        self.may_resend = bool(getattr(original, "may_resend", True))
-        arguments = (original.argument_1, original.argument_2, original.argument_3)
-        command = original.scp_request_header.command
-        header = original.sdp_header
-        self._written = memory_written_by(
-            command,
-            header.destination_chip_x,
-            header.destination_chip_y,
-            arguments,
-        )
-        self._reply_size = reply_size_of(command, arguments)
+        self.may_resend = getattr(original, "may_resend", True) is not False
 
     @property
     def memory_written(self) -> tuple[int, int, int, int] | None:
-        return self._written
+        original = self.original
+        header = original.sdp_header
+        return memory_written_by(
+            original.scp_request_header.command,
+            header.destination_chip_x,
+            header.destination_chip_y,
+            (original.argument_1, original.argument_2, original.argument_3),
+        )
 
     @property
     def reply_size(self) -> int | None:
-        return self._reply_size
+        original = self.original
+        return reply_size_of(
+            original.scp_request_header.command,
+            (original.argument_1, original.argument_2, original.argument_3),
+        )
+
+    @property
+    def destination(self) -> tuple[int, int, int]:
+        header = self.original.sdp_header
+        return (
+            header.destination_chip_x,
+            header.destination_chip_y,
+            header.destination_cpu,
+        )
 
     def get_scp_response(self) -> Any:
         return self.original.get_scp_response()
@@ -85,9 +94,15 @@ class ForeignRequest(AbstractSCPRequest[Any]):
         return repr(self.original)
 
 
+#: Request types found to have the surface a request needs.
+_CHECKED: set[type] = set()
+
+
 def check_request(request: object) -> None:
-    """Refuse what cannot be sent as an SCP request, naming it."""
-    if isinstance(request, AbstractSCPRequest):
+    """Refuse what cannot be sent as an SCP request, naming it (each type
+    is looked at once)."""
+    kind = type(request)
+    if kind in _CHECKED or isinstance(request, AbstractSCPRequest):
         return
     # (looked up statically: SpiNNMan's bytestring asserts the header has
     # been stamped for sending)
@@ -99,23 +114,28 @@ def check_request(request: object) -> None:
     if missing or not callable(getattr(request, "get_scp_response", None)):
         raise InvalidArgumentError(
             "request",
-            type(request).__name__,
+            kind.__name__,
             "must be an SCP request (ours or SpiNNMan's): it has no "
             + ", ".join(missing or ["get_scp_response"]),
         )
+    _CHECKED.add(kind)
 
 
-def datagram_of(request: Any, connection: Any) -> bytes:
-    """The request as ``connection`` sends it: its own ``get_scp_data``
-    (SpiNNMan's stamps the source chip; a BMP's and a spalloc proxy's
-    their own), or, for a connection without one, stamped with its chip."""
+def datagram_maker(connection: Any) -> Callable[[Any], bytes]:
+    """How ``connection`` makes a request into the datagram it sends: its
+    own ``get_scp_data`` (SpiNNMan's stamps the source chip; a BMP's and a
+    spalloc proxy's their own), or, for a connection without one, the
+    request stamped with the connection's chip."""
     get_scp_data = getattr(connection, "get_scp_data", None)
     if get_scp_data is not None:
-        return bytes(get_scp_data(request))
-    request.sdp_header.update_for_send(
-        getattr(connection, "chip_x", 255), getattr(connection, "chip_y", 255)
-    )
-    return b"\0\0" + bytes(request.bytestring)
+        return cast("Callable[[Any], bytes]", get_scp_data)
+    chip = (getattr(connection, "chip_x", 255), getattr(connection, "chip_y", 255))
+
+    def make(request: Any) -> bytes:
+        request.sdp_header.update_for_send(*chip)
+        return b"\0\0" + bytes(request.bytestring)
+
+    return make
 
 
 def speaks_spinnman(request: object) -> bool:

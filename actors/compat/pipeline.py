@@ -22,7 +22,7 @@ import pykka
 from actors.compat.foreign import (
     ForeignRequest,
     check_request,
-    datagram_of,
+    datagram_maker,
     speaks_spinnman,
     spinnman_error,
 )
@@ -144,9 +144,14 @@ class SCPRequestPipeLine(Generic[R]):
         )
         self._packet_timeout = packet_timeout
         self._connection = connection
-        #: Requests are made into datagrams by the connection's own
-        #: get_scp_data unless it is one of ours, unmodified.
-        self._driven = not is_plain(connection)
+        #: How the connection makes a request into a datagram (its own
+        #: get_scp_data, SpiNNMan's way); for our requests only on a
+        #: connection driven through its methods (an unmodified one of ours
+        #: has the actor stamp them).
+        self._datagram = datagram_maker(connection)
+        self._stamp_ours = not is_plain(connection) and hasattr(
+            connection, "get_scp_data"
+        )
         self._group: ConnectionGroup | None = None
         self._outcomes: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
         self._keys = itertools.count()
@@ -231,16 +236,11 @@ class SCPRequestPipeLine(Generic[R]):
         else's as a ForeignRequest, its datagram made here, on the
         caller's thread, as SpiNNMan's pipeline makes it."""
         if isinstance(request, AbstractSCPRequest):
-            if self._driven and hasattr(self._connection, "get_scp_data"):
-                return SCPJob(
-                    key, request, datagram=datagram_of(request, self._connection)
-                )
+            if self._stamp_ours:
+                return SCPJob(key, request, datagram=self._datagram(request))
             return SCPJob(key, request)
         return SCPJob(
-            key,
-            ForeignRequest(request),
-            datagram=datagram_of(request, self._connection),
-            check_reply=False,
+            key, ForeignRequest(request), None, self._datagram(request), False
         )
 
     def _abandon(self) -> None:

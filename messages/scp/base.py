@@ -30,13 +30,23 @@ _READ = "CMD_READ"
 Arguments = tuple[int | None, int | None, int | None]
 
 
+#: Commands already named by _monitor_command (enum members, a few dozen).
+_COMMAND_NAMES: dict[object, str | None] = {}
+
+
 def _monitor_command(command: object) -> str | None:
     """The name of ``command`` if it is a monitor's SCPCommand (ours or
     SpiNNMan's enum of that name); None for other enums, whose values mean
     other things (SpiNNFrontEndCommon's reinjector commands reuse them)."""
+    try:
+        return _COMMAND_NAMES[command]
+    except (KeyError, TypeError):
+        pass
+    name = None
     if isinstance(command, Enum) and type(command).__name__ == "SCPCommand":
-        return command.name
-    return None
+        name = command.name
+        _COMMAND_NAMES[command] = name
+    return name
 
 
 def memory_written_by(
