@@ -48,7 +48,9 @@ from actors.compat import bridge, installed, is_installed, uninstall
 from actors.compat.connection_listener import ConnectionListener as OurListener
 from actors.compat.shared import SHARED
 from actors.connection.actor import ConnectionStats, GetConnectionStats
+from actors.errors import RequestTimeout
 from actors.metrics import serve
+from messages.scp import ReadMemory as OurReadMemory
 from tests.system.test_metrics import healthz, of, scrape
 from transport import VirtualBoard
 from transport.pcap import read_packets
@@ -164,29 +166,40 @@ class MockConnection(SCAMPConnection):
 
 
 class MockProcess(amcp.AbstractMultiConnectionProcess[Any]):
+    request: Any = ReadMemory
+
     def test(self) -> None:
         with self._collect_responses(print_exception=True):
-            self._send_request(ReadMemory((0, 0, 0), 0, 4))
+            self._send_request(self.request((0, 0, 0), 0, 4))
 
 
 @pytest.mark.timeout(60)
-def test_spinnmans_process_test_with_a_connection_that_cannot_reach_a_board() -> None:
+@pytest.mark.parametrize("ours", [False, True], ids=["spinnmans", "our-request"])
+def test_spinnmans_process_test_with_a_connection_that_cannot_reach_a_board(
+    ours: bool,
+) -> None:
     """SpiNNMan's test of its process layer, with the pipeline ours: the
     connection has no remote address (its send is overridden) and is
-    accepted; every try times out; the process raises as SpiNNMan's does."""
+    accepted; every try times out; the process raises as SpiNNMan's does,
+    also for our ReadMemory (SpiNNMan's error report asks its header for
+    the physical core, as SpiNNMan's test redirected to us does)."""
     connection = MockConnection(0, 0)
     try:
         with installed():
             process = MockProcess(
                 RoundRobinConnectionSelector([connection]), timeout=0.05, n_retries=3
             )
+            if ours:
+                process.request = OurReadMemory
             with pytest.raises(SpinnmanGenericProcessException) as raised:
                 process.test()
             (pipeline,) = process._scp_request_pipelines.values()
     finally:
         connection.close()
     assert isinstance(pipeline, bridge.SCPRequestPipeLine)
-    assert isinstance(raised.value.exception, SpinnmanTimeoutException)
+    # (each request's own library's error: SpiNNMan's for its requests)
+    expected = RequestTimeout if ours else SpinnmanTimeoutException
+    assert isinstance(raised.value.exception, expected)
     assert pipeline.n_timeouts == 4
 
 
