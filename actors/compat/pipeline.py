@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import itertools
 import queue
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import pykka
 
+from actors.compat.coalesce import RUN_LIMIT, Run, span_of, start_run
 from actors.compat.foreign import (
     ForeignRequest,
     check_request,
@@ -28,9 +29,9 @@ from actors.compat.foreign import (
 )
 from actors.compat.shared import SHARED, ConnectionGroup
 from actors.connection.book import next_outcomes
-from actors.errors import ShutDown
+from actors.errors import RequestTimeout, ShutDown
 from actors.lifetime import track
-from actors.protocol.jobs import Outcome, SCPJob
+from actors.protocol.jobs import Job, Outcome, SCPJob
 from actors.protocol.window import WindowSettings
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
@@ -158,10 +159,14 @@ class SCPRequestPipeLine(Generic[R]):
         self._pending: dict[
             int, tuple[AbstractSCPRequest[R], Callback[R] | None, ErrorCallback[R]]
         ] = {}
-        self._batch: list[SCPJob] = []
+        self._batch: list[Job] = []
+        #: SpiNNMan's reads or writes of one region being gathered, and
+        #: those handed over, by key (actors/compat/coalesce.py).
+        self._run: Run | None = None
+        self._runs: dict[Hashable, Run] = {}
         #: Outcomes taken but not yet called back (an error callback raised).
         self._leftover: list[Outcome] = []
-        self._high_water = max(4 * _BATCH, 4 * self._settings.size)
+        self._high_water = max(4 * _BATCH, 4 * self._settings.size, 2 * RUN_LIMIT)
         self._n_resent = 0
         self._n_retry_code_resent = 0
         self._n_timeouts = 0
@@ -185,11 +190,17 @@ class SCPRequestPipeLine(Generic[R]):
             raise InvalidArgumentError(
                 "error_callback", error_callback, "must be callable"
             )
-        job = self._job(next(self._keys), request)
+        key = next(self._keys)
+        span = None if isinstance(request, AbstractSCPRequest) else span_of(request)
+        job = None if span is not None else self._job(key, request)
         if self._group is None:
             self._group = SHARED.acquire(self._connection, self._settings)
-        self._pending[job.key] = (request, callback, error_callback)  # type: ignore[index]
-        self._batch.append(job)
+        self._pending[key] = (request, callback, error_callback)
+        if span is None:
+            assert job is not None
+            self._batch.append(job)
+        else:
+            self._gather(key, request, span)
         if len(self._batch) >= _BATCH:
             self._flush()
         self._run_callbacks(block=False)
@@ -243,6 +254,24 @@ class SCPRequestPipeLine(Generic[R]):
             key, ForeignRequest(request), None, self._datagram(request), False
         )
 
+    def _gather(self, key: int, request: Any, span: Any) -> None:
+        """Add a SpiNNMan read or write to the run it carries on, or start
+        a run with it (handing over the run it does not fit)."""
+        run = self._run
+        if run is None or not run.takes(span):
+            self._close_run()
+            run = self._run = start_run(("run", key), span)
+        run.add(key, span, self._datagram(request) if span.kind == "write" else None)
+        if len(run.members) >= RUN_LIMIT:
+            self._close_run()
+
+    def _close_run(self) -> None:
+        """Hand the run being gathered over, as one ReadJob or WriteJob."""
+        run, self._run = self._run, None
+        if run is not None:
+            self._runs[run.key] = run
+            self._batch.append(run.job())
+
     def _abandon(self) -> None:
         """At exit, without finish(): the caller has gone, so no callback
         runs; requests not yet handed over end with ShutDown here, and
@@ -257,6 +286,7 @@ class SCPRequestPipeLine(Generic[R]):
             SHARED.release(self._connection)
 
     def _flush(self) -> None:
+        self._close_run()
         if not self._batch:
             return
         batch, self._batch = self._batch, []
@@ -280,6 +310,8 @@ class SCPRequestPipeLine(Generic[R]):
                 if not block:
                     return
                 outcomes = self._wait_for_outcomes()
+        if self._runs:
+            outcomes = self._expand(outcomes)
         for index, outcome in enumerate(outcomes):
             try:
                 self._run_callback(outcome)
@@ -288,6 +320,37 @@ class SCPRequestPipeLine(Generic[R]):
                 # rest of the batch waits for the next call.
                 self._leftover = outcomes[index + 1 :]
                 raise
+
+    def _expand(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Each run's outcome as its requests' outcomes: their replies
+        (the run's resends counted with the first); a failed run's reads
+        sent again one by one, its writes failed (coalesce.py says why).
+        A run the board never answered fails every request in it, as
+        SpiNNMan's pipeline fails each of them against a silent board."""
+        out: list[Outcome] = []
+        for outcome in outcomes:
+            run = self._runs.pop(outcome.key, None)
+            if run is None:
+                out.append(outcome)
+                continue
+            counts = (outcome.resends, outcome.retry_code_resends, outcome.timeouts)
+            unanswered = isinstance(outcome.error, RequestTimeout)
+            if outcome.error is None:
+                for key, reply in run.replies(outcome.value):
+                    out.append(Outcome(key, reply, None, *counts))
+                    counts = (0, 0, 0)
+            elif run.kind == "read" and len(run.members) > 1 and not unanswered:
+                for key, _ in run.members:
+                    request = self._pending[key][0]
+                    self._batch.append(self._job(key, request))
+                self._n_resent += outcome.resends
+                self._n_retry_code_resent += outcome.retry_code_resends
+                self._n_timeouts += outcome.timeouts
+            else:
+                for key, _ in run.members:
+                    out.append(Outcome(key, None, outcome.error, *counts))
+                    counts = (0, 0, 0)
+        return out
 
     def _wait_for_outcomes(self) -> list[Outcome]:
         group = self._group

@@ -30,11 +30,11 @@ _READ = "CMD_READ"
 Arguments = tuple[int | None, int | None, int | None]
 
 
-#: Commands already named by _monitor_command (enum members, a few dozen).
+#: Commands already named by monitor_command (enum members, a few dozen).
 _COMMAND_NAMES: dict[object, str | None] = {}
 
 
-def _monitor_command(command: object) -> str | None:
+def monitor_command(command: object) -> str | None:
     """The name of ``command`` if it is a monitor's SCPCommand (ours or
     SpiNNMan's enum of that name); None for other enums, whose values mean
     other things (SpiNNFrontEndCommon's reinjector commands reuse them)."""
@@ -54,7 +54,7 @@ def memory_written_by(
 ) -> tuple[int, int, int, int] | None:
     """(x, y, address, length) of the memory a request with ``command``
     and ``arguments`` writes on chip (x, y); None if it writes none."""
-    spec = _WRITES.get(_monitor_command(command) or "")
+    spec = _WRITES.get(monitor_command(command) or "")
     if spec is None:
         return None
     address, length = arguments[spec[0] - 1], arguments[spec[1] - 1]
@@ -68,7 +68,7 @@ def reply_size_of(command: object, arguments: Arguments) -> int | None:
     ``command`` and ``arguments``, where the protocol fixes it (a read
     returns exactly the bytes asked for); None where it does not."""
     size = arguments[1]
-    if _monitor_command(command) == _READ and size is not None:
+    if monitor_command(command) == _READ and size is not None:
         return REPLY_DATA_OFFSET + size
     return None
 

@@ -379,3 +379,59 @@ def test_spinnmans_overlapping_writes_are_fenced() -> None:
             wrong += read != [last]
     assert record.errors == []
     assert wrong == 0
+
+
+@pytest.mark.timeout(60)
+def test_reads_of_a_failed_run_are_answered_each_on_its_own() -> None:
+    """SpiNNMan's contiguous reads go as one transfer; when it fails on a
+    busy code that persisted, each read is sent again alone and gets its
+    own outcome, as SpiNNMan would give it: its data, or its error."""
+    chunks = 32
+    data = os.urandom(chunks * 256)
+    record = Record()
+    read: dict[int, bytes] = {}
+    with (
+        VirtualBoard(2, 2, faults=FaultPlan(busy=0.3, seed=8)) as board,
+        spinnman_connection(board) as connection,
+    ):
+        board.monitor.memory.write(0, ADDRESS, data)
+        pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
+            connection, n_channels=8, intermediate_channel_waits=7, n_retries=0
+        )
+        for index in range(chunks):
+            pipeline.send_request(
+                ReadMemory((0, 0, 0), ADDRESS + index * 256, 256),
+                lambda response, index=index: read.update(
+                    {index: data_of(response, 256)}
+                ),
+                record.error_callback,
+            )
+        pipeline.finish()
+    failed = [request.argument_1 for request, *_ in record.errors]
+    assert len(failed) == len(set(failed))
+    assert read and failed, "some of each (30% busy, no retries)"
+    assert len(read) + len(failed) == chunks
+    assert all(isinstance(error, SpinnmanIOException) for _, error, *_ in record.errors)
+    for index, got in read.items():
+        assert got == data[index * 256 : (index + 1) * 256]
+        assert ADDRESS + index * 256 not in failed
+
+
+@pytest.mark.timeout(60)
+def test_each_write_of_a_failed_run_gets_the_failure_once() -> None:
+    record = Record()
+    with (
+        VirtualBoard(2, 2, faults=FaultPlan(busy=1.0, seed=3)) as board,
+        spinnman_connection(board) as connection,
+    ):
+        pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(connection, n_retries=1)
+        requests = [
+            WriteMemory((0, 0, 0), ADDRESS + index * 256, bytes([index]) * 256)
+            for index in range(4)
+        ]
+        for request in requests:
+            pipeline.send_request(request, record.callback, record.error_callback)
+        pipeline.finish()
+    assert record.replies == []
+    assert [failed for failed, *_ in record.errors] == requests
+    assert all(isinstance(error, SpinnmanIOException) for _, error, *_ in record.errors)
