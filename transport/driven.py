@@ -86,7 +86,7 @@ def spinnmans_socket(connection: object) -> socket.socket | None:
     if (kind.__module__, kind.__qualname__) != SPINNMAN_SCAMP:
         return None
     sock = getattr(connection, "_socket", None)
-    if not isinstance(sock, socket.socket):
+    if not isinstance(sock, socket.socket) or sock.type != socket.SOCK_DGRAM:
         return None
     try:
         sock.getpeername()

@@ -202,10 +202,10 @@ class SCPRequestPipeLine(Generic[R]):
         else:
             self._gather(key, request, span)
         if len(self._batch) >= _BATCH:
-            self._flush()
+            self._flush(close_run=False)
         self._run_callbacks(block=False)
-        while len(self._pending) > self._high_water:
-            self._flush()
+        while self._handed_over > self._high_water:
+            self._flush(close_run=False)
             self._run_callbacks(block=True)
 
     def finish(self) -> None:
@@ -266,11 +266,13 @@ class SCPRequestPipeLine(Generic[R]):
             self._close_run()
 
     def _close_run(self) -> None:
-        """Hand the run being gathered over, as one ReadJob or WriteJob."""
+        """Hand the run being gathered over, as one ReadJob or WriteJob,
+        with whatever else is waiting to go."""
         run, self._run = self._run, None
         if run is not None:
             self._runs[run.key] = run
             self._batch.append(run.job())
+            self._flush(close_run=False)  # (a run is a batch's worth)
 
     def _abandon(self) -> None:
         """At exit, without finish(): the caller has gone, so no callback
@@ -285,8 +287,18 @@ class SCPRequestPipeLine(Generic[R]):
             self._group = None
             SHARED.release(self._connection)
 
-    def _flush(self) -> None:
-        self._close_run()
+    @property
+    def _handed_over(self) -> int:
+        """Requests sent and not yet called back, less those of the run
+        still being gathered (waiting cannot bring those back)."""
+        gathering = 0 if self._run is None else len(self._run.members)
+        return len(self._pending) - gathering
+
+    def _flush(self, close_run: bool = True) -> None:
+        """Hand the requests gathered over to the connection actor (and
+        the run being gathered, unless ``close_run`` is False)."""
+        if close_run:
+            self._close_run()
         if not self._batch:
             return
         batch, self._batch = self._batch, []
