@@ -18,6 +18,7 @@ plain SpiNNMan, and installed with the connection actor killed every 1-3
 s. Rounds done, exceptions and wrong bytes for each.
 
     python bench/spinnman_install.py --chaos [--chaos-rounds 8]
+                                     [--chaos-installed-rounds 100]
 """
 
 from __future__ import annotations
@@ -120,9 +121,10 @@ def throughput(size: int, rounds: int, settings: list[str]) -> None:
         sys.stdout.flush()
 
 
-def chaos(rounds: int) -> None:
+def chaos(rounds: int, installed_rounds: int) -> None:
     """The chaos test's workload on plain SpiNNMan and installed (with
-    kills), one after the other, against one lossy board each."""
+    kills; more rounds, so that the killer has time to kill), one after
+    the other, against one lossy board each."""
     from actors.compat import installed
     from tests.system.test_spinnman_chaos import (
         Killer,
@@ -133,16 +135,17 @@ def chaos(rounds: int) -> None:
 
     _configure()
     print(
-        f"{rounds} rounds of a 128 KiB write and read-back through "
-        f"Transceiver, 2% drop, duplicate and reorder each way"
+        "rounds of a 128 KiB write and read-back through Transceiver, "
+        "2% drop, duplicate and reorder each way"
     )
     for label in ("spinnman", "spinnman + install(), actor killed every 1-3 s"):
+        n = rounds if label == "spinnman" else installed_rounds
         with lossy_board(seed=77) as board:
             start = time.perf_counter()
             if label == "spinnman":
                 txrx, _ = transceiver(board)
                 try:
-                    outcome = workload(txrx, rounds, seed=5)
+                    outcome = workload(txrx, n, seed=5)
                 finally:
                     txrx.close()
                 kills = 0
@@ -151,16 +154,17 @@ def chaos(rounds: int) -> None:
                     txrx, _ = transceiver(board)
                     try:
                         with Killer(seed=9) as killer:
-                            outcome = workload(txrx, rounds, seed=5)
+                            outcome = workload(txrx, n, 5, lambda: killer.kills < 4)
                     finally:
                         txrx.close()
                 kills = killer.kills
             elapsed = time.perf_counter() - start
         errors = sorted({type(e).__name__ for e in outcome.errors})
+        moved = 2 * outcome.rounds * 128 * 1024 / 1e6
         print(
-            f"  {label}: {outcome.rounds}/{rounds} rounds done, "
+            f"  {label}: {outcome.rounds}/{n} rounds done, "
             f"{len(outcome.errors)} raised {errors}, {outcome.wrong} wrong bytes, "
-            f"{kills} kills, {elapsed:.1f} s"
+            f"{kills} kills, {elapsed:.1f} s ({moved / elapsed:.2f} MB/s)"
         )
         sys.stdout.flush()
 
@@ -172,9 +176,10 @@ def main() -> int:
     parser.add_argument("--settings", default="w8,paced")
     parser.add_argument("--chaos", action="store_true")
     parser.add_argument("--chaos-rounds", type=int, default=8)
+    parser.add_argument("--chaos-installed-rounds", type=int, default=100)
     args = parser.parse_args()
     if args.chaos:
-        chaos(args.chaos_rounds)
+        chaos(args.chaos_rounds, args.chaos_installed_rounds)
     else:
         throughput(int(args.mib * MIB), args.rounds, args.settings.split(","))
     return 0

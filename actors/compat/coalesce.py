@@ -36,9 +36,13 @@ from actors.protocol.jobs import ReadJob, WriteJob
 from messages.scp.base import SCP_DATA_OFFSET, monitor_command
 from messages.validate import MAX_SCP_DATA
 
-#: The most requests one run gathers (SpiNNMan's 256 bytes each: 64 KiB):
-#: callbacks wait for their whole run, so runs stay short.
-RUN_LIMIT = 256
+#: The most requests one run gathers (SpiNNMan's 256 bytes each: 16 KiB):
+#: callbacks wait for their whole run, and while the caller gathers the
+#: next run (SpiNNMan's own Python, ~10 us a request) it holds the
+#: interpreter lock the connection actor needs to keep a paced board fed:
+#: short runs keep those stretches shorter than the board's queue (eight
+#: requests, ~0.6 ms at a real board's pace).
+RUN_LIMIT = 64
 #: Where a write's data starts in its datagram: padding, SDP and SCP
 #: headers, three arguments.
 _WRITE_DATA = 2 + SCP_DATA_OFFSET + 12

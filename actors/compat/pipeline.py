@@ -315,6 +315,8 @@ class SCPRequestPipeLine(Generic[R]):
         ``block``) and call each request's callback or error callback."""
         if self._leftover:
             outcomes, self._leftover = self._leftover, []
+        elif not block and self._outcomes.empty():
+            return  # (the usual case inside send_request: no exception raised)
         else:
             try:
                 outcomes = self._outcomes.get_nowait()
