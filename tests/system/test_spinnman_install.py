@@ -10,6 +10,7 @@ SpiNNMan's own code, unchanged.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -50,6 +51,7 @@ from actors.compat.shared import SHARED
 from actors.connection.actor import ConnectionStats, GetConnectionStats
 from actors.errors import RequestTimeout
 from actors.metrics import serve
+from actors.supervision.child import Crash
 from messages.scp import ReadMemory as OurReadMemory
 from tests.system.test_metrics import healthz, of, scrape
 from transport import VirtualBoard
@@ -248,3 +250,30 @@ def test_front_end_live_events_arrive_in_order_on_spinnactors() -> None:
     assert isinstance(listener, OurListener)
     assert keys == list(range(len(keys)))
     assert stats is not None and stats.dropped == 0
+
+
+@pytest.mark.timeout(60)
+def test_the_transceivers_connection_logs_and_restarts_under_supervision(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Events go through structlog with the board bound (a host's logging
+    handlers receive them); the connection actor killed between two reads
+    is restarted by its supervisor and the second read goes through."""
+    caplog.set_level(logging.INFO)
+    data = random_bytes(16 * 1024)
+    with VirtualBoard(2, 2) as board, installed():
+        label = "{}:{}".format(*board.address)
+        txrx, _ = transceiver(board)
+        try:
+            txrx.write_memory(0, 0, BASE, data)
+            (first,) = SHARED.running()
+            first.tell(Crash("killed by the test"))
+            assert txrx.read_memory(0, 0, BASE, len(data)) == data
+            (second,) = SHARED.running()
+        finally:
+            txrx.close()
+    assert second is not first
+    events = [(r.getMessage(), getattr(r, "peer", None)) for r in caplog.records]
+    assert ("compat.installed", None) in events
+    assert ("connection.crash_injected", label) in events
+    assert "actor.restart" in [event for event, _ in events]
