@@ -178,7 +178,10 @@ class SharedConnections:
                 and group.users == 0
                 and group.settings != settings
             ):
-                stale.append(group)  # lingered with another's settings
+                # Lingered with another's settings: stopped before its
+                # successor starts, so that the book it leaves (where
+                # sequence numbers carry on) is the one the successor reads.
+                group.stop()
                 group = None
             if group is None or not group.alive:
                 book = self._book(connection, settings.max_datagram_age)
