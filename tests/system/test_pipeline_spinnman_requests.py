@@ -7,6 +7,7 @@ own SCAMPConnection unless said otherwise."""
 from __future__ import annotations
 
 import os
+import select
 import socket
 import threading
 from collections.abc import Iterator
@@ -26,6 +27,9 @@ from spinnman.messages.scp.enums import SCPResult as SpiNNManResult
 from spinnman.messages.scp.impl import CountState, GetVersion, ReadMemory, WriteMemory
 from spinnman.messages.scp.impl.count_state_response import CountStateResponse
 from spinnman.model.enums import CPUState
+from spinnman.spalloc.spalloc_scp_connection import (
+    SpallocSCPConnection as SCAMPConnectionOfSpalloc,
+)
 
 from actors import SCPRequestPipeLine
 from transport import FaultPlan, SCAMPConnection, VirtualBoard
@@ -435,3 +439,94 @@ def test_each_write_of_a_failed_run_gets_the_failure_once() -> None:
     assert record.replies == []
     assert [failed for failed, *_ in record.errors] == requests
     assert all(isinstance(error, SpinnmanIOException) for _, error, *_ in record.errors)
+
+
+@pytest.mark.timeout(60)
+def test_spinnmans_bmp_connection_is_driven_through_its_own_methods() -> None:
+    """SpiNNMan's BMPConnection stamps its requests from chip (0, 0) in its
+    own get_scp_data; the pipeline sends what that makes."""
+    from spinnman.connections.udp_packet_connections import BMPConnection
+    from spinnman.model import BMPConnectionData
+
+    record = Record()
+    with VirtualBoard(2, 2) as board:
+        host, port = board.address
+        connection = BMPConnection(BMPConnectionData(host, [0], port))
+        try:
+            pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(connection)
+            request = GetVersion(0, 0, 0)
+            pipeline.send_request(request, record.callback, record.error_callback)
+            pipeline.finish()
+        finally:
+            connection.close()
+    assert record.errors == []
+    assert record.replies[0].version_info.name == "SC&MP"
+    header = request.sdp_header
+    assert (header.source_chip_x, header.source_chip_y) == (0, 0)
+
+
+class Proxied(SCAMPConnectionOfSpalloc):  # type: ignore[misc, valid-type]
+    """A spalloc-proxied SCAMP connection as SpiNNMan's spalloc client makes
+    one: no remote address of its own, every datagram through its own send
+    and receive (here a tunnel to the board standing in for the websocket)."""
+
+    def __init__(self, x: int, y: int, board: tuple[str, int]) -> None:
+        super().__init__(x, y)
+        self.tunnel = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.tunnel.connect(board)
+        self.sent = 0
+
+    def send(self, data: bytes) -> None:
+        self.sent += 1
+        self.tunnel.send(data)
+
+    def receive(self, timeout: float | None = None) -> bytes:
+        self.tunnel.settimeout(timeout)
+        try:
+            return self.tunnel.recv(2048)
+        except TimeoutError:
+            raise SpinnmanTimeoutException("receive", timeout) from None
+
+    def is_ready_to_receive(self, timeout: float = 0) -> bool:
+        return bool(select.select([self.tunnel], [], [], timeout)[0])
+
+    def close(self) -> None:
+        self.tunnel.close()
+        super().close()
+
+
+@pytest.mark.timeout(60)
+def test_a_spalloc_proxied_connection_without_a_remote_address_works() -> None:
+    data = os.urandom(8 * 256)
+    record = Record()
+    read: dict[int, bytes] = {}
+    with VirtualBoard(2, 2) as board:
+        connection = Proxied(0, 0, board.address)
+        try:
+            assert connection.remote_ip_address is None
+            pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
+                connection, n_channels=8, intermediate_channel_waits=7
+            )
+            for index in range(8):
+                pipeline.send_request(
+                    WriteMemory(
+                        (0, 0, 0), ADDRESS + index * 256, data[index * 256 :][:256]
+                    ),
+                    record.callback,
+                    record.error_callback,
+                )
+            pipeline.finish()
+            for index in range(8):
+                pipeline.send_request(
+                    ReadMemory((0, 0, 0), ADDRESS + index * 256, 256),
+                    lambda response, index=index: read.update(
+                        {index: data_of(response, 256)}
+                    ),
+                    record.error_callback,
+                )
+            pipeline.finish()
+        finally:
+            connection.close()
+    assert record.errors == []
+    assert b"".join(read[index] for index in range(8)) == data
+    assert connection.sent >= 16  # every datagram went through its send
