@@ -166,7 +166,11 @@ class SCPRequestPipeLine(Generic[R]):
         self._runs: dict[Hashable, Run] = {}
         #: Outcomes taken but not yet called back (an error callback raised).
         self._leftover: list[Outcome] = []
-        self._high_water = max(4 * _BATCH, 4 * self._settings.size, 2 * RUN_LIMIT)
+        #: Requests handed over before send_request waits for callbacks: a
+        #: few batches, or eight of SpiNNMan's runs (with fewer queued, a
+        #: board answering at a real board's pace goes idle at each run's
+        #: end, as the connection actor's jobs end one by one).
+        self._high_water = max(4 * _BATCH, 4 * self._settings.size, 8 * RUN_LIMIT)
         self._n_resent = 0
         self._n_retry_code_resent = 0
         self._n_timeouts = 0
