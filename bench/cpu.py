@@ -193,9 +193,14 @@ class Run:
 
 
 def run_child(
-    contender: Contender, address: tuple[str, int], size: int, window: int
+    contender: Contender,
+    address: tuple[str, int],
+    size: int,
+    window: int,
+    script: str = __file__,
 ) -> Run:
-    """One child run: its CPU seconds (user + sys) and the MB/s it saw."""
+    """One child run: its CPU seconds (user + sys) and the MB/s it saw;
+    ``script --child KIND ...`` is the child (another bench's children)."""
     env = dict(os.environ)
     env.pop("SPINNACTORS_TREE", None)
     if contender.tree:
@@ -203,7 +208,7 @@ def run_child(
     process = subprocess.Popen(
         [
             sys.executable,
-            __file__,
+            script,
             "--child",
             contender.kind,
             address[0],
@@ -252,6 +257,7 @@ def measure(
     size: int,
     window: int,
     rounds: int,
+    script: str = __file__,
 ) -> dict[str, Figures]:
     figures = {c.label: Figures([], []) for c in contenders}
     for round_ in range(rounds):
@@ -260,8 +266,8 @@ def measure(
         turn = round_ % len(contenders)
         for contender in contenders[turn:] + contenders[:turn]:
             entry = figures[contender.label]
-            entry.baselines.append(run_child(contender, address, 0, window).cpu)
-            entry.runs.append(run_child(contender, address, size, window))
+            entry.baselines.append(run_child(contender, address, 0, window, script).cpu)
+            entry.runs.append(run_child(contender, address, size, window, script))
     return figures
 
 

@@ -24,6 +24,16 @@ class MalformedDatagramError(SpinnactorsError, ValueError):
     """A datagram is short, truncated or inconsistent; the message says why."""
 
 
+class MalformedArgumentError(MalformedDatagramError, InvalidArgumentError):
+    """Bytes handed to a parser as an argument (``VersionInfo(data)``) that
+    do not parse. Both a malformed datagram and an invalid argument: where
+    we say MalformedDatagramError, SpiNNMan's parsers raise
+    SpinnmanInvalidParameterException (which SpiNNMan's tests, redirected to
+    this project, catch as InvalidArgumentError), so an ``except`` written
+    for either keeps working. Made as InvalidArgumentError is: the
+    argument's name, its value and what is wrong with it."""
+
+
 class UnexpectedResponseCodeError(SpinnactorsError):
     """The board answered a request with an error code."""
 

@@ -91,6 +91,14 @@ class SDPHeader:
         self.source_chip_x = source_x
         self.source_chip_y = source_y
 
+    def get_physical_cpu_id(self) -> str:
+        """The destination's physical core, as SpiNNMan's error reports
+        name it (its processes call this on a failed request's header).
+        Only a map of the machine knows which physical core a virtual one
+        is, and messages has none: "", which is what SpiNNMan says when it
+        has no machine either."""
+        return ""
+
     @property
     def bytestring(self) -> bytes:
         if (

@@ -2,7 +2,9 @@
 
 Same constructor and methods as SpiNNMan's, and like SpiNNMan's it is a
 ``threading.Thread`` (a daemon unless told otherwise): start(), run(),
-is_alive(), join(), name, daemon. Behind it a Supervisor runs one
+is_alive(), join(), name, daemon. It listens to our connections and to
+SpiNNMan's (an EIEIOConnection fed by an IP tag, as SpiNNFrontEndCommon's
+live events are), whose errors it reads as ours. Behind it a Supervisor runs one
 ListenerActor and ``n_processes`` CallbackActors; the thread itself only
 waits for the end and then stops them. Callbacks run on the callback
 actors' threads, each seeing messages in arrival order.
@@ -38,6 +40,7 @@ from actors.supervision.messages import WhereIs
 from actors.supervision.spec import ChildSpec
 from actors.supervision.supervisor import Supervisor
 from messages.errors import InvalidArgumentError
+from transport.connections.driven import DrivenListenable
 from transport.logs import get_logger
 
 log = get_logger(__name__)
@@ -96,11 +99,21 @@ class ConnectionListener(threading.Thread, Generic[T]):
                 raise InvalidArgumentError(
                     argument, value, "must be a positive number of seconds"
                 )
-        super().__init__(
+        # Thread's own, not super()'s: under install() the class is also
+        # SpiNNMan's listener (actors/compat/bridge.py), whose __init__
+        # takes other arguments and must not run.
+        threading.Thread.__init__(
+            self,
             name=name or f"Connection listener for connection {connection}",
             daemon=daemon,
         )
-        self._connection = connection
+        # Someone else's connection (SpiNNMan's) raises its own errors: a
+        # closed one, a timeout, a datagram it could not read become ours.
+        self._connection: Listenable[T] = (
+            connection
+            if type(connection).__module__.split(".")[0] == "transport"
+            else DrivenListenable(connection)
+        )
         self._timeout = float(timeout)
         self._shutdown = float(shutdown)
         self._stop_grace = min(STOP_GRACE, self._shutdown / (2 * (n_processes + 1)))

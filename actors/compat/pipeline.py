@@ -12,30 +12,33 @@ from __future__ import annotations
 
 import itertools
 import queue
-import threading
-import time
-import weakref
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import pykka
 
-from actors.connection.actor import ConnectionActor, Submit
-from actors.connection.book import JobBook, next_outcomes
-from actors.errors import ShutDown
+from actors.compat.coalesce import RUN_LIMIT, Run, span_of, start_run
+from actors.compat.foreign import (
+    ForeignRequest,
+    check_request,
+    datagram_maker,
+    speaks_spinnman,
+    spinnman_error,
+)
+from actors.compat.shared import SHARED, ConnectionGroup
+from actors.connection.book import next_outcomes
+from actors.errors import RequestTimeout, ShutDown
 from actors.lifetime import track
-from actors.protocol.jobs import Outcome, SCPJob
+from actors.protocol.jobs import Job, Outcome, SCPJob
 from actors.protocol.settings import WindowSettings
-from actors.supervision.child import stop_and_join
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.scp.enums import SCPResult
 from messages.scp.layout import parse_reply
 from messages.validate import caller_names, check_int
-from transport.connections.abstract import BoardConnection
-from transport.connections.driven import DrivenConnection, has_no_remote, is_plain
+from transport.connections.driven import cannot_send, is_plain
 from transport.connections.scamp import SCAMPConnection
 from transport.logs import get_logger
 
@@ -52,120 +55,12 @@ N_RETRIES = 10
 SCP_TIMEOUT = 1.0
 #: Requests handed to the actor in one message.
 _BATCH = 32
-#: How long the book of a connection that cannot be weakly referenced
-#: (SpiNNMan's) is kept once no pipeline uses it (at least its
-#: max_datagram_age): a pipeline back within it goes on with the same
-#: sequence numbers and fences; after it the book is dropped, so a
-#: process that makes connection after connection does not keep them all.
-RELEASED_BOOK_KEEP = 10.0
-
-
-@dataclass
-class _KeptBook:
-    """The book of a connection that cannot be weakly referenced, with the
-    connection itself (so that its id stays its own), how long to keep
-    the book once no pipeline uses it, and until when (None: in use)."""
-
-    connection: Any
-    book: JobBook
-    keep: float
-    until: float | None = None
-
-
-class _SharedActors:
-    """One ConnectionActor per connection, however many pipelines use it:
-    a board's window is a budget shared by everyone talking to it."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._lock = threading.Lock()
-        self._clock = clock
-        self._actors: dict[int, tuple[pykka.ActorRef[Any], int]] = {}
-        #: One per connection, for as long as the connection lives.
-        self._books: weakref.WeakKeyDictionary[Any, JobBook] = (
-            weakref.WeakKeyDictionary()
-        )
-        #: The same, by id, for connections that cannot be weakly
-        #: referenced.
-        self._books_by_id: dict[int, _KeptBook] = {}
-
-    def acquire(self, connection: Any, settings: WindowSettings) -> pykka.ActorRef[Any]:
-        with self._lock:
-            entry = self._actors.get(id(connection))
-            if entry is not None and entry[0].is_alive():
-                self._actors[id(connection)] = (entry[0], entry[1] + 1)
-                return entry[0]
-            # Sequence numbers carry on from the connection's last actor:
-            # a late reply to its requests must not answer ours.
-            book = self._book(connection, settings.max_datagram_age)
-            # Our own connection, unmodified, is driven through its socket;
-            # anything else (SpiNNMan's, a subclass, a wrapper, a mock)
-            # through its own methods.
-            board: BoardConnection = (
-                connection if is_plain(connection) else DrivenConnection(connection)
-            )
-            actor = ConnectionActor.start(
-                lambda: board, settings, owns_connection=False, book=book
-            )
-            self._actors[id(connection)] = (actor, 1)
-            return actor
-
-    def _book(self, connection: Any, max_datagram_age: float) -> JobBook:
-        try:
-            return self._books.setdefault(connection, JobBook())
-        except TypeError:  # e.g. SpiNNMan's connections have no __weakref__
-            pass
-        self._drop_released()
-        keep = max(RELEASED_BOOK_KEEP, max_datagram_age)
-        kept = self._books_by_id.get(id(connection))
-        if kept is None:
-            kept = self._books_by_id[id(connection)] = _KeptBook(
-                connection, JobBook(), keep
-            )
-        kept.keep, kept.until = keep, None
-        return kept.book
-
-    def _drop_released(self) -> None:
-        """Forget the by-id books released longer ago than they are kept."""
-        now = self._clock()
-        for key, kept in list(self._books_by_id.items()):
-            if kept.until is not None and kept.until <= now:
-                del self._books_by_id[key]
-
-    @property
-    def books_kept(self) -> int:
-        """Books of connections that cannot be weakly referenced, kept."""
-        with self._lock:
-            return len(self._books_by_id)
-
-    def running(self) -> list[pykka.ActorRef[Any]]:
-        """The connection actors pipelines use now (what metrics reads)."""
-        with self._lock:
-            return [actor for actor, _ in self._actors.values() if actor.is_alive()]
-
-    def release(self, connection: Any) -> None:
-        with self._lock:
-            entry = self._actors.get(id(connection))
-            if entry is None:
-                return
-            actor, users = entry
-            if users > 1:
-                self._actors[id(connection)] = (actor, users - 1)
-                return
-            del self._actors[id(connection)]
-            kept = self._books_by_id.get(id(connection))
-            if kept is not None:
-                kept.until = self._clock() + kept.keep
-            self._drop_released()
-        stop_and_join(actor, 10)
-
-
-_shared = _SharedActors()
 
 
 def pipeline_connections() -> list[pykka.ActorRef[Any]]:
     """The ConnectionActors that SCPRequestPipeLines drive now, one per
     connection (code written for SpiNNMan has no Client to ask)."""
-    return _shared.running()
+    return SHARED.running()
 
 
 def _window_settings(
@@ -185,7 +80,11 @@ def _window_settings(
             packet_timeout,
             size=8 if n_channels is None else n_channels,
             retries=n_retries,
-            non_fail_retry_codes=frozenset(non_fail_retry_codes or ()),
+            non_fail_retry_codes=frozenset(
+                # (SpiNNMan's SCPResult has the same values as ours)
+                SCPResult(getattr(code, "value", code))
+                for code in non_fail_retry_codes or ()
+            ),
         )
     waits = intermediate_channel_waits
     if waits is None:
@@ -207,10 +106,19 @@ class SCPRequestPipeLine(Generic[R]):
 
     ``connection`` is any object with SpiNNMan's connection surface
     (``send``, ``receive_scp_response`` or ``receive``,
-    ``is_ready_to_receive``, ``close``): SpiNNMan's own SCAMPConnection, a
-    subclass or wrapper that logs or counts, a mock. It is driven through
-    those methods; only an unmodified SCAMPConnection of ours has its
-    socket used directly (the fast path). It must have a remote address.
+    ``is_ready_to_receive``, ``close``, and ``get_scp_data`` if it stamps
+    requests its own way): SpiNNMan's SCAMP, BMP or spalloc-proxied
+    connections, a subclass or wrapper that logs or counts, a mock. It is
+    driven through those methods; only an unmodified SCAMPConnection of
+    ours has its socket used directly (the fast path). One with no remote
+    address is refused only if its ``send`` is a UDP connection's own.
+
+    ``request`` may be ours or SpiNNMan's (see actors/compat/foreign.py):
+    SpiNNMan's get SpiNNMan's exceptions in their error callbacks.
+
+    The connection's actor is supervised (see actors/compat/shared.py):
+    one that fails mid-transfer is restarted and its requests resent, each
+    still answered once.
     """
 
     def __init__(
@@ -222,7 +130,7 @@ class SCPRequestPipeLine(Generic[R]):
         packet_timeout: float = SCP_TIMEOUT,
         non_fail_retry_codes: Iterable[SCPResult] | None = None,
     ) -> None:
-        if has_no_remote(connection):
+        if cannot_send(connection):
             raise InvalidArgumentError(
                 "connection",
                 connection,
@@ -236,17 +144,34 @@ class SCPRequestPipeLine(Generic[R]):
             packet_timeout,
             non_fail_retry_codes,
         )
+        self._packet_timeout = packet_timeout
         self._connection = connection
-        self._actor: pykka.ActorRef[Any] | None = None
+        #: How the connection makes a request into a datagram (its own
+        #: get_scp_data, SpiNNMan's way); for our requests only on a
+        #: connection driven through its methods (an unmodified one of ours
+        #: has the actor stamp them).
+        self._datagram = datagram_maker(connection)
+        self._stamp_ours = not is_plain(connection) and hasattr(
+            connection, "get_scp_data"
+        )
+        self._group: ConnectionGroup | None = None
         self._outcomes: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
         self._keys = itertools.count()
         self._pending: dict[
             int, tuple[AbstractSCPRequest[R], Callback[R] | None, ErrorCallback[R]]
         ] = {}
-        self._batch: list[SCPJob] = []
+        self._batch: list[Job] = []
+        #: SpiNNMan's reads or writes of one region being gathered, and
+        #: those handed over, by key (actors/compat/coalesce.py).
+        self._run: Run | None = None
+        self._runs: dict[Hashable, Run] = {}
         #: Outcomes taken but not yet called back (an error callback raised).
         self._leftover: list[Outcome] = []
-        self._high_water = max(4 * _BATCH, 4 * self._settings.size)
+        #: Requests handed over before send_request waits for callbacks: a
+        #: few batches, or eight of SpiNNMan's runs (with fewer queued, a
+        #: board answering at a real board's pace goes idle at each run's
+        #: end, as the connection actor's jobs end one by one).
+        self._high_water = max(4 * _BATCH, 4 * self._settings.size, 8 * RUN_LIMIT)
         self._n_resent = 0
         self._n_retry_code_resent = 0
         self._n_timeouts = 0
@@ -263,37 +188,42 @@ class SCPRequestPipeLine(Generic[R]):
         """Queue ``request``; ``callback(response)`` or
         ``error_callback(request, exception, traceback, connection)`` runs
         later, on this thread, inside send_request or finish."""
-        if not isinstance(request, AbstractSCPRequest):
-            raise InvalidArgumentError(
-                "request", type(request).__name__, "must be an AbstractSCPRequest"
-            )
+        check_request(request)
         if callback is not None and not callable(callback):
             raise InvalidArgumentError("callback", callback, "must be callable or None")
         if not callable(error_callback):
             raise InvalidArgumentError(
                 "error_callback", error_callback, "must be callable"
             )
-        if self._actor is None:
-            self._actor = _shared.acquire(self._connection, self._settings)
         key = next(self._keys)
+        span = None if isinstance(request, AbstractSCPRequest) else span_of(request)
+        job = None if span is not None else self._job(key, request)
+        if self._group is None:
+            self._group = SHARED.acquire(self._connection, self._settings)
         self._pending[key] = (request, callback, error_callback)
-        self._batch.append(SCPJob(key, request))
+        if span is None:
+            assert job is not None
+            self._batch.append(job)
+        else:
+            self._gather(key, request, span)
         if len(self._batch) >= _BATCH:
-            self._flush()
+            self._flush(close_run=False)
         self._run_callbacks(block=False)
-        while len(self._pending) > self._high_water:
+        while self._handed_over > self._high_water:
+            self._flush(close_run=False)
             self._run_callbacks(block=True)
 
     def finish(self) -> None:
-        """Return once every request sent has had one of its callbacks."""
+        """Return once every request sent has had one of its callbacks
+        (including requests those callbacks sent)."""
         try:
-            self._flush()
             while self._pending or self._leftover:
+                self._flush()
                 self._run_callbacks(block=True)
         finally:
-            if self._actor is not None and not self._pending:
-                self._actor = None
-                _shared.release(self._connection)
+            if self._group is not None and not self._pending:
+                self._group = None
+                SHARED.release(self._connection)
 
     @property
     def n_channels(self) -> int:
@@ -316,39 +246,82 @@ class SCPRequestPipeLine(Generic[R]):
 
     # -- inside ----------------------------------------------------------------
 
+    def _job(self, key: int, request: Any) -> SCPJob:
+        """The job for ``request``: ours as it is (made into a datagram by
+        the actor, or by a driven connection's get_scp_data); anyone
+        else's as a ForeignRequest, its datagram made here, on the
+        caller's thread, as SpiNNMan's pipeline makes it."""
+        if isinstance(request, AbstractSCPRequest):
+            if self._stamp_ours:
+                return SCPJob(key, request, datagram=self._datagram(request))
+            return SCPJob(key, request)
+        return SCPJob(
+            key, ForeignRequest(request), None, self._datagram(request), False
+        )
+
+    def _gather(self, key: int, request: Any, span: Any) -> None:
+        """Add a SpiNNMan read or write to the run it carries on, or start
+        a run with it (handing over the run it does not fit)."""
+        run = self._run
+        if run is None or not run.takes(span):
+            self._close_run()
+            run = self._run = start_run(("run", key), span)
+        run.add(key, span, self._datagram(request) if span.kind == "write" else None)
+        if len(run.members) >= RUN_LIMIT:
+            self._close_run()
+
+    def _close_run(self) -> None:
+        """Hand the run being gathered over, as one ReadJob or WriteJob,
+        with whatever else is waiting to go."""
+        run, self._run = self._run, None
+        if run is not None:
+            self._runs[run.key] = run
+            self._batch.append(run.job())
+            self._flush(close_run=False)  # (a run is a batch's worth)
+
     def _abandon(self) -> None:
         """At exit, without finish(): the caller has gone, so no callback
         runs; requests not yet handed over end with ShutDown here, and
-        letting go of the connection actor (the last user stops it) ends
+        letting go of the connection (the last user stops its actor) ends
         the rest with ShutDown and closes nothing it does not own."""
         batch, self._batch = self._batch, []
         if batch:
             error = ShutDown("the interpreter is exiting")
             self._outcomes.put([Outcome(job.key, error=error) for job in batch])
-        if self._actor is not None:
-            self._actor = None
-            _shared.release(self._connection)
+        if self._group is not None:
+            self._group = None
+            SHARED.release(self._connection)
 
-    def _flush(self) -> None:
+    @property
+    def _handed_over(self) -> int:
+        """Requests sent and not yet called back, less those of the run
+        still being gathered (waiting cannot bring those back)."""
+        gathering = 0 if self._run is None else len(self._run.members)
+        return len(self._pending) - gathering
+
+    def _flush(self, close_run: bool = True) -> None:
+        """Hand the requests gathered over to the connection actor (and
+        the run being gathered, unless ``close_run`` is False)."""
+        if close_run:
+            self._close_run()
         if not self._batch:
             return
         batch, self._batch = self._batch, []
-        assert self._actor is not None
-        try:
-            self._actor.tell(Submit(batch, self._outcomes))
-        except pykka.ActorDeadError:
-            self._outcomes.put(
-                [
-                    Outcome(job.key, error=ShutDown("the connection actor has stopped"))
-                    for job in batch
-                ]
-            )
+        group = self._group
+        assert group is not None
+        if not group.alive:
+            error = ShutDown("the connection's supervisor has stopped")
+            self._outcomes.put([Outcome(job.key, error=error) for job in batch])
+            return
+        group.post(batch, self._outcomes)
 
     def _run_callbacks(self, block: bool) -> None:
         """Take the outcomes that have come (waiting for some if
         ``block``) and call each request's callback or error callback."""
         if self._leftover:
             outcomes, self._leftover = self._leftover, []
+        elif not block and self._outcomes.empty():
+            return  # (the usual case inside send_request: no exception raised)
         else:
             try:
                 outcomes = self._outcomes.get_nowait()
@@ -356,6 +329,8 @@ class SCPRequestPipeLine(Generic[R]):
                 if not block:
                     return
                 outcomes = self._wait_for_outcomes()
+        if self._runs:
+            outcomes = self._expand(outcomes)
         for index, outcome in enumerate(outcomes):
             try:
                 self._run_callback(outcome)
@@ -365,11 +340,40 @@ class SCPRequestPipeLine(Generic[R]):
                 self._leftover = outcomes[index + 1 :]
                 raise
 
+    def _expand(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Each run's outcome as its requests' outcomes: their replies
+        (the run's resends counted with the first); a failed run's reads
+        sent again one by one, its writes failed (coalesce.py says why).
+        A run the board never answered fails every request in it, as
+        SpiNNMan's pipeline fails each of them against a silent board."""
+        out: list[Outcome] = []
+        for outcome in outcomes:
+            run = self._runs.pop(outcome.key, None)
+            if run is None:
+                out.append(outcome)
+                continue
+            counts = (outcome.resends, outcome.retry_code_resent, outcome.timeouts)
+            unanswered = isinstance(outcome.error, RequestTimeout)
+            if outcome.error is None:
+                for key, reply in run.replies(outcome.value):
+                    out.append(Outcome(key, reply, None, *counts))
+                    counts = (0, 0, 0)
+            elif run.kind == "read" and len(run.members) > 1 and not unanswered:
+                for key, _ in run.members:
+                    request = self._pending[key][0]
+                    self._batch.append(self._job(key, request))
+                self._n_resent += outcome.resends
+                self._n_retry_code_resent += outcome.retry_code_resent
+                self._n_timeouts += outcome.timeouts
+            else:
+                for key, _ in run.members:
+                    out.append(Outcome(key, None, outcome.error, *counts))
+                    counts = (0, 0, 0)
+        return out
+
     def _wait_for_outcomes(self) -> list[Outcome]:
-        actor = self._actor
-        batch = next_outcomes(
-            self._outcomes, lambda: actor is not None and actor.is_alive()
-        )
+        group = self._group
+        batch = next_outcomes(self._outcomes, lambda: group is not None and group.alive)
         if batch is None:
             error = ShutDown("the connection actor stopped without answering")
             return [Outcome(key, error=error) for key in self._pending]
@@ -392,5 +396,18 @@ class SCPRequestPipeLine(Generic[R]):
                 return
             except Exception as failure:  # noqa: BLE001 - goes to the caller
                 error = failure
+        elif speaks_spinnman(request):
+            error = spinnman_error(error, request, self._packet_timeout)
         assert isinstance(error, Exception)
-        error_callback(request, error, error.__traceback__, self._connection)
+        error_callback(request, error, _traceback(error), self._connection)
+
+
+def _traceback(error: BaseException) -> TracebackType | None:
+    """The error's traceback; one made here for an error that was never
+    raised (the window's), as SpiNNMan hands a real one."""
+    if error.__traceback__ is not None:
+        return error.__traceback__
+    try:
+        raise error
+    except BaseException as raised:  # noqa: BLE001 - only to take its traceback
+        return raised.__traceback__

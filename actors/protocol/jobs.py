@@ -63,11 +63,20 @@ def with_errors(
 @dataclass(frozen=True)
 class SCPJob:
     """One SCP request; the outcome's value is the raw reply datagram,
-    which the caller parses with ``request.get_scp_response()``."""
+    which the caller parses with ``request.get_scp_response()``.
+
+    ``datagram`` is the request as its connection made it (SpiNNMan's
+    ``get_scp_data``: padding included, sequence 0), None to have it made
+    from the request. ``check_reply`` False hands every RC_OK reply to the
+    caller as it came, even one the request's response cannot parse (see
+    actors/compat/foreign.py); True takes such a reply as a loss.
+    """
 
     key: Hashable
     request: AbstractSCPRequest[Any]
     timeout: float | None = None
+    datagram: bytes | None = None
+    check_reply: bool = True
 
 
 @dataclass(frozen=True)

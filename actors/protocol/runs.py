@@ -22,10 +22,10 @@ from messages.scp.layout import (
     REPLY_DATA_OFFSET,
     RESULT,
     RESULT_OFFSET,
+    SDP_OFFSET,
     parse_reply,
     request_datagram,
 )
-from messages.scp.memory import ReadMemory
 from messages.validate import MAX_SCP_DATA
 
 _RC_OK = SCPResult.RC_OK.value
@@ -212,12 +212,12 @@ class SCPRun(JobRun):
     ) -> None:
         super().__init__(job, sink, now, 1)
         request = job.request
-        self._datagram = request_datagram(request, *source)
-        self._reply_size = (
-            REPLY_DATA_OFFSET + request.argument_2
-            if isinstance(request, ReadMemory) and request.argument_2 is not None
-            else None
-        )
+        if job.datagram is None:
+            self._datagram = request_datagram(request, *source)
+        else:  # made by the connection (SpiNNMan's get_scp_data)
+            self._datagram = job.datagram
+        payload = request.reply_size  # (without the padding)
+        self._reply_size = None if payload is None else SDP_OFFSET + payload
         self._reply: bytes | None = None
         #: The last Request made of it: was it sent before a restart?
         self._sent: Request | None = None
@@ -231,7 +231,11 @@ class SCPRun(JobRun):
             may_resend=job.request.may_resend,
             deadline=self.deadline,
             reply_size=self._reply_size,
-            check=(None if self._reply_size is not None else self._parses),
+            check=(
+                None
+                if self._reply_size is not None or not job.check_reply
+                else self._parses
+            ),
         )
         return self._sent
 

@@ -9,6 +9,7 @@ retransmission runs the command again).
 from __future__ import annotations
 
 import struct
+from enum import Enum
 from typing import Generic, TypeVar
 
 from messages.errors import MalformedDatagramError, UnexpectedResponseCodeError
@@ -20,6 +21,56 @@ _THREE_WORDS = struct.Struct("<3I")
 #: Where the SCP header and the data after it start in an SDP payload.
 SCP_HEADER_OFFSET = SDP_HEADER_SIZE
 SCP_DATA_OFFSET = SDP_HEADER_SIZE + SCP_HEADER_SIZE
+#: The commands that write a chip's memory, and which of their arguments
+#: (1-based) hold the address and the length written.
+_WRITES = {"CMD_WRITE": (1, 2), "CMD_FILL": (1, 3)}
+_READ = "CMD_READ"
+
+Arguments = tuple[int | None, int | None, int | None]
+
+
+#: Commands already named by monitor_command (enum members, a few dozen).
+_COMMAND_NAMES: dict[object, str | None] = {}
+
+
+def monitor_command(command: object) -> str | None:
+    """The name of ``command`` if it is a monitor's SCPCommand (ours or
+    SpiNNMan's enum of that name); None for other enums, whose values mean
+    other things (SpiNNFrontEndCommon's reinjector commands reuse them)."""
+    try:
+        return _COMMAND_NAMES[command]
+    except (KeyError, TypeError):
+        pass
+    name = None
+    if isinstance(command, Enum) and type(command).__name__ == "SCPCommand":
+        name = command.name
+        _COMMAND_NAMES[command] = name
+    return name
+
+
+def memory_written_by(
+    command: object, x: int, y: int, arguments: Arguments
+) -> tuple[int, int, int, int] | None:
+    """(x, y, address, length) of the memory a request with ``command``
+    and ``arguments`` writes on chip (x, y); None if it writes none."""
+    spec = _WRITES.get(monitor_command(command) or "")
+    if spec is None:
+        return None
+    address, length = arguments[spec[0] - 1], arguments[spec[1] - 1]
+    if address is None or length is None:
+        return None
+    return x, y, address, length
+
+
+def reply_size_of(command: object, arguments: Arguments) -> int | None:
+    """The exact length of the RC_OK reply's SDP payload (the datagram
+    less its padding) to a request with ``command`` and ``arguments``,
+    where the protocol fixes it (a read returns exactly the bytes asked
+    for); None where it does not."""
+    size = arguments[1]
+    if monitor_command(command) == _READ and size is not None:
+        return SCP_DATA_OFFSET + size
+    return None
 
 
 class AbstractSCPResponse:
@@ -128,7 +179,19 @@ class AbstractSCPRequest(Generic[R]):
     def memory_written(self) -> tuple[int, int, int, int] | None:
         """(x, y, address, length) of the memory this request changes, for
         requests that write memory; None for the rest."""
-        return None
+        x, y, _ = self.destination
+        return memory_written_by(self.scp_request_header.command, x, y, self._arguments)
+
+    @property
+    def reply_size(self) -> int | None:
+        """The exact length of an RC_OK reply's SDP payload (the datagram
+        less its padding), when the protocol fixes it (a read's); a reply
+        of another length is malformed."""
+        return reply_size_of(self.scp_request_header.command, self._arguments)
+
+    @property
+    def _arguments(self) -> Arguments:
+        return self.argument_1, self.argument_2, self.argument_3
 
     @property
     def destination(self) -> tuple[int, int, int]:

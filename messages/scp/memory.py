@@ -100,13 +100,6 @@ class WriteMemory(AbstractSCPRequest[CheckOKResponse]):
             data=data,
         )
 
-    @property
-    def memory_written(self) -> tuple[int, int, int, int] | None:
-        x, y, _ = self.destination
-        assert self.argument_1 is not None
-        assert self.argument_2 is not None
-        return x, y, self.argument_1, self.argument_2
-
     def get_scp_response(self) -> CheckOKResponse:
         return CheckOKResponse("write to memory", "CMD_WRITE")
 
@@ -136,13 +129,6 @@ class FillRequest(AbstractSCPRequest[CheckOKResponse]):
             argument_2=data,
             argument_3=size,
         )
-
-    @property
-    def memory_written(self) -> tuple[int, int, int, int] | None:
-        x, y, _ = self.destination
-        assert self.argument_1 is not None
-        assert self.argument_3 is not None
-        return x, y, self.argument_1, self.argument_3
 
     def get_scp_response(self) -> CheckOKResponse:
         return CheckOKResponse("fill", "CMD_FILL")

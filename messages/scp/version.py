@@ -8,7 +8,7 @@ import struct
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, overload
 
-from messages.errors import MalformedDatagramError
+from messages.errors import MalformedArgumentError
 from messages.scp.base import (
     AbstractSCPRequest,
     AbstractSCPResponse,
@@ -117,8 +117,10 @@ def _parse(
     (exactly one slash) and, in the modern form, a NUL and N.N.N..."""
     data = bytes(version_data)
     if len(data) - offset < _VERSION_ARGS.size + 1:
-        raise MalformedDatagramError(
-            f"version reply too short ({len(data) - offset} bytes)"
+        raise MalformedArgumentError(
+            "version_data",
+            f"{len(data) - offset} bytes",
+            "too short for a version reply",
         )
     (p, physical, y, x, buffer_size, number, build_date) = _VERSION_ARGS.unpack_from(
         data, offset
@@ -126,7 +128,11 @@ def _parse(
     try:
         text = data[offset + _VERSION_ARGS.size : -1].decode("utf-8")
     except UnicodeDecodeError as error:
-        raise MalformedDatagramError(f"version string is not UTF-8: {error}") from None
+        raise MalformedArgumentError(
+            "version_data",
+            data[offset + _VERSION_ARGS.size : -1],
+            f"not UTF-8: {error}",
+        ) from None
     if number < _VERSION_IN_STRING:
         version = (number // 100, number % 100, 0)
         version_string = name_hardware = text
@@ -135,11 +141,13 @@ def _parse(
         name_hardware = name_hardware.rstrip("\0")
         match = re.match(r"(\d+)\.(\d+)\.(\d+)", version_string)
         if match is None:
-            raise MalformedDatagramError(f"version {version_string!r} is not N.N.N")
+            raise MalformedArgumentError(
+                "version_data", version_string, "the version is not N.N.N"
+            )
         version = (int(match[1]), int(match[2]), int(match[3]))
     if name_hardware.count("/") != 1:
-        raise MalformedDatagramError(
-            f"version name {name_hardware!r} is not NAME/HARDWARE"
+        raise MalformedArgumentError(
+            "version_data", name_hardware, "the name is not NAME/HARDWARE"
         )
     name, _, hardware = name_hardware.partition("/")
     return _FIELDS.bind(

@@ -19,7 +19,8 @@ from actors import SCPRequestPipeLine
 from messages.errors import InvalidArgumentError
 from messages.scp import ReadMemory, WriteMemory
 from transport import FaultPlan, SCAMPConnection, VirtualBoard
-from transport.connections.driven import is_plain
+from transport.connections.driven import DrivenConnection, MethodEndpoint, is_plain
+from transport.links.endpoint import BorrowedUDPEndpoint
 
 ADDRESS = 0x6000_0000
 CHUNK = 256
@@ -205,6 +206,38 @@ def test_spinnmans_own_scamp_connection_reads_what_the_board_holds() -> None:
         assert_board_holds_the_pattern(board)
 
 
+@pytest.mark.timeout(60)
+def test_spinnmans_unmodified_connection_has_its_socket_driven_directly() -> None:
+    """SpiNNMan's SCAMPConnection itself only sends and receives on its
+    connected socket, so its socket is used directly; a subclass of it
+    may do more in its methods, so it is driven through them."""
+    from spinnman.connections.udp_packet_connections import (
+        SCAMPConnection as SpiNNManSCAMPConnection,
+    )
+
+    class Logging(SpiNNManSCAMPConnection):
+        pass
+
+    with VirtualBoard(2, 2) as board:
+        host, port = board.address
+        plain = SpiNNManSCAMPConnection(remote_host=host, remote_port=port)
+        subclass = Logging(remote_host=host, remote_port=port)
+        try:
+            direct = DrivenConnection(plain)
+            through_methods = DrivenConnection(subclass)
+            assert isinstance(direct.endpoint, BorrowedUDPEndpoint)
+            assert (direct.remote_ip_address, direct.remote_port) == (host, port)
+            assert isinstance(through_methods.endpoint, MethodEndpoint)
+            read = write_then_read(plain)
+            direct.close()  # (ours to stop using; the socket stays SpiNNMan's)
+            plain.send(b"\0\0")  # still open
+        finally:
+            plain.close()
+            subclass.close()
+        assert read == {index: pattern(index) for index in range(N_CHUNKS)}
+        assert_board_holds_the_pattern(board)
+
+
 @pytest.mark.timeout(30)
 def test_our_unmodified_connection_takes_the_fast_path() -> None:
     with VirtualBoard(2, 2) as board:
@@ -289,11 +322,11 @@ def test_a_spinnman_connections_book_is_kept_a_while_after_release_then_dropped(
         SCAMPConnection as SpiNNManSCAMPConnection,
     )
 
-    from actors.compat.pipeline import RELEASED_BOOK_KEEP, _SharedActors
+    from actors.compat.shared import RELEASED_BOOK_KEEP, SharedConnections
     from actors.protocol.settings import WindowSettings
 
     now = [0.0]
-    shared = _SharedActors(clock=lambda: now[0])
+    shared = SharedConnections(clock=lambda: now[0])
     settings = WindowSettings()
     with VirtualBoard(2, 2) as board:
         first, second = (

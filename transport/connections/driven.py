@@ -13,13 +13,22 @@ directly (see ``is_plain``).
 
 from __future__ import annotations
 
+import inspect
+import socket
 from collections.abc import Callable
 from typing import Any
 
+from transport.capture.tap import attach
+from transport.capture.writer import PacketCapture
 from transport.connections.bmp import BMPConnection
 from transport.connections.scamp import SCAMPConnection
-from transport.errors import ConnectionClosed, ReceiveTimeout
-from transport.links.endpoint import Address, Datagram
+from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
+from transport.links.endpoint import (
+    Address,
+    BorrowedUDPEndpoint,
+    Datagram,
+    DatagramEndpoint,
+)
 from transport.logs import get_logger
 
 log = get_logger(__name__)
@@ -36,8 +45,30 @@ SURFACE = (
 #: Our connections whose socket may be driven directly: a BMPConnection is
 #: a SCAMPConnection that stamps chip (0, 0).
 PLAIN_TYPES = (SCAMPConnection, BMPConnection)
+#: SpiNNMan's SCAMPConnection, by module and name (SpiNNMan is optional).
+SPINNMAN_SCAMP = (
+    "spinnman.connections.udp_packet_connections.scamp_connection",
+    "SCAMPConnection",
+)
 #: How long a receive may take once the connection said a datagram waits.
 _READY_RECEIVE_TIMEOUT = 1.0
+
+
+def spinnmans_socket(connection: object) -> socket.socket | None:
+    """The connected socket of an unmodified SpiNNMan SCAMPConnection
+    (that class exactly: a subclass may override what its methods do);
+    None for anything else."""
+    kind = type(connection)
+    if (kind.__module__, kind.__qualname__) != SPINNMAN_SCAMP:
+        return None
+    sock = getattr(connection, "_socket", None)
+    if not isinstance(sock, socket.socket) or sock.type != socket.SOCK_DGRAM:
+        return None
+    try:
+        sock.getpeername()
+    except OSError:
+        return None  # not connected: sends need its remote address
+    return sock
 
 
 def is_plain(connection: object) -> bool:
@@ -160,9 +191,13 @@ class MethodEndpoint:
 
 class DrivenConnection:
     """``connection`` as the connection actor sees it, every datagram going
-    through the connection's own methods; closing is left to its owner."""
+    through the connection's own methods (and to ``capture``, if given);
+    closing is left to its owner.
 
-    def __init__(self, connection: Any) -> None:
+    A connection with no remote address (a spalloc-proxied one, a test's
+    mock whose ``send`` goes nowhere) is named by its type."""
+
+    def __init__(self, connection: Any, capture: PacketCapture | None = None) -> None:
         self._connection = connection
         host = getattr(connection, "remote_ip_address", None)
         port = getattr(connection, "remote_port", None)
@@ -170,12 +205,23 @@ class DrivenConnection:
             str(host) if host else type(connection).__name__
         )
         self.remote_port: int | None = int(port) if port else 0
-        self._endpoint = MethodEndpoint(
+        self._methods = MethodEndpoint(
             connection, (self.remote_ip_address, self.remote_port)
         )
+        endpoint: DatagramEndpoint = self._methods
+        sock = spinnmans_socket(connection)
+        if sock is not None:
+            # SpiNNMan's own SCAMPConnection, unmodified: its methods only
+            # send and receive on its connected socket, so the socket is
+            # used directly (fewer system calls, and replies taken in
+            # bursts), as an unmodified connection of ours is.
+            endpoint = BorrowedUDPEndpoint(sock)
+            assert endpoint.peer is not None
+            self.remote_ip_address, self.remote_port = endpoint.peer
+        self._endpoint = endpoint if capture is None else attach(endpoint, capture)
 
     @property
-    def endpoint(self) -> MethodEndpoint:
+    def endpoint(self) -> DatagramEndpoint:
         return self._endpoint
 
     @property
@@ -195,7 +241,7 @@ class DrivenConnection:
     @property
     def n_unreadable(self) -> int:
         """Datagrams the connection raised over (dropped, counted)."""
-        return self._endpoint.n_unreadable
+        return self._methods.n_unreadable
 
     def close(self) -> None:
         self._endpoint.close()
@@ -210,3 +256,72 @@ def has_no_remote(connection: object) -> bool:
         hasattr(connection, "remote_ip_address")
         and connection.remote_ip_address is None
     )
+
+
+def cannot_send(connection: object) -> bool:
+    """Whether ``connection`` has nowhere to send: no remote address, and
+    the ``send`` it has is a UDP connection's own, which needs one (ours
+    or SpiNNMan's: both classes are named UDPConnection). A ``send`` of
+    its own (a spalloc proxy's, a test's mock) is trusted to know where."""
+    if not has_no_remote(connection):
+        return False
+    if "send" in getattr(connection, "__dict__", {}):
+        return False
+    owner = next((k for k in type(connection).__mro__ if "send" in vars(k)), None)
+    return owner is not None and owner.__name__ == "UDPConnection"
+
+
+class DrivenListenable:
+    """Someone else's listenable connection (SpiNNMan's EIEIO or SDP
+    connection) with the errors a listener of ours knows: a closed one
+    (SpiNNMan's EOF) raises ConnectionClosed, a timeout ReceiveTimeout,
+    anything else it raises over a datagram TransportError (counted, the
+    listener reads on), as SpiNNMan's listener logs it and reads on.
+    Everything else is the connection's own."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def is_ready_to_receive(self, timeout: float = 0) -> bool:
+        try:
+            return bool(self._connection.is_ready_to_receive(timeout))
+        except Exception as error:
+            raise _ours(error) from error
+
+    def get_receive_method(self) -> Callable[..., Any]:
+        """The connection's receive method; called with a timeout only if
+        it takes one (a listener of ours passes 0: the datagram is there)."""
+        handler = self._connection.get_receive_method()
+        try:
+            inspect.signature(handler).bind(0.0)
+            takes_timeout = True
+        except (TypeError, ValueError):
+            takes_timeout = False
+
+        def receive(timeout: float | None = None) -> Any:
+            try:
+                return handler(timeout) if takes_timeout else handler()
+            except Exception as error:
+                raise _ours(error) from error
+
+        return receive
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+    def __repr__(self) -> str:
+        return repr(self._connection)
+
+
+def _ours(error: Exception) -> Exception:
+    """``error`` as one of ours: closed, timed out, or a failed receive."""
+    if isinstance(error, TransportError):
+        return error
+    if _is_closed(error):
+        return ConnectionClosed(f"the connection is closed: {error!r}")
+    if _is_timeout(error):
+        return ReceiveTimeout(str(error))
+    return TransportError(f"the connection could not receive: {error!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import select
 import socket
 import struct
@@ -30,6 +31,9 @@ _SEND_TRIES = 5
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 #: A kernel receive timeout, where the platform has one.
 _RCVTIMEO: int | None = getattr(socket, "SO_RCVTIMEO", None) if _DONTWAIT else None
+#: The timeout a borrowed socket is given if its owner left it blocking
+#: (the owner sets its own on its next call, as SpiNNMan does on each).
+_OWNER_TIMEOUT = 1.0
 _TIMEVAL = struct.Struct("@ll")
 #: (ECONNREFUSED: a connected socket's send reports the ICMP "port
 #: unreachable" left by an earlier one, once; sent again, it goes.)
@@ -282,3 +286,99 @@ class UDPEndpoint:
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
         return f"UDPEndpoint({self._text()}{state})"
+
+
+class BorrowedUDPEndpoint(UDPEndpoint):
+    """A UDPEndpoint on a connected UDP socket that someone else owns (an
+    unmodified SpiNNMan connection's); closing it leaves the socket to its
+    owner.
+
+    The owner sets a timeout of its own on the socket for each of its calls
+    (SpiNNMan does), which puts it in non-blocking mode; a socket with a
+    timeout makes Python poll() before every send and receive (two system
+    calls, each letting the interpreter lock go). So this endpoint keeps the
+    socket non-blocking and reads and writes its descriptor directly: one
+    system call per datagram, and a select() only when nothing is waiting.
+    No socket option of the owner's is changed but the timeout, which the
+    owner sets again on its next call."""
+
+    def __init__(self, sock: socket.socket) -> None:  # (no socket of its own)
+        peer = sock.getpeername()  # OSError if it is not connected
+        self._socket = sock
+        self._address = sock.getsockname()
+        self._timeout = None
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self.peer = peer
+        self.refused = 0
+
+    def _descriptor(self) -> int:
+        """The socket's descriptor, the socket made non-blocking (a timeout
+        of Python's); ConnectionClosed once its owner has closed it."""
+        sock = self._socket
+        descriptor = sock.fileno()
+        if descriptor < 0 or self._closed:
+            raise ConnectionClosed(f"UDP {self._text()} is closed")
+        if sock.gettimeout() is None:
+            sock.settimeout(_OWNER_TIMEOUT)
+        return descriptor
+
+    def send_to(self, data: Datagram, address: Address) -> None:
+        if address == self.peer:
+            try:
+                os.write(self._descriptor(), data)
+                return
+            except OSError:
+                pass  # (a full buffer, say: the socket's own send says)
+        if self._socket.fileno() < 0:
+            raise ConnectionClosed(f"UDP {self._text()} is closed")
+        UDPEndpoint.send_to(self, data, address)
+
+    def receive_from(self, timeout: float | None) -> tuple[bytes, Address]:
+        descriptor = self._descriptor()
+        data = self._read(descriptor)
+        if data is None and (timeout is None or timeout > 0):
+            try:
+                ready, _, _ = select.select([descriptor], [], [], timeout)
+            except (OSError, ValueError):
+                raise ConnectionClosed(f"UDP {self._text()} is closed") from None
+            if ready:
+                data = self._read(descriptor)
+        if data is None:
+            raise ReceiveTimeout(f"nothing received on {self._text()} in {timeout} s")
+        assert self.peer is not None
+        return data, self.peer
+
+    def receive_waiting(self, limit: int) -> list[tuple[bytes, Address]]:
+        out: list[tuple[bytes, Address]] = []
+        descriptor, peer = self._descriptor(), self.peer
+        assert peer is not None
+        while len(out) < limit:
+            data = self._read(descriptor)
+            if data is None:
+                break
+            out.append((data, peer))
+        return out
+
+    def _read(self, descriptor: int) -> bytes | None:
+        """A datagram waiting, or None."""
+        try:
+            return os.read(descriptor, MAX_DATAGRAM)
+        except BlockingIOError:
+            return None
+        except ConnectionRefusedError:
+            self.refused += 1
+            return None
+        except OSError as error:
+            if self._closed or self._socket.fileno() < 0:
+                raise ConnectionClosed(f"UDP {self._text()} is closed") from None
+            raise TransportError(
+                f"receive on {self._text()} failed: {error.strerror or error}"
+            ) from error
+
+    def close(self) -> None:
+        """Stop using the socket; closing it is its owner's business."""
+        self._closed = True
+
+    def __repr__(self) -> str:
+        return f"BorrowedUDPEndpoint({self._text()})"

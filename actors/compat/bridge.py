@@ -1,0 +1,41 @@
+"""spinnactors' pipeline and listener as SpiNNMan's own classes.
+
+install() puts these where SpiNNMan binds its names. Each is spinnactors'
+class first (its constructor and every method) and SpiNNMan's original
+second, so that code checking ``isinstance(x, SCPRequestPipeLine)``
+against SpiNNMan's class, or subclassing it, still holds; SpiNNMan's own
+constructor never runs. Only install() imports this module: SpiNNMan is
+an optional dependency.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spinnman.connections import connection_listener as spinnman_listener
+from spinnman.connections import scp_request_pipeline as spinnman_pipeline
+
+from actors.compat import connection_listener, pipeline
+
+#: SpiNNMan's originals, as they were when this module was first imported.
+ORIGINAL_PIPELINE = spinnman_pipeline.SCPRequestPipeLine
+ORIGINAL_LISTENER = spinnman_listener.ConnectionListener
+
+
+class SCPRequestPipeLine(  # type: ignore[misc]
+    pipeline.SCPRequestPipeLine[Any], ORIGINAL_PIPELINE[Any]
+):
+    """spinnactors' SCPRequestPipeLine, an instance of SpiNNMan's."""
+
+
+class ConnectionListener(
+    connection_listener.ConnectionListener[Any], ORIGINAL_LISTENER[Any]
+):
+    """spinnactors' ConnectionListener, an instance of SpiNNMan's."""
+
+
+#: What install() puts in place of what.
+REPLACEMENTS: dict[type, type] = {
+    ORIGINAL_PIPELINE: SCPRequestPipeLine,
+    ORIGINAL_LISTENER: ConnectionListener,
+}
