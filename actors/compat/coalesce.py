@@ -27,13 +27,13 @@ would undo them).
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 from actors.protocol.jobs import ReadJob, WriteJob
-from messages.scp.base import SCP_DATA_OFFSET, monitor_command
+from messages.scp.base import monitor_command
+from messages.scp.layout import HEAD, REQUEST_DATA_OFFSET
 from messages.validate import MAX_SCP_DATA
 
 #: The most requests one run gathers (SpiNNMan's 256 bytes each: 16 KiB):
@@ -45,10 +45,10 @@ from messages.validate import MAX_SCP_DATA
 RUN_LIMIT = 64
 #: Where a write's data starts in its datagram: padding, SDP and SCP
 #: headers, three arguments.
-_WRITE_DATA = 2 + SCP_DATA_OFFSET + 12
+_WRITE_DATA = REQUEST_DATA_OFFSET
 #: A reply's padding, SDP header (no reply expected, to the host from the
 #: core) and SCP header (RC_OK, sequence 0).
-_REPLY_HEAD = struct.Struct("<2x8BHH")
+_REPLY_HEAD = HEAD
 _RC_OK = 0x80
 _KINDS = {"CMD_READ": "read", "CMD_WRITE": "write"}
 

@@ -39,6 +39,7 @@ from typing import Any, cast
 from actors.errors import RequestError, RequestTimeout
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, memory_written_by, reply_size_of
+from messages.scp.layout import PADDING
 
 #: The surface a request must have for the pipeline to send it.
 _REQUEST_SURFACE = ("sdp_header", "scp_request_header", "bytestring")
@@ -133,7 +134,7 @@ def datagram_maker(connection: Any) -> Callable[[Any], bytes]:
 
     def make(request: Any) -> bytes:
         request.sdp_header.update_for_send(*chip)
-        return b"\0\0" + bytes(request.bytestring)
+        return PADDING + bytes(request.bytestring)
 
     return make
 
