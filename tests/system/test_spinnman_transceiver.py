@@ -217,3 +217,28 @@ def test_spinnman_retries_ride_through_a_lossy_spinn5_board(
             transceiver.close()
     counts = plan.counts
     assert counts.dropped and counts.duplicated and counts.reordered, counts
+
+
+@pytest.mark.timeout(90)
+def test_the_same_transceiver_runs_on_spinnactors_after_install(
+    writer: SpiNNManDataWriter,
+) -> None:
+    """actors.compat.install(): the unmodified Transceiver comes up and does
+    the same work with its pipelines on spinnactors' actors; uninstall()
+    gives SpiNNMan its own back."""
+    from spinnman.processes import abstract_multi_connection_process as process
+
+    from actors.compat import installed
+
+    original = process.SCPRequestPipeLine
+    with installed(), serve() as board:
+        assert process.SCPRequestPipeLine is not original
+        assert process.SCPRequestPipeLine.__module__.startswith("actors.")
+        transceiver, machine = come_up(writer)
+        try:
+            check_machine(machine)
+            drive(transceiver, board, 1 << 20)
+        finally:
+            transceiver.close()
+        assert board.stats.errors == {}
+    assert process.SCPRequestPipeLine is original
