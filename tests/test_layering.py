@@ -41,6 +41,7 @@ ACTORS_LAYERS = [
     "ratelimit",
     "connection",
     "listening",
+    "boot",
     "board",
     "compat",
     "placement",

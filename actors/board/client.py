@@ -243,6 +243,7 @@ class Client(BoardOperations):
         _check_host(host, endpoint)
         super().__init__()
         self.host, self.port = host, port
+        self._board_name = board_name
         #: How far back health() counts restarts.
         self._period = period
         #: Whether close() was called (a client given up on is closed too,
@@ -306,6 +307,14 @@ class Client(BoardOperations):
         track(self.close)  # closed at exit if still open
         self._current = ChildLookup(self._supervisor, self._child)
         self._current()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host, self.port
+
+    @property
+    def name(self) -> Hashable | None:
+        return self._board_name
 
     @property
     def gave_up(self) -> threading.Event:
