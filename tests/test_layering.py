@@ -48,6 +48,7 @@ ACTORS_LAYERS = [
     "connecting",
     "aio",
     "http_server",
+    "cold_metrics",
     "metrics",
     "app",
     "testing",

@@ -33,6 +33,7 @@ from actors.boot.options import (
     parse_bmp,
     parse_boards,
 )
+from actors.boot.sensors import BMPWatch, read_watched, watch_bmp
 from actors.boot.stages import BootError, BootSequence, BootStage
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_DEADLINE",
     "BMPRefused",
     "BMPSilent",
+    "BMPWatch",
     "BoardBMP",
     "BoardBoot",
     "BootError",
@@ -57,5 +59,7 @@ __all__ = [
     "parse_boards",
     "power_boards",
     "read_sensors",
+    "read_watched",
     "set_power",
+    "watch_bmp",
 ]

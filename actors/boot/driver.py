@@ -143,7 +143,7 @@ class BoardBoot:
                 self._frames.close()
         if isinstance(action, Failed):
             COUNTS.add(f"failed:{action.error.stage}")
-            self._log.warning("boot.failed", error=str(action.error))
+            self._log.info("boot.failed", error=str(action.error))
             raise action.error
         COUNTS.add("booted" if action.booted else "already_up")
         report = BootReport(
