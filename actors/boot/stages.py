@@ -345,8 +345,8 @@ class BootSequence:
             "powered (with its BMP given, it is powered on)"
         )
         return (
-            f"no answer to boot: SC&MP did not come up after {self.passes} "
-            f"passes of the image{power}; {hint}"
+            f"no answer to boot: SC&MP did not come up after "
+            f"{_passes(self.passes)} of the image{power}; {hint}"
         )
 
     def _out_of_time(self) -> str:
@@ -364,8 +364,12 @@ class BootSequence:
             return f"the deadline of {seconds} passed while powering it on"
         return (
             f"no answer to boot within the deadline of {seconds}: SC&MP did "
-            f"not come up after {self.passes} passes of the image"
+            f"not come up after {_passes(self.passes)} of the image"
         )
+
+
+def _passes(count: int) -> str:
+    return f"{count} pass{'' if count == 1 else 'es'}"
 
 
 def _name(info: VersionInfo) -> str:

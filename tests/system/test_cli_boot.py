@@ -90,7 +90,7 @@ def test_boot_of_a_board_that_never_comes_up_names_the_stage() -> None:
     assert result.returncode == 1 and result.stdout == ""
     assert re.fullmatch(
         rf"spinnactors boot: error: board {where(board)}: no answer to boot "
-        rf"within the deadline of 1\.5 s: SC&MP did not come up after \d passes "
+        rf"within the deadline of 1\.5 s: SC&MP did not come up after \d pass(es)? "
         rf"of the image \(stage: boot, 1\.\d s\)\n",
         result.stderr,
     ), result.stderr
