@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from actors.boot.options import BoardBMP
 from messages.bmp import (
@@ -152,7 +152,7 @@ def set_power(
 
 
 def power_boards(
-    bmps: Mapping[Hashable, BoardBMP] | Iterable[BoardBMP],
+    bmps: Mapping[Any, BoardBMP] | Iterable[BoardBMP],
     on: bool,
     *,
     timeout: float | None = None,

@@ -18,7 +18,7 @@ Address = tuple[str, int]
 
 
 def check_bmps(
-    bmps: Mapping[Hashable, BMPGiven] | None, boards: Iterable[Hashable]
+    bmps: Mapping[Any, BMPGiven] | None, boards: Iterable[Hashable]
 ) -> dict[Hashable, BoardBMP]:
     """Each board's BMP, by name (given as BoardBMPs or
     ``"HOST[:PORT][/BOARD]"``); a name that is no board is refused."""

@@ -134,7 +134,7 @@ class BootOptions:
 
     image: BootImage | str | os.PathLike[str] | None = None
     deadline: float = DEFAULT_DEADLINE
-    bmp: BMPGiven | Mapping[Hashable, BMPGiven] = None
+    bmp: BMPGiven | Mapping[Any, BMPGiven] = None
     probe_timeout: float = 2.0
     poll_timeout: float = 0.25
     poll_interval: float = 0.1

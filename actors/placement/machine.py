@@ -233,7 +233,7 @@ class Machine(BootsBoards):
         backoff: Backoff | None = None,
         strategy: Strategy = "one_for_one",
         start_link: Callable[[GroupSpec], GroupLink] | None = None,
-        bmps: Mapping[Hashable, BMPGiven] | None = None,
+        bmps: Mapping[Any, BMPGiven] | None = None,
         **options: Any,
     ) -> None:
         self.addresses = board_addresses(boards)
