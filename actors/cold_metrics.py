@@ -10,7 +10,8 @@ there), ``spinnactors_board_fan_rpm{fan}``,
 ``spinnactors_bmp_up{bmp}``; counters ``spinnactors_boots{outcome}``
 (booted, already_up, failed), ``spinnactors_boot_failures{stage}``,
 ``spinnactors_boot_passes`` (images sent) and
-``spinnactors_power_switches{action}`` (boards switched on or off).
+``spinnactors_power_switches{action}`` (boards switched on or off),
+``spinnactors_recoveries{outcome}`` (recovered, failed).
 """
 
 from __future__ import annotations
@@ -109,6 +110,11 @@ def boot_families(counts: Mapping[str, int]) -> list[Metric]:
         "Boards switched on or off through their BMPs",
         labels=["action"],
     )
+    recoveries = CounterMetricFamily(
+        "spinnactors_recoveries",
+        "Lost boards power-cycled and booted again (opt-in), by outcome",
+        labels=["outcome"],
+    )
     failed = {
         name.partition(":")[2]: count
         for name, count in counts.items()
@@ -122,4 +128,6 @@ def boot_families(counts: Mapping[str, int]) -> list[Metric]:
     passes.add_metric([], counts.get("passes", 0))
     for action in ("on", "off"):
         switches.add_metric([action], counts.get(f"power_{action}", 0))
-    return [boots, failures, passes, switches]
+    recoveries.add_metric(["recovered"], counts.get("recovered", 0))
+    recoveries.add_metric(["failed"], counts.get("recovery_failed", 0))
+    return [boots, failures, passes, switches, recoveries]

@@ -217,9 +217,7 @@ def _bmp_options(parser: argparse.ArgumentParser) -> None:
         metavar="HOST[:PORT]",
         type=bmp_target,
         required=True,
-        help="the frame's BMP (port: --port's, or 17893)".replace(
-            "17893", str(SCP_SCAMP_PORT)
-        ),
+        help=f"the frame's BMP (port: --port's, or {SCP_SCAMP_PORT})",
     )
     parser.add_argument(
         "--boards",

@@ -5,7 +5,8 @@ The stages of a boot are a sans-IO state machine (stages.py) driven by a
 thin layer of I/O (driver.py); a board's API (``Client.boot()``,
 ``connect(host, boot=...)``) and a Machine (all its boards at once) use
 them. bmp.py asks a frame's BMP for power and sensors; sensors.py keeps
-the BMPs whose sensors /metrics exports.
+the BMPs whose sensors /metrics exports; recovery.py power-cycles and
+boots a lost board again (opt-in).
 """
 
 from actors.boot.bmp import (
@@ -33,6 +34,7 @@ from actors.boot.options import (
     parse_bmp,
     parse_boards,
 )
+from actors.boot.recovery import Recovery
 from actors.boot.sensors import BMPWatch, read_watched, watch_bmp
 from actors.boot.stages import BootError, BootSequence, BootStage
 
@@ -50,6 +52,7 @@ __all__ = [
     "BootSequence",
     "BootStage",
     "MachineBootError",
+    "Recovery",
     "bmp_version",
     "boards_text",
     "boot_board",
