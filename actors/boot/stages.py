@@ -220,7 +220,6 @@ class BootSequence:
         self.powered_on = False
         #: When the last pass went (its silence is timed from then).
         self._pass_sent = now
-        self.answered = False
 
     def start(self) -> Action:
         return AskVersion(self._cut(self.options.probe_timeout, self.started))
@@ -246,7 +245,6 @@ class BootSequence:
         return self._answered(event.version, now)
 
     def _answered(self, info: VersionInfo, now: float) -> Action:
-        self.answered = True
         if info.name == BMP_NAME:
             return self._fail(
                 f"the host is a BMP, not a board: it answers version as "
@@ -266,7 +264,6 @@ class BootSequence:
         return Pause(self._cut(self.options.poll_interval, now))
 
     def _refused(self, event: AnsweredError, now: float) -> Action:
-        self.answered = True
         return self._fail(
             f"it answers version with an error ({event.reason}): it is not "
             f"an unbooted board, so it was not booted",
