@@ -10,18 +10,27 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, overload
 
 from actors.board.client import Client
+from actors.boot.options import BootOptions
 from actors.placement.machine import Machine
 from transport.connections.scamp import SCP_SCAMP_PORT
 
 
 @overload
-def connect(host: str, port: int = SCP_SCAMP_PORT, **options: Any) -> Client: ...
+def connect(
+    host: str,
+    port: int = SCP_SCAMP_PORT,
+    *,
+    boot: BootOptions | bool | Mapping[str, Any] = False,
+    **options: Any,
+) -> Client: ...
 
 
 @overload
 def connect(
     host: Sequence[Any] | Mapping[Hashable, Any],
     port: int = SCP_SCAMP_PORT,
+    *,
+    boot: BootOptions | bool | Mapping[str, Any] = False,
     **options: Any,
 ) -> Machine: ...
 
@@ -29,6 +38,8 @@ def connect(
 def connect(
     host: str | Sequence[Any] | Mapping[Hashable, Any],
     port: int = SCP_SCAMP_PORT,
+    *,
+    boot: BootOptions | bool | Mapping[str, Any] = False,
     **options: Any,
 ) -> Client | Machine:
     """A Client for the board at ``host:port``; use it as a context manager.
@@ -42,9 +53,27 @@ def connect(
     them over ``workers`` processes (default: one per core; 0 keeps them in
     this process) or, with ``placement="ray"``, Ray actors; ``port`` is
     then the default for boards given as bare hosts.
+
+    ``boot`` (True, a BootOptions or a mapping of its options) brings the
+    board, or every board, up before returning: booted if silent, never
+    if it answers (Client.boot, Machine.boot); if that fails, everything
+    is closed again and the BootError raised.
     """
+    wanted = None if boot is False else BootOptions.of(boot)
     if isinstance(host, str):
-        return Client(host, port, **options)
+        client = Client(host, port, **options)
+        return client if wanted is None else _booted(client, wanted)
     if port != SCP_SCAMP_PORT and not isinstance(host, Mapping):
         host = [(board, port) if isinstance(board, str) else board for board in host]
-    return Machine(host, **options)
+    machine = Machine(host, **options)
+    return machine if wanted is None else _booted(machine, wanted)
+
+
+def _booted(board: Client | Machine, options: BootOptions) -> Any:
+    """``board`` once booted; closed if it cannot be."""
+    try:
+        board.boot(options)
+    except BaseException:
+        board.close()
+        raise
+    return board

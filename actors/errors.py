@@ -50,6 +50,11 @@ class ShutDown(RequestError):
     """The connection stopped before the request was answered."""
 
 
+class PowerCycled(RequestError):
+    """The board was power-cycled (to recover it) while the request was
+    open: what it held is gone, and the request was not done."""
+
+
 class Cancelled(RequestError):
     """The caller gave up on the request (an asyncio task was cancelled):
     nothing more of it is sent, and late replies to it are dropped."""

@@ -5,7 +5,9 @@ already keeps, and they are read only when someone scrapes. ``enable()``
 registers one collector that, at each scrape, finds what is open in this
 process (clients and Machines, whose workers send their boards' figures
 back, the connections SCPRequestPipeLines drive, listeners, supervisors,
-rate limiters and virtual boards) and asks each for a snapshot.
+rate limiters and virtual boards) and asks each for a snapshot; the
+sensors of the BMPs registered with actors.boot.watch_bmp are read then
+too (actors/cold_metrics.py).
 ``serve()`` answers ``/metrics`` and ``/healthz``.
 
 A connection's counters start again from 0 when its actor restarts;
@@ -36,6 +38,9 @@ from prometheus_client.registry import Collector
 
 from actors.board.client import Client
 from actors.board.health import BoardHealth
+from actors.boot.bmp import COUNTS
+from actors.boot.sensors import BMPStatus, read_watched
+from actors.cold_metrics import boot_families, sensor_families
 from actors.compat.pipeline import pipeline_connections
 from actors.connection.actor import ConnectionStats, GetConnectionStats
 from actors.http_server import (
@@ -90,6 +95,10 @@ class Snapshot:
     listeners: list[ListenerStats] = field(default_factory=list)
     limiters: list[tuple[str, LimiterCounters]] = field(default_factory=list)
     virtual_boards: list[tuple[str, BoardStats]] = field(default_factory=list)
+    #: The watched BMPs' boards' sensors, and this process's boots and
+    #: power commands (actors/cold_metrics.py).
+    bmps: list[BMPStatus] = field(default_factory=list)
+    boot_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -182,6 +191,8 @@ def snapshot() -> Snapshot:
     shot.virtual_boards = [
         (board.address_text, board.stats) for board in serving_boards()
     ]
+    shot.bmps = read_watched()
+    shot.boot_counts = COUNTS.snapshot()
     return shot
 
 
@@ -368,6 +379,10 @@ def collect(shot: Snapshot) -> list[Metric]:
     ]
     if shot.virtual_boards:
         families.extend(_board_families(shot.virtual_boards))
+    if shot.bmps:
+        families.extend(sensor_families(shot.bmps))
+    if shot.bmps or shot.boot_counts:
+        families.extend(boot_families(shot.boot_counts))
     return families
 
 

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from actors.app.arguments import UsageError
 from actors.app.parser import DEFAULT_HOST, DEFAULT_PORT
+from actors.boot.sensors import BMPWatch, watch_bmp
 from messages.boot import BOOT_PORT
 from transport import FaultPlan, ROMSettings, VirtualBMP, VirtualBoard
 from transport.capture.writer import CaptureTarget, PacketCapture, names_each_board
@@ -148,6 +149,7 @@ def serve_frame(args: argparse.Namespace, out: TextIO) -> int:
     stop = interruption()
     boards: list[VirtualBoard] = []
     bmp = None
+    watch: BMPWatch | None = None
     try:
         for number, host in enumerate(hosts):
             boards.append(
@@ -173,10 +175,14 @@ def serve_frame(args: argparse.Namespace, out: TextIO) -> int:
             board.start()
         if bmp is not None:
             bmp.start()
+            if getattr(args, "metrics_port", None) is not None:
+                watch = watch_bmp(*bmp.address)  # its boards' sensors
         _say_where(args, boards, bmp, out)
         wait_for(stop)
         seconds = time.monotonic() - started
     finally:
+        if watch is not None:
+            watch.close()
         if bmp is not None:
             bmp.stop()
         for board in boards:

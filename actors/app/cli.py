@@ -17,7 +17,7 @@ from typing import BinaryIO, TextIO, cast
 
 from rich.console import Console
 
-from actors.app import arguments, boards, packets
+from actors.app import arguments, boards, cold, packets
 from actors.app.demo import run_demo
 from actors.app.parser import DEFAULT_HOST, DEFAULT_PORT, build_parser
 from actors.app.plot import plot_bench
@@ -26,6 +26,7 @@ from actors.app.terminal import ConsoleLines, make_console
 from actors.app.watching import serving_metrics
 from actors.board.client import Client
 from actors.connecting import connect
+from actors.errors import RequestTimeout
 from actors.logs import configure_logging
 from messages.errors import SpinnactorsError
 from transport import FaultPlan, VirtualBoard
@@ -116,7 +117,15 @@ def _client(args: argparse.Namespace) -> Client:
 
 def _version(args: argparse.Namespace, out: TextIO) -> int:
     with _client(args) as client:
-        info = client.version(args.x, args.y, args.p)
+        try:
+            info = client.version(args.x, args.y, args.p)
+        except RequestTimeout as error:
+            # A board fresh from power-on is silent until booted: say how.
+            port = "" if args.port is None else f" --port {args.port}"
+            raise RequestTimeout(
+                f"{error}; a board not booted yet is silent: boot it with "
+                f"spinnactors boot {_host(args)}{port}"
+            ) from None
     print(
         f"{info.name} {info.version_string} on {info.hardware} at "
         f"{info.x},{info.y},{info.p}",
@@ -332,6 +341,10 @@ _TEXT_COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "replay": lambda args, out: packets.run_replay(
         args, _resolved(args), _port_of(args), out
     ),
+    "boot": lambda args, out: cold.run_boot(args, _host(args), out),
+    "power": cold.run_power,
+    "sensors": cold.run_sensors,
+    "discover": cold.run_discover,
 }
 _SHOWN_COMMANDS: dict[
     str, Callable[[argparse.Namespace, TextIO, Console | None], int]

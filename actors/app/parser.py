@@ -11,7 +11,7 @@ import textwrap
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from actors.app import arguments, packets
+from actors.app import arguments, cold, packets
 from actors.app.watching import WATCHED, add_metrics_port
 from messages.scp.layout import SCP_SCAMP_PORT
 
@@ -409,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw MB/s per round and the round-trip distribution into FILE "
         "(needs matplotlib: the bench extra; default: no picture)",
     )
+    cold.add_commands(commands, _command)
     for name in WATCHED:
         add_metrics_port(commands.choices[name], arguments.port)
     packets.add_capture(bench)

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from messages.errors import SpinnactorsError
 
 #: The commands that take --metrics-port.
-WATCHED = ("board", "read", "write", "bench", "demo")
+WATCHED = ("board", "read", "write", "bench", "demo", "boot")
 
 
 class MetricsUnavailable(SpinnactorsError):

@@ -13,7 +13,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -22,6 +22,7 @@ import pykka
 
 from actors.board.health import BoardHealth
 from actors.board.operations import BoardOperations
+from actors.boot.recovery import BoardRecovery, Recovery, check_recovery
 from actors.connection.actor import (
     ConnectionActor,
     ConnectionStats,
@@ -46,7 +47,7 @@ from actors.supervision.messages import (
 )
 from actors.supervision.spec import Backoff, ChildSpec
 from actors.supervision.supervisor import Supervisor
-from messages.scp.base import AbstractSCPResponse
+from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.validate import caller_names, check_int
 from transport.capture.writer import CaptureTarget, PacketCapture, open_capture
 from transport.connections.scamp import SCP_SCAMP_PORT, SCAMPConnection
@@ -127,6 +128,10 @@ class _Incarnations:
         #: Set once the connection is gone for good (closed, or given up on
         #: by a shared supervisor, which itself carries on).
         self.gone = False
+        #: With recovery: told instead when the supervisor gives up; and
+        #: True while a recovery has stopped the connection on purpose.
+        self.on_lost: Callable[[str], bool] | None = None
+        self.recovering = False
 
     def spec(self, child: str) -> ChildSpec:
         return ChildSpec(child, self.start, cleanup=self.give_up)
@@ -157,6 +162,13 @@ class _Incarnations:
         )
 
     def give_up(self) -> None:
+        if self.recovering:  # stopped by a recovery: its jobs wait for it
+            return
+        if self.on_lost is not None and not self.gone:
+            self.recovering = True  # (callers wait from now on)
+            if self.on_lost("its supervisor gave up"):
+                return
+            self.recovering = False
         if not self.gone:  # (a close runs this too, as it forgets us)
             self.gave_up.set()
         self.gone = True
@@ -205,6 +217,12 @@ class Client(BoardOperations):
     ``board_name`` (a Machine's name for the board) leads every error a
     job ends with: ``board 'a' at host:port: ...``.
 
+    ``recovery`` (a Recovery, opt-in; see actors/boot/recovery.py) power-
+    cycles the board through its BMP and boots it again when it is lost
+    (its supervisor gave up, or it has been silent ``hung_after``
+    seconds): open requests end with PowerCycled, IP tags set through
+    this client are set again, and the client serves on.
+
     ``capture`` records every datagram of the connection, as pcap, to a
     file (a template with {host} and {port}, or a directory, gets one per
     board) or a shared PacketCapture (see transport/capture/writer.py); the client
@@ -235,14 +253,17 @@ class Client(BoardOperations):
         supervisor: pykka.ActorRef[Any] | None = None,
         board_name: Hashable | None = None,
         capture: CaptureTarget | None = None,
+        recovery: Recovery | None = None,
     ) -> None:
         check_int("port", port, 0, 65535)
+        check_recovery(recovery, supervisor)
         self._settings = _window_settings(
             window, timeout, retries, rto_floor, max_datagram_age, network_duplicates
         )
         _check_host(host, endpoint)
         super().__init__()
         self.host, self.port = host, port
+        self._board_name = board_name
         #: How far back health() counts restarts.
         self._period = period
         #: Whether close() was called (a client given up on is closed too,
@@ -267,11 +288,16 @@ class Client(BoardOperations):
             limiter=limiter,
             fail_refused=bool(fail_refused),
         )
+        self._policy = (max_restarts, period, backoff)
         try:
             self._start(supervisor, max_restarts, period, backoff)
         except BaseException:
             self._close_capture()
             raise
+        self._recovery: BoardRecovery | None = None
+        if recovery is not None:
+            self._recovery = BoardRecovery(self, recovery)
+            self._incarnations.on_lost = self._recovery.lost
 
     def _start(
         self,
@@ -284,19 +310,12 @@ class Client(BoardOperations):
         the one given."""
         host, port = self.host, self.port
         if supervisor is None:
-            self._child = self.CHILD
-            self._supervisor = Supervisor.start(
-                [self._incarnations.spec(self._child)],
-                max_restarts=max_restarts,
-                period=period,
-                backoff=backoff,
-                name=f"client-{host}:{port}",
-            )
-            self._shared = False
+            self._own_supervisor(max_restarts, period, backoff)
         else:
             self._child = f"{self.CHILD}-{host}:{port}-{next(_SERIALS)}"
             self._supervisor = supervisor
             self._shared = True
+            self._current = ChildLookup(self._supervisor, self._child)
             ask(
                 supervisor,
                 StartChild(self._incarnations.spec(self._child)),
@@ -304,8 +323,29 @@ class Client(BoardOperations):
                 what=f"starting {self._child}",
             )
         track(self.close)  # closed at exit if still open
-        self._current = ChildLookup(self._supervisor, self._child)
         self._current()
+
+    def _own_supervisor(
+        self, max_restarts: int, period: float, backoff: Backoff | None
+    ) -> None:
+        self._child = self.CHILD
+        self._supervisor = Supervisor.start(
+            [self._incarnations.spec(self._child)],
+            max_restarts=max_restarts,
+            period=period,
+            backoff=backoff,
+            name=f"client-{self.host}:{self.port}",
+        )
+        self._shared = False
+        self._current = ChildLookup(self._supervisor, self._child)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host, self.port
+
+    @property
+    def name(self) -> Hashable | None:
+        return self._board_name
 
     @property
     def gave_up(self) -> threading.Event:
@@ -365,6 +405,10 @@ class Client(BoardOperations):
             period=self._period,
             reason="its connection is restarting",
         )
+        if self._incarnations.recovering:
+            return replace(
+                health, reason="it is being power-cycled and booted through its BMP"
+            )
         if self.gave_up.is_set():
             return replace(
                 health,
@@ -409,6 +453,9 @@ class Client(BoardOperations):
         """Stop the actor: open requests end with ShutDown, the socket is
         closed and the actor's thread has ended when this returns."""
         self.closed_by_owner = True
+        if self._recovery is not None:
+            self._recovery.close()
+            self._incarnations.recovering = False
         if self._shared:
             if not self._incarnations.gone:
                 self._incarnations.gone = True
@@ -432,7 +479,44 @@ class Client(BoardOperations):
 
     @property
     def closed(self) -> bool:
+        if self._incarnations.recovering:
+            return False  # the jobs wait for the board to come back
         return self._incarnations.gone or not self._supervisor.is_alive()
+
+    # -- recovery (actors/boot/recovery.py) ---------------------------------------
+
+    def call(self, request: AbstractSCPRequest[R], timeout: float | None = None) -> R:
+        response = super().call(request, timeout)
+        if self._recovery is not None:
+            self._recovery.noted(request)  # an IP tag to set again
+        return response
+
+    def _halt(self) -> None:
+        """Stop the connection, its jobs left in the book (for _fail_open)."""
+        self._incarnations.recovering = True
+        self._book.parked = True
+        try:
+            stop_and_join(self._supervisor, 30)
+        finally:
+            self._book.parked = False
+
+    def _fail_open(self, error: BaseException) -> None:
+        self._book.fail_all(error)
+
+    def _revive(self) -> None:
+        """A connection again, with a supervisor of its own."""
+        self._incarnations.gone = False
+        self._incarnations.gave_up.clear()
+        self._own_supervisor(*self._policy)
+        self._incarnations.recovering = False
+        self._current()
+
+    def _lose(self, error: BaseException) -> None:
+        """Given up for good: every job left ends with ``error``."""
+        self._incarnations.recovering = False
+        self._incarnations.gone = True
+        self._incarnations.gave_up.set()
+        self._book.fail_all(error)
 
     def __enter__(self) -> Client:
         return self
@@ -487,6 +571,8 @@ class Client(BoardOperations):
         return not self.closed
 
     def _supervisor_alive_or_raise(self) -> None:
+        if self._incarnations.recovering:
+            return
         if self._incarnations.gone or not self._supervisor.is_alive():
             closed: BaseException = ShutDown("the client is closed")
             name = self._book.name_error

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import itertools
 import queue
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
+from actors.boot.driver import BootReport, boot_board
+from actors.boot.options import BootOptions
 from actors.connection.book import next_outcomes
-from actors.errors import ShutDown
+from actors.errors import ShutDown, board_label
 from actors.protocol.jobs import Job, Outcome, OutcomeSink, ReadJob, SCPJob, WriteJob
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
@@ -48,6 +50,33 @@ class BoardOperations:
 
     def _serving(self) -> bool:
         raise NotImplementedError
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The board's (host, port)."""
+        raise NotImplementedError
+
+    @property
+    def name(self) -> Hashable | None:
+        """A Machine's name for the board (None for a lone client)."""
+        return None
+
+    def boot(
+        self, options: BootOptions | bool | Mapping[str, Any] = True
+    ) -> BootReport:
+        """Bring the board up, as SpiNNMan's ``ensure_board_is_ready`` does,
+        within ``options.deadline``: ask ``version`` once; if it is silent,
+        boot it (``options.image``, SpiNNMan's unless given) and wait for
+        SC&MP at its position, and if it stays silent and its BMP is known
+        (``options.bmp``), power it on and boot it again. A board that
+        answers is never booted again. BootError, naming the board and the
+        stage, if it cannot be brought up (see actors/boot/stages.py)."""
+        given = BootOptions.of(options)
+        name = self.name
+        label = f"board {self.address[0]}:{self.address[1]}"
+        if name is not None:
+            label = board_label(name, self.address)
+        return boot_board(self, self.address, label, given, bmp=given.bmp_of(name))
 
     def version(self, x: int = 0, y: int = 0, p: int = 0) -> VersionInfo:
         """Who runs core (x, y, p): SC&MP or SARK, and its version."""

@@ -232,7 +232,10 @@ class ConnectionActor(Supervised):
         return super().on_receive(message)
 
     def on_stop(self) -> None:
-        self._end_all(ShutDown("the connection was stopped"))
+        if self._book.parked:  # left for whoever parked them
+            self._flush()
+        else:
+            self._end_all(ShutDown("the connection was stopped"))
         self._close()
         self._log.debug("connection.stop")
         super().on_stop()

@@ -63,6 +63,9 @@ class JobBook:
         self._holds: list[Hold] = []
         #: Jobs their callers gave up on: (id of the sink, key) pairs.
         self._cancels: set[tuple[int, Hashable]] = set()
+        #: True while a recovery (actors/boot/recovery.py) stops the actor:
+        #: its jobs stay here for the recovery to end, not ShutDown.
+        self.parked = False
 
     def hold(self, holds: Iterable[Hold]) -> None:
         """Fence these ranges for whichever incarnation runs next."""

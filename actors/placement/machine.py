@@ -26,6 +26,8 @@ import pykka
 from actors.board.client import Client
 from actors.board.health import BoardHealth
 from actors.board.operations import BoardOperations, run_jobs
+from actors.boot.many import BootsBoards, check_bmps
+from actors.boot.options import BMPGiven
 from actors.compat.connection_listener import ConnectionListener
 from actors.connection.actor import ConnectionStats
 from actors.errors import ShutDown, ask, at_board
@@ -156,7 +158,15 @@ class MachineBoard(BoardOperations):
     def __init__(self, machine: Machine, name: Hashable) -> None:
         super().__init__()
         self.machine = machine
-        self.name = name
+        self._name = name
+
+    @property
+    def name(self) -> Hashable:
+        return self._name
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.machine.addresses[self._name]
 
     def post(self, jobs: Sequence[Job], sink: OutcomeSink) -> None:
         self.machine.post([(self.name, job) for job in jobs], sink)
@@ -180,7 +190,7 @@ class RemoteListener:
     close: Callable[[], None]
 
 
-class Machine:
+class Machine(BootsBoards):
     """Many boards behind one client, placed over ``workers`` groups.
 
     ``boards`` is a sequence (boards are named by position) or a mapping
@@ -204,6 +214,10 @@ class Machine:
     ``capture`` writes each board's datagrams to a pcap file of its own,
     wherever the board is placed: a template with {host} and {port}
     (``"run-{host}-{port}.pcap"``) or a directory.
+
+    ``bmps`` names each board's BMP (a BoardBMP or ``"HOST[:PORT][/N]"``,
+    by board name), for ``boot()`` to power a silent board on and for
+    ``power_on()`` and ``power_off()`` (actors/boot/many.py).
     """
 
     def __init__(
@@ -219,9 +233,11 @@ class Machine:
         backoff: Backoff | None = None,
         strategy: Strategy = "one_for_one",
         start_link: Callable[[GroupSpec], GroupLink] | None = None,
+        bmps: Mapping[Any, BMPGiven] | None = None,
         **options: Any,
     ) -> None:
         self.addresses = board_addresses(boards)
+        self.bmps = check_bmps(bmps, self.addresses)
         workers = _check_placement(workers, placement, self.addresses, options)
         self.placement = placement if workers else "in-process"
         self._clients: dict[Hashable, Client] = {}

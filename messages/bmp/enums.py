@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from enum import Enum
 
+#: What a BMP calls itself when asked its version (a board's monitor says
+#: SC&MP).
+BMP_NAME = "BC&MP"
 #: Boards in a frame are numbered 0..23.
 MAX_BOARD = 23
 #: FPGAs on a SpiNN-5 board, numbered 0..2.

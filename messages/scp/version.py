@@ -18,6 +18,15 @@ from messages.scp.enums import SCPCommand
 from messages.scp.header import SCPRequestHeader
 from messages.validate import check_chip, check_core
 
+#: What a board's monitor calls itself, and the major version of it that
+#: SpiNNMan (and so this project) drives; a BMP answers version as BC&MP
+#: (messages.bmp.BMP_NAME).
+SCAMP_NAME = "SC&MP"
+SCAMP_MAJOR_VERSION = 4
+#: The chip a version reply names while SC&MP, just booted, has not yet
+#: found where it is (and the address of "this chip" in a request).
+UNKNOWN_CHIP = (255, 255)
+
 # p, physical cpu, y, x, buffer size, version number, build date.
 _VERSION_ARGS = struct.Struct("<BBBBHHI")
 #: Version numbers at or above this are carried as a string instead.

@@ -67,3 +67,20 @@ def located_version(board: VirtualBoard, limit: float = 10.0) -> VersionInfo:
         if (info.x, info.y) != (255, 255) or time.monotonic() > deadline:
             return info
         time.sleep(0.02)
+
+
+def cold_boards(start: int, count: int, **rom: Any) -> list[VirtualBoard]:
+    """``count`` cold boards on the first free 127.0.0.x from ``start``
+    on, each on an address of its own (stopped again if one cannot be)."""
+    boards: list[VirtualBoard] = []
+    try:
+        while len(boards) < count:
+            after = (
+                int(boards[-1].address[0].rsplit(".", 1)[1]) + 1 if boards else start
+            )
+            boards.append(cold_board(after, **rom))
+    except BaseException:
+        for board in boards:
+            board.stop()
+        raise
+    return boards

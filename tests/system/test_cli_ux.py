@@ -81,6 +81,10 @@ def test_every_command_and_option_is_described_with_an_example() -> None:
         "bench",
         "dissector",
         "replay",
+        "boot",
+        "power",
+        "sensors",
+        "discover",
     }
     for name, parser in commands.items():
         assert parser.description, name
@@ -142,7 +146,8 @@ def test_a_silent_board_says_one_try_where_and_how_long(silent_port: int) -> Non
         rf"spinnactors version: error: GetVersion\(0,0,0\) seq=0: no reply from "
         rf"127\.0\.0\.1:{silent_port} after 1 try in \d+\.\d s; check the "
         rf"address, or that a board answers there \(spinnactors board serves a "
-        rf"virtual one\)\n",
+        rf"virtual one\); a board not booted yet is silent: boot it with "
+        rf"spinnactors boot 127\.0\.0\.1 --port {silent_port}\n",
         result.stderr,
     ), result.stderr
 

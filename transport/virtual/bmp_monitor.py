@@ -39,6 +39,7 @@ from typing import Literal, Protocol
 
 from messages.bmp import (
     BMP_MISSING_TEMP,
+    BMP_NAME,
     BMP_TEMP_SCALE,
     CAN_STATUS_SIZE,
     N_FPGAS,
@@ -67,7 +68,7 @@ POWER_ON_DELAY = 0.05
 WARN_TEMPERATURE = 70.0
 SHUTDOWN_TEMPERATURE = 90.0
 #: The BMP's identity: its software, and the build date it reports.
-BMP_NAME, BMP_HARDWARE, BMP_VERSION = "BC&MP", "Spin5-BMP", (2, 1, 2)
+BMP_HARDWARE, BMP_VERSION = "Spin5-BMP", (2, 1, 2)
 BUILD_DATE = 1_700_000_000
 #: Where its Cortex boot vector is (CMD_VER reports it / 0x10000 in x).
 CORTEX_VECTOR = 0x10000

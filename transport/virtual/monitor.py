@@ -53,7 +53,7 @@ from messages.scp.layout import (
     REQUEST_DATA_OFFSET,
     SDP_OFFSET,
 )
-from messages.scp.version import VersionInfo
+from messages.scp.version import SCAMP_NAME, VersionInfo
 from messages.validate import MAX_CORE, MAX_SCP_DATA
 from transport.links.endpoint import Address
 from transport.virtual.sdram import MemoryFull, SDRAMHeap, SparseMemory
@@ -344,7 +344,7 @@ class BoardMonitor:
             key = (0xFF, 0xFF, core)
         reply = self._versions.get(key)
         if reply is None:
-            name = "SC&MP" if core == 0 else "SARK"
+            name = SCAMP_NAME if core == 0 else "SARK"
             reply = self._versions[key] = VersionInfo(
                 name,
                 self.hardware,
