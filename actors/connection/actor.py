@@ -4,9 +4,11 @@ Jobs arrive in batches (Submit, or put in the JobBook and a Wake). Between
 inbox messages the actor pumps the socket: it sends while the window has
 room, waits for replies (MAX_BLOCK at a time, then looks at its timers and
 inbox), takes every reply already waiting before sending again, and hands
-finished jobs' outcomes back in batches. A pump runs for at most one slice
-or until a message is waiting, then posts itself a _Pump to carry on, so
-stop and stats are never stuck behind I/O.
+finished jobs' outcomes back in batches. When the board answers at its own
+pace, one reply at a time, the actor sleeps as its Coalescer says (never
+longer than MAX_BLOCK / 2) and takes the replies that gathered in one go.
+A pump runs for at most one slice or until a message is waiting, then posts
+itself a _Pump to carry on, so stop and stats are never stuck behind I/O.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from actors.connection.book import JobBook
 from actors.errors import Cancelled, PortRefused, RequestTimeout, ShutDown
+from actors.protocol.coalesce import Coalescer
 from actors.protocol.fences import Claim
 from actors.protocol.jobs import Job, Outcome, OutcomeSink, written_span
 from actors.protocol.requests import Request
@@ -120,6 +123,10 @@ class ConnectionStats:
     #: Seconds the board has owed a reply: since the first request sent
     #: after its last datagram (None: it owes none; see Window.silent_for).
     silent_for: float | None = None
+    #: Sleeps that let a paced board's replies gather, and the replies
+    #: taken after them (see actors.protocol.coalesce).
+    wakes: int = 0
+    coalesced: int = 0
 
 
 class ConnectionActor(Supervised):
@@ -133,7 +140,8 @@ class ConnectionActor(Supervised):
     board's port is closed) instead of trying again. Jobs live in ``book``:
     under a supervisor (``watch`` given) a failed actor leaves its open
     jobs there for the next incarnation, which resends what had no reply;
-    otherwise they end with ShutDown.
+    otherwise they end with ShutDown. ``sleep`` is how it sleeps while a
+    paced board's replies gather (with ``clock``, a FakeClock's in tests).
     """
 
     def __init__(
@@ -148,6 +156,7 @@ class ConnectionActor(Supervised):
         fail_refused: bool = False,
         watch: Watch | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(watch=watch)
         self._fail_refused = fail_refused
@@ -159,6 +168,8 @@ class ConnectionActor(Supervised):
         self._settings = settings or WindowSettings()
         self._owns_connection = owns_connection
         self._clock = clock
+        self._sleep = sleep
+        self._coalesce = Coalescer(max_wait=MAX_BLOCK / 2)
         self._connection: BoardConnection | None = None
         self._endpoint: DatagramEndpoint | None = None
         self._window = Window(
@@ -294,6 +305,8 @@ class ConnectionActor(Supervised):
                 else max(0.0, now - counters.last_heard)
             ),
             silent_for=self._window.silent_for(now),
+            wakes=self._coalesce.wakes,
+            coalesced=self._coalesce.coalesced,
         )
 
     def _take_jobs(self) -> None:
@@ -400,11 +413,22 @@ class ConnectionActor(Supervised):
             self._send(datagrams)
 
     def _await_replies(self) -> float:
-        """Wait up to MAX_BLOCK for a reply; if it was already waiting, take
-        every other reply waiting too (so the board gets its next requests
-        in a burst). The time after."""
-        clock = self._clock
+        """Sleep as the coalescer says and take the replies that gathered;
+        or wait up to MAX_BLOCK for a reply and, if it was already waiting,
+        take every other reply waiting too (so the board gets its next
+        requests in a burst). The time after."""
+        clock, window, coalesce = self._clock, self._window, self._coalesce
         waited_from = clock()
+        owed = window.in_flight
+        wait = coalesce.wait(waited_from, window)
+        if wait:
+            self._sleep(wait)
+            waited_from = clock()
+            taken = self._receive_waiting(owed)
+            coalesce.took(waited_from, len(taken), owed, True)
+            if taken:
+                self._hand_to_window(taken, waited_from)
+                return waited_from
         try:
             # Always the same wait, so the socket's timeout is set once;
             # timers fire up to MAX_BLOCK late.
@@ -413,7 +437,9 @@ class ConnectionActor(Supervised):
             if self._fail_refused and self._refused() > 0:
                 host, port = self._remote
                 self._end_all(PortRefused(refused_text(host, port)))
-            return clock()
+            now = clock()
+            coalesce.took(now, 0, owed, True)
+            return now
         now = clock()
         following = self._hand_to_window(((data, sender),), now, self._rate is None)
         if following is not None:
@@ -421,11 +447,16 @@ class ConnectionActor(Supervised):
             # time, the board waits for nothing else.
             self._send((following,))
             return now
-        in_flight = self._window.in_flight
-        if in_flight and now - waited_from < ALREADY_WAITING:
-            # A reply that had to be waited for came alone (a paced board):
-            # looking for more would only cost a receive that fails.
-            self._hand_to_window(self._receive_waiting(in_flight), now)
+        waited = now - waited_from >= ALREADY_WAITING
+        in_flight = window.in_flight
+        n = 1
+        if in_flight and not waited:
+            # (A reply that had to be waited for came alone, from a paced
+            # board: looking for more would only cost a receive that fails.)
+            more = self._receive_waiting(in_flight)
+            n += len(more)
+            self._hand_to_window(more, now)
+        coalesce.took(now, n, owed, waited)
         return now
 
     def _hand_to_window(

@@ -1,0 +1,218 @@
+"""When to take replies: once per several from a paced board (sans-IO).
+
+A board that serves one request every T seconds (a real one, about 70 us
+a read) answers a client that keeps W requests on the wire one reply at a
+time. A client that receives as soon as a reply can come sleeps and wakes
+for each, and the sleep and wake-up cost more CPU than the reply's own
+work. Nothing obliges it to: the board has W requests queued, so the
+client may sleep about (W - keep) x T, take the replies that gathered in
+one go and send as many new requests, and the board still had ``keep``
+to serve while the client woke and refilled. Network cards do the same
+(interrupt coalescing, Linux's NAPI).
+
+Coalescer says how long the owner (the connection actor) may sleep before
+taking replies; the owner sleeps as told and says what it took. It never
+touches a clock, a socket or a sleep, so its rules play out exactly under
+a fake clock (tests/actors/protocol/test_coalesce.py).
+
+What it learns from what it is told:
+
+* the board's pace T: from consecutive replies each waited for (the
+  owner was blocked when it came), and from a coalesced wake's replies
+  over the time since the last take, whenever the board still owed some
+  after both (so it was busy all along);
+* how late a sleep ends (timer slack, scheduling): the sleep asked for
+  is that much shorter, with a margin for how much it varies;
+* ``keep``: one more after a wake that found the board owing nothing (it
+  may have run dry), one less after a run of good takes.
+
+What it never does:
+
+* wait with fewer than keep + 2 requests owed: a lone request (a
+  version(), a window of 1, a transfer's last replies) is taken as soon
+  as it comes;
+* wait past the window's next timer (an expiry, a deadline, a busy
+  code's retry, a fence's release) or while a resend waits to go;
+* wait for a while after the window left the happy path (a resend or an
+  expiry): a lossy board's resends go as they did;
+* wait before it has learnt a pace, or when the wait would gather fewer
+  than ``min_gather`` replies: a fast board, whose replies come back to
+  back, is never slept on.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from actors.protocol.window import Window
+
+#: A sleep ends this late, and varies this much, until measured: on the
+#: safe side of Linux's (its default timer slack is 50 us).
+_FIRST_LATE = 100e-6
+_FIRST_LATE_SPREAD = 50e-6
+#: Takes in a row that left the board ``keep`` or more before ``keep``
+#: comes back down by one (a dry wake put it up).
+_RELAX_AFTER = 16
+
+
+class Coalescer:
+    """How long to sleep before taking a paced board's replies.
+
+    ``keep`` is how many requests the board should still owe when the
+    owner wakes (more while wakes find it dry); ``max_wait`` caps one sleep
+    (the owner's inbox waits that long at most); ``learn`` is how many
+    pace samples come before the first sleep, and ``quiet`` how many
+    replies are taken one by one after the window leaves the happy path.
+    """
+
+    __slots__ = (
+        "keep",
+        "interval",
+        "late",
+        "late_spread",
+        "wakes",
+        "coalesced",
+        "_keep_least",
+        "_max_wait",
+        "_min_gather",
+        "_learn",
+        "_quiet_replies",
+        "_samples",
+        "_quiet",
+        "_good",
+        "_recoveries",
+        "_last_take",
+        "_wake_at",
+    )
+
+    def __init__(
+        self,
+        *,
+        keep: int = 2,
+        max_wait: float = 0.001,
+        min_gather: int = 3,
+        learn: int = 8,
+        quiet: int = 64,
+    ) -> None:
+        if keep < 1:
+            raise ValueError(f"keep={keep}: the board must be left at least 1")
+        if min_gather < 2:
+            raise ValueError(f"min_gather={min_gather}: a wake must gather 2 or more")
+        if max_wait <= 0:
+            raise ValueError(f"max_wait={max_wait}: must be > 0")
+        self.keep = keep
+        #: The board's pace: seconds between replies while it is busy
+        #: (0 until learnt).
+        self.interval = 0.0
+        #: How late a sleep ends, and how much that varies (RFC 6298's
+        #: smoothing, as the round trip's).
+        self.late = _FIRST_LATE
+        self.late_spread = _FIRST_LATE_SPREAD
+        #: Coalesced wakes so far, and the replies they took.
+        self.wakes = 0
+        self.coalesced = 0
+        self._keep_least = keep
+        self._max_wait = max_wait
+        self._min_gather = min_gather
+        self._learn = learn
+        self._quiet_replies = quiet
+        self._samples = 0
+        #: Replies still to take one by one after the happy path was left.
+        self._quiet = 0
+        #: Takes in a row that left the board ``keep`` or more.
+        self._good = 0
+        self._recoveries = 0
+        #: When replies were last taken with the board still owing some
+        #: (-inf: it owed none, so its pace since then says nothing).
+        self._last_take = -math.inf
+        #: When the sleep asked for should end (-inf: no sleep asked).
+        self._wake_at = -math.inf
+
+    def wait(self, now: float, window: Window) -> float:
+        """How long to sleep before taking ``window``'s replies (0.0: take
+        the next one as soon as it comes)."""
+        recoveries = window.recoveries
+        if recoveries != self._recoveries:
+            self._recoveries = recoveries
+            self._quiet = self._quiet_replies
+            self._last_take = -math.inf
+            return 0.0
+        gather = window.in_flight - self.keep
+        interval = self.interval
+        if gather < 2 or self._quiet > 0 or self._samples < self._learn:
+            return 0.0
+        # The board has served since the last take, not since now.
+        since = self._last_take if self._last_take > -math.inf else now
+        margin = self.late + 2 * self.late_spread
+        wake_by = since + gather * interval - margin
+        timer = window.next_wakeup()
+        if timer is not None and timer - margin < wake_by:
+            # (next_wakeup() may be early: the exact time, only when it
+            # would cut the sleep short)
+            timer = window.exact_wakeup()
+            if timer is not None and timer - margin < wake_by:
+                wake_by = timer - margin
+        wait = min(wake_by - now, self._max_wait)
+        if wait <= 0 or wait + self.late < self._min_gather * interval:
+            return 0.0
+        self._wake_at = now + wait
+        return wait
+
+    def took(self, now: float, n: int, owed: int, waited: bool) -> None:
+        """``n`` replies were taken at ``now``, of ``owed`` on the wire.
+        ``waited``: the first came while the owner was waiting for it, so
+        ``now`` is when it came (not so if it was already there). After a
+        sleep that wait() asked for, every take counts as waited."""
+        woke = self._wake_at > -math.inf
+        if woke:
+            self._wake_at, wake_at = -math.inf, self._wake_at
+            self._sleep_ended(now - wake_at)
+            self.wakes += 1
+            self.coalesced += n
+        if self._quiet > 0:
+            self._quiet -= n
+        left = owed - n
+        last = self._last_take
+        self._last_take = now if left > 0 and n > 0 else -math.inf
+        if n <= 0:
+            return
+        if left <= 0 and woke:
+            self._ran_dry(math.inf if last == -math.inf else (now - last) / n)
+        elif left > 0 and last > -math.inf and (woke or waited):
+            self._paced((now - last) / n, left)
+
+    def _paced(self, sample: float, left: int) -> None:
+        """The board was busy from the last take to this one: ``sample``
+        is its pace, unless it or the owner stalled (a sample more than
+        twice the pace learnt counts as twice: a board that slows down for
+        good is followed within a few takes all the same)."""
+        if self._samples:
+            interval = self.interval
+            if sample > 2 * interval:
+                sample = 2 * interval
+            self.interval = interval + (sample - interval) * 0.125
+        else:
+            self.interval = sample
+        self._samples += 1
+        if left >= self.keep:
+            self._good += 1
+            if self._good >= _RELAX_AFTER and self.keep > self._keep_least:
+                self.keep -= 1
+                self._good = 0
+
+    def _ran_dry(self, sample: float) -> None:
+        """A wake found nothing owed: the board may have idled. Leave it
+        one more next time; its pace was at most ``sample``."""
+        self.keep += 1
+        self._good = 0
+        if sample < self.interval:
+            self.interval = sample
+
+    def _sleep_ended(self, late: float) -> None:
+        """A sleep asked for ended ``late`` seconds after it should have."""
+        late = max(late, 0.0)
+        error = late - self.late
+        self.late += error * 0.125
+        self.late_spread += (abs(error) - self.late_spread) * 0.25
