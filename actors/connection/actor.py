@@ -423,12 +423,13 @@ class ConnectionActor(Supervised):
         wait = coalesce.wait(waited_from, window)
         if wait:
             self._sleep(wait)
-            waited_from = clock()
+            now = clock()
             taken = self._receive_waiting(owed)
-            coalesce.took(waited_from, len(taken), owed, True)
+            coalesce.took(now, len(taken), owed, waited_from)
             if taken:
-                self._hand_to_window(taken, waited_from)
-                return waited_from
+                self._hand_to_window(taken, now)
+                return now
+            waited_from = now
         try:
             # Always the same wait, so the socket's timeout is set once;
             # timers fire up to MAX_BLOCK late.
@@ -438,7 +439,7 @@ class ConnectionActor(Supervised):
                 host, port = self._remote
                 self._end_all(PortRefused(refused_text(host, port)))
             now = clock()
-            coalesce.took(now, 0, owed, True)
+            coalesce.took(now, 0, owed, waited_from)
             return now
         now = clock()
         following = self._hand_to_window(((data, sender),), now, self._rate is None)
@@ -447,16 +448,15 @@ class ConnectionActor(Supervised):
             # time, the board waits for nothing else.
             self._send((following,))
             return now
-        waited = now - waited_from >= ALREADY_WAITING
         in_flight = window.in_flight
         n = 1
-        if in_flight and not waited:
+        if in_flight and now - waited_from < ALREADY_WAITING:
             # (A reply that had to be waited for came alone, from a paced
             # board: looking for more would only cost a receive that fails.)
             more = self._receive_waiting(in_flight)
             n += len(more)
             self._hand_to_window(more, now)
-        coalesce.took(now, n, owed, waited)
+        coalesce.took(now, n, owed, waited_from)
         return now
 
     def _hand_to_window(

@@ -15,16 +15,18 @@ taking replies; the owner sleeps as told and says what it took. It never
 touches a clock, a socket or a sleep, so its rules play out exactly under
 a fake clock (tests/actors/protocol/test_coalesce.py).
 
-What it learns from what it is told:
+What it learns from what it is told, in rounds of a few takes during
+which the board always owed requests (so it was serving all along):
 
-* the board's pace T: from consecutive replies each waited for (the
-  owner was blocked when it came), and from a coalesced wake's replies
-  over the time since the last take, whenever the board still owed some
-  after both (so it was busy all along);
+* the board's pace T, as the round's time over its replies, when the
+  owner spent a good part of the round waiting (so the board, not the
+  owner, set the pace; an owner that found its replies already there is
+  the slower one, and sleeping would only let the board run dry);
 * how late a sleep ends (timer slack, scheduling): the sleep asked for
   is that much shorter, with a margin for how much it varies;
-* ``keep``: one more after a wake that found the board owing nothing (it
-  may have run dry), one less after a run of good takes.
+* ``keep``: one more after a wake that found the board owing fewer than
+  it should (it may run dry before the refill reaches it), back one
+  after a run of takes that left it enough.
 
 What it never does:
 
@@ -50,8 +52,13 @@ if TYPE_CHECKING:
 
 #: A sleep ends this late, and varies this much, until measured: on the
 #: safe side of Linux's (its default timer slack is 50 us).
-_FIRST_LATE = 100e-6
-_FIRST_LATE_SPREAD = 50e-6
+_FIRST_LATE = 60e-6
+_FIRST_LATE_SPREAD = 20e-6
+#: Replies in a round of pace-learning.
+_ROUND = 16
+#: The share of a round the owner must have spent waiting for the round
+#: to say the board's pace.
+_PACED = 0.3
 #: Takes in a row that left the board ``keep`` or more before ``keep``
 #: comes back down by one (a dry wake put it up).
 _RELAX_AFTER = 16
@@ -61,10 +68,11 @@ class Coalescer:
     """How long to sleep before taking a paced board's replies.
 
     ``keep`` is how many requests the board should still owe when the
-    owner wakes (more while wakes find it dry); ``max_wait`` caps one sleep
-    (the owner's inbox waits that long at most); ``learn`` is how many
-    pace samples come before the first sleep, and ``quiet`` how many
-    replies are taken one by one after the window leaves the happy path.
+    owner wakes, at least (more while wakes find it owing fewer);
+    ``max_wait`` caps one sleep (the owner's inbox waits that long at
+    most); ``learn`` is how many paced rounds come before the first sleep,
+    and ``quiet`` how many replies are taken one by one after the window
+    leaves the happy path.
     """
 
     __slots__ = (
@@ -79,7 +87,10 @@ class Coalescer:
         "_min_gather",
         "_learn",
         "_quiet_replies",
-        "_samples",
+        "_paced_rounds",
+        "_round_time",
+        "_round_replies",
+        "_round_waited",
         "_quiet",
         "_good",
         "_recoveries",
@@ -93,7 +104,7 @@ class Coalescer:
         keep: int = 2,
         max_wait: float = 0.001,
         min_gather: int = 3,
-        learn: int = 8,
+        learn: int = 2,
         quiet: int = 64,
     ) -> None:
         if keep < 1:
@@ -118,14 +129,19 @@ class Coalescer:
         self._min_gather = min_gather
         self._learn = learn
         self._quiet_replies = quiet
-        self._samples = 0
+        #: Rounds in a row that found the board setting the pace.
+        self._paced_rounds = 0
+        #: The round so far: its time, replies, and time spent waiting.
+        self._round_time = 0.0
+        self._round_replies = 0
+        self._round_waited = 0.0
         #: Replies still to take one by one after the happy path was left.
         self._quiet = 0
         #: Takes in a row that left the board ``keep`` or more.
         self._good = 0
         self._recoveries = 0
         #: When replies were last taken with the board still owing some
-        #: (-inf: it owed none, so its pace since then says nothing).
+        #: (-inf: it owed none, so the time since says nothing of its pace).
         self._last_take = -math.inf
         #: When the sleep asked for should end (-inf: no sleep asked).
         self._wake_at = -math.inf
@@ -137,11 +153,10 @@ class Coalescer:
         if recoveries != self._recoveries:
             self._recoveries = recoveries
             self._quiet = self._quiet_replies
-            self._last_take = -math.inf
             return 0.0
         gather = window.in_flight - self.keep
         interval = self.interval
-        if gather < 2 or self._quiet > 0 or self._samples < self._learn:
+        if gather < 2 or self._quiet > 0 or self._paced_rounds < self._learn:
             return 0.0
         # The board has served since the last take, not since now.
         since = self._last_take if self._last_take > -math.inf else now
@@ -160,11 +175,10 @@ class Coalescer:
         self._wake_at = now + wait
         return wait
 
-    def took(self, now: float, n: int, owed: int, waited: bool) -> None:
-        """``n`` replies were taken at ``now``, of ``owed`` on the wire.
-        ``waited``: the first came while the owner was waiting for it, so
-        ``now`` is when it came (not so if it was already there). After a
-        sleep that wait() asked for, every take counts as waited."""
+    def took(self, now: float, n: int, owed: int, since: float) -> None:
+        """``n`` replies were taken at ``now``, of ``owed`` on the wire;
+        the owner had waited for them (slept, or blocked in a receive)
+        from ``since``."""
         woke = self._wake_at > -math.inf
         if woke:
             self._wake_at, wake_at = -math.inf, self._wake_at
@@ -178,36 +192,47 @@ class Coalescer:
         self._last_take = now if left > 0 and n > 0 else -math.inf
         if n <= 0:
             return
-        if left <= 0 and woke:
-            self._ran_dry(math.inf if last == -math.inf else (now - last) / n)
-        elif left > 0 and last > -math.inf and (woke or waited):
-            self._paced((now - last) / n, left)
+        if woke and left < self._keep_least:
+            self._ran_low(left, math.inf if last == -math.inf else (now - last) / n)
+        elif last > -math.inf:
+            self._round_time += now - last
+            self._round_replies += n
+            self._round_waited += now - since
+            if left >= self.keep:
+                self._good += 1
+                if self._good >= _RELAX_AFTER and self.keep > self._keep_least:
+                    self.keep -= 1
+                    self._good = 0
+            if self._round_replies >= _ROUND:
+                self._end_round()
 
-    def _paced(self, sample: float, left: int) -> None:
-        """The board was busy from the last take to this one: ``sample``
-        is its pace, unless it or the owner stalled (a sample more than
-        twice the pace learnt counts as twice: a board that slows down for
-        good is followed within a few takes all the same)."""
-        if self._samples:
+    def _end_round(self) -> None:
+        """The board owed requests all round: if the owner waited a good
+        part of it, the board set the pace. A round more than twice the
+        pace learnt counts as twice (the board or the owner stalled): a
+        board that slows down for good is followed within a few rounds."""
+        sample = self._round_time / self._round_replies
+        paced = self._round_waited >= _PACED * self._round_time
+        self._round_time = self._round_waited = 0.0
+        self._round_replies = 0
+        if not paced:
+            self._paced_rounds = 0
+        elif self._paced_rounds:
             interval = self.interval
-            if sample > 2 * interval:
-                sample = 2 * interval
-            self.interval = interval + (sample - interval) * 0.125
+            sample = min(sample, 2 * interval)
+            self.interval = interval + (sample - interval) * 0.25
+            self._paced_rounds += 1
         else:
             self.interval = sample
-        self._samples += 1
-        if left >= self.keep:
-            self._good += 1
-            if self._good >= _RELAX_AFTER and self.keep > self._keep_least:
-                self.keep -= 1
-                self._good = 0
+            self._paced_rounds = 1
 
-    def _ran_dry(self, sample: float) -> None:
-        """A wake found nothing owed: the board may have idled. Leave it
-        one more next time; its pace was at most ``sample``."""
+    def _ran_low(self, left: int, sample: float) -> None:
+        """A wake found the board owing fewer than ``keep`` at its least: it
+        may run dry before the refill reaches it. Leave it one more next
+        time; if it owed nothing, its pace was at most ``sample``."""
         self.keep += 1
         self._good = 0
-        if sample < self.interval:
+        if left <= 0 and sample < self.interval:
             self.interval = sample
 
     def _sleep_ended(self, late: float) -> None:
