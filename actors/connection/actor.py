@@ -55,7 +55,8 @@ ALREADY_WAITING = 20e-6
 #: The longest one pump runs before letting the inbox in.
 PUMP_SLICE = 0.02
 #: Outcomes are held back to go in one batch, but no more than this many
-#: and no longer than FLUSH_DELAY.
+#: and no longer than FLUSH_DELAY (not at all once their sink has no other
+#: job open here: a version() asked during a long read is not held up).
 _FLUSH_AT = 256
 FLUSH_DELAY = 0.001
 #: How many windows' worth of requests are made ahead of sending.
@@ -183,6 +184,9 @@ class ConnectionActor(Supervised):
         self._runs: deque[JobRun] = deque()
         #: Outcomes held back to go in one batch (see _FLUSH_AT).
         self._pending: list[tuple[OutcomeSink, Outcome]] = []
+        #: Open runs by their sink's id: a sink with none left is owed
+        #: nothing more, so what it is owed goes at once.
+        self._open_by_sink: dict[int, int] = {}
         self._starved = False
         self._flush_by = 0.0
         self._foreign = 0
@@ -220,8 +224,10 @@ class ConnectionActor(Supervised):
             if outcome is not None:
                 del self._book.open[run]
                 self._pending.append((run.sink, outcome))
-            elif run.has_more:
-                self._runs.append(run)
+            else:
+                self._opened(run)
+                if run.has_more:
+                    self._runs.append(run)
         if self._book.open or self._book.has_incoming:
             self._pump()
         self._flush()  # e.g. a job ended by restart() with nothing to send
@@ -325,6 +331,11 @@ class ConnectionActor(Supervised):
                     continue
                 self._runs.append(run)
                 self._book.open[run] = None
+                self._opened(run)
+
+    def _opened(self, run: JobRun) -> None:
+        key = id(run.sink)
+        self._open_by_sink[key] = self._open_by_sink.get(key, 0) + 1
 
     def _feed(self, now: float) -> None:
         """Top up the window's queue from the jobs, a few windows' worth at
@@ -510,6 +521,13 @@ class ConnectionActor(Supervised):
     def _ended(self, run: JobRun, outcome: Outcome, now: float) -> None:
         if not self._pending:
             self._flush_by = now + FLUSH_DELAY
+        key, by_sink = id(run.sink), self._open_by_sink
+        left = by_sink[key] - 1
+        if left:
+            by_sink[key] = left
+        else:
+            del by_sink[key]
+            self._flush_by = now  # the last this sink is owed
         del self._book.open[run]
         fence = self._fences.pop(run, None)
         if type(outcome.error) is RequestTimeout:
@@ -575,6 +593,7 @@ class ConnectionActor(Supervised):
         for run in self._book.open:
             self._pending.append((run.sink, run.fail(error)))
         self._book.open.clear()
+        self._open_by_sink.clear()
         self._runs.clear()
         self._flush()
 
