@@ -37,7 +37,7 @@ from prometheus_client.registry import Collector
 from actors.board.client import Client
 from actors.board.health import BoardHealth
 from actors.compat.pipeline import pipeline_connections
-from actors.connection.actor import ConnectionStats, GetConnectionStats
+from actors.connection.messages import ConnectionStats, GetConnectionStats
 from actors.http_server import (
     CLIENT_TIMEOUT,
     REQUEST_DEADLINE,

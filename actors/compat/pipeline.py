@@ -22,8 +22,9 @@ from typing import Any, Generic, TypeVar
 
 import pykka
 
-from actors.connection.actor import ConnectionActor, Submit
+from actors.connection.actor import ConnectionActor
 from actors.connection.book import JobBook, next_outcomes
+from actors.connection.messages import Submit
 from actors.errors import ShutDown
 from actors.lifetime import track
 from actors.protocol.jobs import Outcome, SCPJob

@@ -16,18 +16,21 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
 from actors.connection.book import JobBook
+from actors.connection.messages import ConnectionStats as ConnectionStats
+from actors.connection.messages import GetConnectionStats as GetConnectionStats
+from actors.connection.messages import Submit as Submit
+from actors.connection.messages import Wake as Wake
 from actors.errors import Cancelled, PortRefused, RequestTimeout, ShutDown
 from actors.protocol.coalesce import Coalescer
 from actors.protocol.fences import Claim
-from actors.protocol.jobs import Job, Outcome, OutcomeSink, written_span
+from actors.protocol.jobs import Outcome, OutcomeSink, written_span
 from actors.protocol.requests import Request
-from actors.protocol.rtt import RttStats
 from actors.protocol.runs import JobRun, MemoryRun
 from actors.protocol.settings import WindowSettings
 from actors.protocol.window import Window
@@ -64,70 +67,8 @@ _QUEUE_WINDOWS = 4
 
 
 @dataclass(frozen=True)
-class Submit:
-    """Run ``jobs``; deliver each one's Outcome to ``sink``."""
-
-    jobs: Sequence[Job]
-    sink: OutcomeSink
-
-
-@dataclass(frozen=True)
-class Wake:
-    """Look in the job book: someone has put jobs there."""
-
-
-@dataclass(frozen=True)
-class GetConnectionStats:
-    """Ask for a ConnectionStats snapshot."""
-
-
-@dataclass(frozen=True)
 class _Pump:
     """Carry on with the I/O (posted by the actor to itself)."""
-
-
-@dataclass(frozen=True)
-class ConnectionStats:
-    """What a connection has done so far (plain data)."""
-
-    remote: str
-    window: int
-    sent: int
-    resent: int
-    fast_resent: int
-    retry_code_resent: int
-    timeouts: int
-    completed: int
-    failed: int
-    duplicates: int
-    malformed: int
-    foreign: int
-    send_errors: int
-    open_jobs: int
-    rtt: RttStats
-    #: Pieces on the wire when their job ended (never sent again), and the
-    #: late replies to them that were dropped.
-    retired: int = 0
-    late: int = 0
-    #: Receives ended early by an ICMP "port unreachable" (a connected
-    #: socket whose board's port is closed), and this end's address.
-    refused: int = 0
-    local: str = ""
-    #: Jobs ended because their callers gave up on them (see Cancel).
-    cancelled: int = 0
-    #: Requests on the wire now, and those the board ended with an error
-    #: code, by the code's name.
-    in_flight: int = 0
-    error_codes: dict[str, int] = field(default_factory=dict)
-    #: Seconds since a datagram last came from the board (None: none yet).
-    last_reply_age: float | None = None
-    #: Seconds the board has owed a reply: since the first request sent
-    #: after its last datagram (None: it owes none; see Window.silent_for).
-    silent_for: float | None = None
-    #: Sleeps that let a paced board's replies gather, and the replies
-    #: taken after them (see actors.protocol.coalesce).
-    wakes: int = 0
-    coalesced: int = 0
 
 
 class ConnectionActor(Supervised):

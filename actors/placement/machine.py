@@ -27,7 +27,7 @@ from actors.board.client import Client
 from actors.board.health import BoardHealth
 from actors.board.operations import BoardOperations, run_jobs
 from actors.compat.connection_listener import ConnectionListener
-from actors.connection.actor import ConnectionStats
+from actors.connection.messages import ConnectionStats
 from actors.errors import ShutDown, ask, at_board
 from actors.lifetime import track
 from actors.placement.feed import MessageFeed
