@@ -37,8 +37,9 @@ What it never does:
   code's retry, a fence's release) or while a resend waits to go;
 * wait for a while after the window left the happy path (a resend or an
   expiry): a lossy board's resends go as they did;
-* wait before it has learnt a pace, or when the wait would gather fewer
-  than ``min_gather`` replies: a fast board, whose replies come back to
+* wait before it has learnt a pace, when the wait would gather fewer
+  than ``min_gather`` replies, or when it would be shorter than how much
+  a sleep's lateness varies: a fast board, whose replies come back to
   back, is never slept on.
 """
 
@@ -59,6 +60,8 @@ _ROUND = 16
 #: The share of a round the owner must have spent waiting for the round
 #: to say the board's pace.
 _PACED = 0.3
+#: Paced rounds in a row with no sleep before the margin eases.
+_EASE_AFTER = 16
 #: Takes in a row that left the board ``keep`` or more before ``keep``
 #: comes back down by one (a dry wake put it up).
 _RELAX_AFTER = 16
@@ -91,6 +94,8 @@ class Coalescer:
         "_round_time",
         "_round_replies",
         "_round_waited",
+        "_round_wakes",
+        "_sleepless",
         "_quiet",
         "_good",
         "_recoveries",
@@ -135,6 +140,9 @@ class Coalescer:
         self._round_time = 0.0
         self._round_replies = 0
         self._round_waited = 0.0
+        self._round_wakes = 0
+        #: Paced rounds in a row with no sleep.
+        self._sleepless = 0
         #: Replies still to take one by one after the happy path was left.
         self._quiet = 0
         #: Takes in a row that left the board ``keep`` or more.
@@ -170,7 +178,8 @@ class Coalescer:
             if timer is not None and timer - margin < wake_by:
                 wake_by = timer - margin
         wait = min(wake_by - now, self._max_wait)
-        if wait <= 0 or wait + self.late < self._min_gather * interval:
+        # (A sleep shorter than its lateness varies is a gamble.)
+        if wait <= self.late_spread or wait + self.late < self._min_gather * interval:
             return 0.0
         self._wake_at = now + wait
         return wait
@@ -215,6 +224,18 @@ class Coalescer:
         paced = self._round_waited >= _PACED * self._round_time
         self._round_time = self._round_waited = 0.0
         self._round_replies = 0
+        if paced and self.wakes == self._round_wakes:
+            self._sleepless += 1
+            if self._sleepless >= _EASE_AFTER:
+                # Perhaps the margin forbids every sleep: it eases halfway
+                # back to a sleep's usual lateness, or no sleep would ever
+                # show that lateness has come down again.
+                self._sleepless = 0
+                self.late += (_FIRST_LATE - self.late) * 0.5
+                self.late_spread += (_FIRST_LATE_SPREAD - self.late_spread) * 0.5
+        else:
+            self._sleepless = 0
+        self._round_wakes = self.wakes
         if not paced:
             self._paced_rounds = 0
         elif self._paced_rounds:
@@ -236,8 +257,11 @@ class Coalescer:
             self.interval = sample
 
     def _sleep_ended(self, late: float) -> None:
-        """A sleep asked for ended ``late`` seconds after it should have."""
-        late = max(late, 0.0)
+        """A sleep asked for ended ``late`` seconds after it should have
+        (a stall, more than four times as late as usual, counts as four:
+        the margin it learns would stop every sleep, and with them the
+        learning)."""
+        late = min(max(late, 0.0), 4 * self.late)
         error = late - self.late
         self.late += error * 0.125
         self.late_spread += (abs(error) - self.late_spread) * 0.25

@@ -216,7 +216,7 @@ def test_sleeps_that_end_later_and_vary_more_cost_the_board_next_to_nothing(
     client.run([read(key) for key in range(2000)])
     assert client.board.idle < 0.0005 * client.now
     assert client.coalescer.wakes > 300
-    assert client.coalescer.late == pytest.approx(150e-6, rel=0.25)
+    assert client.coalescer.late == pytest.approx(150e-6, rel=0.35)
 
 
 def test_a_lone_request_is_taken_as_soon_as_its_reply_comes() -> None:
@@ -348,3 +348,23 @@ def test_at_any_pace_a_transfer_takes_no_longer_than_with_no_sleeps(
         assert coalesced.coalescer.coalesced >= 0.8 * 3000
         # (at most max_wait, 1 ms, apart)
         assert len(coalesced.takes) <= 3000 / min(4, 1e-3 / pace)
+
+
+@pytest.mark.parametrize("stall", [3e-3, 30e-3])
+def test_a_sleep_that_stalls_does_not_stop_the_sleeps_for_good(stall: float) -> None:
+    # A loaded machine may run a thread milliseconds after its sleep
+    # ended: the margin learnt from it must not forbid every later sleep
+    # (after which no sleep would show that lateness came down again).
+    class Stalling(Client):
+        sleeps = 0
+
+        def late(self) -> float:
+            self.sleeps += 1
+            return stall if self.sleeps in (20, 21, 22) else super().late()
+
+    client = Stalling(Board(PACE))
+    client.run([read(key) for key in range(4000)])
+    assert client.sleeps > 22
+    later = [take for take in client.takes if take.at > client.now / 2]
+    assert sum(take.slept for take in later) >= 0.8 * len(later)
+    assert client.coalescer.late < 2 * 110e-6
