@@ -157,15 +157,17 @@ class Coalescer:
     def wait(self, now: float, window: Window) -> float:
         """How long to sleep before taking ``window``'s replies (0.0: take
         the next one as soon as it comes)."""
+        if self._paced_rounds < self._learn or self._quiet > 0:
+            return 0.0  # (the usual answer for a fast board: first, and quick)
         recoveries = window.recoveries
         if recoveries != self._recoveries:
             self._recoveries = recoveries
             self._quiet = self._quiet_replies
             return 0.0
         gather = window.in_flight - self.keep
-        interval = self.interval
-        if gather < 2 or self._quiet > 0 or self._paced_rounds < self._learn:
+        if gather < 2:
             return 0.0
+        interval = self.interval
         # The board has served since the last take, not since now.
         since = self._last_take if self._last_take > -math.inf else now
         margin = self.late + 2 * self.late_spread
