@@ -368,3 +368,23 @@ def test_a_sleep_that_stalls_does_not_stop_the_sleeps_for_good(stall: float) -> 
     later = [take for take in client.takes if take.at > client.now / 2]
     assert sum(take.slept for take in later) >= 0.8 * len(later)
     assert client.coalescer.late < 2 * 110e-6
+
+
+def test_the_exact_wakeup_is_the_soonest_timer_and_timers_still_fire() -> None:
+    # next_wakeup() may be early (it moves on only when timers run): the
+    # exact one is what a sleep is cut short by, and a request still
+    # expires, and is resent, when it should.
+    window = Window(WindowSettings(initial_rto=0.01, rto_ceiling=0.01))
+    first, second = read(1), read(2)
+    window.add(first, 0.0)
+    (sent_first,) = window.poll(0.0)
+    window.add(second, 0.005)
+    (sent_second,) = window.poll(0.005)
+    window.receive(reply_to(bytes(sent_first)), 0.006)
+    window.settle()
+    assert window.next_wakeup() == pytest.approx(0.01)  # the first's expiry
+    assert window.exact_wakeup() == pytest.approx(0.015)
+    assert window.next_wakeup() == pytest.approx(0.015)
+    assert window.poll(0.0149) == []
+    assert [bytes(d) for d in window.poll(0.015)] == [bytes(sent_second)]
+    assert window.counters.resent == 1 and window.recoveries == 2  # (+ expiry)
