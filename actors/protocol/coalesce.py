@@ -24,8 +24,8 @@ which the board always owed requests (so it was serving all along):
   the slower one, and sleeping would only let the board run dry);
 * how late a sleep ends (timer slack, scheduling): the sleep asked for
   is that much shorter, with a margin for how much it varies;
-* ``keep``: one more after a wake that found the board owing fewer than
-  it should (it may run dry before the refill reaches it), back one
+* ``keep``: one more after a wake that found the board owing at most the
+  one it serves (it may run dry before the refill reaches it), back one
   after a run of takes that left it enough.
 
 What it never does:
@@ -62,6 +62,9 @@ _ROUND = 16
 _PACED = 0.3
 #: Paced rounds in a row with no sleep before the margin eases.
 _EASE_AFTER = 16
+#: A wake that finds the board owing fewer than this (at most the one it
+#: is serving) may have let it run dry before the refill reaches it.
+_LOW = 2
 #: Takes in a row that left the board ``keep`` or more before ``keep``
 #: comes back down by one (a dry wake put it up).
 _RELAX_AFTER = 16
@@ -71,7 +74,10 @@ class Coalescer:
     """How long to sleep before taking a paced board's replies.
 
     ``keep`` is how many requests the board should still owe when the
-    owner wakes, at least (more while wakes find it owing fewer);
+    owner wakes, at least (more while wakes find it owing one or none): one in
+    service, one for the time the refill takes to reach it, and one for
+    a board that answers a little after it has served (the virtual
+    board's own timer is as late as ours);
     ``max_wait`` caps one sleep (the owner's inbox waits that long at
     most); ``learn`` is how many paced rounds come before the first sleep,
     and ``quiet`` how many replies are taken one by one after the window
@@ -106,11 +112,11 @@ class Coalescer:
     def __init__(
         self,
         *,
-        keep: int = 2,
+        keep: int = 3,
         max_wait: float = 0.001,
         min_gather: int = 3,
         learn: int = 2,
-        quiet: int = 64,
+        quiet: int = 16,
     ) -> None:
         if keep < 1:
             raise ValueError(f"keep={keep}: the board must be left at least 1")
@@ -203,7 +209,7 @@ class Coalescer:
         self._last_take = now if left > 0 and n > 0 else -math.inf
         if n <= 0:
             return
-        if woke and left < self._keep_least:
+        if woke and left < _LOW:
             self._ran_low(left, math.inf if last == -math.inf else (now - last) / n)
         elif last > -math.inf:
             self._round_time += now - last
@@ -250,9 +256,9 @@ class Coalescer:
             self._paced_rounds = 1
 
     def _ran_low(self, left: int, sample: float) -> None:
-        """A wake found the board owing fewer than ``keep`` at its least: it
-        may run dry before the refill reaches it. Leave it one more next
-        time; if it owed nothing, its pace was at most ``sample``."""
+        """A wake found the board owing fewer than _LOW: it may run dry
+        before the refill reaches it. Leave it one more next time; if it
+        owed nothing, its pace was at most ``sample``."""
         self.keep += 1
         self._good = 0
         if left <= 0 and sample < self.interval:
