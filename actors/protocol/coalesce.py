@@ -176,7 +176,7 @@ class Coalescer:
         interval = self.interval
         # The board has served since the last take, not since now.
         since = self._last_take if self._last_take > -math.inf else now
-        margin = self.late + 2 * self.late_spread
+        margin = self.late + self.late_spread
         wake_by = since + gather * interval - margin
         timer = window.next_wakeup()
         if timer is not None and timer - margin < wake_by:
@@ -265,11 +265,12 @@ class Coalescer:
             self.interval = sample
 
     def _sleep_ended(self, late: float) -> None:
-        """A sleep asked for ended ``late`` seconds after it should have
-        (a stall, more than four times as late as usual, counts as four:
-        the margin it learns would stop every sleep, and with them the
-        learning)."""
-        late = min(max(late, 0.0), 4 * self.late)
+        """A sleep asked for ended ``late`` seconds after it should have.
+        A stall (more than twice as late as usual) counts as twice: the
+        odd one is the board's to bear (``keep``, and a wake that finds it
+        low), and a margin that grew with each would forbid the sleeps,
+        and with them the learning."""
+        late = min(max(late, 0.0), 2 * self.late)
         error = late - self.late
         self.late += error * 0.125
-        self.late_spread += (abs(error) - self.late_spread) * 0.25
+        self.late_spread += (abs(error) - self.late_spread) * 0.125

@@ -212,9 +212,7 @@ def test_sleeps_that_end_later_and_vary_more_cost_the_board_next_to_nothing(
         def late(self) -> float:
             return 50e-6 + self._rng.random() * 200e-6
 
-    # (keep=2: with the default 3, so late a sleep would gather too few
-    # to be worth it, and the test would show nothing)
-    client = Sluggish(Board(PACE), coalescer=Coalescer(keep=2), seed=seed)
+    client = Sluggish(Board(PACE), seed=seed)
     client.run([read(key) for key in range(2000)])
     assert client.board.idle < 0.0005 * client.now
     assert client.coalescer.wakes > 300
