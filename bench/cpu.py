@@ -27,6 +27,7 @@ of an older commit), for before and after figures in one interleaved run.
 from __future__ import annotations
 
 import argparse
+import bisect
 import os
 import statistics
 import subprocess
@@ -278,37 +279,41 @@ class Latency:
 def measure_latency(
     contenders: list[Contender], size: int, rounds: int
 ) -> dict[str, Latency]:
-    """Each contender reads ``size`` bytes from one paced board, in
+    """Each contender reads ``size`` bytes from a paced board, in
     interleaved rounds, asking for its version meanwhile; the board's
-    capture says when it sent each version's reply."""
-    from messages.scp.layout import REPLY_DATA_OFFSET
-
+    capture says when it sent each version's reply. (A board a run: one
+    capture of every run would outgrow what a capture keeps.)"""
+    out = {contender.label: Latency() for contender in contenders}
     with tempfile.TemporaryDirectory() as folder:
         capture = str(Path(folder) / "board.pcap")
-        with BoardProcess(
-            service_time=REALISTIC_SERVICE_TIME, capture=capture
-        ) as board:
-            figures = measure(
-                contenders, board.address, size, 8, rounds, baselines=False
-            )
-            address = board.address
-        with open(capture, "rb") as file:
-            sent = sorted(
-                packet.stamp
-                for packet in read_packets(file)
-                if packet.source == address
-                and len(packet.payload) != REPLY_DATA_OFFSET + 256
-            )
-    out = {}
-    for label, entry in figures.items():
-        latency = out[label] = Latency()
-        for run in entry.runs:
-            latency.mb_per_s.append(run.mb_per_s)
-            for returned in run.extra:
-                replied = [stamp for stamp in sent if stamp <= returned]
-                if replied:
-                    latency.delays.append(returned - replied[-1])
+        for round_ in range(rounds):
+            turn = round_ % len(contenders)
+            for contender in contenders[turn:] + contenders[:turn]:
+                with BoardProcess(
+                    service_time=REALISTIC_SERVICE_TIME, capture=capture
+                ) as board:
+                    run = run_child(contender, board.address, size, 8)
+                sent = _version_replies(capture, board.address)
+                latency = out[contender.label]
+                latency.mb_per_s.append(run.mb_per_s)
+                for returned in run.extra:
+                    at = bisect.bisect_right(sent, returned)
+                    if at:
+                        latency.delays.append(returned - sent[at - 1])
     return out
+
+
+def _version_replies(capture: str, board: Address) -> list[float]:
+    """When the board sent each datagram that is not a 256-byte read's
+    reply (a version's), in order."""
+    from messages.scp.layout import REPLY_DATA_OFFSET
+
+    with open(capture, "rb") as file:
+        return sorted(
+            packet.stamp
+            for packet in read_packets(file)
+            if packet.source == board and len(packet.payload) != REPLY_DATA_OFFSET + 256
+        )
 
 
 def report_latency(figures: dict[str, Latency]) -> None:
