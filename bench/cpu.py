@@ -1,9 +1,12 @@
 """Client CPU per request: what decides how many boards one core can drive.
 
 Each contender reads from a virtual board in a process of its own, and
-itself runs in a child process, so that its CPU time (user + sys, from
-os.wait4) is its own. A zero-byte run of the same child (interpreter start,
-imports, connect, close) is subtracted, leaving the CPU the requests cost.
+itself runs in a child process, which measures the CPU of the read itself
+(process_time around it: every thread of the child; a Machine's workers'
+from /proc), so that the interpreter's start, the imports and connecting
+are not in it. (Those were taken out by subtracting a zero-byte run of the
+same child until 2026-12-07, but they vary by tens of milliseconds a run:
++-7 us a request in a paced 2 MiB read, as much as what was measured.)
 Rounds are interleaved (each starting with the next contender) so that a
 noisy neighbour hurts every contender alike; medians and spreads are
 printed, with ratios to the bare loop.
@@ -104,9 +107,9 @@ def run_child(
     window: int,
     boards: Sequence[int] = (),
 ) -> Run:
-    """One child run: its CPU seconds (user + sys), and its workers' once
-    it has waited for them; the MB/s it saw; and the CPU seconds of the
-    ``boards`` (their process ids) meanwhile."""
+    """One child run: the MB/s it saw and the CPU seconds of its read, as
+    it says them; and the CPU seconds of the ``boards`` (their process
+    ids) meanwhile."""
     addresses = (
         [cast(Address, address)]
         if isinstance(address[0], str)
@@ -133,12 +136,10 @@ def run_child(
     assert process.stdout is not None
     boards_before = sum(map(process_cpu, boards))
     output = process.stdout.read()
-    cpu = reap(process, contender.label)
+    reap(process, contender.label)
     process.stdout.close()
     boards_cpu = sum(map(process_cpu, boards)) - boards_before
-    mb_per_s, *extra = map(float, output.split())
-    if contender.kind in MANY:  # (it says what its reads took)
-        cpu, *extra = extra
+    mb_per_s, cpu, *extra = map(float, output.split())
     return Run(cpu, mb_per_s, tuple(extra), boards_cpu)
 
 
@@ -160,7 +161,9 @@ def reap(process: subprocess.Popen[Any], label: str) -> float:
 
 @dataclass
 class Figures:
-    """A contender's runs in one setting, and its zero-byte baselines."""
+    """A contender's runs in one setting, and the zero-byte baselines to
+    take from them (bench/metrics_cost.py's; cpu.py's children measure
+    their reads alone)."""
 
     runs: list[Run]
     baselines: list[float]
@@ -179,10 +182,9 @@ def measure(
     window: int,
     rounds: int,
     boards: Sequence[int] = (),
-    baselines: bool = True,
 ) -> dict[str, Figures]:
-    """Each contender's runs (and zero-byte ``baselines``) in ``rounds``
-    interleaved rounds; the CPU of the ``boards`` processes is taken too."""
+    """Each contender's runs in ``rounds`` interleaved rounds; the CPU of
+    the ``boards`` processes is taken too."""
     figures = {c.label: Figures([], []) for c in contenders}
     for round_ in range(rounds):
         # Each round starts with the next contender, so that none always
@@ -190,8 +192,6 @@ def measure(
         turn = round_ % len(contenders)
         for contender in contenders[turn:] + contenders[:turn]:
             entry = figures[contender.label]
-            if baselines:
-                entry.baselines.append(run_child(contender, address, 0, window).cpu)
             entry.runs.append(run_child(contender, address, size, window, boards))
     return figures
 
@@ -408,8 +408,8 @@ def main() -> int:
     print(
         f"{size / MIB:g} MiB per run at window 8 unpaced and in the latency "
         f"setting (a quarter in the others, an eighth a board with 8), median "
-        f"of {rounds} interleaved rounds; CPU is the child's user+sys (its "
-        f"workers' too) less a zero-byte run's",
+        f"of {rounds} interleaved rounds; CPU is that of the read alone, "
+        f"every thread of the child (and its workers)",
         flush=True,
     )
     single_bare = None
@@ -421,7 +421,7 @@ def main() -> int:
         label, window, options, share, n_boards = SETTINGS[name]
         run_size = max(256, int(size * share) // 256 * 256)
         boards = [BoardProcess(**options) for _ in range(n_boards)]  # type: ignore[arg-type]
-        many = n_boards > 1  # (the CPU of the reads, said by the children)
+        many = n_boards > 1
         try:
             figures = measure(
                 chosen,
@@ -430,7 +430,6 @@ def main() -> int:
                 window,
                 rounds,
                 [board.pid for board in boards if board.pid] if many else (),
-                baselines=not many,
             )
         finally:
             for board in boards:

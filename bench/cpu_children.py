@@ -1,5 +1,8 @@
 """The children of bench/cpu.py: each reads ``size`` bytes from a board (or
-from every board it is given) and prints its MB/s, and perhaps more.
+from every board it is given) and prints its MB/s and the CPU seconds of
+the read (process_time: every thread of the child, around the read only,
+so that the interpreter's start, the imports and the connecting, which
+vary by tens of milliseconds a run, are not in it), and perhaps more.
 
 They import this project only when they run, so that a child started with
 SPINNACTORS_TREE (cpu.py's ``--against``) imports that tree's.
@@ -23,7 +26,7 @@ BASE = 0x6000_0000
 VERSION_EVERY = 0.005
 
 
-def bare_loop(host: str, port: int, size: int, window: int) -> float:
+def bare_loop(host: str, port: int, size: int, window: int) -> str:
     """The practical limit: a plain socket keeping ``window`` reads in
     flight, resending everything outstanding after 0.2 s of silence."""
     from messages.scp.bulk import ChunkBuilder
@@ -37,6 +40,7 @@ def bare_loop(host: str, port: int, size: int, window: int) -> float:
     requests = size // 256
     outstanding: dict[int, bytes] = {}
     sent = done = 0
+    cpu = time.process_time()
     start = time.perf_counter()
     while done < requests:
         while len(outstanding) < window and sent < requests:
@@ -57,22 +61,25 @@ def bare_loop(host: str, port: int, size: int, window: int) -> float:
             del outstanding[seq]
             done += 1
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     sock.close()
-    return size / max(elapsed, 1e-9) / 1e6
+    return f"{size / max(elapsed, 1e-9) / 1e6} {cpu}"
 
 
-def spinnactors_read(host: str, port: int, size: int, window: int) -> float:
+def spinnactors_read(host: str, port: int, size: int, window: int) -> str:
     from actors import connect
 
     with connect(host, port, window=window) as client:
+        cpu = time.process_time()
         start = time.perf_counter()
         data = client.read(0, 0, BASE, size) if size else b""
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu
     assert len(data) == size
-    return size / max(elapsed, 1e-9) / 1e6
+    return f"{size / max(elapsed, 1e-9) / 1e6} {cpu}"
 
 
-def spinnman_read(host: str, port: int, size: int, window: int) -> float:
+def spinnman_read(host: str, port: int, size: int, window: int) -> str:
     from spinnman.connections.scp_request_pipeline import SCPRequestPipeLine
     from spinnman.connections.udp_packet_connections import SCAMPConnection
     from spinnman.messages.scp.impl import ReadMemory
@@ -83,6 +90,7 @@ def spinnman_read(host: str, port: int, size: int, window: int) -> float:
     def failed(request: object, error: Exception, *_: object) -> None:
         errors.append(error)
 
+    cpu = time.process_time()
     start = time.perf_counter()
     try:
         pipeline = SCPRequestPipeLine(connection, n_channels=window)
@@ -91,11 +99,13 @@ def spinnman_read(host: str, port: int, size: int, window: int) -> float:
                 ReadMemory((0, 0, 0), BASE + offset, 256), lambda _: None, failed
             )
         pipeline.finish()
+        elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu
     finally:
         connection.close()
     if errors:
         raise RuntimeError(f"SpiNNMan failed: {errors[0]}")
-    return size / max(time.perf_counter() - start, 1e-9) / 1e6
+    return f"{size / max(elapsed, 1e-9) / 1e6} {cpu}"
 
 
 def bare_boards(addresses: list[Address], size: int, window: int) -> str:
@@ -192,8 +202,9 @@ def _thread_seconds(pid: int) -> float:
 
 def spinnactors_version_latency(host: str, port: int, size: int, window: int) -> str:
     """spinnactors_read, while another thread asks for the board's version
-    every VERSION_EVERY: the MB/s, then the wall-clock time each version()
-    returned (matched by the parent to the board's capture)."""
+    every VERSION_EVERY: the MB/s and CPU seconds, then the wall-clock time
+    each version() returned (matched by the parent to the board's
+    capture)."""
     from actors import connect
 
     returned: list[float] = []
@@ -210,20 +221,23 @@ def spinnactors_version_latency(host: str, port: int, size: int, window: int) ->
         asker = threading.Thread(target=ask)
         reading.set()
         asker.start()
+        cpu = time.process_time()
         start = time.perf_counter()
         data = client.read(0, 0, BASE, size) if size else b""
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu
         reading.clear()
         asker.join()
     assert len(data) == size
     mb_per_s = size / max(elapsed, 1e-9) / 1e6
-    return " ".join(map(str, [mb_per_s, *returned]))
+    return " ".join(map(str, [mb_per_s, cpu, *returned]))
 
 
 def spinnactors_captured_read(host: str, port: int, size: int, window: int) -> str:
     """spinnactors_read with ``capture=`` a pcap file (in a folder removed
-    after): the capture's close, which writes what is left, is timed too.
-    Also printed: datagrams written and dropped, the writer's CPU seconds."""
+    after): the capture's close, which writes what is left, is timed (and
+    its CPU taken) too. Also printed: datagrams written and dropped, the
+    writer's CPU seconds."""
     import tempfile
 
     from actors import connect
@@ -232,18 +246,24 @@ def spinnactors_captured_read(host: str, port: int, size: int, window: int) -> s
     with tempfile.TemporaryDirectory() as folder:
         capture = PacketCapture(Path(folder) / "read.pcap")
         with connect(host, port, window=window, capture=capture) as client:
+            cpu = time.process_time()
             start = time.perf_counter()
             data = client.read(0, 0, BASE, size) if size else b""
             elapsed = time.perf_counter() - start
+            cpu = time.process_time() - cpu
+        cpu -= time.process_time()
         start = time.perf_counter()
         capture.close()
         elapsed += time.perf_counter() - start
+        cpu += time.process_time()
     assert len(data) == size
     mb_per_s = size / max(elapsed, 1e-9) / 1e6
-    return f"{mb_per_s} {capture.written} {capture.dropped} {capture.writer_seconds}"
+    return (
+        f"{mb_per_s} {cpu} {capture.written} {capture.dropped} {capture.writer_seconds}"
+    )
 
 
-CHILDREN: dict[str, Callable[[str, int, int, int], float | str]] = {
+CHILDREN: dict[str, Callable[[str, int, int, int], str]] = {
     "bare": bare_loop,
     "spinnactors": spinnactors_read,
     "spinnactors-capture": spinnactors_captured_read,
