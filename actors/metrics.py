@@ -42,7 +42,7 @@ from actors.boot.bmp import COUNTS
 from actors.boot.sensors import BMPStatus, read_watched
 from actors.cold_metrics import boot_families, sensor_families
 from actors.compat.pipeline import pipeline_connections
-from actors.connection.actor import ConnectionStats, GetConnectionStats
+from actors.connection.messages import ConnectionStats, GetConnectionStats
 from actors.http_server import (
     CLIENT_TIMEOUT,
     REQUEST_DEADLINE,

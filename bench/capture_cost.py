@@ -6,8 +6,9 @@ in a process of its own.
                                  [--against TREE]
 
 Each read runs in a child process of its own (bench/cpu.py's children),
-so its CPU time (user + sys, from os.wait4) is its own; a zero-byte run
-of the same child is subtracted, leaving what the requests cost. Two
+which measures the CPU of its read (every thread of the child, the
+capture's close included; until 2026-12-07 it was the child's user+sys
+less a zero-byte run's). Two
 boards: one that answers at once (the client's own overhead is the
 limit, so this is the capture's worst case) and one at a real board's
 pace (a few MB/s, what a capture of real hardware sees). Reported for
@@ -124,8 +125,8 @@ def main() -> int:
     print(
         f"median of {args.rounds} interleaved rounds, window {args.window}, a "
         f"child process a read ({args.mib} MiB on the fast board, "
-        f"{args.mib / 4:g} on the paced); CPU is the child's user+sys less a "
-        f"zero-byte run's"
+        f"{args.mib / 4:g} on the paced); CPU is that of the read alone, every "
+        f"thread of the child"
     )
     print(
         f"{'board':<28}{'plain':>7}{'captured':>10}{'ratio':>8}{'spread':>11}"

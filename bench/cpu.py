@@ -1,41 +1,53 @@
 """Client CPU per request: what decides how many boards one core can drive.
 
 Each contender reads from a virtual board in a process of its own, and
-itself runs in a child process, so that its CPU time (user + sys, from
-os.wait4) is its own. A zero-byte run of the same child (interpreter start,
-imports, connect, close) is subtracted, leaving the CPU the requests cost.
+itself runs in a child process, which measures the CPU of the read itself
+(process_time around it: every thread of the child; a Machine's workers'
+from /proc), so that the interpreter's start, the imports and connecting
+are not in it. (Those were taken out by subtracting a zero-byte run of the
+same child until 2026-12-07, but they vary by tens of milliseconds a run:
++-7 us a request in a paced 2 MiB read, as much as what was measured.)
 Rounds are interleaved (each starting with the next contender) so that a
 noisy neighbour hurts every contender alike; medians and spreads are
 printed, with ratios to the bare loop.
 
     python bench/cpu.py [--mib 8] [--rounds 5] [--quick]
-                        [--settings w8,paced,w1,drop] [--against TREE]
+                        [--settings w8,paced,w1,drop,boards,latency]
+                        [--against TREE]
 
 Settings: window 8 unpaced; window 8 against a board paced at a real
 board's ~70 us a request (the figure that decides boards per core:
 1e6 / (14,500 reads/s x CPU per request)); window 1; window 8 with 1% of
-requests dropped. ``--against TREE`` adds this project as checked out in
-another tree (e.g. a ``git worktree`` of an older commit), for before and
-after figures in one interleaved run.
+requests dropped; 8 paced boards read at once by one process (a Machine
+with workers=0, and with 2 workers; against a bare select() loop over the
+8 sockets); and ``latency``: how long after the paced board sent its reply
+a version() asked during a read returns (the board's capture stamps the
+reply, the child the return, both on the wall clock). ``--against TREE``
+adds this project as checked out in another tree (e.g. a ``git worktree``
+of an older commit), for before and after figures in one interleaved run.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from cpu_children import CHILDREN, MANY  # noqa: E402
+
+from transport.capture.pcap import read_packets  # noqa: E402
+from transport.links.endpoint import Address  # noqa: E402
 from transport.virtual.board import REALISTIC_SERVICE_TIME  # noqa: E402
 from transport.virtual.process import BoardProcess  # noqa: E402
 
@@ -45,121 +57,8 @@ MIB = 1 << 20
 BOARD_READS_PER_SECOND = 14_500
 
 
-# -- the children: each reads ``size`` bytes and prints its MB/s ---------------
-
-
-def bare_loop(host: str, port: int, size: int, window: int) -> float:
-    """The practical limit: a plain socket keeping ``window`` reads in
-    flight, resending everything outstanding after 0.2 s of silence."""
-    from messages.scp.bulk import ChunkBuilder
-    from messages.scp.layout import REPLY_DATA_OFFSET, SEQUENCE, SEQUENCE_OFFSET
-
-    builder = ChunkBuilder(0, 0, 0)
-    sequence_of, at, full = SEQUENCE, SEQUENCE_OFFSET, REPLY_DATA_OFFSET + 256
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.connect((host, port))
-    sock.settimeout(0.2)
-    requests = size // 256
-    outstanding: dict[int, bytes] = {}
-    sent = done = 0
-    start = time.perf_counter()
-    while done < requests:
-        while len(outstanding) < window and sent < requests:
-            seq = sent & 0xFFFF
-            datagram = builder.read(BASE + 256 * (sent % 4096), 256)
-            sequence_of.pack_into(datagram, at, seq)
-            sock.send(datagram)
-            outstanding[seq] = bytes(datagram)
-            sent += 1
-        try:
-            reply = sock.recv(1024)
-        except TimeoutError:
-            for datagram in outstanding.values():
-                sock.send(datagram)
-            continue
-        seq = sequence_of.unpack_from(reply, at)[0]
-        if seq in outstanding and len(reply) == full:
-            del outstanding[seq]
-            done += 1
-    elapsed = time.perf_counter() - start
-    sock.close()
-    return size / max(elapsed, 1e-9) / 1e6
-
-
-def spinnactors_read(host: str, port: int, size: int, window: int) -> float:
-    from actors import connect
-
-    with connect(host, port, window=window) as client:
-        start = time.perf_counter()
-        data = client.read(0, 0, BASE, size) if size else b""
-        elapsed = time.perf_counter() - start
-    assert len(data) == size
-    return size / max(elapsed, 1e-9) / 1e6
-
-
-def spinnman_read(host: str, port: int, size: int, window: int) -> float:
-    from spinnman.connections.scp_request_pipeline import SCPRequestPipeLine
-    from spinnman.connections.udp_packet_connections import SCAMPConnection
-    from spinnman.messages.scp.impl import ReadMemory
-
-    connection = SCAMPConnection(remote_host=host, remote_port=port)
-    errors: list[Exception] = []
-
-    def failed(request: object, error: Exception, *_: object) -> None:
-        errors.append(error)
-
-    start = time.perf_counter()
-    try:
-        pipeline = SCPRequestPipeLine(connection, n_channels=window)
-        for offset in range(0, size, 256):
-            pipeline.send_request(
-                ReadMemory((0, 0, 0), BASE + offset, 256), lambda _: None, failed
-            )
-        pipeline.finish()
-    finally:
-        connection.close()
-    if errors:
-        raise RuntimeError(f"SpiNNMan failed: {errors[0]}")
-    return size / max(time.perf_counter() - start, 1e-9) / 1e6
-
-
-def spinnactors_captured_read(host: str, port: int, size: int, window: int) -> str:
-    """spinnactors_read with ``capture=`` a pcap file (in a folder removed
-    after): the capture's close, which writes what is left, is timed too.
-    Also printed: datagrams written and dropped, the writer's CPU seconds."""
-    import tempfile
-
-    from actors import connect
-
-    try:
-        from transport.capture.writer import PacketCapture
-    except ImportError:  # a tree from before transport/ had subpackages
-        from transport.capture import PacketCapture  # type: ignore[no-redef]
-
-    with tempfile.TemporaryDirectory() as folder:
-        capture = PacketCapture(Path(folder) / "read.pcap")
-        with connect(host, port, window=window, capture=capture) as client:
-            start = time.perf_counter()
-            data = client.read(0, 0, BASE, size) if size else b""
-            elapsed = time.perf_counter() - start
-        start = time.perf_counter()
-        capture.close()
-        elapsed += time.perf_counter() - start
-    assert len(data) == size
-    mb_per_s = size / max(elapsed, 1e-9) / 1e6
-    return f"{mb_per_s} {capture.written} {capture.dropped} {capture.writer_seconds}"
-
-
-CHILDREN: dict[str, Callable[[str, int, int, int], float | str]] = {
-    "bare": bare_loop,
-    "spinnactors": spinnactors_read,
-    "spinnactors-capture": spinnactors_captured_read,
-    "spinnman": spinnman_read,
-}
-
-
 def child_main(argv: list[str]) -> int:
-    kind, host, port, size, window = argv
+    kind, where, size, window = argv
     tree = os.environ.get("SPINNACTORS_TREE")
     if tree:  # this project as checked out there, not here
         sys.path.insert(0, tree)
@@ -169,7 +68,14 @@ def child_main(argv: list[str]) -> int:
             if name.split(".")[0] in ("actors", "messages", "transport")
         ]:
             del sys.modules[name]
-    figures = CHILDREN[kind](host, int(port), int(size), int(window))
+    addresses = [
+        (host, int(port)) for host, port in (one.split(":") for one in where.split(","))
+    ]
+    figures: float | str
+    if kind in MANY:
+        figures = MANY[kind](addresses, int(size), int(window))
+    else:
+        figures = CHILDREN[kind](*addresses[0], int(size), int(window))
     sys.stdout.write(f"{figures}\n")
     return 0
 
@@ -190,17 +96,31 @@ class Run:
     mb_per_s: float
     #: What else the child printed after its MB/s.
     extra: tuple[float, ...] = ()
+    #: CPU seconds the board processes spent meanwhile (if asked).
+    boards_cpu: float = 0.0
+    #: The child's whole user + sys (os.wait4): start-up, imports and
+    #: close as well as the read, which ``cpu`` is when the child says it.
+    whole: float = 0.0
 
 
 def run_child(
     contender: Contender,
-    address: tuple[str, int],
+    address: Address | Sequence[Address],
     size: int,
     window: int,
+    boards: Sequence[int] = (),
     script: str = __file__,
 ) -> Run:
-    """One child run: its CPU seconds (user + sys) and the MB/s it saw;
-    ``script --child KIND ...`` is the child (another bench's children)."""
+    """One child run: the MB/s it saw and the CPU seconds of its read, as
+    it says them; and the CPU seconds of the ``boards`` (their process
+    ids) meanwhile. ``script --child KIND ...`` is the child (another
+    bench's children); one that prints its MB/s alone is charged its
+    whole user + sys from os.wait4 (see ``measure``'s ``baseline``)."""
+    addresses = (
+        [cast(Address, address)]
+        if isinstance(address[0], str)
+        else list(cast(Sequence[Address], address))
+    )
     env = dict(os.environ)
     env.pop("SPINNACTORS_TREE", None)
     if contender.tree:
@@ -211,8 +131,7 @@ def run_child(
             script,
             "--child",
             contender.kind,
-            address[0],
-            str(address[1]),
+            ",".join(f"{host}:{port}" for host, port in addresses),
             str(size),
             str(window),
         ],
@@ -221,11 +140,20 @@ def run_child(
         cwd="/",
     )
     assert process.stdout is not None
+    boards_before = sum(map(process_cpu, boards))
     output = process.stdout.read()
-    cpu = reap(process, contender.label)
+    whole = reap(process, contender.label)
     process.stdout.close()
-    mb_per_s, *extra = map(float, output.split())
-    return Run(cpu, mb_per_s, tuple(extra))
+    boards_cpu = sum(map(process_cpu, boards)) - boards_before
+    mb_per_s, *said = map(float, output.split())
+    cpu, *extra = said or [whole]
+    return Run(cpu, mb_per_s, tuple(extra), boards_cpu, whole)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + sys) of every thread of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def reap(process: subprocess.Popen[Any], label: str) -> float:
@@ -240,25 +168,34 @@ def reap(process: subprocess.Popen[Any], label: str) -> float:
 
 @dataclass
 class Figures:
-    """A contender's runs in one setting, and its zero-byte baselines."""
+    """A contender's runs in one setting, and the zero-byte baselines to
+    take from them (bench/metrics_cost.py's; cpu.py's children measure
+    their reads alone)."""
 
     runs: list[Run]
     baselines: list[float]
 
     def cpu_per_request(self, requests: int) -> list[float]:
-        """Microseconds per request of each run, less the median baseline."""
-        base = statistics.median(self.baselines)
+        """Microseconds per request of each run, less the median baseline
+        (if any)."""
+        base = statistics.median(self.baselines) if self.baselines else 0.0
         return [(run.cpu - base) / requests * 1e6 for run in self.runs]
 
 
 def measure(
     contenders: list[Contender],
-    address: tuple[str, int],
+    address: Address | Sequence[Address],
     size: int,
     window: int,
     rounds: int,
+    boards: Sequence[int] = (),
     script: str = __file__,
+    baseline: bool = False,
 ) -> dict[str, Figures]:
+    """Each contender's runs in ``rounds`` interleaved rounds; the CPU of
+    the ``boards`` processes is taken too. With ``baseline`` each run has
+    a zero-byte run of the same child before it, whose CPU is taken off
+    (for children that do not time their read themselves)."""
     figures = {c.label: Figures([], []) for c in contenders}
     for round_ in range(rounds):
         # Each round starts with the next contender, so that none always
@@ -266,8 +203,12 @@ def measure(
         turn = round_ % len(contenders)
         for contender in contenders[turn:] + contenders[:turn]:
             entry = figures[contender.label]
-            entry.baselines.append(run_child(contender, address, 0, window, script).cpu)
-            entry.runs.append(run_child(contender, address, size, window, script))
+            if baseline:
+                zero = run_child(contender, address, 0, window, boards, script)
+                entry.baselines.append(zero.cpu)
+            entry.runs.append(
+                run_child(contender, address, size, window, boards, script)
+            )
     return figures
 
 
@@ -276,41 +217,189 @@ def spread(values: list[float]) -> str:
 
 
 def report(
-    setting: str, figures: dict[str, Figures], requests: int, paced: bool
-) -> None:
+    setting: str,
+    figures: dict[str, Figures],
+    requests: int,
+    paced: bool,
+    single_bare: float | None = None,
+) -> dict[str, float]:
+    """Print a setting's table; the median CPU per request by contender.
+    ``single_bare``: the bare loop's paced figure on one board, which
+    many boards' figures are also put against."""
     medians = {
         label: statistics.median(f.cpu_per_request(requests))
         for label, f in figures.items()
     }
     bare = medians.get("bare")
+    boards = any(run.boards_cpu for f in figures.values() for run in f.runs)
     print(f"\n{setting} ({requests} reads of 256 bytes)")
     print(
-        f"  {'contender':<26}{'us/request':>11}{'spread':>13}"
-        f"{'x bare':>8}{'MB/s':>8}" + ("  boards/core" if paced else "")
+        f"  {'contender':<32}{'us/request':>11}{'spread':>13}"
+        f"{'x bare':>8}{'MB/s':>8}"
+        + ("  boards/core" if paced else "")
+        + ("  boards' cores" if boards else "")
     )
     for label, entry in figures.items():
         per_request = entry.cpu_per_request(requests)
         median = medians[label]
         ratio = f"{median / bare:.2f}" if bare else "-"
-        mb_per_s = statistics.median(run.mb_per_s for run in entry.runs)
         line = (
-            f"  {label:<26}{median:>11.1f}{spread(per_request):>13}"
-            f"{ratio:>8}{mb_per_s:>8.1f}"
+            f"  {label:<32}{median:>11.1f}{spread(per_request):>13}"
+            f"{ratio:>8}{_mb(figures, label):>8.1f}"
         )
         if paced:
             line += f"  {1e6 / (BOARD_READS_PER_SECOND * median):>11.2f}"
+        if boards:
+            # (an idle board costs next to nothing: their CPU over the reads)
+            busy = statistics.median(
+                r.boards_cpu * r.mb_per_s * 1e6 / (requests * 256) for r in entry.runs
+            )
+            line += f"  {busy:>14.2f}"
         print(line)
-    others = [label for label in figures if label.startswith("spinnactors@")]
-    for label in others:
-        ratio = medians["spinnactors"] / medians[label]
-        print(
-            f"  spinnactors / {label}: {ratio:.3f}x CPU per request, "
-            f"{_mb(figures, 'spinnactors') / _mb(figures, label):.3f}x MB/s"
-        )
+    for label in figures:
+        # "spinnactors@TREE..." against "spinnactors...", as measured here
+        if "@" not in label:
+            continue
+        tree = label.split("@", 1)[1].split(",", 1)[0]
+        mine = label.replace(f"@{tree}", "", 1)
+        if mine in medians:
+            print(
+                f"  {mine} / {label}: {medians[mine] / medians[label]:.3f}x CPU "
+                f"per request, {_mb(figures, mine) / _mb(figures, label):.3f}x MB/s"
+            )
+    if single_bare:
+        for label in figures:
+            if label.startswith("spinnactors"):
+                print(
+                    f"  {label} / the bare loop on one paced board: "
+                    f"{medians[label] / single_bare:.2f}x CPU per request"
+                )
+    return medians
 
 
 def _mb(figures: dict[str, Figures], label: str) -> float:
     return statistics.median(run.mb_per_s for run in figures[label].runs)
+
+
+# -- how soon a version asked during a paced read returns ------------------------
+
+
+@dataclass
+class Latency:
+    """A contender's version() returns, each less the board's reply."""
+
+    delays: list[float] = field(default_factory=list)
+    mb_per_s: list[float] = field(default_factory=list)
+
+
+def measure_latency(
+    contenders: list[Contender], size: int, rounds: int
+) -> dict[str, Latency]:
+    """Each contender reads ``size`` bytes from a paced board, in
+    interleaved rounds, asking for its version meanwhile; the board's
+    capture says when it sent each version's reply. (A board a run: one
+    capture of every run would outgrow what a capture keeps.)"""
+    out = {contender.label: Latency() for contender in contenders}
+    with tempfile.TemporaryDirectory() as folder:
+        capture = str(Path(folder) / "board.pcap")
+        for round_ in range(rounds):
+            turn = round_ % len(contenders)
+            for contender in contenders[turn:] + contenders[:turn]:
+                with BoardProcess(
+                    service_time=REALISTIC_SERVICE_TIME, capture=capture
+                ) as board:
+                    run = run_child(contender, board.address, size, 8)
+                sent = _version_replies(capture, board.address)
+                latency = out[contender.label]
+                latency.mb_per_s.append(run.mb_per_s)
+                for returned in run.extra:
+                    at = bisect.bisect_right(sent, returned)
+                    if at:
+                        latency.delays.append(returned - sent[at - 1])
+    return out
+
+
+def _version_replies(capture: str, board: Address) -> list[float]:
+    """When the board sent each datagram that is not a 256-byte read's
+    reply (a version's), in order."""
+    from messages.scp.layout import REPLY_DATA_OFFSET
+
+    with open(capture, "rb") as file:
+        return sorted(
+            packet.stamp
+            for packet in read_packets(file)
+            if packet.source == board and len(packet.payload) != REPLY_DATA_OFFSET + 256
+        )
+
+
+def report_latency(figures: dict[str, Latency]) -> None:
+    print(
+        "\nversion() during a read from a board paced at 70 us a request: "
+        "its return less the board's reply (wall clocks)"
+    )
+    print(
+        f"  {'contender':<32}{'versions':>9}{'p50 us':>9}{'p99 us':>9}"
+        f"{'max us':>9}{'MB/s':>8}"
+    )
+    for label, entry in figures.items():
+        delays = sorted(entry.delays)
+        if not delays:
+            print(f"  {label:<32}  no version matched a reply")
+            continue
+        p99 = delays[min(len(delays) - 1, int(0.99 * len(delays)))]
+        print(
+            f"  {label:<32}{len(delays):>9}{statistics.median(delays) * 1e6:>9.0f}"
+            f"{p99 * 1e6:>9.0f}{delays[-1] * 1e6:>9.0f}"
+            f"{statistics.median(entry.mb_per_s):>8.2f}"
+        )
+
+
+# -- the parent ------------------------------------------------------------------
+
+
+#: name: (label, window, board options, share of size, boards)
+SETTINGS: dict[str, tuple[str, int, dict[str, float], float, int]] = {
+    "w8": ("window 8, unpaced", 8, {}, 1.0, 1),
+    "paced": (
+        "window 8, board paced at 70 us a request",
+        8,
+        {"service_time": REALISTIC_SERVICE_TIME},
+        0.25,
+        1,
+    ),
+    "w1": ("window 1, unpaced", 1, {}, 1.0, 1),
+    "drop": ("window 8, 1% of requests dropped", 8, {"drop": 0.01}, 0.25, 1),
+    "boards": (
+        "8 boards paced at 70 us a request, read at once (MB/s: all 8)",
+        8,
+        {"service_time": REALISTIC_SERVICE_TIME},
+        0.125,
+        8,
+    ),
+}
+
+
+def contenders_for(name: str, trees: list[str], spinnman: bool) -> list[Contender]:
+    """Who runs in setting ``name`` (SpiNNMan waits 1 s per lost reply,
+    so it is left out of the drop setting, and it has no reader of many
+    boards at once)."""
+    against = [(f"@{Path(tree).name}", str(Path(tree).resolve())) for tree in trees]
+    if name == "latency":
+        return [Contender("spinnactors", "spinnactors-latency")] + [
+            Contender(f"spinnactors{at}", "spinnactors-latency", tree)
+            for at, tree in against
+        ]
+    if name == "boards":
+        return [Contender("bare", "bare-boards")] + [
+            Contender(f"spinnactors{at}, workers={n}", f"machine-{n}", tree)
+            for at, tree in [("", None), *against]
+            for n in (0, 2)
+        ]
+    chosen = [Contender("bare", "bare"), Contender("spinnactors", "spinnactors")]
+    chosen += [Contender(f"spinnactors{at}", "spinnactors", t) for at, t in against]
+    if spinnman and name != "drop":
+        chosen.append(Contender("spinnman", "spinnman"))
+    return chosen
 
 
 def main() -> int:
@@ -320,7 +409,7 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="1 MiB, 3 rounds")
-    parser.add_argument("--settings", default="w8,paced,w1,drop")
+    parser.add_argument("--settings", default="w8,paced,w1,drop,boards,latency")
     parser.add_argument(
         "--against",
         metavar="TREE",
@@ -332,43 +421,45 @@ def main() -> int:
     args = parser.parse_args()
     size = int((1 if args.quick else args.mib) * MIB)
     rounds = 3 if args.quick else args.rounds
-    contenders = [Contender("bare", "bare"), Contender("spinnactors", "spinnactors")]
-    contenders += [
-        Contender(
-            f"spinnactors@{Path(tree).name}", "spinnactors", str(Path(tree).resolve())
-        )
-        for tree in args.against
-    ]
-    if not args.no_spinnman:
-        contenders.append(Contender("spinnman", "spinnman"))
-    # (label, window, board options, share of size, contenders' kinds)
-    settings = {
-        "w8": ("window 8, unpaced", 8, {}, 1.0),
-        "paced": (
-            "window 8, board paced at 70 us a request",
-            8,
-            {"service_time": REALISTIC_SERVICE_TIME},
-            0.25,
-        ),
-        "w1": ("window 1, unpaced", 1, {}, 1.0),
-        "drop": ("window 8, 1% of requests dropped", 8, {"drop": 0.01}, 0.25),
-    }
     print(
-        f"{size / MIB:g} MiB per run at window 8 unpaced (a quarter in "
-        f"the other settings), median of {rounds} interleaved rounds; "
-        f"CPU is the child's user+sys less a zero-byte run's",
+        f"{size / MIB:g} MiB per run at window 8 unpaced and in the latency "
+        f"setting (a quarter in the others, an eighth a board with 8), median "
+        f"of {rounds} interleaved rounds; CPU is that of the read alone, "
+        f"every thread of the child (and its workers)",
         flush=True,
     )
+    single_bare = None
     for name in args.settings.split(","):
-        label, window, options, share = settings[name]
+        chosen = contenders_for(name, args.against, not args.no_spinnman)
+        if name == "latency":
+            report_latency(measure_latency(chosen, size, rounds))
+            continue
+        label, window, options, share, n_boards = SETTINGS[name]
         run_size = max(256, int(size * share) // 256 * 256)
-        chosen = [
-            c for c in contenders if not (name == "drop" and c.kind == "spinnman")
-        ]
-        # SpiNNMan waits 1 s per lost reply: left out of the drop setting.
-        with BoardProcess(**options) as board:  # type: ignore[arg-type]
-            figures = measure(chosen, board.address, run_size, window, rounds)
-        report(label, figures, run_size // 256, name == "paced")
+        boards = [BoardProcess(**options) for _ in range(n_boards)]  # type: ignore[arg-type]
+        many = n_boards > 1
+        try:
+            figures = measure(
+                chosen,
+                [board.address for board in boards],
+                run_size,
+                window,
+                rounds,
+                [board.pid for board in boards if board.pid] if many else (),
+            )
+        finally:
+            for board in boards:
+                board.stop()
+        paced = "service_time" in options
+        medians = report(
+            label,
+            figures,
+            n_boards * run_size // 256,
+            paced,
+            single_bare if many else None,
+        )
+        if name == "paced":
+            single_bare = medians["bare"]
         sys.stdout.flush()
     return 0
 

@@ -111,7 +111,13 @@ def throughput(size: int, rounds: int, settings: list[str]) -> None:
         run_size = max(256, int(size * share) // 256 * 256)
         with BoardProcess(**options) as board:  # type: ignore[arg-type]
             figures = cpu.measure(
-                contenders, board.address, run_size, 8, rounds, script=__file__
+                contenders,
+                board.address,
+                run_size,
+                8,
+                rounds,
+                script=__file__,
+                baseline=True,
             )
         cpu.report(label, figures, run_size // 256, name == "paced")
         mb = {label: cpu._mb(figures, label) for label in figures}

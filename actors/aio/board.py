@@ -23,7 +23,7 @@ from actors.aio.loop import LoopSink, Opened, off_loop
 from actors.board.client import Client
 from actors.board.operations import BoardOperations
 from actors.connecting import connect
-from actors.connection.actor import ConnectionStats
+from actors.connection.messages import ConnectionStats
 from actors.errors import ShutDown
 from actors.placement.machine import Machine
 from actors.protocol.jobs import Job, Outcome, OutcomeSink, ReadJob, SCPJob, WriteJob

@@ -23,13 +23,9 @@ import pykka
 from actors.board.health import BoardHealth
 from actors.board.operations import BoardOperations
 from actors.boot.recovery import BoardRecovery, Recovery, check_recovery
-from actors.connection.actor import (
-    ConnectionActor,
-    ConnectionStats,
-    GetConnectionStats,
-    Wake,
-)
+from actors.connection.actor import ConnectionActor
 from actors.connection.book import JobBook
+from actors.connection.messages import ConnectionStats, GetConnectionStats, Wake
 from actors.errors import ShutDown, ask, at_board
 from actors.lifetime import track
 from actors.protocol.fences import Span

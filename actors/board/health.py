@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
-from actors.connection.actor import ConnectionStats
+from actors.connection.messages import ConnectionStats
 from actors.supervision.messages import SupervisorStats
 
 #: serving: a connection is up; restarting: its supervisor is bringing it

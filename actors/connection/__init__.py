@@ -2,14 +2,14 @@
 the thread-safe book of its jobs that outlives each incarnation.
 """
 
-from actors.connection.actor import (
-    ConnectionActor,
+from actors.connection.actor import ConnectionActor
+from actors.connection.book import JobBook, next_outcomes
+from actors.connection.messages import (
     ConnectionStats,
     GetConnectionStats,
     Submit,
     Wake,
 )
-from actors.connection.book import JobBook, next_outcomes
 
 __all__ = [
     "ConnectionActor",

@@ -4,9 +4,11 @@ Jobs arrive in batches (Submit, or put in the JobBook and a Wake). Between
 inbox messages the actor pumps the socket: it sends while the window has
 room, waits for replies (MAX_BLOCK at a time, then looks at its timers and
 inbox), takes every reply already waiting before sending again, and hands
-finished jobs' outcomes back in batches. A pump runs for at most one slice
-or until a message is waiting, then posts itself a _Pump to carry on, so
-stop and stats are never stuck behind I/O.
+finished jobs' outcomes back in batches. When the board answers at its own
+pace, one reply at a time, the actor sleeps as its Coalescer says (never
+longer than MAX_BLOCK / 2) and takes the replies that gathered in one go.
+A pump runs for at most one slice or until a message is waiting, then posts
+itself a _Pump to carry on, so stop and stats are never stuck behind I/O.
 """
 
 from __future__ import annotations
@@ -14,17 +16,21 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
 from actors.connection.book import JobBook
+from actors.connection.messages import ConnectionStats as ConnectionStats
+from actors.connection.messages import GetConnectionStats as GetConnectionStats
+from actors.connection.messages import Submit as Submit
+from actors.connection.messages import Wake as Wake
 from actors.errors import Cancelled, PortRefused, RequestTimeout, ShutDown
+from actors.protocol.coalesce import Coalescer
 from actors.protocol.fences import Claim
-from actors.protocol.jobs import Job, Outcome, OutcomeSink, written_span
+from actors.protocol.jobs import Outcome, OutcomeSink, written_span
 from actors.protocol.requests import Request
-from actors.protocol.rtt import RttStats
 from actors.protocol.runs import JobRun, MemoryRun
 from actors.protocol.settings import WindowSettings
 from actors.protocol.window import Window
@@ -52,7 +58,8 @@ ALREADY_WAITING = 20e-6
 #: The longest one pump runs before letting the inbox in.
 PUMP_SLICE = 0.02
 #: Outcomes are held back to go in one batch, but no more than this many
-#: and no longer than FLUSH_DELAY.
+#: and no longer than FLUSH_DELAY (not at all once their sink has no other
+#: job open here: a version() asked during a long read is not held up).
 _FLUSH_AT = 256
 FLUSH_DELAY = 0.001
 #: How many windows' worth of requests are made ahead of sending.
@@ -60,66 +67,8 @@ _QUEUE_WINDOWS = 4
 
 
 @dataclass(frozen=True)
-class Submit:
-    """Run ``jobs``; deliver each one's Outcome to ``sink``."""
-
-    jobs: Sequence[Job]
-    sink: OutcomeSink
-
-
-@dataclass(frozen=True)
-class Wake:
-    """Look in the job book: someone has put jobs there."""
-
-
-@dataclass(frozen=True)
-class GetConnectionStats:
-    """Ask for a ConnectionStats snapshot."""
-
-
-@dataclass(frozen=True)
 class _Pump:
     """Carry on with the I/O (posted by the actor to itself)."""
-
-
-@dataclass(frozen=True)
-class ConnectionStats:
-    """What a connection has done so far (plain data)."""
-
-    remote: str
-    window: int
-    sent: int
-    resent: int
-    fast_resent: int
-    retry_code_resent: int
-    timeouts: int
-    completed: int
-    failed: int
-    duplicates: int
-    malformed: int
-    foreign: int
-    send_errors: int
-    open_jobs: int
-    rtt: RttStats
-    #: Pieces on the wire when their job ended (never sent again), and the
-    #: late replies to them that were dropped.
-    retired: int = 0
-    late: int = 0
-    #: Receives ended early by an ICMP "port unreachable" (a connected
-    #: socket whose board's port is closed), and this end's address.
-    refused: int = 0
-    local: str = ""
-    #: Jobs ended because their callers gave up on them (see Cancel).
-    cancelled: int = 0
-    #: Requests on the wire now, and those the board ended with an error
-    #: code, by the code's name.
-    in_flight: int = 0
-    error_codes: dict[str, int] = field(default_factory=dict)
-    #: Seconds since a datagram last came from the board (None: none yet).
-    last_reply_age: float | None = None
-    #: Seconds the board has owed a reply: since the first request sent
-    #: after its last datagram (None: it owes none; see Window.silent_for).
-    silent_for: float | None = None
 
 
 class ConnectionActor(Supervised):
@@ -133,7 +82,8 @@ class ConnectionActor(Supervised):
     board's port is closed) instead of trying again. Jobs live in ``book``:
     under a supervisor (``watch`` given) a failed actor leaves its open
     jobs there for the next incarnation, which resends what had no reply;
-    otherwise they end with ShutDown.
+    otherwise they end with ShutDown. ``sleep`` is how it sleeps while a
+    paced board's replies gather (with ``clock``, a FakeClock's in tests).
     """
 
     def __init__(
@@ -148,6 +98,7 @@ class ConnectionActor(Supervised):
         fail_refused: bool = False,
         watch: Watch | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         super().__init__(watch=watch)
         self._fail_refused = fail_refused
@@ -159,6 +110,8 @@ class ConnectionActor(Supervised):
         self._settings = settings or WindowSettings()
         self._owns_connection = owns_connection
         self._clock = clock
+        self._sleep = sleep
+        self._coalesce = Coalescer(max_wait=MAX_BLOCK / 2)
         self._connection: BoardConnection | None = None
         self._endpoint: DatagramEndpoint | None = None
         self._window = Window(
@@ -172,6 +125,9 @@ class ConnectionActor(Supervised):
         self._runs: deque[JobRun] = deque()
         #: Outcomes held back to go in one batch (see _FLUSH_AT).
         self._pending: list[tuple[OutcomeSink, Outcome]] = []
+        #: Open runs by their sink's id: a sink with none left is owed
+        #: nothing more, so what it is owed goes at once.
+        self._open_by_sink: dict[int, int] = {}
         self._starved = False
         self._flush_by = 0.0
         self._foreign = 0
@@ -209,8 +165,10 @@ class ConnectionActor(Supervised):
             if outcome is not None:
                 del self._book.open[run]
                 self._pending.append((run.sink, outcome))
-            elif run.has_more:
-                self._runs.append(run)
+            else:
+                self._opened(run)
+                if run.has_more:
+                    self._runs.append(run)
         if self._book.open or self._book.has_incoming:
             self._pump()
         self._flush()  # e.g. a job ended by restart() with nothing to send
@@ -297,6 +255,8 @@ class ConnectionActor(Supervised):
                 else max(0.0, now - counters.last_heard)
             ),
             silent_for=self._window.silent_for(now),
+            wakes=self._coalesce.wakes,
+            coalesced=self._coalesce.coalesced,
         )
 
     def _take_jobs(self) -> None:
@@ -315,6 +275,11 @@ class ConnectionActor(Supervised):
                     continue
                 self._runs.append(run)
                 self._book.open[run] = None
+                self._opened(run)
+
+    def _opened(self, run: JobRun) -> None:
+        key = id(run.sink)
+        self._open_by_sink[key] = self._open_by_sink.get(key, 0) + 1
 
     def _feed(self, now: float) -> None:
         """Top up the window's queue from the jobs, a few windows' worth at
@@ -403,11 +368,23 @@ class ConnectionActor(Supervised):
             self._send(datagrams)
 
     def _await_replies(self) -> float:
-        """Wait up to MAX_BLOCK for a reply; if it was already waiting, take
-        every other reply waiting too (so the board gets its next requests
-        in a burst). The time after."""
-        clock = self._clock
+        """Sleep as the coalescer says and take the replies that gathered;
+        or wait up to MAX_BLOCK for a reply and, if it was already waiting,
+        take every other reply waiting too (so the board gets its next
+        requests in a burst). The time after."""
+        clock, window, coalesce = self._clock, self._window, self._coalesce
         waited_from = clock()
+        owed = window.in_flight
+        wait = coalesce.wait(waited_from, window)
+        if wait:
+            self._sleep(wait)
+            now = clock()
+            taken = self._receive_waiting(owed)
+            coalesce.took(now, len(taken), owed, waited_from)
+            if taken:
+                self._hand_to_window(taken, now)
+                return now
+            waited_from = now
         try:
             # Always the same wait, so the socket's timeout is set once;
             # timers fire up to MAX_BLOCK late.
@@ -416,7 +393,9 @@ class ConnectionActor(Supervised):
             if self._fail_refused and self._refused() > 0:
                 host, port = self._remote
                 self._end_all(PortRefused(refused_text(host, port)))
-            return clock()
+            now = clock()
+            coalesce.took(now, 0, owed, waited_from)
+            return now
         now = clock()
         following = self._hand_to_window(((data, sender),), now, self._rate is None)
         if following is not None:
@@ -424,11 +403,15 @@ class ConnectionActor(Supervised):
             # time, the board waits for nothing else.
             self._send((following,))
             return now
-        in_flight = self._window.in_flight
+        in_flight = window.in_flight
+        n = 1
         if in_flight and now - waited_from < ALREADY_WAITING:
-            # A reply that had to be waited for came alone (a paced board):
-            # looking for more would only cost a receive that fails.
-            self._hand_to_window(self._receive_waiting(in_flight), now)
+            # (A reply that had to be waited for came alone, from a paced
+            # board: looking for more would only cost a receive that fails.)
+            more = self._receive_waiting(in_flight)
+            n += len(more)
+            self._hand_to_window(more, now)
+        coalesce.took(now, n, owed, waited_from)
         return now
 
     def _hand_to_window(
@@ -482,6 +465,13 @@ class ConnectionActor(Supervised):
     def _ended(self, run: JobRun, outcome: Outcome, now: float) -> None:
         if not self._pending:
             self._flush_by = now + FLUSH_DELAY
+        key, by_sink = id(run.sink), self._open_by_sink
+        left = by_sink[key] - 1
+        if left:
+            by_sink[key] = left
+        else:
+            del by_sink[key]
+            self._flush_by = now  # the last this sink is owed
         del self._book.open[run]
         fence = self._fences.pop(run, None)
         if type(outcome.error) is RequestTimeout:
@@ -547,6 +537,7 @@ class ConnectionActor(Supervised):
         for run in self._book.open:
             self._pending.append((run.sink, run.fail(error)))
         self._book.open.clear()
+        self._open_by_sink.clear()
         self._runs.clear()
         self._flush()
 

@@ -29,7 +29,7 @@ from actors.board.operations import BoardOperations, run_jobs
 from actors.boot.many import BootsBoards, check_bmps
 from actors.boot.options import BMPGiven
 from actors.compat.connection_listener import ConnectionListener
-from actors.connection.actor import ConnectionStats
+from actors.connection.messages import ConnectionStats
 from actors.errors import ShutDown, ask, at_board
 from actors.lifetime import track
 from actors.placement.feed import MessageFeed

@@ -21,7 +21,7 @@ from typing import Any
 from actors.board.client import Client
 from actors.board.health import BoardHealth
 from actors.compat.connection_listener import ConnectionListener
-from actors.connection.actor import ConnectionStats
+from actors.connection.messages import ConnectionStats
 from actors.errors import NoAnswer, ShutDown, ask
 from actors.placement.wire import (
     HEARTBEAT,

@@ -197,6 +197,13 @@ class Window(BulkLane):
         """Resends decided but not sent (the last poll's budget ran out)."""
         return bool(self._outbox)
 
+    @property
+    def recoveries(self) -> int:
+        """Resends and expiries so far: when it changes, the window has
+        left the happy path (see coalesce.py)."""
+        counters = self._counters
+        return counters.resent + counters.timeouts
+
     def silent_for(self, now: float) -> float | None:
         """How long the board has owed a reply it has not given: since the
         first request sent after its last datagram, or since that datagram
@@ -216,6 +223,25 @@ class Window(BulkLane):
         if self._next_timer == math.inf:
             return None
         return self._next_timer
+
+    def exact_wakeup(self) -> float | None:
+        """next_wakeup(), made exact: it may be early (the next timer moves
+        on only when timers run), which an owner that would sleep until
+        it asks to know."""
+        if self._outbox:
+            return -math.inf
+        soonest = self.fences.next_release
+        for entry in self._flight.values():
+            if entry.expires_at < soonest:
+                soonest = entry.expires_at
+        if self._retired:
+            soonest = min(soonest, *self._retired.values())
+        if self._retry_due:
+            soonest = min(soonest, self._retry_due[0][0])
+        if self._deadlines:
+            soonest = min(soonest, self._deadlines[0][0])
+        self._next_timer = soonest
+        return None if soonest == math.inf else soonest
 
     # -- input -----------------------------------------------------------------
 

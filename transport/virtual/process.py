@@ -25,6 +25,7 @@ def _serve(
     faults: dict[str, float],
     sides: str,
     service_time: float,
+    capture: str | None,
     pipe: Connection,
 ) -> None:
     from transport.virtual.board import VirtualBoard  # in the child only
@@ -36,6 +37,7 @@ def _serve(
         faults=plan,
         fault_sides=sides,  # type: ignore[arg-type]
         service_time=service_time,
+        capture=capture,
     )
     pipe.send(board.address)
     board.start()
@@ -48,7 +50,9 @@ class BoardProcess:
     """A ``width`` x ``height`` VirtualBoard on 127.0.0.1 in a spawned
     process; ``drop`` of the requests it receives are lost (seeded), and
     ``duplicate`` and ``reorder`` (each way) are as FaultPlan's;
-    ``service_time`` paces it (REALISTIC_SERVICE_TIME: a real board's)."""
+    ``service_time`` paces it (REALISTIC_SERVICE_TIME: a real board's);
+    ``capture``, a pcap file's path, records its wire (complete once the
+    board has stopped)."""
 
     def __init__(
         self,
@@ -58,6 +62,7 @@ class BoardProcess:
         duplicate: float = 0.0,
         reorder: float = 0.0,
         service_time: float = 0.0,
+        capture: str | None = None,
     ) -> None:
         faults = {"drop": drop, "duplicate": duplicate, "reorder": reorder}
         sides = "both" if duplicate or reorder else "receive"
@@ -65,7 +70,7 @@ class BoardProcess:
         self._pipe, child = context.Pipe()
         self._process = context.Process(
             target=_serve,
-            args=(width, height, faults, sides, service_time, child),
+            args=(width, height, faults, sides, service_time, capture, child),
             daemon=True,
             name="spinnactors-board",
         )

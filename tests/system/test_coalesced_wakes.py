@@ -1,0 +1,79 @@
+"""Coalesced wake-ups through the connection actor, against a paced
+VirtualBoard on real UDP: the actor sleeps as its Coalescer says and takes
+several replies per wake, and what it reads and writes is unchanged."""
+
+from __future__ import annotations
+
+import queue
+import random
+
+import pytest
+
+from actors import connect
+from actors.connection import ConnectionActor, Submit
+from actors.protocol import Outcome, ReadJob, SCPJob, WindowSettings
+from actors.testing import FakeClock
+from messages.scp import GetVersion
+from transport import SCAMPConnection, VirtualBoard
+
+ADDRESS = 0x6000_0000
+#: Slower than a real board (70 us), so that a wake gathers several even
+#: when a loaded machine's sleeps end late and vary.
+PACE = 200e-6
+
+
+@pytest.mark.timeout(60)
+def test_a_paced_board_is_read_and_written_several_replies_per_wake() -> None:
+    data = random.Random(35).randbytes(256 << 10)
+    # (A loaded machine can stall the board's thread for milliseconds: a
+    # resend after such a stall takes replies one by one for a while.)
+    with (
+        VirtualBoard(2, 2, service_time=PACE) as board,
+        connect(*board.address, window=8, rto_floor=0.05) as client,
+    ):
+        client.write(0, 0, ADDRESS, data)
+        assert client.read(0, 0, ADDRESS, len(data)) == data
+        stats = client.stats()
+    assert stats.completed == 2 * len(data) // 256
+    assert stats.wakes >= 20, stats
+    assert stats.coalesced >= 3 * stats.wakes, stats
+
+
+@pytest.mark.timeout(60)
+def test_a_fast_boards_replies_are_not_slept_on() -> None:
+    # The in-process board shares the interpreter with the client: its
+    # replies come as fast as both can go, so sleeping could only slow
+    # the read.
+    with VirtualBoard(2, 2) as board, connect(*board.address, window=8) as client:
+        client.read(0, 0, ADDRESS, 1 << 20)
+        stats = client.stats()
+    assert stats.wakes <= stats.completed / 100, stats
+
+
+@pytest.mark.timeout(60)
+def test_a_version_asked_during_a_long_read_is_not_held_back_for_company() -> None:
+    # The actor holds outcomes back to hand them over in batches; a sink
+    # that has no other job open gets its outcome at once. Under a clock
+    # that never moves, "at once" is the only way the version can come
+    # back before the read ends (nothing held back would be due).
+    frozen = FakeClock()
+    with VirtualBoard(2, 2, service_time=PACE) as board:
+        actor = ConnectionActor.start(
+            lambda: SCAMPConnection(
+                remote_host=board.address[0], remote_port=board.address[1]
+            ),
+            WindowSettings(),
+            clock=frozen,
+        )
+        try:
+            reading: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
+            actor.tell(Submit([ReadJob("read", 0, 0, 0, ADDRESS, 512 << 10)], reading))
+            asking: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
+            actor.tell(Submit([SCPJob("version", GetVersion(0, 0, 0))], asking))
+            (version,) = asking.get(timeout=30)
+            assert version.ok, version
+            assert reading.empty()  # the read (about 0.4 s) goes on
+            (read,) = reading.get(timeout=30)
+            assert read.ok and len(read.value) == 512 << 10
+        finally:
+            actor.stop()
