@@ -223,13 +223,20 @@ def test_a_pipeline_over_a_capturing_scamp_connection_is_captured(
             pipeline.finish()
             local = (connection.local_ip_address, connection.local_port)
         held = board.monitor.memory.read(1 << 8 | 1, 0x6000_0000, len(data))
+        on_the_wire = board.stats
     assert not errors and held == data
     seen = packets(path)
     sent = [p for p in seen if p[:2] == (local, (host, port))]
     answers = [p for p in seen if p[:2] == ((host, port), local)]
-    assert len(sent) == len(answers) == 8 and len(seen) == 16
-    # Each request carries its 256 bytes (after the 2 padding bytes, the
-    # 8 of the SDP header, 16 of SCP's command, sequence and arguments).
-    assert sorted(p[2][26:] for p in sent) == sorted(
-        data[256 * i :][:256] for i in range(8)
-    )
+    # What the board got and gave, resends included (a loaded machine can
+    # stall a thread past the timeout), is what the file holds.
+    assert len(sent) == on_the_wire.received >= 8
+    assert len(answers) == on_the_wire.replies >= 8
+    assert len(seen) == len(sent) + len(answers)
+    # Each request carries its address and 256 bytes (after the 2 padding
+    # bytes, the 8 of the SDP header, 4 of SCP's command and sequence; the
+    # address is the first argument, the data follows the three).
+    assert {(p[2][14:18], p[2][26:]) for p in sent} == {
+        ((0x6000_0000 + 256 * i).to_bytes(4, "little"), data[256 * i :][:256])
+        for i in range(8)
+    }
