@@ -47,13 +47,18 @@ from transport.logs import get_logger
 
 log = get_logger(__name__)
 
-#: The modules where SpiNNMan binds SCPRequestPipeLine or
-#: ConnectionListener: imported by install(), so that they exist to patch.
+#: The modules where SpiNNMan binds SCPRequestPipeLine,
+#: ConnectionListener, ReadMemoryProcess or WriteMemoryProcess: imported
+#: by install(), so that they exist to patch (a module imported later,
+#: such as the Transceiver's, takes the names from these).
 HOMES = (
     "spinnman.connections.scp_request_pipeline",
     "spinnman.connections.connection_listener",
     "spinnman.connections",
     "spinnman.processes.abstract_multi_connection_process",
+    "spinnman.processes.read_memory_process",
+    "spinnman.processes.write_memory_process",
+    "spinnman.processes",
 )
 #: Packages whose modules may hold copies of SpiNNMan's names: SpiNNMan
 #: itself and the front ends built on it.

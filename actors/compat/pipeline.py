@@ -63,7 +63,7 @@ def pipeline_connections() -> list[pykka.ActorRef[Any]]:
     return SHARED.running()
 
 
-def _window_settings(
+def window_settings(
     n_channels: int | None,
     intermediate_channel_waits: int | None,
     n_retries: int,
@@ -137,7 +137,7 @@ class SCPRequestPipeLine(Generic[R]):
                 "has no remote address: a pipeline must be able to send "
                 "(give the connection a remote_host)",
             )
-        self._settings = _window_settings(
+        self._settings = window_settings(
             n_channels,
             intermediate_channel_waits,
             n_retries,
@@ -399,10 +399,10 @@ class SCPRequestPipeLine(Generic[R]):
         elif speaks_spinnman(request):
             error = spinnman_error(error, request, self._packet_timeout)
         assert isinstance(error, Exception)
-        error_callback(request, error, _traceback(error), self._connection)
+        error_callback(request, error, error_traceback(error), self._connection)
 
 
-def _traceback(error: BaseException) -> TracebackType | None:
+def error_traceback(error: BaseException) -> TracebackType | None:
     """The error's traceback; one made here for an error that was never
     raised (the window's), as SpiNNMan hands a real one."""
     if error.__traceback__ is not None:
