@@ -37,10 +37,16 @@ class ConnectionListener(
     """spinnactors' ConnectionListener, an instance of SpiNNMan's."""
 
 
+#: SpiNNMan's memory processes, and those install() puts in their place.
+ORIGINAL_READ = processes.ORIGINAL_READ
+ORIGINAL_WRITE = processes.ORIGINAL_WRITE
+ReadMemoryProcess = processes.ReadMemoryProcess
+WriteMemoryProcess = processes.WriteMemoryProcess
+
 #: What install() puts in place of what.
 REPLACEMENTS: dict[type, type] = {
     ORIGINAL_PIPELINE: SCPRequestPipeLine,
     ORIGINAL_LISTENER: ConnectionListener,
-    processes.ORIGINAL_READ: processes.ReadMemoryProcess,
-    processes.ORIGINAL_WRITE: processes.WriteMemoryProcess,
+    ORIGINAL_READ: ReadMemoryProcess,
+    ORIGINAL_WRITE: WriteMemoryProcess,
 }

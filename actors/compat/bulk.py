@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
@@ -33,15 +33,17 @@ from actors.protocol.settings import WindowSettings
 @dataclass(frozen=True)
 class Transfers:
     """What install()'s memory processes have done in this process:
-    ``reads`` and ``writes`` run whole on spinnactors (and their bytes),
-    and operations ``handed_back`` to SpiNNMan's own per-piece code (one
-    piece or less, a connection that must be driven through its methods,
-    a selector that may spread the pieces, a failed read read again)."""
+    ``reads`` and ``writes`` run whole on spinnactors, the bytes those
+    moved, how many of them ``failed``, and operations ``handed_back`` to
+    SpiNNMan's own per-piece code (one piece or less, a connection that
+    must be driven through its methods, a selector that may spread the
+    pieces, a read that failed otherwise than unanswered, read again)."""
 
     reads: int = 0
     read_bytes: int = 0
     writes: int = 0
     written_bytes: int = 0
+    failed: int = 0
     handed_back: int = 0
 
 
@@ -54,23 +56,13 @@ def transfers() -> Transfers:
     return _counts
 
 
-def count(
-    *,
-    reads: int = 0,
-    read_bytes: int = 0,
-    writes: int = 0,
-    written_bytes: int = 0,
-    handed_back: int = 0,
-) -> None:
+def count(**more: int) -> None:
+    """Add ``more`` (Transfers' fields by name) to the counts."""
     global _counts
     with _counts_lock:
-        c = _counts
-        _counts = Transfers(
-            c.reads + reads,
-            c.read_bytes + read_bytes,
-            c.writes + writes,
-            c.written_bytes + written_bytes,
-            c.handed_back + handed_back,
+        now = _counts
+        _counts = replace(
+            now, **{name: getattr(now, name) + value for name, value in more.items()}
         )
 
 

@@ -343,9 +343,11 @@ class SCPRequestPipeLine(Generic[R]):
     def _expand(self, outcomes: list[Outcome]) -> list[Outcome]:
         """Each run's outcome as its requests' outcomes: their replies
         (the run's resends counted with the first); a failed run's reads
-        sent again one by one, its writes failed (coalesce.py says why).
-        A run the board never answered fails every request in it, as
-        SpiNNMan's pipeline fails each of them against a silent board."""
+        sent again one by one (a run of one too: SpiNNMan's response then
+        reads the board's error code, and raises what SpiNNMan's callers
+        expect), its writes failed (coalesce.py says why). A run the board
+        never answered fails every request in it, as SpiNNMan's pipeline
+        fails each of them against a silent board."""
         out: list[Outcome] = []
         for outcome in outcomes:
             run = self._runs.pop(outcome.key, None)
@@ -358,7 +360,7 @@ class SCPRequestPipeLine(Generic[R]):
                 for key, reply in run.replies(outcome.value):
                     out.append(Outcome(key, reply, None, *counts))
                     counts = (0, 0, 0)
-            elif run.kind == "read" and len(run.members) > 1 and not unanswered:
+            elif run.kind == "read" and not unanswered:
                 for key, _ in run.members:
                     request = self._pending[key][0]
                     self._batch.append(self._job(key, request))

@@ -55,6 +55,7 @@ from actors.compat.pipeline import error_traceback, window_settings
 from actors.errors import RequestTimeout
 from actors.protocol.jobs import WriteJob
 from messages.errors import InvalidArgumentError
+from messages.scp.bulk import check_transfer
 from transport.connections.driven import is_plain, spinnmans_socket
 
 #: SpiNNMan's originals, as they were when this module was first imported.
@@ -96,13 +97,24 @@ class _Bulk:
     _receive_error: Any
     check_for_error: Any
 
-    def _bulk_connection(self, probe: Callable[[], Any], length: object) -> Any:
-        """The connection to run a transfer of ``length`` on as a whole
-        (the one SpiNNMan's selector picks for ``probe()``, its first
-        piece); None to leave it to SpiNNMan."""
+    def _bulk_connection(
+        self,
+        probe: Callable[[], Any],
+        coordinates: tuple[int, int, int],
+        address: int,
+        length: object,
+    ) -> Any:
+        """The connection to run a transfer of ``length`` bytes on as a
+        whole (the one SpiNNMan's selector picks for ``probe()``, its
+        first piece); None to leave it to SpiNNMan (as for arguments a
+        job refuses: SpiNNMan sends them as they are)."""
         if not isinstance(length, int) or length <= UDP_MESSAGE_MAX_SIZE:
             return None
         if type(self._conn_selector) not in _BY_CHIP:
+            return None
+        try:
+            check_transfer(*coordinates, address, length)
+        except (InvalidArgumentError, TypeError):
             return None
         connection = self._conn_selector.get_next_connection(probe())
         return connection if _direct(connection) else None
@@ -142,29 +154,28 @@ class ReadMemoryProcess(_Bulk, ORIGINAL_READ):
         self, coordinates: tuple[int, int, int], base_address: int, length: int
     ) -> bytearray:
         connection = self._bulk_connection(
-            lambda: ReadMemory(coordinates, base_address, UDP_MESSAGE_MAX_SIZE), length
+            lambda: ReadMemory(coordinates, base_address, UDP_MESSAGE_MAX_SIZE),
+            coordinates,
+            base_address,
+            length,
         )
         if connection is not None:
-            x, y, p = coordinates
-            try:
-                with self._transfer(connection) as transfer:
-                    transfer.read(x, y, p, base_address, length)
-                    (outcome,) = transfer.take()
-            except InvalidArgumentError:
-                pass  # (arguments SpiNNMan would send as they are)
-            else:
-                if outcome.error is None:
-                    count(reads=1, read_bytes=length)
-                    return bytearray(outcome.value)
-                error = outcome.error
-                if isinstance(error, RequestTimeout):
-                    self._fail(
-                        (
-                            (ReadMemory(coordinates, address, size), error)
-                            for address, size in _pieces(base_address, length)
-                        ),
-                        connection,
-                    )
+            with self._transfer(connection) as transfer:
+                transfer.read(*coordinates, base_address, length)
+                (outcome,) = transfer.take()
+            if outcome.error is None:
+                count(reads=1, read_bytes=length)
+                return bytearray(outcome.value)
+            count(reads=1, failed=1)
+            error = outcome.error
+            if isinstance(error, RequestTimeout):
+                self._fail(
+                    (
+                        (ReadMemory(coordinates, address, size), error)
+                        for address, size in _pieces(base_address, length)
+                    ),
+                    connection,
+                )
         count(handed_back=1)
         return super().read_memory(coordinates, base_address, length)
 
@@ -194,7 +205,10 @@ class WriteMemoryProcess(_Bulk, ORIGINAL_WRITE):
             and offset + n_bytes <= len(data)
         ):
             connection = self._bulk_connection(
-                lambda: WriteMemory(coordinates, base_address, b""), n_bytes
+                lambda: WriteMemory(coordinates, base_address, b""),
+                coordinates,
+                base_address,
+                n_bytes,
             )
         if connection is None:
             count(handed_back=1)
@@ -205,13 +219,7 @@ class WriteMemoryProcess(_Bulk, ORIGINAL_WRITE):
             payload = data
         else:
             payload = bytes(memoryview(data)[offset : offset + n_bytes])
-        try:
-            self._write(connection, coordinates, iter([(base_address, payload)]))
-        except InvalidArgumentError:
-            count(handed_back=1)
-            return super().write_memory_from_bytearray(
-                coordinates, base_address, data, offset, n_bytes, get_sum
-            )
+        self._write(connection, coordinates, iter([(base_address, payload)]))
         if not get_sum:
             return 0
         # (SpiNNMan's sum: of all of ``data``, whatever part was written)
@@ -228,7 +236,10 @@ class WriteMemoryProcess(_Bulk, ORIGINAL_WRITE):
         get_sum: bool = False,
     ) -> int:
         connection = self._bulk_connection(
-            lambda: WriteMemory(coordinates, base_address, b""), n_bytes
+            lambda: WriteMemory(coordinates, base_address, b""),
+            coordinates,
+            base_address,
+            n_bytes,
         )
         if connection is None:
             count(handed_back=1)
@@ -272,8 +283,7 @@ class WriteMemoryProcess(_Bulk, ORIGINAL_WRITE):
             finally:
                 while transfer.open:
                     written += self._settle(transfer, failed)
-        if written:
-            count(writes=1, written_bytes=written)
+        count(writes=1, written_bytes=written, failed=1 if failed else 0)
         failed.sort(key=lambda entry: entry[0])
         self._fail(
             (
