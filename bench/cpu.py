@@ -276,14 +276,18 @@ def spread(values: list[float]) -> str:
 
 
 def report(
-    setting: str, figures: dict[str, Figures], requests: int, paced: bool
+    setting: str,
+    figures: dict[str, Figures],
+    requests: int,
+    paced: bool,
+    what: str = "reads",
 ) -> None:
     medians = {
         label: statistics.median(f.cpu_per_request(requests))
         for label, f in figures.items()
     }
     bare = medians.get("bare")
-    print(f"\n{setting} ({requests} reads of 256 bytes)")
+    print(f"\n{setting} ({requests} {what} of 256 bytes)")
     print(
         f"  {'contender':<26}{'us/request':>11}{'spread':>13}"
         f"{'x bare':>8}{'MB/s':>8}" + ("  boards/core" if paced else "")
