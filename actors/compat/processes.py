@@ -165,7 +165,8 @@ class ReadMemoryProcess(_Bulk, ORIGINAL_READ):
                 (outcome,) = transfer.take()
             if outcome.error is None:
                 count(reads=1, read_bytes=length)
-                return bytearray(outcome.value)
+                value = outcome.value
+                return value if isinstance(value, bytearray) else bytearray(value)
             count(reads=1, failed=1)
             error = outcome.error
             if isinstance(error, RequestTimeout):
