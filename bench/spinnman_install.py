@@ -157,20 +157,22 @@ def throughput(size: int, rounds: int, settings: list[str]) -> None:
         what = "writes" if suffix else "reads"
         cpu.report(label, figures, requests, name == "paced", what)
         plain, ours = (figures[c.label] for c in contenders)
-        mb = cpu._mb(figures, contenders[1].label) / cpu._mb(figures, "spinnman")
+        mb_plain = cpu._mb(figures, "spinnman")
+        mb_ours = cpu._mb(figures, contenders[1].label)
         per_request = statistics.median(
             ours.cpu_per_request(requests)
         ) / statistics.median(plain.cpu_per_request(requests))
         print(
-            f"  install() / plain: {mb:.2f}x MB/s, {per_request:.2f}x CPU per "
-            f"request (MB/s spread: plain {_spread(plain)}, install() "
-            f"{_spread(ours)})"
+            f"  install() / plain: {mb_ours / mb_plain:.3f}x MB/s "
+            f"({mb_ours:.2f} against {mb_plain:.2f}; spread {_spread(ours)} "
+            f"against {_spread(plain)}), {per_request:.2f}x CPU per request"
         )
         sys.stdout.flush()
 
 
 def _spread(figures: cpu.Figures) -> str:
-    return cpu.spread([run.mb_per_s for run in figures.runs])
+    speeds = [run.mb_per_s for run in figures.runs]
+    return f"{min(speeds):.2f}-{max(speeds):.2f}"
 
 
 def chaos(rounds: int, installed_rounds: int) -> None:

@@ -77,6 +77,19 @@ def _pieces(address: int, length: int) -> Iterator[tuple[int, int]]:
         yield address + offset, min(UDP_MESSAGE_MAX_SIZE, length - offset)
 
 
+def _write_pieces(
+    coordinates: tuple[int, int, int],
+    writes: list[tuple[int, bytes, BaseException]],
+) -> Iterator[tuple[Any, BaseException]]:
+    """SpiNNMan's WriteMemory for each piece of each (address, data,
+    error) of ``writes``, with that error."""
+    for start, data, error in writes:
+        view = memoryview(data)
+        for address, size in _pieces(start, len(data)):
+            at = address - start
+            yield WriteMemory(coordinates, address, bytes(view[at : at + size])), error
+
+
 def _direct(connection: object) -> bool:
     """Whether spinnactors drives ``connection`` through its socket."""
     return is_plain(connection) or spinnmans_socket(connection) is not None
@@ -286,14 +299,7 @@ class WriteMemoryProcess(_Bulk, ORIGINAL_WRITE):
                     written += self._settle(transfer, failed)
         count(writes=1, written_bytes=written, failed=1 if failed else 0)
         failed.sort(key=lambda entry: entry[0])
-        self._fail(
-            (
-                (WriteMemory(coordinates, piece, data[piece - start :][:size]), error)
-                for start, data, error in failed
-                for piece, size in _pieces(start, len(data))
-            ),
-            connection,
-        )
+        self._fail(_write_pieces(coordinates, failed), connection)
 
     @staticmethod
     def _settle(
