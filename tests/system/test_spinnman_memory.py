@@ -8,6 +8,7 @@ and failures raise what plain SpiNNMan raises.
 from __future__ import annotations
 
 import importlib
+import io
 import re
 import socket
 import struct
@@ -277,3 +278,47 @@ def test_connections_and_selectors_spinnman_must_drive_get_its_own_pieces() -> N
     assert through_methods >= 2 * len(data) // 256
     assert (moved.reads, moved.writes, moved.handed_back) == (0, 0, 2)
     assert (moved_again.reads, moved_again.handed_back) == (0, 3)
+
+
+class Trickle(io.RawIOBase):
+    """A file-like reader that hands out at most 100 bytes a read (as a
+    pipe or socket may): SpiNNMan writes what each read gave, where the
+    last left off."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = min(len(buffer), 100, len(self._data) - self._at)
+        buffer[:size] = self._data[self._at : self._at + size]
+        self._at += size
+        return size
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("on", [False, True], ids=["spinnman", "installed"])
+def test_a_reader_giving_short_reads_is_written_as_spinnman_writes_it(
+    on: bool,
+) -> None:
+    """More than a segment (1 MiB) from a reader, with its checksum: the
+    board holds it all, and the call returns what plain SpiNNMan's does."""
+    data = bytes((i * 13 + i // 997) & 0xFF for i in range(MIB + 300))
+    with VirtualBoard(2, 2) as board, installed() if on else nullcontext():
+        txrx, _ = transceiver(board)
+        before = transfers()
+        reader: Any = Trickle(data)  # (SpiNNMan takes an io.RawIOBase)
+        try:
+            result = txrx.write_memory(
+                1, 0, BASE, reader, n_bytes=len(data), get_sum=True
+            )
+        finally:
+            txrx.close()
+        moved = since(before)
+        held = board.monitor.memory.read(1 << 8, BASE, len(data))
+    assert held == data
+    assert result == (len(data), spinnmans_sum(data))
+    assert (moved.writes, moved.written_bytes) == ((1, len(data)) if on else (0, 0))
