@@ -222,17 +222,18 @@ def report(
     requests: int,
     paced: bool,
     single_bare: float | None = None,
+    what: str = "reads",
 ) -> dict[str, float]:
     """Print a setting's table; the median CPU per request by contender.
     ``single_bare``: the bare loop's paced figure on one board, which
-    many boards' figures are also put against."""
+    many boards' figures are also put against; ``what`` the requests are."""
     medians = {
         label: statistics.median(f.cpu_per_request(requests))
         for label, f in figures.items()
     }
     bare = medians.get("bare")
     boards = any(run.boards_cpu for f in figures.values() for run in f.runs)
-    print(f"\n{setting} ({requests} reads of 256 bytes)")
+    print(f"\n{setting} ({requests} {what} of 256 bytes)")
     print(
         f"  {'contender':<32}{'us/request':>11}{'spread':>13}"
         f"{'x bare':>8}{'MB/s':>8}"

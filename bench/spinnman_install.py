@@ -6,10 +6,14 @@ virtual board in another, so that its CPU time (user + sys, from
 os.wait4) is its own; a zero-byte run of the same child (interpreter
 start, imports, the Transceiver made and closed) is subtracted, leaving
 the CPU the requests cost. Rounds are interleaved; medians and spreads
-are printed, for a board answering as fast as it can and one paced at a
-real board's ~70 us a request (bench/cpu.py's measuring helpers).
+are printed, for a board answering as fast as it can (``w8``) and one
+paced at a real board's ~70 us a request (``paced``, a quarter of the
+size), and ``Transceiver.write_memory`` of the same size unpaced
+(``write``), with install()'s ratios to plain SpiNNMan (bench/cpu.py's
+measuring helpers).
 
-    python bench/spinnman_install.py [--mib 8] [--rounds 5] [--settings w8,paced]
+    python bench/spinnman_install.py [--mib 8] [--rounds 5]
+                                     [--settings w8,paced,write]
 
 Chaos (``--chaos``): the write/read-back workload of
 tests/system/test_spinnman_chaos.py, through SpiNNMan's Transceiver,
@@ -24,6 +28,7 @@ s. Rounds done, exceptions and wrong bytes for each.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -77,28 +82,60 @@ def installed_read(host: str, port: int, size: int, window: int) -> float:
     return transceiver_read(host, port, size, window)
 
 
-CHILDREN = {"spinnman": transceiver_read, "installed": installed_read}
+def transceiver_write(host: str, port: int, size: int, window: int) -> float:
+    """Plain SpiNNMan: its Transceiver writes ``size`` bytes; MB/s."""
+    from spinnman.connections.udp_packet_connections import SCAMPConnection
+    from spinnman.transceiver import create_transceiver_from_connections
+
+    _configure()
+    data = bytes(range(256)) * (size // 256)
+    connection = SCAMPConnection(0, 0, remote_host=host, remote_port=port)
+    txrx = create_transceiver_from_connections([connection])
+    try:
+        start = time.perf_counter()
+        written, _ = txrx.write_memory(0, 0, BASE, data) if size else (0, 0)
+        elapsed = time.perf_counter() - start
+    finally:
+        txrx.close()
+    assert written == size
+    return size / max(elapsed, 1e-9) / 1e6
+
+
+def installed_write(host: str, port: int, size: int, window: int) -> float:
+    """The same, after actors.compat.install()."""
+    from actors.compat import install
+
+    install()
+    return transceiver_write(host, port, size, window)
+
+
+CHILDREN = {
+    "spinnman": transceiver_read,
+    "installed": installed_read,
+    "spinnman-write": transceiver_write,
+    "installed-write": installed_write,
+}
 
 
 def child_main(argv: list[str]) -> int:
-    kind, host, port, size, window = argv
+    kind, where, size, window = argv  # (bench/cpu.py's run_child: "host:port")
+    host, port = where.rsplit(":", 1)
     figures = CHILDREN[kind](host, int(port), int(size), int(window))
     sys.stdout.write(f"{figures}\n")
     return 0
 
 
 def throughput(size: int, rounds: int, settings: list[str]) -> None:
-    contenders = [
-        cpu.Contender("spinnman", "spinnman"),
-        cpu.Contender("spinnman + install()", "installed"),
-    ]
+    # (name: label, board options, share of size, children's suffix)
     chosen = {
-        "w8": ("Transceiver.read_memory, unpaced board", {}, 1.0),
+        "w8": ("Transceiver.read_memory, unpaced board", {}, 1.0, ""),
         "paced": (
             "Transceiver.read_memory, board paced at 70 us a request",
             {"service_time": REALISTIC_SERVICE_TIME},
             0.25,
+            "",
         ),
+        "write": ("Transceiver.write_memory, unpaced board", {}, 1.0, "-write"),
     }
     print(
         f"{size / MIB:g} MiB per run unpaced (a quarter paced), median of "
@@ -107,8 +144,13 @@ def throughput(size: int, rounds: int, settings: list[str]) -> None:
         flush=True,
     )
     for name in settings:
-        label, options, share = chosen[name]
+        label, options, share, suffix = chosen[name]
+        contenders = [
+            cpu.Contender("spinnman", "spinnman" + suffix),
+            cpu.Contender("spinnman + install()", "installed" + suffix),
+        ]
         run_size = max(256, int(size * share) // 256 * 256)
+        requests = run_size // 256
         with BoardProcess(**options) as board:  # type: ignore[arg-type]
             figures = cpu.measure(
                 contenders,
@@ -119,12 +161,25 @@ def throughput(size: int, rounds: int, settings: list[str]) -> None:
                 script=__file__,
                 baseline=True,
             )
-        cpu.report(label, figures, run_size // 256, name == "paced")
-        mb = {label: cpu._mb(figures, label) for label in figures}
+        what = "writes" if suffix else "reads"
+        cpu.report(label, figures, requests, name == "paced", what=what)
+        plain, ours = (figures[c.label] for c in contenders)
+        mb_plain = cpu._mb(figures, "spinnman")
+        mb_ours = cpu._mb(figures, contenders[1].label)
+        per_request = statistics.median(
+            ours.cpu_per_request(requests)
+        ) / statistics.median(plain.cpu_per_request(requests))
         print(
-            f"  install() / plain: {mb[contenders[1].label] / mb['spinnman']:.2f}x MB/s"
+            f"  install() / plain: {mb_ours / mb_plain:.3f}x MB/s "
+            f"({mb_ours:.2f} against {mb_plain:.2f}; spread {_spread(ours)} "
+            f"against {_spread(plain)}), {per_request:.2f}x CPU per request"
         )
         sys.stdout.flush()
+
+
+def _spread(figures: cpu.Figures) -> str:
+    speeds = [run.mb_per_s for run in figures.runs]
+    return f"{min(speeds):.2f}-{max(speeds):.2f}"
 
 
 def chaos(rounds: int, installed_rounds: int) -> None:
@@ -179,7 +234,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=float, default=8)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--settings", default="w8,paced")
+    parser.add_argument("--settings", default="w8,paced,write")
     parser.add_argument("--chaos", action="store_true")
     parser.add_argument("--chaos-rounds", type=int, default=8)
     parser.add_argument("--chaos-installed-rounds", type=int, default=100)

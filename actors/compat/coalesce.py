@@ -1,8 +1,11 @@
 """SpiNNMan's reads and writes of a large region, run as one transfer.
 
-SpiNNMan's Transceiver reads and writes memory as a stream of 256-byte
-ReadMemory and WriteMemory requests, one object, datagram, callback and
-sequence number each. Sent one by one through the connection actor, each
+SpiNNMan's memory processes read and write memory as a stream of
+256-byte ReadMemory and WriteMemory requests, one object, datagram,
+callback and sequence number each. (Under install(), the Transceiver's
+own transfers skip the stream: actors/compat/processes.py runs each as
+one job. What still comes this way is what those leave to SpiNNMan, and
+any other code's requests.) Sent one by one through the connection actor, each
 costs the actor as much Python as SpiNNMan's own pipeline spends in all,
 and the two threads then fight over the interpreter lock for every
 datagram. So a pipeline gathers the requests SpiNNMan sends for one

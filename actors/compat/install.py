@@ -8,8 +8,14 @@ rebinds those names to spinnactors' classes (actors/compat/bridge.py:
 subclasses of SpiNNMan's originals), so that every pipeline SpiNNMan
 makes from then on is ours: its requests go through one supervised
 ConnectionActor per connection, with adaptive retransmission, write
-fences, metrics, capture and structlog logs. uninstall() puts SpiNNMan's
-own classes back.
+fences, metrics, capture and structlog logs. It rebinds SpiNNMan's
+ReadMemoryProcess and WriteMemoryProcess too (``spinnman.processes`` and
+their modules, and the copies the Transceiver, ExtendedTransceiver and
+LoadMultiCastRoutesProcess hold) to subclasses whose reads and writes of
+more than one 256-byte piece, on a connection spinnactors drives through
+its socket, are one job on that same actor, with no SpiNNMan object per
+piece (actors/compat/processes.py). uninstall() puts SpiNNMan's own
+classes back.
 
 How: install() imports the modules where SpiNNMan binds the names (so it
 is the same whether SpiNNMan was imported before or not) and rebinds
@@ -24,8 +30,8 @@ one of ours, including those of modules imported meanwhile, to SpiNNMan's.
 
 What it leaves alone: SpiNNMan's connections (SCAMP, BMP, EIEIO, boot,
 spalloc-proxied; the pipeline drives them through their own methods),
-its request and response classes, its processes and Transceiver, and
-pipelines or listeners already made.
+its request and response classes, its other processes and its
+Transceiver, and pipelines, listeners or processes already made.
 """
 
 from __future__ import annotations
@@ -47,13 +53,18 @@ from transport.logs import get_logger
 
 log = get_logger(__name__)
 
-#: The modules where SpiNNMan binds SCPRequestPipeLine or
-#: ConnectionListener: imported by install(), so that they exist to patch.
+#: The modules where SpiNNMan binds SCPRequestPipeLine,
+#: ConnectionListener, ReadMemoryProcess or WriteMemoryProcess: imported
+#: by install(), so that they exist to patch (a module imported later,
+#: such as the Transceiver's, takes the names from these).
 HOMES = (
     "spinnman.connections.scp_request_pipeline",
     "spinnman.connections.connection_listener",
     "spinnman.connections",
     "spinnman.processes.abstract_multi_connection_process",
+    "spinnman.processes.read_memory_process",
+    "spinnman.processes.write_memory_process",
+    "spinnman.processes",
 )
 #: Packages whose modules may hold copies of SpiNNMan's names: SpiNNMan
 #: itself and the front ends built on it.

@@ -63,7 +63,7 @@ def pipeline_connections() -> list[pykka.ActorRef[Any]]:
     return SHARED.running()
 
 
-def _window_settings(
+def window_settings(
     n_channels: int | None,
     intermediate_channel_waits: int | None,
     n_retries: int,
@@ -137,7 +137,7 @@ class SCPRequestPipeLine(Generic[R]):
                 "has no remote address: a pipeline must be able to send "
                 "(give the connection a remote_host)",
             )
-        self._settings = _window_settings(
+        self._settings = window_settings(
             n_channels,
             intermediate_channel_waits,
             n_retries,
@@ -343,9 +343,11 @@ class SCPRequestPipeLine(Generic[R]):
     def _expand(self, outcomes: list[Outcome]) -> list[Outcome]:
         """Each run's outcome as its requests' outcomes: their replies
         (the run's resends counted with the first); a failed run's reads
-        sent again one by one, its writes failed (coalesce.py says why).
-        A run the board never answered fails every request in it, as
-        SpiNNMan's pipeline fails each of them against a silent board."""
+        sent again one by one (a run of one too: SpiNNMan's response then
+        reads the board's error code, and raises what SpiNNMan's callers
+        expect), its writes failed (coalesce.py says why). A run the board
+        never answered fails every request in it, as SpiNNMan's pipeline
+        fails each of them against a silent board."""
         out: list[Outcome] = []
         for outcome in outcomes:
             run = self._runs.pop(outcome.key, None)
@@ -358,7 +360,7 @@ class SCPRequestPipeLine(Generic[R]):
                 for key, reply in run.replies(outcome.value):
                     out.append(Outcome(key, reply, None, *counts))
                     counts = (0, 0, 0)
-            elif run.kind == "read" and len(run.members) > 1 and not unanswered:
+            elif run.kind == "read" and not unanswered:
                 for key, _ in run.members:
                     request = self._pending[key][0]
                     self._batch.append(self._job(key, request))
@@ -399,10 +401,10 @@ class SCPRequestPipeLine(Generic[R]):
         elif speaks_spinnman(request):
             error = spinnman_error(error, request, self._packet_timeout)
         assert isinstance(error, Exception)
-        error_callback(request, error, _traceback(error), self._connection)
+        error_callback(request, error, error_traceback(error), self._connection)
 
 
-def _traceback(error: BaseException) -> TracebackType | None:
+def error_traceback(error: BaseException) -> TracebackType | None:
     """The error's traceback; one made here for an error that was never
     raised (the window's), as SpiNNMan hands a real one."""
     if error.__traceback__ is not None:

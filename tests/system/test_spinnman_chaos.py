@@ -3,9 +3,10 @@ and a connection actor killed every few seconds.
 
 The board (UDP on 127.0.0.1) drops, duplicates and reorders 2% of the
 datagrams each way; a killer crashes the connection actor that SpiNNMan's
-pipelines use at seeded random moments 1-3 s apart, mid-transfer. The
-workload is SpiNNMan's own write_memory and read_memory, unchanged; every
-byte read back is compared with what was written. (bench/spinnman_install.py
+pipelines and install()'s memory processes use at seeded random moments
+1-3 s apart, mid-transfer. The workload is SpiNNMan's own write_memory and
+read_memory, unchanged (each transfer one job on that actor); every byte
+read back is compared with what was written. (bench/spinnman_install.py
 --chaos runs the same workload on plain SpiNNMan, for comparison.)
 """
 
@@ -24,7 +25,7 @@ from spinnman.config_setup import unittest_setup
 from spinnman.connections.udp_packet_connections import SCAMPConnection
 from spinnman.transceiver import Transceiver, create_transceiver_from_connections
 
-from actors.compat import installed, uninstall
+from actors.compat import installed, transfers, uninstall
 from actors.compat.shared import SHARED
 from actors.supervision.child import Crash
 from transport import FaultPlan, VirtualBoard
@@ -127,14 +128,20 @@ def test_spinnman_on_spinnactors_loses_nothing_to_faults_and_kills() -> None:
     rounds = int(os.environ.get("SPINNMAN_CHAOS_ROUNDS", "40"))
     with lossy_board(seed=77) as board, installed():
         txrx, _ = transceiver(board)
+        before = transfers()
         try:
             with Killer(seed=9) as killer:
                 outcome = workload(txrx, rounds, 5, lambda: killer.kills < 4)
         finally:
             txrx.close()
+        after = transfers()
         counts = board.faults.counts
     assert outcome.errors == []
     assert outcome.rounds >= rounds
     assert outcome.wrong == 0
+    # Each write and read ran whole, as one job, through the kills.
+    assert after.reads - before.reads == outcome.rounds
+    assert after.writes - before.writes == outcome.rounds
+    assert (after.failed, after.handed_back) == (before.failed, before.handed_back)
     assert killer.kills >= 4, "the actor was killed mid-transfer"
     assert counts.dropped and counts.duplicated and counts.reordered
