@@ -5,8 +5,9 @@ datagrams each way, where SpiNNMan's own retries must ride through.
 
 SpiNNMan talks to SC&MP on port 17893 only, so the board serves
 127.0.0.2:17893: this module's own loopback address (the virtual-board
-guide's example uses 127.0.0.3; give any other module that needs 17893
-an address of its own).
+guide's example takes the first free from 127.0.0.3, so that the suites
+CI runs side by side never share it; give any other module that needs
+17893 an address of its own).
 """
 
 from __future__ import annotations
