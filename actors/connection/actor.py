@@ -358,6 +358,8 @@ class ConnectionActor(Supervised):
         window, rate = self._window, self._rate
         if self._runs and window.queued < self._settings.size:
             self._feed(now)
+        if window.timer_due(now) and window.in_flight:
+            self._take_waiting(now)
         if rate is None:
             self._send(window.poll(now))
         else:
@@ -366,6 +368,16 @@ class ConnectionActor(Supervised):
             rate.spend(len(datagrams))
             self._starved = len(datagrams) == budget
             self._send(datagrams)
+
+    def _take_waiting(self, now: float) -> None:
+        """Before timers run, the replies already waiting: a thread that
+        was stalled past a timeout (descheduled by the host) finds them
+        there, and the requests they answer must not expire."""
+        owed = self._window.in_flight
+        taken = self._receive_waiting(owed)
+        if taken:
+            self._hand_to_window(taken, now)
+            self._coalesce.took(now, len(taken), owed, now)
 
     def _await_replies(self) -> float:
         """Sleep as the coalescer says and take the replies that gathered;
