@@ -44,7 +44,7 @@ from transport.errors import (
     TransportError,
     refused_text,
 )
-from transport.links.endpoint import Address, DatagramEndpoint
+from transport.links.endpoint import DatagramEndpoint
 from transport.logs import get_logger
 
 log = get_logger(__name__)
@@ -358,6 +358,8 @@ class ConnectionActor(Supervised):
         window, rate = self._window, self._rate
         if self._runs and window.queued < self._settings.size:
             self._feed(now)
+        if window.timer_due(now) and window.in_flight:
+            self._take_waiting(now)
         if rate is None:
             self._send(window.poll(now))
         else:
@@ -366,6 +368,16 @@ class ConnectionActor(Supervised):
             rate.spend(len(datagrams))
             self._starved = len(datagrams) == budget
             self._send(datagrams)
+
+    def _take_waiting(self, now: float) -> None:
+        """Before timers run, the replies already waiting: a thread that
+        was stalled past a timeout (descheduled by the host) finds them
+        there, and the requests they answer must not expire."""
+        owed = self._window.in_flight
+        taken = self._receive_waiting(owed)
+        if taken:
+            self._foreign += self._window.receive_all(taken, self._remote, now)
+            self._coalesce.took(now, len(taken), owed, now)
 
     def _await_replies(self) -> float:
         """Sleep as the coalescer says and take the replies that gathered;
@@ -382,7 +394,7 @@ class ConnectionActor(Supervised):
             taken = self._receive_waiting(owed)
             coalesce.took(now, len(taken), owed, waited_from)
             if taken:
-                self._hand_to_window(taken, now)
+                self._foreign += window.receive_all(taken, self._remote, now)
                 return now
             waited_from = now
         try:
@@ -397,7 +409,11 @@ class ConnectionActor(Supervised):
             coalesce.took(now, 0, owed, waited_from)
             return now
         now = clock()
-        following = self._hand_to_window(((data, sender),), now, self._rate is None)
+        if sender != self._remote:  # (an unconnected socket lets them in)
+            self._foreign += 1
+            following = None
+        else:
+            following = window.receive(data, now, self._rate is None)
         if following is not None:
             # The next piece goes before any bookkeeping: one request at a
             # time, the board waits for nothing else.
@@ -410,28 +426,9 @@ class ConnectionActor(Supervised):
             # board: looking for more would only cost a receive that fails.)
             more = self._receive_waiting(in_flight)
             n += len(more)
-            self._hand_to_window(more, now)
+            self._foreign += window.receive_all(more, self._remote, now)
         coalesce.took(now, n, owed, waited_from)
         return now
-
-    def _hand_to_window(
-        self,
-        datagrams: Iterable[tuple[bytes, Address]],
-        now: float,
-        send_next: bool = False,
-    ) -> bytearray | None:
-        """Give the window the datagrams from the board, and count any
-        other sender's (an unconnected socket lets them through). With
-        ``send_next``, the next piece the window hands back, to send now."""
-        receive, remote = self._window.receive, self._remote
-        for data, sender in datagrams:
-            if sender == remote:
-                following = receive(data, now, send_next)
-                if following is not None:
-                    return following
-            else:
-                self._foreign += 1
-        return None
 
     def _send(self, datagrams: Iterable[bytearray]) -> None:
         """Send to the board; a send the OS refuses is resent like a loss,

@@ -23,10 +23,21 @@ datagram shows there.
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable, Sequence
+
 from actors.protocol.fences import Claim
 from actors.protocol.recovery import Recovery
 from actors.protocol.requests import Bulk, BulkSpan, OnTheWire, Piece, Request
-from messages.scp.layout import SEQUENCE, SEQUENCE_OFFSET
+from messages.scp.enums import SCPResult
+from messages.scp.layout import (
+    RESULT_AND_SEQUENCE,
+    RESULT_OFFSET,
+    SEQUENCE,
+    SEQUENCE_OFFSET,
+)
+
+_RC_OK = SCPResult.RC_OK.value
 
 
 class BulkLane(Recovery):
@@ -46,6 +57,9 @@ class BulkLane(Recovery):
     _rtt_pending: float
     _sampled: bool
     _finished_bulks: list[Bulk]
+    _owed_since: float
+    #: Window.receive(): one datagram, whatever it is.
+    receive: Callable[[bytes, float], bytearray | None]
 
     def add_bulk(
         self, bulk: Bulk, start: int, stop: int, fence: Claim | None = None
@@ -72,9 +86,10 @@ class BulkLane(Recovery):
         expires = now + self.rtt.rto
         seq, order = self._next_seq, self._n_sends
         ready, span.ready = span.ready, None
+        parked = bool(held or retired)  # (seldom: a busy code, a failed job)
         while index < stop:
             # (Window._free_sequence(), inlined: this loop is the lane's cost)
-            while seq in flight or seq in held or seq in retired:
+            while seq in flight or (parked and (seq in held or seq in retired)):
                 seq = (seq + 1) & 0xFFFF
             if ready is None:
                 datagram, size = bulk.piece(index)
@@ -137,6 +152,54 @@ class BulkLane(Recovery):
                     self._send_span(span, out, now, 1)
                     return out[0]
         return None
+
+    def receive_all(
+        self, datagrams: Sequence[tuple[bytes, object]], board: object, now: float
+    ) -> int:
+        """receive() each (datagram, sender) from ``board`` (the owner's
+        address for it: opaque here); the others are not looked at, and
+        how many there were is returned for the owner to count. What was
+        waiting after a wake comes here at once: a bulk piece's RC_OK of
+        the right length takes the happy path of _piece_answered()
+        inlined (this loop is a large read's cost), the rest receive()."""
+        flight, unpack = self._flight, RESULT_AND_SEQUENCE.unpack_from
+        fast_after = self._fast_after
+        others = 0
+        for datagram, sender in datagrams:
+            if sender != board:
+                others += 1
+                continue
+            try:
+                code, seq = unpack(datagram, RESULT_OFFSET)
+            except struct.error:
+                self.receive(datagram, now)  # (counted as malformed there)
+                continue
+            piece = flight.get(seq)
+            if (
+                type(piece) is not Piece
+                or code != _RC_OK
+                or (piece.reply_size and len(datagram) != piece.reply_size)
+            ):
+                self.receive(datagram, now)
+                continue
+            del flight[seq]
+            bulk = piece.bulk
+            if bulk is not self._arrived_bulk:
+                self._arrived_bulk = bulk
+                self._arrived_to = []
+                self._arrived.append((bulk, self._arrived_to))
+            self._arrived_to.append((piece.index, datagram))
+            if not self._sampled:
+                self._rtt_pending = now - piece.sent_at
+                self._sampled = True
+            if fast_after:
+                for oldest in flight.values():
+                    if oldest.order < piece.order:
+                        self._check_oldest(piece.order)
+                    break
+        if others < len(datagrams):  # (whatever is on the wire owed from now)
+            self._counters.last_heard = self._owed_since = now
+        return others
 
     def settle(self) -> bool:
         """Do the work that replies left for later: hand bulk pieces'

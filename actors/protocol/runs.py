@@ -346,7 +346,7 @@ class MemoryRun(JobRun):
 class ReadRun(MemoryRun):
     """Replies are copied into one buffer as they come, in any order."""
 
-    __slots__ = ("_buffer", "_address", "_length", "_full")
+    __slots__ = ("_buffer", "_view", "_address", "_length", "_full")
     _operation = ("read memory", "CMD_READ")
 
     def __init__(
@@ -354,6 +354,10 @@ class ReadRun(MemoryRun):
     ) -> None:
         super().__init__(job, sink, now, source, job.length)
         self._buffer: bytearray | None = bytearray(job.length)
+        #: The buffer as accept() writes it: a slice of a memoryview takes
+        #: a reply's bytes at half the cost of a bytearray's (released when
+        #: the run ends: the caller's bytearray must be free to resize).
+        self._view: memoryview | None = memoryview(self._buffer)
         self._address = job.address
         self._length = job.length
         #: A full piece's datagram (its address the job's first).
@@ -416,17 +420,17 @@ class ReadRun(MemoryRun):
 
     def accept(self, replies: list[tuple[int, bytes]]) -> bool:
         # The hot path of a large read: the window's bulk lane.
-        buffer = self._buffer
-        if self.ended or buffer is None:
+        view = self._view
+        if self.ended or view is None:
             return False
         done = self._done
         n_done = self._n_done
         for index, reply in replies:
             if not done[index]:
                 start = index * MAX_SCP_DATA
-                buffer[start : start + len(reply) - REPLY_DATA_OFFSET] = memoryview(
-                    reply
-                )[REPLY_DATA_OFFSET:]
+                view[start : start + len(reply) - REPLY_DATA_OFFSET] = reply[
+                    REPLY_DATA_OFFSET:
+                ]
                 done[index] = 1
                 n_done += 1
         self._n_done = n_done
@@ -474,6 +478,9 @@ class ReadRun(MemoryRun):
         return self._buffer
 
     def _end(self, value: Any, error: BaseException | None) -> Outcome:
+        if self._view is not None:
+            self._view.release()
+            self._view = None
         outcome = super()._end(value, error)
         self._buffer = None
         return outcome

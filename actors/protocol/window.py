@@ -216,6 +216,11 @@ class Window(BulkLane):
             return max(0.0, now - self._owed_since)
         return None
 
+    def timer_due(self, now: float) -> bool:
+        """Whether poll(now) runs timers: an owner stalled past them takes
+        the replies waiting first, or their requests expire and go again."""
+        return now >= self._next_timer
+
     def next_wakeup(self) -> float | None:
         """When poll() next has something to do without a reply arriving."""
         if self._outbox:

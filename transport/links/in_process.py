@@ -106,8 +106,27 @@ class MemoryEndpoint:
             if self._closed or len(self._queue) >= limit:
                 return False
             self._queue.append((data, sender))
-            self._ready.notify()
+            self._ready.notify_all()  # (a receiver, and any wait_queued)
             return True
+
+    @property
+    def queued(self) -> int:
+        """Datagrams delivered here and not yet received (what a socket's
+        FIONREAD would count, in datagrams)."""
+        with self._ready:
+            return len(self._queue)
+
+    def wait_queued(self, count: int, timeout: float) -> bool:
+        """Wait until at least ``count`` datagrams are queued here (False:
+        not within ``timeout`` seconds, or closed): a test's way to know
+        that what a peer sent has all arrived, without sleeping."""
+        with self._ready:
+            return (
+                self._ready.wait_for(
+                    lambda: len(self._queue) >= count or self._closed, timeout
+                )
+                and not self._closed
+            )
 
     def receive_from(self, timeout: float | None) -> tuple[bytes, Address]:
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.errors import ShutDown
 from actors.protocol.jobs import Outcome, ReadJob, WriteJob
@@ -374,3 +376,98 @@ def test_send_next_leaves_it_to_poll_when_anything_else_is_due() -> None:
     owner.window.settle()
     owner.answer(0, 0.001, SCPResult.RC_P2P_BUSY)
     assert owner.window.receive(reply(owner.take(1)), 0.001, True) is None
+
+
+# -- receive_all: what was waiting after a wake, in one go --------------------
+
+BOARD = ("board", 1)
+#: What happens to one datagram on the wire before it comes back.
+FATES = ("ok", "ok", "ok", "twice", "long", "busy", "error", "junk", "foreign")
+
+
+def _batch(owner: Owner, fates: list[tuple[int, str]]) -> list[tuple[bytes, object]]:
+    """Replies to datagrams on ``owner``'s wire, picked and treated as
+    ``fates`` says (an index into the wire, and what befalls it)."""
+    batch: list[tuple[bytes, object]] = []
+    for pick, fate in fates:
+        if not owner.wire:
+            break
+        datagram = owner.wire.pop(pick % len(owner.wire))
+        if fate == "busy":
+            batch.append((reply(datagram, SCPResult.RC_P2P_BUSY), BOARD))
+        elif fate == "error":
+            batch.append((reply(datagram, SCPResult.RC_ARG), BOARD))
+        elif fate == "long":
+            batch.append((reply(datagram, extra=1), BOARD))
+        elif fate == "junk":
+            batch.append((reply(datagram)[:5], BOARD))
+        elif fate == "foreign":
+            batch.append((reply(datagram), ("elsewhere", 1)))
+        else:
+            batch += [(reply(datagram), BOARD)] * (2 if fate == "twice" else 1)
+    return batch
+
+
+def _state(owner: Owner, now: float) -> object:
+    window = owner.window
+    return (
+        vars(window.counters),
+        window.in_flight,
+        window.open_requests,
+        window.rtt.rto,
+        window.silent_for(now),
+        owner.sent,
+        [(o.key, o.value, repr(o.error), o.resends) for o in owner.outcomes],
+    )
+
+
+@pytest.mark.timeout(60)
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(
+    size=st.integers(1, 8),
+    rounds=st.lists(
+        st.lists(st.tuples(st.integers(0, 7), st.sampled_from(FATES)), max_size=10),
+        max_size=30,
+    ),
+)
+def test_receive_all_is_receive_one_by_one(
+    size: int, rounds: list[list[tuple[int, str]]]
+) -> None:
+    # Two owners of the same read, the same replies: one hands them over
+    # one by one, counting other senders' itself; the other in one go.
+    one_by_one, all_at_once = (
+        Owner(read_run(256 * 40 + 7), size=size, initial_rto=0.01) for _ in range(2)
+    )
+    now = 0.0
+    for fates in rounds:
+        one_by_one.pump(now)
+        all_at_once.pump(now)
+        assert one_by_one.wire == all_at_once.wire
+        batch = _batch(one_by_one, fates)
+        all_at_once.wire = list(one_by_one.wire)
+        now += 0.003
+        foreign = 0
+        for datagram, sender in batch:
+            if sender == BOARD:
+                one_by_one.window.receive(datagram, now)
+            else:
+                foreign += 1
+        assert all_at_once.window.receive_all(batch, BOARD, now) == foreign
+        assert _state(all_at_once, now) == _state(one_by_one, now)
+    one_by_one.pump(now)
+    all_at_once.pump(now)
+    assert _state(all_at_once, now) == _state(one_by_one, now)
+
+
+@pytest.mark.timeout(10)
+def test_a_read_hands_over_a_buffer_the_caller_may_resize() -> None:
+    # (accept() writes through a memoryview of it, released at the end.)
+    owner = Owner(read_run(256 * 3), size=8)
+    owner.pump(0.0)
+    batch = [(reply(datagram), BOARD) for datagram in owner.wire]
+    assert owner.window.receive_all(batch, BOARD, 0.001) == 0
+    owner.pump(0.001)
+    (outcome,) = owner.outcomes
+    assert outcome.ok and bytes(outcome.value) == memory(BASE, 256 * 3)
+    outcome.value.extend(b"more")  # (BufferError while a view is held)
+    assert outcome.value.endswith(b"more")

@@ -322,6 +322,21 @@ def test_loss_is_resent_after_the_rto_and_not_before() -> None:
 
 
 @pytest.mark.timeout(10)
+def test_timer_due_says_when_a_poll_would_expire_requests() -> None:
+    # The owner asks before it polls: a reply that came while it was
+    # stalled, taken first, saves its request from expiring.
+    w, link = window(initial_rto=0.5, rto_ceiling=4.0)
+    w.add(read(0), 0.0)
+    (datagram,) = link.pump(0.0)
+    assert not w.timer_due(0.4999)
+    assert w.timer_due(0.5)
+    link.answer(seq_of(datagram), 0.6)
+    assert link.pump(0.6) == []  # its timer ran: nothing was due after all
+    assert (w.counters.timeouts, w.counters.resent) == (0, 0)
+    assert not w.timer_due(1e9)  # nothing on the wire, no timer
+
+
+@pytest.mark.timeout(10)
 def test_one_loss_resends_only_that_request() -> None:
     w, link = window(size=4, initial_rto=0.5, rto_ceiling=4.0)
     for key in range(4):
