@@ -128,6 +128,9 @@ class ConnectionActor(Supervised):
         #: Open runs by their sink's id: a sink with none left is owed
         #: nothing more, so what it is owed goes at once.
         self._open_by_sink: dict[int, int] = {}
+        #: Open jobs of one request (a version(), a small read): while one
+        #: is on the wire, replies are not slept on (see coalesce.py).
+        self._lone: set[JobRun] = set()
         self._starved = False
         self._flush_by = 0.0
         self._foreign = 0
@@ -292,6 +295,8 @@ class ConnectionActor(Supervised):
                 runs.popleft()
                 continue
             fence = self._fence(run)
+            if run.n_pieces == 1:
+                self._lone.add(run)
             span = run.take_span()
             if span is not None:
                 # A read or write: one queue entry, pieces made as sent.
@@ -387,7 +392,7 @@ class ConnectionActor(Supervised):
         clock, window, coalesce = self._clock, self._window, self._coalesce
         waited_from = clock()
         owed = window.in_flight
-        wait = coalesce.wait(waited_from, window)
+        wait = coalesce.wait(waited_from, window, bool(self._lone))
         if wait:
             self._sleep(wait)
             now = clock()
@@ -470,6 +475,7 @@ class ConnectionActor(Supervised):
             del by_sink[key]
             self._flush_by = now  # the last this sink is owed
         del self._book.open[run]
+        self._lone.discard(run)
         fence = self._fences.pop(run, None)
         if type(outcome.error) is RequestTimeout:
             outcome = replace(outcome, error=self._unanswered(outcome.error, run, now))

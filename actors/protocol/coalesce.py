@@ -32,7 +32,8 @@ What it never does:
 
 * wait with fewer than keep + 2 requests owed: a lone request (a
   version(), a window of 1, a transfer's last replies) is taken as soon
-  as it comes;
+  as it comes; nor while the owner says a job of one request is on the
+  wire (a version() asked during a long read);
 * wait past the window's next timer (an expiry, a deadline, a busy
   code's retry, a fence's release) or while a resend waits to go;
 * wait for a while after the window left the happy path (a resend or an
@@ -160,11 +161,15 @@ class Coalescer:
         #: When the sleep asked for should end (-inf: no sleep asked).
         self._wake_at = -math.inf
 
-    def wait(self, now: float, window: Window) -> float:
+    def wait(self, now: float, window: Window, lone: bool = False) -> float:
         """How long to sleep before taking ``window``'s replies (0.0: take
-        the next one as soon as it comes)."""
+        the next one as soon as it comes). ``lone``: a job of one request
+        (a version(), a small read) is on the wire, whose caller waits for
+        that one reply: it is taken as it comes, even amid a long read."""
         if self._paced_rounds < self._learn or self._quiet > 0:
             return 0.0  # (the usual answer for a fast board: first, and quick)
+        if lone:
+            return 0.0
         recoveries = window.recoveries
         if recoveries != self._recoveries:
             self._recoveries = recoveries

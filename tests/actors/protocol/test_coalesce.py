@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from actors.protocol.coalesce import Coalescer
+from actors.protocol.jobs import ReadJob
 from actors.protocol.requests import Request
+from actors.protocol.runs import JobRun
 from actors.protocol.settings import WindowSettings
 from actors.protocol.window import Window
 from messages.scp.bulk import ChunkBuilder
@@ -40,8 +42,18 @@ def read(key: int) -> Request:
 
 
 def reply_to(datagram: bytes) -> bytes:
+    """RC_OK with as many bytes as the read asks for (its second argument)."""
     (seq,) = struct.unpack_from("<H", datagram, 12)
-    return bytes(10) + struct.pack("<2H", SCPResult.RC_OK.value, seq) + bytes(4)
+    (length,) = struct.unpack_from("<I", datagram, 18)
+    return bytes(10) + struct.pack("<2H", SCPResult.RC_OK.value, seq) + bytes(length)
+
+
+def bulk_read(pieces: int) -> tuple[JobRun, int, int]:
+    """A read of ``pieces`` 256-byte pieces, as the actor queues one."""
+    run = JobRun.of(ReadJob("read", 0, 0, 1, BASE, 256 * pieces), None, 0.0, (0, 0))  # type: ignore[arg-type]
+    span = run.take_span()
+    assert span is not None
+    return run, *span
 
 
 @dataclass
@@ -57,6 +69,8 @@ class Board:
     idle: float = 0.0
     served: int = 0
     busy_until: float = -math.inf
+    #: When the reply to each read (by its key) reaches the client.
+    replied: dict[int, float] = field(default_factory=dict)
     _replies: list[tuple[float, int, bytes]] = field(default_factory=list)
     _received: int = 0
 
@@ -73,6 +87,8 @@ class Board:
             self._replies,
             (self.busy_until + self.latency, index, reply_to(datagram)),
         )
+        (address,) = struct.unpack_from("<I", datagram, 14)
+        self.replied[(address - BASE) // 4] = self.busy_until + self.latency
 
     def next_reply(self) -> float:
         return self._replies[0][0] if self._replies else math.inf
@@ -118,6 +134,9 @@ class Client:
         #: When each datagram was sent, by its bytes' sequence number.
         self.sends: list[tuple[float, int]] = []
         self.done: dict[int, float] = {}
+        #: Keys of jobs of one request: while one is open the coalescer is
+        #: told (as the actor tells it of its open one-request jobs).
+        self.lone: set[int] = set()
         self._rng = random.Random(seed)
         self._reply_cost = reply_cost
         self._send_cost = send_cost
@@ -139,13 +158,14 @@ class Client:
         window.settle()
         for request in window.take_completed():
             self.done[request.key] = self.now  # type: ignore[index]
+            self.lone.discard(request.key)  # type: ignore[arg-type]
         if window.open_requests:
             self.await_replies()
 
     def await_replies(self) -> None:
         window, coalescer = self.window, self.coalescer
         owed = window.in_flight
-        wait = coalescer.wait(self.now, window)
+        wait = coalescer.wait(self.now, window, bool(self.lone))
         self.waits.append((self.now, wait, window.next_wakeup()))
         if wait:
             slept_from = self.now
@@ -231,6 +251,38 @@ def test_a_lone_request_is_taken_as_soon_as_its_reply_comes() -> None:
         assert client.takes[-1].at == pytest.approx(sent_at + 2 * 10e-6 + PACE)
         assert not client.takes[-1].slept
         client.step()  # handed over
+
+
+@pytest.mark.parametrize("told", [True, False])
+def test_a_lone_request_amid_a_paced_read_is_taken_as_its_reply_comes(
+    told: bool,
+) -> None:
+    # A version() asked every so often during a long read goes ahead of
+    # the read's pieces; its caller waits for that one reply, so none is
+    # slept on while it is out.
+    client = Client(Board(PACE))
+    run, start, stop = bulk_read(4000)
+    client.window.add_bulk(run, start, stop)  # type: ignore[arg-type]
+    delays = []
+    for lone in range(1 << 20, (1 << 20) + 20):
+        while client.window.counters.completed < (lone - (1 << 20) + 1) * 150:
+            client.step()
+        client.window.add(read(lone), client.now)
+        if told:
+            client.lone.add(lone)
+        while lone not in client.done:
+            client.step()
+        delays.append(client.done[lone] - client.board.replied[lone])
+    while client.window.open_requests:
+        client.step()
+    assert client.coalescer.wakes > 400  # the read was coalesced all along
+    assert client.board.idle < 4 * PACE
+    if told:
+        # Handed over with the replies that came with it, and the refill
+        # sent: a few datagrams' work.
+        assert max(delays) < 60e-6, delays
+    else:  # (what telling it is for: otherwise most wait out a sleep)
+        assert sum(delays) / len(delays) > 60e-6, delays
 
 
 def test_a_window_of_one_never_waits() -> None:
