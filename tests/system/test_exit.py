@@ -123,6 +123,23 @@ with urllib.request.urlopen(server.url + "/metrics", timeout=30) as answer:
     assert b"spinnactors_requests_total" in answer.read()
 """
 
+INSTALLED = """\
+from spinn_utilities.config_holder import set_config
+from spinnman.config_setup import unittest_setup
+from spinnman.connections.udp_packet_connections import SCAMPConnection
+from spinnman.transceiver import create_transceiver_from_connections
+
+from actors.compat import install
+
+unittest_setup()
+set_config("Machine", "version", "5")
+install()
+transceiver = create_transceiver_from_connections(
+    [SCAMPConnection(0, 0, remote_host=host, remote_port=ports[0])]
+)
+assert transceiver.read_memory(0, 0, 0x6000_0000, 4096) == bytes(4096)
+"""
+
 ENDINGS = {
     "returns": 'print("LAST", flush=True)\n',
     "raises": 'print("LAST", flush=True)\nraise RuntimeError("the caller failed")\n',
@@ -242,6 +259,17 @@ def test_a_metrics_server_never_closed_lets_the_script_exit(
 ) -> None:
     after = run_to_exit(METRICS, ending, boards[:1])
     assert after == ["actors left 0", "metrics server closed True"]
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
+def test_a_spinnman_transceiver_never_closed_under_install_lets_the_script_exit(
+    boards: list[VirtualBoard], ending: str
+) -> None:
+    # install()'s connection actors linger 30 s after an operation for the
+    # Transceiver's next one: they must not hold up a script that forgets
+    # transceiver.close().
+    after = run_to_exit(INSTALLED, ending, boards[:1])
+    assert after == ["actors left 0"]
 
 
 @pytest.mark.timeout(90)
