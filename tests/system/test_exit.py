@@ -140,6 +140,28 @@ transceiver = create_transceiver_from_connections(
 assert transceiver.read_memory(0, 0, 0x6000_0000, 4096) == bytes(4096)
 """
 
+COLD = """\
+from actors.board.client import Client
+from actors.boot import BoardBMP, BootOptions
+from actors.boot.recovery import Recovery
+from transport import ROMSettings, VirtualBMP, VirtualBoard
+from transport.virtual.rom import first_free_loopback
+
+settings = ROMSettings(hello_to=None, netinit=0)
+board = first_free_loopback(
+    lambda host: VirtualBoard(2, 2, host=host, booted=False, rom=settings),
+    start=160,
+).start()
+bmp = VirtualBMP([board], power_on_delay=0.05).start()
+boot = BootOptions(probe_timeout=0.3, pass_timeout=0.5, power_settle=0.2)
+recovery = Recovery(
+    bmp=BoardBMP(bmp.address[0], 0, bmp.address[1]), boot=boot, hung_after=1.0
+)
+client = Client(*board.address, recovery=recovery)
+client.boot(boot)
+assert client.read(0, 0, 0x6000_0000, 256) == bytes(256)
+"""
+
 ENDINGS = {
     "returns": 'print("LAST", flush=True)\n',
     "raises": 'print("LAST", flush=True)\nraise RuntimeError("the caller failed")\n',
@@ -269,6 +291,16 @@ def test_a_spinnman_transceiver_never_closed_under_install_lets_the_script_exit(
     # Transceiver's next one: they must not hold up a script that forgets
     # transceiver.close().
     after = run_to_exit(INSTALLED, ending, boards[:1])
+    assert after == ["actors left 0"]
+
+
+@pytest.mark.parametrize("ending", list(ENDINGS))
+def test_a_cold_board_its_bmp_and_a_recovering_client_never_stopped_let_the_script_exit(
+    boards: list[VirtualBoard], ending: str
+) -> None:
+    # The boot ROM's and the BMP's servers, the boot, and the recovery
+    # watcher (the script's own board and BMP; ``boards`` is not used).
+    after = run_to_exit(COLD, ending, boards[:1])
     assert after == ["actors left 0"]
 
 
