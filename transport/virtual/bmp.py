@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from types import TracebackType
 
 from messages.bmp import BMP_TEMP_SCALE, ADCInfo, BoardStat, IPData, check_boards
 from messages.errors import InvalidArgumentError
@@ -30,6 +29,7 @@ from transport.virtual.bmp_monitor import (
     BoardSlot,
 )
 from transport.virtual.board import VirtualBoard
+from transport.virtual.served import ServedEndpoint
 
 log = get_logger(__name__)
 
@@ -47,7 +47,7 @@ def _ip_data(address: Address) -> IPData:
     return IPData(host, "0.0.0.0", "255.0.0.0", udp_port=port)
 
 
-class VirtualBMP:
+class VirtualBMP(ServedEndpoint):
     """The BMP of a frame of virtual boards, on UDP ``host:port`` (port 0:
     a free one).
 
@@ -57,6 +57,9 @@ class VirtualBMP:
     board number (SPINN5_SENSORS for the others). The boards keep their own
     lifetimes: start and stop them yourself.
     """
+
+    kind = "BMP"
+    thread_prefix = "bmp"
 
     def __init__(
         self,
@@ -104,20 +107,10 @@ class VirtualBMP:
         self._replies: list[tuple[float, int, bytes, Address]] = []
         self._order = itertools.count()
         self._send_failures = 0
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._log = log.bind(bmp=self.address_text)
 
     # -- identity, state and the sensors ----------------------------------------------
-
-    @property
-    def address(self) -> Address:
-        return self._endpoint.address
-
-    @property
-    def address_text(self) -> str:
-        host, port = self._endpoint.address
-        return f"{host}:{port}"
 
     @property
     def stats(self) -> BMPStats:
@@ -159,15 +152,6 @@ class VirtualBMP:
 
     # -- running ---------------------------------------------------------------------
 
-    def start(self) -> VirtualBMP:
-        if self._thread is not None:
-            raise RuntimeError("BMP already started")
-        self._thread = threading.Thread(
-            target=self.serve_forever, name=f"bmp-{self.address_text}", daemon=True
-        )
-        self._thread.start()
-        return self
-
     def serve_forever(self) -> None:
         """Answer and switch until stop() or the endpoint closes."""
         self._log.info("bmp.serve", boards=sorted(self.boards))
@@ -192,27 +176,6 @@ class VirtualBMP:
             pass
         finally:
             self._log.info("bmp.stopped", received=self.monitor.stats.received)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._endpoint.close()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-
-    close = stop
-
-    def __enter__(self) -> VirtualBMP:
-        if self._thread is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _wait(self, now: float) -> float:
         with self._lock:

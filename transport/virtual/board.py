@@ -10,13 +10,11 @@ reorder, delay, corrupt or answer "busy". Nothing a client sends stops it.
 from __future__ import annotations
 
 import functools
-import threading
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from messages.scp.enums import SCPResult
@@ -29,6 +27,7 @@ from transport.links.in_process import MemoryNetwork
 from transport.logs import get_logger
 from transport.virtual.monitor import BoardMonitor
 from transport.virtual.rom import ROMServer, ROMSettings, ROMStats
+from transport.virtual.served import ServedEndpoint
 from transport.virtual.traffic import TagTraffic
 
 if TYPE_CHECKING:
@@ -77,7 +76,7 @@ def serving_boards() -> list[VirtualBoard]:
     return list(_SERVING)
 
 
-class VirtualBoard:
+class VirtualBoard(ServedEndpoint):
     """A SpiNNaker board's monitor that runs anywhere.
 
     Serve UDP on ``host:port`` (port 0 picks a free one), or pass ``network``
@@ -95,6 +94,9 @@ class VirtualBoard:
     ROM behaves; transport/virtual/rom.py). A board with ``rom`` given but
     booted has a ROM for when a VirtualBMP power-cycles it.
     """
+
+    kind = "board"
+    thread_prefix = "board"
 
     def __init__(
         self,
@@ -165,8 +167,7 @@ class VirtualBoard:
         self._queue_drops = 0
         self._busy = 0
         self._send_failures = 0
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._log = log.bind(board=self.address_text)
 
     def _wire(
@@ -227,15 +228,6 @@ class VirtualBoard:
     # -- identity and stats ------------------------------------------------
 
     @property
-    def address(self) -> Address:
-        return self._endpoint.address
-
-    @property
-    def address_text(self) -> str:
-        host, port = self._endpoint.address
-        return f"{host}:{port}"
-
-    @property
     def stats(self) -> BoardStats:
         monitor = self.monitor.stats
         return BoardStats(
@@ -260,13 +252,8 @@ class VirtualBoard:
     # -- running -------------------------------------------------------------
 
     def start(self) -> VirtualBoard:
-        """Serve on a daemon thread until stop()."""
-        if self._thread is not None:
-            raise RuntimeError("board already started")
-        self._thread = threading.Thread(
-            target=self.serve_forever, name=f"board-{self.address_text}", daemon=True
-        )
-        self._thread.start()
+        """Serve on a daemon thread until stop(); its boot ROM too."""
+        super().start()
         if self.rom is not None:
             self.rom.start()
         return self
@@ -308,30 +295,13 @@ class VirtualBoard:
             self._log.info("board.stopped", **self._summary())
 
     def stop(self) -> None:
-        """Stop serving, close the endpoint and join the thread."""
-        self._stopping.set()
+        """Stop serving (the boot ROM first), close the endpoint, join the
+        thread; then close the capture it opened."""
         if self.rom is not None:
             self.rom.stop()
-        self._endpoint.close()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+        super().stop()
         if self.capture is not None and self._owns_capture:
             self.capture.close()
-
-    close = stop
-
-    def __enter__(self) -> VirtualBoard:
-        if self._thread is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- one datagram ----------------------------------------------------------
 

@@ -55,6 +55,7 @@ from transport.links.faults import FaultPlan, FaultyEndpoint
 from transport.links.in_process import MemoryNetwork
 from transport.logs import get_logger
 from transport.virtual.monitor import BoardMonitor
+from transport.virtual.served import ServedEndpoint
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -408,7 +409,7 @@ def _bind(host: str) -> UDPEndpoint:
         ) from error
 
 
-class ROMServer:
+class ROMServer(ServedEndpoint):
     """A board's boot ROM on UDP ``host``:54321 (or port 54321 of an
     in-memory network, where it says no hellos), on a thread of its own.
 
@@ -416,6 +417,9 @@ class ROMServer:
     for the power to go (``halt``) and come back (``run_rom``), which is
     what a BMP does to it.
     """
+
+    kind = "boot ROM"
+    thread_prefix = "rom"
 
     def __init__(
         self,
@@ -454,18 +458,8 @@ class ROMServer:
         board.booted = booted
         self._changed = threading.Condition()
         self._netinit_due: float | None = None
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._log = log.bind(rom=self.address_text)
-
-    @property
-    def address(self) -> Address:
-        return self._endpoint.address
-
-    @property
-    def address_text(self) -> str:
-        host, port = self._endpoint.address
-        return f"{host}:{port}"
 
     @property
     def stats(self) -> ROMStats:
@@ -512,15 +506,6 @@ class ROMServer:
 
     # -- running -------------------------------------------------------------
 
-    def start(self) -> ROMServer:
-        if self._thread is not None:
-            raise RuntimeError("boot ROM already started")
-        self._thread = threading.Thread(
-            target=self.serve_forever, name=f"rom-{self.address_text}", daemon=True
-        )
-        self._thread.start()
-        return self
-
     def serve_forever(self) -> None:
         """Take frames and say hellos until stop() or the endpoint closes."""
         endpoint, clock = self._endpoint, self._clock
@@ -534,12 +519,6 @@ class ROMServer:
                 self._take(data, clock())
         except ConnectionClosed:
             pass
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._endpoint.close()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
 
     def _wait(self, now: float) -> float:
         with self._changed:
