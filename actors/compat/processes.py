@@ -218,12 +218,7 @@ class WriteMemoryProcess(_Bulk, ORIGINAL_WRITE):
             and offset >= 0
             and offset + n_bytes <= len(data)
         ):
-            connection = self._bulk_connection(
-                lambda: WriteMemory(coordinates, base_address, b""),
-                coordinates,
-                base_address,
-                n_bytes,
-            )
+            connection = self._write_connection(coordinates, base_address, n_bytes)
         if connection is None:
             count(handed_back=1)
             return super().write_memory_from_bytearray(
@@ -249,12 +244,7 @@ class WriteMemoryProcess(_Bulk, ORIGINAL_WRITE):
         n_bytes: int,
         get_sum: bool = False,
     ) -> int:
-        connection = self._bulk_connection(
-            lambda: WriteMemory(coordinates, base_address, b""),
-            coordinates,
-            base_address,
-            n_bytes,
-        )
+        connection = self._write_connection(coordinates, base_address, n_bytes)
         if connection is None:
             count(handed_back=1)
             return super().write_memory_from_reader(
@@ -274,6 +264,18 @@ class WriteMemoryProcess(_Bulk, ORIGINAL_WRITE):
             )
             return (segments.checksum + rest) & _UNSIGNED_WORD
         return segments.checksum
+
+    def _write_connection(
+        self, coordinates: tuple[int, int, int], base_address: int, n_bytes: int
+    ) -> Any:
+        """The connection to write ``n_bytes`` whole on (None: SpiNNMan's
+        own pieces), as _bulk_connection decides for a WriteMemory."""
+        return self._bulk_connection(
+            lambda: WriteMemory(coordinates, base_address, b""),
+            coordinates,
+            base_address,
+            n_bytes,
+        )
 
     def _write(
         self,
