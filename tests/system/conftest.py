@@ -90,3 +90,13 @@ def board_process() -> Iterator[tuple[str, int]]:
         yield address
     finally:
         assert stop_board(process) == 0
+
+
+@pytest.fixture
+def spinnman_setup() -> Iterator[None]:
+    """SpiNNMan's test configuration for a SpiNN-5, install() undone after
+    (spinnman_kit's; imported here only by the tests that ask for it)."""
+    from tests.system.spinnman_kit import spinnman_configured
+
+    with spinnman_configured():
+        yield

@@ -15,24 +15,24 @@ from __future__ import annotations
 import os
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pykka
 import pytest
-from spinn_utilities.config_holder import set_config
-from spinnman.config_setup import unittest_setup
-from spinnman.connections.udp_packet_connections import SCAMPConnection
-from spinnman.transceiver import Transceiver, create_transceiver_from_connections
+from spinnman.transceiver import Transceiver
 
-from actors.compat import installed, transfers, uninstall
+from actors.compat import installed, transfers
 from actors.compat.shared import SHARED
 from actors.supervision.child import Crash
+from tests.system.spinnman_kit import transceiver
 from transport import FaultPlan, VirtualBoard
 
 BASE = 0x6000_0000
 KIB = 1024
 CHUNK = 128 * KIB
+
+pytestmark = pytest.mark.usefixtures("spinnman_setup")
 
 
 @dataclass
@@ -80,12 +80,6 @@ def lossy_board(seed: int) -> VirtualBoard:
     )
 
 
-def transceiver(board: VirtualBoard) -> tuple[Transceiver, SCAMPConnection]:
-    host, port = board.address
-    connection = SCAMPConnection(0, 0, remote_host=host, remote_port=port)
-    return create_transceiver_from_connections([connection]), connection
-
-
 class Killer:
     """Crashes the connection actor SpiNNMan's pipelines use, every 1-3 s
     (seeded), on a thread of its own, until stopped."""
@@ -114,26 +108,14 @@ class Killer:
         self._thread.join(10)
 
 
-@pytest.fixture(autouse=True)
-def _spinnman_config() -> Iterator[None]:
-    unittest_setup()
-    set_config("Machine", "version", "5")
-    yield
-    uninstall()
-    SHARED.stop_idle()
-
-
 @pytest.mark.timeout(240)
 def test_spinnman_on_spinnactors_loses_nothing_to_faults_and_kills() -> None:
     rounds = int(os.environ.get("SPINNMAN_CHAOS_ROUNDS", "40"))
     with lossy_board(seed=77) as board, installed():
-        txrx, _ = transceiver(board)
-        before = transfers()
-        try:
+        with transceiver(board.address) as txrx:
+            before = transfers()
             with Killer(seed=9) as killer:
                 outcome = workload(txrx, rounds, 5, lambda: killer.kills < 4)
-        finally:
-            txrx.close()
         after = transfers()
         counts = board.faults.counts
     assert outcome.errors == []

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,7 @@ import pytest
 import spinnman.processes.abstract_multi_connection_process as amcp
 from prometheus_client import CollectorRegistry
 from spinn_machine.tags import IPTag
-from spinn_utilities.config_holder import set_config
 from spinn_utilities.overrides import overrides
-from spinnman.config_setup import unittest_setup
 from spinnman.connections.scp_request_pipeline import (
     SCPRequestPipeLine as SpiNNManPipeLine,
 )
@@ -43,9 +40,8 @@ from spinnman.messages.scp.impl import IPTagSet, ReadMemory
 from spinnman.messages.sdp import SDPFlag
 from spinnman.model.enums import CPUState
 from spinnman.processes import RoundRobinConnectionSelector
-from spinnman.transceiver import Transceiver, create_transceiver_from_connections
 
-from actors.compat import bridge, installed, is_installed, uninstall
+from actors.compat import bridge, installed, is_installed
 from actors.compat.connection_listener import ConnectionListener as OurListener
 from actors.compat.shared import SHARED
 from actors.connection.actor import ConnectionStats, GetConnectionStats
@@ -53,6 +49,7 @@ from actors.errors import RequestTimeout
 from actors.metrics import serve
 from actors.supervision.child import Crash
 from messages.scp import ReadMemory as OurReadMemory
+from tests.system.spinnman_kit import transceiver
 from tests.system.test_metrics import healthz, of, scrape
 from transport import VirtualBoard
 from transport.capture.pcap import read_packets
@@ -62,21 +59,7 @@ BASE = 0x6000_0000
 MIB = 1 << 20
 APP_ID = 17
 
-
-@pytest.fixture(autouse=True)
-def _spinnman_config() -> Iterator[None]:
-    """SpiNNMan's own test set-up (its unittests do this), for a SpiNN-5."""
-    unittest_setup()
-    set_config("Machine", "version", "5")
-    yield
-    uninstall()
-    SHARED.stop_idle()
-
-
-def transceiver(board: VirtualBoard) -> tuple[Transceiver, SCAMPConnection]:
-    host, port = board.address
-    connection = SCAMPConnection(0, 0, remote_host=host, remote_port=port)
-    return create_transceiver_from_connections([connection]), connection
+pytestmark = pytest.mark.usefixtures("spinnman_setup")
 
 
 def connection_stats() -> list[ConnectionStats]:
@@ -90,8 +73,7 @@ def test_an_unmodified_transceiver_runs_on_spinnactors() -> None:
         board.monitor.load_app(APP_ID, [(0, 0, 1), (0, 0, 2), (0, 0, 3)])
         with installed():
             assert amcp.SCPRequestPipeLine is bridge.SCPRequestPipeLine
-            txrx, connection = transceiver(board)
-            try:
+            with transceiver(board.address) as txrx:
                 version = txrx._get_scamp_version()
                 txrx.write_memory(1, 1, BASE, data)
                 back = txrx.read_memory(1, 1, BASE, MIB)
@@ -100,8 +82,6 @@ def test_an_unmodified_transceiver_runs_on_spinnactors() -> None:
                 txrx.set_ip_tag(IPTag(None, 0, 0, 5, "127.0.0.1", 12345, True))
                 txrx.send_signal(APP_ID, Signal.START)
                 running = txrx.get_core_state_count(APP_ID, CPUState.RUNNING, [(0, 0)])
-            finally:
-                txrx.close()
         assert not is_installed()
         assert amcp.SCPRequestPipeLine is SpiNNManPipeLine
         assert SHARED.running() == []
@@ -132,14 +112,11 @@ def test_the_transceivers_board_is_on_metrics_healthz_and_captured(
         installed(capture=pcap),
     ):
         label = "{}:{}".format(*board.address)
-        txrx, _ = transceiver(board)
-        try:
+        with transceiver(board.address) as txrx:
             txrx.write_memory(0, 0, BASE, data)
             assert txrx.read_memory(0, 0, BASE, len(data)) == data
             samples = scrape(server)
             status, health = healthz(server)
-        finally:
-            txrx.close()
     seen = board.stats
     requests = 2 * len(data) // 256
     assert of(samples, "spinnactors_board_up", board=label) == 1
@@ -263,15 +240,12 @@ def test_the_transceivers_connection_logs_and_restarts_under_supervision(
     data = random_bytes(16 * 1024)
     with VirtualBoard(2, 2) as board, installed():
         label = "{}:{}".format(*board.address)
-        txrx, _ = transceiver(board)
-        try:
+        with transceiver(board.address) as txrx:
             txrx.write_memory(0, 0, BASE, data)
             (first,) = SHARED.running()
             first.tell(Crash("killed by the test"))
             assert txrx.read_memory(0, 0, BASE, len(data)) == data
             (second,) = SHARED.running()
-        finally:
-            txrx.close()
     assert second is not first
     events = [(r.getMessage(), getattr(r, "peer", None)) for r in caplog.records]
     assert ("compat.installed", None) in events

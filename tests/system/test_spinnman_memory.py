@@ -12,7 +12,6 @@ import io
 import re
 import socket
 import struct
-from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import fields
 from functools import partial
@@ -25,19 +24,15 @@ import spinnman.processes.load_routes_process as load_routes_process
 import spinnman.processes.read_memory_process as read_memory_process
 import spinnman.processes.write_memory_process as write_memory_process
 import spinnman.transceiver.base_transceiver as base_transceiver
-from spinn_utilities.config_holder import set_config
-from spinnman.config_setup import unittest_setup
 from spinnman.connections.udp_packet_connections import SCAMPConnection
 from spinnman.exceptions import (
     SpinnmanGenericProcessException,
     SpinnmanGroupedProcessException,
 )
 from spinnman.processes import RoundRobinConnectionSelector
-from spinnman.transceiver import create_transceiver_from_connections
 
-from actors.compat import Transfers, bridge, installed, transfers, uninstall
-from actors.compat.shared import SHARED
-from tests.system.test_spinnman_chaos import transceiver
+from actors.compat import Transfers, bridge, installed, transfers
+from tests.system.spinnman_kit import transceiver
 from transport import VirtualBoard
 
 BASE = 0x6000_0000
@@ -55,14 +50,7 @@ HOMES = (
     write_memory_process,
 )
 
-
-@pytest.fixture(autouse=True)
-def _spinnman_config() -> Iterator[None]:
-    unittest_setup()
-    set_config("Machine", "version", "5")
-    yield
-    uninstall()
-    SHARED.stop_idle()
+pytestmark = pytest.mark.usefixtures("spinnman_setup")
 
 
 def since(before: Transfers) -> Transfers:
@@ -97,9 +85,8 @@ def test_transceiver_reads_and_writes_run_whole_and_hold_on_the_board(
     elsewhere = bytes(range(256)) * 40 + b"tail"
     with VirtualBoard(2, 2) as board, installed():
         assert bound() == {(bridge.ReadMemoryProcess, bridge.WriteMemoryProcess)}
-        txrx, _ = transceiver(board)
-        before = transfers()
-        try:
+        with transceiver(board.address) as txrx:
+            before = transfers()
             # Unaligned, not a whole number of pieces; part of a buffer.
             written = txrx.write_memory(1, 1, BASE + 2, data)
             # (SpiNNMan sums a bytearray: its sum of bytes raises)
@@ -114,8 +101,6 @@ def test_transceiver_reads_and_writes_run_whole_and_hold_on_the_board(
             # SpiNNMan.
             board.monitor.memory.write(1, BASE + MIB, elsewhere)  # chip 0,1
             seen = txrx.read_memory(0, 1, BASE + MIB, len(elsewhere))
-        finally:
-            txrx.close()
         held = board.monitor.memory.read((1 << 8) | 1, BASE + 2, len(data))
         held_file = board.monitor.memory.read(1, BASE, len(from_file))
     assert written == (len(data), 0)
@@ -170,24 +155,20 @@ def test_a_dead_board_fails_each_piece_as_plain_spinnman(
     Every piece of a 1 KiB transfer fails with SpinnmanTimeoutException,
     grouped, as plain SpiNNMan reports it; installed, the transfer was
     tried whole."""
-    sock = silent_board()
-    host, port = sock.getsockname()
-    connection = SCAMPConnection(0, 0, remote_host=host, remote_port=port)
-    try:
-        with installed() if on else nullcontext():
-            txrx = create_transceiver_from_connections([connection])
-            before = transfers()
-            transfer = (
-                partial(txrx.read_memory, 0, 0, BASE, KIB)
-                if operation == "read"
-                else partial(txrx.write_memory, 0, 0, BASE, bytes(KIB))
-            )
-            with pytest.raises(SpinnmanGroupedProcessException) as raised:
-                transfer()
-            moved = since(before)
-            txrx.close()
-    finally:
-        sock.close()
+    with (
+        silent_board() as sock,
+        installed() if on else nullcontext(),
+        transceiver(sock.getsockname()) as txrx,
+    ):
+        before = transfers()
+        transfer = (
+            partial(txrx.read_memory, 0, 0, BASE, KIB)
+            if operation == "read"
+            else partial(txrx.write_memory, 0, 0, BASE, bytes(KIB))
+        )
+        with pytest.raises(SpinnmanGroupedProcessException) as raised:
+            transfer()
+        moved = since(before)
     command = "CMD_READ" if operation == "read" else "CMD_WRITE"
     assert (
         reported(raised.value)
@@ -214,17 +195,14 @@ def test_a_read_the_board_refuses_raises_as_plain_spinnman(size: int, on: bool) 
     wrapped in SpinnmanGenericProcessException. Installed, a transfer of
     more pieces was tried whole, then read again SpiNNMan's way."""
     with VirtualBoard(2, 2) as board, installed() if on else nullcontext():
-        txrx, _ = transceiver(board)
-        before = transfers()
-        try:
+        with transceiver(board.address) as txrx:
+            before = transfers()
             with pytest.raises(
                 SpinnmanGenericProcessException
                 if size == 4
                 else SpinnmanGroupedProcessException
             ) as raised:
                 txrx.read_memory(7, 7, BASE, size)
-        finally:
-            txrx.close()
         moved = since(before)
     if size == 4:
         assert isinstance(raised.value, SpinnmanGenericProcessException)
@@ -256,14 +234,10 @@ def test_connections_and_selectors_spinnman_must_drive_get_its_own_pieces() -> N
     data = bytes(range(256)) * 64
     with VirtualBoard(2, 2) as board, installed():
         host, port = board.address
-        counting = CountingConnection(0, 0, remote_host=host, remote_port=port)
-        txrx = create_transceiver_from_connections([counting])
-        before, sent = transfers(), CountingConnection.sent
-        try:
+        with transceiver(board.address, CountingConnection) as txrx:
+            before, sent = transfers(), CountingConnection.sent
             txrx.write_memory(0, 0, BASE, data)
             back = txrx.read_memory(0, 0, BASE, len(data))
-        finally:
-            txrx.close()
         through_methods = CountingConnection.sent - sent
         moved = since(before)
         # A selector that may choose per piece, on a plain connection.
@@ -308,15 +282,12 @@ def test_a_reader_giving_short_reads_is_written_as_spinnman_writes_it(
     board holds it all, and the call returns what plain SpiNNMan's does."""
     data = bytes((i * 13 + i // 997) & 0xFF for i in range(MIB + 300))
     with VirtualBoard(2, 2) as board, installed() if on else nullcontext():
-        txrx, _ = transceiver(board)
-        before = transfers()
-        reader: Any = Trickle(data)  # (SpiNNMan takes an io.RawIOBase)
-        try:
+        with transceiver(board.address) as txrx:
+            before = transfers()
+            reader: Any = Trickle(data)  # (SpiNNMan takes an io.RawIOBase)
             result = txrx.write_memory(
                 1, 0, BASE, reader, n_bytes=len(data), get_sum=True
             )
-        finally:
-            txrx.close()
         moved = since(before)
         held = board.monitor.memory.read(1 << 8, BASE, len(data))
     assert held == data
