@@ -3,11 +3,10 @@ drives it as SpiNNFrontEndCommon does at run time, each result checked;
 then again through a board that drops, duplicates and reorders 1% of
 datagrams each way, where SpiNNMan's own retries must ride through.
 
-SpiNNMan talks to SC&MP on port 17893 only, so the board serves
-127.0.0.2:17893: this module's own loopback address (the virtual-board
-guide's example takes the first free from 127.0.0.3, so that the suites
-CI runs side by side never share it; give any other module that needs
-17893 an address of its own).
+SpiNNMan talks to SC&MP on port 17893 only, so each board serves it on
+the first loopback address from 127.0.0.2 where that port is free: two
+runs of the suite side by side (or another test's SpiNN-5 board) each get
+an address of their own.
 """
 
 from __future__ import annotations
@@ -30,11 +29,12 @@ from spinnman.messages.scp.enums import Signal
 from spinnman.model.enums import CPUState
 from spinnman.transceiver import Transceiver, create_transceiver_from_hostname
 
+from messages.scp.layout import SCP_SCAMP_PORT
+from tests.transport.loopback import first_free
 from transport import FaultPlan, VirtualBoard
 from transport.virtual.apps import Core, StandIn
 from transport.virtual.spinn5 import Layout
 
-HOST = "127.0.0.2"
 BASE = 0x6100_0000
 APP = 30
 #: What the host loads: any bytes stand for the binary (a multiple of 4).
@@ -63,20 +63,26 @@ def writer() -> SpiNNManDataWriter:
 
 
 def serve(faults: FaultPlan | None = None) -> VirtualBoard:
-    board = VirtualBoard.spinn5(host=HOST, port=17893, faults=faults)
+    """A SpiNN-5 board on SC&MP's port, on a loopback address of its own."""
+    board = first_free(
+        2,
+        lambda host: VirtualBoard.spinn5(host=host, port=SCP_SCAMP_PORT, faults=faults),
+    )
     assert board.chips is not None
     board.chips.applications.register(IMAGE, Hello)
     return board.start()
 
 
-def come_up(writer: SpiNNManDataWriter) -> tuple[Transceiver, Machine]:
-    transceiver = create_transceiver_from_hostname(HOST)
+def come_up(
+    writer: SpiNNManDataWriter, board: VirtualBoard
+) -> tuple[Transceiver, Machine]:
+    transceiver = create_transceiver_from_hostname(board.address[0])
     machine = transceiver.get_machine_details()
     writer.set_machine(machine)
     return transceiver, machine
 
 
-def check_machine(machine: Machine) -> None:
+def check_machine(machine: Machine, host: str) -> None:
     layout = Layout.spinn5()
     assert machine.n_chips == 48
     assert {(chip.x, chip.y) for chip in machine.chips} == set(layout.cores)
@@ -91,7 +97,7 @@ def check_machine(machine: Machine) -> None:
             assert back.is_link((link.source_link_id + 3) % 6)
         assert (chip.nearest_ethernet_x, chip.nearest_ethernet_y) == (0, 0)
     (ethernet,) = machine.ethernet_connected_chips
-    assert (ethernet.x, ethernet.y, ethernet.ip_address) == (0, 0, HOST)
+    assert (ethernet.x, ethernet.y, ethernet.ip_address) == (0, 0, host)
     assert machine.boot_chip is ethernet
 
 
@@ -99,6 +105,7 @@ def drive(transceiver: Transceiver, board: VirtualBoard, size: int) -> None:
     """SpiNNFrontEndCommon's most used calls, each result checked."""
     chips = board.chips
     assert chips is not None
+    host = board.address[0]
     data = random.Random(size).randbytes(size)
     transceiver.write_memory(1, 1, BASE, data)
     assert transceiver.read_memory(1, 1, BASE, size) == data
@@ -111,8 +118,8 @@ def drive(transceiver: Transceiver, board: VirtualBoard, size: int) -> None:
     }
     assert {(first, APP, 1), (second, APP, 2)} <= held
 
-    transceiver.set_ip_tag(IPTag(HOST, 0, 0, 1, "127.0.0.1", 12345, strip_sdp=True))
-    transceiver.set_reverse_ip_tag(ReverseIPTag(HOST, 2, 23456, 1, 1, 3, sdp_port=2))
+    transceiver.set_ip_tag(IPTag(host, 0, 0, 1, "127.0.0.1", 12345, strip_sdp=True))
+    transceiver.set_reverse_ip_tag(ReverseIPTag(host, 2, 23456, 1, 1, 3, sdp_port=2))
     tags = {tag.tag: tag for tag in transceiver.get_tags()}
     assert set(tags) == {1, 2}
     forward, reverse = tags[1], tags[2]
@@ -193,9 +200,9 @@ def test_transceiver_comes_up_and_drives_a_spinn5_board(
     writer: SpiNNManDataWriter,
 ) -> None:
     with serve() as board:
-        transceiver, machine = come_up(writer)
+        transceiver, machine = come_up(writer, board)
         try:
-            check_machine(machine)
+            check_machine(machine, board.address[0])
             drive(transceiver, board, 1 << 20)
         finally:
             transceiver.close()
@@ -210,9 +217,9 @@ def test_spinnman_retries_ride_through_a_lossy_spinn5_board(
     so this one moves 128 KiB rather than 1 MiB."""
     plan = FaultPlan(drop=0.01, duplicate=0.01, reorder=0.01, seed=33)
     with serve(plan) as board:
-        transceiver, machine = come_up(writer)
+        transceiver, machine = come_up(writer, board)
         try:
-            check_machine(machine)
+            check_machine(machine, board.address[0])
             drive(transceiver, board, 128 << 10)
         finally:
             transceiver.close()
@@ -235,9 +242,9 @@ def test_the_same_transceiver_runs_on_spinnactors_after_install(
     with installed(), serve() as board:
         assert process.SCPRequestPipeLine is not original
         assert process.SCPRequestPipeLine.__module__.startswith("actors.")
-        transceiver, machine = come_up(writer)
+        transceiver, machine = come_up(writer, board)
         try:
-            check_machine(machine)
+            check_machine(machine, board.address[0])
             drive(transceiver, board, 1 << 20)
         finally:
             transceiver.close()
