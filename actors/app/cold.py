@@ -1,8 +1,9 @@
 """The command line's cold boards: `boot`, `power`, `sensors`, `discover`.
 
 Kept apart from cli.py, as the packet tools are: each command's options
-(added with cli.py's command builder) and what it does, over actors.boot
-(boots and BMPs) and transport's IPAddressesConnection (hellos).
+(a table parser.py adds, actors/app/options.py) and what it does, over
+actors.boot (boots and BMPs) and transport's IPAddressesConnection
+(hellos).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import replace
 from typing import Any, TextIO
 
@@ -18,6 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from actors.app import arguments
+from actors.app.options import Command, count, delay, option, seconds
+from actors.app.watching import METRICS_PORT
 from actors.board.client import Client
 from actors.boot import (
     DEFAULT_DEADLINE,
@@ -75,157 +78,150 @@ def _why(error: InvalidArgumentError) -> str:
     return error.reason if error.name in ("boards", "bmp") else str(error)
 
 
-def add_commands(
-    commands: Any, command: Callable[..., argparse.ArgumentParser]
-) -> None:
-    """`boot`, `power`, `sensors` and `discover`."""
-    _add_boot(commands, command)
-    power = command(
-        commands,
-        "power",
-        "power boards on or off through their BMP",
-        "Power boards of a frame on or off through its BMP (SCP on --bmp's "
-        "address, port --port's unless given), in one command. A board "
-        "powered on is back in its boot ROM: boot it next. Default: every "
-        "board the BMP reaches on its frame's CAN bus.",
-        "spinnactors power on --bmp 192.168.240.0",
-        "spinnactors power off --bmp 192.168.240.0 --boards 0-23",
-    )
-    power.add_argument("action", choices=("on", "off"), help="on or off")
-    _bmp_options(power)
-    power.add_argument(
-        "--timeout",
-        type=arguments.seconds,
-        default=None,
-        help="longest wait for the BMP's reply (default: 10 s for on, the "
-        "FPGAs loading; 1 s for off)",
-    )
-    sensors = command(
-        commands,
-        "sensors",
-        "read boards' voltages, temperatures and fans",
-        "Read the sensors of boards of a frame through its BMP: each rail's "
-        "voltage, the temperatures, the fans, and the BMP's warning and "
-        "shutdown bits, as a table. Default: every board on its CAN bus.",
-        "spinnactors sensors --bmp 192.168.240.0",
-        "spinnactors sensors --bmp 192.168.240.0 --boards 0-2",
-    )
-    _bmp_options(sensors)
-    discover = command(
-        commands,
-        "discover",
-        "list the boards saying hello (unbooted)",
-        f"Listen on UDP port {BOOT_PORT} for the hellos a board in its boot "
-        "ROM sends about every 4 s, for --timeout seconds, and list each "
-        "board heard (boot it next). Exit status 1 if none was.",
-        "spinnactors discover",
-        "spinnactors discover --timeout 10 --listen 192.168.240.254",
-    )
-    discover.add_argument(
-        "--timeout",
-        type=arguments.seconds,
-        default=DISCOVER_TIMEOUT,
-        help="seconds to listen",
-    )
-    discover.add_argument(
-        "--listen",
-        metavar="HOST",
-        type=arguments.host,
-        default="0.0.0.0",
-        help=f"the local address to listen on (port {BOOT_PORT})",
-    )
-
-
-def _add_boot(commands: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
-    boot = command(
-        commands,
-        "boot",
-        "boot boards that are not booted (never one that answers)",
-        "Bring boards up, as SpiNNMan's ensure_board_is_ready does, within "
-        "--deadline: ask each its version; one that answers is not booted "
-        "again. A silent one is sent the SC&MP image (--image, or the one an "
-        "installed SpiNNMan ships) on UDP 54321, again if it stays silent, "
-        "and, with --bmp, powered on and booted once more. Several HOSTs "
-        "boot at once; --bmp then names a board of the frame for each.",
-        "spinnactors boot 192.168.240.253",
-        "spinnactors boot 192.168.240.253 --bmp 192.168.240.0/0",
-        "spinnactors boot 127.0.0.11 127.0.0.12 --bmp 127.0.0.10/0-1",
-    )
-    boot.add_argument(
-        "hosts",
-        metavar="HOST[:PORT]",
-        nargs="*",
-        type=arguments.host_port,
-        help="a board's address and SCP port (default: --host and --port)",
-    )
-    boot.add_argument(
-        "--image",
-        metavar="FILE",
-        default=None,
-        help="the SC&MP boot image (default: the scamp.boot of an installed SpiNNMan)",
-    )
-    boot.add_argument(
-        "--bmp",
-        metavar="HOST[:PORT][/BOARDS]",
-        type=bmp_target,
-        default=None,
-        help=f"the boards' BMP (port {SCP_SCAMP_PORT} unless given) and their "
-        "numbers in its frame, one per HOST (default: board 0; no BMP)",
-    )
-    boot.add_argument(
-        "--deadline",
-        type=arguments.seconds,
-        default=DEFAULT_DEADLINE,
-        help="seconds for the whole of it",
-    )
-    boot.add_argument(
-        "--probe-timeout",
-        type=arguments.seconds,
-        default=2.0,
-        help="seconds the first version may go unanswered before a board is "
-        "taken for unbooted",
-    )
-    boot.add_argument(
-        "--pass-timeout",
-        type=arguments.seconds,
-        default=3.0,
-        help="seconds of silence after sending the image before sending it again",
-    )
-    boot.add_argument(
-        "--passes",
-        type=arguments.ranged(int, 1, 100, "a count"),
-        default=3,
-        help="times the image is sent before giving up (or powering on)",
-    )
-    boot.add_argument(
-        "--gap",
-        type=arguments.ranged(float, 0, 1, "seconds"),
-        default=DEFAULT_FRAME_GAP,
-        help="seconds between boot frames",
-    )
-    boot.add_argument(
-        "--power-settle",
-        type=arguments.ranged(float, 0, 600, "seconds"),
-        default=5.0,
-        help="seconds to wait after a power-on before booting",
-    )
-
-
-def _bmp_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+#: --bmp and --boards of a command that asks a frame's BMP.
+_BMP_OPTIONS = (
+    option(
         "--bmp",
         metavar="HOST[:PORT]",
         type=bmp_target,
         required=True,
         help=f"the frame's BMP (port: --port's, or {SCP_SCAMP_PORT})",
-    )
-    parser.add_argument(
+    ),
+    option(
         "--boards",
         type=board_numbers,
         default=None,
         help="the boards: 3, 0-23 or 0,2,5 (default: every board on the "
         "frame's CAN bus)",
-    )
+    ),
+)
+
+BOOT = Command(
+    "boot",
+    "boot boards that are not booted (never one that answers)",
+    "Bring boards up, as SpiNNMan's ensure_board_is_ready does, within "
+    "--deadline: ask each its version; one that answers is not booted "
+    "again. A silent one is sent the SC&MP image (--image, or the one an "
+    "installed SpiNNMan ships) on UDP 54321, again if it stays silent, "
+    "and, with --bmp, powered on and booted once more. Several HOSTs "
+    "boot at once; --bmp then names a board of the frame for each.",
+    (
+        "spinnactors boot 192.168.240.253",
+        "spinnactors boot 192.168.240.253 --bmp 192.168.240.0/0",
+        "spinnactors boot 127.0.0.11 127.0.0.12 --bmp 127.0.0.10/0-1",
+    ),
+    (
+        option(
+            "hosts",
+            metavar="HOST[:PORT]",
+            nargs="*",
+            type=arguments.host_port,
+            help="a board's address and SCP port (default: --host and --port)",
+        ),
+        option(
+            "--image",
+            metavar="FILE",
+            default=None,
+            help="the SC&MP boot image (default: the scamp.boot of an installed "
+            "SpiNNMan)",
+        ),
+        option(
+            "--bmp",
+            metavar="HOST[:PORT][/BOARDS]",
+            type=bmp_target,
+            default=None,
+            help=f"the boards' BMP (port {SCP_SCAMP_PORT} unless given) and their "
+            "numbers in its frame, one per HOST (default: board 0; no BMP)",
+        ),
+        seconds("--deadline", DEFAULT_DEADLINE, "seconds for the whole of it"),
+        seconds(
+            "--probe-timeout",
+            2.0,
+            "seconds the first version may go unanswered before a board is "
+            "taken for unbooted",
+        ),
+        seconds(
+            "--pass-timeout",
+            3.0,
+            "seconds of silence after sending the image before sending it again",
+        ),
+        count(
+            "--passes",
+            100,
+            3,
+            "times the image is sent before giving up (or powering on)",
+        ),
+        delay("--gap", 1, DEFAULT_FRAME_GAP, "seconds between boot frames"),
+        delay(
+            "--power-settle",
+            600,
+            5.0,
+            "seconds to wait after a power-on before booting",
+        ),
+        METRICS_PORT,
+    ),
+)
+
+POWER = Command(
+    "power",
+    "power boards on or off through their BMP",
+    "Power boards of a frame on or off through its BMP (SCP on --bmp's "
+    "address, port --port's unless given), in one command. A board "
+    "powered on is back in its boot ROM: boot it next. Default: every "
+    "board the BMP reaches on its frame's CAN bus.",
+    (
+        "spinnactors power on --bmp 192.168.240.0",
+        "spinnactors power off --bmp 192.168.240.0 --boards 0-23",
+    ),
+    (
+        option("action", choices=("on", "off"), help="on or off"),
+        *_BMP_OPTIONS,
+        seconds(
+            "--timeout",
+            None,
+            "longest wait for the BMP's reply (default: 10 s for on, the "
+            "FPGAs loading; 1 s for off)",
+        ),
+    ),
+)
+
+SENSORS = Command(
+    "sensors",
+    "read boards' voltages, temperatures and fans",
+    "Read the sensors of boards of a frame through its BMP: each rail's "
+    "voltage, the temperatures, the fans, and the BMP's warning and "
+    "shutdown bits, as a table. Default: every board on its CAN bus.",
+    (
+        "spinnactors sensors --bmp 192.168.240.0",
+        "spinnactors sensors --bmp 192.168.240.0 --boards 0-2",
+    ),
+    _BMP_OPTIONS,
+)
+
+DISCOVER = Command(
+    "discover",
+    "list the boards saying hello (unbooted)",
+    f"Listen on UDP port {BOOT_PORT} for the hellos a board in its boot "
+    "ROM sends about every 4 s, for --timeout seconds, and list each "
+    "board heard (boot it next). Exit status 1 if none was.",
+    (
+        "spinnactors discover",
+        "spinnactors discover --timeout 10 --listen 192.168.240.254",
+    ),
+    (
+        seconds("--timeout", DISCOVER_TIMEOUT, "seconds to listen"),
+        option(
+            "--listen",
+            metavar="HOST",
+            type=arguments.host,
+            default="0.0.0.0",
+            help=f"the local address to listen on (port {BOOT_PORT})",
+        ),
+    ),
+)
+
+#: `boot`, `power`, `sensors` and `discover`, in the order --help lists them.
+COMMANDS = (BOOT, POWER, SENSORS, DISCOVER)
 
 
 # -- running them ------------------------------------------------------------------

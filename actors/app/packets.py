@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from actors.app import arguments
+from actors.app.options import option
 from messages.errors import InvalidArgumentError, SpinnactorsError
 from messages.scp.layout import SCP_SCAMP_PORT
 from transport.capture.pcap import read_packets
@@ -30,16 +31,26 @@ class NothingToReplay(SpinnactorsError):
     """A capture holds no SCP request: there is nothing to compare."""
 
 
-def add_capture(parser: argparse.ArgumentParser) -> None:
-    """``--capture FILE``: every datagram in and out, as pcap."""
-    parser.add_argument(
-        "--capture",
-        metavar="FILE",
-        type=_capture_target,
-        default=None,
-        help="write every datagram sent and received to FILE as pcap "
-        "(for Wireshark or tshark; see: spinnactors dissector)",
-    )
+def _capture_target(text: str) -> str:
+    """--capture FILE: a name, whose {host} and {port} (if any) fill in."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty file name")
+    try:
+        capture_path(text, "127.0.0.1", 0)
+    except InvalidArgumentError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: {error.reason}") from None
+    return text
+
+
+#: ``--capture FILE``: every datagram in and out, as pcap.
+CAPTURE = option(
+    "--capture",
+    metavar="FILE",
+    type=_capture_target,
+    default=None,
+    help="write every datagram sent and received to FILE as pcap "
+    "(for Wireshark or tshark; see: spinnactors dissector)",
+)
 
 
 def dissector_path() -> Path:
@@ -175,14 +186,3 @@ def _requests_in(name: str) -> list[Exchange]:
             f"IPv6 and other frames are skipped)"
         )
     return found
-
-
-def _capture_target(text: str) -> str:
-    """--capture FILE: a name, whose {host} and {port} (if any) fill in."""
-    if not text:
-        raise argparse.ArgumentTypeError("an empty file name")
-    try:
-        capture_path(text, "127.0.0.1", 0)
-    except InvalidArgumentError as error:
-        raise argparse.ArgumentTypeError(f"{text!r}: {error.reason}") from None
-    return text

@@ -6,28 +6,27 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Iterator
-from typing import Any, TextIO
+from typing import TextIO
 
+from actors.app import arguments
+from actors.app.options import option
 from messages.errors import SpinnactorsError
-
-#: The commands that take --metrics-port.
-WATCHED = ("board", "read", "write", "bench", "demo", "boot")
 
 
 class MetricsUnavailable(SpinnactorsError):
     """--metrics-port without prometheus_client installed."""
 
 
-def add_metrics_port(parser: argparse.ArgumentParser, port_type: Any) -> None:
-    parser.add_argument(
-        "--metrics-port",
-        type=port_type,
-        default=None,
-        metavar="N",
-        help="serve Prometheus /metrics and /healthz on 127.0.0.1:N while "
-        "running (0 picks a free port and says which on stderr; needs the "
-        "metrics extra; default: off)",
-    )
+#: What the commands that talk to a board (or are one) take.
+METRICS_PORT = option(
+    "--metrics-port",
+    type=arguments.port,
+    default=None,
+    metavar="N",
+    help="serve Prometheus /metrics and /healthz on 127.0.0.1:N while "
+    "running (0 picks a free port and says which on stderr; needs the "
+    "metrics extra; default: off)",
+)
 
 
 @contextlib.contextmanager
