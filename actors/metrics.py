@@ -12,6 +12,8 @@ too (actors/cold_metrics.py).
 
 A connection's counters start again from 0 when its actor restarts;
 Prometheus's ``rate()`` and ``increase()`` take that as a counter reset.
+Its board stays in the scrape while it restarts (up 0, counters 0), so
+that no series vanishes and comes back.
 
 Needs the ``metrics`` extra (``prometheus_client``).
 """
@@ -41,7 +43,7 @@ from actors.board.health import BoardHealth
 from actors.boot.bmp import COUNTS
 from actors.boot.sensors import BMPStatus, read_watched
 from actors.cold_metrics import boot_families, sensor_families
-from actors.compat.pipeline import pipeline_connections
+from actors.compat.pipeline import pipeline_boards
 from actors.connection.messages import ConnectionStats, GetConnectionStats
 from actors.http_server import (
     CLIENT_TIMEOUT,
@@ -148,9 +150,28 @@ def _ask_each(
 
 def _pipeline_healths() -> Iterator[BoardHealth]:
     """The boards SCPRequestPipeLines talk to: served while the actor of
-    their connection runs (it has no supervisor to restart it)."""
-    for _, stats in _ask_each(pipeline_connections(), GetConnectionStats()):
-        yield BoardHealth(stats.remote, "serving").serving(stats)
+    their connection runs, restarting while its supervisor brings it back
+    (or it stopped as it was asked)."""
+    asked: list[tuple[str, pykka.Future[Any] | None]] = []
+    for label, actor in pipeline_boards():
+        try:
+            future = (
+                None if actor is None else actor.ask(GetConnectionStats(), block=False)
+            )
+        except pykka.ActorDeadError:
+            future = None
+        asked.append((label, future))
+    for label, future in asked:
+        health = BoardHealth(label, "restarting", reason="its connection is restarting")
+        if future is None:
+            yield health
+            continue
+        try:
+            yield health.serving(future.get(timeout=ASK_TIMEOUT))
+        except pykka.ActorDeadError:
+            yield health
+        except pykka.Timeout:
+            continue
 
 
 def snapshot() -> Snapshot:
@@ -241,6 +262,15 @@ def _rtt_buckets(
     return out, total
 
 
+def _counted(health: BoardHealth) -> bool:
+    """Whether a board's counters are known: its connection's, while one
+    runs; 0 while it restarts or once it was given up (the incarnation
+    that counted is gone, and its successor starts from 0), so that the
+    board's series stay in the scrape through a restart. Not known from a
+    worker that did not answer: its counters go on there."""
+    return health.stats is not None or health.state in ("restarting", "given_up")
+
+
 def collect(shot: Snapshot) -> list[Metric]:
     """The metric families of one snapshot (names pinned: dashboards use
     them)."""
@@ -295,9 +325,10 @@ def collect(shot: Snapshot) -> list[Metric]:
     for name, healths in sorted(shot.boards.items()):
         label = [name]
         up.add_metric(label, 1.0 if all(h.up for h in healths) else 0.0)
-        stats = [h.stats for h in healths if h.stats is not None]
-        if not stats:
+        counted = [h for h in healths if _counted(h)]
+        if not counted:
             continue
+        stats = [h.stats for h in counted if h.stats is not None]
         requests.add_metric(label, sum(s.sent - s.resent for s in stats))
         resends.add_metric(label, sum(s.resent for s in stats))
         timeouts.add_metric(label, sum(s.timeouts for s in stats))
@@ -316,8 +347,8 @@ def collect(shot: Snapshot) -> list[Metric]:
             errors.add_metric([name, code], count)
         buckets, total = _rtt_buckets(stats)
         rtt.add_metric(label, buckets, total)
-        in_flight.add_metric(label, sum(s.in_flight for s in stats))
-        open_jobs.add_metric(label, sum(s.open_jobs for s in stats))
+        in_flight.add_metric(label, sum(h.in_flight for h in counted))
+        open_jobs.add_metric(label, sum(h.open_jobs for h in counted))
         ages = [s.last_reply_age for s in stats if s.last_reply_age is not None]
         if ages:
             age.add_metric(label, min(ages))

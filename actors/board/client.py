@@ -9,11 +9,12 @@ come from several threads at once; each waits only for its own outcome.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -77,6 +78,30 @@ def _window_settings(
             max_datagram_age=max_datagram_age,
             network_duplicates=bool(network_duplicates),
         )
+
+
+#: The Client options its window's settings are made from, in order.
+_WINDOW_OPTIONS = (
+    "window",
+    "timeout",
+    "retries",
+    "rto_floor",
+    "max_datagram_age",
+    "network_duplicates",
+)
+
+
+def check_client_options(port: int, options: Mapping[str, Any]) -> None:
+    """Raise what ``Client(host, port, **options)`` raises for a bad port
+    or window option (the same error, in the same order), without starting
+    anything: a Machine checks the boards it places in workers with it,
+    so that a mistake is refused at once, as in this process, instead of
+    every worker failing to start (options not given: the defaults)."""
+    check_int("port", port, 0, 65535)
+    defaults = inspect.signature(Client).parameters
+    _window_settings(
+        *(options.get(name, defaults[name].default) for name in _WINDOW_OPTIONS)
+    )
 
 
 def _check_host(host: str, endpoint: DatagramEndpoint | None) -> None:

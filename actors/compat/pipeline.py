@@ -63,6 +63,12 @@ def pipeline_connections() -> list[pykka.ActorRef[Any]]:
     return SHARED.running()
 
 
+def pipeline_boards() -> list[tuple[str, pykka.ActorRef[Any] | None]]:
+    """The boards SCPRequestPipeLines talk to now, each with the
+    ConnectionActor of its connection (None while it restarts)."""
+    return SHARED.boards()
+
+
 def window_settings(
     n_channels: int | None,
     intermediate_channel_waits: int | None,

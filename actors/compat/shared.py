@@ -38,7 +38,7 @@ from actors.protocol.jobs import Job, OutcomeSink
 from actors.protocol.settings import WindowSettings
 from actors.supervision.api import ChildLookup
 from actors.supervision.child import Watch, stop_and_join
-from actors.supervision.spec import ChildSpec
+from actors.supervision.spec import Backoff, ChildSpec
 from actors.supervision.supervisor import Supervisor
 from transport.capture.tap import attach
 from transport.capture.writer import PacketCapture
@@ -84,6 +84,7 @@ class ConnectionGroup:
         settings: WindowSettings,
         book: JobBook,
         capture: PacketCapture | None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.connection = connection
         self.settings = settings
@@ -102,12 +103,14 @@ class ConnectionGroup:
         else:
             board = DrivenConnection(connection, capture=capture)
         self._board = board
-        label = f"{board.remote_ip_address}:{board.remote_port}"
+        #: Its board's "host:port" (as its connection's stats say it).
+        self.label = f"{board.remote_ip_address}:{board.remote_port}"
         self.supervisor = Supervisor.start(
             [ChildSpec(_CHILD, self._start, cleanup=self._give_up)],
             max_restarts=MAX_RESTARTS,
             period=RESTART_PERIOD,
-            name=f"pipeline-{label}",
+            backoff=backoff,
+            name=f"pipeline-{self.label}",
         )
         self._current = ChildLookup(self.supervisor, _CHILD)
 
@@ -168,6 +171,9 @@ class SharedConnections:
         self.linger = 0.0
         #: Where the datagrams of connections started from now on go.
         self.capture: PacketCapture | None = None
+        #: The backoff before a restart of connections started from now on
+        #: (None: at once).
+        self.backoff: Backoff | None = None
         track(self.stop_idle)  # lingering actors stop at exit
 
     def acquire(self, connection: Any, settings: WindowSettings) -> ConnectionGroup:
@@ -188,7 +194,9 @@ class SharedConnections:
                 group = None
             if group is None or not group.alive:
                 book = self._book(connection, settings.max_datagram_age)
-                group = ConnectionGroup(connection, settings, book, self.capture)
+                group = ConnectionGroup(
+                    connection, settings, book, self.capture, self.backoff
+                )
                 self._groups[id(connection)] = group
             group.users += 1
             group.idle_since = None
@@ -220,6 +228,16 @@ class SharedConnections:
             groups = list(self._groups.values())
         self._stop(stale)
         return [actor for group in groups if (actor := group.actor) is not None]
+
+    def boards(self) -> list[tuple[str, pykka.ActorRef[Any] | None]]:
+        """Each board pipelines use now, or linger on, with its connection
+        actor (None while it restarts), for metrics: a restart must not
+        take the board out of the scrape."""
+        with self._lock:
+            stale = self._expired()
+            groups = [g for g in self._groups.values() if g.alive]
+        self._stop(stale)
+        return [(group.label, group.actor) for group in groups]
 
     def stop_idle(self) -> None:
         """Stop every group no pipeline uses now (uninstall, and exit)."""

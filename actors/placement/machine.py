@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import pykka
 
-from actors.board.client import Client
+from actors.board.client import Client, check_client_options
 from actors.board.health import BoardHealth
 from actors.board.operations import BoardOperations, run_jobs
 from actors.boot.many import BootsBoards, check_bmps
@@ -140,9 +140,10 @@ def _check_placement(
     if placement not in ("process", "ray"):
         raise InvalidArgumentError("placement", placement, 'must be "process" or "ray"')
     if workers:
-        # (in this process each Client resolves its own host, and any
-        # Limiter will do)
-        for host, _ in addresses.values():
+        # (in this process each Client resolves its own host and checks its
+        # options, and any Limiter will do)
+        for host, port in addresses.values():
+            check_client_options(port, options)  # as a Client here would
             UDPEndpoint.resolve_host(host)  # a bad name: an error here, now
         limiter = options.get("limiter")
         if limiter is not None and not isinstance(limiter, pykka.ActorRef):

@@ -67,13 +67,16 @@ class BoardStats:
     rom: ROMStats | None = None
 
 
-#: The boards serving now in this process (weakly held), for metrics.
+#: The boards whose serving loop runs in this process (weakly held).
 _SERVING: weakref.WeakSet[VirtualBoard] = weakref.WeakSet()
 
 
 def serving_boards() -> list[VirtualBoard]:
-    """The virtual boards of this process that are serving now."""
-    return list(_SERVING)
+    """The virtual boards of this process that are serving now, i.e. that
+    answer SCP: their loop runs, they are not being stopped, and SC&MP
+    runs (not one in its boot ROM, powered off or held in reset by its
+    BMP, whose loop runs on only to drop what comes)."""
+    return [board for board in list(_SERVING) if board.serving]
 
 
 class VirtualBoard(ServedEndpoint):
@@ -243,6 +246,11 @@ class VirtualBoard(ServedEndpoint):
             silent_drops=self._silent_drops,
             rom=None if self.rom is None else self.rom.stats,
         )
+
+    @property
+    def serving(self) -> bool:
+        """Whether it answers SCP now (see serving_boards)."""
+        return self.booted and not self._stopping.is_set() and self in _SERVING
 
     def forget(self) -> None:
         """Lose everything the monitor held (memory, tags, heaps), as a

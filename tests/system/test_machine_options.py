@@ -1,0 +1,60 @@
+"""A bad option for a Machine's boards is the same error wherever the
+boards are placed: in this process (workers=0) each Client refuses it as
+it is made; placed in worker processes, the Machine refuses it before any
+worker starts, with the same type and words, instead of the workers
+failing to start and their group ending lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from actors import connect
+from messages.errors import InvalidArgumentError
+from tests.system.test_machine import worker_processes
+from transport import VirtualBoard
+
+
+def refusal(boards: dict[str, Any], workers: int, options: dict[str, Any]) -> str:
+    """What connect() raised for ``options``: the error's type and words."""
+    try:
+        machine = connect(boards, workers=workers, **options)
+    except InvalidArgumentError as error:
+        return f"{type(error).__name__}: {error}"
+    machine.close()
+    raise AssertionError(f"workers={workers}, {options}: accepted")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"window": 0}, "window=0: must be in 1..65535"),
+        ({"timeout": -1.0}, "timeout=-1.0: must be a positive number of seconds"),
+        ({"retries": -1}, "retries=-1: must be in 0..1000"),
+        ({"rto_floor": -1.0}, "rto_floor"),
+    ],
+)
+def test_a_bad_board_option_is_one_error_in_process_or_in_workers(
+    options: dict[str, Any], words: str
+) -> None:
+    before = worker_processes()
+    with VirtualBoard(2, 2) as first, VirtualBoard(2, 2) as second:
+        boards = {"a": first.address, "b": second.address}
+        here = refusal(boards, 0, options)
+        placed = refusal(boards, 2, options)
+    assert placed == here
+    assert here.startswith("InvalidArgumentError: ") and words in here
+    assert worker_processes() == before  # refused before any worker started
+
+
+@pytest.mark.timeout(60)
+def test_a_bad_port_for_one_board_is_one_error_in_process_or_in_workers() -> None:
+    before = worker_processes()
+    with VirtualBoard(2, 2) as board:
+        boards = {"a": board.address, "b": ("127.0.0.1", 70000)}
+        here = refusal(boards, 0, {})
+        placed = refusal(boards, 2, {})
+    assert placed == here == "InvalidArgumentError: port=70000: must be in 0..65535"
+    assert worker_processes() == before
