@@ -13,7 +13,7 @@ printed, with ratios to the bare loop.
 
     python bench/cpu.py [--mib 8] [--rounds 5] [--quick]
                         [--settings w8,paced,w1,drop,boards,latency]
-                        [--against TREE]
+                        [--against TREE] [--placement apart|any]
 
 Settings: window 8 unpaced; window 8 against a board paced at a real
 board's ~70 us a request (the figure that decides boards per core:
@@ -25,6 +25,11 @@ a version() asked during a read returns (the board's capture stamps the
 reply, the child the return, both on the wall clock). ``--against TREE``
 adds this project as checked out in another tree (e.g. a ``git worktree``
 of an older commit), for before and after figures in one interleaved run.
+A single board's process runs on one CPU and the children on the others
+(``--placement apart``): a real board is another machine, and a child
+the scheduler puts on its board's core is woken more cheaply than by a
+real board's reply (the bare loop's paced figure halves, in some rounds
+and not others).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
@@ -91,6 +96,37 @@ class Contender:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Which CPUs a single board's process and the contender's child may
+    run on (None: any). ``apart`` puts the board on one CPU and the child
+    on the others, as a real board is another machine: a child that
+    shares a core with its board is woken by a switch from the board's
+    process, cheaper than the wake from an idle core that a real board's
+    reply costs, and the scheduler puts them together in some rounds and
+    apart in others (the bare loop's paced figure then varies 2x)."""
+
+    name: str
+    board: frozenset[int] | None = None
+    client: frozenset[int] | None = None
+
+    @classmethod
+    def of(cls, name: str) -> Placement:
+        allowed = sorted(os.sched_getaffinity(0)) if name == "apart" else []
+        if len(allowed) < 2:
+            return cls("any")
+        return cls(name, frozenset(allowed[:1]), frozenset(allowed[1:]))
+
+    def __str__(self) -> str:
+        if self.board is None or self.client is None:
+            return "board and child on any CPU"
+        return f"board on CPU {_cpus(self.board)}, child on CPU {_cpus(self.client)}"
+
+
+def _cpus(cpus: frozenset[int]) -> str:
+    return ",".join(map(str, sorted(cpus)))
+
+
+@dataclass(frozen=True)
 class Run:
     cpu: float
     mb_per_s: float
@@ -110,12 +146,14 @@ def run_child(
     window: int,
     boards: Sequence[int] = (),
     script: str = __file__,
+    cpus: Collection[int] | None = None,
 ) -> Run:
     """One child run: the MB/s it saw and the CPU seconds of its read, as
     it says them; and the CPU seconds of the ``boards`` (their process
     ids) meanwhile. ``script --child KIND ...`` is the child (another
     bench's children); one that prints its MB/s alone is charged its
-    whole user + sys from os.wait4 (see ``measure``'s ``baseline``)."""
+    whole user + sys from os.wait4 (see ``measure``'s ``baseline``).
+    ``cpus``: the CPUs the child may run on."""
     addresses = (
         [cast(Address, address)]
         if isinstance(address[0], str)
@@ -138,6 +176,7 @@ def run_child(
         stdout=subprocess.PIPE,
         env=env,
         cwd="/",
+        preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
     )
     assert process.stdout is not None
     boards_before = sum(map(process_cpu, boards))
@@ -192,13 +231,14 @@ def measure(
     script: str = __file__,
     baseline: bool = False,
     wait4: bool = False,
+    cpus: Collection[int] | None = None,
 ) -> dict[str, Figures]:
     """Each contender's runs in ``rounds`` interleaved rounds; the CPU of
     the ``boards`` processes is taken too. With ``baseline`` each run has
     a zero-byte run of the same child before it, whose CPU is taken off
     (for children that do not time their read themselves); ``wait4``
     does the same with each child's whole user + sys from os.wait4, in
-    place of what it says of its read."""
+    place of what it says of its read; ``cpus``: where the children run."""
     figures = {c.label: Figures([], []) for c in contenders}
     for round_ in range(rounds):
         # Each round starts with the next contender, so that none always
@@ -207,9 +247,9 @@ def measure(
         for contender in contenders[turn:] + contenders[:turn]:
             entry = figures[contender.label]
             if baseline or wait4:
-                zero = run_child(contender, address, 0, window, boards, script)
+                zero = run_child(contender, address, 0, window, boards, script, cpus)
                 entry.baselines.append(zero.whole if wait4 else zero.cpu)
-            run = run_child(contender, address, size, window, boards, script)
+            run = run_child(contender, address, size, window, boards, script, cpus)
             entry.runs.append(replace(run, cpu=run.whole) if wait4 else run)
     return figures
 
@@ -296,7 +336,7 @@ class Latency:
 
 
 def measure_latency(
-    contenders: list[Contender], size: int, rounds: int
+    contenders: list[Contender], size: int, rounds: int, placement: Placement
 ) -> dict[str, Latency]:
     """Each contender reads ``size`` bytes from a paced board, in
     interleaved rounds, asking for its version meanwhile; the board's
@@ -309,9 +349,13 @@ def measure_latency(
             turn = round_ % len(contenders)
             for contender in contenders[turn:] + contenders[:turn]:
                 with BoardProcess(
-                    service_time=REALISTIC_SERVICE_TIME, capture=capture
+                    service_time=REALISTIC_SERVICE_TIME,
+                    capture=capture,
+                    cpus=placement.board,
                 ) as board:
-                    run = run_child(contender, board.address, size, 8)
+                    run = run_child(
+                        contender, board.address, size, 8, cpus=placement.client
+                    )
                 sent = _version_replies(capture, board.address)
                 latency = out[contender.label]
                 latency.mb_per_s.append(run.mb_per_s)
@@ -422,6 +466,15 @@ def main() -> int:
     )
     parser.add_argument("--no-spinnman", action="store_true")
     parser.add_argument(
+        "--placement",
+        choices=("apart", "any"),
+        default="apart",
+        help="apart (default, with 2 CPUs or more): a single board's process "
+        "on one CPU, the contender on the others; any: wherever the "
+        "scheduler puts them (8 boards always run anywhere: they need "
+        "more than a CPU)",
+    )
+    parser.add_argument(
         "--wait4",
         action="store_true",
         help="CPU as each child's user+sys from os.wait4 less a zero-byte "
@@ -431,6 +484,7 @@ def main() -> int:
     args = parser.parse_args()
     size = int((1 if args.quick else args.mib) * MIB)
     rounds = 3 if args.quick else args.rounds
+    placement = Placement.of(args.placement)
     print(
         f"{size / MIB:g} MiB per run at window 8 unpaced and in the latency "
         f"setting (a quarter in the others, an eighth a board with 8), median "
@@ -439,19 +493,24 @@ def main() -> int:
             "the child's user+sys (os.wait4) less a zero-byte run's"
             if args.wait4
             else "that of the read alone, every thread of the child (and its workers)"
-        ),
+        )
+        + f"; one board: {placement}",
         flush=True,
     )
     single_bare = None
     for name in args.settings.split(","):
         chosen = contenders_for(name, args.against, not args.no_spinnman)
         if name == "latency":
-            report_latency(measure_latency(chosen, size, rounds))
+            report_latency(measure_latency(chosen, size, rounds, placement))
             continue
         label, window, options, share, n_boards = SETTINGS[name]
         run_size = max(256, int(size * share) // 256 * 256)
-        boards = [BoardProcess(**options) for _ in range(n_boards)]  # type: ignore[arg-type]
         many = n_boards > 1
+        where = Placement("any") if many else placement
+        boards = [
+            BoardProcess(**options, cpus=where.board)  # type: ignore[arg-type]
+            for _ in range(n_boards)
+        ]
         try:
             figures = measure(
                 chosen,
@@ -461,6 +520,7 @@ def main() -> int:
                 rounds,
                 [board.pid for board in boards if board.pid] if many else (),
                 wait4=args.wait4,
+                cpus=where.client,
             )
         finally:
             for board in boards:
