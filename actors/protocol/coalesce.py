@@ -21,7 +21,10 @@ which the board always owed requests (so it was serving all along):
 * the board's pace T, as the round's time over its replies, when the
   owner spent a good part of the round waiting (so the board, not the
   owner, set the pace; an owner that found its replies already there is
-  the slower one, and sleeping would only let the board run dry);
+  the slower one, and sleeping would only let the board run dry): the
+  fastest of the last few such rounds, since a pause of the host or the
+  board (or a lost reply's wait) only ever makes a round slower, and a
+  pace learnt too slow sleeps past the requests the board had left;
 * how late a sleep ends (timer slack, scheduling): the sleep asked for
   is that much shorter, with a margin for how much it varies;
 * ``keep``: one more after a wake that found the board owing at most the
@@ -47,6 +50,7 @@ What it never does:
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -61,6 +65,10 @@ _ROUND = 16
 #: The share of a round the owner must have spent waiting for the round
 #: to say the board's pace.
 _PACED = 0.3
+#: Paced rounds the pace is the fastest of: a pause of the host or the
+#: board only ever makes a round slower, and a board that slows down for
+#: good is followed when this many rounds in a row say so.
+_PACE_ROUNDS = 4
 #: Paced rounds in a row with no sleep before the margin eases.
 _EASE_AFTER = 16
 #: A wake that finds the board owing fewer than this (at most the one it
@@ -102,6 +110,7 @@ class Coalescer:
         "_round_replies",
         "_round_waited",
         "_round_wakes",
+        "_samples",
         "_sleepless",
         "_quiet",
         "_good",
@@ -148,6 +157,8 @@ class Coalescer:
         self._round_replies = 0
         self._round_waited = 0.0
         self._round_wakes = 0
+        #: The last paced rounds' times a reply.
+        self._samples: deque[float] = deque(maxlen=_PACE_ROUNDS)
         #: Paced rounds in a row with no sleep.
         self._sleepless = 0
         #: Replies still to take one by one after the happy path was left.
@@ -230,9 +241,9 @@ class Coalescer:
 
     def _end_round(self) -> None:
         """The board owed requests all round: if the owner waited a good
-        part of it, the board set the pace. A round more than twice the
-        pace learnt counts as twice (the board or the owner stalled): a
-        board that slows down for good is followed within a few rounds."""
+        part of it, the board set the pace, and the pace is the fastest of
+        the last _PACE_ROUNDS such rounds (a board that slows down for good
+        is followed when they all say so; one that speeds up, at once)."""
         sample = self._round_time / self._round_replies
         paced = self._round_waited >= _PACED * self._round_time
         self._round_time = self._round_waited = 0.0
@@ -251,14 +262,12 @@ class Coalescer:
         self._round_wakes = self.wakes
         if not paced:
             self._paced_rounds = 0
-        elif self._paced_rounds:
-            interval = self.interval
-            sample = min(sample, 2 * interval)
-            self.interval = interval + (sample - interval) * 0.25
-            self._paced_rounds += 1
+            self._samples.clear()
         else:
-            self.interval = sample
-            self._paced_rounds = 1
+            samples = self._samples
+            samples.append(sample)
+            self.interval = min(samples)
+            self._paced_rounds += 1
 
     def _ran_low(self, left: int, sample: float) -> None:
         """A wake found the board owing fewer than _LOW: it may run dry
@@ -267,6 +276,7 @@ class Coalescer:
         self.keep += 1
         self._good = 0
         if left <= 0 and sample < self.interval:
+            self._samples.append(sample)
             self.interval = sample
 
     def _sleep_ended(self, late: float) -> None:

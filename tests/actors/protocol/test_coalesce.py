@@ -66,6 +66,10 @@ class Board:
     pace: float
     latency: float = 10e-6
     drop: set[int] = field(default_factory=set)
+    #: Pauses (the board's host, a stalled link): after each
+    #: ``pause_every``-th request it serves, it serves nothing for ``pause``.
+    pause_every: int = 0
+    pause: float = 0.0
     idle: float = 0.0
     served: int = 0
     busy_until: float = -math.inf
@@ -83,6 +87,8 @@ class Board:
             self.idle += arrives - self.busy_until
         self.busy_until = max(arrives, self.busy_until) + self.pace
         self.served += 1
+        if self.pause_every and self.served % self.pause_every == 0:
+            self.busy_until += self.pause
         heapq.heappush(
             self._replies,
             (self.busy_until + self.latency, index, reply_to(datagram)),
@@ -441,3 +447,33 @@ def test_the_exact_wakeup_is_the_soonest_timer_and_timers_still_fire() -> None:
     assert window.poll(0.0149) == []
     assert [bytes(d) for d in window.poll(0.015)] == [bytes(sent_second)]
     assert window.counters.resent == 1 and window.recoveries == 2  # (+ expiry)
+
+
+@pytest.mark.parametrize("pace", [2e-6, 8e-6, 15e-6])
+@pytest.mark.parametrize("pause_every", [100, 333])
+def test_a_fast_board_that_pauses_now_and_then_is_never_slept_on(
+    pace: float, pause_every: int
+) -> None:
+    # A fast board in a process of its own: its replies take 60 us to
+    # come back and come in bursts (one waited for, the rest already
+    # there), so that the client waits a good part of the time; a pause
+    # of 300 us (the host, a lost reply's wait) makes a round of them look
+    # as slow as a paced board's. Sleeping on it only leaves it idle.
+    def transfer(coalescer: Coalescer) -> Client:
+        board = Board(pace, latency=60e-6, pause_every=pause_every, pause=300e-6)
+        client = Client(board, coalescer=coalescer)
+        client.run([read(key) for key in range(8000)])
+        return client
+
+    never = transfer(Coalescer(learn=10**9))
+    coalesced = transfer(Coalescer())
+    assert coalesced.coalescer.wakes == 0
+    assert coalesced.now <= never.now * 1.002
+
+
+def test_a_paced_board_that_pauses_now_and_then_is_still_slept_on() -> None:
+    board = Board(PACE, latency=60e-6, pause_every=333, pause=300e-6)
+    client = Client(board)
+    client.run([read(key) for key in range(8000)])
+    assert client.coalescer.coalesced >= 0.8 * 8000
+    assert client.coalescer.interval == pytest.approx(PACE, rel=0.1)
