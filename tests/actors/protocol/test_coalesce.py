@@ -14,6 +14,7 @@ import heapq
 import math
 import random
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -199,6 +200,18 @@ class Client:
         for datagram in replies:
             self.window.receive(datagram, self.now)
             self.now += self._reply_cost
+
+
+def never_and_coalesced(board: Callable[[], Board], n: int) -> tuple[Client, Client]:
+    """The same read of ``n`` requests from a new ``board()``, by a client
+    that never sleeps and by one that coalesces."""
+
+    def transfer(coalescer: Coalescer) -> Client:
+        client = Client(board(), coalescer=coalescer)
+        client.run([read(key) for key in range(n)])
+        return client
+
+    return transfer(Coalescer(learn=10**9)), transfer(Coalescer())
 
 
 def paced_read(pace: float = PACE, n: int = 2000, **options: object) -> Client:
@@ -391,13 +404,7 @@ def test_the_policy_refuses_settings_that_make_no_sense() -> None:
 def test_at_any_pace_a_transfer_takes_no_longer_than_with_no_sleeps(
     pace: float,
 ) -> None:
-    def transfer(coalescer: Coalescer) -> Client:
-        client = Client(Board(pace), coalescer=coalescer)
-        client.run([read(key) for key in range(3000)])
-        return client
-
-    never = transfer(Coalescer(learn=10**9))
-    coalesced = transfer(Coalescer())
+    never, coalesced = never_and_coalesced(lambda: Board(pace), 3000)
     assert never.coalescer.wakes == 0
     assert coalesced.now <= never.now * 1.002
     # Where the board is slower than the client's work on a reply, a
@@ -455,18 +462,14 @@ def test_a_fast_board_that_pauses_now_and_then_is_never_slept_on(
     pace: float, pause_every: int
 ) -> None:
     # A fast board in a process of its own: its replies take 60 us to
-    # come back and come in bursts (one waited for, the rest already
-    # there), so that the client waits a good part of the time; a pause
-    # of 300 us (the host, a lost reply's wait) makes a round of them look
-    # as slow as a paced board's. Sleeping on it only leaves it idle.
-    def transfer(coalescer: Coalescer) -> Client:
-        board = Board(pace, latency=60e-6, pause_every=pause_every, pause=300e-6)
-        client = Client(board, coalescer=coalescer)
-        client.run([read(key) for key in range(8000)])
-        return client
-
-    never = transfer(Coalescer(learn=10**9))
-    coalesced = transfer(Coalescer())
+    # come back, so that the client waits a good part of the time, and a
+    # pause of 300 us (the host, a lost reply's wait) makes a round of
+    # them look as slow as a paced board's. A pace learnt from such rounds
+    # sleeps past what the board had left, and leaves it idle.
+    never, coalesced = never_and_coalesced(
+        lambda: Board(pace, latency=60e-6, pause_every=pause_every, pause=300e-6),
+        8000,
+    )
     assert coalesced.coalescer.wakes == 0
     assert coalesced.now <= never.now * 1.002
 
