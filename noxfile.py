@@ -58,8 +58,9 @@ def tests(session: nox.Session) -> None:
 
 @contextmanager
 def one_install_at_a_time() -> Iterator[None]:
-    """Sessions run side by side (.ci/run) take turns to install: each
-    builds the wheel in the same build/ folder of the source tree."""
+    """Sessions run side by side (several nox commands at once) take turns
+    to install: each builds the wheel in the same build/ folder of the
+    source tree."""
     try:
         import fcntl
     except ImportError:  # (not POSIX: nothing runs them side by side)
