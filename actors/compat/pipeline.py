@@ -57,15 +57,10 @@ SCP_TIMEOUT = 1.0
 _BATCH = 32
 
 
-def pipeline_connections() -> list[pykka.ActorRef[Any]]:
-    """The ConnectionActors that SCPRequestPipeLines drive now, one per
-    connection (code written for SpiNNMan has no Client to ask)."""
-    return SHARED.running()
-
-
 def pipeline_boards() -> list[tuple[str, pykka.ActorRef[Any] | None]]:
     """The boards SCPRequestPipeLines talk to now, each with the
-    ConnectionActor of its connection (None while it restarts)."""
+    ConnectionActor of its connection (None while it restarts): code
+    written for SpiNNMan has no Client to ask."""
     return SHARED.boards()
 
 

@@ -223,11 +223,7 @@ class SharedConnections:
     def running(self) -> list[pykka.ActorRef[Any]]:
         """The connection actors pipelines use now, or lingering (what
         metrics reads)."""
-        with self._lock:
-            stale = self._expired()
-            groups = list(self._groups.values())
-        self._stop(stale)
-        return [actor for group in groups if (actor := group.actor) is not None]
+        return [actor for _, actor in self.boards() if actor is not None]
 
     def boards(self) -> list[tuple[str, pykka.ActorRef[Any] | None]]:
         """Each board pipelines use now, or linger on, with its connection
