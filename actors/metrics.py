@@ -135,16 +135,36 @@ def _ask_each(
 ) -> Iterator[tuple[str, Any]]:
     """Ask each of ``refs`` at once; (urn, answer) of those that answered
     in time."""
-    asked = []
-    for ref in refs:
+    keyed = ((ref.actor_urn, ref) for ref in refs)
+    for urn, answer in _ask_keyed(keyed, message):
+        if answer is not _GONE:
+            yield urn, answer
+
+
+#: What _ask_keyed gives for an actor that is not running, or died asked.
+_GONE = object()
+
+
+def _ask_keyed(
+    keyed: Iterable[tuple[str, pykka.ActorRef[Any] | None]], message: Any
+) -> Iterator[tuple[str, Any]]:
+    """Ask each actor at once; (key, its answer, or _GONE if there was no
+    actor or it died) of those that did not time out."""
+    asked: list[tuple[str, pykka.Future[Any] | None]] = []
+    for key, ref in keyed:
         try:
-            asked.append((ref.actor_urn, ref.ask(message, block=False)))
+            asked.append((key, None if ref is None else ref.ask(message, block=False)))
         except pykka.ActorDeadError:
+            asked.append((key, None))
+    for key, future in asked:
+        if future is None:
+            yield key, _GONE
             continue
-    for urn, future in asked:
         try:
-            yield urn, future.get(timeout=ASK_TIMEOUT)
-        except (pykka.ActorDeadError, pykka.Timeout):
+            yield key, future.get(timeout=ASK_TIMEOUT)
+        except pykka.ActorDeadError:
+            yield key, _GONE
+        except pykka.Timeout:
             continue
 
 
@@ -152,26 +172,9 @@ def _pipeline_healths() -> Iterator[BoardHealth]:
     """The boards SCPRequestPipeLines talk to: served while the actor of
     their connection runs, restarting while its supervisor brings it back
     (or it stopped as it was asked)."""
-    asked: list[tuple[str, pykka.Future[Any] | None]] = []
-    for label, actor in pipeline_boards():
-        try:
-            future = (
-                None if actor is None else actor.ask(GetConnectionStats(), block=False)
-            )
-        except pykka.ActorDeadError:
-            future = None
-        asked.append((label, future))
-    for label, future in asked:
+    for label, stats in _ask_keyed(pipeline_boards(), GetConnectionStats()):
         health = BoardHealth(label, "restarting", reason="its connection is restarting")
-        if future is None:
-            yield health
-            continue
-        try:
-            yield health.serving(future.get(timeout=ASK_TIMEOUT))
-        except pykka.ActorDeadError:
-            yield health
-        except pykka.Timeout:
-            continue
+        yield health if stats is _GONE else health.serving(stats)
 
 
 def snapshot() -> Snapshot:
