@@ -172,7 +172,7 @@ def spinnactors_commands(code: str) -> list[list[str]]:
 @pytest.mark.timeout(30)
 def test_the_shell_blocks_spinnactors_commands_parse() -> None:
     """Each ``spinnactors ...`` command shown is one the command accepts."""
-    from actors.app.cli import build_parser
+    from actors.app.parser import build_parser
 
     shown = [
         (block.where, argv)

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import queue
 import random
+from typing import cast
 
 import pytest
 
-from actors.connection import ConnectionActor, GetConnectionStats, Submit
+from actors.connection import (
+    ConnectionActor,
+    ConnectionStats,
+    GetConnectionStats,
+    Submit,
+)
 from actors.protocol import Outcome, ReadJob, WindowSettings, WriteJob
 from actors.testing import FakeClock
 from transport import MemoryEndpoint, MemoryNetwork, SCAMPConnection, VirtualBoard
@@ -115,7 +121,7 @@ def test_replies_that_came_during_a_stall_are_taken_before_timers_run() -> None:
             endpoint.stall_in(STALL_AT)
             actor.tell(Submit([ReadJob("read", 0, 0, 0, ADDRESS, len(data))], outcomes))
             (read,) = outcomes.get(timeout=30)
-            stats = actor.ask(GetConnectionStats(), timeout=10)
+            stats = cast(ConnectionStats, actor.ask(GetConnectionStats(), timeout=10))
         finally:
             actor.stop()
     assert endpoint.all_arrived, endpoint.owed_at_stall

@@ -32,11 +32,11 @@ BAD: list[tuple[Callable[[], Any], str, object]] = [
     (lambda: ReadMemory((0, 0, 0), 0, 257), "size", 257),
     (lambda: ReadMemory((0, 0, 0), -4, 4), "base_address", -4),
     (lambda: ReadMemory((0, 0, 0), 2**32 - 2, 4), "base_address", 2**32 - 2),
-    (lambda: ReadMemory((0, 0), 0, 4), "coordinates", (0, 0)),
-    (lambda: ReadMemory((0, 0, 0), 0, 4.0), "size", 4.0),
+    (lambda: ReadMemory((0, 0), 0, 4), "coordinates", (0, 0)),  # type: ignore[arg-type]
+    (lambda: ReadMemory((0, 0, 0), 0, 4.0), "size", 4.0),  # type: ignore[arg-type]
     (lambda: WriteMemory((0, 0, 0), 0, b""), "data", "0 bytes"),
     (lambda: WriteMemory((0, 0, 0), 0, bytes(257)), "data", "257 bytes"),
-    (lambda: WriteMemory((0, 0, 0), 0, "text"), "data", "str"),
+    (lambda: WriteMemory((0, 0, 0), 0, "text"), "data", "str"),  # type: ignore[arg-type]
     (lambda: FillRequest(0, 0, 2, 0, 8), "base_address", 2),
     (lambda: FillRequest(0, 0, 0, 0, 6), "size", 6),
     (lambda: FillRequest(0, 0, 0, 2**32, 8), "data", 2**32),
@@ -48,9 +48,9 @@ BAD: list[tuple[Callable[[], Any], str, object]] = [
     (lambda: IPTagGet(0, 0, 9), "tag", 9),
     (lambda: IPTagClear(0, 0, -1), "tag", -1),
     (lambda: SendSignal(256, Signal.START), "app_id", 256),
-    (lambda: SendSignal(1, 3), "signal", 3),
+    (lambda: SendSignal(1, 3), "signal", 3),  # type: ignore[arg-type]
     (lambda: CountState(0, 0, 300, CPUState.RUNNING), "app_id", 300),
-    (lambda: CountState(0, 0, 1, 7), "state", 7),
+    (lambda: CountState(0, 0, 1, 7), "state", 7),  # type: ignore[arg-type]
     (lambda: SDRAMAlloc(0, 0, 1, 0), "size", 0),
     (lambda: SDRAMAlloc(0, 0, 1, 16, tag=256), "tag", 256),
     (lambda: SDRAMDeAlloc(0, 0), "app_id/base_address", (None, None)),

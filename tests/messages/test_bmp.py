@@ -347,7 +347,7 @@ def test_short_replies_are_malformed(make: Callable[[], Any]) -> None:
 def arguments(request: Any) -> tuple[int, int, int, int]:
     """(command, arg1, arg2, arg3) of a request's datagram."""
     command, _, *args = struct.unpack_from("<2H3I", wire(request, 0), 8)
-    return command, *args  # type: ignore[return-value]
+    return command, *args
 
 
 @common
@@ -431,7 +431,7 @@ def test_ip_addresses() -> None:
 BAD: list[tuple[Callable[[], Any], str]] = [
     (lambda: BMPGetVersion(24), "board"),
     (lambda: BMPGetVersion(-1), "board"),
-    (lambda: ReadADC(True), "board"),  # type: ignore[arg-type]
+    (lambda: ReadADC(True), "board"),
     (lambda: SetPower(PowerCommand.POWER_ON, []), "boards"),
     (lambda: SetPower(PowerCommand.POWER_ON, [0, 24]), "board"),
     (lambda: SetPower(PowerCommand.POWER_ON, "0"), "board"),  # type: ignore[arg-type]

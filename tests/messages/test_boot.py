@@ -99,7 +99,7 @@ def test_frames_equal_spinnmans_with_extra_boot_values(
     from spinnman.messages.spinnaker_boot import SystemVariableDefinition as Theirs
 
     chosen = data.draw(st.lists(st.sampled_from(BOOTED), max_size=6, unique=True))
-    extra = {
+    extra: dict[SystemVariableDefinition, int] = {
         variable: data.draw(st.integers(0, (1 << (8 * variable.size)) - 1))
         for variable in chosen
         if variable not in (SystemVariableDefinition.unix_timestamp,)

@@ -102,7 +102,8 @@ def version_bodies(draw: Any) -> bytes:
         )
     )
     text = draw(st.sampled_from([fitting, fitting, odd])).encode()
-    return args + draw(st.just(text) | st.just(text) | st.binary(max_size=24))
+    tail: bytes = draw(st.just(text) | st.just(text) | st.binary(max_size=24))
+    return args + tail
 
 
 def parsed(

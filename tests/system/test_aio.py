@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
+from typing import Any, cast
 
 import pytest
 
 from actors import aio, connect
+from actors.board.client import Client
 from actors.errors import Cancelled, ShutDown
 from actors.protocol.jobs import ReadJob, WriteJob
 from messages.errors import UnexpectedResponseCodeError
@@ -25,7 +27,7 @@ from transport import VirtualBoard
 
 BASE = 0x6000_0000
 #: A reply wait long enough that nothing is resent while a test holds it.
-SLOW = dict(timeout=5.0, retries=0)
+SLOW: dict[str, Any] = dict(timeout=5.0, retries=0)
 
 
 @pytest.fixture
@@ -251,13 +253,13 @@ def test_the_loop_ending_closes_the_board(relay: Relay, actor_system: object) ->
             raise
 
     async def main() -> aio.AsyncBoard:
-        client = await aio.connect(*relay.address, **SLOW)
+        client: aio.AsyncBoard = await aio.connect(*relay.address, **SLOW)
         asyncio.ensure_future(waiting(client))
         await posted(client, 1)
         return client
 
     client = asyncio.run(main())
-    assert client.closed and client.board.closed
+    assert client.closed and cast(Client, client.board).closed
     assert len(ended) == 1
     assert isinstance(ended[0], (asyncio.CancelledError, ShutDown))
 
@@ -268,7 +270,7 @@ def test_machine_in_process_and_in_a_worker(
     """A Machine's async face; a cancel crosses to a worker as data."""
 
     async def main(workers: int) -> None:
-        boards = {"a": board, "held": relay.address}
+        boards: dict[Hashable, Any] = {"a": board, "held": relay.address}
         async with aio.connect(boards, workers=workers, **SLOW) as machine:
             assert isinstance(machine, aio.AsyncMachine)
             await machine.write("a", 1, 1, BASE, pattern(600, workers))
@@ -279,7 +281,7 @@ def test_machine_in_process_and_in_a_worker(
                     [("a", ReadJob(i, 0, 0, 0, BASE, 4)) for i in range(20)]
                 )
             ]
-            assert sorted(o.key for o in outcomes) == list(range(20))
+            assert sorted(cast(int, o.key) for o in outcomes) == list(range(20))
             held = asyncio.ensure_future(machine.read("held", 0, 0, BASE, 4))
             await posted(machine.board("held"), 1)
             relay.wait_for(lambda r: r.received >= 1)
@@ -306,9 +308,9 @@ def test_cancelled_outcome_goes_to_a_blocking_sink_too(
 
     sink: queue.SimpleQueue[list[object]] = queue.SimpleQueue()
     with connect(*relay.address, **SLOW) as client:
-        client.post([ReadJob("k", 0, 0, 0, BASE, 4)], sink)  # type: ignore[arg-type]
+        client.post([ReadJob("k", 0, 0, 0, BASE, 4)], sink)
         relay.wait_for(lambda r: r.received == 1)
-        client.cancel(sink, ["k"])  # type: ignore[arg-type]
+        client.cancel(sink, ["k"])
         (outcome,) = sink.get(timeout=10)
         assert isinstance(outcome.error, Cancelled)  # type: ignore[attr-defined]
         with pytest.raises(queue.Empty):

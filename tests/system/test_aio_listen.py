@@ -8,6 +8,7 @@ import asyncio
 import socket
 import struct
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 
@@ -117,13 +118,13 @@ def test_a_port_number_opens_and_closes_its_own_sdp_connection(
 
     async def main() -> None:
         async with aio.listen(0, kind="sdp", local_host="127.0.0.1") as messages:
-            connection = messages.connection
+            connection = cast(UDPConnection, messages.connection)
             address = (connection.local_ip_address, connection.local_port)
             for number in range(5):
                 sender.sendto(header + struct.pack("<I", number), address)
             got = []
             async for message in messages:
-                assert isinstance(message, SDPMessage)
+                assert isinstance(message, SDPMessage) and message.data is not None
                 got.append(struct.unpack_from("<I", message.data, message.offset)[0])
                 if len(got) == 5:
                     break

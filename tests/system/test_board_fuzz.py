@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import socket
 import struct
+from typing import Any
 
 import pytest
 
@@ -23,10 +24,10 @@ TOTAL = 100_000
 BATCH = 50
 
 
-def datagram(request: object, sequence: int = 1) -> bytes:
-    request.sdp_header.update_for_send(0, 0)  # type: ignore[attr-defined]
-    request.scp_request_header.sequence = sequence  # type: ignore[attr-defined]
-    return b"\0\0" + request.bytestring  # type: ignore[attr-defined]
+def datagram(request: Any, sequence: int = 1) -> bytes:
+    request.sdp_header.update_for_send(0, 0)
+    request.scp_request_header.sequence = sequence
+    return b"\0\0" + bytes(request.bytestring)
 
 
 def garbage(rng: random.Random, seeds: list[bytes]) -> bytes:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pyte
 import pytest
 
-from actors.app.cli import build_parser
+from actors.app.parser import build_parser
 from tests.system.conftest import ROOT, start_board
 
 #: The bar's glyph, and what every console log line has.

@@ -338,12 +338,13 @@ def test_a_foreign_sender_is_counted_and_ignored(
             for datagram in spray_datagrams(rng, REPLY_DATA_OFFSET + 256):
                 intruder.sendto(datagram, endpoint.address)
                 sprayed += 1
+
             # Keep at most one batch in the socket's buffer, so none is
             # lost to an overflow.
-            wait_until(
-                lambda sent=sprayed: client.stats().foreign >= sent or reading.done(),
-                "the sprayed datagrams to be read",
-            )
+            def all_read(sent: int = sprayed) -> bool:
+                return client.stats().foreign >= sent or reading.done()
+
+            wait_until(all_read, "the sprayed datagrams to be read")
             if reading.done():
                 break
         assert reading.result(timeout=20) == data

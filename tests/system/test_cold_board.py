@@ -36,7 +36,7 @@ from tests.system.cold import (
     version,
 )
 from tests.transport.loopback import BOOT_PORT, first_free
-from transport import BootConnection, FaultPlan, IPAddressesConnection
+from transport import BootConnection, FaultPlan, IPAddressesConnection, VirtualBoard
 from transport.errors import ReceiveTimeout
 from transport.virtual.rom import ROMState
 
@@ -256,7 +256,7 @@ def test_a_cold_boards_hellos_reach_an_ip_addresses_connection() -> None:
 
 @pytest.mark.timeout(30)
 def test_cold_boards_side_by_side_on_their_own_addresses() -> None:
-    boards = []
+    boards: list[VirtualBoard] = []
     try:
         for _ in range(3):
             start = 44 if not boards else int(boards[-1].address[0].split(".")[-1]) + 1
@@ -280,7 +280,7 @@ def test_cold_boards_side_by_side_on_their_own_addresses() -> None:
 
 
 def test_a_taken_port_54321_is_a_clear_error() -> None:
-    from transport import ROMSettings, VirtualBoard
+    from transport import ROMSettings
     from transport.errors import TransportError
 
     with cold_board(48) as board:

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pykka
 import pytest
@@ -37,7 +37,7 @@ from actors.placement.machine import Machine
 from actors.placement.parent import STOP_GRACE, Forward
 from actors.placement.wire import BoardSpec, GroupSpec
 from actors.protocol.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
-from actors.ratelimit.limiter import LimiterStats, RateLimiterActor
+from actors.ratelimit.limiter import LimiterCounters, LimiterStats, RateLimiterActor
 from messages.errors import InvalidArgumentError, UnexpectedResponseCodeError
 from messages.scp import GetVersion, IPTagSet, ReadMemory, SCPResult
 from transport import VirtualBoard
@@ -949,7 +949,7 @@ def test_a_group_that_never_starts_is_given_up_not_restarted_for_ever(
     )
     try:
         given_up = "could not start 3 times in a row, and was given up"
-        errors = []
+        errors: list[str] = []
         while not errors or given_up not in errors[-1]:
             with pytest.raises(GroupLost) as caught:
                 machine.read(0, 0, 0, BASE, 256)
@@ -1018,7 +1018,7 @@ def test_one_rate_limiter_paces_the_boards_of_every_worker(
         for board_stats in stats.values():
             assert isinstance(board_stats, ConnectionStats), board_stats
             sent += board_stats.sent
-        counters = limiter.ask(LimiterStats(), timeout=5)
+        counters = cast(LimiterCounters, limiter.ask(LimiterStats(), timeout=5))
         assert sent >= 2 * 2 * 256  # the writes and the read-backs
         assert counters.tokens_granted >= sent
         assert sent <= capacity + rate * (time.monotonic() - started)

@@ -16,7 +16,7 @@ from tests.system.test_machine import worker_processes
 from transport import VirtualBoard
 
 
-def refusal(boards: dict[str, Any], workers: int, options: dict[str, Any]) -> str:
+def refusal(boards: dict[Any, Any], workers: int, options: dict[str, Any]) -> str:
     """What connect() raised for ``options``: the error's type and words."""
     try:
         machine = connect(boards, workers=workers, **options)

@@ -33,13 +33,16 @@ from tests.system.conftest import start_board, stop_board
 from tests.system.test_restart_without_loss import kill
 from transport import FaultPlan, SCAMPConnection, VirtualBoard
 from transport.connections.udp import UDPConnection
+from transport.links.endpoint import Address
 
 ADDRESS = 0x7000_0000
 
 
-def scrape(
-    server: MetricsServer,
-) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+#: Samples of /metrics, by (name, labels).
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(server: MetricsServer) -> Samples:
     """Every sample of /metrics, by (name, labels)."""
     with urllib.request.urlopen(server.url + "/metrics", timeout=10) as answer:
         text = answer.read().decode()
@@ -50,7 +53,7 @@ def scrape(
     }
 
 
-def healthz(server: MetricsServer) -> tuple[int, dict[str, object]]:
+def healthz(server: MetricsServer) -> tuple[int, dict[str, Any]]:
     try:
         with urllib.request.urlopen(server.url + "/healthz", timeout=10) as answer:
             return answer.status, json.loads(answer.read())
@@ -58,7 +61,7 @@ def healthz(server: MetricsServer) -> tuple[int, dict[str, object]]:
         return error.code, json.loads(error.read())
 
 
-def of(samples: dict, name: str, **labels: str) -> float:  # type: ignore[type-arg]
+def of(samples: Samples, name: str, **labels: str) -> float:
     return samples[(name, tuple(sorted(labels.items())))]
 
 
@@ -188,7 +191,7 @@ def test_a_board_given_up_on_reads_0_and_fails_healthz() -> None:
     # Two clients of one board: the board counts as up only if both are.
     assert of(samples, "spinnactors_board_up", board=label) == 0.0
     assert status == 503 and body["status"] == "failing"
-    states = sorted(entry["state"] for entry in body["boards"])  # type: ignore[union-attr,index]
+    states = sorted(entry["state"] for entry in body["boards"])
     assert states == ["given_up", "serving"]
 
 
@@ -210,7 +213,8 @@ def test_a_client_given_up_on_leaves_the_checks_once_its_owner_closes_it() -> No
 @pytest.mark.timeout(90)
 def test_boards_in_worker_processes_are_in_the_parents_registry() -> None:
     with VirtualBoard(2, 2) as first, VirtualBoard(2, 2) as second:
-        names = {"a": first.address, "b": second.address}
+        # Any: connect() takes Mapping[Hashable, ...], whose keys are invariant.
+        names: dict[Any, Address] = {"a": first.address, "b": second.address}
         machine = connect(names, workers=2)
         assert isinstance(machine, Machine)
         try:
@@ -313,7 +317,7 @@ def test_bench_draws_its_plot(tmp_path: Path) -> None:
 @pytest.mark.timeout(60)
 def test_in_process_machine_health_names_each_board() -> None:
     with VirtualBoard(2, 2) as first, VirtualBoard(2, 2) as second:
-        names = {"a": first.address, "b": second.address}
+        names: dict[Any, Address] = {"a": first.address, "b": second.address}
         with connect(names, workers=0) as machine:
             assert isinstance(machine, Machine)
             machine.board("a").write(0, 0, ADDRESS, b"x")

@@ -235,7 +235,7 @@ def test_a_read_exits_while_a_client_holds_its_metrics(
     )
     try:
         assert read.stderr is not None
-        lines = []
+        lines: list[bytes] = []
         while not any(b'"metrics.serving"' in line for line in lines):
             line = read.stderr.readline()
             assert line, f"no metrics.serving line: {b''.join(lines)!r}"

@@ -106,7 +106,9 @@ def write_then_read(connection: Any, n_channels: int = 8) -> dict[int, bytes]:
 
         return on_reply
 
-    writer = SCPRequestPipeLine(connection, n_channels=n_channels)
+    writer: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
+        connection, n_channels=n_channels
+    )
     for index in range(N_CHUNKS):
         writer.send_request(
             WriteMemory((0, 0, 0), ADDRESS + CHUNK * index, pattern(index)),
@@ -114,7 +116,9 @@ def write_then_read(connection: Any, n_channels: int = 8) -> dict[int, bytes]:
             failed,
         )
     writer.finish()
-    reader = SCPRequestPipeLine(connection, n_channels=n_channels)
+    reader: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
+        connection, n_channels=n_channels
+    )
     for index in range(N_CHUNKS):
         reader.send_request(
             ReadMemory((0, 0, 0), ADDRESS + CHUNK * index, CHUNK), got(index), failed
@@ -159,7 +163,9 @@ def test_a_counting_subclass_keeps_the_window_rules_on_a_lossy_busy_board() -> N
             remote_host=board.address[0], remote_port=board.address[1]
         )
         try:
-            writer = SCPRequestPipeLine(connection, n_channels=8, packet_timeout=0.2)
+            writer: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
+                connection, n_channels=8, packet_timeout=0.2
+            )
             read = write_then_read(connection)
             assert writer.n_resent == 0  # a pipeline of its own, unused
         finally:
@@ -288,15 +294,21 @@ def test_replies_the_connection_cannot_parse_are_dropped_and_resent() -> None:
         inner = SCAMPConnection(
             remote_host=board.address[0], remote_port=board.address[1]
         )
-        spoiling = Spoiling(inner, 3)
+        spoiling: Any = Spoiling(inner, 3)  # a connection by its methods
         try:
             ok: Counter[int] = Counter()
             errors: list[BaseException] = []
-            pipeline = SCPRequestPipeLine(spoiling, n_channels=8, packet_timeout=0.1)
+            pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
+                spoiling, n_channels=8, packet_timeout=0.1
+            )
             for index in range(N_CHUNKS):
+
+                def written(_: Any, index: int = index) -> None:
+                    ok.update([index])
+
                 pipeline.send_request(
                     WriteMemory((0, 0, 0), ADDRESS + CHUNK * index, pattern(index)),
-                    lambda _, index=index: ok.update([index]),
+                    written,
                     lambda request, error, *_: errors.append(error),
                 )
             pipeline.finish()

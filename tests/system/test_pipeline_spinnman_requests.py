@@ -10,7 +10,7 @@ import os
 import select
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -70,6 +70,11 @@ def data_of(response: Any, size: int) -> bytes:
     return bytes(response.data[response.offset : response.offset + size])
 
 
+def kept_in(read: dict[int, bytes], index: int) -> Callable[[Any], None]:
+    """A callback that keeps a 256-byte read's data as ``read[index]``."""
+    return lambda response: read.update({index: data_of(response, 256)})
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("ours", [False, True], ids=["spinnmans", "ours"])
 def test_spinnmans_requests_write_read_and_ask_version(ours: bool) -> None:
@@ -100,9 +105,7 @@ def test_spinnmans_requests_write_read_and_ask_version(ours: bool) -> None:
             for index in range(64):
                 pipeline.send_request(
                     ReadMemory((1, 1, 0), ADDRESS + index * 256, 256),
-                    lambda response, index=index: read.update(
-                        {index: data_of(response, 256)}
-                    ),
+                    kept_in(read, index),
                     record.error_callback,
                 )
             pipeline.send_request(
@@ -374,10 +377,12 @@ def test_spinnmans_overlapping_writes_are_fenced() -> None:
                 )
             pipeline.finish()
             read: list[bytes] = []
+
+            def keep(response: Any, read: list[bytes] = read) -> None:
+                read.append(data_of(response, 256))
+
             pipeline.send_request(
-                ReadMemory((0, 0, 0), ADDRESS, 256),
-                lambda response, read=read: read.append(data_of(response, 256)),
-                record.error_callback,
+                ReadMemory((0, 0, 0), ADDRESS, 256), keep, record.error_callback
             )
             pipeline.finish()
             wrong += read != [last]
@@ -405,9 +410,7 @@ def test_reads_of_a_failed_run_are_answered_each_on_its_own() -> None:
         for index in range(chunks):
             pipeline.send_request(
                 ReadMemory((0, 0, 0), ADDRESS + index * 256, 256),
-                lambda response, index=index: read.update(
-                    {index: data_of(response, 256)}
-                ),
+                kept_in(read, index),
                 record.error_callback,
             )
         pipeline.finish()
@@ -465,7 +468,7 @@ def test_spinnmans_bmp_connection_is_driven_through_its_own_methods() -> None:
     assert (header.source_chip_x, header.source_chip_y) == (0, 0)
 
 
-class Proxied(SCAMPConnectionOfSpalloc):  # type: ignore[misc, valid-type]
+class Proxied(SCAMPConnectionOfSpalloc):
     """A spalloc-proxied SCAMP connection as SpiNNMan's spalloc client makes
     one: no remote address of its own, every datagram through its own send
     and receive (here a tunnel to the board standing in for the websocket)."""
@@ -519,9 +522,7 @@ def test_a_spalloc_proxied_connection_without_a_remote_address_works() -> None:
             for index in range(8):
                 pipeline.send_request(
                     ReadMemory((0, 0, 0), ADDRESS + index * 256, 256),
-                    lambda response, index=index: read.update(
-                        {index: data_of(response, 256)}
-                    ),
+                    kept_in(read, index),
                     record.error_callback,
                 )
             pipeline.finish()

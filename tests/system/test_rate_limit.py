@@ -9,7 +9,7 @@ import pytest
 
 from actors import RateLimiterActor, connect
 from transport import UDPEndpoint, VirtualBoard
-from transport.links.endpoint import Address
+from transport.links.endpoint import Address, Datagram
 
 CAPACITY = 64
 RATE = 4000.0  # datagrams per second, for all clients together
@@ -23,7 +23,7 @@ class RecordingEndpoint(UDPEndpoint):
         super().__init__("127.0.0.1", 0)
         self._log, self._lock = log, lock
 
-    def send_to(self, data: bytes, address: Address) -> None:
+    def send_to(self, data: Datagram, address: Address) -> None:
         with self._lock:
             self._log.append(time.monotonic())
         super().send_to(data, address)

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -246,7 +246,7 @@ def test_a_rate_limiter_here_paces_groups_on_ray(
     local_ray: Any, boards: list[VirtualBoard]
 ) -> None:
     """Leases cross to Ray actors as they do to worker processes."""
-    from actors.ratelimit.limiter import LimiterStats, RateLimiterActor
+    from actors.ratelimit.limiter import LimiterCounters, LimiterStats, RateLimiterActor
 
     limiter = RateLimiterActor.start(64, 2000.0)
     data = os.urandom(64 * 1024)
@@ -257,7 +257,7 @@ def test_a_rate_limiter_here_paces_groups_on_ray(
                 machine.write(board, 1, 1, BASE, data)
             took = time.monotonic() - started
             assert machine.read(1, 1, 1, BASE, len(data)) == data
-        counters = limiter.ask(LimiterStats(), timeout=5)
+        counters = cast(LimiterCounters, limiter.ask(LimiterStats(), timeout=5))
         assert counters.tokens_granted >= 3 * 256
         assert took >= (2 * 256 - 64 - 2 * 32) / 2000.0
     finally:

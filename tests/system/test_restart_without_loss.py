@@ -25,7 +25,7 @@ import pytest
 import actors
 from actors.board.client import Client
 from actors.errors import RequestError, ShutDown
-from actors.protocol.jobs import Job, Outcome, SCPJob
+from actors.protocol.jobs import Job, Outcome, OutcomeSink, SCPJob
 from actors.supervision.child import Crash
 from messages.scp import GetVersion, ReadMemory, SDRAMAlloc, WriteMemory
 from transport import FaultPlan, VirtualBoard
@@ -41,7 +41,9 @@ class CountedSinks:
     and _one the first, so a duplicate would otherwise go unseen.)"""
 
     def __init__(
-        self, client: Client, on_submit: Callable[[list[Job]], None] | None = None
+        self,
+        client: Client,
+        on_submit: Callable[[Sequence[Job]], None] | None = None,
     ) -> None:
         self.submitted: Counter[object] = Counter()
         self.delivered: Counter[object] = Counter()
@@ -61,7 +63,7 @@ class CountedSinks:
                         counted.outcomes[outcome.key] = outcome
                 self.sink.put(outcomes)
 
-        def submit(jobs: list[Job], sink: Any) -> None:
+        def submit(jobs: Sequence[Job], sink: OutcomeSink) -> None:
             with self._lock:
                 for job in jobs:
                     self.submitted[job.key] += 1

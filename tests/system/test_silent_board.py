@@ -106,7 +106,7 @@ def goes_silent_and_back(
     assert silent.silent_for is not None and silent.silent_for > 1.0
     assert silent.reason.startswith(f"no reply from {label} for "), silent.reason
     assert status == 503 and body["status"] == "failing", body
-    assert [entry["state"] for entry in body["boards"]] == ["silent"]  # type: ignore[union-attr,index]
+    assert [entry["state"] for entry in body["boards"]] == ["silent"]
     assert up == 0.0
     answered = reader.answered
     serving = wait_for(health, "serving", SLACK, reader.stop)

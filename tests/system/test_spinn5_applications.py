@@ -6,6 +6,7 @@ command its SpiNN-5 shape answers."""
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pytest
 from spinnman.messages.scp import impl as theirs
@@ -85,7 +86,7 @@ def test_the_fault_plan_reaches_every_command_of_the_spinn5_shape() -> None:
     """Busy codes on every request: SpiNNMan's requests for chip info,
     routing, loading, counting and syncing are all answered busy."""
     plan = FaultPlan(busy=1.0, seed=1)
-    requests = [
+    requests: list[Any] = [  # SpiNNMan's, through our connection
         theirs.GetChipInfo(1, 1),
         theirs.RouterAlloc(1, 1, APP, 4),
         theirs.RouterClear(1, 1),
@@ -121,7 +122,7 @@ def test_the_monitor_holds_eight_replies_for_the_board_not_per_connection() -> N
         ):
             for sequence in range(6):
                 for connection in (first, second):
-                    request = theirs.GetVersion(0, 0, 0)
+                    request: Any = theirs.GetVersion(0, 0, 0)
                     request.scp_request_header.sequence = sequence
                     connection.send(connection.get_scp_data(request))
             answered = 0

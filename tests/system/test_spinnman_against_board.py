@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from spinnman.connections.scp_request_pipeline import SCPRequestPipeLine
 from spinnman.connections.udp_packet_connections import SCAMPConnection
 from spinnman.messages.scp.impl import GetVersion, ReadMemory, WriteMemory
+from spinnman.messages.scp.impl.read_memory import Response as ReadMemoryResponse
 
 MIB = 1 << 20
 BASE = 0x6000_0000
@@ -24,7 +26,9 @@ def test_spinnman_writes_reads_back_and_asks_version(
         errors.append(error)
 
     try:
-        pipeline = SCPRequestPipeLine(connection, n_channels=8, packet_timeout=0.5)
+        pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
+            connection, n_channels=8, packet_timeout=0.5
+        )
         for offset in range(0, MIB, 256):
             pipeline.send_request(
                 WriteMemory((1, 1, 0), BASE + offset, data[offset : offset + 256]),
@@ -35,7 +39,7 @@ def test_spinnman_writes_reads_back_and_asks_version(
         chunks: dict[int, bytes] = {}
         for offset in range(0, MIB, 256):
 
-            def store(response: ReadMemory, offset: int = offset) -> None:
+            def store(response: ReadMemoryResponse, offset: int = offset) -> None:
                 chunks[offset] = bytes(
                     response.data[response.offset : response.offset + 256]
                 )

@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import spinnman.processes.abstract_multi_connection_process as amcp
@@ -40,6 +40,7 @@ from spinnman.messages.scp.impl import IPTagSet, ReadMemory
 from spinnman.messages.sdp import SDPFlag
 from spinnman.model.enums import CPUState
 from spinnman.processes import RoundRobinConnectionSelector
+from spinnman.transceiver.base_transceiver import BaseTransceiver
 
 from actors.compat import bridge, installed, is_installed
 from actors.compat.connection_listener import ConnectionListener as OurListener
@@ -63,7 +64,10 @@ pytestmark = pytest.mark.usefixtures("spinnman_setup")
 
 
 def connection_stats() -> list[ConnectionStats]:
-    return [actor.ask(GetConnectionStats(), timeout=5) for actor in SHARED.running()]
+    return [
+        cast(ConnectionStats, actor.ask(GetConnectionStats(), timeout=5))
+        for actor in SHARED.running()
+    ]
 
 
 @pytest.mark.timeout(60)
@@ -72,14 +76,16 @@ def test_an_unmodified_transceiver_runs_on_spinnactors() -> None:
     with VirtualBoard(8, 8) as board:
         board.monitor.load_app(APP_ID, [(0, 0, 1), (0, 0, 2), (0, 0, 3)])
         with installed():
-            assert amcp.SCPRequestPipeLine is bridge.SCPRequestPipeLine
+            # bridge's class subclasses SpiNNMan's, a base mypy cannot see.
+            assert amcp.SCPRequestPipeLine is bridge.SCPRequestPipeLine  # type: ignore[comparison-overlap]
             with transceiver(board.address) as txrx:
-                version = txrx._get_scamp_version()
+                version = cast(BaseTransceiver, txrx)._get_scamp_version()
                 txrx.write_memory(1, 1, BASE, data)
                 back = txrx.read_memory(1, 1, BASE, MIB)
                 # One actor did the work of both (it lingers between them).
                 (stats,) = connection_stats()
-                txrx.set_ip_tag(IPTag(None, 0, 0, 5, "127.0.0.1", 12345, True))
+                # No IP address: the board's own (SpiNNMan's annotation says str).
+                txrx.set_ip_tag(IPTag(None, 0, 0, 5, "127.0.0.1", 12345, True))  # type: ignore[arg-type]
                 txrx.send_signal(APP_ID, Signal.START)
                 running = txrx.get_core_state_count(APP_ID, CPUState.RUNNING, [(0, 0)])
         assert not is_installed()
@@ -122,7 +128,7 @@ def test_the_transceivers_board_is_on_metrics_healthz_and_captured(
     assert of(samples, "spinnactors_board_up", board=label) == 1
     assert of(samples, "spinnactors_completed_total", board=label) == requests
     assert status == 200
-    assert [b["board"] for b in health["boards"]] == [label]  # type: ignore[attr-defined]
+    assert [b["board"] for b in health["boards"]] == [label]
     # Every datagram between the two, each way, as the board counted them.
     records = list(read_packets(pcap.read_bytes()))
     to_board = [r for r in records if r.destination == board.address]
@@ -221,7 +227,7 @@ def test_front_end_live_events_arrive_in_order_on_spinnactors() -> None:
             listener.start()
             assert enough.wait(30), f"only {len(keys)} keys came"
             listener.close()
-            stats = listener.stats()
+            stats = cast("OurListener[Any]", listener).stats()  # install() made it ours
         finally:
             receiver.close()
     assert isinstance(listener, OurListener)

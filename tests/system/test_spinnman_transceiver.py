@@ -137,7 +137,8 @@ def drive(transceiver: Transceiver, board: VirtualBoard, size: int) -> None:
     cores = CoreSubsets()
     for chip in SpiNNManDataWriter.get_machine().chips:
         cores.add_core_subset(CoreSubset(chip.x, chip.y, CORES))
-    transceiver.execute_flood(cores, bytearray(IMAGE), APP, wait=True)
+    # SpiNNMan's annotation leaves out the bytearray its write_memory takes.
+    transceiver.execute_flood(cores, bytearray(IMAGE), APP, wait=True)  # type: ignore[arg-type]
     assert transceiver.get_core_state_count(APP, CPUState.READY) == len(cores) == 144
     transceiver.send_signal(APP, Signal.START)
     assert transceiver.get_core_state_count(APP, CPUState.RUNNING) == 144

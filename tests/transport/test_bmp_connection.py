@@ -139,15 +139,18 @@ def test_the_pipeline_works_over_it(bmp: FakeBMP) -> None:
     failed: dict[int, BaseException] = {}
     with BMPConnection(BMPConnectionData(host, range(4), port)) as connection:
         assert is_plain(connection)  # driven through its socket
-        pipeline = SCPRequestPipeLine(connection, n_channels=4, packet_timeout=2)
+        pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
+            connection, n_channels=4, packet_timeout=2
+        )
         for board in connection.boards:
-            pipeline.send_request(
-                ReadADC(board),
-                lambda response, board=board: got.__setitem__(board, response.adc_info),
-                lambda request, error, tb, conn: failed.__setitem__(
-                    request.board, error
-                ),
-            )
+
+            def answered(response: Any, board: int = board) -> None:
+                got[board] = response.adc_info
+
+            def refused(request: Any, error: BaseException, *_: Any) -> None:
+                failed[request.board] = error
+
+            pipeline.send_request(ReadADC(board), answered, refused)
         pipeline.finish()
     assert sorted(got) == [0, 1, 3]
     assert all(info.board_stat == STAT for info in got.values())

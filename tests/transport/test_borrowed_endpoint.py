@@ -54,7 +54,7 @@ def test_datagrams_go_and_come_and_waiting_ones_are_taken_at_once(
 ) -> None:
     owned, peer = pair
     endpoint = BorrowedUDPEndpoint(owned)
-    assert endpoint.peer == peer.getsockname()
+    assert endpoint.peer is not None and endpoint.peer == peer.getsockname()
     endpoint.send_to(b"request", endpoint.peer)
     assert peer.recv(100) == b"request"
     for index in range(5):

@@ -16,9 +16,12 @@ def test_queued_counts_what_arrived_and_wait_queued_returns_when_it_has() -> Non
     sender, receiver = network.endpoint(), network.endpoint()
     assert receiver.queued == 0
     assert not receiver.wait_queued(1, 0.01)  # nothing sent: it times out
-    sent = threading.Thread(
-        target=lambda: [sender.send_to(b"%d" % n, receiver.address) for n in range(3)]
-    )
+
+    def send_three() -> None:
+        for n in range(3):
+            sender.send_to(b"%d" % n, receiver.address)
+
+    sent = threading.Thread(target=send_three)
     sent.start()
     assert receiver.wait_queued(3, 10)
     sent.join()

@@ -221,10 +221,10 @@ def test_fuzzed_datagrams_are_all_accounted_for(monitor: BoardMonitor) -> None:
         if index % 2:
             data = rng.randbytes(rng.randrange(0, 300))
         else:
-            data = bytearray(rng.choice(seeds))
+            spoilt = bytearray(rng.choice(seeds))
             for _ in range(rng.randint(1, 4)):
-                data[rng.randrange(len(data))] = rng.randrange(256)
-            data = bytes(data[: rng.randrange(len(data) + 1)])
+                spoilt[rng.randrange(len(spoilt))] = rng.randrange(256)
+            data = bytes(spoilt[: rng.randrange(len(spoilt) + 1)])
         monitor.handle(data, SENDER)
     stats = monitor.stats
     assert stats.requests == 20_000

@@ -39,7 +39,8 @@ def framed(port: int = 5000, host: bytes = LOCALHOST) -> FakeTag:
 
 
 def counter_of(datagram: bytes, strip: bool) -> int:
-    return COUNTER.unpack_from(datagram, 0 if strip else 10)[0]
+    (counter,) = COUNTER.unpack_from(datagram, 0 if strip else 10)
+    return int(counter)
 
 
 def run(

@@ -239,7 +239,7 @@ def test_every_wait_is_cut_to_the_deadline() -> None:
     assert run.action == AskVersion(1.0)
     run.step(Silent(), 0.9)
     run.step(Sent(), 0.05)
-    assert run.action == AskVersion(pytest.approx(0.05))
+    assert run.action == AskVersion(pytest.approx(0.05))  # type: ignore[arg-type]
     run.silence()
     assert run.sequence.deadline == 101.0 and run.now == pytest.approx(101.0)
     assert run.error().stage == "boot"

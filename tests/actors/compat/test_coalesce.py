@@ -34,7 +34,7 @@ def test_a_command_of_another_enum_is_not_a_read() -> None:
         CMD_READ = 2
 
     request = ReadMemory((0, 0, 0), BASE, 256)
-    request._scp_request_header = SCPRequestHeader(command=Reinjector.CMD_READ)  # type: ignore[arg-type]
+    request._scp_request_header = SCPRequestHeader(command=Reinjector.CMD_READ)
     assert span_of(request) is None
 
 

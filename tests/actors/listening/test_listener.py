@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pykka
 import pytest
@@ -29,6 +29,7 @@ from messages.errors import InvalidArgumentError
 from transport import ConnectionClosed, SDPConnection, UDPConnection
 
 WAIT = 10.0
+Ref = pykka.ActorRef[Any]
 
 
 @contextlib.contextmanager
@@ -158,6 +159,14 @@ class Recorder:
     def thread(self) -> threading.Thread:
         assert len(self.threads) == 1
         return next(iter(self.threads))
+
+
+def where_is(supervisor: pykka.ActorRef[Any] | None, child_id: str) -> Ref:
+    """The ref of the listener's running child ``child_id``."""
+    assert supervisor is not None
+    ref = supervisor.ask(actors.supervision.messages.WhereIs(child_id), timeout=5)
+    assert ref is not None, f"{child_id} is not running"
+    return cast(Ref, ref)
 
 
 def close_quietly(listener: ConnectionListener[Any]) -> None:
@@ -356,9 +365,7 @@ def test_raising_callback_is_logged_and_disturbs_nothing(link: Link) -> None:
                 assert recorder.wait_for(62) == list(range(62))
             stats = listener.stats()
             assert stats is not None and stats.received == 62
-            ref = listener._supervisor.ask(  # type: ignore[union-attr]
-                actors.supervision.messages.WhereIs("callback-0"), timeout=5
-            )
+            ref = where_is(listener._supervisor, "callback-0")
             counts = ref.ask(CallbackStats(0, 0), timeout=5)
             assert counts == CallbackStats(handled=62, errors=21)
         finally:
@@ -455,9 +462,7 @@ def test_dead_callback_actor_is_restarted_and_its_losses_counted(link: Link) -> 
         assert supervisor is not None
         link.send(0)
         assert victim.entered.wait(WAIT)
-        old = supervisor.ask(
-            actors.supervision.messages.WhereIs("callback-0"), timeout=5
-        )
+        old = where_is(supervisor, "callback-0")
         assert old is not None and old.is_alive()
         old.tell(actors.supervision.child.Crash())
         # These reach the old actor's mailbox behind the Crash: lost.
@@ -466,9 +471,7 @@ def test_dead_callback_actor_is_restarted_and_its_losses_counted(link: Link) -> 
         victim.gate.set()
         victim.thread.join(WAIT)
         assert not victim.thread.is_alive()
-        new = supervisor.ask(
-            actors.supervision.messages.WhereIs("callback-0"), timeout=5
-        )
+        new = where_is(supervisor, "callback-0")
         assert new is not None and new.actor_urn != old.actor_urn
         assert new.ask(CallbackStats(0, 0), timeout=5) == CallbackStats(0, 0)
         assert listener.lost == 3
@@ -476,8 +479,9 @@ def test_dead_callback_actor_is_restarted_and_its_losses_counted(link: Link) -> 
         assert observer.wait_for(10) == list(range(10))
         assert victim.wait_for(7) == [0, 4, 5, 6, 7, 8, 9]
         assert len(victim.threads) == 2  # the old actor's and the new one's
-        stats = supervisor.ask(
-            actors.supervision.messages.GetSupervisorStats(), timeout=5
+        stats = cast(
+            actors.supervision.messages.SupervisorStats,
+            supervisor.ask(actors.supervision.messages.GetSupervisorStats(), timeout=5),
         )
         assert stats.restarts == 1
         assert "callback-0" in stats.running
@@ -523,9 +527,7 @@ def test_restart_accounting_does_not_race_the_listener(
         assert supervisor is not None
         link.send(0)
         victim.wait_for(1)
-        old = supervisor.ask(
-            actors.supervision.messages.WhereIs("callback-0"), timeout=5
-        )
+        old = where_is(supervisor, "callback-0")
         old.tell(actors.supervision.child.Crash())
         victim.thread.join(WAIT)
         assert starting.wait(WAIT)  # restarted; its on_start not yet run
@@ -553,14 +555,10 @@ def test_dead_callback_actor_with_nothing_waiting_loses_nothing(link: Link) -> N
         assert supervisor is not None
         link.send(0)
         recorder.wait_for(1)
-        old = supervisor.ask(
-            actors.supervision.messages.WhereIs("callback-0"), timeout=5
-        )
+        old = where_is(supervisor, "callback-0")
         old.tell(actors.supervision.child.Crash())
         recorder.thread.join(WAIT)
-        new = supervisor.ask(
-            actors.supervision.messages.WhereIs("callback-0"), timeout=5
-        )
+        new = where_is(supervisor, "callback-0")
         assert new is not None and new.actor_urn != old.actor_urn
         new.ask(CallbackStats(0, 0), timeout=5)
         link.send(1, 2)

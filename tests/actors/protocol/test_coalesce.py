@@ -165,7 +165,7 @@ class Client:
         window.settle()
         for request in window.take_completed():
             self.done[request.key] = self.now  # type: ignore[index]
-            self.lone.discard(request.key)  # type: ignore[arg-type]
+            self.lone.discard(request.key)
         if window.open_requests:
             self.await_replies()
 

@@ -103,7 +103,8 @@ def test_a_held_original_after_a_fast_resend_cannot_overwrite_a_later_write(
         assert board.at(0) == A
         return
     assert sent(w, 0.003) == []  # B waits ...
-    assert w.next_wakeup() <= 0.002 + AGE
+    wakeup = w.next_wakeup()
+    assert wakeup is not None and wakeup <= 0.002 + AGE
     board.deliver(original)  # ... while A's copy lands
     assert sent(w, 0.002 + AGE / 2) == []
     (datagram,) = sent(w, 0.002 + AGE)
@@ -140,7 +141,7 @@ def test_a_failed_writes_late_copies_cannot_overwrite_a_later_write() -> None:
     assert sent(w, 0.04 + AGE) != []  # now B goes
     for request in later:
         w.receive(board.deliver(bytes(request.datagram)), 0.15)
-    assert sorted(r.key for r in w.take_completed()) == [("b", 0), ("b", 1)]
+    assert sorted((r.key for r in w.take_completed()), key=repr) == [("b", 0), ("b", 1)]
     assert board.at(0, 512) == B * 2
 
 
@@ -180,7 +181,7 @@ def test_a_successor_window_respects_copies_its_predecessor_had_in_flight() -> N
     old.add(write("a", A), 0.0, claim)
     (in_flight,) = sent(old, 0.0)
     holds = old.holds(0.01)  # the actor failed at 0.01
-    assert holds == [(CHIP, BASE, BASE + 256, pytest.approx(0.01 + AGE))]
+    assert holds == [(CHIP, BASE, BASE + 256, pytest.approx(0.01 + AGE))]  # type: ignore[comparison-overlap]
     new = Window(old.settings, first_sequence=old.next_sequence, holds=holds)
     claim_b = new.claim(CHIP, BASE + 128, BASE + 384)
     second = write("b", B[:256], 128)

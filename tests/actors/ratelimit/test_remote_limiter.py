@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pykka
 import pytest
@@ -141,7 +141,9 @@ def test_rate_limits_over_remote_limiters_share_one_bucket(
                 ask = parent.asks.get(timeout=0.05)
             except queue.Empty:
                 continue
-            lease = shared.ask(LeaseRequest(ask.tokens), timeout=5)
+            lease = cast(
+                "Lease | None", shared.ask(LeaseRequest(ask.tokens), timeout=5)
+            )
             parent.limiter.answer(LeaseGrant(ask.ticket, lease))
 
     servers = [

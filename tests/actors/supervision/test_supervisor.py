@@ -595,7 +595,7 @@ def test_backoff_delays_grow_to_the_maximum_and_reset_after_clean_running(
     # The supervisor's only use of its random numbers is the jitter.
     rng = random.Random(7)
     expected = [base * (1 + backoff.jitter * rng.random()) for base in bases]
-    chosen = [r.delay for r in caplog.records if r.msg == "actor.backoff"]
+    chosen = [vars(r)["delay"] for r in caplog.records if r.msg == "actor.backoff"]
     assert chosen == pytest.approx(expected)
     # Never restarted before its delay; how much later depends on the load.
     assert all(w >= d for w, d in zip(waited, chosen, strict=True)), waited
@@ -872,7 +872,8 @@ def test_stop_and_join_returns_once_the_actors_thread_has_ended() -> None:
 
     stopper = threading.Thread(target=stop)
     stopper.start()
-    eventually(lambda: ref.actor_inbox.qsize() == 1, "the stop in the inbox")
+    inbox = cast("queue.Queue[Any]", ref.actor_inbox)
+    eventually(lambda: inbox.qsize() == 1, "the stop in the inbox")
     # Behind the stop (pykka's Envelope: no public way to queue a reply_to).
     ref.actor_inbox.put(Envelope("late", reply_to=Slow()))
     go.set()

@@ -47,6 +47,7 @@ from actors.supervision import (
 )
 from actors.supervision.child import StartFailed
 from actors.supervision.messages import AwaitChild, _RestartDue
+from actors.supervision.spec import Ignore
 from actors.testing import FakeClock
 from messages.errors import InvalidArgumentError
 from tests.actors.supervision.test_supervisor import (
@@ -520,7 +521,7 @@ class TestIntensity:
     def test_a_restart_whose_start_fails_once_recovers(self, events: Events) -> None:
         starts: list[int] = []
 
-        def flaky(watch: Watch) -> Ref:
+        def flaky(watch: Watch) -> Ref | Ignore:
             starts.append(watch.incarnation)
             if watch.incarnation == 2:
                 raise OSError("flaky")
@@ -637,7 +638,7 @@ class TestSignificant:
         with pytest.raises(InvalidArgumentError, match="auto_shutdown"):
             start_child(sup, spec)
         with pytest.raises(InvalidArgumentError, match="auto_shutdown"):
-            Supervisor.start([], auto_shutdown="sometimes")  # type: ignore[arg-type]
+            Supervisor.start([], auto_shutdown="sometimes")
         assert events.pending() == []
 
 
@@ -744,7 +745,7 @@ class TestDynamic:
     def test_a_waiter_gets_the_new_incarnation(self, events: Events) -> None:
         gate = threading.Event()
 
-        def gated(watch: Watch) -> Ref:
+        def gated(watch: Watch) -> Ref | Ignore:
             if watch.incarnation > 1:
                 gate.wait(WAIT)  # the restart is under way meanwhile
             return child("a", events).start(watch)
@@ -886,8 +887,8 @@ class TestScale:
         old = handle.current(WAIT)
         old.tell(Crash())
         assert old.actor_stopped.wait(WAIT)
-        new = handle.current(WAIT)
-        assert new != old and new.ask("ping", timeout=WAIT) == "pong"
+        current = handle.current(WAIT)
+        assert current != old and current.ask("ping", timeout=WAIT) == "pong"
         assert stats(sup).restarts == 1
         assert sup.stop(block=True, timeout=4 * WAIT)
         assert pykka.ActorRegistry.get_all() == []

@@ -92,6 +92,7 @@ def test_system_variables_read_as_spinnman_defines_them(
 
     def value(variable: SVD) -> Any:
         if variable.data_type.is_byte_array:
+            assert variable.array_size is not None
             return sv[variable.offset : variable.offset + variable.array_size]
         return struct.unpack_from(variable.data_type.struct_code, sv, variable.offset)[
             0
