@@ -10,13 +10,12 @@ import argparse
 import os
 import shutil
 import sys
-from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from actors.app import arguments
-from actors.app.options import option
+from actors.app.options import Command, option, seconds
 from messages.errors import InvalidArgumentError, SpinnactorsError
 from messages.scp.layout import SCP_SCAMP_PORT
 from transport.capture.pcap import read_packets
@@ -65,62 +64,64 @@ def plugin_folder() -> Path:
     return Path.home() / ".local" / "lib" / "wireshark" / "plugins"
 
 
-def add_commands(
-    commands: Any,
-    command: Callable[..., argparse.ArgumentParser],
-) -> None:
-    """`dissector` and `replay`, made with cli.py's command builder."""
-    dissector = command(
-        commands,
-        "dissector",
-        "where the Wireshark dissector is (or install it)",
-        "Print the path of the Lua dissector for SDP, SCP and EIEIO that "
-        "comes with spinnactors; with --install, copy it to Wireshark's "
-        "personal plugin folder (Wireshark and tshark then load it on "
-        "start). Without installing: tshark -X lua_script:PATH -r FILE.",
+#: `dissector`: where the Lua dissector is, or install it.
+DISSECTOR_COMMAND = Command(
+    "dissector",
+    "where the Wireshark dissector is (or install it)",
+    "Print the path of the Lua dissector for SDP, SCP and EIEIO that "
+    "comes with spinnactors; with --install, copy it to Wireshark's "
+    "personal plugin folder (Wireshark and tshark then load it on "
+    "start). Without installing: tshark -X lua_script:PATH -r FILE.",
+    (
         "spinnactors dissector",
         "spinnactors dissector --install",
         "tshark -X lua_script:$(spinnactors dissector) -r run.pcap -Y 'scp.cmd == \"CMD_READ\"'",  # noqa: E501
-    )
-    dissector.add_argument(
-        "--install",
-        action="store_true",
-        help="copy it to Wireshark's personal plugin folder",
-    )
-    dissector.add_argument(
-        "--plugin-dir",
-        metavar="DIR",
-        type=arguments.folder,
-        default=None,
-        help=f"install into DIR instead (default: {plugin_folder()})",
-    )
-    replay_ = command(
-        commands,
-        "replay",
-        "send a capture's requests to a board again, compare the answers",
-        "Send the SCP requests of a pcap capture (spinnactors --capture, "
-        "tcpdump, Wireshark saved as pcap) to the board at --host:--port, "
-        "one at a time and in order, and report each answer that differs "
-        "from the one the capture holds (result code, length or data). A "
-        "request the capture shows resent is sent once. Exit status 0 when "
-        "every answer is the same, 1 when any differs or there is nothing to "
-        "replay.",
+    ),
+    (
+        option(
+            "--install",
+            action="store_true",
+            help="copy it to Wireshark's personal plugin folder",
+        ),
+        option(
+            "--plugin-dir",
+            metavar="DIR",
+            type=arguments.folder,
+            default=None,
+            help=f"install into DIR instead (default: {plugin_folder()})",
+        ),
+    ),
+)
+
+#: `replay`: a capture's requests, sent again, their answers compared.
+REPLAY_COMMAND = Command(
+    "replay",
+    "send a capture's requests to a board again, compare the answers",
+    "Send the SCP requests of a pcap capture (spinnactors --capture, "
+    "tcpdump, Wireshark saved as pcap) to the board at --host:--port, "
+    "one at a time and in order, and report each answer that differs "
+    "from the one the capture holds (result code, length or data). A "
+    "request the capture shows resent is sent once. Exit status 0 when "
+    "every answer is the same, 1 when any differs or there is nothing to "
+    "replay.",
+    (
         "spinnactors replay run.pcap --host 192.168.240.253",
         f"spinnactors replay run.pcap --port {SCP_SCAMP_PORT}",
-    )
-    replay_.add_argument(
-        "--timeout",
-        type=arguments.seconds,
-        default=1.0,
-        help="longest wait for one answer, in seconds",
-    )
-    replay_.add_argument(
-        "--retries",
-        type=arguments.retries,
-        default=3,
-        help="resends of an unanswered request",
-    )
-    replay_.add_argument("file", metavar="FILE.pcap", help="the capture to replay")
+    ),
+    (
+        seconds("--timeout", 1.0, "longest wait for one answer, in seconds"),
+        option(
+            "--retries",
+            type=arguments.retries,
+            default=3,
+            help="resends of an unanswered request",
+        ),
+        option("file", metavar="FILE.pcap", help="the capture to replay"),
+    ),
+)
+
+#: The packet tools, in the order ``--help`` lists them.
+COMMANDS = (DISSECTOR_COMMAND, REPLAY_COMMAND)
 
 
 def run_dissector(args: argparse.Namespace, out: TextIO) -> int:

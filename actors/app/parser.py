@@ -340,15 +340,8 @@ BENCH = Command(
     ),
 )
 
-#: The commands in the order ``--help`` lists them (then the packet tools).
-COMMANDS = (BOARD, VERSION, READ, WRITE, DEMO, BENCH, *cold.COMMANDS)
-
-
-def _command(
-    commands: Any, name: str, summary: str, description: str, *examples: str
-) -> argparse.ArgumentParser:
-    """A subcommand with its one-line summary, description and examples."""
-    return add_command(commands, Command(name, summary, description, examples), _common)
+#: The commands in the order ``--help`` lists them.
+COMMANDS = (BOARD, VERSION, READ, WRITE, DEMO, BENCH, *cold.COMMANDS, *packets.COMMANDS)
 
 
 def _package_version() -> str:
@@ -381,5 +374,4 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for command in COMMANDS:
         add_command(commands, command, _common)
-    packets.add_commands(commands, _command)
     return parser
