@@ -64,6 +64,17 @@ def plugin_folder() -> Path:
     return Path.home() / ".local" / "lib" / "wireshark" / "plugins"
 
 
+class _PluginFolder:
+    """--plugin-dir's default, Wireshark's folder: found when --help shows
+    it or --install uses it, not when the parser is built (so importing the
+    CLI reads neither HOME nor APPDATA)."""
+
+    def __fspath__(self) -> str:
+        return str(plugin_folder())
+
+    __str__ = __fspath__
+
+
 #: `dissector`: where the Lua dissector is, or install it.
 DISSECTOR_COMMAND = Command(
     "dissector",
@@ -87,8 +98,8 @@ DISSECTOR_COMMAND = Command(
             "--plugin-dir",
             metavar="DIR",
             type=arguments.folder,
-            default=None,
-            help=f"install into DIR instead (default: {plugin_folder()})",
+            default=_PluginFolder(),
+            help="install into DIR instead",
         ),
     ),
 )
@@ -131,7 +142,7 @@ def run_dissector(args: argparse.Namespace, out: TextIO) -> int:
     if not args.install:
         print(path, file=out)
         return 0
-    folder = plugin_folder() if args.plugin_dir is None else Path(args.plugin_dir)
+    folder = Path(args.plugin_dir)
     target = folder / DISSECTOR
     try:
         folder.mkdir(parents=True, exist_ok=True)

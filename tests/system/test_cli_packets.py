@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from actors import connect
+from actors.app import packets
+from actors.app.parser import build_parser
 from tests.system.conftest import ROOT, run_cli
 from transport import VirtualBoard
 
@@ -33,6 +35,28 @@ def test_dissector_install_copies_it_to_the_plugin_folder(tmp_path: Path) -> Non
     )
     elsewhere = run("dissector", "--install", "--plugin-dir", str(tmp_path / "p"))
     assert elsewhere.stdout == f"installed {tmp_path / 'p' / 'spinnaker.lua'}\n"
+
+
+def test_the_plugin_folder_is_looked_up_when_the_help_shows_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Importing the CLI or building its parser reads neither HOME nor
+    APPDATA: the dissector's --help finds Wireshark's folder as it prints."""
+    looked: list[str] = []
+
+    def plugin_folder() -> Path:
+        looked.append("/wireshark/plugins")
+        return Path(looked[-1])
+
+    monkeypatch.setattr(packets, "plugin_folder", plugin_folder)
+    parser = build_parser()
+    assert looked == []
+    with pytest.raises(SystemExit) as exited:
+        parser.parse_args(["dissector", "--help"])
+    assert exited.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "install into DIR instead (default: /wireshark/plugins)" in shown
+    assert looked == ["/wireshark/plugins"]
 
 
 @pytest.fixture
