@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,16 +48,15 @@ BOOTED = [
 
 
 @pytest.fixture(scope="module")
-def spinnman_spinn5() -> Any:
+def spinnman_spinn5() -> Iterator[Any]:
     """SpiNNMan configured as for a SpiNN-5 (its unit-test set-up), and its
     boot messages module."""
-    from spinn_utilities.config_holder import set_config
-    from spinnman.config_setup import unittest_setup
     from spinnman.messages.spinnaker_boot import spinnaker_boot_messages
 
-    unittest_setup()
-    set_config("Machine", "version", "5")
-    return spinnaker_boot_messages
+    from tests.system.spinnman_kit import spinnman_configured
+
+    with spinnman_configured():
+        yield spinnaker_boot_messages
 
 
 def their_frames(module: Any, extra: dict[Any, Any] | None = None) -> list[bytes]:

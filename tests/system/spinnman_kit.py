@@ -1,5 +1,6 @@
 """SpiNNMan's Transceiver against a virtual board, set up one way for the
-system tests of install() (memory, chaos, install).
+system tests of install() (memory, chaos, install) and for every test that
+needs SpiNNMan configured (its unit-test set-up, for a SpiNN-5).
 
 The 2x2 virtual board cannot answer a Transceiver's bring-up, so the
 Transceiver is made from one SCAMPConnection to the board without it;

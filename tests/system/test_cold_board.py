@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -75,13 +76,12 @@ def test_our_boot_brings_sc_and_mp_up_and_the_stats_show_what_it_sent() -> None:
 
 
 @pytest.fixture(scope="module")
-def spinnman_spinn5() -> Any:
+def spinnman_spinn5() -> Iterator[None]:
     """SpiNNMan configured for a SpiNN-5 (its unit-test set-up)."""
-    from spinn_utilities.config_holder import set_config
-    from spinnman.config_setup import unittest_setup
+    from tests.system.spinnman_kit import spinnman_configured
 
-    unittest_setup()
-    set_config("Machine", "version", "5")
+    with spinnman_configured():
+        yield
 
 
 def their_version(connection: Any, sequence: int) -> Any:

@@ -22,8 +22,6 @@ from spinn_machine import (
     RoutingEntry,
 )
 from spinn_machine.tags import IPTag, ReverseIPTag
-from spinn_utilities.config_holder import set_config
-from spinnman.config_setup import unittest_setup
 from spinnman.data.spinnman_data_writer import SpiNNManDataWriter
 from spinnman.messages.scp.enums import Signal
 from spinnman.model.enums import CPUState
@@ -53,13 +51,11 @@ class Hello(StandIn):
 
 
 @pytest.fixture
-def writer() -> SpiNNManDataWriter:
-    """SpiNNMan's set-up for a test: its default configuration, a version 5
-    (48-chip) board, and its global data, which holds the machine."""
-    unittest_setup()
-    writer = SpiNNManDataWriter.mock()
-    set_config("Machine", "version", "5")
-    return writer
+def writer(spinnman_setup: None) -> SpiNNManDataWriter:
+    """SpiNNMan's set-up for a test (spinnman_setup: its default
+    configuration, a version 5 (48-chip) board), and its global data, which
+    holds the machine."""
+    return SpiNNManDataWriter.mock()
 
 
 def serve(faults: FaultPlan | None = None) -> VirtualBoard:
