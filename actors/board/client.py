@@ -14,7 +14,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -22,9 +22,9 @@ from typing import Any, TypeVar, cast
 import pykka
 
 from actors.board.health import BoardHealth
+from actors.board.incarnations import Incarnations
 from actors.board.operations import BoardOperations
 from actors.boot.recovery import BoardRecovery, Recovery, check_recovery
-from actors.connection.actor import ConnectionActor
 from actors.connection.book import JobBook
 from actors.connection.messages import ConnectionStats, GetConnectionStats, Wake
 from actors.errors import ShutDown, ask, at_board
@@ -34,7 +34,7 @@ from actors.protocol.jobs import Job, OutcomeSink
 from actors.protocol.settings import WindowSettings
 from actors.ratelimit.limiter import Limiter
 from actors.supervision.api import ChildLookup
-from actors.supervision.child import Watch, stop_and_join
+from actors.supervision.child import stop_and_join
 from actors.supervision.errors import ChildNotRunning
 from actors.supervision.messages import (
     GetSupervisorStats,
@@ -42,12 +42,12 @@ from actors.supervision.messages import (
     StopChild,
     SupervisorStats,
 )
-from actors.supervision.spec import Backoff, ChildSpec
+from actors.supervision.spec import Backoff
 from actors.supervision.supervisor import Supervisor
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.validate import caller_names, check_int
-from transport.capture.writer import CaptureTarget, PacketCapture, open_capture
-from transport.connections.scamp import SCP_SCAMP_PORT, SCAMPConnection
+from transport.capture.writer import CaptureTarget, open_capture
+from transport.connections.scamp import SCP_SCAMP_PORT
 from transport.links.endpoint import DatagramEndpoint, UDPEndpoint
 
 R = TypeVar("R", bound=AbstractSCPResponse)
@@ -111,91 +111,6 @@ def _check_host(host: str, endpoint: DatagramEndpoint | None) -> None:
         endpoint.resolve(host)
     else:
         UDPEndpoint.resolve_host(host)
-
-
-class _Incarnations:
-    """The restart machinery of a Client's connection: what its supervisor
-    calls to start the connection actor (``start``) and when it stops
-    restarting it (``give_up``), as one ChildSpec (``spec``).
-
-    A given endpoint serves the first incarnation; each restart opens a
-    fresh UDP socket and is timed, for health(). Every incarnation shares
-    the client's settings and JobBook, so it carries on with the jobs the
-    last one left open.
-    """
-
-    def __init__(
-        self,
-        settings: WindowSettings,
-        book: JobBook,
-        address: tuple[str, int],
-        *,
-        local_host: str | None,
-        endpoint: DatagramEndpoint | None,
-        connected: bool,
-        capture: PacketCapture | None,
-        limiter: Limiter | None,
-        fail_refused: bool,
-    ) -> None:
-        self._settings, self._book, self._address = settings, book, address
-        self._local_host, self._endpoint = local_host, endpoint
-        self._connected, self._capture = connected, capture
-        self._limiter, self._fail_refused = limiter, fail_refused
-        self._started = False
-        #: When the connection actor was restarted (the last few).
-        self.restarts: deque[float] = deque(maxlen=64)
-        #: Set when the connection's supervisor gives up on it.
-        self.gave_up = threading.Event()
-        #: Set once the connection is gone for good (closed, or given up on
-        #: by a shared supervisor, which itself carries on).
-        self.gone = False
-        #: With recovery: told instead when the supervisor gives up; and
-        #: True while a recovery has stopped the connection on purpose.
-        self.on_lost: Callable[[str], bool] | None = None
-        self.recovering = False
-
-    def spec(self, child: str) -> ChildSpec:
-        return ChildSpec(child, self.start, cleanup=self.give_up)
-
-    def start(self, watch: Watch) -> pykka.ActorRef[Any]:
-        if self._started:
-            self.restarts.append(time.monotonic())
-        self._started = True
-        return ConnectionActor.start(
-            self._open,
-            self._settings,
-            limiter=self._limiter,
-            book=self._book,
-            fail_refused=self._fail_refused,
-            watch=watch,
-        )
-
-    def _open(self) -> SCAMPConnection:
-        given, self._endpoint = self._endpoint, None
-        host, port = self._address
-        return SCAMPConnection(
-            local_host=self._local_host,
-            remote_host=host,
-            remote_port=port,
-            endpoint=given,
-            connected=self._connected,
-            capture=self._capture,
-        )
-
-    def give_up(self) -> None:
-        if self.recovering:  # stopped by a recovery: its jobs wait for it
-            return
-        if self.on_lost is not None and not self.gone:
-            self.recovering = True  # (callers wait from now on)
-            if self.on_lost("its supervisor gave up"):
-                return
-            self.recovering = False
-        if not self.gone:  # (a close runs this too, as it forgets us)
-            self.gave_up.set()
-        self.gone = True
-        self._book.fail_all(
-            ShutDown("the connection kept failing; its supervisor gave up")
-        )
 
 
 class Client(BoardOperations):
@@ -298,7 +213,7 @@ class Client(BoardOperations):
         # Opened once: every incarnation of the connection writes to it.
         self.capture, owns_capture = open_capture(capture, host, port)
         self._own_capture = self.capture if owns_capture else None
-        self._incarnations = _Incarnations(
+        self._incarnations = Incarnations(
             self._settings,
             self._book,
             (host, port),
