@@ -49,6 +49,7 @@ ACTORS_LAYERS = [
     "aio",
     "http_server",
     "cold_metrics",
+    "scrape",
     "metrics",
     "app",
     "testing",

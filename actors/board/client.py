@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast
 
 import pykka
 
-from actors.board.health import BoardHealth
+from actors.board.health import BoardHealth, PendingHealth
 from actors.board.incarnations import Incarnations
 from actors.board.operations import BoardOperations
 from actors.boot.recovery import BoardRecovery, Recovery, check_recovery
@@ -326,10 +326,18 @@ class Client(BoardOperations):
             except ShutDown:
                 continue  # it has just stopped: ask its successor
 
-    def health(self) -> BoardHealth:
+    def health(self, timeout: float = ASK_TIMEOUT) -> BoardHealth:
         """Whether the board is served now, without waiting for a restart:
         its state, the age of its last reply, what is open, and its
-        connection's restarts within the last ``period`` seconds."""
+        connection's restarts within the last ``period`` seconds;
+        "unresponsive" if its connection actor does not answer within
+        ``timeout`` seconds (stuck: it stays in a health check, down)."""
+        return self.ask_health().result(time.monotonic() + timeout)
+
+    def ask_health(self) -> PendingHealth:
+        """health() asked of the connection actor and not waited for: its
+        ``result(deadline)``, so that many clients are asked at once and
+        a scrape waits for them together, not one after another."""
         now = time.monotonic()
         health = BoardHealth(
             f"{self.host}:{self.port}",
@@ -342,28 +350,31 @@ class Client(BoardOperations):
             reason="its connection is restarting",
         )
         if self._incarnations.recovering:
-            return replace(
-                health, reason="it is being power-cycled and booted through its BMP"
+            return PendingHealth(
+                replace(
+                    health,
+                    reason="it is being power-cycled and booted through its BMP",
+                )
             )
         if self.gave_up.is_set():
-            return replace(
-                health,
-                state="given_up",
-                reason="the connection kept failing; its supervisor gave up",
+            return PendingHealth(
+                replace(
+                    health,
+                    state="given_up",
+                    reason="the connection kept failing; its supervisor gave up",
+                )
             )
         if self.closed:
-            return replace(health, state="closed", reason="the client is closed")
+            return PendingHealth(
+                replace(health, state="closed", reason="the client is closed")
+            )
         actor = self._current()
         if actor is None:
-            return health
+            return PendingHealth(health)
         try:
-            stats = cast(
-                ConnectionStats,
-                ask(actor, GetConnectionStats(), timeout=ASK_TIMEOUT, what="health"),
-            )
-        except ShutDown:
-            return health  # it has just stopped
-        return health.serving(stats)
+            return PendingHealth(health, actor.ask(GetConnectionStats(), block=False))
+        except pykka.ActorDeadError:
+            return PendingHealth(health)  # it has just stopped
 
     def supervision(self) -> SupervisorStats:
         """How the connection's supervisor is doing (restarts so far)."""

@@ -449,15 +449,15 @@ class Machine(BootsBoards):
     def health(self, timeout: float = HEALTH_TIMEOUT) -> dict[Hashable, BoardHealth]:
         """Each board's health (see Client.health), without waiting for a
         group that is restarting its worker: its boards say so. Every
-        group is asked at once and given ``timeout`` seconds in all; the
-        boards of one that has not answered by then are "unresponsive"
-        (a hung worker, found and restarted after ``heartbeat_deadline``),
+        group (and each board in this process) is asked at once and given
+        ``timeout`` seconds in all; the boards of one that has not answered
+        by then are "unresponsive" (a hung worker, found and restarted
+        after ``heartbeat_deadline``; a stuck connection actor),
         so a health check never waits longer than that for many groups."""
         deadline = time.monotonic() + timeout
+        local = [(name, client.ask_health()) for name, client in self._clients.items()]
         asked = [(group, group.ask_health()) for group in self._groups]
-        out: dict[Hashable, BoardHealth] = {
-            name: client.health() for name, client in self._clients.items()
-        }
+        out = {name: pending.result(deadline) for name, pending in local}
         for group, question in asked:
             out.update(group.health(self.addresses, question, deadline))
         return {name: out[name] for name in self.addresses if name in out}

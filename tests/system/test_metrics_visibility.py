@@ -1,11 +1,13 @@
 """What an operator's scrape shows at awkward moments: a virtual board
 whose thread has not run yet is in the scrape as soon as start() returns,
-and a board whose connection does not answer in time stays in it, down."""
+and a board whose connection actor does not answer in time stays in it,
+down, without holding the scrape."""
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -14,8 +16,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from actors.board.client import ASK_TIMEOUT, Client
 from actors.metrics import serve
-from tests.system.test_metrics import scrape
+from actors.protocol.jobs import Outcome, SCPJob
+from messages.scp import GetVersion
+from tests.system.test_metrics import healthz, of, scrape
 from transport import VirtualBoard
 
 
@@ -52,3 +57,49 @@ def test_a_board_is_in_the_scrape_as_soon_as_start_returns() -> None:
             assert ("spinnactors_board_requests_total", (("board", label),)) in samples
         finally:
             board.stop()
+
+
+class StuckSink:
+    """Where a client delivers outcomes, held by a consumer that does not
+    take them: the connection actor, handing over a batch, waits in
+    put() (its thread stuck, as behind any blocked consumer) until
+    released."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def put(self, batch: list[Outcome], /) -> None:
+        self.entered.set()
+        self.release.wait(30)
+
+
+@pytest.mark.timeout(60)
+def test_a_client_whose_actor_is_stuck_stays_in_the_scrape_down() -> None:
+    """Its connection actor does not answer the scrape's health check: the
+    board reads up 0 (unresponsive in /healthz) after the scrape's short
+    timeout, instead of leaving the scrape after the client's 10 s."""
+    sink = StuckSink()
+    with (
+        VirtualBoard(2, 2) as board,
+        Client(*board.address) as client,
+        serve(0, registry=CollectorRegistry(), ask_timeout=0.3) as server,
+    ):
+        label = board.address_text
+        assert of(scrape(server), "spinnactors_board_up", board=label) == 1
+        try:
+            client.post([SCPJob("stuck", GetVersion(0, 0, 0))], sink)
+            assert sink.entered.wait(10)
+            started = time.monotonic()
+            during = scrape(server)
+            took = time.monotonic() - started
+            status, body = healthz(server)
+        finally:
+            sink.release.set()
+        after = scrape(server)
+    assert of(during, "spinnactors_board_up", board=label) == 0
+    assert took < ASK_TIMEOUT  # the client's own 10 s: not waited for
+    assert status == 503
+    assert [entry["state"] for entry in body["boards"]] == ["unresponsive"]
+    assert "did not answer" in body["boards"][0]["reason"]
+    assert of(after, "spinnactors_board_up", board=label) == 1
