@@ -126,7 +126,9 @@ def snapshot(timeout: float | None = None) -> Snapshot:
     healths = client_healths(clients, timeout)
     on_machines, shot.supervisors = machine_healths(machines, timeout)
     healths += on_machines
-    healths.extend(pipeline_healths(timeout))
+    on_pipelines, lost = pipeline_healths(timeout)
+    healths += on_pipelines
+    shot.supervisors += lost
     for health in healths:
         if health.state != "closed":
             shot.boards.setdefault(health.board, []).append(health)

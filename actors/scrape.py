@@ -18,7 +18,7 @@ import pykka
 
 from actors.board.client import Client
 from actors.board.health import BoardHealth, PendingHealth
-from actors.compat.pipeline import pipeline_boards
+from actors.compat.pipeline import given_up_pipeline_boards, pipeline_boards
 from actors.connection.messages import GetConnectionStats
 from actors.lifetime import closables
 from actors.placement.machine import Machine
@@ -125,10 +125,25 @@ def machine_healths(
     return healths, supervisors
 
 
-def pipeline_healths(timeout: float) -> Iterator[BoardHealth]:
+def pipeline_healths(
+    timeout: float,
+) -> tuple[list[BoardHealth], list[SupervisorStats]]:
     """The boards SCPRequestPipeLines talk to: served while the actor of
     their connection runs, restarting while its supervisor brings it back
-    (or it stopped as it was asked)."""
+    (or it stopped as it was asked), given up once it gave up (until the
+    connection is closed), with the supervisors that gave up (stopped:
+    ask_all cannot find them)."""
+    healths: list[BoardHealth] = []
     for label, stats in ask_keyed(pipeline_boards(), GetConnectionStats(), timeout):
         health = BoardHealth(label, "restarting", reason="its connection is restarting")
-        yield health if stats is GONE else health.serving(stats)
+        healths.append(health if stats is GONE else health.serving(stats))
+    lost = given_up_pipeline_boards()
+    healths += [
+        BoardHealth(
+            label,
+            "given_up",
+            reason="the connection kept failing; its supervisor gave up",
+        )
+        for label, _ in lost
+    ]
+    return healths, [supervision for _, supervision in lost]
