@@ -1,0 +1,106 @@
+"""What a Machine refuses before anything starts: its boards' addresses,
+its placement and the options it hands each board's Client, checked
+alike wherever the boards would run, so that a mistake is one error at
+once instead of a Client or a worker failing to start later.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import pykka
+
+from actors.board.client import check_client_options
+from actors.placement.groups import Placement
+from messages.errors import InvalidArgumentError
+from messages.validate import check_int
+from transport.capture.writer import PacketCapture, names_each_board
+from transport.connections.scamp import SCP_SCAMP_PORT
+from transport.links.endpoint import UDPEndpoint
+
+#: A board: "host", (host, port), or anything with an ``address`` (a
+#: VirtualBoard).
+BoardAddress = Any
+
+
+def _check_capture(capture: Any, boards: int, workers: int | None) -> None:
+    """A capture must give each board a file of its own (or, in this
+    process, may be one PacketCapture that they share)."""
+    if capture is None:
+        return
+    if isinstance(capture, PacketCapture):
+        if workers != 0:
+            raise InvalidArgumentError(
+                "capture",
+                capture,
+                "a PacketCapture cannot cross to a worker: give a file "
+                "template with {host} and {port}, or a directory",
+            )
+        return
+    if boards > 1 and not names_each_board(capture):
+        raise InvalidArgumentError(
+            "capture",
+            capture,
+            "several boards would write one file: give a template with "
+            "{host} and {port}, or a directory",
+        )
+
+
+def board_addresses(
+    boards: Sequence[BoardAddress] | Mapping[Hashable, BoardAddress],
+) -> dict[Hashable, tuple[str, int]]:
+    """Board name -> (host, port): names are the positions in a sequence,
+    or the keys of a mapping."""
+    items = (
+        list(boards.items()) if isinstance(boards, Mapping) else list(enumerate(boards))
+    )
+    if not items:
+        raise InvalidArgumentError("boards", boards, "needs at least one")
+    out: dict[Hashable, tuple[str, int]] = {}
+    for name, board in items:
+        address = getattr(board, "address", board)
+        if isinstance(address, str):
+            address = (address, SCP_SCAMP_PORT)
+        if (
+            not isinstance(address, tuple)
+            or len(address) != 2
+            or not isinstance(address[0], str)
+            or not isinstance(address[1], int)
+        ):
+            raise InvalidArgumentError(
+                f"board {name!r}",
+                board,
+                "must be a host, (host, port) or have an address",
+            )
+        out[name] = (address[0], address[1])
+    return out
+
+
+def check_placement(
+    workers: int | None,
+    placement: Placement,
+    addresses: Mapping[Hashable, tuple[str, int]],
+    options: Mapping[str, Any],
+) -> int:
+    """Refuse a placement that cannot work before anything starts; the
+    number of workers (default: one per core, 0 for in this process)."""
+    _check_capture(options.get("capture"), len(addresses), workers)
+    if workers is None:
+        workers = os.cpu_count() or 1
+    check_int("workers", workers, 0)
+    if placement not in ("process", "ray"):
+        raise InvalidArgumentError("placement", placement, 'must be "process" or "ray"')
+    if workers:
+        # (in this process each Client resolves its own host and checks its
+        # options, and any Limiter will do)
+        for host, port in addresses.values():
+            check_client_options(port, options)  # as a Client here would
+            UDPEndpoint.resolve_host(host)  # a bad name: an error here, now
+        limiter = options.get("limiter")
+        if limiter is not None and not isinstance(limiter, pykka.ActorRef):
+            raise InvalidArgumentError(
+                "limiter", limiter, "must be a RateLimiterActor's ActorRef"
+            )
+    return workers
