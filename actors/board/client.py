@@ -44,10 +44,12 @@ from actors.supervision.messages import (
 )
 from actors.supervision.spec import Backoff
 from actors.supervision.supervisor import Supervisor
+from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.validate import caller_names, check_int
 from transport.capture.writer import CaptureTarget, open_capture
 from transport.connections.scamp import SCP_SCAMP_PORT
+from transport.errors import TransportError
 from transport.links.endpoint import DatagramEndpoint, UDPEndpoint
 
 R = TypeVar("R", bound=AbstractSCPResponse)
@@ -102,6 +104,26 @@ def check_client_options(port: int, options: Mapping[str, Any]) -> None:
     _window_settings(
         *(options.get(name, defaults[name].default) for name in _WINDOW_OPTIONS)
     )
+
+
+def client_options() -> frozenset[str]:
+    """The keyword options a Client takes (what a Machine may pass on)."""
+    parameters = inspect.signature(Client).parameters.values()
+    return frozenset(p.name for p in parameters if p.kind is p.KEYWORD_ONLY)
+
+
+def check_local_host(local_host: str | None) -> None:
+    """A local address this machine cannot bind is the caller's mistake:
+    say so now, rather than have every incarnation of the connection fail
+    until its supervisor gives up."""
+    if local_host is None:
+        return
+    try:
+        UDPEndpoint(local_host, 0).close()
+    except TransportError as error:
+        raise InvalidArgumentError(
+            "local_host", local_host, f"cannot be bound here ({error})"
+        ) from None
 
 
 def _check_host(host: str, endpoint: DatagramEndpoint | None) -> None:
@@ -197,6 +219,8 @@ class Client(BoardOperations):
             window, timeout, retries, rto_floor, max_datagram_age, network_duplicates
         )
         _check_host(host, endpoint)
+        if endpoint is None:
+            check_local_host(local_host)
         super().__init__()
         self.host, self.port = host, port
         self._board_name = board_name

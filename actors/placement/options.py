@@ -12,8 +12,13 @@ from typing import Any
 
 import pykka
 
-from actors.board.client import check_client_options
+from actors.board.client import (
+    check_client_options,
+    check_local_host,
+    client_options,
+)
 from actors.placement.groups import Placement
+from actors.placement.wire import GROUP_OPTIONS
 from messages.errors import InvalidArgumentError
 from messages.validate import check_int
 from transport.capture.writer import PacketCapture, names_each_board
@@ -78,6 +83,10 @@ def board_addresses(
     return out
 
 
+#: What a Machine gives each board's Client itself, not an option.
+_SET_BY_MACHINE = frozenset({"host", "port", "supervisor", "board_name"})
+
+
 def check_placement(
     workers: int | None,
     placement: Placement,
@@ -92,6 +101,9 @@ def check_placement(
     check_int("workers", workers, 0)
     if placement not in ("process", "ray"):
         raise InvalidArgumentError("placement", placement, 'must be "process" or "ray"')
+    _check_option_names(options, workers)
+    if not workers or placement == "process":  # (a Ray node may be elsewhere)
+        check_local_host(options.get("local_host"))
     if workers:
         # (in this process each Client resolves its own host and checks its
         # options, and any Limiter will do)
@@ -104,3 +116,27 @@ def check_placement(
                 "limiter", limiter, "must be a RateLimiterActor's ActorRef"
             )
     return workers
+
+
+def _check_option_names(options: Mapping[str, Any], workers: int) -> None:
+    """Each option is one the boards take where they are placed: else an
+    InvalidArgumentError naming it, the same in this process or in
+    workers for an option no Client takes."""
+    takes = client_options() - _SET_BY_MACHINE
+    crosses = GROUP_OPTIONS | {"limiter"}  # (the limiter stays here)
+    for name in sorted(options):
+        if name in takes and (not workers or name in crosses):
+            continue
+        if name in _SET_BY_MACHINE:
+            reason = "is set by the Machine for each board, from boards"
+        elif name in takes:
+            reason = (
+                f"cannot cross to a worker process (workers={workers}): a "
+                f"worker's boards take {sorted(crosses)}; workers=0 takes it"
+            )
+        else:
+            reason = (
+                f"is not an option of a Machine or of its boards' Clients "
+                f"(those take {sorted(takes)})"
+            )
+        raise InvalidArgumentError(name, options[name], reason)
