@@ -93,13 +93,12 @@ _WINDOW_OPTIONS = (
 )
 
 
-def check_client_options(port: int, options: Mapping[str, Any]) -> None:
-    """Raise what ``Client(host, port, **options)`` raises for a bad port
-    or window option (the same error, in the same order), without starting
-    anything: a Machine checks the boards it places in workers with it,
-    so that a mistake is refused at once, as in this process, instead of
-    every worker failing to start (options not given: the defaults)."""
-    check_int("port", port, 0, 65535)
+def check_client_options(options: Mapping[str, Any]) -> None:
+    """Raise what ``Client(host, port, **options)`` raises for a bad window
+    option (the same error, in the same order), without starting
+    anything: a Machine checks its options with it, wherever its boards
+    run, so that a mistake is refused at once instead of every worker
+    failing to start (options not given: the defaults)."""
     defaults = inspect.signature(Client).parameters
     _window_settings(
         *(options.get(name, defaults[name].default) for name in _WINDOW_OPTIONS)

@@ -7,7 +7,8 @@ once instead of a Client or a worker failing to start later.
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pykka
@@ -102,20 +103,39 @@ def check_placement(
     if placement not in ("process", "ray"):
         raise InvalidArgumentError("placement", placement, 'must be "process" or "ray"')
     _check_option_names(options, workers)
-    if not workers or placement == "process":  # (a Ray node may be elsewhere)
-        check_local_host(options.get("local_host"))
-    if workers:
-        # (in this process each Client resolves its own host and checks its
-        # options, and any Limiter will do)
-        for host, port in addresses.values():
-            check_client_options(port, options)  # as a Client here would
+    with _about(_MACHINE_WIDE):
+        check_client_options(options)
+        if not workers or placement == "process":  # (a Ray node may be elsewhere)
+            check_local_host(options.get("local_host"))
+    for name, (host, port) in addresses.items():
+        with _about(f"board {name!r}"):
+            check_int("port", port, 0, 65535)
+        if workers:
+            # (in this process each Client resolves its own host)
             UDPEndpoint.resolve_host(host)  # a bad name: an error here, now
-        limiter = options.get("limiter")
-        if limiter is not None and not isinstance(limiter, pykka.ActorRef):
-            raise InvalidArgumentError(
-                "limiter", limiter, "must be a RateLimiterActor's ActorRef"
-            )
+    limiter = options.get("limiter")
+    if workers and limiter is not None and not isinstance(limiter, pykka.ActorRef):
+        # (in this process any Limiter will do)
+        raise InvalidArgumentError(
+            "limiter", limiter, "must be a RateLimiterActor's ActorRef"
+        )
     return workers
+
+
+#: What a Machine's option errors say of where they apply.
+_MACHINE_WIDE = "an option of the Machine: the same for each of its boards"
+
+
+@contextmanager
+def _about(where: str) -> Iterator[None]:
+    """An InvalidArgumentError raised inside again, saying which board it
+    is about, or that the option is the Machine's, for all its boards."""
+    try:
+        yield
+    except InvalidArgumentError as error:
+        raise InvalidArgumentError(
+            error.name, error.value, f"{error.reason} ({where})"
+        ) from None
 
 
 def _check_option_names(options: Mapping[str, Any], workers: int) -> None:
@@ -132,7 +152,8 @@ def _check_option_names(options: Mapping[str, Any], workers: int) -> None:
         elif name in takes:
             reason = (
                 f"cannot cross to a worker process (workers={workers}): a "
-                f"worker's boards take {sorted(crosses)}; workers=0 takes it"
+                f"worker's boards take only {sorted(crosses)}, plain data "
+                f"that can cross; with workers=0 each board's Client takes it"
             )
         else:
             reason = (

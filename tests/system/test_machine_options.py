@@ -2,7 +2,9 @@
 boards are placed: in this process (workers=0) each Client refuses it as
 it is made; placed in worker processes, the Machine refuses it before any
 worker starts, with the same type and words, instead of the workers
-failing to start and their group ending lost. An option no board takes,
+failing to start and their group ending lost; the error names the board
+it is about, or says the option is the Machine's, for each board. An
+option no board takes,
 or a local_host this machine cannot bind, is refused by name, alike in
 both."""
 
@@ -48,6 +50,8 @@ def test_a_bad_board_option_is_one_error_in_process_or_in_workers(
         placed = refusal(boards, 2, options)
     assert placed == here
     assert here.startswith("InvalidArgumentError: ") and words in here
+    # Not about one board: the Machine's, for each.
+    assert here.endswith("(an option of the Machine: the same for each of its boards)")
     assert worker_processes() == before  # refused before any worker started
 
 
@@ -58,7 +62,11 @@ def test_a_bad_port_for_one_board_is_one_error_in_process_or_in_workers() -> Non
         boards = {"a": board.address, "b": ("127.0.0.1", 70000)}
         here = refusal(boards, 0, {})
         placed = refusal(boards, 2, {})
-    assert placed == here == "InvalidArgumentError: port=70000: must be in 0..65535"
+    assert (
+        placed
+        == here
+        == ("InvalidArgumentError: port=70000: must be in 0..65535 (board 'b')")
+    )
     assert worker_processes() == before
 
 
