@@ -5,7 +5,8 @@ already keeps, and they are read only when someone scrapes. ``enable()``
 registers one collector that, at each scrape, finds what is open in this
 process (clients and Machines, whose workers send their boards' figures
 back, the connections SCPRequestPipeLines drive, listeners, supervisors,
-rate limiters and virtual boards) and asks each for a snapshot; the
+rate limiters and virtual boards) and asks each for a snapshot, all of
+a kind at once and within one timeout (actors/scrape.py); the
 sensors of the BMPs registered with actors.boot.watch_bmp are read then
 too (actors/cold_metrics.py).
 ``serve()`` answers ``/metrics`` and ``/healthz``.
@@ -13,7 +14,9 @@ too (actors/cold_metrics.py).
 A connection's counters start again from 0 when its actor restarts;
 Prometheus's ``rate()`` and ``increase()`` take that as a counter reset.
 Its board stays in the scrape while it restarts (up 0, counters 0), so
-that no series vanishes and comes back.
+that no series vanishes and comes back; one whose actor does not answer
+in time stays in it too, up 0 (its counters go on in the stuck actor:
+they are left out of that scrape rather than read as a reset).
 
 Needs the ``metrics`` extra (``prometheus_client``).
 """
@@ -23,11 +26,10 @@ from __future__ import annotations
 import json
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pykka
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -38,23 +40,27 @@ from prometheus_client.core import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
-from actors.board.client import Client
 from actors.board.health import BoardHealth
 from actors.boot.bmp import COUNTS
 from actors.boot.sensors import BMPStatus, read_watched
 from actors.cold_metrics import boot_families, sensor_families
-from actors.compat.pipeline import pipeline_boards
-from actors.connection.messages import ConnectionStats, GetConnectionStats
+from actors.connection.messages import ConnectionStats
 from actors.http_server import (
     CLIENT_TIMEOUT,
     REQUEST_DEADLINE,
     BoundedHTTPServer,
     Handler,
 )
-from actors.lifetime import closables, track
+from actors.lifetime import track
 from actors.listening.listener import GetListenerStats, ListenerActor, ListenerStats
-from actors.placement.machine import Machine
 from actors.ratelimit.limiter import LimiterCounters, LimiterStats, RateLimiterActor
+from actors.scrape import (
+    ask_all,
+    client_healths,
+    machine_healths,
+    open_objects,
+    pipeline_healths,
+)
 from actors.supervision.messages import GetSupervisorStats, SupervisorStats
 from actors.supervision.supervisor import Supervisor
 from transport.logs import get_logger
@@ -79,7 +85,10 @@ RTT_BUCKETS = (
     0.5,
     1.0,
 )
-#: How long a scrape waits for one actor's answer before leaving it out.
+#: How long a scrape waits for the actors it asks at once (each kind:
+#: clients, Machines, pipeline connections, supervisors ...) before it
+#: leaves out those that did not answer, or shows their boards as
+#: unresponsive (board_up 0), so that a stuck actor cannot hold /metrics.
 ASK_TIMEOUT = 2.0
 
 
@@ -107,111 +116,27 @@ class Snapshot:
         return all(h.up for healths in self.boards.values() for h in healths)
 
 
-def _open_objects() -> tuple[list[Client], list[Machine]]:
-    """The clients and machines of this process still open (and clients
-    given up on that their owners have not closed yet), each Machine's own
-    in-process clients left to the Machine."""
-    owners = [getattr(close, "__self__", None) for close in closables.tracked()]
-    machines = [o for o in owners if isinstance(o, Machine) and not o.closed]
-    inside = {id(client) for machine in machines for client in machine.local_clients}
-    clients = [
-        o
-        for o in owners
-        if isinstance(o, Client)
-        and id(o) not in inside
-        and (not o.closed or (o.gave_up.is_set() and not o.closed_by_owner))
-    ]
-    return clients, machines
-
-
-def _ask_all(cls: type[pykka.Actor], message: Any) -> Iterator[tuple[str, Any]]:
-    """Ask every running actor of ``cls`` at once; (urn, answer) of those
-    that answered in time."""
-    return _ask_each(pykka.ActorRegistry.get_by_class(cls), message)
-
-
-def _ask_each(
-    refs: Iterable[pykka.ActorRef[Any]], message: Any
-) -> Iterator[tuple[str, Any]]:
-    """Ask each of ``refs`` at once; (urn, answer) of those that answered
-    in time."""
-    keyed = ((ref.actor_urn, ref) for ref in refs)
-    for urn, answer in _ask_keyed(keyed, message):
-        if answer is not _GONE:
-            yield urn, answer
-
-
-#: What _ask_keyed gives for an actor that is not running, or died asked.
-_GONE = object()
-
-
-def _ask_keyed(
-    keyed: Iterable[tuple[str, pykka.ActorRef[Any] | None]], message: Any
-) -> Iterator[tuple[str, Any]]:
-    """Ask each actor at once; (key, its answer, or _GONE if there was no
-    actor or it died) of those that did not time out."""
-    asked: list[tuple[str, pykka.Future[Any] | None]] = []
-    for key, ref in keyed:
-        try:
-            asked.append((key, None if ref is None else ref.ask(message, block=False)))
-        except pykka.ActorDeadError:
-            asked.append((key, None))
-    for key, future in asked:
-        if future is None:
-            yield key, _GONE
-            continue
-        try:
-            yield key, future.get(timeout=ASK_TIMEOUT)
-        except pykka.ActorDeadError:
-            yield key, _GONE
-        except pykka.Timeout:
-            continue
-
-
-def _pipeline_healths() -> Iterator[BoardHealth]:
-    """The boards SCPRequestPipeLines talk to: served while the actor of
-    their connection runs, restarting while its supervisor brings it back
-    (or it stopped as it was asked)."""
-    for label, stats in _ask_keyed(pipeline_boards(), GetConnectionStats()):
-        health = BoardHealth(label, "restarting", reason="its connection is restarting")
-        yield health if stats is _GONE else health.serving(stats)
-
-
-def snapshot() -> Snapshot:
+def snapshot(timeout: float | None = None) -> Snapshot:
     """Read every open client, Machine, SCPRequestPipeLine connection,
-    listener, supervisor, limiter and virtual board of this process now."""
+    listener, supervisor, limiter and virtual board of this process now,
+    waiting ``timeout`` seconds (default ASK_TIMEOUT) for each kind."""
+    timeout = ASK_TIMEOUT if timeout is None else timeout
     shot = Snapshot()
-    clients, machines = _open_objects()
-    healths: list[BoardHealth] = []
-    for machine in machines:
-        try:
-            boards = list(machine.health().values())
-        except Exception as error:  # noqa: BLE001 - closed meanwhile
-            log.debug("metrics.machine_skipped", error=repr(error))
-            continue
-        healths.extend(boards)
-        # A worker's boards carry its supervisor's figures (the boards of
-        # one worker share it: counted once); this process's supervisors
-        # are asked below.
-        shot.supervisors.extend(
-            {
-                h.supervision.name: h.supervision
-                for h in boards
-                if h.supervision is not None
-            }.values()
-        )
-    for client in clients:
-        try:
-            healths.append(client.health())
-        except Exception as error:  # noqa: BLE001 - closed meanwhile
-            log.debug("metrics.client_skipped", error=repr(error))
-    healths.extend(_pipeline_healths())
+    clients, machines = open_objects()
+    healths = client_healths(clients, timeout)
+    on_machines, shot.supervisors = machine_healths(machines, timeout)
+    healths += on_machines
+    on_pipelines, lost = pipeline_healths(timeout)
+    healths += on_pipelines
+    shot.supervisors += lost
     for health in healths:
         if health.state != "closed":
             shot.boards.setdefault(health.board, []).append(health)
-    shot.supervisors += [s for _, s in _ask_all(Supervisor, GetSupervisorStats())]
-    shot.listeners = [s for _, s in _ask_all(ListenerActor, GetListenerStats())]
-    shot.limiters = list(_ask_all(RateLimiterActor, LimiterStats()))
+    shot.supervisors += [
+        s for _, s in ask_all(Supervisor, GetSupervisorStats(), timeout)
+    ]
+    shot.listeners = [s for _, s in ask_all(ListenerActor, GetListenerStats(), timeout)]
+    shot.limiters = list(ask_all(RateLimiterActor, LimiterStats(), timeout))
     shot.virtual_boards = [
         (board.address_text, board.stats) for board in serving_boards()
     ]
@@ -220,10 +145,10 @@ def snapshot() -> Snapshot:
     return shot
 
 
-def health() -> tuple[bool, dict[str, Any]]:
+def health(timeout: float | None = None) -> tuple[bool, dict[str, Any]]:
     """Whether every board of this process is served, and the details
-    (what ``/healthz`` answers)."""
-    shot = snapshot()
+    (what ``/healthz`` answers); ``timeout`` as in snapshot()."""
+    shot = snapshot(timeout)
     return shot.healthy, {
         "status": "ok" if shot.healthy else "failing",
         "boards": [h.as_dict() for healths in shot.boards.values() for h in healths],
@@ -446,10 +371,14 @@ def _board_families(boards: list[tuple[str, BoardStats]]) -> list[Metric]:
 
 
 class SpinnactorsCollector(Collector):
-    """Reads a fresh snapshot at each scrape."""
+    """Reads a fresh snapshot at each scrape, waiting ``ask_timeout``
+    seconds for each kind of actor (None: ASK_TIMEOUT)."""
+
+    def __init__(self, ask_timeout: float | None = None) -> None:
+        self.ask_timeout = ask_timeout
 
     def collect(self) -> Iterable[Metric]:
-        return collect(snapshot())
+        return collect(snapshot(self.ask_timeout))
 
 
 _ENABLED: weakref.WeakKeyDictionary[CollectorRegistry, SpinnactorsCollector] = (
@@ -458,15 +387,20 @@ _ENABLED: weakref.WeakKeyDictionary[CollectorRegistry, SpinnactorsCollector] = (
 _LOCK = threading.Lock()
 
 
-def enable(registry: CollectorRegistry | None = None) -> SpinnactorsCollector:
+def enable(
+    registry: CollectorRegistry | None = None, *, ask_timeout: float | None = None
+) -> SpinnactorsCollector:
     """Register the collector with ``registry`` (prometheus_client's
-    default one if None); once per registry."""
+    default one if None); once per registry. ``ask_timeout``, if given,
+    is how long its scrapes wait for each kind of actor from now on."""
     registry = REGISTRY if registry is None else registry
     with _LOCK:
         collector = _ENABLED.get(registry)
         if collector is None:
             collector = _ENABLED[registry] = SpinnactorsCollector()
             registry.register(collector)
+        if ask_timeout is not None:
+            collector.ask_timeout = ask_timeout
         return collector
 
 
@@ -489,9 +423,10 @@ class MetricsServer:
         *,
         client_timeout: float = CLIENT_TIMEOUT,
         request_deadline: float = REQUEST_DEADLINE,
+        ask_timeout: float | None = None,
     ) -> None:
         self.registry = REGISTRY if registry is None else registry
-        enable(self.registry)
+        self._collector = enable(self.registry, ask_timeout=ask_timeout)
         server = self
 
         class MetricsHandler(Handler):
@@ -528,7 +463,7 @@ class MetricsServer:
         if path == "/metrics":
             request.answer(200, CONTENT_TYPE_LATEST, generate_latest(self.registry))
         elif path == "/healthz":
-            healthy, details = health()
+            healthy, details = health(self._collector.ask_timeout)
             body = json.dumps(details).encode()
             request.answer(200 if healthy else 503, "application/json", body)
         else:
@@ -561,18 +496,21 @@ def serve(
     *,
     client_timeout: float = CLIENT_TIMEOUT,
     request_deadline: float = REQUEST_DEADLINE,
+    ask_timeout: float | None = None,
 ) -> MetricsServer:
     """Serve ``/metrics`` and ``/healthz`` on ``host:port`` (port 0 picks a
     free one: see ``.port``), enabling the collector on ``registry``; a
     client is cut once silent ``client_timeout`` seconds, or
     ``request_deadline`` seconds after it connected without a whole
-    request."""
+    request. A scrape waits ``ask_timeout`` seconds (default ASK_TIMEOUT)
+    for each kind of actor it asks."""
     return MetricsServer(
         port,
         host,
         registry,
         client_timeout=client_timeout,
         request_deadline=request_deadline,
+        ask_timeout=ask_timeout,
     )
 
 

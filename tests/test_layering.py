@@ -49,6 +49,7 @@ ACTORS_LAYERS = [
     "aio",
     "http_server",
     "cold_metrics",
+    "scrape",
     "metrics",
     "app",
     "testing",
@@ -372,7 +373,7 @@ def test_scan_sees_the_real_tree(tree: Scan) -> None:
     assert len(tree.modules) > 60, sorted(tree.modules)
     assert len(tree.edges()) > 150, len(tree.edges())
     assert "actors.protocol" in tree.modules  # a subpackage counts as a module
-    assert ("actors.board.client", "actors.connection.actor") in tree.edges()
+    assert ("actors.board.incarnations", "actors.connection.actor") in tree.edges()
     assert ("actors", "actors.board") in tree.edges()
     # Importing actors.protocol.window does not count as importing actors.
     assert not any(

@@ -14,17 +14,17 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
 import pykka
 
-from actors.board.health import BoardHealth
+from actors.board.health import BoardHealth, PendingHealth
+from actors.board.incarnations import Incarnations
 from actors.board.operations import BoardOperations
 from actors.boot.recovery import BoardRecovery, Recovery, check_recovery
-from actors.connection.actor import ConnectionActor
 from actors.connection.book import JobBook
 from actors.connection.messages import ConnectionStats, GetConnectionStats, Wake
 from actors.errors import ShutDown, ask, at_board
@@ -34,7 +34,7 @@ from actors.protocol.jobs import Job, OutcomeSink
 from actors.protocol.settings import WindowSettings
 from actors.ratelimit.limiter import Limiter
 from actors.supervision.api import ChildLookup
-from actors.supervision.child import Watch, stop_and_join
+from actors.supervision.child import stop_and_join
 from actors.supervision.errors import ChildNotRunning
 from actors.supervision.messages import (
     GetSupervisorStats,
@@ -42,12 +42,14 @@ from actors.supervision.messages import (
     StopChild,
     SupervisorStats,
 )
-from actors.supervision.spec import Backoff, ChildSpec
+from actors.supervision.spec import Backoff
 from actors.supervision.supervisor import Supervisor
+from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.validate import caller_names, check_int
-from transport.capture.writer import CaptureTarget, PacketCapture, open_capture
-from transport.connections.scamp import SCP_SCAMP_PORT, SCAMPConnection
+from transport.capture.writer import CaptureTarget, open_capture
+from transport.connections.scamp import SCP_SCAMP_PORT
+from transport.errors import TransportError
 from transport.links.endpoint import DatagramEndpoint, UDPEndpoint
 
 R = TypeVar("R", bound=AbstractSCPResponse)
@@ -91,17 +93,36 @@ _WINDOW_OPTIONS = (
 )
 
 
-def check_client_options(port: int, options: Mapping[str, Any]) -> None:
-    """Raise what ``Client(host, port, **options)`` raises for a bad port
-    or window option (the same error, in the same order), without starting
-    anything: a Machine checks the boards it places in workers with it,
-    so that a mistake is refused at once, as in this process, instead of
-    every worker failing to start (options not given: the defaults)."""
-    check_int("port", port, 0, 65535)
+def check_client_options(options: Mapping[str, Any]) -> None:
+    """Raise what ``Client(host, port, **options)`` raises for a bad window
+    option (the same error, in the same order), without starting
+    anything: a Machine checks its options with it, wherever its boards
+    run, so that a mistake is refused at once instead of every worker
+    failing to start (options not given: the defaults)."""
     defaults = inspect.signature(Client).parameters
     _window_settings(
         *(options.get(name, defaults[name].default) for name in _WINDOW_OPTIONS)
     )
+
+
+def client_options() -> frozenset[str]:
+    """The keyword options a Client takes (what a Machine may pass on)."""
+    parameters = inspect.signature(Client).parameters.values()
+    return frozenset(p.name for p in parameters if p.kind is p.KEYWORD_ONLY)
+
+
+def check_local_host(local_host: str | None) -> None:
+    """A local address this machine cannot bind is the caller's mistake:
+    say so now, rather than have every incarnation of the connection fail
+    until its supervisor gives up."""
+    if local_host is None:
+        return
+    try:
+        UDPEndpoint(local_host, 0).close()
+    except TransportError as error:
+        raise InvalidArgumentError(
+            "local_host", local_host, f"cannot be bound here ({error})"
+        ) from None
 
 
 def _check_host(host: str, endpoint: DatagramEndpoint | None) -> None:
@@ -111,91 +132,6 @@ def _check_host(host: str, endpoint: DatagramEndpoint | None) -> None:
         endpoint.resolve(host)
     else:
         UDPEndpoint.resolve_host(host)
-
-
-class _Incarnations:
-    """The restart machinery of a Client's connection: what its supervisor
-    calls to start the connection actor (``start``) and when it stops
-    restarting it (``give_up``), as one ChildSpec (``spec``).
-
-    A given endpoint serves the first incarnation; each restart opens a
-    fresh UDP socket and is timed, for health(). Every incarnation shares
-    the client's settings and JobBook, so it carries on with the jobs the
-    last one left open.
-    """
-
-    def __init__(
-        self,
-        settings: WindowSettings,
-        book: JobBook,
-        address: tuple[str, int],
-        *,
-        local_host: str | None,
-        endpoint: DatagramEndpoint | None,
-        connected: bool,
-        capture: PacketCapture | None,
-        limiter: Limiter | None,
-        fail_refused: bool,
-    ) -> None:
-        self._settings, self._book, self._address = settings, book, address
-        self._local_host, self._endpoint = local_host, endpoint
-        self._connected, self._capture = connected, capture
-        self._limiter, self._fail_refused = limiter, fail_refused
-        self._started = False
-        #: When the connection actor was restarted (the last few).
-        self.restarts: deque[float] = deque(maxlen=64)
-        #: Set when the connection's supervisor gives up on it.
-        self.gave_up = threading.Event()
-        #: Set once the connection is gone for good (closed, or given up on
-        #: by a shared supervisor, which itself carries on).
-        self.gone = False
-        #: With recovery: told instead when the supervisor gives up; and
-        #: True while a recovery has stopped the connection on purpose.
-        self.on_lost: Callable[[str], bool] | None = None
-        self.recovering = False
-
-    def spec(self, child: str) -> ChildSpec:
-        return ChildSpec(child, self.start, cleanup=self.give_up)
-
-    def start(self, watch: Watch) -> pykka.ActorRef[Any]:
-        if self._started:
-            self.restarts.append(time.monotonic())
-        self._started = True
-        return ConnectionActor.start(
-            self._open,
-            self._settings,
-            limiter=self._limiter,
-            book=self._book,
-            fail_refused=self._fail_refused,
-            watch=watch,
-        )
-
-    def _open(self) -> SCAMPConnection:
-        given, self._endpoint = self._endpoint, None
-        host, port = self._address
-        return SCAMPConnection(
-            local_host=self._local_host,
-            remote_host=host,
-            remote_port=port,
-            endpoint=given,
-            connected=self._connected,
-            capture=self._capture,
-        )
-
-    def give_up(self) -> None:
-        if self.recovering:  # stopped by a recovery: its jobs wait for it
-            return
-        if self.on_lost is not None and not self.gone:
-            self.recovering = True  # (callers wait from now on)
-            if self.on_lost("its supervisor gave up"):
-                return
-            self.recovering = False
-        if not self.gone:  # (a close runs this too, as it forgets us)
-            self.gave_up.set()
-        self.gone = True
-        self._book.fail_all(
-            ShutDown("the connection kept failing; its supervisor gave up")
-        )
 
 
 class Client(BoardOperations):
@@ -282,6 +218,8 @@ class Client(BoardOperations):
             window, timeout, retries, rto_floor, max_datagram_age, network_duplicates
         )
         _check_host(host, endpoint)
+        if endpoint is None:
+            check_local_host(local_host)
         super().__init__()
         self.host, self.port = host, port
         self._board_name = board_name
@@ -298,7 +236,7 @@ class Client(BoardOperations):
         # Opened once: every incarnation of the connection writes to it.
         self.capture, owns_capture = open_capture(capture, host, port)
         self._own_capture = self.capture if owns_capture else None
-        self._incarnations = _Incarnations(
+        self._incarnations = Incarnations(
             self._settings,
             self._book,
             (host, port),
@@ -411,10 +349,18 @@ class Client(BoardOperations):
             except ShutDown:
                 continue  # it has just stopped: ask its successor
 
-    def health(self) -> BoardHealth:
+    def health(self, timeout: float = ASK_TIMEOUT) -> BoardHealth:
         """Whether the board is served now, without waiting for a restart:
         its state, the age of its last reply, what is open, and its
-        connection's restarts within the last ``period`` seconds."""
+        connection's restarts within the last ``period`` seconds;
+        "unresponsive" if its connection actor does not answer within
+        ``timeout`` seconds (stuck: it stays in a health check, down)."""
+        return self.ask_health().result(time.monotonic() + timeout)
+
+    def ask_health(self) -> PendingHealth:
+        """health() asked of the connection actor and not waited for: its
+        ``result(deadline)``, so that many clients are asked at once and
+        a scrape waits for them together, not one after another."""
         now = time.monotonic()
         health = BoardHealth(
             f"{self.host}:{self.port}",
@@ -427,28 +373,31 @@ class Client(BoardOperations):
             reason="its connection is restarting",
         )
         if self._incarnations.recovering:
-            return replace(
-                health, reason="it is being power-cycled and booted through its BMP"
+            return PendingHealth(
+                replace(
+                    health,
+                    reason="it is being power-cycled and booted through its BMP",
+                )
             )
         if self.gave_up.is_set():
-            return replace(
-                health,
-                state="given_up",
-                reason="the connection kept failing; its supervisor gave up",
+            return PendingHealth(
+                replace(
+                    health,
+                    state="given_up",
+                    reason="the connection kept failing; its supervisor gave up",
+                )
             )
         if self.closed:
-            return replace(health, state="closed", reason="the client is closed")
+            return PendingHealth(
+                replace(health, state="closed", reason="the client is closed")
+            )
         actor = self._current()
         if actor is None:
-            return health
+            return PendingHealth(health)
         try:
-            stats = cast(
-                ConnectionStats,
-                ask(actor, GetConnectionStats(), timeout=ASK_TIMEOUT, what="health"),
-            )
-        except ShutDown:
-            return health  # it has just stopped
-        return health.serving(stats)
+            return PendingHealth(health, actor.ask(GetConnectionStats(), block=False))
+        except pykka.ActorDeadError:
+            return PendingHealth(health)  # it has just stopped
 
     def supervision(self) -> SupervisorStats:
         """How the connection's supervisor is doing (restarts so far)."""

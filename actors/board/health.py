@@ -11,15 +11,19 @@ asked of it) stays serving however long ago that was.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
+
+import pykka
 
 from actors.connection.messages import ConnectionStats
 from actors.supervision.messages import SupervisorStats
 
 #: serving: a connection is up; restarting: its supervisor is bringing it
 #: back; given_up: its supervisor gave up (or its group was lost);
-#: unresponsive: its worker process did not answer a health check in time;
+#: unresponsive: its worker process (or, in this process, its connection
+#: actor) did not answer a health check in time;
 #: silent: its connection is up but the board has owed a reply for longer
 #: than silence_bound(); closed: closed by its owner.
 BoardState = Literal[
@@ -98,6 +102,35 @@ class BoardHealth:
             for field in fields(self)
             if field.name not in ("stats", "supervision")
         }
+
+
+@dataclass(frozen=True)
+class PendingHealth:
+    """A board's health asked and not waited for yet, so that many boards
+    are asked at once and waited for together (a scrape must not wait for
+    one after another): ``base`` until its connection's ``stats`` come."""
+
+    base: BoardHealth
+    stats: pykka.Future[Any] | None = None
+
+    def result(self, deadline: float) -> BoardHealth:
+        """Serving (or silent) once the stats have come; ``base`` if the
+        actor has stopped meanwhile (restarting); unresponsive if they
+        have not come by ``deadline`` (time.monotonic()): the board stays
+        in a health check whose actor is stuck, and the check is bounded."""
+        if self.stats is None:
+            return self.base
+        try:
+            stats = self.stats.get(timeout=max(0.0, deadline - time.monotonic()))
+        except pykka.ActorDeadError:
+            return self.base
+        except pykka.Timeout:
+            return replace(
+                self.base,
+                state="unresponsive",
+                reason="its connection actor did not answer a health check in time",
+            )
+        return self.base.serving(stats)
 
 
 def _silence(stats: ConnectionStats, silent_for: float, bound: float) -> str:

@@ -33,6 +33,7 @@ from actors.errors import RequestTimeout, ShutDown
 from actors.lifetime import track
 from actors.protocol.jobs import Job, Outcome, SCPJob
 from actors.protocol.settings import WindowSettings
+from actors.supervision.messages import SupervisorStats
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.scp.enums import SCPResult
@@ -62,6 +63,13 @@ def pipeline_boards() -> list[tuple[str, pykka.ActorRef[Any] | None]]:
     ConnectionActor of its connection (None while it restarts): code
     written for SpiNNMan has no Client to ask."""
     return SHARED.boards()
+
+
+def given_up_pipeline_boards() -> list[tuple[str, SupervisorStats]]:
+    """The boards SCPRequestPipeLines talked to whose connection's
+    supervisor gave up, until their connection's owner closes it, each
+    with that supervisor's last figures (it has stopped)."""
+    return SHARED.given_up()
 
 
 def window_settings(

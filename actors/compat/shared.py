@@ -21,6 +21,7 @@ own retries, timeout and non-fail codes.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import weakref
@@ -38,6 +39,7 @@ from actors.protocol.jobs import Job, OutcomeSink
 from actors.protocol.settings import WindowSettings
 from actors.supervision.api import ChildLookup
 from actors.supervision.child import Watch, stop_and_join
+from actors.supervision.messages import SupervisorStats
 from actors.supervision.spec import Backoff, ChildSpec
 from actors.supervision.supervisor import Supervisor
 from transport.capture.tap import attach
@@ -92,6 +94,8 @@ class ConnectionGroup:
         self.users = 0
         #: When the last pipeline let go (None: in use).
         self.idle_since: float | None = None
+        self._stopping = False
+        self._starts = 0
         # Our own connection, unmodified, is driven through its socket;
         # anything else (SpiNNMan's, a subclass, a wrapper, a mock)
         # through its own methods.
@@ -115,6 +119,7 @@ class ConnectionGroup:
         self._current = ChildLookup(self.supervisor, _CHILD)
 
     def _start(self, watch: Watch) -> pykka.ActorRef[Any]:
+        self._starts += 1
         board = self._board
         return ConnectionActor.start(
             lambda: board,
@@ -149,7 +154,27 @@ class ConnectionGroup:
         """The connection actor running now (None while it restarts)."""
         return self._current() if self.alive else None
 
+    @property
+    def gave_up(self) -> bool:
+        """Whether its supervisor has ended without being stopped: it gave
+        up on the connection (its board is shown down until the
+        connection's owner closes it, or a pipeline starts it again)."""
+        return not self._stopping and not self.supervisor.is_alive()
+
+    @property
+    def final_supervision(self) -> SupervisorStats:
+        """Its supervisor's figures once it has given up (it has stopped:
+        there is no one to ask), for metrics."""
+        return SupervisorStats(
+            children=(_CHILD,),
+            running=(),
+            restarts=max(0, self._starts - 1),
+            gave_up=True,
+            name=f"pipeline-{self.label}",
+        )
+
     def stop(self) -> None:
+        self._stopping = True
         stop_and_join(self.supervisor, _STOP_TIMEOUT)
 
 
@@ -235,6 +260,16 @@ class SharedConnections:
         self._stop(stale)
         return [(group.label, group.actor) for group in groups]
 
+    def given_up(self) -> list[tuple[str, SupervisorStats]]:
+        """Each board whose connection's supervisor gave up and whose
+        connection's owner has not closed it yet, with that supervisor's
+        last figures, for metrics: shown down, not left out."""
+        with self._lock:
+            stale = self._expired()
+            groups = [g for g in self._groups.values() if g.gave_up]
+        self._stop(stale)
+        return [(group.label, group.final_supervision) for group in groups]
+
     def stop_idle(self) -> None:
         """Stop every group no pipeline uses now (uninstall, and exit)."""
         with self._lock:
@@ -252,14 +287,19 @@ class SharedConnections:
     # -- inside ------------------------------------------------------------
 
     def _expired(self) -> list[ConnectionGroup]:
-        """Take out the groups idle for longer than ``linger`` (under the
-        lock); the caller stops them outside it."""
+        """Take out the groups idle for longer than ``linger``, or stopped;
+        one given up on once its connection is closed (under the lock);
+        the caller stops them outside it."""
         now, linger = self._clock(), self.linger
         stale = [
             group
             for group in self._groups.values()
             if group.idle_since is not None
-            and (now - group.idle_since >= linger or not group.alive)
+            and (
+                _closed(group.connection)
+                if group.gave_up
+                else now - group.idle_since >= linger or not group.alive
+            )
         ]
         for group in stale:
             del self._groups[id(group.connection)]
@@ -291,6 +331,17 @@ class SharedConnections:
         for key, kept in list(self._books_by_id.items()):
             if kept.until is not None and kept.until <= now and key not in self._groups:
                 del self._books_by_id[key]
+
+
+def _closed(connection: Any) -> bool:
+    """Whether ``connection``'s owner has closed it: ours say so; one of
+    SpiNNMan's by its socket (closed: no descriptor); anything else is
+    taken for open (kept until a pipeline starts it again, or exit)."""
+    closed = getattr(connection, "closed", None)
+    if isinstance(closed, bool):
+        return closed
+    sock = getattr(connection, "_socket", None)
+    return isinstance(sock, socket.socket) and sock.fileno() == -1
 
 
 #: Every pipeline's connections in this process.

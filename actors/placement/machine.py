@@ -14,7 +14,6 @@ new one runs the jobs the old one left open: each still ends exactly once.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any, cast
 
 import pykka
 
-from actors.board.client import Client, check_client_options
+from actors.board.client import Client
 from actors.board.health import BoardHealth
 from actors.board.operations import BoardOperations, run_jobs
 from actors.boot.many import BootsBoards, check_bmps
@@ -35,6 +34,7 @@ from actors.lifetime import track
 from actors.placement.feed import MessageFeed
 from actors.placement.groups import ASK_TIMEOUT, PlacedGroup, Placement, link_for
 from actors.placement.links import GroupLink
+from actors.placement.options import BoardAddress, board_addresses, check_placement
 from actors.placement.parent import (
     HEARTBEAT_DEADLINE,
     START_ATTEMPTS,
@@ -60,97 +60,9 @@ from actors.supervision.messages import (
 from actors.supervision.spec import Backoff
 from actors.supervision.supervisor import Strategy, Supervisor
 from messages.errors import InvalidArgumentError
-from messages.validate import check_int
-from transport.capture.writer import PacketCapture, names_each_board
-from transport.connections.scamp import SCP_SCAMP_PORT
-from transport.links.endpoint import UDPEndpoint
 
-#: A board: "host", (host, port), or anything with an ``address`` (a
-#: VirtualBoard).
-BoardAddress = Any
 #: How long Machine.health waits for its groups' answers, in all.
 HEALTH_TIMEOUT = 2.0
-
-
-def _check_capture(capture: Any, boards: int, workers: int | None) -> None:
-    """A capture must give each board a file of its own (or, in this
-    process, may be one PacketCapture that they share)."""
-    if capture is None:
-        return
-    if isinstance(capture, PacketCapture):
-        if workers != 0:
-            raise InvalidArgumentError(
-                "capture",
-                capture,
-                "a PacketCapture cannot cross to a worker: give a file "
-                "template with {host} and {port}, or a directory",
-            )
-        return
-    if boards > 1 and not names_each_board(capture):
-        raise InvalidArgumentError(
-            "capture",
-            capture,
-            "several boards would write one file: give a template with "
-            "{host} and {port}, or a directory",
-        )
-
-
-def board_addresses(
-    boards: Sequence[BoardAddress] | Mapping[Hashable, BoardAddress],
-) -> dict[Hashable, tuple[str, int]]:
-    """Board name -> (host, port): names are the positions in a sequence,
-    or the keys of a mapping."""
-    items = (
-        list(boards.items()) if isinstance(boards, Mapping) else list(enumerate(boards))
-    )
-    if not items:
-        raise InvalidArgumentError("boards", boards, "needs at least one")
-    out: dict[Hashable, tuple[str, int]] = {}
-    for name, board in items:
-        address = getattr(board, "address", board)
-        if isinstance(address, str):
-            address = (address, SCP_SCAMP_PORT)
-        if (
-            not isinstance(address, tuple)
-            or len(address) != 2
-            or not isinstance(address[0], str)
-            or not isinstance(address[1], int)
-        ):
-            raise InvalidArgumentError(
-                f"board {name!r}",
-                board,
-                "must be a host, (host, port) or have an address",
-            )
-        out[name] = (address[0], address[1])
-    return out
-
-
-def _check_placement(
-    workers: int | None,
-    placement: Placement,
-    addresses: Mapping[Hashable, tuple[str, int]],
-    options: Mapping[str, Any],
-) -> int:
-    """Refuse a placement that cannot work before anything starts; the
-    number of workers (default: one per core, 0 for in this process)."""
-    _check_capture(options.get("capture"), len(addresses), workers)
-    if workers is None:
-        workers = os.cpu_count() or 1
-    check_int("workers", workers, 0)
-    if placement not in ("process", "ray"):
-        raise InvalidArgumentError("placement", placement, 'must be "process" or "ray"')
-    if workers:
-        # (in this process each Client resolves its own host and checks its
-        # options, and any Limiter will do)
-        for host, port in addresses.values():
-            check_client_options(port, options)  # as a Client here would
-            UDPEndpoint.resolve_host(host)  # a bad name: an error here, now
-        limiter = options.get("limiter")
-        if limiter is not None and not isinstance(limiter, pykka.ActorRef):
-            raise InvalidArgumentError(
-                "limiter", limiter, "must be a RateLimiterActor's ActorRef"
-            )
-    return workers
 
 
 class MachineBoard(BoardOperations):
@@ -239,7 +151,7 @@ class Machine(BootsBoards):
     ) -> None:
         self.addresses = board_addresses(boards)
         self.bmps = check_bmps(bmps, self.addresses)
-        workers = _check_placement(workers, placement, self.addresses, options)
+        workers = check_placement(workers, placement, self.addresses, options)
         self.placement = placement if workers else "in-process"
         self._clients: dict[Hashable, Client] = {}
         self._groups: list[PlacedGroup] = []
@@ -449,15 +361,15 @@ class Machine(BootsBoards):
     def health(self, timeout: float = HEALTH_TIMEOUT) -> dict[Hashable, BoardHealth]:
         """Each board's health (see Client.health), without waiting for a
         group that is restarting its worker: its boards say so. Every
-        group is asked at once and given ``timeout`` seconds in all; the
-        boards of one that has not answered by then are "unresponsive"
-        (a hung worker, found and restarted after ``heartbeat_deadline``),
+        group (and each board in this process) is asked at once and given
+        ``timeout`` seconds in all; the boards of one that has not answered
+        by then are "unresponsive" (a hung worker, found and restarted
+        after ``heartbeat_deadline``; a stuck connection actor),
         so a health check never waits longer than that for many groups."""
         deadline = time.monotonic() + timeout
+        local = [(name, client.ask_health()) for name, client in self._clients.items()]
         asked = [(group, group.ask_health()) for group in self._groups]
-        out: dict[Hashable, BoardHealth] = {
-            name: client.health() for name, client in self._clients.items()
-        }
+        out = {name: pending.result(deadline) for name, pending in local}
         for group, question in asked:
             out.update(group.health(self.addresses, question, deadline))
         return {name: out[name] for name in self.addresses if name in out}

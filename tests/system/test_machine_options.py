@@ -2,7 +2,11 @@
 boards are placed: in this process (workers=0) each Client refuses it as
 it is made; placed in worker processes, the Machine refuses it before any
 worker starts, with the same type and words, instead of the workers
-failing to start and their group ending lost."""
+failing to start and their group ending lost; the error names the board
+it is about, or says the option is the Machine's, for each board. An
+option no board takes,
+or a local_host this machine cannot bind, is refused by name, alike in
+both."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from actors import connect
+from actors import Client, connect
 from messages.errors import InvalidArgumentError
 from tests.system.test_machine import worker_processes
 from transport import VirtualBoard
@@ -46,6 +50,8 @@ def test_a_bad_board_option_is_one_error_in_process_or_in_workers(
         placed = refusal(boards, 2, options)
     assert placed == here
     assert here.startswith("InvalidArgumentError: ") and words in here
+    # Not about one board: the Machine's, for each.
+    assert here.endswith("(an option of the Machine: the same for each of its boards)")
     assert worker_processes() == before  # refused before any worker started
 
 
@@ -56,5 +62,61 @@ def test_a_bad_port_for_one_board_is_one_error_in_process_or_in_workers() -> Non
         boards = {"a": board.address, "b": ("127.0.0.1", 70000)}
         here = refusal(boards, 0, {})
         placed = refusal(boards, 2, {})
-    assert placed == here == "InvalidArgumentError: port=70000: must be in 0..65535"
+    assert (
+        placed
+        == here
+        == ("InvalidArgumentError: port=70000: must be in 0..65535 (board 'b')")
+    )
     assert worker_processes() == before
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"windw": 4}, "windw=4: is not an option of a Machine"),
+        # (TEST-NET-1: no address of this machine; nothing is sent)
+        ({"local_host": "192.0.2.1"}, "local_host='192.0.2.1': cannot be bound here"),
+    ],
+)
+def test_an_unknown_option_or_a_bad_local_host_is_one_error_anywhere(
+    options: dict[str, Any], words: str
+) -> None:
+    """Named in an InvalidArgumentError, in this process as in workers (not
+    a TypeError in one and a group's error in the other; not a local
+    address every connection then fails to bind), before any worker
+    starts."""
+    before = worker_processes()
+    with VirtualBoard(2, 2) as first, VirtualBoard(2, 2) as second:
+        boards = {"a": first.address, "b": second.address}
+        here = refusal(boards, 0, options)
+        placed = refusal(boards, 2, options)
+    assert placed == here
+    assert here.startswith("InvalidArgumentError: ") and words in here
+    assert worker_processes() == before
+
+
+@pytest.mark.timeout(60)
+def test_a_client_option_that_cannot_cross_to_a_worker_is_named() -> None:
+    before = worker_processes()
+    with VirtualBoard(2, 2) as board:
+        placed = refusal({"a": board.address}, 1, {"fail_refused": True})
+        machine = connect({"a": board.address}, workers=0, fail_refused=True)
+        machine.close()  # (in this process each Client takes it)
+    assert placed.startswith(
+        "InvalidArgumentError: fail_refused=True: cannot cross to a worker process"
+    )
+    assert worker_processes() == before
+
+
+@pytest.mark.timeout(30)
+def test_a_client_refuses_a_local_host_it_cannot_bind() -> None:
+    """At once, not by its connection failing to start until its
+    supervisor gives up."""
+    with (
+        VirtualBoard(2, 2) as board,
+        pytest.raises(
+            InvalidArgumentError, match=r"local_host='192.0.2.1': cannot be bound here"
+        ),
+    ):
+        Client(*board.address, local_host="192.0.2.1").close()

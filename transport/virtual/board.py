@@ -260,8 +260,20 @@ class VirtualBoard(ServedEndpoint):
     # -- running -------------------------------------------------------------
 
     def start(self) -> VirtualBoard:
-        """Serve on a daemon thread until stop(); its boot ROM too."""
-        super().start()
+        """Serve on a daemon thread until stop(); its boot ROM too.
+
+        Listed in serving_boards() by the time this returns, however late
+        its thread is scheduled (its socket is bound already: what comes
+        meanwhile waits there), so a scrape right after start() sees it."""
+        fresh = self._thread is None
+        if fresh:
+            _SERVING.add(self)
+        try:
+            super().start()
+        except BaseException:
+            if fresh:
+                _SERVING.discard(self)
+            raise
         if self.rom is not None:
             self.rom.start()
         return self
