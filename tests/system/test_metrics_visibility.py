@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import pykka
 import pytest
@@ -25,7 +25,7 @@ from actors.compat.shared import SHARED
 from actors.metrics import serve
 from actors.protocol.jobs import Outcome, SCPJob
 from actors.supervision.child import Crash
-from actors.supervision.messages import GetSupervisorStats
+from actors.supervision.messages import GetSupervisorStats, SupervisorStats
 from actors.supervision.supervisor import Supervisor
 from messages.scp import GetVersion
 from tests.system.test_metrics import healthz, of, scrape
@@ -49,7 +49,7 @@ def thread_held(name: str) -> Iterator[threading.Event]:
     try:
         yield release
     finally:
-        threading.settrace(previous)  # type: ignore[arg-type]
+        threading.settrace(previous)
         release.set()
 
 
@@ -117,7 +117,8 @@ def supervisor_named(name: str) -> pykka.ActorRef[Any]:
     """The running Supervisor started with ``name`` (asked, as a scrape
     asks them)."""
     for ref in pykka.ActorRegistry.get_by_class(Supervisor):
-        if ref.ask(GetSupervisorStats(), timeout=10).name == name:
+        stats = cast(SupervisorStats, ref.ask(GetSupervisorStats(), timeout=10))
+        if stats.name == name:
             return ref
     raise AssertionError(f"no supervisor {name!r}")
 
