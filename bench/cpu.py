@@ -22,7 +22,9 @@ requests dropped; 8 paced boards read at once by one process (a Machine
 with workers=0, and with 2 workers; against a bare select() loop over the
 8 sockets); and ``latency``: how long after the paced board sent its reply
 a version() asked during a read returns (the board's capture stamps the
-reply, the child the return, both on the wall clock). ``--against TREE``
+reply, the child the return, both on the wall clock), against a bare
+loop that asks on its read's own socket (the host's floor: its wake-ups
+and stalls, no actors). ``--against TREE``
 adds this project as checked out in another tree (e.g. a ``git worktree``
 of an older commit), for before and after figures in one interleaved run.
 A single board's process runs on one CPU and the children on the others
@@ -327,6 +329,10 @@ def _mb(figures: dict[str, Figures], label: str) -> float:
 # -- how soon a version asked during a paced read returns ------------------------
 
 
+#: How long after a reply's send a board's capture may stamp it, at most.
+_STAMP_LAG = 0.001
+
+
 @dataclass
 class Latency:
     """A contender's version() returns, each less the board's reply."""
@@ -360,9 +366,12 @@ def measure_latency(
                 latency = out[contender.label]
                 latency.mb_per_s.append(run.mb_per_s)
                 for returned in run.extra:
-                    at = bisect.bisect_right(sent, returned)
+                    # (The capture stamps a reply once its send returned:
+                    # a quick client has it by then. The next version is
+                    # asked VERSION_EVERY after this one returned.)
+                    at = bisect.bisect_right(sent, returned + _STAMP_LAG)
                     if at:
-                        latency.delays.append(returned - sent[at - 1])
+                        latency.delays.append(max(0.0, returned - sent[at - 1]))
     return out
 
 
@@ -432,7 +441,10 @@ def contenders_for(name: str, trees: list[str], spinnman: bool) -> list[Contende
     boards at once)."""
     against = [(f"@{Path(tree).name}", str(Path(tree).resolve())) for tree in trees]
     if name == "latency":
-        return [Contender("spinnactors", "spinnactors-latency")] + [
+        return [
+            Contender("bare", "bare-latency"),
+            Contender("spinnactors", "spinnactors-latency"),
+        ] + [
             Contender(f"spinnactors{at}", "spinnactors-latency", tree)
             for at, tree in against
         ]

@@ -233,6 +233,75 @@ def spinnactors_version_latency(host: str, port: int, size: int, window: int) ->
     return " ".join(map(str, [mb_per_s, cpu, *returned]))
 
 
+def bare_version_latency(host: str, port: int, size: int, window: int) -> str:
+    """bare_loop's read, asking for the board's version every VERSION_EVERY
+    on the same socket, in the window's next free place: the floor for what
+    spinnactors_version_latency measures, one thread and no actors, so
+    what it shows of a version's return is the host's own (a wake-up, a
+    stall). The same output as spinnactors_version_latency."""
+    from messages.scp import GetVersion
+    from messages.scp.bulk import ChunkBuilder
+    from messages.scp.layout import (
+        REPLY_DATA_OFFSET,
+        SEQUENCE,
+        SEQUENCE_OFFSET,
+        request_datagram,
+    )
+
+    builder = ChunkBuilder(0, 0, 0)
+    sequence_of, at, full = SEQUENCE, SEQUENCE_OFFSET, REPLY_DATA_OFFSET + 256
+    version = bytearray(request_datagram(GetVersion(0, 0, 0), 255, 255))
+    asking = 0x8000  # (reads count up from 0: a version's numbers never meet them)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect((host, port))
+    sock.settimeout(0.2)
+    requests = size // 256
+    outstanding: dict[int, bytes] = {}
+    returned: list[float] = []
+    sent = done = 0
+    cpu = time.process_time()
+    start = time.perf_counter()
+    ask_at = start
+    while done < requests:
+        if (
+            len(outstanding) < window
+            and asking not in outstanding
+            and time.perf_counter() >= ask_at
+        ):
+            asking = 0x8000 | ((asking + 1) & 0x7FFF)
+            sequence_of.pack_into(version, at, asking)
+            sock.send(version)
+            outstanding[asking] = bytes(version)
+        while len(outstanding) < window and sent < requests:
+            seq = sent & 0x7FFF
+            datagram = builder.read(BASE + 256 * (sent % 4096), 256)
+            sequence_of.pack_into(datagram, at, seq)
+            sock.send(datagram)
+            outstanding[seq] = bytes(datagram)
+            sent += 1
+        try:
+            reply = sock.recv(1024)
+        except TimeoutError:
+            for copy in outstanding.values():
+                sock.send(copy)
+            continue
+        seq = sequence_of.unpack_from(reply, at)[0]
+        if seq not in outstanding:
+            continue
+        if seq == asking:
+            returned.append(time.time())
+            del outstanding[seq]
+            ask_at = time.perf_counter() + VERSION_EVERY
+        elif len(reply) == full:
+            del outstanding[seq]
+            done += 1
+    elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    sock.close()
+    mb_per_s = size / max(elapsed, 1e-9) / 1e6
+    return " ".join(map(str, [mb_per_s, cpu, *returned]))
+
+
 def spinnactors_captured_read(host: str, port: int, size: int, window: int) -> str:
     """spinnactors_read with ``capture=`` a pcap file (in a folder removed
     after): the capture's close, which writes what is left, is timed (and
@@ -265,6 +334,7 @@ def spinnactors_captured_read(host: str, port: int, size: int, window: int) -> s
 
 CHILDREN: dict[str, Callable[[str, int, int, int], str]] = {
     "bare": bare_loop,
+    "bare-latency": bare_version_latency,
     "spinnactors": spinnactors_read,
     "spinnactors-capture": spinnactors_captured_read,
     "spinnactors-latency": spinnactors_version_latency,
