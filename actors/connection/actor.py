@@ -352,6 +352,12 @@ class ConnectionActor(Supervised):
                 now = clock()  # (only a rate limit leaves resends unsent)
                 continue
             now = self._await_replies()
+            if self._lone and window.has_completed:
+                # A job of one request (a version() during a long read):
+                # its caller waits for this reply alone, so its outcome
+                # goes now, and the refill after it.
+                self._collect(now)
+                self._flush()
         self._flush()
         if window.open_requests and not self._pump_posted:
             self._pump_posted = True

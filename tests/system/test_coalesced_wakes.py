@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import queue
 import random
+from typing import Any
 
 import pytest
 
@@ -14,12 +15,16 @@ from actors.connection import ConnectionActor, Submit
 from actors.protocol import Outcome, ReadJob, SCPJob, WindowSettings
 from actors.testing import FakeClock
 from messages.scp import GetVersion
+from messages.scp.layout import REPLY_DATA_OFFSET
 from transport import SCAMPConnection, VirtualBoard
+from transport.links.endpoint import Address, Datagram
 
 ADDRESS = 0x6000_0000
 #: Slower than a real board (70 us), so that a wake gathers several even
 #: when a loaded machine's sleeps end late and vary.
 PACE = 200e-6
+#: A 256-byte read's reply.
+READ_REPLY = REPLY_DATA_OFFSET + 256
 
 
 @pytest.mark.timeout(60)
@@ -77,3 +82,73 @@ def test_a_version_asked_during_a_long_read_is_not_held_back_for_company() -> No
             assert read.ok and len(read.value) == 512 << 10
         finally:
             actor.stop()
+
+
+@pytest.mark.timeout(60)
+def test_a_version_asked_during_a_long_read_is_handed_over_before_the_refill() -> None:
+    # Its caller waits for this one reply: the outcome goes as soon as the
+    # reply is in, and the read's next requests after it, not the other
+    # way round (every event below happens on the actor's thread, in order).
+    events: list[tuple[str, int]] = []
+    versions: list[int] = []
+
+    def recorded() -> SCAMPConnection:
+        connection = SCAMPConnection(
+            remote_host=board.address[0], remote_port=board.address[1]
+        )
+        endpoint = connection.endpoint
+        send_to, receive_from = endpoint.send_to, endpoint.receive_from
+        receive_waiting = endpoint.receive_waiting
+
+        def sending(data: Datagram, address: Address) -> None:
+            events.append(("send", len(data)))
+            send_to(data, address)
+
+        def received(datagram: bytes) -> None:
+            if len(datagram) != READ_REPLY:
+                events.append(("version reply", len(datagram)))
+
+        def receiving(timeout: float | None) -> tuple[bytes, Address]:
+            data, sender = receive_from(timeout)
+            received(data)
+            return data, sender
+
+        def taking(limit: int) -> list[tuple[bytes, Address]]:
+            taken = receive_waiting(limit)
+            for data, _ in taken:
+                received(data)
+            return taken
+
+        endpoint.send_to = sending  # type: ignore[method-assign]
+        endpoint.receive_from = receiving  # type: ignore[method-assign]
+        endpoint.receive_waiting = taking  # type: ignore[method-assign]
+        return connection
+
+    class Asking(queue.SimpleQueue[list[Outcome]]):
+        def put(self, item: list[Outcome], *args: Any, **kwargs: Any) -> None:
+            events.append(("version outcome", len(versions)))
+            versions.append(len(events))
+            super().put(item, *args, **kwargs)
+
+    with VirtualBoard(2, 2, service_time=PACE) as board:
+        actor = ConnectionActor.start(recorded, WindowSettings())
+        try:
+            reading: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
+            actor.tell(Submit([ReadJob("read", 0, 0, 0, ADDRESS, 512 << 10)], reading))
+            asking = Asking()
+            for n in range(5):
+                actor.tell(Submit([SCPJob(n, GetVersion(0, 0, 0))], asking))
+                (version,) = asking.get(timeout=30)
+                assert version.ok, version
+            assert reading.empty()  # the read (about 0.4 s) goes on
+            (read,) = reading.get(timeout=30)
+            assert read.ok and len(read.value) == 512 << 10
+        finally:
+            actor.stop()
+    for handed_over in versions:
+        # Back from the outcome to the version's reply: no send between.
+        before = events[: handed_over - 1]
+        replied = max(
+            i for i, (kind, _) in enumerate(before) if kind == "version reply"
+        )
+        assert all(kind != "send" for kind, _ in before[replied:]), before[replied:]
