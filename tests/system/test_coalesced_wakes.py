@@ -8,6 +8,7 @@ import queue
 import random
 from typing import Any
 
+import pykka
 import pytest
 
 from actors import connect
@@ -71,15 +72,7 @@ def test_a_version_asked_during_a_long_read_is_not_held_back_for_company() -> No
             clock=frozen,
         )
         try:
-            reading: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
-            actor.tell(Submit([ReadJob("read", 0, 0, 0, ADDRESS, 512 << 10)], reading))
-            asking: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
-            actor.tell(Submit([SCPJob("version", GetVersion(0, 0, 0))], asking))
-            (version,) = asking.get(timeout=30)
-            assert version.ok, version
-            assert reading.empty()  # the read (about 0.4 s) goes on
-            (read,) = reading.get(timeout=30)
-            assert read.ok and len(read.value) == 512 << 10
+            read_while_asking(actor, queue.SimpleQueue(), 1)
         finally:
             actor.stop()
 
@@ -133,16 +126,7 @@ def test_a_version_asked_during_a_long_read_is_handed_over_before_the_refill() -
     with VirtualBoard(2, 2, service_time=PACE) as board:
         actor = ConnectionActor.start(recorded, WindowSettings())
         try:
-            reading: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
-            actor.tell(Submit([ReadJob("read", 0, 0, 0, ADDRESS, 512 << 10)], reading))
-            asking = Asking()
-            for n in range(5):
-                actor.tell(Submit([SCPJob(n, GetVersion(0, 0, 0))], asking))
-                (version,) = asking.get(timeout=30)
-                assert version.ok, version
-            assert reading.empty()  # the read (about 0.4 s) goes on
-            (read,) = reading.get(timeout=30)
-            assert read.ok and len(read.value) == 512 << 10
+            read_while_asking(actor, Asking(), 5)
         finally:
             actor.stop()
     for handed_over in versions:
@@ -152,3 +136,21 @@ def test_a_version_asked_during_a_long_read_is_handed_over_before_the_refill() -
             i for i, (kind, _) in enumerate(before) if kind == "version reply"
         )
         assert all(kind != "send" for kind, _ in before[replied:]), before[replied:]
+
+
+def read_while_asking(
+    actor: pykka.ActorRef[Any],
+    asking: queue.SimpleQueue[list[Outcome]],
+    versions: int,
+) -> None:
+    """A 512 KiB read from a board paced at PACE (about 0.4 s), and
+    ``versions`` versions asked one after another while it goes on."""
+    reading: queue.SimpleQueue[list[Outcome]] = queue.SimpleQueue()
+    actor.tell(Submit([ReadJob("read", 0, 0, 0, ADDRESS, 512 << 10)], reading))
+    for n in range(versions):
+        actor.tell(Submit([SCPJob(n, GetVersion(0, 0, 0))], asking))
+        (version,) = asking.get(timeout=30)
+        assert version.ok, version
+    assert reading.empty()  # the read goes on
+    (read,) = reading.get(timeout=30)
+    assert read.ok and len(read.value) == 512 << 10
