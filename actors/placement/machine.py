@@ -63,6 +63,10 @@ from messages.errors import InvalidArgumentError
 
 #: How long Machine.health waits for its groups' answers, in all.
 HEALTH_TIMEOUT = 2.0
+#: The share of a health check's timeout a worker may wait for its own
+#: boards: the rest is left for its answer to come back in time, so one
+#: stuck connection actor is unresponsive alone, not its whole group.
+WORKER_SHARE = 0.5
 
 
 class MachineBoard(BoardOperations):
@@ -364,11 +368,14 @@ class Machine(BootsBoards):
         group (and each board in this process) is asked at once and given
         ``timeout`` seconds in all; the boards of one that has not answered
         by then are "unresponsive" (a hung worker, found and restarted
-        after ``heartbeat_deadline``; a stuck connection actor),
-        so a health check never waits longer than that for many groups."""
+        after ``heartbeat_deadline``), so a health check never waits longer
+        than that for many groups. A worker asks its own boards at once
+        too, waiting WORKER_SHARE of ``timeout`` for them: a board whose
+        connection actor is stuck is unresponsive alone."""
         deadline = time.monotonic() + timeout
         local = [(name, client.ask_health()) for name, client in self._clients.items()]
-        asked = [(group, group.ask_health()) for group in self._groups]
+        share = timeout * WORKER_SHARE
+        asked = [(group, group.ask_health(share)) for group in self._groups]
         out = {name: pending.result(deadline) for name, pending in local}
         for group, question in asked:
             out.update(group.health(self.addresses, question, deadline))
