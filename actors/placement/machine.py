@@ -373,13 +373,25 @@ class Machine(BootsBoards):
         too, waiting WORKER_SHARE of ``timeout`` for them: a board whose
         connection actor is stuck is unresponsive alone."""
         deadline = time.monotonic() + timeout
+        return self.ask_health(timeout)(deadline)
+
+    def ask_health(
+        self, timeout: float = HEALTH_TIMEOUT
+    ) -> Callable[[float], dict[Hashable, BoardHealth]]:
+        """health(timeout) asked and not waited for: called with its
+        deadline (time.monotonic()), it gives the answers, so that a
+        scrape asks many Machines at once and waits for them together."""
         local = [(name, client.ask_health()) for name, client in self._clients.items()]
         share = timeout * WORKER_SHARE
         asked = [(group, group.ask_health(share)) for group in self._groups]
-        out = {name: pending.result(deadline) for name, pending in local}
-        for group, question in asked:
-            out.update(group.health(self.addresses, question, deadline))
-        return {name: out[name] for name in self.addresses if name in out}
+
+        def result(deadline: float) -> dict[Hashable, BoardHealth]:
+            out = {name: pending.result(deadline) for name, pending in local}
+            for group, question in asked:
+                out.update(group.health(self.addresses, question, deadline))
+            return {name: out[name] for name in self.addresses if name in out}
+
+        return result
 
     @property
     def local_clients(self) -> tuple[Client, ...]:

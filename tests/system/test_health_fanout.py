@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import pytest
 
@@ -19,7 +20,7 @@ from actors.placement.machine import Machine
 from actors.placement.wire import GroupSpec
 from actors.placement.worker import serve
 from actors.protocol.jobs import SCPJob
-from actors.scrape import open_objects
+from actors.scrape import machine_healths, open_objects
 from messages.scp import GetVersion
 from tests.system.test_metrics_visibility import StuckSink
 from transport import VirtualBoard
@@ -122,3 +123,29 @@ def test_a_stuck_client_in_a_worker_is_unresponsive_alone() -> None:
         assert "did not answer" in health["a"].reason
         assert health["b"].state == "serving", health["b"]
         assert machine.health(timeout=30)["a"].state == "serving"
+
+
+@pytest.mark.timeout(60)
+def test_a_scrape_waits_one_timeout_for_all_machines() -> None:
+    """Three Machines, each with a stuck board: the scrape's machines are
+    asked at once, so it takes about one timeout, not one per Machine; the
+    answers are as each Machine alone gives them."""
+    timeout = 1.0
+    with ExitStack() as stack:
+        machines: list[Machine] = []
+        for _ in range(3):
+            boards = [stack.enter_context(VirtualBoard(2, 2)) for _ in range(2)]
+            machine = stack.enter_context(Machine(boards, workers=0))
+            assert machine.version(0) and machine.version(1)
+            machines.append(machine)
+            sink = StuckSink()
+            stack.callback(sink.release.set)
+            machine.local_clients[0].post([SCPJob("stuck", GetVersion(0, 0, 0))], sink)
+            assert sink.entered.wait(10)
+        started = time.monotonic()
+        healths, _ = machine_healths(machines, timeout)
+        took = time.monotonic() - started
+    assert [h.state for h in healths] == ["unresponsive", "serving"] * 3
+    # One after another takes at least 3 timeouts (each Machine waits its
+    # full timeout for its stuck board); at once, one and some overhead.
+    assert took < 2.5 * timeout
