@@ -141,11 +141,17 @@ def pipeline_healths(
     (or it stopped as it was asked), given up once it gave up (until the
     connection is closed), with the supervisors that gave up (stopped:
     ask_all cannot find them)."""
+    asked = list(ask_keyed(pipeline_boards(), GetConnectionStats(), timeout))
+    # Read second: a board whose supervisor gave up since the first read is
+    # in both, and listed once, given up.
+    lost = given_up_pipeline_boards()
+    gone = {label for label, _ in lost}
     healths: list[BoardHealth] = []
-    for label, stats in ask_keyed(pipeline_boards(), GetConnectionStats(), timeout):
+    for label, stats in asked:
+        if label in gone:
+            continue
         health = BoardHealth(label, "restarting", reason="its connection is restarting")
         healths.append(health if stats is GONE else health.serving(stats))
-    lost = given_up_pipeline_boards()
     healths += [
         BoardHealth(
             label,
