@@ -139,7 +139,7 @@ class Machine(BootsBoards):
 
     def __init__(
         self,
-        boards: Sequence[BoardAddress] | Mapping[Hashable, BoardAddress],
+        boards: Sequence[BoardAddress] | Mapping[Any, BoardAddress],
         *,
         workers: int | None = None,
         placement: Placement = "process",
