@@ -6,7 +6,7 @@ placement of many boards needs to know about the other.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, overload
 
 from actors.board.client import Client
@@ -27,7 +27,7 @@ def connect(
 
 @overload
 def connect(
-    host: Sequence[Any] | Mapping[Hashable, Any],
+    host: Sequence[Any] | Mapping[Any, Any],
     port: int = SCP_SCAMP_PORT,
     *,
     boot: BootOptions | bool | Mapping[str, Any] = False,
@@ -36,7 +36,7 @@ def connect(
 
 
 def connect(
-    host: str | Sequence[Any] | Mapping[Hashable, Any],
+    host: str | Sequence[Any] | Mapping[Any, Any],
     port: int = SCP_SCAMP_PORT,
     *,
     boot: BootOptions | bool | Mapping[str, Any] = False,

@@ -11,7 +11,7 @@ of that scrape. Nothing here runs except when someone scrapes.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any
 
 import pykka
@@ -105,12 +105,20 @@ def machine_healths(
 ) -> tuple[list[BoardHealth], list[SupervisorStats]]:
     """The machines' boards, and their workers' supervisors (the boards of
     one worker share it: counted once; this process's supervisors are
-    asked with ask_all)."""
-    healths: list[BoardHealth] = []
-    supervisors: list[SupervisorStats] = []
+    asked with ask_all): every Machine asked at once, all given
+    ``timeout`` in all, as client_healths asks clients."""
+    deadline = time.monotonic() + timeout
+    asked: list[Callable[[float], dict[Hashable, BoardHealth]]] = []
     for machine in machines:
         try:
-            boards = list(machine.health(timeout).values())
+            asked.append(machine.ask_health(timeout))
+        except Exception as error:  # noqa: BLE001 - closed meanwhile
+            log.debug("metrics.machine_skipped", error=repr(error))
+    healths: list[BoardHealth] = []
+    supervisors: list[SupervisorStats] = []
+    for pending in asked:
+        try:
+            boards = list(pending(deadline).values())
         except Exception as error:  # noqa: BLE001 - closed meanwhile
             log.debug("metrics.machine_skipped", error=repr(error))
             continue
@@ -133,11 +141,17 @@ def pipeline_healths(
     (or it stopped as it was asked), given up once it gave up (until the
     connection is closed), with the supervisors that gave up (stopped:
     ask_all cannot find them)."""
+    asked = list(ask_keyed(pipeline_boards(), GetConnectionStats(), timeout))
+    # Read second: a board whose supervisor gave up since the first read is
+    # in both, and listed once, given up.
+    lost = given_up_pipeline_boards()
+    gone = {label for label, _ in lost}
     healths: list[BoardHealth] = []
-    for label, stats in ask_keyed(pipeline_boards(), GetConnectionStats(), timeout):
+    for label, stats in asked:
+        if label in gone:
+            continue
         health = BoardHealth(label, "restarting", reason="its connection is restarting")
         healths.append(health if stats is GONE else health.serving(stats))
-    lost = given_up_pipeline_boards()
     healths += [
         BoardHealth(
             label,

@@ -12,7 +12,7 @@ blocks, and no executor thread runs per call.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from actors.aio.board import AsyncBoard, AsyncMachine, LoopJobs, open_board
@@ -22,7 +22,7 @@ from transport.connections.scamp import SCP_SCAMP_PORT
 
 
 def connect(
-    host: str | Sequence[Any] | Mapping[Hashable, Any],
+    host: str | Sequence[Any] | Mapping[Any, Any],
     port: int = SCP_SCAMP_PORT,
     **options: Any,
 ) -> Opening[Any]:

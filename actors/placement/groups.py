@@ -159,12 +159,15 @@ class PlacedGroup:
                 return value
         raise ShutDown(f"{self.child_id} did not answer {what}")
 
-    def ask_health(self) -> tuple[int, queue.SimpleQueue[Any]] | None:
+    def ask_health(self, timeout: float) -> tuple[int, queue.SimpleQueue[Any]] | None:
         """Ask for its boards' health without waiting (see send_question and
-        health); None if there is none to ask."""
+        health), the worker waiting up to ``timeout`` for its boards; None
+        if there is none to ask."""
         if self.book.closed_by is not None or not self._supervisor.is_alive():
             return None
-        return self.send_question(lambda ticket: SendStats(ticket, health=True))
+        return self.send_question(
+            lambda ticket: SendStats(ticket, health=True, timeout=timeout)
+        )
 
     def health(
         self,

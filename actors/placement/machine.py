@@ -63,6 +63,10 @@ from messages.errors import InvalidArgumentError
 
 #: How long Machine.health waits for its groups' answers, in all.
 HEALTH_TIMEOUT = 2.0
+#: The share of a health check's timeout a worker may wait for its own
+#: boards: the rest is left for its answer to come back in time, so one
+#: stuck connection actor is unresponsive alone, not its whole group.
+WORKER_SHARE = 0.5
 
 
 class MachineBoard(BoardOperations):
@@ -135,7 +139,7 @@ class Machine(BootsBoards):
 
     def __init__(
         self,
-        boards: Sequence[BoardAddress] | Mapping[Hashable, BoardAddress],
+        boards: Sequence[BoardAddress] | Mapping[Any, BoardAddress],
         *,
         workers: int | None = None,
         placement: Placement = "process",
@@ -364,15 +368,30 @@ class Machine(BootsBoards):
         group (and each board in this process) is asked at once and given
         ``timeout`` seconds in all; the boards of one that has not answered
         by then are "unresponsive" (a hung worker, found and restarted
-        after ``heartbeat_deadline``; a stuck connection actor),
-        so a health check never waits longer than that for many groups."""
+        after ``heartbeat_deadline``), so a health check never waits longer
+        than that for many groups. A worker asks its own boards at once
+        too, waiting WORKER_SHARE of ``timeout`` for them: a board whose
+        connection actor is stuck is unresponsive alone."""
         deadline = time.monotonic() + timeout
+        return self.ask_health(timeout)(deadline)
+
+    def ask_health(
+        self, timeout: float = HEALTH_TIMEOUT
+    ) -> Callable[[float], dict[Hashable, BoardHealth]]:
+        """health(timeout) asked and not waited for: called with its
+        deadline (time.monotonic()), it gives the answers, so that a
+        scrape asks many Machines at once and waits for them together."""
         local = [(name, client.ask_health()) for name, client in self._clients.items()]
-        asked = [(group, group.ask_health()) for group in self._groups]
-        out = {name: pending.result(deadline) for name, pending in local}
-        for group, question in asked:
-            out.update(group.health(self.addresses, question, deadline))
-        return {name: out[name] for name in self.addresses if name in out}
+        share = timeout * WORKER_SHARE
+        asked = [(group, group.ask_health(share)) for group in self._groups]
+
+        def result(deadline: float) -> dict[Hashable, BoardHealth]:
+            out = {name: pending.result(deadline) for name, pending in local}
+            for group, question in asked:
+                out.update(group.health(self.addresses, question, deadline))
+            return {name: out[name] for name in self.addresses if name in out}
+
+        return result
 
     @property
     def local_clients(self) -> tuple[Client, ...]:

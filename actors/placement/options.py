@@ -55,7 +55,7 @@ def _check_capture(capture: Any, boards: int, workers: int | None) -> None:
 
 
 def board_addresses(
-    boards: Sequence[BoardAddress] | Mapping[Hashable, BoardAddress],
+    boards: Sequence[BoardAddress] | Mapping[Any, BoardAddress],
 ) -> dict[Hashable, tuple[str, int]]:
     """Board name -> (host, port): names are the positions in a sequence,
     or the keys of a mapping."""

@@ -85,6 +85,7 @@ class Forward:
 class SendStats:
     ticket: int
     health: bool = False
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,9 @@ class GroupActor(Supervised):
         if isinstance(message, Forward):
             self._send_incoming()
         elif isinstance(message, SendStats):
-            self._send(encode([GetGroupStats(message.ticket, message.health)]))
+            self._send(
+                encode([GetGroupStats(message.ticket, message.health, message.timeout)])
+            )
         elif isinstance(message, Unlisten):
             if message.listen_id in self._listened:
                 self._listened.discard(message.listen_id)

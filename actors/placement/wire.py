@@ -108,10 +108,13 @@ class Cancel:
 
 @dataclass(frozen=True)
 class GetGroupStats:
-    """Ask for each board's ConnectionStats (``health``: its BoardHealth)."""
+    """Ask for each board's ConnectionStats (``health``: its BoardHealth,
+    all asked at once and waited for up to ``timeout`` seconds in all, so
+    the answer is back before the parent's health check gives up)."""
 
     ticket: int
     health: bool = False
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,17 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import Any
+
+import pykka
 
 from actors.board.client import Client
 from actors.board.health import BoardHealth
 from actors.compat.connection_listener import ConnectionListener
 from actors.connection.messages import ConnectionStats
-from actors.errors import NoAnswer, ShutDown, ask
 from actors.placement.wire import (
     HEARTBEAT,
     LISTEN_KINDS,
@@ -59,6 +61,9 @@ log = get_logger(__name__)
 #: How long a health check waits for the group's supervisor (busy with a
 #: restart, it is left out rather than holding up the parent's check).
 SUPERVISION_TIMEOUT = 0.5
+#: How long a health check waits for the group's boards, in all, when the
+#: parent did not say (its Machine.health gives a share of its own).
+HEALTH_TIMEOUT = 1.0
 
 # -- to the group ---------------------------------------------------------------
 
@@ -156,7 +161,7 @@ class GroupServer:
                 if board in self._clients:
                     self._clients[board].cancel(self._sink, keys)
         elif isinstance(message, GetGroupStats):
-            answer = self._health() if message.health else self._stats()
+            answer = self._health(message.timeout) if message.health else self._stats()
             self.outbox.put(GroupStats(message.ticket, answer))
         elif isinstance(message, Listen):
             self._listen(message)
@@ -226,21 +231,28 @@ class GroupServer:
                 stats[name] = f"no stats: {error}"
         return stats
 
-    def _health(self) -> dict[Hashable, BoardHealth]:
+    def _health(self, timeout: float | None) -> dict[Hashable, BoardHealth]:
         """Each board's health, with the group's supervision (one ask for
-        all: the parent's metrics cannot ask this process's supervisors)."""
+        all: the parent's metrics cannot ask this process's supervisors).
+        Every board and the supervisor are asked at once and waited for
+        together, up to ``timeout`` (HEALTH_TIMEOUT if None) in all: one
+        stuck connection actor is unresponsive alone, and the answer is
+        back before the parent's own check gives up on the group."""
+        budget = HEALTH_TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + budget
         try:
-            supervision = ask(
-                self._supervisor,
-                GetSupervisorStats(),
-                timeout=SUPERVISION_TIMEOUT,
-                what="the group's supervisor",
-            )
-        except (ShutDown, NoAnswer):
-            supervision = None
+            asked = self._supervisor.ask(GetSupervisorStats(), block=False)
+        except pykka.ActorDeadError:
+            asked = None
+        pending = {name: c.ask_health() for name, c in self._clients.items()}
+        supervision = None
+        if asked is not None:
+            wait = min(SUPERVISION_TIMEOUT, deadline - time.monotonic())
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+                supervision = asked.get(timeout=max(0.0, wait))
         return {
-            name: replace(client.health(), supervision=supervision)
-            for name, client in self._clients.items()
+            name: replace(health.result(deadline), supervision=supervision)
+            for name, health in pending.items()
         }
 
     def _listen(self, message: Listen) -> None:

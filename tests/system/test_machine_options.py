@@ -10,11 +10,13 @@ both."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from actors import Client, connect
+from actors import Client, aio, connect
+from actors.placement.machine import Machine
 from messages.errors import InvalidArgumentError
 from tests.system.test_machine import worker_processes
 from transport import VirtualBoard
@@ -120,3 +122,25 @@ def test_a_client_refuses_a_local_host_it_cannot_bind() -> None:
         ),
     ):
         Client(*board.address, local_host="192.0.2.1").close()
+
+
+@pytest.mark.timeout(60)
+def test_boards_named_in_a_dict_variable_are_taken_as_typed() -> None:
+    """A user's ``dict[str, ...]`` of boards, held in a variable, is what
+    connect(), aio.connect() and Machine take (mypy checks this module:
+    a mapping's keys are invariant, so ``Mapping[Hashable, ...]`` refused
+    it), and each opens a Machine of those names."""
+    with VirtualBoard(2, 2) as left, VirtualBoard(2, 2) as right:
+        boards: dict[str, VirtualBoard] = {"left": left, "right": right}
+        addresses: dict[str, tuple[str, int]] = {"left": left.address}
+        with connect(boards, workers=0) as machine:
+            assert machine.boards == ["left", "right"]
+            assert machine.version("right").name == "SC&MP"
+        with Machine(addresses, workers=0) as machine:
+            assert machine.boards == ["left"]
+
+        async def versions() -> list[str]:
+            async with aio.connect(boards, workers=0) as machine:
+                return [(await machine.version(name)).name for name in boards]
+
+        assert asyncio.run(versions()) == ["SC&MP", "SC&MP"]

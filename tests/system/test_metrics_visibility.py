@@ -19,8 +19,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from actors import SCPRequestPipeLine
+from actors import scrape as scraping
 from actors.board.client import ASK_TIMEOUT, Client
 from actors.compat import shared
+from actors.compat.pipeline import given_up_pipeline_boards
 from actors.compat.shared import SHARED
 from actors.metrics import serve
 from actors.protocol.jobs import Outcome, SCPJob
@@ -174,3 +176,44 @@ def test_a_pipelines_board_given_up_on_stays_in_the_scrape_until_closed(
     assert ("spinnactors_board_up", (("board", label),)) not in after
     gave_up = ("spinnactors_supervisor_gave_up", (("supervisor", supervisor),))
     assert gave_up not in after
+
+
+@pytest.mark.timeout(60)
+def test_a_pipelines_board_given_up_between_the_reads_is_listed_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The board's connection is asked (and answers) as one of the boards
+    pipelines use, then its supervisor gives up before the given-up boards
+    are read: the board is in that scrape once, given up."""
+    monkeypatch.setattr(shared, "MAX_RESTARTS", 0)  # the first crash: given up
+    linger = SHARED.linger
+    SHARED.linger = 30.0  # as under install(): kept between operations
+    try:
+        with VirtualBoard(2, 2) as board:
+            label = board.address_text
+            host, port = board.address
+            connection = SCAMPConnection(remote_host=host, remote_port=port)
+            try:
+                pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(connection)
+                pipeline.send_request(GetVersion(0, 0, 0), None, lambda *_: None)
+                pipeline.finish()
+                watched = supervisor_named(f"pipeline-{label}")
+                ((_, actor),) = [(b, a) for b, a in SHARED.boards() if b == label]
+                assert actor is not None
+
+                def gives_up_first() -> list[tuple[str, SupervisorStats]]:
+                    actor.tell(Crash())
+                    assert watched.actor_stopped.wait(10)
+                    return given_up_pipeline_boards()
+
+                monkeypatch.setattr(
+                    scraping, "given_up_pipeline_boards", gives_up_first
+                )
+                healths, supervisors = scraping.pipeline_healths(10)
+            finally:
+                connection.close()
+    finally:
+        SHARED.linger = linger
+        SHARED.stop_idle()
+    assert [h.state for h in healths if h.board == label] == ["given_up"]
+    assert [s.name for s in supervisors] == [f"pipeline-{label}"]
