@@ -34,7 +34,7 @@ from actors.placement.wire import (
     decode,
     encode,
 )
-from tests.system.test_machine import process_running, wait_until
+from tests.system.machine_kit import process_running, wait_until
 from transport import VirtualBoard
 from transport.virtual.traffic import TagTraffic
 

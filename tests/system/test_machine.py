@@ -8,7 +8,6 @@ that no process, thread, file descriptor or shared-memory entry is left.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import os
@@ -16,14 +15,10 @@ import random
 import signal
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from collections.abc import Hashable
 from typing import Any, cast
 
 import pykka
@@ -31,205 +26,40 @@ import pytest
 
 from actors import connect
 from actors.connection.actor import ConnectionStats
-from actors.errors import RequestError, RequestTimeout, ShutDown, at_board
+from actors.errors import RequestError, RequestTimeout, ShutDown
 from actors.placement.links import GroupLink, GroupLost, ProcessLink
 from actors.placement.machine import Machine
-from actors.placement.parent import STOP_GRACE, Forward
+from actors.placement.parent import Forward
 from actors.placement.wire import BoardSpec, GroupSpec
-from actors.protocol.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
+from actors.protocol.jobs import Job, ReadJob, SCPJob, WriteJob
 from actors.ratelimit.limiter import LimiterCounters, LimiterStats, RateLimiterActor
-from messages.errors import InvalidArgumentError, UnexpectedResponseCodeError
-from messages.scp import GetVersion, IPTagSet, ReadMemory, SCPResult
+from messages.errors import InvalidArgumentError
+from messages.scp import GetVersion, IPTagSet, ReadMemory
+from tests.system import machine_kit
+from tests.system.machine_kit import (
+    BASE,
+    COUNTER,
+    MIB,
+    CountingSink,
+    VersionWithHook,
+    children,
+    live_pids,
+    machine_of,
+    new_pid,
+    open_fds,
+    process_exists,
+    shm_entries,
+    version_of,
+    wait_until,
+    worker_processes,
+)
 from transport import VirtualBoard
 from transport.errors import TransportError
 from transport.virtual.traffic import TagTraffic
 
-ROOT = Path(__file__).resolve().parents[2]
-BASE = 0x6000_0000
-MIB = 1 << 20
-COUNTER = struct.Struct("<I")
-
-
-# -- helpers (the chaos test uses them too) ---------------------------------------
-
-
-def wait_until(condition: Callable[[], bool], what: str, limit: float = 10.0) -> None:
-    """Poll ``condition`` (for state that sends no event, such as a
-    process's end), pausing briefly between looks."""
-    pause = threading.Event()  # never set: a wait that cannot be cut short
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        pause.wait(0.005)
-
-
-def process_exists(pid: int) -> bool:
-    """Whether ``pid`` is still in the process table (a zombie counts: it
-    has not been reaped)."""
-    return os.path.exists(f"/proc/{pid}")
-
-
-def children() -> dict[int, bytes]:
-    """This process's child processes: pid -> command line."""
-    me = os.getpid()
-    found: dict[int, bytes] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-            if int(fields[1]) != me:
-                continue
-            with open(f"/proc/{name}/cmdline", "rb") as cmdline:
-                found[int(name)] = cmdline.read().replace(b"\0", b" ")
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile
-    return found
-
-
-def worker_processes() -> dict[int, bytes]:
-    """Children that are spawned multiprocessing workers (not the
-    resource tracker multiprocessing starts once and keeps)."""
-    return {pid: line for pid, line in children().items() if b"spawn_main" in line}
-
-
-def process_running(pid: int) -> bool:
-    """Whether ``pid`` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            state = stat.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != b"Z"
-
-
-def kill_process(pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
-
-
-def live_pids(machine: Machine) -> list[int]:
-    return [pid for pid in machine.worker_pids if pid is not None]
-
-
-def new_pid(machine: Machine, group: int, old: int, limit: float = 10.0) -> int:
-    """The pid of group ``group``'s worker once it is not ``old``."""
-    found: list[int] = []
-
-    def replaced() -> bool:
-        pid = machine.worker_pids[group]
-        if pid is not None and pid != old:
-            found.append(pid)
-            return True
-        return False
-
-    wait_until(replaced, f"group {group}'s worker replaced", limit)
-    return found[-1]
-
-
-def assert_hung_worker_replaced_once(machine: Machine, old: int) -> None:
-    """The only group's hung worker ``old`` was killed and reaped (not left
-    behind), and one restart put a new worker in its place."""
-    pid = new_pid(machine, 0, old)
-    wait_until(lambda: not process_exists(old), "the hung worker gone")
-    assert set(worker_processes()) == {pid}
-    supervision = machine.supervision()
-    assert supervision is not None and supervision.restarts == 1
-
-
-def open_fds() -> set[str]:
-    return set(os.listdir("/proc/self/fd"))
-
-
-def shm_entries() -> set[str]:
-    try:
-        return set(os.listdir("/dev/shm"))
-    except FileNotFoundError:
-        return set()
-
-
-class CountingSink:
-    """An outcome sink that counts every delivery by key and wakes whoever
-    waits for a number of keys to be answered."""
-
-    def __init__(self) -> None:
-        self.delivered: Counter[Hashable] = Counter()
-        self.outcomes: dict[Hashable, Outcome] = {}
-        self._ready = threading.Condition()
-
-    def put(self, outcomes: list[Outcome], /) -> None:
-        with self._ready:
-            for outcome in outcomes:
-                self.delivered[outcome.key] += 1
-                self.outcomes[outcome.key] = outcome
-            self._ready.notify_all()
-
-    def wait_for(self, keys: Sequence[Hashable], limit: float = 30.0) -> list[Outcome]:
-        with self._ready:
-            if not self._ready.wait_for(
-                lambda: all(key in self.outcomes for key in keys), limit
-            ):
-                missing = [k for k in keys if k not in self.outcomes]
-                raise AssertionError(
-                    f"never answered: {missing[:10]} ({len(missing)} in all)"
-                )
-            return [self.outcomes[key] for key in keys]
-
-    def check_exactly_once(self, submitted: Counter[Hashable]) -> None:
-        with self._ready:
-            assert all(n == 1 for n in submitted.values()), "keys reused"
-            twice = {k: n for k, n in self.delivered.items() if n != 1}
-            assert twice == {}, f"answered more than once: {twice}"
-            never = set(submitted) - set(self.delivered)
-            assert never == set(), f"never answered: {never}"
-            assert set(self.delivered) == set(submitted)
-
-
-class VersionWithHook(GetVersion):
-    """A request carrying a closure: it cannot cross to a worker."""
-
-    def __init__(self, x: int = 0, y: int = 0, p: int = 0) -> None:
-        super().__init__(x, y, p)
-        self.hook = lambda: None
-
-
-def version_of(outcome: Outcome, request: GetVersion) -> Any:
-    response = request.get_scp_response()
-    response.read_bytestring(outcome.value, 2)
-    return response.version_info
-
-
-# -- fixtures -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def boards() -> Iterator[list[VirtualBoard]]:
-    started = [VirtualBoard(2, 2).start() for _ in range(3)]
-    try:
-        yield started
-    finally:
-        for board in started:
-            board.stop()
-
-
-@pytest.fixture(autouse=True)
-def no_stray_workers() -> Iterator[None]:
-    """Whatever a test did, it leaves no worker behind (a stopped one is
-    killed, so that a failing test cannot hang the run)."""
-    yield
-    strays = worker_processes()
-    for pid in strays:
-        kill_process(pid, signal.SIGCONT)
-    for child in multiprocessing.active_children():
-        child.join(5)
-    assert worker_processes() == {}, f"workers left: {strays}"
-
-
-def machine_of(boards: Sequence[VirtualBoard], **options: Any) -> Machine:
-    return Machine([board.address for board in boards], **options)
-
+#: The kit's fixtures: three boards a module, and no worker left behind.
+boards = machine_kit.boards
+no_stray_workers = machine_kit.no_stray_workers
 
 # -- the operations, placed and in-process -------------------------------------------
 
@@ -463,171 +293,6 @@ def test_listen_right_after_start_survives_a_worker_kill() -> None:
             handle.close()
         finally:
             machine.close()
-
-
-# -- a killed worker ---------------------------------------------------------------
-
-
-@pytest.mark.timeout(40)
-def test_killed_worker_serves_again_within_two_seconds(
-    boards: list[VirtualBoard],
-) -> None:
-    data = os.urandom(4 * MIB)
-    with machine_of(boards, workers=2) as machine:
-        # Group 0 holds boards 0 and 2, group 1 board 1.
-        old = machine.worker_pids[0]
-        assert old is not None
-        other = machine.worker_pids[1]
-        received = boards[0].stats.received
-        with ThreadPoolExecutor(1) as pool:
-            transfer = pool.submit(machine.write, 0, 0, 1, BASE, data)
-            # Kill once the write is well under way on the board.
-            wait_until(
-                lambda: boards[0].stats.received > received + 2000,
-                "the write under way",
-            )
-            assert not transfer.done()
-            os.kill(old, signal.SIGKILL)
-            killed_at = time.monotonic()
-            machine.version(2)  # the killed worker's other board
-            quiet_board = time.monotonic() - killed_at
-            machine.version(0)  # behind what is left of the write
-            busy_board = time.monotonic() - killed_at
-            transfer.result(timeout=20)
-            finished = time.monotonic() - killed_at
-        print(
-            f"\nkill -> serving: version() on the killed worker's idle "
-            f"board after {quiet_board:.3f} s, on the board with the "
-            f"transfer after {busy_board:.3f} s; the 4 MiB write done "
-            f"{finished:.3f} s after the kill"
-        )
-        assert quiet_board < 2.0
-        assert busy_board < 2.0
-        assert machine.read(0, 0, 1, BASE, len(data)) == data
-        pid = new_pid(machine, 0, old)
-        assert machine.worker_pids == [pid, other]  # the other untouched
-        assert not process_exists(old)
-        supervision = machine.supervision()
-        assert supervision is not None and supervision.restarts == 1
-
-
-@pytest.mark.timeout(40)
-def test_hung_worker_is_replaced_after_its_heartbeat_deadline(
-    boards: list[VirtualBoard],
-) -> None:
-    with machine_of(boards[:1], workers=1, heartbeat_deadline=0.5) as machine:
-        (old,) = machine.worker_pids
-        assert old is not None
-        try:
-            machine.write(0, 1, 1, BASE, b"before" * 100)
-            os.kill(old, signal.SIGSTOP)
-            stopped_at = time.monotonic()
-            # Asked while the worker is hung: answered by its successor.
-            assert machine.read(0, 1, 1, BASE, 600) == b"before" * 100
-            took = time.monotonic() - stopped_at
-            print(
-                f"\nhung worker -> serving again after {took:.3f} s "
-                f"(heartbeat deadline 0.5 s)"
-            )
-            assert 0.5 <= took < 3.0
-            assert_hung_worker_replaced_once(machine, old)
-        finally:
-            kill_process(old)
-
-
-@pytest.mark.timeout(60)
-def test_a_hung_worker_with_a_full_pipe_is_replaced_too(
-    boards: list[VirtualBoard],
-) -> None:
-    """A job too large for the pipe, sent to a hung worker, blocks the
-    sending actor: the heartbeat deadline must still replace the worker
-    (it is killed, so the send fails), and the job is done by the next."""
-    data = bytes(range(256)) * (1 << 12)  # 1 MiB, far more than a pipe holds
-    with machine_of(boards[:1], workers=1, heartbeat_deadline=0.5) as machine:
-        (old,) = machine.worker_pids
-        assert old is not None
-        try:
-            machine.version(0)
-            os.kill(old, signal.SIGSTOP)
-            machine.write(0, 1, 1, BASE, data)
-            assert machine.read(0, 1, 1, BASE, len(data)) == data
-            assert_hung_worker_replaced_once(machine, old)
-        finally:
-            kill_process(old)
-
-
-@pytest.mark.timeout(60)
-def test_closing_with_a_hung_worker_takes_its_heartbeat_deadline(
-    boards: list[VirtualBoard],
-) -> None:
-    """close() does not wait out the grace a live worker gets to end: a
-    hung one is killed once it has missed its heartbeat deadline."""
-    machine = machine_of(boards[:1], workers=1, heartbeat_deadline=0.5)
-    (old,) = machine.worker_pids
-    assert old is not None
-    try:
-        machine.version(0)
-        os.kill(old, signal.SIGSTOP)
-        started = time.monotonic()
-        machine.close()
-        took = time.monotonic() - started
-        assert took < STOP_GRACE, took
-        wait_until(lambda: not process_exists(old), "the hung worker gone")
-        assert worker_processes() == {}
-    finally:
-        kill_process(old)
-
-
-@pytest.mark.timeout(40)
-def test_stats_asked_of_a_hung_worker_come_from_its_successor(
-    boards: list[VirtualBoard],
-) -> None:
-    with machine_of(boards[:1], workers=1, heartbeat_deadline=0.5) as machine:
-        (old,) = machine.worker_pids
-        assert old is not None
-        try:
-            os.kill(old, signal.SIGSTOP)
-            asked_at = time.monotonic()
-            stats = machine.stats()
-            took = time.monotonic() - asked_at
-            assert isinstance(stats[0], ConnectionStats)
-            assert took < 3.0, f"stats() took {took:.1f} s"
-        finally:
-            kill_process(old)
-
-
-@pytest.mark.timeout(30)
-def test_worker_exits_when_its_parent_dies(boards: list[VirtualBoard]) -> None:
-    script = (
-        "import sys, threading\n"
-        "from actors.placement.machine import Machine\n"
-        "machine = Machine([('127.0.0.1', int(sys.argv[1]))], workers=1)\n"
-        "machine.version(0)\n"
-        "print(machine.worker_pids[0], flush=True)\n"
-        "threading.Event().wait(60)\n"
-    )
-    parent = subprocess.Popen(
-        [sys.executable, "-c", script, str(boards[0].address[1])],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert parent.stdout is not None
-        worker = int(parent.stdout.readline())
-        assert process_running(worker)
-        parent.kill()
-        parent.wait(10)
-        # The worker sees its pipe close and exits (init reaps it, or it
-        # stays a zombie where init does not reap: either way, not running).
-        wait_until(
-            lambda: not process_running(worker), "the orphaned worker exited", limit=10
-        )
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait(10)
 
 
 @pytest.mark.timeout(30)
@@ -1092,137 +757,3 @@ def test_a_dead_board_is_a_timeout_in_the_caller_and_the_rest_serve(
             assert machine.version("alive").name == "SC&MP"
     finally:
         silent.close()
-
-
-# -- errors name their board ---------------------------------------------------------
-
-
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("workers", [1, 0])
-def test_a_machines_errors_name_the_board(
-    boards: list[VirtualBoard], workers: int
-) -> None:
-    """A Machine's caller has many boards: each error says which one
-    (its name, and host:port once), for timeouts and board error codes
-    alike, in a worker or in-process; the exception keeps its type."""
-    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    silent.bind(("127.0.0.1", 0))
-    dead = "{}:{}".format(*silent.getsockname())
-    alive = "{}:{}".format(*boards[0].address)
-    try:
-        with Machine(
-            {"dead": silent.getsockname(), "alive": boards[0]},
-            workers=workers,
-            timeout=0.05,
-            retries=1,
-        ) as machine:
-            with pytest.raises(RequestTimeout) as timeout:
-                machine.version("dead")
-            text = str(timeout.value)
-            assert text.startswith("board 'dead': GetVersion(0,0,0) seq=0: no reply")
-            assert f"no reply from {dead} after 2 tries" in text
-            assert text.count(dead) == 1
-
-            with pytest.raises(UnexpectedResponseCodeError) as code:
-                machine.read("alive", 9, 9, BASE, 4)  # a 2x2 board
-            assert str(code.value).startswith(
-                f"board 'alive' at {alive}: read at 0x60000000 on 9,9,0: "
-                "read memory (CMD_READ) failed: board answered RC_ROUTE (no route"
-            )
-            assert code.value.result == SCPResult.RC_ROUTE
-
-            (outcome,) = machine.submit([("alive", ReadJob("k", 9, 9, 0, BASE, 4))])
-            assert str(outcome.error).startswith(f"board 'alive' at {alive}: ")
-            assert machine.version("alive").name == "SC&MP"  # still serves
-    finally:
-        silent.close()
-
-
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("workers", [1, 0])
-def test_a_closed_machines_shutdown_names_the_board(
-    boards: list[VirtualBoard], workers: int
-) -> None:
-    """A call on one board of a closed Machine says which board; a batch
-    over several boards says only that the machine is closed."""
-    address = "{}:{}".format(*boards[0].address)
-    machine = Machine({"a": boards[0], "b": boards[1]}, workers=workers)
-    machine.version("a")
-    machine.close()
-    for call in (
-        lambda: machine.version("a"),
-        lambda: machine.read("a", 0, 0, BASE, 4),
-        lambda: machine.board("a").write(0, 0, BASE, b"abcd"),
-    ):
-        with pytest.raises(ShutDown) as closed:
-            call()
-        assert str(closed.value).startswith(f"board 'a' at {address}: ")
-        assert "closed" in str(closed.value)
-    with pytest.raises(ShutDown, match="^the machine is closed$"):
-        machine.submit(
-            [
-                ("a", ReadJob("x", 0, 0, 0, BASE, 4)),
-                ("b", ReadJob("y", 0, 0, 0, BASE, 4)),
-            ]
-        )
-
-
-@pytest.mark.timeout(90)
-def test_health_does_not_wait_for_a_stopped_worker(boards: list[VirtualBoard]) -> None:
-    """A worker that cannot answer (stopped) makes its boards
-    "unresponsive" within health's timeout, while the other group's
-    boards say they serve; once it runs again, they serve too."""
-    with Machine(
-        {"a": boards[0], "b": boards[1]}, workers=2, heartbeat_deadline=60
-    ) as machine:
-        assert machine.version("a") and machine.version("b")
-        pid = machine.worker_pids[0]
-        assert pid is not None
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            started = time.monotonic()
-            health = machine.health(timeout=5)
-            waited = time.monotonic() - started
-        finally:
-            os.kill(pid, signal.SIGCONT)
-        assert health["a"].state == "unresponsive", health["a"]
-        assert "did not answer in time" in health["a"].reason
-        assert not health["a"].up
-        assert health["b"].state == "serving", health["b"]
-        # Not a timing test: the point is that it does not take the 30 s
-        # a question to a group may wait.
-        assert waited < 20
-        assert machine.health(timeout=30)["a"].state == "serving"
-
-
-@pytest.mark.timeout(60)
-def test_a_lost_groups_errors_name_the_board(boards: list[VirtualBoard]) -> None:
-    """Errors made in the parent (a group that could not start) name the
-    board of each job too."""
-
-    def never_ready(spec: GroupSpec) -> GroupLink:
-        raise GroupLost(f"worker {spec.name} did not start within 30 s")
-
-    address = "{}:{}".format(*boards[1].address)
-    machine = Machine({"b": boards[1]}, workers=1, start_link=never_ready)
-    try:
-        with pytest.raises(GroupLost) as lost:
-            machine.read("b", 0, 0, BASE, 256)
-        assert str(lost.value).startswith(
-            f"board 'b' at {address}: group 'group-0' could not start"
-        )
-    finally:
-        machine.close()
-
-
-def test_naming_keeps_type_and_leaves_argument_errors() -> None:
-    """at_board remakes an error of the same type, once; the caller's
-    argument errors, and errors of another shape, are left as they are."""
-    named = at_board(RequestTimeout("no reply after 2 tries"), 3, ("h", 1))
-    assert type(named) is RequestTimeout
-    assert str(named) == "board 3 at h:1: no reply after 2 tries"
-    assert at_board(named, 3, ("h", 1)) is named
-    bad = InvalidArgumentError("length", -1, "must be positive")
-    assert at_board(bad, 3, ("h", 1)) is bad
-    odd = OSError(2, "gone")
-    assert at_board(odd, 3) is odd

@@ -28,7 +28,7 @@ from actors.placement.machine import Machine
 from actors.placement.spawner import is_spawner
 from actors.protocol.jobs import Job, Outcome, ReadJob, SCPJob, WriteJob
 from messages.scp import GetVersion, ReadMemory, SDRAMAlloc, WriteMemory
-from tests.system.test_machine import (
+from tests.system.machine_kit import (
     CountingSink,
     process_exists,
     version_of,

@@ -18,7 +18,7 @@ import pytest
 from actors import Client, aio, connect
 from actors.placement.machine import Machine
 from messages.errors import InvalidArgumentError
-from tests.system.test_machine import worker_processes
+from tests.system.machine_kit import worker_processes
 from transport import VirtualBoard
 
 
