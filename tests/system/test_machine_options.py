@@ -45,16 +45,10 @@ def refusal(boards: dict[Any, Any], workers: int, options: dict[str, Any]) -> st
 def test_a_bad_board_option_is_one_error_in_process_or_in_workers(
     options: dict[str, Any], words: str
 ) -> None:
-    before = worker_processes()
-    with VirtualBoard(2, 2) as first, VirtualBoard(2, 2) as second:
-        boards = {"a": first.address, "b": second.address}
-        here = refusal(boards, 0, options)
-        placed = refusal(boards, 2, options)
-    assert placed == here
-    assert here.startswith("InvalidArgumentError: ") and words in here
+    here = refused_alike(options)
+    assert words in here
     # Not about one board: the Machine's, for each.
     assert here.endswith("(an option of the Machine: the same for each of its boards)")
-    assert worker_processes() == before  # refused before any worker started
 
 
 @pytest.mark.timeout(60)
@@ -88,14 +82,7 @@ def test_an_unknown_option_or_a_bad_local_host_is_one_error_anywhere(
     a TypeError in one and a group's error in the other; not a local
     address every connection then fails to bind), before any worker
     starts."""
-    before = worker_processes()
-    with VirtualBoard(2, 2) as first, VirtualBoard(2, 2) as second:
-        boards = {"a": first.address, "b": second.address}
-        here = refusal(boards, 0, options)
-        placed = refusal(boards, 2, options)
-    assert placed == here
-    assert here.startswith("InvalidArgumentError: ") and words in here
-    assert worker_processes() == before
+    assert words in refused_alike(options)
 
 
 @pytest.mark.timeout(60)
@@ -144,3 +131,18 @@ def test_boards_named_in_a_dict_variable_are_taken_as_typed() -> None:
                 return [(await machine.version(name)).name for name in boards]
 
         assert asyncio.run(versions()) == ["SC&MP", "SC&MP"]
+
+
+def refused_alike(options: dict[str, Any]) -> str:
+    """The error a Machine of two boards gives for ``options``: the same
+    InvalidArgumentError in this process as with 2 workers, before any
+    worker started."""
+    before = worker_processes()
+    with VirtualBoard(2, 2) as first, VirtualBoard(2, 2) as second:
+        boards = {"a": first.address, "b": second.address}
+        here = refusal(boards, 0, options)
+        placed = refusal(boards, 2, options)
+    assert placed == here
+    assert here.startswith("InvalidArgumentError: ")
+    assert worker_processes() == before  # refused before any worker started
+    return here
