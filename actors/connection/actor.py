@@ -352,12 +352,7 @@ class ConnectionActor(Supervised):
                 now = clock()  # (only a rate limit leaves resends unsent)
                 continue
             now = self._await_replies()
-            if self._lone and window.has_completed:
-                # A job of one request (a version() during a long read):
-                # its caller waits for this reply alone, so its outcome
-                # goes now, and the refill after it.
-                self._collect(now)
-                self._flush()
+            self._hand_over_lone(now)
         self._flush()
         if window.open_requests and not self._pump_posted:
             self._pump_posted = True
@@ -371,6 +366,7 @@ class ConnectionActor(Supervised):
             self._feed(now)
         if window.timer_due(now) and window.in_flight:
             self._take_waiting(now)
+            self._hand_over_lone(now)
         if rate is None:
             self._send(window.poll(now))
         else:
@@ -389,6 +385,14 @@ class ConnectionActor(Supervised):
         if taken:
             self._foreign += self._window.receive_all(taken, self._remote, now)
             self._coalesce.took(now, len(taken), owed, now)
+
+    def _hand_over_lone(self, now: float) -> None:
+        """While a job of one request is open (a version() during a long
+        read), whose caller waits for its reply alone: what has ended goes
+        now, before the refill is sent."""
+        if self._lone and self._window.has_completed:
+            self._collect(now)
+            self._flush()
 
     def _await_replies(self) -> float:
         """Sleep as the coalescer says and take the replies that gathered;
