@@ -418,7 +418,13 @@ def test_reads_of_a_failed_run_are_answered_each_on_its_own() -> None:
     assert len(failed) == len(set(failed))
     assert read and failed, "some of each (30% busy, no retries)"
     assert len(read) + len(failed) == chunks
-    assert all(isinstance(error, SpinnmanIOException) for _, error, *_ in record.errors)
+    # Its error: the busy code that persisted (no retries), or, on a loaded
+    # machine, no reply within the adaptive wait (nothing is resent either).
+    assert all(
+        isinstance(error, SpinnmanIOException | SpinnmanTimeoutException)
+        for _, error, *_ in record.errors
+    )
+    assert any(isinstance(error, SpinnmanIOException) for _, error, *_ in record.errors)
     for index, got in read.items():
         assert got == data[index * 256 : (index + 1) * 256]
         assert ADDRESS + index * 256 not in failed
