@@ -47,7 +47,7 @@ from actors.supervision.supervisor import Supervisor
 from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.validate import caller_names, check_int
-from transport.capture.writer import CaptureTarget, open_capture
+from transport.capture.writer import CaptureTarget, PacketCapture, open_capture
 from transport.connections.scamp import SCP_SCAMP_PORT
 from transport.errors import TransportError
 from transport.links.endpoint import DatagramEndpoint, UDPEndpoint
@@ -183,7 +183,9 @@ class Client(BoardOperations):
     ``capture`` records every datagram of the connection, as pcap, to a
     file (a template with {host} and {port}, or a directory, gets one per
     board) or a shared PacketCapture (see transport/capture/writer.py); the client
-    closes a file it opened when it closes.
+    closes a file it opened when it closes. Its boots and recoveries are
+    recorded there too: the boot frames (UDP 54321) and the BMP's requests
+    and replies.
     """
 
     CHILD = "connection"
@@ -305,6 +307,11 @@ class Client(BoardOperations):
     @property
     def name(self) -> Hashable | None:
         return self._board_name
+
+    @property
+    def boot_capture(self) -> PacketCapture | None:
+        """The client's capture: its boots and recoveries are recorded too."""
+        return self.capture
 
     @property
     def gave_up(self) -> threading.Event:

@@ -22,6 +22,7 @@ from messages.scp.base import AbstractSCPRequest, AbstractSCPResponse
 from messages.scp.layout import parse_reply
 from messages.scp.memory import FillRequest
 from messages.scp.version import GetVersion, VersionInfo
+from transport.capture.writer import PacketCapture
 
 R = TypeVar("R", bound=AbstractSCPResponse)
 #: What a post takes: jobs, or (board, job) pairs for a Machine.
@@ -61,6 +62,12 @@ class BoardOperations:
         """A Machine's name for the board (None for a lone client)."""
         return None
 
+    @property
+    def boot_capture(self) -> PacketCapture | None:
+        """Where a boot records its boot frames and BMP exchanges (a
+        Client's capture; None: not recorded)."""
+        return None
+
     def boot(
         self, options: BootOptions | bool | Mapping[str, Any] = True
     ) -> BootReport:
@@ -76,7 +83,14 @@ class BoardOperations:
         label = f"board {self.address[0]}:{self.address[1]}"
         if name is not None:
             label = board_label(name, self.address)
-        return boot_board(self, self.address, label, given, bmp=given.bmp_of(name))
+        return boot_board(
+            self,
+            self.address,
+            label,
+            given,
+            bmp=given.bmp_of(name),
+            capture=self.boot_capture,
+        )
 
     def version(self, x: int = 0, y: int = 0, p: int = 0) -> VersionInfo:
         """Who runs core (x, y, p): SC&MP or SARK, and its version."""

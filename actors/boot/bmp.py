@@ -35,6 +35,7 @@ from messages.bmp import (
 from messages.errors import SpinnactorsError, UnexpectedResponseCodeError
 from messages.scp.base import AbstractSCPResponse
 from messages.scp.version import VersionInfo
+from transport.capture.writer import PacketCapture
 from transport.connections.bmp import BMPConnection
 from transport.connections.call import call
 from transport.errors import ReceiveTimeout, TransportError
@@ -95,15 +96,21 @@ def bmp_call(
     timeout: float = BMP_TIMEOUT,
     retries: int = 2,
     what: str = "",
+    capture: PacketCapture | None = None,
 ) -> R:
     """One request to the BMP at ``address``; its reply, BMPSilent or
-    BMPRefused (each naming the BMP and ``what`` was asked)."""
+    BMPRefused (each naming the BMP and ``what`` was asked). ``capture``
+    records the request and its reply (a Client's, so that its capture
+    shows the power commands of its boots and recoveries too)."""
     host, port = address
     where = f"BMP {host}:{port}"
     doing = what or type(request).__name__
     try:
         with BMPConnection(
-            remote_host=host, remote_port=port, boards=[request.board]
+            remote_host=host,
+            remote_port=port,
+            boards=[request.board],
+            capture=capture,
         ) as connection:
             return call(connection, request, timeout=timeout, retries=retries)
     except ReceiveTimeout:
@@ -124,6 +131,7 @@ def set_power(
     on: bool,
     *,
     timeout: float | None = None,
+    capture: PacketCapture | None = None,
 ) -> tuple[int, ...]:
     """Power ``boards`` of the frame whose BMP is at ``address`` on or off,
     in one command (sent to board 0's BMP, as SpiNNMan sends it); the
@@ -132,10 +140,11 @@ def set_power(
 
     The frame's boards are asked first (its CAN status): a BMP ignores a
     board of the mask that it does not have, so one named here that is
-    not there is BMPRefused, before anything is switched."""
+    not there is BMPRefused, before anything is switched. ``capture``
+    records both exchanges."""
     numbers = check_boards(list(boards))
     wait = timeout if timeout is not None else BMP_POWER_ON_TIMEOUT if on else 1.0
-    there = frame_boards(address, timeout=min(BMP_TIMEOUT, wait / 3))
+    there = frame_boards(address, timeout=min(BMP_TIMEOUT, wait / 3), capture=capture)
     absent = sorted(set(numbers) - set(there))
     if absent:
         host, port = address
@@ -145,7 +154,14 @@ def set_power(
         )
     command = PowerCommand.POWER_ON if on else PowerCommand.POWER_OFF
     doing = f"power {'on' if on else 'off'} boards {boards_text(numbers)}"
-    bmp_call(address, SetPower(command, numbers), timeout=wait, retries=0, what=doing)
+    bmp_call(
+        address,
+        SetPower(command, numbers),
+        timeout=wait,
+        retries=0,
+        what=doing,
+        capture=capture,
+    )
     COUNTS.add("power_on" if on else "power_off", len(numbers))
     log.info("bmp.power", bmp="{}:{}".format(*address), on=on, boards=numbers)
     return numbers
@@ -188,10 +204,19 @@ def read_sensors(
     return reply.adc_info
 
 
-def frame_boards(address: Address, *, timeout: float = BMP_TIMEOUT) -> tuple[int, ...]:
+def frame_boards(
+    address: Address,
+    *,
+    timeout: float = BMP_TIMEOUT,
+    capture: PacketCapture | None = None,
+) -> tuple[int, ...]:
     """The boards the BMP at ``address`` can reach on its frame's CAN bus."""
     reply = bmp_call(
-        address, ReadCANStatus(), timeout=timeout, what="which boards it has"
+        address,
+        ReadCANStatus(),
+        timeout=timeout,
+        what="which boards it has",
+        capture=capture,
     )
     return reply.boards
 

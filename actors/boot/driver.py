@@ -50,6 +50,7 @@ from messages.scp.version import (
     GetVersionResponse,
     VersionInfo,
 )
+from transport.capture.writer import PacketCapture
 from transport.connections.boot import BootConnection
 from transport.errors import TransportError
 from transport.logs import get_logger
@@ -103,7 +104,8 @@ def make_plan(options: BootOptions) -> BootPlan:
 
 
 class BoardBoot:
-    """One board's boot: a BootSequence and the I/O it asks for."""
+    """One board's boot: a BootSequence and the I/O it asks for;
+    ``capture`` (a Client's) records its boot frames and BMP exchanges."""
 
     def __init__(
         self,
@@ -116,9 +118,11 @@ class BoardBoot:
         bmp: BoardBMP | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        capture: PacketCapture | None = None,
     ) -> None:
         self._asker, self._address, self._label = asker, address, label
         self._options, self._plan, self._bmp = options, plan, bmp
+        self._capture = capture
         self._clock, self._sleep = clock, sleep
         self._frames: BootConnection | None = None
         self._do: dict[type, Callable[[Any], Event]] = {
@@ -174,7 +178,9 @@ class BoardBoot:
         host, _ = self._address
         try:
             if self._frames is None:
-                self._frames = BootConnection(host, gap=self._plan.gap)
+                self._frames = BootConnection(
+                    host, gap=self._plan.gap, capture=self._capture
+                )
             self._frames.send_boot_plan(self._plan)
         except TransportError as error:
             raise BootError(
@@ -191,7 +197,13 @@ class BoardBoot:
         bmp = action.bmp
         self._log.info("boot.power_on", bmp=str(bmp))
         try:
-            set_power(bmp.address, [bmp.board], True, timeout=action.timeout)
+            set_power(
+                bmp.address,
+                [bmp.board],
+                True,
+                timeout=action.timeout,
+                capture=self._capture,
+            )
         except BMPSilent as error:
             return PowerFailed(False, str(error))
         except BMPRefused as error:
@@ -211,10 +223,12 @@ def boot_board(
     options: BootOptions,
     *,
     bmp: BoardBMP | None = None,
+    capture: PacketCapture | None = None,
 ) -> BootReport:
     """Boot one board (see BoardBoot), its image checked first."""
     plan = make_plan(options)
-    return BoardBoot(asker, address, label, options, plan, bmp=bmp).run()
+    boot = BoardBoot(asker, address, label, options, plan, bmp=bmp, capture=capture)
+    return boot.run()
 
 
 class MachineBootError(BootError):

@@ -42,6 +42,7 @@ from messages.errors import InvalidArgumentError
 from messages.scp.base import AbstractSCPRequest
 from messages.scp.iptag import IPTagClear, IPTagSet
 from messages.validate import check_int, check_seconds
+from transport.capture.writer import PacketCapture
 from transport.connections.call import call
 from transport.connections.scamp import SCAMPConnection
 from transport.logs import get_logger
@@ -88,6 +89,9 @@ class Recoverable(Protocol):
     @property
     def address(self) -> tuple[str, int]: ...
 
+    @property
+    def boot_capture(self) -> PacketCapture | None: ...
+
     def health(self) -> Any: ...
 
     def call(
@@ -108,12 +112,14 @@ class Recoverable(Protocol):
 class _Direct:
     """version for a boot while the client's own connection is stopped."""
 
-    def __init__(self, address: tuple[str, int]) -> None:
-        self._address = address
+    def __init__(self, address: tuple[str, int], capture: PacketCapture | None) -> None:
+        self._address, self._capture = address, capture
 
     def call(self, request: Any, timeout: float | None = None) -> Any:
         host, port = self._address
-        with SCAMPConnection(remote_host=host, remote_port=port) as connection:
+        with SCAMPConnection(
+            remote_host=host, remote_port=port, capture=self._capture
+        ) as connection:
             return call(connection, request, timeout=timeout or 1.0, retries=0)
 
 
@@ -184,14 +190,14 @@ class BoardRecovery:
 
     def _recover(self, reason: str) -> None:
         settings, client = self.settings, self._client
-        bmp = settings.board_bmp
+        bmp, capture = settings.board_bmp, client.boot_capture
         try:
             self._count_cycle(reason)
             log.warning(
                 "board.power_cycle", board=self._label, bmp=str(bmp), reason=reason
             )
             client._halt()
-            set_power(bmp.address, [bmp.board], False)
+            set_power(bmp.address, [bmp.board], False, capture=capture)
             client._fail_open(
                 PowerCycled(
                     f"{self._label} was power-cycled through its {bmp} ({reason}): "
@@ -201,11 +207,19 @@ class BoardRecovery:
             )
             self._pause(settings.off_time)
             set_power(
-                bmp.address, [bmp.board], True, timeout=settings.boot.power_timeout
+                bmp.address,
+                [bmp.board],
+                True,
+                timeout=settings.boot.power_timeout,
+                capture=capture,
             )
             self._pause(settings.boot.power_settle)
             boot_board(
-                _Direct(client.address), client.address, self._label, settings.boot
+                _Direct(client.address, capture),
+                client.address,
+                self._label,
+                settings.boot,
+                capture=capture,
             )
             if self._closing.is_set():
                 raise ShutDown("the client was closed")

@@ -3,13 +3,15 @@ that hangs (held in reset by its BMP: silent everywhere) or whose
 supervisor gives up is power-cycled through the virtual BMP and booted
 again; the requests open meanwhile end with PowerCycled; a listener
 receives again on the IP tag set before; a cycle that cannot be done gives
-the board up, saying why."""
+the board up, saying why; a client's capture holds its boots and power
+cycles."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from actors.boot.recovery import Recovery
 from actors.compat.connection_listener import ConnectionListener
 from actors.errors import PowerCycled, ShutDown
 from messages.bmp import ResetAction, ResetBoards
+from messages.boot.frames import BOOT_PORT
 from messages.scp import IPTagSet
 from tests.system.test_restart_without_loss import kill
 from tests.transport.loopback import first_free, udp_socket
@@ -30,6 +33,7 @@ from transport import (
     VirtualBMP,
     VirtualBoard,
 )
+from transport.capture.pcap import Packet, read_packets
 from transport.connections.call import call
 from transport.virtual.traffic import TagTraffic
 
@@ -203,3 +207,43 @@ def test_recovery_is_for_a_client_with_its_own_supervisor() -> None:
             Client("127.0.0.1", supervisor=shared, recovery=Recovery(bmp="127.0.0.9"))
     finally:
         shared.stop()
+
+
+@pytest.mark.timeout(60)
+def test_a_clients_capture_holds_its_boots_and_power_cycles(
+    frame: tuple[VirtualBoard, VirtualBMP, Heard], tmp_path: Path
+) -> None:
+    """The boot frames (UDP 54321) and the BMP's requests and replies of
+    the client's boot and of its recovery are in its capture, besides SCP."""
+    board, bmp, _ = frame
+    path = tmp_path / "board.pcap"
+    host, port = bmp.address
+    recovery = Recovery(bmp=BoardBMP(host, 0, port), boot=BOOT, off_time=0.1)
+    client = Client(
+        *board.address, retries=1000, max_restarts=0, recovery=recovery, capture=path
+    )
+    with client, ThreadPoolExecutor(1) as pool:
+        client.boot(BOOT)
+        boots_before = len(boot_frames(client, path, board))
+        hang(bmp)
+        (open_read,) = reads(client, pool, 1)
+        kill(client, None)  # the supervisor gives up: recovered
+        with pytest.raises(PowerCycled):
+            open_read.result(30)
+        assert client.version().name == "SC&MP"  # served again
+    packets = list(read_packets(path.read_bytes()))
+    booted = [p for p in packets if p.destination == (board.address[0], BOOT_PORT)]
+    to_bmp = [p for p in packets if p.destination == bmp.address]
+    from_bmp = [p for p in packets if p.source == bmp.address]
+    assert boots_before > 0 and len(booted) > boots_before  # booted twice
+    # Recovery: CAN status and power off, CAN status and power on.
+    assert len(to_bmp) >= 4 and len(from_bmp) >= 4
+    assert bmp.stats.power_offs == 1 and bmp.stats.power_ons == 1
+
+
+def boot_frames(client: Client, path: Path, board: VirtualBoard) -> list[Packet]:
+    """The boot frames in the client's capture so far (written out first)."""
+    assert client.capture is not None
+    assert client.capture.flush(10)
+    destination = (board.address[0], BOOT_PORT)
+    return [p for p in read_packets(path.read_bytes()) if p.destination == destination]
