@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
@@ -44,7 +44,7 @@ from transport.errors import (
     TransportError,
     refused_text,
 )
-from transport.links.endpoint import DatagramEndpoint
+from transport.links.endpoint import DatagramEndpoint, UDPEndpoint
 from transport.logs import get_logger
 
 log = get_logger(__name__)
@@ -155,6 +155,9 @@ class ConnectionActor(Supervised):
         self._remote = (host, port)
         self._endpoint = endpoint = connection.endpoint
         self._send_to = endpoint.send_to
+        self._send_many = (
+            endpoint.send_many if isinstance(endpoint, UDPEndpoint) else None
+        )
         self._receive = endpoint.receive_from
         self._receive_waiting = endpoint.receive_waiting
         self._log = self._log.bind(peer=f"{host}:{port}")
@@ -445,10 +448,15 @@ class ConnectionActor(Supervised):
         coalesce.took(now, n, owed, waited_from)
         return now
 
-    def _send(self, datagrams: Iterable[bytearray]) -> None:
-        """Send to the board; a send the OS refuses is resent like a loss,
-        a closed connection fails the actor."""
+    def _send(self, datagrams: Sequence[bytearray]) -> None:
+        """Send to the board (several in one system call where the
+        endpoint can); a send the OS refuses is resent like a loss, a
+        closed connection fails the actor."""
         send, remote = self._send_to, self._remote
+        if len(datagrams) > 1 and self._send_many is not None:
+            went = self._send_many(datagrams, remote)
+            if went:
+                datagrams = datagrams[went:]
         for datagram in datagrams:
             try:
                 send(datagram, remote)

@@ -10,11 +10,14 @@ injector, so the capture shows what went on the wire.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from transport.capture.pcap import Link
 from transport.capture.writer import LinkBook, PacketCapture
 from transport.links.endpoint import Address, Datagram, DatagramEndpoint, UDPEndpoint
 
 _send_to = UDPEndpoint.send_to
+_send_many = UDPEndpoint.send_many
 _receive_from = UDPEndpoint.receive_from
 _receive_waiting = UDPEndpoint.receive_waiting
 
@@ -45,12 +48,24 @@ class TappedUDPEndpoint(UDPEndpoint):
 
     def send_to(self, data: Datagram, address: Address) -> None:
         _send_to(self, data, address)
-        if self.capture is None:
-            return
+        if self.capture is not None:
+            self._add(self._link_to(address), data)
+
+    def send_many(
+        self, datagrams: Sequence[bytes | bytearray], address: Address
+    ) -> int:
+        went = _send_many(self, datagrams, address)
+        if went and self.capture is not None:
+            add, link = self._add, self._link_to(address)
+            for data in datagrams[:went]:
+                add(link, data)
+        return went
+
+    def _link_to(self, address: Address) -> Link:
         if address is not self._peer:
             self._peer_link = self._links.outbound(address)
             self._peer = address
-        self._add(self._peer_link, data)
+        return self._peer_link
 
     def receive_from(self, timeout: float | None) -> tuple[bytes, Address]:
         data, sender = _receive_from(self, timeout)

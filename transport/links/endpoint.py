@@ -15,9 +15,11 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Sequence
 from typing import Protocol
 
 from transport.errors import ConnectionClosed, ReceiveTimeout, TransportError
+from transport.links.batch import batch
 
 #: A datagram address: (host, port).
 Address = tuple[str, int]
@@ -157,6 +159,21 @@ class UDPEndpoint:
         except OSError:
             self._send_again(data, address)
 
+    def send_many(
+        self, datagrams: Sequence[bytes | bytearray], address: Address
+    ) -> int:
+        """Send the first of ``datagrams`` to ``address`` in one system
+        call, as many as go without waiting: how many went (0 where the
+        compiled helper is not, or to another than a connected socket's
+        peer). The rest are the caller's to send_to, which retries and
+        says why one cannot go."""
+        if batch is None or address != self.peer or self._closed:
+            return 0
+        try:
+            return batch.send(self._socket.fileno(), datagrams)
+        except OSError:
+            return 0
+
     def _send_again(self, data: Datagram, address: Address) -> None:
         """Retry a refused send a few times, or say why it failed."""
         for attempt in range(_SEND_TRIES):
@@ -228,6 +245,8 @@ class UDPEndpoint:
             return out
         peer = self.peer
         try:
+            if peer is not None and batch is not None:
+                return batch.receive(self._socket.fileno(), limit, peer)
             if peer is None:
                 receive_from = self._socket.recvfrom
                 while len(out) < limit:
