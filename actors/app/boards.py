@@ -15,11 +15,11 @@ from types import FrameType
 from typing import TextIO
 
 from actors.app.arguments import UsageError
+from actors.app.packets import capture_for
 from actors.app.parser import DEFAULT_HOST, DEFAULT_PORT
 from actors.boot.sensors import BMPWatch, watch_bmp
 from messages.boot import BOOT_PORT
 from transport import FaultPlan, ROMSettings, VirtualBMP, VirtualBoard
-from transport.capture.writer import CaptureTarget, PacketCapture, names_each_board
 from transport.virtual.board import REALISTIC_SERVICE_TIME
 
 
@@ -131,64 +131,54 @@ def _rom(args: argparse.Namespace, board: int) -> ROMSettings:
     )
 
 
-def _capture(args: argparse.Namespace) -> tuple[CaptureTarget | None, bool]:
-    """Where the boards' datagrams go: one file each if the target names
-    each board, else one file they share (and whether it is ours to close)."""
-    target = args.capture
-    if target is None or args.boards == 1 or names_each_board(target):
-        return target, False
-    return PacketCapture(target), True
-
-
 def serve_frame(args: argparse.Namespace, out: TextIO) -> int:
     """Serve the boards (and the BMP) until interrupted."""
     hosts, bmp_address = addresses(args)
     port = DEFAULT_PORT if args.port is None else int(args.port)
     service = REALISTIC_SERVICE_TIME if args.realistic else args.service_us / 1e6
-    capture, shared = _capture(args)
-    stop = interruption()
-    boards: list[VirtualBoard] = []
-    bmp = None
-    watch: BMPWatch | None = None
-    try:
-        for number, host in enumerate(hosts):
-            boards.append(
-                VirtualBoard(
-                    args.width or 8,
-                    args.height or 8,
-                    host=host,
-                    port=port,
-                    faults=_faults(args, number),
-                    service_time=service,
-                    capture=capture,
-                    booted=not args.unbooted,
-                    rom=_rom(args, number),
+    # Each board's file, or one they share (closed once they have stopped).
+    with capture_for(args.capture, args.boards) as capture:
+        stop = interruption()
+        boards: list[VirtualBoard] = []
+        bmp = None
+        watch: BMPWatch | None = None
+        try:
+            for number, host in enumerate(hosts):
+                boards.append(
+                    VirtualBoard(
+                        args.width or 8,
+                        args.height or 8,
+                        host=host,
+                        port=port,
+                        faults=_faults(args, number),
+                        service_time=service,
+                        capture=capture,
+                        booted=not args.unbooted,
+                        rom=_rom(args, number),
+                    )
                 )
-            )
-        if bmp_address is not None:
-            host, bmp_port = bmp_address
-            bmp = VirtualBMP(
-                boards, host=host, port=bmp_port, power_on_delay=args.power_on_delay
-            )
-        started = time.monotonic()
-        for board in boards:
-            board.start()
-        if bmp is not None:
-            bmp.start()
-            if getattr(args, "metrics_port", None) is not None:
-                watch = watch_bmp(*bmp.address)  # its boards' sensors
-        _say_where(args, boards, bmp, out)
-        wait_for(stop)
-        seconds = time.monotonic() - started
-    finally:
-        if watch is not None:
-            watch.close()
-        if bmp is not None:
-            bmp.stop()
-        for board in boards:
-            board.stop()
-        if shared and isinstance(capture, PacketCapture):
-            capture.close()
+            if bmp_address is not None:
+                host, bmp_port = bmp_address
+                bmp = VirtualBMP(
+                    boards, host=host, port=bmp_port, power_on_delay=args.power_on_delay
+                )
+            started = time.monotonic()
+            for board in boards:
+                board.start()
+            if bmp is not None:
+                bmp.start()
+                if getattr(args, "metrics_port", None) is not None:
+                    watch = watch_bmp(*bmp.address)  # its boards' sensors
+            _say_where(args, boards, bmp, out)
+            wait_for(stop)
+            seconds = time.monotonic() - started
+        finally:
+            if watch is not None:
+                watch.close()
+            if bmp is not None:
+                bmp.stop()
+            for board in boards:
+                board.stop()
     for board in boards:
         print(board_summary(board, seconds), file=out, flush=True)
     if bmp is not None:

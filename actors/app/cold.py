@@ -20,6 +20,7 @@ from rich.table import Table
 
 from actors.app import arguments
 from actors.app.options import Command, count, delay, option, seconds
+from actors.app.packets import CAPTURE, capture_for, capture_of
 from actors.app.watching import METRICS_PORT
 from actors.board.client import Client
 from actors.boot import (
@@ -158,6 +159,7 @@ BOOT = Command(
             5.0,
             "seconds to wait after a power-on before booting",
         ),
+        CAPTURE,
         METRICS_PORT,
     ),
 )
@@ -182,6 +184,7 @@ POWER = Command(
             "longest wait for the BMP's reply (default: 10 s for on, the "
             "FPGAs loading; 1 s for off)",
         ),
+        CAPTURE,
     ),
 )
 
@@ -195,7 +198,7 @@ SENSORS = Command(
         "spinnactors sensors --bmp 192.168.240.0",
         "spinnactors sensors --bmp 192.168.240.0 --boards 0-2",
     ),
-    _BMP_OPTIONS,
+    (*_BMP_OPTIONS, CAPTURE),
 )
 
 DISCOVER = Command(
@@ -234,15 +237,15 @@ def _bmp_address(args: argparse.Namespace) -> tuple[str, int]:
     return host, port
 
 
-def _boards(args: argparse.Namespace, address: tuple[str, int]) -> tuple[int, ...]:
-    """--boards, or /BOARDS of --bmp, or every board the BMP reaches."""
+def _named(args: argparse.Namespace) -> tuple[int, ...] | None:
+    """--boards, or /BOARDS of --bmp (None: every board the BMP reaches)."""
     given = args.bmp[2]
     if given is not None and args.boards is not None:
         raise arguments.UsageError(
             "name the boards once: --bmp HOST/BOARDS or --boards"
         )
     boards: tuple[int, ...] | None = args.boards if given is None else given
-    return boards if boards is not None else frame_boards(address)
+    return boards
 
 
 def _boards_named(boards: tuple[int, ...]) -> str:
@@ -250,10 +253,12 @@ def _boards_named(boards: tuple[int, ...]) -> str:
 
 
 def run_power(args: argparse.Namespace, out: TextIO) -> int:
-    address = _bmp_address(args)
-    boards = _boards(args, address)
-    started = time.monotonic()
-    set_power(address, boards, args.action == "on", timeout=args.timeout)
+    address, named = _bmp_address(args), _named(args)
+    with capture_of(args.capture, *address) as capture:
+        boards = named if named is not None else frame_boards(address, capture=capture)
+        started = time.monotonic()
+        on = args.action == "on"
+        set_power(address, boards, on, timeout=args.timeout, capture=capture)
     print(
         f"powered {args.action} {_boards_named(boards)} through BMP "
         f"{address[0]}:{address[1]} in {time.monotonic() - started:.1f} s",
@@ -263,20 +268,22 @@ def run_power(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def run_sensors(args: argparse.Namespace, out: TextIO) -> int:
-    address = _bmp_address(args)
-    boards = _boards(args, address)
-    there = frame_boards(address)
-    absent = [board for board in boards if board not in there]
-    if absent:
-        raise InvalidArgumentError(
-            "boards",
-            boards_text(absent),
-            f"the BMP at {address[0]}:{address[1]} has no such board (its "
-            f"CAN bus reaches boards {boards_text(there) or 'none'})",
-        )
+    address, named = _bmp_address(args), _named(args)
     table = sensor_table(f"sensors of BMP {address[0]}:{address[1]}")
-    for board in boards:
-        table.add_row(*sensor_row(board, read_sensors(address, board)))
+    with capture_of(args.capture, *address) as capture:
+        there = frame_boards(address, capture=capture)
+        boards = named if named is not None else there
+        absent = [board for board in boards if board not in there]
+        if absent:
+            raise InvalidArgumentError(
+                "boards",
+                boards_text(absent),
+                f"the BMP at {address[0]}:{address[1]} has no such board (its "
+                f"CAN bus reaches boards {boards_text(there) or 'none'})",
+            )
+        for board in boards:
+            info = read_sensors(address, board, capture=capture)
+            table.add_row(*sensor_row(board, info))
     width = None if out.isatty() else 160
     Console(file=out, highlight=False, width=width).print(table)
     return 0
@@ -339,15 +346,18 @@ def run_boot(args: argparse.Namespace, default_host: str, out: TextIO) -> int:
     options = options.with_image(options.load_image())  # checked first
     reports: list[BootReport]
     with contextlib.ExitStack() as stack:
+        # A file they share is opened here, else by each client as it starts:
+        # either way a bad path fails before anything is sent.
+        capture = stack.enter_context(capture_for(args.capture, len(boards)))
         if getattr(args, "metrics_port", None) is not None:
             bmps = options.bmp.values() if isinstance(options.bmp, dict) else ()
             for host, bmp_port in {bmp.address for bmp in bmps if bmp}:
                 stack.enter_context(watch_bmp(host, bmp_port))
         if len(boards) == 1:
-            with Client(*boards[0]) as client:
+            with Client(*boards[0], capture=capture) as client:
                 reports = [client.boot(replace(options, bmp=options.bmp_of(0)))]
         else:
-            with Machine(boards, workers=0) as machine:
+            with Machine(boards, workers=0, capture=capture) as machine:
                 reports = list(machine.boot(options).values())
     for report in reports:
         print(report, file=out)

@@ -7,9 +7,11 @@ option every board-talking command takes, and the two commands.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import TextIO
@@ -20,7 +22,13 @@ from messages.errors import InvalidArgumentError, SpinnactorsError
 from messages.scp.layout import SCP_SCAMP_PORT
 from transport.capture.pcap import read_packets
 from transport.capture.replay import Exchange, exchanges, replay
-from transport.capture.writer import capture_path
+from transport.capture.writer import (
+    CaptureTarget,
+    PacketCapture,
+    capture_path,
+    names_each_board,
+    open_capture,
+)
 
 #: The dissector's file name, inside transport/capture/.
 DISSECTOR = "spinnaker.lua"
@@ -50,6 +58,34 @@ CAPTURE = option(
     help="write every datagram sent and received to FILE as pcap "
     "(for Wireshark or tshark; see: spinnactors dissector)",
 )
+
+
+@contextlib.contextmanager
+def capture_for(target: str | None, boards: int) -> Iterator[CaptureTarget | None]:
+    """--capture for the clients of ``boards`` boards: as given when each
+    opens its own (one board, or a template or directory naming each), else
+    one file they share, opened here (a bad path fails now) and closed
+    after them."""
+    if target is None or boards == 1 or names_each_board(target):
+        yield target
+        return
+    with PacketCapture(target) as shared:
+        yield shared
+
+
+@contextlib.contextmanager
+def capture_of(
+    target: str | None, host: str, port: int
+) -> Iterator[PacketCapture | None]:
+    """--capture of a command that asks ``host:port`` (a BMP) itself, as a
+    client opens its own: {host} and {port} filled in, opened before
+    anything is sent (a bad path fails now), closed when the command ends."""
+    capture, owned = open_capture(target, host, port)
+    try:
+        yield capture
+    finally:
+        if owned and capture is not None:
+            capture.close()
 
 
 def dissector_path() -> Path:

@@ -191,15 +191,22 @@ def power_boards(
 
 
 def read_sensors(
-    address: Address, board: int, *, timeout: float = BMP_TIMEOUT, retries: int = 2
+    address: Address,
+    board: int,
+    *,
+    timeout: float = BMP_TIMEOUT,
+    retries: int = 2,
+    capture: PacketCapture | None = None,
 ) -> ADCInfo:
-    """Board ``board``'s voltages, temperatures and fans."""
+    """Board ``board``'s voltages, temperatures and fans (``capture``
+    records the request and its reply)."""
     reply = bmp_call(
         address,
         ReadADC(board),
         timeout=timeout,
         retries=retries,
         what=f"the sensors of board {board}",
+        capture=capture,
     )
     return reply.adc_info
 

@@ -254,18 +254,22 @@ def boot_boards(
     options: BootOptions,
     *,
     parallel: int = MAX_PARALLEL,
+    captures: Mapping[Hashable, PacketCapture | None] | None = None,
 ) -> dict[Hashable, BootReport]:
     """Boot many boards at once (``boards``: name -> (asker, address,
     label)), each on a thread of its own, up to ``parallel`` at a time;
     their reports by name, or MachineBootError once every board has ended,
-    naming each that failed."""
+    naming each that failed. ``captures`` (by name: each board's client's)
+    record each board's boot frames and BMP exchanges."""
     shared = options.with_image(options.load_image())
     plan = make_plan(shared)
+    recorded = captures or {}
 
     def one(name: Hashable) -> BootReport:
         asker, address, label = boards[name]
-        bmp = shared.bmp_of(name)
-        return BoardBoot(asker, address, label, shared, plan, bmp=bmp).run()
+        bmp, capture = shared.bmp_of(name), recorded.get(name)
+        boot = BoardBoot(asker, address, label, shared, plan, bmp=bmp, capture=capture)
+        return boot.run()
 
     if not boards:
         return {}

@@ -57,7 +57,8 @@ class BootsBoards:
         ``options.bmp`` (a mapping of names to them) or the Machine's
         ``bmps``. MachineBootError, once every board has ended, naming
         each board that did not come up and why (its ``errors``); the
-        others are up."""
+        others are up. A board's client in this process records its boot
+        in its capture (the boot frames, the BMP's exchanges)."""
         given = BootOptions.of(options)
         if given.bmp is None:
             given = replace(given, bmp=self.bmps)
@@ -74,7 +75,8 @@ class BootsBoards:
             name: (self.board(name), address, board_label(name, address))
             for name, address in self.addresses.items()
         }
-        return boot_boards(boards, given, parallel=parallel)
+        captures = {name: board.boot_capture for name, (board, _, _) in boards.items()}
+        return boot_boards(boards, given, parallel=parallel, captures=captures)
 
     def power_on(
         self, boards: Iterable[Hashable] | None = None, *, timeout: float | None = None

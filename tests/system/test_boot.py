@@ -15,6 +15,7 @@ import os
 import re
 import time
 from collections.abc import Hashable, Iterator
+from pathlib import Path
 
 import pykka
 import pytest
@@ -23,8 +24,10 @@ from actors import connect
 from actors.boot import BoardBMP, BootError, BootOptions, MachineBootError
 from messages.boot import BootImageError
 from tests.system.cold import booted, cold_board, cold_boards, rom_of
-from tests.transport.loopback import first_free, udp_socket
+from tests.transport.loopback import BOOT_PORT, first_free, udp_socket
 from transport import FaultPlan, VirtualBMP, VirtualBoard
+from transport.capture.pcap import read_packets
+from transport.capture.replay import exchanges
 from transport.virtual.rom import ROMState
 
 pytestmark = pytest.mark.timeout(60)
@@ -306,3 +309,27 @@ def test_a_machine_powers_its_boards_off_and_on_in_bulk(
     assert (stats.power_offs, stats.power_ons) == (2, 2)
     assert stats.received == 4  # one command per BMP each way, each checked
     assert all(rom_of(board).wait_until(booted, 1) for board in boards)
+
+
+def test_a_machines_boot_is_in_each_boards_capture(
+    frame: tuple[VirtualBMP, list[VirtualBoard]], tmp_path: Path
+) -> None:
+    """In this process (workers=0) each board's client records its boot:
+    the boot frames to its own port 54321 and, for the board powered off,
+    the power-on's exchanges with the BMP."""
+    bmp, boards = frame
+    bmp.set_temperature(1, 95.0)  # shut down: off, and silent
+    bmp.set_temperature(1, 40.0)
+    bmps = {0: board_bmp(bmp, 0), 1: board_bmp(bmp, 1)}
+    template = str(tmp_path / "{host}-{port}.pcap")
+    with connect(boards, workers=0, bmps=bmps, capture=template) as machine:
+        reports = machine.boot(options(passes=1))
+    assert [report.powered_on for report in reports.values()] == [False, True]
+    for name, board in enumerate(boards):
+        host, port = board.address
+        path = Path(template.format(host=host, port=port))
+        packets = list(read_packets(path.read_bytes()))
+        frames = [p for p in packets if p.destination == (host, BOOT_PORT)]
+        assert len(frames) == 32 * reports[name].passes
+        to_bmp = [e.command for e in exchanges(packets) if e.destination == bmp.address]
+        assert to_bmp == (["CMD_BMP_INFO", "CMD_BMP_POWER"] if name else [])

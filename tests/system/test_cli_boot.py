@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from tests.system.cold import cold_board, cold_boards, rom_of
 from tests.system.conftest import run_cli
 from tests.transport.loopback import BOOT_PORT, first_free, udp_socket
 from transport import FaultPlan, VirtualBMP, VirtualBoard
+from transport.capture.pcap import Packet, read_packets
+from transport.capture.replay import exchanges
 
 pytestmark = pytest.mark.timeout(60)
 #: Quick to take a silent board for unbooted.
@@ -348,3 +351,139 @@ def test_discover_on_a_taken_port_is_one_line() -> None:
     assert result.stderr.startswith("spinnactors discover: error: ")
     assert f"{here}:{BOOT_PORT}" in result.stderr and "in use" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+# -- --capture -----------------------------------------------------------------------
+
+
+def passes(line: str) -> int:
+    """The passes of the image a ``boot`` line says it sent."""
+    found = re.search(r"\((\d+) pass", line)
+    assert found is not None, line
+    return int(found[1])
+
+
+def boot_frames(path: Path, host: str) -> list[Packet]:
+    """The boot frames (UDP 54321) to ``host`` in capture ``path``."""
+    packets = read_packets(path.read_bytes())
+    return [packet for packet in packets if packet.destination == (host, BOOT_PORT)]
+
+
+def asked(path: Path, peer: VirtualBoard | VirtualBMP) -> list[tuple[str, bool]]:
+    """The SCP commands capture ``path`` shows sent to ``peer`` (a resent
+    copy counted once), each with whether an answer is there too."""
+    packets = read_packets(path.read_bytes())
+    return [
+        (exchange.command, exchange.answer is not None)
+        for exchange in exchanges(packets)
+        if exchange.destination == peer.address
+    ]
+
+
+def probed_until_up(path: Path, board: VirtualBoard) -> bool:
+    """Whether ``path`` shows ``board`` asked its version, silent at first
+    (cold), answering at last (booted)."""
+    probes = asked(path, board)
+    commands = {command for command, _ in probes}
+    return commands == {"CMD_VER"} and not probes[0][1] and probes[-1][1]
+
+
+def test_boot_capture_holds_the_boot_frames_and_the_bmps_exchanges(
+    frame: Frame, tmp_path: Path
+) -> None:
+    """What a boot sent and got: the version probes and their answers, the
+    boot frames of each pass (before the power-on and after), and the
+    power-on's exchanges with the BMP (its CAN status, then the command)."""
+    bmp, boards = frame
+    board = boards[1]
+    bmp.set_temperature(1, 95.0)  # shut down: powered off
+    bmp.set_temperature(1, 40.0)
+    path = tmp_path / "boot.pcap"
+    args = ("--passes", "1", "--power-settle", "0.2", "--capture", str(path), *QUICK)
+    result = run("boot", where(board), "--bmp", f"{where(bmp)}/1", *args)
+    assert result.returncode == 0, result.stderr
+    assert passes(result.stdout) == 2
+    assert len(boot_frames(path, board.address[0])) == 2 * 32
+    assert asked(path, bmp) == [("CMD_BMP_INFO", True), ("CMD_BMP_POWER", True)]
+    assert probed_until_up(path, board)
+
+
+@pytest.mark.parametrize("name", ["boot.pcap", "{host}-{port}.pcap"])
+def test_boot_capture_of_several_boards_holds_each_boards_frames(
+    frame: Frame, tmp_path: Path, name: str
+) -> None:
+    """One file they share, or one each when the name says {host} and
+    {port}: each board's boot frames and probes are there."""
+    bmp, boards = frame
+    hosts = [where(board) for board in boards]
+    target = str(tmp_path / name)
+    result = run(
+        "boot", *hosts, "--bmp", f"{where(bmp)}/0-1", "--capture", target, *QUICK
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for board, line in zip(boards, lines, strict=True):
+        host, port = board.address
+        path = Path(target.format(host=host, port=port))
+        assert len(boot_frames(path, host)) == 32 * passes(line)
+        assert probed_until_up(path, board)
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == (1 if name == "boot.pcap" else 2), files
+
+
+def test_power_capture_holds_the_bmps_requests_and_replies(
+    frame: Frame, tmp_path: Path
+) -> None:
+    """The frame's boards asked first (twice without --boards: which to
+    switch, then whether it has them), then the power command."""
+    bmp, _ = frame
+    off, on = tmp_path / "off.pcap", tmp_path / "on.pcap"
+    result = run(
+        "power", "off", "--bmp", where(bmp), "--boards", "1", "--capture", str(off)
+    )
+    assert result.returncode == 0, result.stderr
+    result = run("power", "on", "--bmp", where(bmp), "--capture", str(on))
+    assert result.returncode == 0, result.stderr
+    info, power = ("CMD_BMP_INFO", True), ("CMD_BMP_POWER", True)  # answered
+    assert asked(off, bmp) == [info, power]
+    assert asked(on, bmp) == [info, info, power]
+    assert (bmp.stats.power_offs, bmp.stats.power_ons) == (1, 2)  # one board, two
+
+
+def test_sensors_capture_holds_the_bmps_requests_and_replies(
+    frame: Frame, tmp_path: Path
+) -> None:
+    """Which boards the BMP has (asked once), then each board's sensors:
+    each a CMD_BMP_INFO, answered."""
+    bmp, _ = frame
+    path = tmp_path / "sensors.pcap"
+    result = run("sensors", "--bmp", where(bmp), "--capture", str(path))
+    assert result.returncode == 0, result.stderr
+    assert asked(path, bmp) == [("CMD_BMP_INFO", True)] * 3
+    packets = list(read_packets(path.read_bytes()))
+    assert all(bmp.address in (p.source, p.destination) for p in packets)
+
+
+@pytest.mark.parametrize("command", ["boot", "boot several", "power", "sensors"])
+def test_a_capture_that_cannot_be_written_is_one_line_and_sends_nothing(
+    frame: Frame, tmp_path: Path, command: str
+) -> None:
+    """The capture is opened before anything is sent: a path that cannot
+    be written ends the command there, as it does `version`'s."""
+    bmp, boards = frame
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    target = blocker / "x.pcap"
+    given = {
+        "boot": (where(boards[0]), *QUICK),
+        "boot several": (*map(where, boards), "--bmp", f"{where(bmp)}/0-1", *QUICK),
+        "power": ("off", "--bmp", where(bmp)),
+        "sensors": ("--bmp", where(bmp)),
+    }[command]
+    name = command.split()[0]
+    result = run(name, *given, "--capture", str(target))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == f"spinnactors {name}: error: {target}: Not a directory\n"
+    assert bmp.stats.received == 0
+    assert [board.stats.received for board in boards] == [0, 0]
+    assert [rom_of(board).stats.datagrams for board in boards] == [0, 0]
