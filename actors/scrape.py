@@ -16,6 +16,7 @@ from typing import Any
 
 import pykka
 
+from actors.answers import Missing, answer_by, ask_now
 from actors.board.client import Client
 from actors.board.health import BoardHealth, PendingHealth
 from actors.compat.pipeline import given_up_pipeline_boards, pipeline_boards
@@ -57,7 +58,7 @@ def ask_all(
 
 
 #: What ask_keyed gives for an actor that is not running, or died asked.
-GONE = object()
+GONE = Missing.GONE
 
 
 def ask_keyed(
@@ -67,23 +68,12 @@ def ask_keyed(
 ) -> Iterator[tuple[str, Any]]:
     """Ask each actor at once; (key, its answer, or GONE if there was no
     actor or it died) of those that answered within ``timeout`` (in all)."""
-    asked: list[tuple[str, pykka.Future[Any] | None]] = []
-    for key, ref in keyed:
-        try:
-            asked.append((key, None if ref is None else ref.ask(message, block=False)))
-        except pykka.ActorDeadError:
-            asked.append((key, None))
+    asked = [(key, ask_now(ref, message)) for key, ref in keyed]
     deadline = time.monotonic() + timeout
     for key, future in asked:
-        if future is None:
-            yield key, GONE
-            continue
-        try:
-            yield key, future.get(timeout=max(0.0, deadline - time.monotonic()))
-        except pykka.ActorDeadError:
-            yield key, GONE
-        except pykka.Timeout:
-            continue
+        answer = answer_by(future, deadline)
+        if answer is not Missing.LATE:
+            yield key, answer
 
 
 def client_healths(clients: list[Client], timeout: float) -> list[BoardHealth]:

@@ -34,6 +34,7 @@ PACKAGES = ("actors", "messages", "transport")
 # purpose.
 ACTORS_LAYERS = [
     "errors",
+    "answers",
     "logs",
     "lifetime",
     "protocol",

@@ -21,6 +21,7 @@ from typing import Any, TypeVar, cast
 
 import pykka
 
+from actors.answers import ask_now
 from actors.board.health import BoardHealth, PendingHealth
 from actors.board.incarnations import Incarnations
 from actors.board.operations import BoardOperations
@@ -398,13 +399,8 @@ class Client(BoardOperations):
             return PendingHealth(
                 replace(health, state="closed", reason="the client is closed")
             )
-        actor = self._current()
-        if actor is None:
-            return PendingHealth(health)
-        try:
-            return PendingHealth(health, actor.ask(GetConnectionStats(), block=False))
-        except pykka.ActorDeadError:
-            return PendingHealth(health)  # it has just stopped
+        # (No actor, or one just stopped: ``health`` as it stands.)
+        return PendingHealth(health, ask_now(self._current(), GetConnectionStats()))
 
     def supervision(self) -> SupervisorStats:
         """How the connection's supervisor is doing (restarts so far)."""

@@ -11,12 +11,12 @@ asked of it) stays serving however long ago that was.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 import pykka
 
+from actors.answers import Missing, answer_by
 from actors.connection.messages import ConnectionStats
 from actors.supervision.messages import SupervisorStats
 
@@ -118,13 +118,10 @@ class PendingHealth:
         actor has stopped meanwhile (restarting); unresponsive if they
         have not come by ``deadline`` (time.monotonic()): the board stays
         in a health check whose actor is stuck, and the check is bounded."""
-        if self.stats is None:
+        stats = answer_by(self.stats, deadline)
+        if stats is Missing.GONE:
             return self.base
-        try:
-            stats = self.stats.get(timeout=max(0.0, deadline - time.monotonic()))
-        except pykka.ActorDeadError:
-            return self.base
-        except pykka.Timeout:
+        if stats is Missing.LATE:
             return replace(
                 self.base,
                 state="unresponsive",

@@ -19,8 +19,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import Any
 
-import pykka
-
+from actors.answers import Missing, answer_by, ask_now
 from actors.board.client import Client
 from actors.board.health import BoardHealth
 from actors.compat.connection_listener import ConnectionListener
@@ -240,16 +239,11 @@ class GroupServer:
         back before the parent's own check gives up on the group."""
         budget = HEALTH_TIMEOUT if timeout is None else timeout
         deadline = time.monotonic() + budget
-        try:
-            asked = self._supervisor.ask(GetSupervisorStats(), block=False)
-        except pykka.ActorDeadError:
-            asked = None
+        asked = ask_now(self._supervisor, GetSupervisorStats())
         pending = {name: c.ask_health() for name, c in self._clients.items()}
-        supervision = None
-        if asked is not None:
-            wait = min(SUPERVISION_TIMEOUT, deadline - time.monotonic())
-            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
-                supervision = asked.get(timeout=max(0.0, wait))
+        wait = min(deadline, time.monotonic() + SUPERVISION_TIMEOUT)
+        answer = answer_by(asked, wait)
+        supervision = None if isinstance(answer, Missing) else answer
         return {
             name: replace(health.result(deadline), supervision=supervision)
             for name, health in pending.items()
