@@ -187,12 +187,8 @@ def chaos(rounds: int, installed_rounds: int) -> None:
     kills; more rounds, so that the killer has time to kill), one after
     the other, against one lossy board each."""
     from actors.compat import installed
-    from tests.system.test_spinnman_chaos import (
-        Killer,
-        lossy_board,
-        transceiver,
-        workload,
-    )
+    from tests.system.spinnman_kit import transceiver
+    from tests.system.test_spinnman_chaos import Killer, lossy_board, workload
 
     _configure()
     print(
@@ -204,20 +200,16 @@ def chaos(rounds: int, installed_rounds: int) -> None:
         with lossy_board(seed=77) as board:
             start = time.perf_counter()
             if label == "spinnman":
-                txrx, _ = transceiver(board)
-                try:
+                with transceiver(board.address) as txrx:
                     outcome = workload(txrx, n, seed=5)
-                finally:
-                    txrx.close()
                 kills = 0
             else:
-                with installed():
-                    txrx, _ = transceiver(board)
-                    try:
-                        with Killer(seed=9) as killer:
-                            outcome = workload(txrx, n, 5, lambda: killer.kills < 4)
-                    finally:
-                        txrx.close()
+                with (
+                    installed(),
+                    transceiver(board.address) as txrx,
+                    Killer(seed=9) as killer,
+                ):
+                    outcome = workload(txrx, n, 5, lambda: killer.kills < 4)
                 kills = killer.kills
             elapsed = time.perf_counter() - start
         errors = sorted({type(e).__name__ for e in outcome.errors})
