@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from actors import aio, connect  # noqa: E402
 from actors.compat.connection_listener import ConnectionListener  # noqa: E402
 from messages.scp import IPTagSet  # noqa: E402
+from messages.sdp import SDPMessage  # noqa: E402
 from transport import SCAMPConnection, SDPConnection, VirtualBoard  # noqa: E402
 from transport.connections.call import call  # noqa: E402
 from transport.links.endpoint import Address  # noqa: E402
@@ -108,7 +109,9 @@ async def aio_round(
         aio.connect(*board) as client,
         aio.listen(0, kind="sdp", local_host="127.0.0.1") as messages,
     ):
-        tag_to(streamer, messages.connection.local_port)
+        connection = messages.connection
+        assert isinstance(connection, SDPConnection)  # (kind="sdp")
+        tag_to(streamer, connection.local_port)
 
         async def consume() -> None:
             async for _ in messages:
@@ -141,14 +144,18 @@ async def aio_round(
 async def thread_round(board: Address, streamer: Address, size: int) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     received = [0]
-    queue: asyncio.Queue[Any] = asyncio.Queue()
+    queue: asyncio.Queue[SDPMessage] = asyncio.Queue()
     connection = SDPConnection(local_host="127.0.0.1")
-    listener: ConnectionListener[Any] = ConnectionListener(connection, n_processes=1)
-    listener.add_callback(
-        lambda message: loop.call_soon_threadsafe(queue.put_nowait, message)
+    listener: ConnectionListener[SDPMessage] = ConnectionListener(
+        connection, n_processes=1
     )
+
+    def hand_over(message: SDPMessage) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, message)
+
+    listener.add_callback(hand_over)
     listener.start()
-    client = await asyncio.to_thread(connect, *board)
+    client = await asyncio.to_thread(lambda: connect(*board))
     try:
         tag_to(streamer, connection.local_port)
 
