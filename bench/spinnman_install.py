@@ -127,7 +127,7 @@ def child_main(argv: list[str]) -> int:
 
 def throughput(size: int, rounds: int, settings: list[str]) -> None:
     # (name: label, board options, share of size, children's suffix)
-    chosen = {
+    chosen: dict[str, tuple[str, cpu.BoardOptions, float, str]] = {
         "w8": ("Transceiver.read_memory, unpaced board", {}, 1.0, ""),
         "paced": (
             "Transceiver.read_memory, board paced at 70 us a request",
@@ -151,7 +151,7 @@ def throughput(size: int, rounds: int, settings: list[str]) -> None:
         ]
         run_size = max(256, int(size * share) // 256 * 256)
         requests = run_size // 256
-        with BoardProcess(**options) as board:  # type: ignore[arg-type]
+        with BoardProcess(**options) as board:
             figures = cpu.measure(
                 contenders,
                 board.address,
