@@ -36,13 +36,14 @@ import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors import aio, connect  # noqa: E402
 from actors.compat.connection_listener import ConnectionListener  # noqa: E402
 from messages.scp import IPTagSet  # noqa: E402
+from messages.sdp import SDPMessage  # noqa: E402
 from transport import SCAMPConnection, SDPConnection, VirtualBoard  # noqa: E402
 from transport.connections.call import call  # noqa: E402
 from transport.links.endpoint import Address  # noqa: E402
@@ -75,6 +76,21 @@ def percentile(samples: list[float], fraction: float) -> float:
 THREADS = [0]
 
 
+class _Round(TypedDict):
+    lags: list[float]
+    messages: int
+    seconds: float
+    threads: int
+
+
+class Round(_Round, total=False):
+    """One lag round: each tick's lag (s), the messages received in
+    ``seconds``, the most threads seen, the listener's drops (-1: no
+    stats; the idle round has none)."""
+
+    dropped: int
+
+
 async def ticker(lags: list[float], running: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     THREADS[0] = 0
@@ -85,7 +101,7 @@ async def ticker(lags: list[float], running: asyncio.Event) -> None:
         THREADS[0] = max(THREADS[0], threading.active_count())
 
 
-async def idle_round(seconds: float) -> dict[str, Any]:
+async def idle_round(seconds: float) -> Round:
     lags: list[float] = []
     done = asyncio.Event()
     tick = asyncio.ensure_future(ticker(lags, done))
@@ -102,13 +118,15 @@ def tag_to(streamer: Address, port: int) -> None:
 
 async def aio_round(
     board: Address, streamer: Address, size: int, buffer: bool = False
-) -> dict[str, Any]:
+) -> Round:
     received = [0]
     async with (
         aio.connect(*board) as client,
         aio.listen(0, kind="sdp", local_host="127.0.0.1") as messages,
     ):
-        tag_to(streamer, messages.connection.local_port)
+        connection = messages.connection
+        assert isinstance(connection, SDPConnection)  # (kind="sdp")
+        tag_to(streamer, connection.local_port)
 
         async def consume() -> None:
             async for _ in messages:
@@ -138,17 +156,21 @@ async def aio_round(
     }
 
 
-async def thread_round(board: Address, streamer: Address, size: int) -> dict[str, Any]:
+async def thread_round(board: Address, streamer: Address, size: int) -> Round:
     loop = asyncio.get_running_loop()
     received = [0]
-    queue: asyncio.Queue[Any] = asyncio.Queue()
+    queue: asyncio.Queue[SDPMessage] = asyncio.Queue()
     connection = SDPConnection(local_host="127.0.0.1")
-    listener: ConnectionListener[Any] = ConnectionListener(connection, n_processes=1)
-    listener.add_callback(
-        lambda message: loop.call_soon_threadsafe(queue.put_nowait, message)
+    listener: ConnectionListener[SDPMessage] = ConnectionListener(
+        connection, n_processes=1
     )
+
+    def hand_over(message: SDPMessage) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, message)
+
+    listener.add_callback(hand_over)
     listener.start()
-    client = await asyncio.to_thread(connect, *board)
+    client = await asyncio.to_thread(lambda: connect(*board))
     try:
         tag_to(streamer, connection.local_port)
 
@@ -216,7 +238,7 @@ def throughput_round(board: Address, size: int) -> tuple[float, float]:
     return awaited / 2, plain / 2
 
 
-def summary(rounds: list[dict[str, Any]]) -> dict[str, float]:
+def summary(rounds: list[Round]) -> dict[str, float]:
     """Medians over rounds of each round's p50, p99 and max lag (ms), and
     of its message rate."""
     return {
@@ -246,7 +268,7 @@ def main() -> int:
     streamer.start()
     stream_address: Address = pipe.recv()
     size = args.mib * MIB
-    rows: dict[str, list[dict[str, Any]]] = {
+    rows: dict[str, list[Round]] = {
         "idle": [],
         "aio": [],
         "aio_buffer": [],
@@ -314,7 +336,7 @@ def main() -> int:
     return 0
 
 
-def print_lags(rows: dict[str, list[dict[str, Any]]], args: Any) -> None:
+def print_lags(rows: dict[str, list[Round]], args: argparse.Namespace) -> None:
     print(
         f"loop lag, ticker every {TICK * 1e3:g} ms, while a {args.mib} MiB read and "
         f"a listener at {args.rate:,.0f} msg/s run (medians of {args.rounds} rounds)"

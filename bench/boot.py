@@ -41,8 +41,8 @@ import sys
 import time
 from collections.abc import Callable, Hashable
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -104,7 +104,7 @@ class Frames:
     def __init__(self, count: int, per_process: int) -> None:
         context = multiprocessing.get_context("spawn")
         per_process = max(per_process - per_process % FRAME, FRAME)  # whole frames
-        self._children: list[tuple[Any, Connection]] = []
+        self._children: list[tuple[BaseProcess, Connection]] = []
         for first in range(0, count, per_process):
             ours, theirs = context.Pipe()
             process = context.Process(
@@ -125,7 +125,7 @@ class Frames:
                 self.boards.append(tuple(board))
 
     @property
-    def processes(self) -> list[Any]:
+    def processes(self) -> list[BaseProcess]:
         return [process for process, _ in self._children]
 
     def power_cycle(self, names: list[int] | None = None) -> None:
@@ -142,7 +142,7 @@ class Frames:
                 process.kill()
 
 
-def timed(action: Callable[[], Any]) -> float:
+def timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started

@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cpu import MIB, Contender, Figures, measure  # noqa: E402
+from cpu import MIB, BoardOptions, Contender, Figures, measure  # noqa: E402
 
 from transport.virtual.board import REALISTIC_SERVICE_TIME  # noqa: E402
 from transport.virtual.process import BoardProcess  # noqa: E402
@@ -107,7 +107,7 @@ def main() -> int:
     args = parser.parse_args()
     pairs = {"here": pair(), **{Path(t).name: pair(t) for t in args.against}}
     contenders = [c for both in pairs.values() for c in both]
-    boards = {
+    boards: dict[str, tuple[BoardOptions, int]] = {
         "fast board": ({}, args.mib * MIB),
         "real board's pace": (
             {"service_time": REALISTIC_SERVICE_TIME},
@@ -116,7 +116,7 @@ def main() -> int:
     }
     results = {}
     for label, (options, size) in boards.items():
-        with BoardProcess(**options) as board:  # type: ignore[arg-type]
+        with BoardProcess(**options) as board:
             figures = measure(contenders, board.address, size, args.window, args.rounds)
         for name, both in pairs.items():
             row = label if name == "here" else f"{label} @{name}"

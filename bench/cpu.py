@@ -46,7 +46,7 @@ import tempfile
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -413,8 +413,15 @@ def report_latency(figures: dict[str, Latency]) -> None:
 # -- the parent ------------------------------------------------------------------
 
 
+class BoardOptions(TypedDict, total=False):
+    """What a setting asks of its BoardProcess (the rest as by default)."""
+
+    service_time: float
+    drop: float
+
+
 #: name: (label, window, board options, share of size, boards)
-SETTINGS: dict[str, tuple[str, int, dict[str, float], float, int]] = {
+SETTINGS: dict[str, tuple[str, int, BoardOptions, float, int]] = {
     "w8": ("window 8, unpaced", 8, {}, 1.0, 1),
     "paced": (
         "window 8, board paced at 70 us a request",
@@ -519,10 +526,7 @@ def main() -> int:
         run_size = max(256, int(size * share) // 256 * 256)
         many = n_boards > 1
         where = Placement("any") if many else placement
-        boards = [
-            BoardProcess(**options, cpus=where.board)  # type: ignore[arg-type]
-            for _ in range(n_boards)
-        ]
+        boards = [BoardProcess(**options, cpus=where.board) for _ in range(n_boards)]
         try:
             figures = measure(
                 chosen,

@@ -83,6 +83,7 @@ def spinnman_read(host: str, port: int, size: int, window: int) -> str:
     from spinnman.connections.scp_request_pipeline import SCPRequestPipeLine
     from spinnman.connections.udp_packet_connections import SCAMPConnection
     from spinnman.messages.scp.impl import ReadMemory
+    from spinnman.messages.scp.impl.read_memory import Response
 
     connection = SCAMPConnection(remote_host=host, remote_port=port)
     errors: list[Exception] = []
@@ -93,7 +94,9 @@ def spinnman_read(host: str, port: int, size: int, window: int) -> str:
     cpu = time.process_time()
     start = time.perf_counter()
     try:
-        pipeline = SCPRequestPipeLine(connection, n_channels=window)
+        pipeline: SCPRequestPipeLine[Response] = SCPRequestPipeLine(
+            connection, n_channels=window
+        )
         for offset in range(0, size, 256):
             pipeline.send_request(
                 ReadMemory((0, 0, 0), BASE + offset, 256), lambda _: None, failed

@@ -111,7 +111,7 @@ def child_main(setting: str, k: int, host: str, port: int, idle: float) -> None:
     before_threads, before_fds = threading.active_count(), fds_of([me])
     start = time.perf_counter()
     if setting == "clients":
-        boards: Any = [connect(host, port) for _ in range(k)]
+        boards = [connect(host, port) for _ in range(k)]
 
         def read_all() -> None:
             for board in boards:

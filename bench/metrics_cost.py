@@ -27,18 +27,23 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cpu import Figures, Run, reap  # noqa: E402
-from pipeline_throughput import MIB, Address, spinnactors_read  # noqa: E402
+from pipeline_throughput import MIB, spinnactors_read  # noqa: E402
 
+from transport.links.endpoint import Address  # noqa: E402
 from transport.virtual.process import BoardProcess  # noqa: E402
 
+if TYPE_CHECKING:
+    from multiprocessing.queues import SimpleQueue
+    from multiprocessing.synchronize import Event
 
-def _scrape(url: str, every: float, stop: Any, took: Any) -> None:
+
+def _scrape(url: str, every: float, stop: Event, took: SimpleQueue[float]) -> None:
     """Fetch ``url`` every ``every`` seconds until ``stop`` is set."""
     while not stop.is_set():
         start = time.perf_counter()
@@ -55,7 +60,7 @@ class Scraper:
     def __init__(self, url: str, every: float) -> None:
         context = multiprocessing.get_context("spawn")
         self._stop = context.Event()
-        self._took: Any = context.SimpleQueue()
+        self._took: SimpleQueue[float] = context.SimpleQueue()
         self._process = context.Process(
             target=_scrape, args=(url, every, self._stop, self._took), daemon=True
         )

@@ -68,8 +68,8 @@ def bare_loop(address: Address, size: int, window: int) -> float:
         try:
             reply = sock.recv(1024)
         except TimeoutError:
-            for datagram in outstanding.values():
-                sock.sendto(datagram, address)
+            for pending in outstanding.values():
+                sock.sendto(pending, address)
             continue
         seq = sequence_of.unpack_from(reply, at)[0]
         if seq in outstanding and len(reply) == full:
@@ -93,19 +93,22 @@ def spinnman_read(address: Address, size: int, window: int) -> float:
     from spinnman.connections.scp_request_pipeline import SCPRequestPipeLine
     from spinnman.connections.udp_packet_connections import SCAMPConnection
     from spinnman.messages.scp.impl import ReadMemory
+    from spinnman.messages.scp.impl.read_memory import Response
 
     connection = SCAMPConnection(remote_host=address[0], remote_port=address[1])
     received = [0]
     errors: list[Exception] = []
 
-    def got(response: ReadMemory) -> None:
-        received[0] += response.length  # type: ignore[attr-defined]
+    def got(response: Response) -> None:
+        received[0] += response.length
 
     def failed(request: object, error: Exception, *_: object) -> None:
         errors.append(error)
 
     try:
-        pipeline = SCPRequestPipeLine(connection, n_channels=window)
+        pipeline: SCPRequestPipeLine[Response] = SCPRequestPipeLine(
+            connection, n_channels=window
+        )
         start = time.perf_counter()
         for offset in range(0, size, 256):
             pipeline.send_request(

@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import structlog  # noqa: E402
 from pipeline_throughput import BASE, MIB  # noqa: E402
 
+from actors.placement.groups import Placement  # noqa: E402
 from actors.placement.machine import Machine  # noqa: E402
 from actors.protocol.jobs import ReadJob
 from transport.virtual.process import BoardProcess  # noqa: E402
@@ -69,8 +70,15 @@ def aggregate_read(machine: Machine, size: int) -> float:
     return len(jobs) * size / elapsed / 1e6
 
 
-def placements(n_boards: int, use_ray: bool) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {
+class PlacementOptions(TypedDict, total=False):
+    """A Machine's options that one placement sets."""
+
+    workers: int
+    placement: Placement
+
+
+def placements(n_boards: int, use_ray: bool) -> dict[str, PlacementOptions]:
+    out: dict[str, PlacementOptions] = {
         "in-process": {"workers": 0},
         "workers": {"workers": min(CORES, n_boards)},
     }

@@ -127,7 +127,7 @@ def child_main(argv: list[str]) -> int:
 
 def throughput(size: int, rounds: int, settings: list[str]) -> None:
     # (name: label, board options, share of size, children's suffix)
-    chosen = {
+    chosen: dict[str, tuple[str, cpu.BoardOptions, float, str]] = {
         "w8": ("Transceiver.read_memory, unpaced board", {}, 1.0, ""),
         "paced": (
             "Transceiver.read_memory, board paced at 70 us a request",
@@ -151,7 +151,7 @@ def throughput(size: int, rounds: int, settings: list[str]) -> None:
         ]
         run_size = max(256, int(size * share) // 256 * 256)
         requests = run_size // 256
-        with BoardProcess(**options) as board:  # type: ignore[arg-type]
+        with BoardProcess(**options) as board:
             figures = cpu.measure(
                 contenders,
                 board.address,
@@ -187,12 +187,8 @@ def chaos(rounds: int, installed_rounds: int) -> None:
     kills; more rounds, so that the killer has time to kill), one after
     the other, against one lossy board each."""
     from actors.compat import installed
-    from tests.system.test_spinnman_chaos import (
-        Killer,
-        lossy_board,
-        transceiver,
-        workload,
-    )
+    from tests.system.spinnman_kit import transceiver
+    from tests.system.test_spinnman_chaos import Killer, lossy_board, workload
 
     _configure()
     print(
@@ -204,20 +200,16 @@ def chaos(rounds: int, installed_rounds: int) -> None:
         with lossy_board(seed=77) as board:
             start = time.perf_counter()
             if label == "spinnman":
-                txrx, _ = transceiver(board)
-                try:
+                with transceiver(board.address) as txrx:
                     outcome = workload(txrx, n, seed=5)
-                finally:
-                    txrx.close()
                 kills = 0
             else:
-                with installed():
-                    txrx, _ = transceiver(board)
-                    try:
-                        with Killer(seed=9) as killer:
-                            outcome = workload(txrx, n, 5, lambda: killer.kills < 4)
-                    finally:
-                        txrx.close()
+                with (
+                    installed(),
+                    transceiver(board.address) as txrx,
+                    Killer(seed=9) as killer,
+                ):
+                    outcome = workload(txrx, n, 5, lambda: killer.kills < 4)
                 kills = killer.kills
             elapsed = time.perf_counter() - start
         errors = sorted({type(e).__name__ for e in outcome.errors})

@@ -13,6 +13,7 @@ a microsecond in bench/capture_cost.py on a shared machine.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import statistics
 import subprocess
@@ -27,29 +28,26 @@ ROOT = Path(__file__).resolve().parents[1]
 def child(kind: str, count: int) -> None:
     """Send and receive ``count`` datagrams on one socket, tapped or not."""
     sys.path.insert(0, os.environ.get("SPINNACTORS_TREE", str(ROOT)))
-    tapped: Any
     try:
         from transport.capture.tap import TappedUDPEndpoint, attach
         from transport.capture.writer import PacketCapture
         from transport.links.endpoint import UDPEndpoint
 
-        tapped = TappedUDPEndpoint
+        plain, tapped, tap = UDPEndpoint, TappedUDPEndpoint, attach
+        capture_file = PacketCapture
     except ImportError:  # a tree from before transport/ had subpackages
-        from transport.capture import (  # type: ignore[no-redef]
-            PacketCapture,
-            attach,
-        )
-        from transport.endpoint import UDPEndpoint  # type: ignore[no-redef]
-
-        tapped = UDPEndpoint
-    endpoint: Any = (tapped if kind == "tapped" else UDPEndpoint)("127.0.0.1", 0)
+        # (not this tree's modules: looked up by name, so unchecked)
+        old = importlib.import_module("transport.capture")
+        capture_file, tap = old.PacketCapture, old.attach
+        plain = tapped = importlib.import_module("transport.endpoint").UDPEndpoint
+    endpoint: Any = (tapped if kind == "tapped" else plain)("127.0.0.1", 0)
     endpoint.connect(endpoint.address)
     address, data = endpoint.address, bytes(270)
     with tempfile.TemporaryDirectory() as folder:
         capture = None
         if kind == "tapped":
-            capture = PacketCapture(Path(folder) / "tap.pcap")
-            endpoint = attach(endpoint, capture)
+            capture = capture_file(Path(folder) / "tap.pcap")
+            endpoint = tap(endpoint, capture)
         for _ in range(count):
             endpoint.send_to(data, address)
             endpoint.receive_from(1.0)

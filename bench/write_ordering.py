@@ -22,7 +22,7 @@ unsafe under reordering) and network_duplicates=False.
 from __future__ import annotations
 
 import argparse
-import functools
+import contextlib
 import os
 import random
 import resource
@@ -30,7 +30,10 @@ import statistics
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -39,6 +42,7 @@ import pykka  # noqa: E402
 import actors.board.client  # noqa: E402
 from actors import connect  # noqa: E402
 from actors.board.client import Client
+from actors.protocol import WindowSettings
 from actors.supervision.child import Crash
 from transport.virtual.process import BoardProcess  # noqa: E402
 
@@ -137,12 +141,19 @@ def soak(seconds: float, callers: int, kill_every: float) -> int:
     return 0 if tally.wrong_reads == 0 else 1
 
 
+class FenceOptions(TypedDict, total=False):
+    """The Client options the cost compares (the rest as by default)."""
+
+    max_datagram_age: float
+    network_duplicates: bool
+
+
 def pairs(
-    address: tuple[str, int], seconds: float, **options: object
+    address: tuple[str, int], seconds: float, options: FenceOptions
 ) -> tuple[float, float]:
     """Write-then-read pairs of one 64 KiB region a second, and CPU
     seconds per pair."""
-    with connect(*address, **options) as client:  # type: ignore[arg-type]
+    with connect(*address, **options) as client:
         data = os.urandom(REGION)
         client.write(1, 1, BASE, data)
         start, used, n = time.monotonic(), cpu(), 0
@@ -154,29 +165,34 @@ def pairs(
     return n / elapsed, used / n
 
 
+@dataclass(frozen=True)
+class NoFastResend(WindowSettings):
+    """A window's settings with fast resend off."""
+
+    fast_resend_after: int = 0
+
+
 def lossy_write(address: tuple[str, int], mib: int, fast: bool) -> float:
     """MB/s of a ``mib`` MiB write; ``fast`` False turns fast resend off
-    (the window's setting; the client does not offer it)."""
-    settings = actors.board.client.WindowSettings
-    if not fast:
-        actors.board.client.WindowSettings = functools.partial(  # type: ignore[misc]
-            settings, fast_resend_after=0
-        )
-    try:
-        with connect(*address) as client:
-            data = os.urandom(mib << 20)
-            start = time.monotonic()
-            client.write(1, 1, BASE, data)
-            elapsed = time.monotonic() - start
-            assert client.read(1, 1, BASE, len(data)) == data
-    finally:
-        actors.board.client.WindowSettings = settings  # type: ignore[misc]
+    (the window's setting; the client does not offer it, so its module
+    makes its settings with NoFastResend meanwhile)."""
+    settings: contextlib.AbstractContextManager[object] = (
+        contextlib.nullcontext()
+        if fast
+        else mock.patch.object(actors.board.client, "WindowSettings", NoFastResend)
+    )
+    with settings, connect(*address) as client:
+        data = os.urandom(mib << 20)
+        start = time.monotonic()
+        client.write(1, 1, BASE, data)
+        elapsed = time.monotonic() - start
+        assert client.read(1, 1, BASE, len(data)) == data
     return len(data) / elapsed / 1e6
 
 
 def cost(seconds: float, rounds: int) -> int:
     board = BoardProcess(2, 2)
-    settings = {
+    settings: dict[str, FenceOptions] = {
         "fence 0.1 s (default)": {},
         "fence 0 s (unsafe)": {"max_datagram_age": 0.0},
         "network_duplicates=False": {"network_duplicates": False},
@@ -185,7 +201,7 @@ def cost(seconds: float, rounds: int) -> int:
     cpus: dict[str, list[float]] = {name: [] for name in settings}
     for _ in range(rounds):
         for name, options in settings.items():
-            rate, per = pairs(board.address, seconds, **options)
+            rate, per = pairs(board.address, seconds, options)
             rates[name].append(rate)
             cpus[name].append(per)
     board.stop()
