@@ -1,13 +1,14 @@
 """Why a request ended without its result.
 
 Each is raised to, or handed to the error callback of, whoever asked; each
-carries only a message so that it pickles across process boundaries.
+carries a message (a RequestTimeout also a few plain facts) so that it
+pickles across process boundaries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, TypeVar
 
 import pykka
 
@@ -19,13 +20,33 @@ from messages.errors import (
 )
 from transport.links.endpoint import Address
 
+E = TypeVar("E", bound=BaseException)
+
 
 class RequestError(SpinnactorsError):
     """A request ended without a usable reply."""
 
 
 class RequestTimeout(RequestError, TimeoutError):
-    """Every try went unanswered."""
+    """Every try went unanswered. Where its maker knew them: ``sends``
+    (datagrams sent for the request that gave up), ``waited`` (seconds from
+    the connection taking the job to giving it up) and ``address`` (the
+    board's host, port), for callers that must say so in their own words
+    (SpiNNMan's exception: actors/compat/foreign.py); None otherwise. They
+    pickle with the message (BaseException keeps ``__dict__``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sends: int | None = None,
+        waited: float | None = None,
+        address: Address | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.sends = sends
+        self.waited = waited
+        self.address = address
 
 
 class PortRefused(RequestError, ConnectionRefusedError):
@@ -76,6 +97,14 @@ def ask(ref: pykka.ActorRef[Any], message: Any, *, timeout: float, what: str) ->
         raise NoAnswer(f"{what}: no answer within {timeout:g} s") from None
 
 
+def reworded(error: E, text: str) -> E:
+    """``error`` again, of its type, saying ``text``, with the facts it
+    carries (a RequestTimeout's sends, waited, address) kept."""
+    again = type(error)(text)
+    again.__dict__.update(vars(error))
+    return again
+
+
 def board_label(name: Hashable, address: Address | None = None) -> str:
     """How an error names a Machine's board: ``board 'a' at host:port``."""
     where = "" if address is None else " at {}:{}".format(*address)
@@ -103,7 +132,7 @@ def at_board(
                 f"{label}: {error.operation}", error.command, error.result
             )
         elif error.args == (text,):
-            named = type(error)(f"{label}: {text}")
+            named = reworded(error, f"{label}: {text}")
         else:
             return error
     except Exception:  # noqa: BLE001 - a constructor of another shape

@@ -27,7 +27,12 @@ resent or what memory they write. So a ForeignRequest answers for them:
   the error callback gets SpiNNMan's exception: SpinnmanTimeoutException
   when every try went unanswered (SpiNNMan decides to boot a board on it),
   SpinnmanIOException for the rest (retry codes that persisted, a
-  connection given up on), each with our error as its ``__cause__``.
+  connection given up on), each with our error as its ``__cause__``. A
+  timeout's text is not SpiNNMan's "timed out after {packet_timeout}
+  seconds": a try here waits as long as the round trips seen say (a few
+  ms on a near board; packet_timeout at most), and is resent n_retries
+  times, so it says what the connection did: where, how many sends, how
+  long in all.
 """
 
 from __future__ import annotations
@@ -150,7 +155,8 @@ def speaks_spinnman(request: object) -> bool:
 def spinnman_error(error: BaseException, request: Any, timeout: float) -> BaseException:
     """What SpiNNMan's pipeline would have handed the error callback for
     ``error``: its own exception for a request that got no usable reply;
-    anything else (a response's parse error) unchanged."""
+    anything else (a response's parse error) unchanged. ``timeout`` is the
+    pipeline's packet_timeout (the longest one try waits)."""
     if not isinstance(error, RequestError):
         return error
     try:
@@ -159,7 +165,14 @@ def spinnman_error(error: BaseException, request: Any, timeout: float) -> BaseEx
         return error
     mapped: Exception
     if isinstance(error, RequestTimeout):
-        mapped = SpinnmanTimeoutException(request, timeout)
+        # Its timeout, as SpiNNMan's callers read it: the seconds actually
+        # waited (from the connection taking the request to giving it up,
+        # every send), or, where not known, packet_timeout, the longest one
+        # try waits. Its text is the connection's: where, sends, how long.
+        waited = timeout if error.waited is None else error.waited
+        mapped = SpinnmanTimeoutException(
+            request, float(waited), f"Operation {request} timed out: {error}"
+        )
     else:
         header = request.sdp_header
         mapped = SpinnmanIOException(

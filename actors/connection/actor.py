@@ -519,7 +519,8 @@ class ConnectionActor(Supervised):
     def _unanswered(
         self, error: RequestTimeout, run: JobRun, now: float
     ) -> RequestTimeout:
-        """A timeout that says where, how long, and what to check."""
+        """A timeout that says where, how long (to the ms under 0.1 s: a
+        learnt wait is a few ms), and what to check."""
         host, port = self._remote
         hint = (
             "check the address, or that a board answers there "
@@ -528,7 +529,13 @@ class ConnectionActor(Supervised):
             else "its port is closed (ICMP refused): is a board there?"
         )
         text = str(error).replace("no reply", f"no reply from {host}:{port}", 1)
-        return RequestTimeout(f"{text} in {now - run.started:.1f} s; {hint}")
+        took = now - run.started
+        return RequestTimeout(
+            f"{text} in {took:.{1 if took >= 0.1 else 3}f} s; {hint}",
+            sends=error.sends,
+            waited=took,
+            address=self._remote,
+        )
 
     def _cancel(self, now: float) -> None:
         """End the jobs their callers gave up on: what of them is queued

@@ -243,9 +243,10 @@ class Recovery:
         if all(reason in _UNANSWERED for reason in reasons):
             if not request.may_resend:
                 return RequestTimeout(
-                    f"no reply {after} (not resent: running it twice is not safe)"
+                    f"no reply {after} (not resent: running it twice is not safe)",
+                    sends=tries,
                 )
-            return RequestTimeout(f"no reply {after}")
+            return RequestTimeout(f"no reply {after}", sends=tries)
         return RetriesExhausted(f"no usable reply {after}: {', '.join(reasons)}")
 
     def _finish(

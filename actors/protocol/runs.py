@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from actors.errors import RequestError
+from actors.errors import RequestError, reworded
 from actors.protocol.jobs import Job, Outcome, OutcomeSink, ReadJob, SCPJob, WriteJob
 from actors.protocol.requests import Request
 from messages.errors import MalformedDatagramError, UnexpectedResponseCodeError
@@ -138,8 +138,9 @@ class JobRun:
         if request.error is not None:
             return self._end(
                 None,
-                type(request.error)(
-                    f"{self._piece_text(index)} seq={request.seq}: {request.error}"
+                reworded(
+                    request.error,
+                    f"{self._piece_text(index)} seq={request.seq}: {request.error}",
                 ),
             )
         reply = request.reply

@@ -7,6 +7,7 @@ own SCAMPConnection unless said otherwise."""
 from __future__ import annotations
 
 import os
+import re
 import select
 import socket
 import threading
@@ -31,7 +32,8 @@ from spinnman.spalloc.spalloc_scp_connection import (
     SpallocSCPConnection as SCAMPConnectionOfSpalloc,
 )
 
-from actors import SCPRequestPipeLine
+from actors import RequestTimeout, SCPRequestPipeLine
+from tests.system.cold import cold_board, rom_of
 from transport import FaultPlan, SCAMPConnection, VirtualBoard
 
 ADDRESS = 0x6000_0000
@@ -174,6 +176,65 @@ def test_an_unanswered_request_gets_spinnmans_timeout_with_the_original() -> Non
     assert given is connection
     assert pipeline.n_timeouts == 3
     assert pipeline.n_resent == 2
+
+
+@pytest.mark.timeout(60)
+def test_a_board_gone_silent_times_out_saying_where_and_how_long() -> None:
+    """A board that answered, then lost its power: with n_retries=0 its
+    read is given up after one send and the wait the round trips taught
+    (ms), not packet_timeout. SpiNNMan's exception says so, and where, as
+    our RequestTimeout (its cause) does; its timeout is the time waited."""
+    record = Record()
+    request = ReadMemory((0, 0, 0), ADDRESS, 16)
+    board = cold_board(186, booted=True)  # (with a ROM, to lose its power)
+    try:
+        with spinnman_connection(board) as connection:
+            pipeline: SCPRequestPipeLine[Any] = SCPRequestPipeLine(
+                connection, n_retries=0, packet_timeout=5.0
+            )
+
+            # Round trips to learn the wait from, then the power goes and
+            # the read is sent, all in one finish() (the actor, and what it
+            # learnt, stays while requests are open). A version not answered
+            # in time on a loaded machine (no retries) counts as done too.
+            warm_ups = iter(range(20))
+
+            def next_one(*_: Any) -> None:
+                if next(warm_ups, None) is not None:
+                    pipeline.send_request(GetVersion(0, 0, 0), next_one, next_one)
+                    return
+                rom_of(board).halt()  # nothing answers now
+                pipeline.send_request(request, record.callback, record.error_callback)
+
+            next_one()
+            pipeline.finish()
+    finally:
+        board.stop()
+    ((failed, error, _, _),) = record.errors
+    assert failed is request
+    assert isinstance(error, SpinnmanTimeoutException)
+    assert error.operation is request
+    host, port = board.address
+    text = str(error)
+    assert "5.0 seconds" not in text, text
+    assert text.startswith(f"Operation {request} timed out: "), text
+    took = re.search(
+        rf": no reply from {host}:{port} after 1 try in (\d+\.\d+) s; check the "
+        r"address, or that a board answers there",
+        text,
+    )
+    assert took is not None, text
+    # SpiNNMan's callers read its timeout: the seconds waited, not 5.0.
+    assert isinstance(error.timeout, float)
+    assert 0 < error.timeout < 2.5
+    assert abs(float(took[1]) - error.timeout) < 0.05
+    cause = error.__cause__
+    assert isinstance(cause, RequestTimeout)
+    assert (cause.sends, cause.waited, cause.address) == (
+        1,
+        error.timeout,
+        (host, port),
+    )
 
 
 class AnyResultCountState(CountState):
