@@ -6,6 +6,7 @@ every datagram."""
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -212,3 +213,63 @@ def test_a_read_through_a_connection_sends_in_bursts_and_gets_every_byte(
         assert client.read(0, 0, 0x6000_0000, len(data)) == data
     assert bursts, "no burst reached the endpoint"
     assert all(went == size for size, went in bursts)
+
+
+def test_a_receive_from_a_finalizer_does_not_write_over_one_being_copied() -> None:
+    """Making the (bytes, sender) pairs may run the garbage collector, and
+    a finalizer may receive too: while a receive copies, another takes
+    nothing, and no socket's datagrams are mixed up or lost."""
+    if batch is None:
+        pytest.skip("the compiled helper is not built here")
+    helper: Batch = batch
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(4)]
+    first_to, first, second_to, second = sockets
+    #: What each finalizer's receive took.
+    nested: list[list[tuple[bytes, tuple[str, int]]]] = []
+    armed = [True]
+
+    class Receives:
+        """A garbage cycle whose finalizer receives from the second socket
+        and leaves another such cycle (so every collection runs one)."""
+
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            if armed:
+                nested.append(helper.receive(second.fileno(), 3, ("second", 2)))
+                Receives()
+
+    thresholds = gc.get_threshold()
+    try:
+        for one in sockets:
+            one.bind(("127.0.0.1", 0))
+        first_to.connect(first.getsockname())
+        second_to.connect(second.getsockname())
+        firsts = [b"first %d" % index for index in range(8)]
+        seconds = [b"second %d" % index for index in range(60)]
+        for data in firsts:
+            first_to.send(data)
+        for data in seconds:
+            second_to.send(data)
+        for one in (first, second):  # (loopback: they are there once sent)
+            one.settimeout(5)
+            assert one.recv(100, socket.MSG_PEEK)
+        gc.collect()
+        gc.set_threshold(1)  # (a collection at every other object made)
+        Receives()
+        taken = helper.receive(first.fileno(), 8, ("first", 1))
+        armed.clear()
+        gc.set_threshold(*thresholds)
+        gc.collect()
+        assert taken == [(data, ("first", 1)) for data in firsts]
+        rest = helper.receive(second.fileno(), 100, ("second", 2))
+        assert [data for took in nested for data, _ in took] + [
+            data for data, _ in rest
+        ] == seconds
+        assert [] in nested, "no finalizer received while a receive copied"
+    finally:
+        armed.clear()
+        gc.set_threshold(*thresholds)
+        for one in sockets:
+            one.close()

@@ -19,12 +19,19 @@
 #define SLOT_SIZE 65536
 
 static char slots[SLOTS][SLOT_SIZE];
+/* Set while a receive copies out of the slots. Making a tuple may run the
+ * garbage collector, and with it a finalizer that receives (or lets the
+ * lock go to a thread that does): such a receive must not write over the
+ * slots being copied, so it takes nothing, and what waits stays in the
+ * socket for the next call. */
+static int copying = 0;
 
 PyDoc_STRVAR(receive_doc,
 "receive(fd, limit, sender) -> list[tuple[bytes, sender]]\n\n"
 "Up to limit datagrams already waiting on socket fd, each paired with\n"
-"sender (a connected socket's peer); [] if none is. OSError (such as\n"
-"ConnectionRefusedError) if the socket reports one before any datagram.");
+"sender (a connected socket's peer); [] if none is, or while another\n"
+"receive is copying. OSError (such as ConnectionRefusedError) if the\n"
+"socket reports one before any datagram.");
 
 static PyObject *
 batch_receive(PyObject *module, PyObject *args)
@@ -36,9 +43,10 @@ batch_receive(PyObject *module, PyObject *args)
         return NULL;
     }
     PyObject *out = PyList_New(0);
-    if (out == NULL) {
-        return NULL;
+    if (out == NULL || copying) {
+        return out;
     }
+    copying = 1;
     struct mmsghdr headers[SLOTS];
     struct iovec vectors[SLOTS];
     while (PyList_GET_SIZE(out) < limit) {
@@ -57,18 +65,21 @@ batch_receive(PyObject *module, PyObject *args)
                 || PyList_GET_SIZE(out) > 0) {
                 break; /* (an error after some datagrams: the next call says) */
             }
+            copying = 0;
             Py_DECREF(out);
             return PyErr_SetFromErrno(PyExc_OSError);
         }
         for (int i = 0; i < got; i++) {
             PyObject *data = PyBytes_FromStringAndSize(slots[i], headers[i].msg_len);
             if (data == NULL) {
+                copying = 0;
                 Py_DECREF(out);
                 return NULL;
             }
             PyObject *pair = PyTuple_Pack(2, data, sender);
             Py_DECREF(data);
             if (pair == NULL || PyList_Append(out, pair) < 0) {
+                copying = 0;
                 Py_XDECREF(pair);
                 Py_DECREF(out);
                 return NULL;
@@ -79,6 +90,7 @@ batch_receive(PyObject *module, PyObject *args)
             break; /* nothing more waiting */
         }
     }
+    copying = 0;
     return out;
 }
 
