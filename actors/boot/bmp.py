@@ -132,6 +132,7 @@ def set_power(
     *,
     timeout: float | None = None,
     capture: PacketCapture | None = None,
+    there: Iterable[int] | None = None,
 ) -> tuple[int, ...]:
     """Power ``boards`` of the frame whose BMP is at ``address`` on or off,
     in one command (sent to board 0's BMP, as SpiNNMan sends it); the
@@ -140,11 +141,16 @@ def set_power(
 
     The frame's boards are asked first (its CAN status): a BMP ignores a
     board of the mask that it does not have, so one named here that is
-    not there is BMPRefused, before anything is switched. ``capture``
-    records both exchanges."""
+    not there is BMPRefused, before anything is switched; ``there``, the
+    frame's boards as the caller just learnt them from this BMP, is
+    checked instead of asking again. ``capture`` records the exchanges."""
     numbers = check_boards(list(boards))
     wait = timeout if timeout is not None else BMP_POWER_ON_TIMEOUT if on else 1.0
-    there = frame_boards(address, timeout=min(BMP_TIMEOUT, wait / 3), capture=capture)
+    if there is None:
+        there = frame_boards(
+            address, timeout=min(BMP_TIMEOUT, wait / 3), capture=capture
+        )
+    there = tuple(there)
     absent = sorted(set(numbers) - set(there))
     if absent:
         host, port = address

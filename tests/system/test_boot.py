@@ -21,7 +21,14 @@ import pykka
 import pytest
 
 from actors import connect
-from actors.boot import BoardBMP, BootError, BootOptions, MachineBootError
+from actors.boot import (
+    BMPRefused,
+    BoardBMP,
+    BootError,
+    BootOptions,
+    MachineBootError,
+    set_power,
+)
 from messages.boot import BootImageError
 from tests.system.cold import booted, cold_board, cold_boards, rom_of
 from tests.transport.loopback import BOOT_PORT, first_free, udp_socket
@@ -197,6 +204,20 @@ def test_a_bmp_that_refuses_is_named(
         f"no board 7 in its frame (its CAN bus reaches boards 0-1) (stage: power, "
     ) in str(raised.value)
     assert bmp.stats.power_ons == 0
+
+
+def test_set_power_checks_the_boards_it_is_given_without_asking_again(
+    frame: tuple[VirtualBMP, list[VirtualBoard]],
+) -> None:
+    """``there=`` (the frame's boards, just learnt) is checked as the BMP's
+    own answer is: an absent board is refused with nothing sent."""
+    bmp, _ = frame
+    host, port = bmp.address
+    with pytest.raises(BMPRefused, match=f"BMP {host}:{port} has no board 7 in"):
+        set_power(bmp.address, [1, 7], False, there=(0, 1))
+    assert bmp.stats.received == 0
+    assert set_power(bmp.address, [1], False, there=(0, 1)) == (1,)
+    assert (bmp.stats.received, bmp.stats.power_offs) == (1, 1)  # the command alone
 
 
 def test_a_bmp_that_does_not_answer_is_named() -> None:

@@ -179,6 +179,17 @@ def test_power_off_and_on_through_the_bmp(frame: Frame) -> None:
     assert rom_of(boards[1]).stats.power_ons == 2  # back in its ROM
 
 
+def test_power_of_every_board_asks_the_bmp_which_once(frame: Frame) -> None:
+    """Without --boards, the frame's boards are asked once: set_power
+    checks what was learnt rather than asking again (two requests in all,
+    each answered; three before)."""
+    bmp, _ = frame
+    result = run("power", "off", "--bmp", where(bmp))
+    assert result.returncode == 0, result.stderr
+    assert bmp.stats.power_offs == 2
+    assert (bmp.stats.received, bmp.stats.replies) == (2, 2)
+
+
 def test_power_of_boards_the_frame_lacks_switches_nothing(frame: Frame) -> None:
     bmp, _ = frame
     result = run("power", "off", "--bmp", f"{where(bmp)}/0-3")
@@ -434,8 +445,8 @@ def test_boot_capture_of_several_boards_holds_each_boards_frames(
 def test_power_capture_holds_the_bmps_requests_and_replies(
     frame: Frame, tmp_path: Path
 ) -> None:
-    """The frame's boards asked first (twice without --boards: which to
-    switch, then whether it has them), then the power command."""
+    """The frame's boards asked first (once, with --boards or without:
+    whether it has them, or which to switch), then the power command."""
     bmp, _ = frame
     off, on = tmp_path / "off.pcap", tmp_path / "on.pcap"
     result = run(
@@ -446,7 +457,7 @@ def test_power_capture_holds_the_bmps_requests_and_replies(
     assert result.returncode == 0, result.stderr
     info, power = ("CMD_BMP_INFO", True), ("CMD_BMP_POWER", True)  # answered
     assert asked(off, bmp) == [info, power]
-    assert asked(on, bmp) == [info, info, power]
+    assert asked(on, bmp) == [info, power]
     assert (bmp.stats.power_offs, bmp.stats.power_ons) == (1, 2)  # one board, two
 
 
