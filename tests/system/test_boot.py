@@ -11,6 +11,7 @@ host that is a BMP, are each named.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -35,6 +36,7 @@ from tests.transport.loopback import BOOT_PORT, first_free, udp_socket
 from transport import FaultPlan, VirtualBMP, VirtualBoard
 from transport.capture.pcap import read_packets
 from transport.capture.replay import exchanges
+from transport.capture.writer import PacketCapture
 from transport.virtual.rom import ROMState
 
 pytestmark = pytest.mark.timeout(60)
@@ -354,3 +356,35 @@ def test_a_machines_boot_is_in_each_boards_capture(
         assert len(frames) == 32 * reports[name].passes
         to_bmp = [e.command for e in exchanges(packets) if e.destination == bmp.address]
         assert to_bmp == (["CMD_BMP_INFO", "CMD_BMP_POWER"] if name else [])
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_machines_power_commands_are_in_its_boards_captures(
+    frame: tuple[VirtualBMP, list[VirtualBoard]], tmp_path: Path, shared: bool
+) -> None:
+    """power_off() and power_on() of boards in this process (workers=0):
+    the BMP's one command for both boards, and the CAN status asked first,
+    each with its reply, in each board's capture (once in a PacketCapture
+    they share)."""
+    bmp, boards = frame
+    bmps = {0: board_bmp(bmp, 0), 1: board_bmp(bmp, 1)}
+    template = str(tmp_path / "{host}-{port}.pcap")
+    with contextlib.ExitStack() as stack:
+        capture: str | PacketCapture = template
+        if shared:
+            capture = stack.enter_context(PacketCapture(tmp_path / "machine.pcap"))
+        with connect(boards, workers=0, bmps=bmps, capture=capture) as machine:
+            assert machine.power_off() == {bmp.address: (0, 1)}
+            assert machine.power_on() == {bmp.address: (0, 1)}
+    paths = sorted(tmp_path.iterdir())
+    assert len(paths) == (1 if shared else 2), paths
+    for path in paths:
+        packets = list(read_packets(path.read_bytes()))
+        to_bmp = [
+            (e.command, e.answer is not None)
+            for e in exchanges(packets)
+            if e.destination == bmp.address
+        ]
+        info, power = ("CMD_BMP_INFO", True), ("CMD_BMP_POWER", True)  # answered
+        assert to_bmp == [info, power, info, power], path
+    assert bmp.stats.received == 4  # still one command per BMP each way
