@@ -220,6 +220,7 @@ DISCOVER = Command(
             default="0.0.0.0",
             help=f"the local address to listen on (port {BOOT_PORT})",
         ),
+        CAPTURE,
     ),
 )
 
@@ -296,7 +297,10 @@ def run_sensors(args: argparse.Namespace, out: TextIO) -> int:
 
 def run_discover(args: argparse.Namespace, out: TextIO) -> int:
     seen: list[str] = []
-    with IPAddressesConnection(args.listen) as listener:
+    with (
+        capture_of(args.capture, args.listen, BOOT_PORT) as capture,
+        IPAddressesConnection(args.listen, capture=capture) as listener,
+    ):
         deadline = time.monotonic() + args.timeout
         while (left := deadline - time.monotonic()) > 0:
             host = listener.receive_ip_address(left)

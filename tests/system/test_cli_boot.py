@@ -351,6 +351,19 @@ def test_discover_does_not_list_a_booted_board() -> None:
     )
 
 
+def test_discover_capture_holds_the_hellos(tmp_path: Path) -> None:
+    """Each hello heard, from its board to the address listened on (port
+    54321), as it came; {host} and {port} are the listening address's."""
+    target = str(tmp_path / "{host}-{port}.pcap")
+    result, hosts = discover_against(2, 140, "--timeout", "1", "--capture", target)
+    assert result.returncode == 0, result.stderr
+    (path,) = tmp_path.iterdir()
+    here = path.name.removesuffix(f"-{BOOT_PORT}.pcap")
+    packets = list(read_packets(path.read_bytes()))
+    assert packets and all(p.destination == (here, BOOT_PORT) for p in packets)
+    assert {p.source[0] for p in packets} == set(hosts)
+
+
 def test_discover_on_a_taken_port_is_one_line() -> None:
     taken = first_free(130, udp_socket(BOOT_PORT))
     try:
@@ -475,7 +488,9 @@ def test_sensors_capture_holds_the_bmps_requests_and_replies(
     assert all(bmp.address in (p.source, p.destination) for p in packets)
 
 
-@pytest.mark.parametrize("command", ["boot", "boot several", "power", "sensors"])
+@pytest.mark.parametrize(
+    "command", ["boot", "boot several", "power", "sensors", "discover"]
+)
 def test_a_capture_that_cannot_be_written_is_one_line_and_sends_nothing(
     frame: Frame, tmp_path: Path, command: str
 ) -> None:
@@ -490,6 +505,7 @@ def test_a_capture_that_cannot_be_written_is_one_line_and_sends_nothing(
         "boot several": (*map(where, boards), "--bmp", f"{where(bmp)}/0-1", *QUICK),
         "power": ("off", "--bmp", where(bmp)),
         "sensors": ("--bmp", where(bmp)),
+        "discover": ("--listen", "127.0.0.1", "--timeout", "0.1"),
     }[command]
     name = command.split()[0]
     result = run(name, *given, "--capture", str(target))
