@@ -220,6 +220,7 @@ DISCOVER = Command(
             default="0.0.0.0",
             help=f"the local address to listen on (port {BOOT_PORT})",
         ),
+        CAPTURE,
     ),
 )
 
@@ -255,10 +256,15 @@ def _boards_named(boards: tuple[int, ...]) -> str:
 def run_power(args: argparse.Namespace, out: TextIO) -> int:
     address, named = _bmp_address(args), _named(args)
     with capture_of(args.capture, *address) as capture:
-        boards = named if named is not None else frame_boards(address, capture=capture)
+        # Without --boards the frame's are asked once: set_power checks
+        # what was learnt rather than asking again.
+        there = None if named is not None else frame_boards(address, capture=capture)
+        boards = named if named is not None else there or ()
         started = time.monotonic()
         on = args.action == "on"
-        set_power(address, boards, on, timeout=args.timeout, capture=capture)
+        set_power(
+            address, boards, on, timeout=args.timeout, capture=capture, there=there
+        )
     print(
         f"powered {args.action} {_boards_named(boards)} through BMP "
         f"{address[0]}:{address[1]} in {time.monotonic() - started:.1f} s",
@@ -291,7 +297,10 @@ def run_sensors(args: argparse.Namespace, out: TextIO) -> int:
 
 def run_discover(args: argparse.Namespace, out: TextIO) -> int:
     seen: list[str] = []
-    with IPAddressesConnection(args.listen) as listener:
+    with (
+        capture_of(args.capture, args.listen, BOOT_PORT) as capture,
+        IPAddressesConnection(args.listen, capture=capture) as listener,
+    ):
         deadline = time.monotonic() + args.timeout
         while (left := deadline - time.monotonic()) > 0:
             host = listener.receive_ip_address(left)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -35,7 +35,7 @@ from messages.bmp import (
 from messages.errors import SpinnactorsError, UnexpectedResponseCodeError
 from messages.scp.base import AbstractSCPResponse
 from messages.scp.version import VersionInfo
-from transport.capture.writer import PacketCapture
+from transport.capture.writer import Captures, PacketCapture
 from transport.connections.bmp import BMPConnection
 from transport.connections.call import call
 from transport.errors import ReceiveTimeout, TransportError
@@ -96,7 +96,7 @@ def bmp_call(
     timeout: float = BMP_TIMEOUT,
     retries: int = 2,
     what: str = "",
-    capture: PacketCapture | None = None,
+    capture: Captures | None = None,
 ) -> R:
     """One request to the BMP at ``address``; its reply, BMPSilent or
     BMPRefused (each naming the BMP and ``what`` was asked). ``capture``
@@ -131,7 +131,8 @@ def set_power(
     on: bool,
     *,
     timeout: float | None = None,
-    capture: PacketCapture | None = None,
+    capture: Captures | None = None,
+    there: Iterable[int] | None = None,
 ) -> tuple[int, ...]:
     """Power ``boards`` of the frame whose BMP is at ``address`` on or off,
     in one command (sent to board 0's BMP, as SpiNNMan sends it); the
@@ -140,11 +141,16 @@ def set_power(
 
     The frame's boards are asked first (its CAN status): a BMP ignores a
     board of the mask that it does not have, so one named here that is
-    not there is BMPRefused, before anything is switched. ``capture``
-    records both exchanges."""
+    not there is BMPRefused, before anything is switched; ``there``, the
+    frame's boards as the caller just learnt them from this BMP, is
+    checked instead of asking again. ``capture`` records the exchanges."""
     numbers = check_boards(list(boards))
     wait = timeout if timeout is not None else BMP_POWER_ON_TIMEOUT if on else 1.0
-    there = frame_boards(address, timeout=min(BMP_TIMEOUT, wait / 3), capture=capture)
+    if there is None:
+        there = frame_boards(
+            address, timeout=min(BMP_TIMEOUT, wait / 3), capture=capture
+        )
+    there = tuple(there)
     absent = sorted(set(numbers) - set(there))
     if absent:
         host, port = address
@@ -172,19 +178,34 @@ def power_boards(
     on: bool,
     *,
     timeout: float | None = None,
+    captures: Mapping[Hashable, PacketCapture | None] | None = None,
 ) -> dict[Address, tuple[int, ...]]:
     """Power many boards on or off, in bulk: one command per BMP naming all
     of its boards, the BMPs at once. The boards switched, by BMP; the
-    first BMP's error, once all have answered."""
+    first BMP's error, once all have answered. ``captures`` (by the names
+    of ``bmps``) records each BMP's exchanges in the capture of every
+    board they concern, once in a capture those boards share."""
     frames: dict[Address, set[int]] = {}
-    targets = bmps.values() if isinstance(bmps, Mapping) else bmps
-    for target in targets:
+    recorded: dict[Address, list[PacketCapture]] = {}
+    named = bmps.items() if isinstance(bmps, Mapping) else ((None, b) for b in bmps)
+    for name, target in named:
         frames.setdefault(target.address, set()).add(target.board)
+        into = recorded.setdefault(target.address, [])
+        capture = None if captures is None else captures.get(name)
+        if capture is not None and not any(capture is known for known in into):
+            into.append(capture)
     if not frames:
         return {}
     with ThreadPoolExecutor(len(frames), thread_name_prefix="bmp-power") as pool:
         futures = {
-            address: pool.submit(set_power, address, boards, on, timeout=timeout)
+            address: pool.submit(
+                set_power,
+                address,
+                boards,
+                on,
+                timeout=timeout,
+                capture=recorded[address],
+            )
             for address, boards in frames.items()
         }
     return {address: future.result() for address, future in futures.items()}
@@ -215,7 +236,7 @@ def frame_boards(
     address: Address,
     *,
     timeout: float = BMP_TIMEOUT,
-    capture: PacketCapture | None = None,
+    capture: Captures | None = None,
 ) -> tuple[int, ...]:
     """The boards the BMP at ``address`` can reach on its frame's CAN bus."""
     reply = bmp_call(

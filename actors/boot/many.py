@@ -83,15 +83,24 @@ class BootsBoards:
     ) -> dict[Address, tuple[int, ...]]:
         """Power ``boards`` (default: every board with a BMP) on through
         their BMPs, one command per BMP; the boards switched, by BMP. A
-        board powered on is back in its boot ROM: boot() it."""
-        return power_boards(self._bmps_of(boards), True, timeout=timeout)
+        board powered on is back in its boot ROM: boot() it. A board's
+        client in this process records the BMP's exchanges in its capture,
+        as boot() does."""
+        return self._power(boards, True, timeout)
 
     def power_off(
         self, boards: Iterable[Hashable] | None = None, *, timeout: float | None = None
     ) -> dict[Address, tuple[int, ...]]:
         """Power ``boards`` (default: every board with a BMP) off, as
         power_on(); what they held is gone."""
-        return power_boards(self._bmps_of(boards), False, timeout=timeout)
+        return self._power(boards, False, timeout)
+
+    def _power(
+        self, boards: Iterable[Hashable] | None, on: bool, timeout: float | None
+    ) -> dict[Address, tuple[int, ...]]:
+        bmps = self._bmps_of(boards)
+        captures = {name: self.board(name).boot_capture for name in bmps}
+        return power_boards(bmps, on, timeout=timeout, captures=captures)
 
     def _bmps_of(self, boards: Iterable[Hashable] | None) -> dict[Hashable, BoardBMP]:
         names = list(self.bmps) if boards is None else list(boards)

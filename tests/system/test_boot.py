@@ -11,6 +11,7 @@ host that is a BMP, are each named.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -21,13 +22,21 @@ import pykka
 import pytest
 
 from actors import connect
-from actors.boot import BoardBMP, BootError, BootOptions, MachineBootError
+from actors.boot import (
+    BMPRefused,
+    BoardBMP,
+    BootError,
+    BootOptions,
+    MachineBootError,
+    set_power,
+)
 from messages.boot import BootImageError
 from tests.system.cold import booted, cold_board, cold_boards, rom_of
 from tests.transport.loopback import BOOT_PORT, first_free, udp_socket
 from transport import FaultPlan, VirtualBMP, VirtualBoard
 from transport.capture.pcap import read_packets
 from transport.capture.replay import exchanges
+from transport.capture.writer import PacketCapture
 from transport.virtual.rom import ROMState
 
 pytestmark = pytest.mark.timeout(60)
@@ -199,6 +208,20 @@ def test_a_bmp_that_refuses_is_named(
     assert bmp.stats.power_ons == 0
 
 
+def test_set_power_checks_the_boards_it_is_given_without_asking_again(
+    frame: tuple[VirtualBMP, list[VirtualBoard]],
+) -> None:
+    """``there=`` (the frame's boards, just learnt) is checked as the BMP's
+    own answer is: an absent board is refused with nothing sent."""
+    bmp, _ = frame
+    host, port = bmp.address
+    with pytest.raises(BMPRefused, match=f"BMP {host}:{port} has no board 7 in"):
+        set_power(bmp.address, [1, 7], False, there=(0, 1))
+    assert bmp.stats.received == 0
+    assert set_power(bmp.address, [1], False, there=(0, 1)) == (1,)
+    assert (bmp.stats.received, bmp.stats.power_offs) == (1, 1)  # the command alone
+
+
 def test_a_bmp_that_does_not_answer_is_named() -> None:
     silent = first_free(176, udp_socket(0))
     host, port = silent.getsockname()
@@ -333,3 +356,35 @@ def test_a_machines_boot_is_in_each_boards_capture(
         assert len(frames) == 32 * reports[name].passes
         to_bmp = [e.command for e in exchanges(packets) if e.destination == bmp.address]
         assert to_bmp == (["CMD_BMP_INFO", "CMD_BMP_POWER"] if name else [])
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_machines_power_commands_are_in_its_boards_captures(
+    frame: tuple[VirtualBMP, list[VirtualBoard]], tmp_path: Path, shared: bool
+) -> None:
+    """power_off() and power_on() of boards in this process (workers=0):
+    the BMP's one command for both boards, and the CAN status asked first,
+    each with its reply, in each board's capture (once in a PacketCapture
+    they share)."""
+    bmp, boards = frame
+    bmps = {0: board_bmp(bmp, 0), 1: board_bmp(bmp, 1)}
+    template = str(tmp_path / "{host}-{port}.pcap")
+    with contextlib.ExitStack() as stack:
+        capture: str | PacketCapture = template
+        if shared:
+            capture = stack.enter_context(PacketCapture(tmp_path / "machine.pcap"))
+        with connect(boards, workers=0, bmps=bmps, capture=capture) as machine:
+            assert machine.power_off() == {bmp.address: (0, 1)}
+            assert machine.power_on() == {bmp.address: (0, 1)}
+    paths = sorted(tmp_path.iterdir())
+    assert len(paths) == (1 if shared else 2), paths
+    for path in paths:
+        packets = list(read_packets(path.read_bytes()))
+        to_bmp = [
+            (e.command, e.answer is not None)
+            for e in exchanges(packets)
+            if e.destination == bmp.address
+        ]
+        info, power = ("CMD_BMP_INFO", True), ("CMD_BMP_POWER", True)  # answered
+        assert to_bmp == [info, power, info, power], path
+    assert bmp.stats.received == 4  # still one command per BMP each way

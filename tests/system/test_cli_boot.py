@@ -179,6 +179,17 @@ def test_power_off_and_on_through_the_bmp(frame: Frame) -> None:
     assert rom_of(boards[1]).stats.power_ons == 2  # back in its ROM
 
 
+def test_power_of_every_board_asks_the_bmp_which_once(frame: Frame) -> None:
+    """Without --boards, the frame's boards are asked once: set_power
+    checks what was learnt rather than asking again (two requests in all,
+    each answered; three before)."""
+    bmp, _ = frame
+    result = run("power", "off", "--bmp", where(bmp))
+    assert result.returncode == 0, result.stderr
+    assert bmp.stats.power_offs == 2
+    assert (bmp.stats.received, bmp.stats.replies) == (2, 2)
+
+
 def test_power_of_boards_the_frame_lacks_switches_nothing(frame: Frame) -> None:
     bmp, _ = frame
     result = run("power", "off", "--bmp", f"{where(bmp)}/0-3")
@@ -340,6 +351,19 @@ def test_discover_does_not_list_a_booted_board() -> None:
     )
 
 
+def test_discover_capture_holds_the_hellos(tmp_path: Path) -> None:
+    """Each hello heard, from its board to the address listened on (port
+    54321), as it came; {host} and {port} are the listening address's."""
+    target = str(tmp_path / "{host}-{port}.pcap")
+    result, hosts = discover_against(2, 140, "--timeout", "1", "--capture", target)
+    assert result.returncode == 0, result.stderr
+    (path,) = tmp_path.iterdir()
+    here = path.name.removesuffix(f"-{BOOT_PORT}.pcap")
+    packets = list(read_packets(path.read_bytes()))
+    assert packets and all(p.destination == (here, BOOT_PORT) for p in packets)
+    assert {p.source[0] for p in packets} == set(hosts)
+
+
 def test_discover_on_a_taken_port_is_one_line() -> None:
     taken = first_free(130, udp_socket(BOOT_PORT))
     try:
@@ -434,8 +458,8 @@ def test_boot_capture_of_several_boards_holds_each_boards_frames(
 def test_power_capture_holds_the_bmps_requests_and_replies(
     frame: Frame, tmp_path: Path
 ) -> None:
-    """The frame's boards asked first (twice without --boards: which to
-    switch, then whether it has them), then the power command."""
+    """The frame's boards asked first (once, with --boards or without:
+    whether it has them, or which to switch), then the power command."""
     bmp, _ = frame
     off, on = tmp_path / "off.pcap", tmp_path / "on.pcap"
     result = run(
@@ -446,7 +470,7 @@ def test_power_capture_holds_the_bmps_requests_and_replies(
     assert result.returncode == 0, result.stderr
     info, power = ("CMD_BMP_INFO", True), ("CMD_BMP_POWER", True)  # answered
     assert asked(off, bmp) == [info, power]
-    assert asked(on, bmp) == [info, info, power]
+    assert asked(on, bmp) == [info, power]
     assert (bmp.stats.power_offs, bmp.stats.power_ons) == (1, 2)  # one board, two
 
 
@@ -464,7 +488,9 @@ def test_sensors_capture_holds_the_bmps_requests_and_replies(
     assert all(bmp.address in (p.source, p.destination) for p in packets)
 
 
-@pytest.mark.parametrize("command", ["boot", "boot several", "power", "sensors"])
+@pytest.mark.parametrize(
+    "command", ["boot", "boot several", "power", "sensors", "discover"]
+)
 def test_a_capture_that_cannot_be_written_is_one_line_and_sends_nothing(
     frame: Frame, tmp_path: Path, command: str
 ) -> None:
@@ -479,6 +505,7 @@ def test_a_capture_that_cannot_be_written_is_one_line_and_sends_nothing(
         "boot several": (*map(where, boards), "--bmp", f"{where(bmp)}/0-1", *QUICK),
         "power": ("off", "--bmp", where(bmp)),
         "sensors": ("--bmp", where(bmp)),
+        "discover": ("--listen", "127.0.0.1", "--timeout", "0.1"),
     }[command]
     name = command.split()[0]
     result = run(name, *given, "--capture", str(target))

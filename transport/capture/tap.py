@@ -92,6 +92,21 @@ def attach(endpoint: DatagramEndpoint, capture: PacketCapture) -> DatagramEndpoi
     return CapturingEndpoint(endpoint, capture)
 
 
+def attach_all(
+    endpoint: DatagramEndpoint, captures: Sequence[PacketCapture]
+) -> DatagramEndpoint:
+    """``endpoint`` recording in each of ``captures`` (the first as attach
+    does, the others wrapped around it): one exchange that concerns boards
+    with captures of their own, as a BMP command for several, goes in
+    each."""
+    for n, capture in enumerate(captures):
+        if n == 0:
+            endpoint = attach(endpoint, capture)
+        else:
+            endpoint = CapturingEndpoint(endpoint, capture)
+    return endpoint
+
+
 class CapturingEndpoint:
     """An endpoint that hands a copy of every datagram to a capture, as
     it went on the wire (wrap it inside any fault injector)."""

@@ -23,6 +23,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Union
@@ -60,6 +61,9 @@ RECORD_COST = RECORD_HEADER_SIZE + FRAME_OVERHEAD + _OBJECT_COST
 #: What ``capture=`` takes: a file (or a template with {host} and
 #: {port}, or a directory), or a PacketCapture to share.
 CaptureTarget = Union[str, "os.PathLike[str]", "PacketCapture"]
+#: Where a connection records its datagrams: a capture, or each of several
+#: (one exchange that concerns boards with captures of their own).
+Captures = Union["PacketCapture", "Sequence[PacketCapture]"]
 
 
 def capture_path(target: str | os.PathLike[str], host: str, port: int) -> Path:
@@ -292,6 +296,15 @@ class PacketCapture:
 
     def __repr__(self) -> str:
         return f"PacketCapture({str(self.path)!r}, written={self.written})"
+
+
+def each_capture(capture: Captures | None) -> tuple[PacketCapture, ...]:
+    """The captures a connection's ``capture=`` names (none, one, several)."""
+    if capture is None:
+        return ()
+    if isinstance(capture, PacketCapture):
+        return (capture,)
+    return tuple(capture)
 
 
 def _check_bounds(

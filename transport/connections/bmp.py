@@ -16,7 +16,7 @@ from typing import Protocol
 
 from messages.bmp import check_boards
 from messages.errors import InvalidArgumentError
-from transport.capture.writer import PacketCapture
+from transport.capture.writer import Captures
 from transport.connections.scamp import SCP_SCAMP_PORT, SCAMPConnection
 from transport.links.endpoint import DatagramEndpoint
 
@@ -63,7 +63,7 @@ class BMPConnection(SCAMPConnection):
         local_port: int | None = None,
         endpoint: DatagramEndpoint | None = None,
         connected: bool = False,
-        capture: PacketCapture | None = None,
+        capture: Captures | None = None,
     ) -> None:
         if (connection_data is None) == (remote_host is None):
             raise InvalidArgumentError(

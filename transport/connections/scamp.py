@@ -12,7 +12,7 @@ from messages.scp.layout import (
     reply_header,
     request_datagram,
 )
-from transport.capture.writer import PacketCapture
+from transport.capture.writer import Captures
 from transport.connections.sdp import SDPConnection
 from transport.links.endpoint import DatagramEndpoint
 
@@ -34,7 +34,7 @@ class SCAMPConnection(SDPConnection):
         *,
         endpoint: DatagramEndpoint | None = None,
         connected: bool = False,
-        capture: PacketCapture | None = None,
+        capture: Captures | None = None,
     ) -> None:
         if remote_port is None:
             remote_port = SCP_SCAMP_PORT

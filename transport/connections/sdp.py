@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from messages.scp.layout import PADDING, SDP_OFFSET
 from messages.sdp import SDPMessage
-from transport.capture.writer import PacketCapture
+from transport.capture.writer import Captures
 from transport.connections.udp import UDPConnection
 from transport.links.endpoint import DatagramEndpoint
 
@@ -29,7 +29,7 @@ class SDPConnection(UDPConnection):
         *,
         endpoint: DatagramEndpoint | None = None,
         connected: bool = False,
-        capture: PacketCapture | None = None,
+        capture: Captures | None = None,
     ) -> None:
         super().__init__(
             local_host,

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar, cast
 
-from transport.capture.tap import TappedUDPEndpoint, attach
-from transport.capture.writer import PacketCapture
+from transport.capture.tap import TappedUDPEndpoint, attach_all
+from transport.capture.writer import Captures, each_capture
 from transport.errors import ReceiveTimeout, TransportError
 from transport.links.endpoint import Address, DatagramEndpoint, UDPEndpoint
 
@@ -39,7 +39,8 @@ class UDPConnection:
     kernel then drops other senders' datagrams unseen and uncounted, and
     sends and receives cost a little less. Pass ``endpoint`` to run over an
     in-memory or fault-injecting link instead of a UDP socket. A
-    ``capture`` (transport/capture/writer.py) gets a copy of every datagram.
+    ``capture`` (transport/capture/writer.py) gets a copy of every datagram
+    (each of several captures does).
     """
 
     def __init__(
@@ -51,16 +52,17 @@ class UDPConnection:
         *,
         endpoint: DatagramEndpoint | None = None,
         connected: bool = False,
-        capture: PacketCapture | None = None,
+        capture: Captures | None = None,
     ) -> None:
         own = endpoint is None
+        captures = each_capture(capture)
         if endpoint is None:
             if local_host is None:
                 local_host = (
                     route_source(remote_host) if remote_host is not None else "0.0.0.0"
                 )
             # A socket of ours to capture is tapped from the start.
-            socket_class = UDPEndpoint if capture is None else TappedUDPEndpoint
+            socket_class = TappedUDPEndpoint if captures else UDPEndpoint
             endpoint = socket_class(local_host, local_port or 0)
         self._endpoint = endpoint
         self._remote: Address | None = None
@@ -72,8 +74,8 @@ class UDPConnection:
             except TransportError:
                 endpoint.close()
                 raise
-        if capture is not None:
-            self._endpoint = attach(endpoint, capture)
+        if captures:
+            self._endpoint = attach_all(endpoint, captures)
         self.n_foreign = 0
 
     # -- SpiNNMan's properties -------------------------------------------
