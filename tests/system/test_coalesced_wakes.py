@@ -49,11 +49,14 @@ def test_a_paced_board_is_read_and_written_several_replies_per_wake() -> None:
 def test_a_fast_boards_replies_are_not_slept_on() -> None:
     # The in-process board shares the interpreter with the client: its
     # replies come as fast as both can go, so sleeping could only slow
-    # the read.
+    # the read. A paced board's read sleeps once per 4 or 5 replies; a
+    # loaded host can make even this board look paced for a while (up to
+    # 46 sleeps in 4,096 replies with two CPU hogs running, before and
+    # after the batched receives alike), so the bound is 1 in 20.
     with VirtualBoard(2, 2) as board, connect(*board.address, window=8) as client:
         client.read(0, 0, ADDRESS, 1 << 20)
         stats = client.stats()
-    assert stats.wakes <= stats.completed / 100, stats
+    assert stats.wakes <= stats.completed / 20, stats
 
 
 @pytest.mark.timeout(60)

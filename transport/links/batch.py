@@ -47,11 +47,11 @@ def _installed() -> Batch | None:
     suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
     for distribution in importlib.metadata.distributions(name="spinnactors"):
         for file in distribution.files or []:
-            if file.parent.as_posix() == "transport/links" and file.name.startswith(
-                "_batch."
+            if (
+                file.parent.as_posix() == "transport/links"
+                and file.name.startswith("_batch.")
+                and file.name.endswith(suffixes)
             ):
-                if not file.name.endswith(suffixes):
-                    continue
                 spec = importlib.util.spec_from_file_location(_NAME, file.locate())
                 if spec is None or spec.loader is None:
                     return None
